@@ -1,0 +1,764 @@
+//! The TOML config of one migration: typed, validated, secrets by reference.
+//!
+//! Every table refuses unknown keys, so a typo is an error and not a silently
+//! ignored setting. Values that may hold a password (database and Redis URLs) are
+//! written as `env:NAME` or `file:PATH`; an inline URL is accepted only when it
+//! carries no password. Relative paths are relative to the config file's folder.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::error::bad_input;
+use crate::infra::url::redact;
+use crate::runbook::{self, AccessPath, ClusterRole, DbKind, Party, Runbook, RunbookId};
+
+/// The state folder used when neither the config nor `--state-dir` names one.
+pub const DEFAULT_STATE_DIR: &str = "cutover-state";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    migration: RawMigration,
+    source: Option<RawCluster>,
+    migration_cluster: Option<RawCluster>,
+    destination: Option<RawCluster>,
+    #[serde(default)]
+    drain: RawDrain,
+    #[serde(default)]
+    dumps: RawDumps,
+    velero: Option<RawVelero>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMigration {
+    name: String,
+    runbook: RunbookId,
+    access_path: AccessPath,
+    party: Party,
+    operator: String,
+    state_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    kubeconfig: String,
+    context: Option<String>,
+    namespace: String,
+    wildcard_domain: Option<String>,
+    system_database_kind: Option<DbKind>,
+    system_database_url: Option<String>,
+    backend_redis_storage_url: Option<String>,
+    backend_redis_queues_url: Option<String>,
+    system_redis_url: Option<String>,
+    zync_database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrain {
+    threshold: Option<u64>,
+    timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDumps {
+    folder: Option<String>,
+    #[serde(default)]
+    age_recipients: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVelero {
+    namespace: Option<String>,
+    registry_namespaces: Vec<String>,
+    storage_location: Option<String>,
+    backup_name: Option<String>,
+}
+
+/// A value that may be a secret: where to read it, never the value itself.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    /// `env:NAME`
+    Env(String),
+    /// `file:PATH` (relative to the config file's folder)
+    File(PathBuf),
+    /// A value written in the config; only accepted when it holds no password.
+    Inline(String),
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Env(name) => write!(f, "env:{name}"),
+            SecretRef::File(path) => write!(f, "file:{}", path.display()),
+            SecretRef::Inline(value) => f.write_str(&redact(value)),
+        }
+    }
+}
+
+impl SecretRef {
+    fn parse(key: &str, raw: &str, base: &Path) -> Result<SecretRef> {
+        if let Some(name) = raw.strip_prefix("env:") {
+            let valid = !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit());
+            if !valid {
+                return Err(bad_input(format!(
+                    "{key}: `env:{name}` is not a valid environment variable name"
+                )));
+            }
+            return Ok(SecretRef::Env(name.to_string()));
+        }
+        if let Some(path) = raw.strip_prefix("file:") {
+            if path.is_empty() {
+                return Err(bad_input(format!("{key}: `file:` needs a path")));
+            }
+            return Ok(SecretRef::File(resolve_path(base, path)));
+        }
+        if redact(raw) != raw {
+            return Err(bad_input(format!(
+                "{key} holds a password inline; put the URL in an environment variable \
+                 (`{key} = \"env:NAME\"`) or in a file readable only by you \
+                 (`{key} = \"file:PATH\"`)"
+            )));
+        }
+        Ok(SecretRef::Inline(raw.to_string()))
+    }
+
+    /// Reads the value. A missing variable or unreadable file is bad input that names it.
+    pub fn resolve(&self, key: &str) -> Result<String> {
+        match self {
+            SecretRef::Env(name) => match std::env::var(name) {
+                Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+                Ok(_) => Err(bad_input(format!(
+                    "{key}: environment variable {name} is empty; export it before running cutover"
+                ))),
+                Err(_) => Err(bad_input(format!(
+                    "{key}: environment variable {name} is not set; export it before running \
+                     cutover"
+                ))),
+            },
+            SecretRef::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    bad_input(format!(
+                        "{key}: cannot read {}: {e}; check the path and that this user may read it",
+                        path.display()
+                    ))
+                })?;
+                let value = text.trim();
+                if value.is_empty() {
+                    return Err(bad_input(format!("{key}: {} is empty", path.display())));
+                }
+                Ok(value.to_string())
+            }
+            SecretRef::Inline(v) => Ok(v.clone()),
+        }
+    }
+}
+
+/// One data store: which config key named it, and where its URL comes from.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// The config key, e.g. `source.system_database_url`, used in every message.
+    pub key: String,
+    pub cluster: ClusterRole,
+    pub kind: StoreKind,
+    pub url: SecretRef,
+}
+
+/// What a data store is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    SystemDatabase(DbKind),
+    ZyncDatabase,
+    BackendRedisStorage,
+    BackendRedisQueues,
+    SystemRedis,
+}
+
+impl StoreKind {
+    pub fn is_redis(self) -> bool {
+        matches!(
+            self,
+            StoreKind::BackendRedisStorage | StoreKind::BackendRedisQueues | StoreKind::SystemRedis
+        )
+    }
+
+    /// The database kind, for stores that are SQL databases.
+    pub fn db_kind(self) -> Option<DbKind> {
+        match self {
+            StoreKind::SystemDatabase(k) => Some(k),
+            StoreKind::ZyncDatabase => Some(DbKind::Postgresql),
+            _ => None,
+        }
+    }
+}
+
+/// One cluster of the migration.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub role: ClusterRole,
+    pub kubeconfig: PathBuf,
+    /// The kubeconfig context; its current context when not given.
+    pub context: Option<String>,
+    pub namespace: String,
+    pub wildcard_domain: Option<String>,
+    pub system_database_kind: Option<DbKind>,
+    pub stores: Vec<Store>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Drain {
+    /// Jobs that may remain in every queue for the drain to pass by itself.
+    pub threshold: u64,
+    /// How long to wait for the queues before asking for acceptance of the loss.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dumps {
+    pub folder: PathBuf,
+    pub age_recipients: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Velero {
+    pub namespace: String,
+    pub registry_namespaces: Vec<String>,
+    pub storage_location: String,
+    pub backup_name: String,
+}
+
+/// A loaded, validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    pub name: String,
+    pub runbook: RunbookId,
+    pub access_path: AccessPath,
+    pub party: Party,
+    pub operator: String,
+    pub state_dir: PathBuf,
+    pub clusters: Vec<Cluster>,
+    pub drain: Drain,
+    pub dumps: Dumps,
+    pub velero: Option<Velero>,
+}
+
+impl Config {
+    /// Reads and validates a config file. Every problem is bad input (exit 2).
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            bad_input(format!(
+                "cannot read config {}: {e}; pass the right file with --config",
+                path.display()
+            ))
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses config text; `path` names it in messages and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let place = e
+                .span()
+                .map(|span| {
+                    let (line, col) = line_col(text, span.start);
+                    format!("{}:{line}:{col}", path.display())
+                })
+                .unwrap_or_else(|| path.display().to_string());
+            bad_input(format!("{place}: {}", e.message().trim_end()))
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        build(raw, path, &base).with_context(|| format!("in config {}", path.display()))
+    }
+
+    pub fn runbook(&self) -> &'static Runbook {
+        runbook::get(self.runbook)
+    }
+
+    pub fn cluster(&self, role: ClusterRole) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| c.role == role)
+    }
+
+    /// Every configured data store, in config order.
+    pub fn stores(&self) -> impl Iterator<Item = &Store> {
+        self.clusters.iter().flat_map(|c| c.stores.iter())
+    }
+
+    /// The source system database kind, when the config says it.
+    pub fn source_db_kind(&self) -> Option<DbKind> {
+        self.cluster(ClusterRole::Source)
+            .and_then(|c| c.system_database_kind)
+    }
+
+    /// This migration's folder: `state_dir/<name>/`.
+    pub fn migration_dir(&self) -> PathBuf {
+        self.state_dir.join(&self.name)
+    }
+
+    /// Replaces the state folder (the `--state-dir` flag). The dump folder follows
+    /// when it was the default one inside the old state folder.
+    pub fn set_state_dir(&mut self, dir: PathBuf) {
+        let default_dumps = self.migration_dir().join("artifacts");
+        self.state_dir = dir;
+        if self.dumps.folder == default_dumps {
+            self.dumps.folder = self.migration_dir().join("artifacts");
+        }
+    }
+
+    /// The value of a procedure placeholder (see `runbook::render_procedure`).
+    /// Secrets are never placeholders.
+    pub fn placeholder(&self, name: &str) -> Option<String> {
+        if name == "migration" {
+            return Some(self.name.clone());
+        }
+        if name == "dumps" {
+            return Some(shell_word(&self.dumps.folder.display().to_string()));
+        }
+        if name == "age_recipients" {
+            return (!self.dumps.age_recipients.is_empty()).then(|| {
+                self.dumps
+                    .age_recipients
+                    .iter()
+                    .map(|r| format!("-r {}", shell_word(r)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            });
+        }
+        if name == "drain.threshold" {
+            return Some(self.drain.threshold.to_string());
+        }
+        if let Some(role) = name.strip_prefix("oc.") {
+            let cluster = self.cluster(role.parse().ok()?)?;
+            return Some(format!(
+                "oc {}-n {}",
+                cluster.kube_flags("--context"),
+                cluster.namespace
+            ));
+        }
+        if let Some(field) = name.strip_prefix("velero.") {
+            return self.velero_placeholder(field);
+        }
+        let (role, field) = name.split_once('.')?;
+        let cluster = self.cluster(role.parse().ok()?)?;
+        match field {
+            "namespace" => Some(cluster.namespace.clone()),
+            "context" => cluster.context.clone(),
+            "kubeconfig" => Some(shell_word(&cluster.kubeconfig.display().to_string())),
+            "wildcard_domain" => cluster.wildcard_domain.clone(),
+            _ => None,
+        }
+    }
+
+    fn velero_placeholder(&self, field: &str) -> Option<String> {
+        let velero = self.velero.as_ref()?;
+        let cli = |role: ClusterRole| {
+            self.cluster(role).map(|c| {
+                format!(
+                    "velero {}-n {}",
+                    c.kube_flags("--kubecontext"),
+                    velero.namespace
+                )
+            })
+        };
+        match field {
+            "source" => cli(ClusterRole::Source),
+            "destination" => cli(ClusterRole::Destination),
+            "namespace" => Some(velero.namespace.clone()),
+            "namespaces" => Some(velero.registry_namespaces.join(",")),
+            "storage_location" => Some(velero.storage_location.clone()),
+            "backup" => Some(velero.backup_name.clone()),
+            "restore" => Some(format!("{}-restore", velero.backup_name)),
+            _ => None,
+        }
+    }
+}
+
+impl Cluster {
+    /// `--kubeconfig K --context C ` (with a trailing space), for command lines.
+    fn kube_flags(&self, context_flag: &str) -> String {
+        let mut flags = format!(
+            "--kubeconfig {} ",
+            shell_word(&self.kubeconfig.display().to_string())
+        );
+        if let Some(ctx) = &self.context {
+            flags.push_str(&format!("{context_flag} {} ", shell_word(ctx)));
+        }
+        flags
+    }
+}
+
+fn build(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
+    let m = raw.migration;
+    let book = runbook::get(m.runbook);
+    check_name(&m.name)?;
+    if m.operator.trim().is_empty() {
+        return Err(bad_input(
+            "migration.operator is empty; write your name, it is recorded with every action",
+        ));
+    }
+    if !book.paths.contains(&m.access_path) {
+        return Err(bad_input(format!(
+            "migration.access_path: `{}` is not a path of runbook {}; allowed: {}",
+            m.access_path,
+            book.id,
+            join(book.paths)
+        )));
+    }
+    let state_dir = resolve_path(base, m.state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR));
+
+    let needs_migration_cluster = m.runbook == RunbookId::ThreescaleRhoam;
+    let mut clusters = Vec::new();
+    for (role, cluster) in [
+        (ClusterRole::Source, raw.source),
+        (ClusterRole::MigrationCluster, raw.migration_cluster),
+        (ClusterRole::Destination, raw.destination),
+    ] {
+        match cluster {
+            Some(c) => {
+                if role == ClusterRole::MigrationCluster && !needs_migration_cluster {
+                    return Err(bad_input(format!(
+                        "[migration_cluster]: runbook {} has no migration cluster; remove the \
+                         section",
+                        m.runbook
+                    )));
+                }
+                clusters.push(build_cluster(role, c, base, m.runbook)?)
+            }
+            None if role != ClusterRole::MigrationCluster || needs_migration_cluster => {
+                return Err(bad_input(format!(
+                    "[{role}] is missing; runbook {} needs the {role} cluster's kubeconfig and \
+                     namespace",
+                    m.runbook
+                )));
+            }
+            None => {}
+        }
+    }
+
+    let drain = Drain {
+        threshold: raw.drain.threshold.unwrap_or(0),
+        timeout: match raw.drain.timeout.as_deref() {
+            Some(t) => parse_duration(t).ok_or_else(|| {
+                bad_input(format!(
+                    "drain.timeout: `{t}` is not a duration like 90s, 15m or 1h30m"
+                ))
+            })?,
+            None => Duration::from_secs(30 * 60),
+        },
+    };
+
+    for r in &raw.dumps.age_recipients {
+        if !(r.starts_with("age1") || r.starts_with("ssh-ed25519 ") || r.starts_with("ssh-rsa ")) {
+            return Err(bad_input(format!(
+                "dumps.age_recipients: `{r}` is not an age recipient (age1…) or an SSH public key"
+            )));
+        }
+    }
+    let dumps = Dumps {
+        folder: match raw.dumps.folder.as_deref() {
+            Some(f) => resolve_path(base, f),
+            None => state_dir.join(&m.name).join("artifacts"),
+        },
+        age_recipients: raw.dumps.age_recipients,
+    };
+
+    let velero = match (m.runbook, raw.velero) {
+        (RunbookId::VeleroRegistry, Some(v)) => Some(build_velero(v, &m.name)?),
+        (RunbookId::VeleroRegistry, None) => {
+            return Err(bad_input(
+                "[velero] is missing; runbook velero-registry needs registry_namespaces",
+            ));
+        }
+        (other, Some(_)) => {
+            return Err(bad_input(format!(
+                "[velero]: runbook {other} does not use Velero; remove the section"
+            )));
+        }
+        (_, None) => None,
+    };
+
+    Ok(Config {
+        path: path.to_path_buf(),
+        name: m.name,
+        runbook: m.runbook,
+        access_path: m.access_path,
+        party: m.party,
+        operator: m.operator.trim().to_string(),
+        state_dir,
+        clusters,
+        drain,
+        dumps,
+        velero,
+    })
+}
+
+fn build_cluster(
+    role: ClusterRole,
+    c: RawCluster,
+    base: &Path,
+    book: RunbookId,
+) -> Result<Cluster> {
+    if c.namespace.trim().is_empty() {
+        return Err(bad_input(format!("{role}.namespace is empty")));
+    }
+    if book == RunbookId::VeleroRegistry {
+        let has_stores = c.system_database_kind.is_some()
+            || c.system_database_url.is_some()
+            || c.backend_redis_storage_url.is_some()
+            || c.backend_redis_queues_url.is_some()
+            || c.system_redis_url.is_some()
+            || c.zync_database_url.is_some();
+        if has_stores {
+            return Err(bad_input(format!(
+                "[{role}]: the 3scale data store keys do not apply to runbook velero-registry; \
+                 remove them"
+            )));
+        }
+    }
+    let mut stores = Vec::new();
+    let mut add = |field: &str, kind: StoreKind, value: Option<String>| -> Result<()> {
+        if let Some(v) = value {
+            let key = format!("{role}.{field}");
+            let url = SecretRef::parse(&key, &v, base)?;
+            stores.push(Store {
+                key,
+                cluster: role,
+                kind,
+                url,
+            });
+        }
+        Ok(())
+    };
+    if c.system_database_url.is_some() && c.system_database_kind.is_none() {
+        return Err(bad_input(format!(
+            "{role}.system_database_kind is missing; say which database the URL points to: {}",
+            join(DbKind::ALL)
+        )));
+    }
+    if let Some(kind) = c.system_database_kind {
+        add(
+            "system_database_url",
+            StoreKind::SystemDatabase(kind),
+            c.system_database_url,
+        )?;
+    }
+    add(
+        "zync_database_url",
+        StoreKind::ZyncDatabase,
+        c.zync_database_url,
+    )?;
+    add(
+        "backend_redis_storage_url",
+        StoreKind::BackendRedisStorage,
+        c.backend_redis_storage_url,
+    )?;
+    add(
+        "backend_redis_queues_url",
+        StoreKind::BackendRedisQueues,
+        c.backend_redis_queues_url,
+    )?;
+    add(
+        "system_redis_url",
+        StoreKind::SystemRedis,
+        c.system_redis_url,
+    )?;
+    Ok(Cluster {
+        role,
+        kubeconfig: resolve_path(base, &c.kubeconfig),
+        context: c.context.filter(|s| !s.trim().is_empty()),
+        namespace: c.namespace,
+        wildcard_domain: c.wildcard_domain,
+        system_database_kind: c.system_database_kind,
+        stores,
+    })
+}
+
+fn build_velero(v: RawVelero, migration: &str) -> Result<Velero> {
+    if v.registry_namespaces.is_empty() {
+        return Err(bad_input(
+            "velero.registry_namespaces is empty; list the namespaces of the registry to migrate",
+        ));
+    }
+    for ns in &v.registry_namespaces {
+        if !is_dns_label(ns) {
+            return Err(bad_input(format!(
+                "velero.registry_namespaces: `{ns}` is not a valid namespace name"
+            )));
+        }
+    }
+    let backup_name = v
+        .backup_name
+        .unwrap_or_else(|| format!("cutover-{migration}"));
+    if !is_dns_label(&backup_name) {
+        return Err(bad_input(format!(
+            "velero.backup_name: `{backup_name}` must be lowercase letters, digits and '-'"
+        )));
+    }
+    Ok(Velero {
+        namespace: v.namespace.unwrap_or_else(|| "velero".into()),
+        registry_namespaces: v.registry_namespaces,
+        storage_location: v.storage_location.unwrap_or_else(|| "default".into()),
+        backup_name,
+    })
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(bad_input(format!(
+            "migration.name `{name}`: use letters, digits, '-', '_' and '.' (at most 63); it \
+             names the state folder"
+        )))
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn join<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `~/x` from $HOME; relative paths from the config file's folder.
+fn resolve_path(base: &Path, raw: &str) -> PathBuf {
+    if let Some(rest) = raw.strip_prefix("~/")
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        return PathBuf::from(home).join(rest);
+    }
+    let p = PathBuf::from(raw);
+    if p.is_absolute() { p } else { base.join(p) }
+}
+
+/// Quotes a word for a POSIX shell when it needs quoting.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+/// `90s`, `15m`, `1h30m`, `2h` or plain seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = number.parse().ok()?;
+        number.clear();
+        let unit = match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    if !number.is_empty() || s.is_empty() {
+        return None;
+    }
+    Some(Duration::from_secs(total))
+}
+
+/// Formats a duration the way `parse_duration` reads it.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, 0, 0) => format!("{h}h"),
+        (h, m, 0) => format!("{h}h{m}m"),
+        (h, m, s) => format!("{h}h{m}m{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("120"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("15x"), None);
+        assert_eq!(parse_duration("15"), Some(Duration::from_secs(15)));
+        assert_eq!(parse_duration("m"), None);
+        assert_eq!(parse_duration("5m3"), None);
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+    }
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(shell_word("/a/b.conf"), "/a/b.conf");
+        assert_eq!(shell_word("my dir/it's"), r"'my dir/it'\''s'");
+    }
+
+    #[test]
+    fn line_and_column() {
+        assert_eq!(line_col("a\nbc\nd", 3), (2, 2));
+        assert_eq!(line_col("abc", 0), (1, 1));
+    }
+}

@@ -1,0 +1,459 @@
+//! Runs the steps of a migration in order, asks for gates, records everything in
+//! the journal, and resumes where the journal says.
+//!
+//! Write-ahead: every entry that announces an action (a confirmation, a step
+//! start) is fsynced before the action begins, and the end of every step is
+//! fsynced before the next one starts. A step the journal shows as started but not
+//! finished was interrupted: on resume it is re-checked before it runs again.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, anyhow};
+use serde_json::{Map, Value};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+use crate::config::Config;
+use crate::event::{Command, Event, Level, Request, RunEnd};
+use crate::journal::{
+    Confirmation, Journal, JournalEvent, JournalState, Need, Outcome, StepStatus,
+};
+use crate::plan::{PlannedStep, plan};
+use crate::runbook::{StepId, StepKind, render_procedure};
+use crate::steps::{self, Recheck, StepContext, StepResult, StepSink};
+
+/// What the engine needs to run a migration.
+pub struct EngineOptions {
+    /// The front end's name, recorded with the session (`headless`, `tui`).
+    pub mode: &'static str,
+    /// Stop after this step is done.
+    pub until: Option<StepId>,
+}
+
+pub struct Engine {
+    config: Arc<Config>,
+    journal: Arc<Mutex<Journal>>,
+    events: UnboundedSender<Event>,
+    commands: UnboundedReceiver<Command>,
+    commands_open: bool,
+    options: EngineOptions,
+    /// A pause or quit asked for while a step ran: honoured at the next safe point.
+    stop_requested: bool,
+}
+
+/// What the engine does next with a waiting step.
+enum Answer {
+    Confirmed,
+    Skipped,
+    Stop,
+}
+
+impl Engine {
+    pub fn new(
+        config: Arc<Config>,
+        journal: Journal,
+        events: UnboundedSender<Event>,
+        commands: UnboundedReceiver<Command>,
+        options: EngineOptions,
+    ) -> Engine {
+        Engine {
+            config,
+            journal: Arc::new(Mutex::new(journal)),
+            events,
+            commands,
+            commands_open: true,
+            options,
+            stop_requested: false,
+        }
+    }
+
+    fn emit(&self, event: Event) {
+        // A front end that has gone away does not stop the engine at a bad point;
+        // the journal is the record either way.
+        let _ = self.events.send(event);
+    }
+
+    fn record(&self, event: JournalEvent) -> Result<()> {
+        let mut journal = self
+            .journal
+            .lock()
+            .map_err(|_| anyhow!("the journal writer failed earlier; stop and resume"))?;
+        journal.append(event)?;
+        Ok(())
+    }
+
+    fn state(&self) -> Result<JournalState> {
+        let journal = self
+            .journal
+            .lock()
+            .map_err(|_| anyhow!("the journal writer failed earlier; stop and resume"))?;
+        Ok(journal.state())
+    }
+
+    /// Runs until every step is done, a step fails, a gate waits without an answer,
+    /// the `until` step is done, or the front end asks to stop.
+    pub async fn run(mut self) -> Result<RunEnd> {
+        let steps = plan(&self.config);
+        let state = self.state()?;
+        let resumed = state
+            .steps
+            .values()
+            .any(|r| r.status != StepStatus::Pending);
+        self.record(JournalEvent::SessionStarted {
+            party: self.config.party,
+            mode: self.options.mode.to_string(),
+            resumed,
+        })?;
+        let done = steps
+            .iter()
+            .filter(|p| {
+                matches!(
+                    state.status(p.step.id.0),
+                    StepStatus::Done | StepStatus::Skipped
+                )
+            })
+            .count();
+        self.emit(Event::RunStarted {
+            resumed,
+            done,
+            total: steps.len(),
+        });
+
+        let end = self.run_steps(&steps).await;
+        let reason = match &end {
+            Ok(RunEnd::Finished) => "finished".to_string(),
+            Ok(RunEnd::ReachedUntil { step }) => format!("stopped after {step} (--until)"),
+            Ok(RunEnd::Failed { step }) => format!("step {step} failed"),
+            Ok(RunEnd::Paused {
+                waiting: Some(step),
+            }) => format!("paused; {step} waits"),
+            Ok(RunEnd::Paused { waiting: None }) => "paused".to_string(),
+            Err(e) => format!("stopped by an error: {e:#}"),
+        };
+        // Ending the session is recorded even when the run ended in an error.
+        let ended = self.record(JournalEvent::SessionEnded { reason });
+        let end = end?;
+        ended?;
+        self.emit(Event::RunEnded(end.clone()));
+        Ok(end)
+    }
+
+    async fn run_steps(&mut self, steps: &[PlannedStep]) -> Result<RunEnd> {
+        for planned in steps {
+            let id = planned.step.id;
+            self.drain_commands();
+            if self.stop_requested {
+                return Ok(RunEnd::Paused { waiting: None });
+            }
+            let state = self.state()?;
+            let record = state.step(id.0).cloned().unwrap_or_default();
+            match record.status {
+                StepStatus::Done | StepStatus::Skipped => continue,
+                StepStatus::Running => {
+                    if self.recheck(planned).await? {
+                        continue;
+                    }
+                }
+                StepStatus::Pending | StepStatus::Failed => {}
+            }
+            if let Some(need) = planned.need {
+                let already = record
+                    .unused_confirmation
+                    .as_ref()
+                    .is_some_and(|c| c.need == need);
+                if !already {
+                    match self.ask(planned, need).await? {
+                        Answer::Confirmed => {}
+                        Answer::Skipped => continue,
+                        Answer::Stop => return Ok(RunEnd::Paused { waiting: Some(id) }),
+                    }
+                }
+            }
+            let result = self.attempt(planned, record.attempts + 1).await?;
+            if result.outcome == Outcome::Failed {
+                return Ok(RunEnd::Failed { step: id });
+            }
+            if self.options.until == Some(id) {
+                return Ok(RunEnd::ReachedUntil { step: id });
+            }
+        }
+        Ok(RunEnd::Finished)
+    }
+
+    /// Processes commands that arrived between steps.
+    fn drain_commands(&mut self) {
+        while self.commands_open {
+            match self.commands.try_recv() {
+                Ok(Command::Pause | Command::Quit) => self.stop_requested = true,
+                Ok(Command::Run) => self.stop_requested = false,
+                Ok(Command::Confirm { step, .. } | Command::Skip { step, .. }) => {
+                    self.emit(Event::ConfirmRefused {
+                        step: StepId(leak_free_id(&step)),
+                        reason: format!("step {step} is not waiting for an answer"),
+                    });
+                }
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                    self.commands_open = false;
+                    self.stop_requested = true;
+                }
+            }
+        }
+    }
+
+    fn context(&self, planned: &PlannedStep) -> StepContext {
+        let journal = Arc::clone(&self.journal);
+        let facts: steps::FactRecorder = Arc::new(move |step: StepId, key: &str, value: Value| {
+            let mut j = journal
+                .lock()
+                .map_err(|_| anyhow!("the journal writer failed earlier; stop and resume"))?;
+            j.append(JournalEvent::StepFact {
+                step: step.0.to_string(),
+                key: key.to_string(),
+                value,
+            })?;
+            Ok(())
+        });
+        StepContext {
+            config: Arc::clone(&self.config),
+            step: planned.step,
+            sink: StepSink::new(
+                planned.step.id,
+                self.events.clone(),
+                facts,
+                Some(self.config.migration_dir().join("logs")),
+            ),
+        }
+    }
+
+    /// Re-checks a step the journal shows as interrupted. True when its end state
+    /// holds and it is now recorded as done.
+    async fn recheck(&mut self, planned: &PlannedStep) -> Result<bool> {
+        let id = planned.step.id;
+        self.emit(Event::StepRechecking { step: id });
+        let action = match planned.runs_as {
+            StepKind::Manual => None,
+            _ => planned.step.action.and_then(steps::implementation),
+        };
+        let verdict = match action {
+            None => Recheck::DoesNotHold(
+                "cutover cannot verify a manual step by itself; confirm it again".to_string(),
+            ),
+            Some(action) => {
+                let ctx = self.context(planned);
+                match action.check(&ctx).await {
+                    Ok(v) => v,
+                    Err(e) => Recheck::DoesNotHold(format!("the re-check failed: {e:#}")),
+                }
+            }
+        };
+        let (holds, detail) = match verdict {
+            Recheck::Holds(d) => (true, d),
+            Recheck::DoesNotHold(d) => (false, d),
+        };
+        self.record(JournalEvent::StepRechecked {
+            step: id.0.to_string(),
+            holds,
+            detail: detail.clone(),
+        })?;
+        self.emit(Event::StepRechecked {
+            step: id,
+            holds,
+            detail: detail.clone(),
+        });
+        if holds {
+            let summary = format!("verified after the interrupted attempt: {detail}");
+            self.record(JournalEvent::StepFinished {
+                step: id.0.to_string(),
+                outcome: Outcome::Passed,
+                summary: summary.clone(),
+                figures: Map::new(),
+            })?;
+            self.emit(Event::StepFinished {
+                step: id,
+                outcome: Outcome::Passed,
+                summary,
+                figures: Map::new(),
+            });
+        }
+        Ok(holds)
+    }
+
+    fn request(&self, planned: &PlannedStep, need: Need) -> Request {
+        let step = planned.step;
+        let fill = |t: &str| render_procedure(t, |name| self.config.placeholder(name));
+        Request {
+            step: step.id,
+            title: step.title,
+            need,
+            phrase: match need {
+                Need::Typed | Need::Manual => step.gate.phrase(),
+                _ => None,
+            },
+            owner: planned.owner,
+            changes: step.changes.map(fill),
+            procedure: fill(step.procedure),
+        }
+    }
+
+    /// Waits for the operator's answer to what a step needs, and journals it.
+    async fn ask(&mut self, planned: &PlannedStep, need: Need) -> Result<Answer> {
+        let id = planned.step.id;
+        let request = self.request(planned, need);
+        self.emit(Event::Waiting(request.clone()));
+        loop {
+            if self.stop_requested || !self.commands_open {
+                return Ok(Answer::Stop);
+            }
+            let Some(command) = self.commands.recv().await else {
+                self.commands_open = false;
+                return Ok(Answer::Stop);
+            };
+            match command {
+                Command::Pause | Command::Quit => return Ok(Answer::Stop),
+                Command::Run => {}
+                Command::Skip { step, reason } if step == id.0 => {
+                    if reason.trim().is_empty() {
+                        self.emit(Event::ConfirmRefused {
+                            step: id,
+                            reason: "a skip needs a reason; it is recorded".to_string(),
+                        });
+                        continue;
+                    }
+                    self.record(JournalEvent::StepSkipped {
+                        step: id.0.to_string(),
+                        reason: reason.clone(),
+                    })?;
+                    self.emit(Event::StepSkipped { step: id, reason });
+                    return Ok(Answer::Skipped);
+                }
+                Command::Confirm { step, text } if step == id.0 => {
+                    match check_answer(&request, text) {
+                        Ok(text) => {
+                            self.record(JournalEvent::StepConfirmed {
+                                step: id.0.to_string(),
+                                confirmation: Confirmation {
+                                    need,
+                                    text,
+                                    party: self.config.party,
+                                },
+                            })?;
+                            return Ok(Answer::Confirmed);
+                        }
+                        Err(reason) => self.emit(Event::ConfirmRefused { step: id, reason }),
+                    }
+                }
+                Command::Confirm { step, .. } | Command::Skip { step, .. } => {
+                    self.emit(Event::ConfirmRefused {
+                        step: StepId(leak_free_id(&step)),
+                        reason: format!("step {step} is not waiting; {id} is"),
+                    });
+                }
+            }
+        }
+    }
+
+    /// One attempt of a step: start journaled, action, end journaled.
+    async fn attempt(&mut self, planned: &PlannedStep, attempt: u32) -> Result<StepResult> {
+        let id = planned.step.id;
+        self.record(JournalEvent::StepStarted {
+            step: id.0.to_string(),
+            attempt,
+            runs_as: planned.runs_as.to_string(),
+        })?;
+        self.emit(Event::StepStarted {
+            step: id,
+            attempt,
+            runs_as: planned.runs_as,
+        });
+
+        let action = match planned.runs_as {
+            StepKind::Manual => None,
+            _ => planned.step.action.and_then(steps::implementation),
+        };
+        let result = match action {
+            None => manual_result(planned),
+            Some(action) => {
+                let ctx = self.context(planned);
+                let fut = action.run(&ctx);
+                tokio::pin!(fut);
+                loop {
+                    if !self.commands_open {
+                        break fut.await;
+                    }
+                    tokio::select! {
+                        biased;
+                        r = &mut fut => break r,
+                        c = self.commands.recv() => match c {
+                            Some(Command::Pause | Command::Quit) => {
+                                self.stop_requested = true;
+                                self.emit(Event::Notice {
+                                    level: Level::Info,
+                                    text: format!("stopping after {id} finishes"),
+                                });
+                            }
+                            Some(Command::Run) => self.stop_requested = false,
+                            Some(_) => {}
+                            None => {
+                                self.commands_open = false;
+                                self.stop_requested = true;
+                            }
+                        },
+                    }
+                }
+                .unwrap_or_else(|e| StepResult::failed(format!("{e:#}"), Map::new()))
+            }
+        };
+        self.record(JournalEvent::StepFinished {
+            step: id.0.to_string(),
+            outcome: result.outcome,
+            summary: result.summary.clone(),
+            figures: result.figures.clone(),
+        })
+        .with_context(|| {
+            format!(
+                "{id} ended ({:?}) but could not be journaled",
+                result.outcome
+            )
+        })?;
+        self.emit(Event::StepFinished {
+            step: id,
+            outcome: result.outcome,
+            summary: result.summary.clone(),
+            figures: result.figures.clone(),
+        });
+        Ok(result)
+    }
+}
+
+/// The result of a manual step or hand-off: what the operator confirmed.
+fn manual_result(planned: &PlannedStep) -> StepResult {
+    let summary = if planned.hand_off {
+        format!("done by {} (hand-off confirmed)", planned.owner.label())
+    } else {
+        "done by hand (confirmed)".to_string()
+    };
+    StepResult::passed(summary, Map::new())
+}
+
+/// Checks an answer against what was asked; returns the text to journal.
+fn check_answer(request: &Request, text: Option<String>) -> Result<Option<String>, String> {
+    match (request.need, request.phrase) {
+        (Need::Typed | Need::Manual, Some(phrase)) => match text {
+            Some(t) if t == phrase => Ok(Some(t)),
+            Some(_) => Err(format!("the text does not match; type exactly: {phrase}")),
+            None => Err(format!("this step needs the typed phrase: {phrase}")),
+        },
+        (Need::HandOff, _) => Ok(text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())),
+        _ => Ok(None),
+    }
+}
+
+/// A `StepId` for a name that may not be a step of the runbook, for messages only.
+fn leak_free_id(name: &str) -> &'static str {
+    crate::runbook::all()
+        .iter()
+        .flat_map(|b| b.steps.iter())
+        .find(|s| s.id.0 == name)
+        .map(|s| s.id.0)
+        .unwrap_or("(unknown step)")
+}

@@ -1,0 +1,121 @@
+//! The messages between the engine and a front end. The engine and the monitors
+//! send Events; a front end renders them and answers with Commands. Nothing else
+//! passes between them, so a new front end needs no engine change.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::journal::{Need, Outcome};
+use crate::runbook::{Party, StepId, StepKind};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+/// What a waiting step needs, with everything a front end shows to ask for it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Request {
+    pub step: StepId,
+    pub title: &'static str,
+    pub need: Need,
+    /// The exact phrase to type, for a typed gate.
+    pub phrase: Option<&'static str>,
+    /// The party that owns the step, for a hand-off.
+    pub owner: Party,
+    /// What the step changes, rendered from the config (destructive steps).
+    pub changes: Option<String>,
+    /// The manual procedure, rendered from the config.
+    pub procedure: String,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "end")]
+pub enum RunEnd {
+    /// Every step of the path is done or skipped.
+    Finished,
+    /// The step named by `--until` is done.
+    ReachedUntil { step: StepId },
+    /// A step failed; the run stopped after it.
+    Failed { step: StepId },
+    /// Paused or quit by the operator while a step waited or between steps.
+    Paused { waiting: Option<StepId> },
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "event")]
+pub enum Event {
+    RunStarted {
+        resumed: bool,
+        done: usize,
+        total: usize,
+    },
+    /// Something the operator must read that is not about one step.
+    Notice {
+        level: Level,
+        text: String,
+    },
+    StepRechecking {
+        step: StepId,
+    },
+    StepRechecked {
+        step: StepId,
+        holds: bool,
+        detail: String,
+    },
+    Waiting(Request),
+    /// A confirmation was refused (e.g. the typed phrase did not match).
+    ConfirmRefused {
+        step: StepId,
+        reason: String,
+    },
+    StepStarted {
+        step: StepId,
+        attempt: u32,
+        runs_as: StepKind,
+    },
+    StepProgress {
+        step: StepId,
+        done: u64,
+        total: Option<u64>,
+        unit: &'static str,
+    },
+    StepLog {
+        step: StepId,
+        level: Level,
+        line: String,
+    },
+    StepFinished {
+        step: StepId,
+        outcome: Outcome,
+        summary: String,
+        figures: Map<String, Value>,
+    },
+    StepSkipped {
+        step: StepId,
+        reason: String,
+    },
+    RunEnded(RunEnd),
+}
+
+/// What a front end asks of the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Confirm what a waiting step needs; `text` is the typed phrase, or for a
+    /// hand-off the name of who did the step.
+    Confirm { step: String, text: Option<String> },
+    /// Skip a waiting step, with the reason recorded.
+    Skip { step: String, reason: String },
+    /// Hold at the next safe point (a gate, or the end of the running step) until
+    /// `Run` or `Quit`.
+    Pause,
+    /// Go on after a pause.
+    Run,
+    /// Stop at the next safe point and end the session; the journal says how to
+    /// resume.
+    Quit,
+}

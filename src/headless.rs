@@ -1,0 +1,291 @@
+//! The plain-line front end for scripts and CI. It renders Events as lines and
+//! answers gates only from `--confirm` given on the command line; the first gate
+//! without one ends the run with exit code 3 and says what it needs.
+
+use crate::{err, errln, outln};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::engine::{Engine, EngineOptions};
+use crate::error::{ExitCode, bad_input};
+use crate::event::{Command, Event, Level, Request, RunEnd};
+use crate::journal::{Header, Identity, Journal, Need, Outcome};
+use crate::plan::plan;
+use crate::runbook::StepId;
+
+pub struct HeadlessOptions {
+    pub until: Option<String>,
+    /// `--confirm STEP[=TEXT]`, in the order given.
+    pub confirms: Vec<String>,
+}
+
+/// Runs the migration without a screen; returns the process exit code.
+pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
+    let steps = plan(&config);
+    let known = |id: &str| steps.iter().find(|p| p.step.id.0 == id).map(|p| p.step.id);
+    let unknown = |id: &str| {
+        bad_input(format!(
+            "step `{id}` is not a step of this migration; `cutover plan` lists them"
+        ))
+    };
+    let until = match &options.until {
+        Some(id) => Some(known(id).ok_or_else(|| unknown(id))?),
+        None => None,
+    };
+    let mut confirms: HashMap<StepId, Option<String>> = HashMap::new();
+    for c in &options.confirms {
+        let (id, text) = match c.split_once('=') {
+            Some((id, text)) => (id, Some(text.to_string())),
+            None => (c.as_str(), None),
+        };
+        let step = known(id).ok_or_else(|| unknown(id))?;
+        confirms.insert(step, text);
+    }
+    // Every secret reference is read before anything starts, so a missing one stops
+    // the run at once instead of in the middle of the migration.
+    for store in config.stores() {
+        store.url.resolve(&store.key)?;
+    }
+
+    let header = Header {
+        migration: config.name.clone(),
+        runbook: config.runbook,
+        access_path: config.access_path,
+    };
+    let (journal, report) = Journal::open(
+        &config.migration_dir(),
+        &header,
+        Identity::of_this_process(&config.operator),
+    )?;
+    if let Some(t) = &report.torn {
+        errln!(
+            "warning: line {} of {} was cut short when a process stopped while writing it ({} \
+             bytes); it is kept, and recorded in the journal as torn",
+            t.line,
+            journal.path().display(),
+            t.bytes
+        );
+    }
+    if let Some(prev) = &report.took_over {
+        errln!("note: took over the lock of {prev}, which no longer runs; recorded in the journal");
+    }
+    outln!(
+        "cutover: migration {} ({}, path {}), operator {} ({})",
+        config.name,
+        config.runbook,
+        config.access_path,
+        config.operator,
+        config.party.label()
+    );
+
+    let (event_tx, mut events) = mpsc::unbounded_channel();
+    let (command_tx, commands) = mpsc::unbounded_channel();
+    let engine = Engine::new(
+        Arc::new(config),
+        journal,
+        event_tx,
+        commands,
+        EngineOptions {
+            mode: "headless",
+            until,
+        },
+    );
+    let engine = tokio::spawn(engine.run());
+
+    let mut interrupted = false;
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut sighup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let mut waiting: Option<Request> = None;
+    let mut refused: Option<String> = None;
+    loop {
+        tokio::select! {
+            ev = events.recv() => {
+                let Some(ev) = ev else { break };
+                match &ev {
+                    Event::Waiting(req) => {
+                        let answer = confirms.remove(&req.step);
+                        match answer {
+                            Some(text) => {
+                                print_line(&ev);
+                                let _ = command_tx.send(Command::Confirm { step: req.step.0.to_string(), text });
+                            }
+                            None => {
+                                waiting = Some(req.clone());
+                                let _ = command_tx.send(Command::Quit);
+                            }
+                        }
+                    }
+                    Event::ConfirmRefused { reason, .. } => {
+                        // The answer came from the command line: it cannot be asked again.
+                        refused = Some(reason.clone());
+                        let _ = command_tx.send(Command::Quit);
+                    }
+                    _ => print_line(&ev),
+                }
+            }
+            _ = sigint.recv() => { interrupted = true; let _ = command_tx.send(Command::Quit); }
+            _ = sigterm.recv() => { interrupted = true; let _ = command_tx.send(Command::Quit); }
+            _ = sighup.recv() => { interrupted = true; let _ = command_tx.send(Command::Quit); }
+        }
+    }
+    let end = engine
+        .await
+        .context("the engine task stopped unexpectedly")??;
+    if let Some(reason) = refused {
+        return Err(bad_input(format!("--confirm refused: {reason}")));
+    }
+    Ok(match end {
+        RunEnd::Finished => {
+            outln!("done: every step of this migration is done");
+            ExitCode::Success
+        }
+        RunEnd::ReachedUntil { step } => {
+            outln!("stopped after {step} as asked (--until)");
+            ExitCode::Success
+        }
+        RunEnd::Failed { step } => {
+            errln!(
+                "step {step} failed; fix the cause, then run again: it retries {step}. The manual \
+                 procedure is in `cutover plan` and the log in logs/{step}.log"
+            );
+            ExitCode::Failed
+        }
+        RunEnd::Paused { .. } if interrupted => {
+            errln!("interrupted: paused at a safe point; run the same command again to resume");
+            ExitCode::Waiting
+        }
+        RunEnd::Paused {
+            waiting: Some(step),
+        } => {
+            match waiting {
+                Some(req) if req.step == step => err!("{}", explain_wait(&req)),
+                _ => errln!("waiting: step {step} needs an answer"),
+            }
+            ExitCode::Waiting
+        }
+        RunEnd::Paused { waiting: None } => {
+            errln!("paused; run the same command again to resume");
+            ExitCode::Waiting
+        }
+    })
+}
+
+/// What a waiting step needs and how to give it on the command line.
+fn explain_wait(req: &Request) -> String {
+    let id = req.step;
+    let mut out = format!("waiting: step {id} ({}) ", req.title);
+    match req.need {
+        Need::HandOff => out.push_str(&format!(
+            "is {}'s to do. When they have done it, record it with:\n  --confirm {id}=\"NAME OF WHO DID IT\"\n",
+            req.owner.label()
+        )),
+        Need::Manual => {
+            out.push_str("is done by hand. Do it, then confirm with:\n");
+            match req.phrase {
+                Some(p) => out.push_str(&format!("  --confirm {id}=\"{p}\"\n")),
+                None => out.push_str(&format!("  --confirm {id}\n")),
+            }
+        }
+        Need::Confirm => out.push_str(&format!("needs your go-ahead:\n  --confirm {id}\n")),
+        Need::Typed => out.push_str(&format!(
+            "changes things that cannot be undone. Type the phrase to go ahead:\n  --confirm {id}=\"{}\"\n",
+            req.phrase.unwrap_or_default()
+        )),
+    }
+    if let Some(changes) = &req.changes {
+        out.push_str(&format!("It changes: {changes}\n"));
+    }
+    out.push_str("Procedure:\n");
+    for line in req.procedure.lines() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out
+}
+
+fn print_line(ev: &Event) {
+    let now = chrono::Utc::now().format("%H:%M:%S");
+    match ev {
+        Event::RunStarted {
+            resumed: true,
+            done,
+            total,
+        } => {
+            outln!("{now} resuming: {done} of {total} steps done")
+        }
+        Event::RunStarted {
+            resumed: false,
+            total,
+            ..
+        } => outln!("{now} starting: {total} steps"),
+        Event::Notice { level, text } => outln!("{now} {} {text}", level_tag(*level)),
+        Event::StepRechecking { step } => {
+            outln!("{now} ? {step}: was running when cutover stopped; checking its end state")
+        }
+        Event::StepRechecked {
+            step,
+            holds,
+            detail,
+        } => outln!(
+            "{now} ? {step}: {} ({detail})",
+            if *holds {
+                "end state holds, not run again"
+            } else {
+                "end state does not hold, running it again"
+            }
+        ),
+        Event::Waiting(req) => outln!(
+            "{now} ~ {}: confirmed from the command line ({})",
+            req.step,
+            req.need.as_str()
+        ),
+        Event::ConfirmRefused { step, reason } => outln!("{now} x {step}: {reason}"),
+        Event::StepStarted {
+            step,
+            attempt,
+            runs_as,
+        } => {
+            outln!("{now} > {step} ({runs_as}, attempt {attempt})")
+        }
+        Event::StepProgress {
+            step,
+            done,
+            total,
+            unit,
+        } => match total {
+            Some(t) => outln!("{now}   {step}: {done}/{t} {unit}"),
+            None => outln!("{now}   {step}: {done} {unit}"),
+        },
+        Event::StepLog { step, level, line } => {
+            outln!("{now}   {step} {} {line}", level_tag(*level))
+        }
+        Event::StepFinished {
+            step,
+            outcome,
+            summary,
+            ..
+        } => {
+            let mark = match outcome {
+                Outcome::Passed => "ok",
+                Outcome::Failed => "FAILED",
+                Outcome::NotApplicable => "n/a",
+            };
+            outln!("{now} = {step} {mark}: {summary}")
+        }
+        Event::StepSkipped { step, reason } => outln!("{now} = {step} skipped: {reason}"),
+        Event::RunEnded(_) => {}
+    }
+}
+
+fn level_tag(level: Level) -> &'static str {
+    match level {
+        Level::Info => "info:",
+        Level::Warn => "warning:",
+        Level::Error => "error:",
+    }
+}

@@ -1,0 +1,9 @@
+//! Adapters to the outside world. Each module is a plain async API that works on its own, so
+//! the `cutover redis ...` style subcommands and the steps can share them.
+
+pub mod disk;
+pub mod mysql;
+pub mod pg;
+pub mod redis;
+pub mod tools;
+pub mod url;

@@ -1,0 +1,336 @@
+//! Connection strings carry passwords. Anything shown to an operator (errors, logs, the journal,
+//! the report) goes through [`redact`] first, and errors from client libraries go through
+//! [`scrub_error`], because some of them echo the string they were given.
+
+use std::ops::Range;
+
+const MASK: &str = "***";
+
+/// `url` with every password replaced by `***`.
+///
+/// Handles URLs (`redis://user:pw@h:1/0`, `rediss://:pw@h`, `postgresql://u:pw@h/db`,
+/// `mysql://u:pw@h/db`, also `?password=` in the query) and libpq key=value strings
+/// (`host=x password=secret dbname=y`). A string with no password comes back unchanged.
+pub fn redact(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut at = 0;
+    for span in secret_spans(url) {
+        out.push_str(&url[at..span.start]);
+        out.push_str(MASK);
+        at = span.end;
+    }
+    out.push_str(&url[at..]);
+    out
+}
+
+/// `text` with `url` redacted and every password of `url` masked, raw or percent-decoded.
+pub fn scrub(text: &str, url: &str) -> String {
+    let mut out = text.replace(url, &redact(url));
+    for secret in secrets(url) {
+        out = out.replace(&secret, MASK);
+    }
+    out
+}
+
+/// An error rebuilt from the text of `err` and its sources, scrubbed of the secrets of `url`.
+///
+/// The original error is not kept as a source: its `Display` could still print the password
+/// to whoever formats the chain later.
+pub fn scrub_error(err: &(dyn std::error::Error + 'static), url: &str) -> anyhow::Error {
+    anyhow::anyhow!(scrub(&chain_text(err), url))
+}
+
+/// The passwords found in `url`, as written and percent-decoded, longest first so that a
+/// password containing another one is masked whole.
+fn secrets(url: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for span in secret_spans(url) {
+        let raw = &url[span];
+        for candidate in [raw.to_string(), percent_decode(raw)] {
+            if !candidate.is_empty() && !found.contains(&candidate) {
+                found.push(candidate);
+            }
+        }
+    }
+    found.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    found
+}
+
+fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        // Many errors already include their cause in their own message.
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Byte ranges of `s` that hold secrets, sorted and not overlapping.
+fn secret_spans(s: &str) -> Vec<Range<usize>> {
+    match s.find("://") {
+        Some(i) => url_spans(s, i + 3),
+        None => {
+            let spans = if looks_like_keywords(s) {
+                keyword_spans(s)
+            } else {
+                Vec::new()
+            };
+            if spans.is_empty() {
+                bare_userinfo_span(s).into_iter().collect()
+            } else {
+                spans
+            }
+        }
+    }
+}
+
+fn url_spans(s: &str, start: usize) -> Vec<Range<usize>> {
+    let rest = &s[start..];
+    let authority_end = rest.find(['/', '?', '#']).map_or(s.len(), |i| start + i);
+    let after_authority = &s[authority_end..];
+    if let Some(last_at) = rest.rfind('@')
+        && after_authority.contains('@')
+    {
+        // An '@' past the first '/', '?' or '#' means the user info holds one of those
+        // characters unencoded, so its boundaries cannot be trusted: hide all of it.
+        let at = start + last_at;
+        let mut spans = Vec::with_capacity(1);
+        spans.push(start..at);
+        spans.extend(query_spans(s, at));
+        return spans;
+    }
+    let mut spans = Vec::new();
+    if let Some(at) = s[start..authority_end].rfind('@').map(|i| start + i)
+        && let Some(colon) = s[start..at].find(':').map(|i| start + i)
+    {
+        spans.push(colon + 1..at);
+    }
+    spans.extend(query_spans(s, authority_end));
+    spans
+}
+
+/// Values of `password=`-like parameters in the query part that starts at or after `from`.
+fn query_spans(s: &str, from: usize) -> Vec<Range<usize>> {
+    let Some(q) = s[from..].find('?').map(|i| from + i + 1) else {
+        return Vec::new();
+    };
+    let end = s[q..].find('#').map_or(s.len(), |i| q + i);
+    let mut spans = Vec::new();
+    let mut pos = q;
+    for pair in s[q..end].split('&') {
+        if let Some(eq) = pair.find('=')
+            && is_secret_key(&percent_decode(&pair[..eq]))
+            && eq + 1 < pair.len()
+        {
+            spans.push(pos + eq + 1..pos + pair.len());
+        }
+        pos += pair.len() + 1;
+    }
+    spans
+}
+
+/// libpq's `key=value` form: at least one `=` and no URL scheme.
+fn looks_like_keywords(s: &str) -> bool {
+    s.contains('=')
+}
+
+/// Values of password keys in a libpq conninfo string; values may be single-quoted with
+/// backslash escapes (`password='it''s'` is not valid libpq, `password='it\'s'` is).
+fn keyword_spans(s: &str) -> Vec<Range<usize>> {
+    let b = s.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let key_start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' {
+            i += 1;
+        }
+        let key = &s[key_start..i];
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= b.len() || b[i] != b'=' {
+            continue;
+        }
+        i += 1;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let value_start = i;
+        if i < b.len() && b[i] == b'\'' {
+            i += 1;
+            while i < b.len() {
+                match b[i] {
+                    b'\\' => i += 2,
+                    b'\'' => {
+                        i += 1;
+                        break;
+                    }
+                    _ => i += 1,
+                }
+            }
+        } else {
+            while i < b.len() && !b[i].is_ascii_whitespace() {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+        }
+        // A trailing backslash may step past the end; every other stop is on an ASCII byte,
+        // so the span always ends on a character boundary.
+        i = i.min(b.len());
+        if is_secret_key(key) && i > value_start {
+            spans.push(value_start..i);
+        }
+    }
+    spans
+}
+
+/// `user:secret@host` written without a scheme.
+fn bare_userinfo_span(s: &str) -> Option<Range<usize>> {
+    let at = s.rfind('@')?;
+    let userinfo = &s[..at];
+    if userinfo.contains(char::is_whitespace) {
+        return None;
+    }
+    let colon = userinfo.find(':')?;
+    Some(colon + 1..at)
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.ends_with("password") || key == "pass" || key == "pwd"
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_url_with_user_and_password() {
+        assert_eq!(redact("redis://user:pw@h:1/0"), "redis://user:***@h:1/0");
+    }
+
+    #[test]
+    fn rediss_url_with_password_only() {
+        assert_eq!(redact("rediss://:pw@h"), "rediss://:***@h");
+    }
+
+    #[test]
+    fn postgres_and_mysql_urls() {
+        assert_eq!(redact("postgresql://u:pw@h/db"), "postgresql://u:***@h/db");
+        assert_eq!(redact("mysql://u:pw@h/db"), "mysql://u:***@h/db");
+    }
+
+    #[test]
+    fn percent_encoded_at_and_colon_in_password() {
+        let url = "postgresql://u:p%40ss%3Aw0rd@h:5432/db";
+        assert_eq!(redact(url), "postgresql://u:***@h:5432/db");
+        assert_eq!(
+            scrub("auth failed for p@ss:w0rd and p%40ss%3Aw0rd", url),
+            "auth failed for *** and ***"
+        );
+    }
+
+    #[test]
+    fn unencoded_at_in_password_is_masked_up_to_the_last_at() {
+        let redacted = redact("redis://user:p@ss:word@host:6379/0");
+        assert_eq!(redacted, "redis://user:***@host:6379/0");
+        assert!(!redacted.contains("ss:word"));
+    }
+
+    #[test]
+    fn unparsable_url_masks_everything_before_the_last_at() {
+        let redacted = redact("postgresql://u:se/cr?et@h/db");
+        assert_eq!(redacted, "postgresql://***@h/db");
+        assert!(!redacted.contains("se/cr"));
+        assert!(!redacted.contains("et@"));
+    }
+
+    #[test]
+    fn password_in_query() {
+        assert_eq!(
+            redact("postgresql://h/db?user=u&password=pw&sslmode=disable"),
+            "postgresql://h/db?user=u&password=***&sslmode=disable"
+        );
+    }
+
+    #[test]
+    fn libpq_keyword_form() {
+        assert_eq!(
+            redact("host=x password=secret dbname=y"),
+            "host=x password=*** dbname=y"
+        );
+        assert_eq!(
+            redact("host=x password = 'sec ret\\' x' dbname=y"),
+            "host=x password = *** dbname=y"
+        );
+    }
+
+    #[test]
+    fn strings_without_password_are_unchanged() {
+        for s in [
+            "redis://h:6379/0",
+            "redis://user@h:6379",
+            "postgresql://postgres@127.0.0.1:5432/postgres",
+            "host=x dbname=y user=z",
+            "127.0.0.1:6379",
+            "",
+            "not a url at all",
+        ] {
+            assert_eq!(redact(s), s);
+        }
+    }
+
+    #[test]
+    fn bare_userinfo_without_scheme() {
+        assert_eq!(redact("u:secret@h:1"), "u:***@h:1");
+    }
+
+    #[test]
+    fn scrub_masks_url_and_password_in_error_text() {
+        let url = "redis://:hunter2@h:1/0";
+        let text = format!("cannot reach {url}; auth with hunter2 failed");
+        let scrubbed = scrub(&text, url);
+        assert!(!scrubbed.contains("hunter2"), "{scrubbed}");
+        assert!(scrubbed.contains("redis://:***@h:1/0"), "{scrubbed}");
+    }
+
+    #[test]
+    fn non_ascii_passwords_do_not_panic() {
+        assert_eq!(redact("redis://:pässwörd@h"), "redis://:***@h");
+        assert_eq!(redact("password=pä\\ss host=h"), "password=*** host=h");
+        assert_eq!(redact("password='x\\"), "password=***");
+    }
+}

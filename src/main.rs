@@ -1,0 +1,159 @@
+//! The command line: argument parsing and dispatch, nothing else.
+
+use std::path::PathBuf;
+use std::process::ExitCode as ProcessExit;
+
+use clap::{Parser, Subcommand};
+
+use cutover::commands::{self, Format};
+use cutover::config::Config;
+use cutover::errln;
+use cutover::error::{ExitCode, bad_input, exit_code_of};
+use cutover::headless::{self, HeadlessOptions};
+use cutover::runbook::{self, RunbookId};
+
+#[derive(Parser)]
+#[command(
+    name = "cutover",
+    version,
+    about = "Walks one operator through a platform migration between clusters",
+    arg_required_else_help = true
+)]
+struct Cli {
+    /// The migration's config file.
+    #[arg(
+        long,
+        global = true,
+        env = "CUTOVER_CONFIG",
+        default_value = "cutover.toml"
+    )]
+    config: PathBuf,
+    /// Where migrations keep their journal, lock, artifacts and logs (overrides
+    /// migration.state_dir).
+    #[arg(long, global = true, env = "CUTOVER_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The runbook for the configured path: your steps and the hand-offs.
+    Plan {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// The owner of every step on every path of a runbook.
+    Matrix {
+        #[arg(long)]
+        runbook: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Runs the migration from where its journal stands.
+    Run {
+        /// Run without a screen: print progress as lines, stop at the first gate
+        /// that is not confirmed on the command line (exit code 3).
+        #[arg(long)]
+        headless: bool,
+        /// Stop after this step is done.
+        #[arg(long, value_name = "STEP")]
+        until: Option<String>,
+        /// Confirm a step's gate, manual step or hand-off; TEXT is the typed phrase,
+        /// or for a hand-off who did it. Repeatable.
+        #[arg(long = "confirm", value_name = "STEP[=TEXT]")]
+        confirms: Vec<String>,
+    },
+    /// Where the migration stands, from its journal.
+    Status {
+        #[arg(long, value_enum, default_value = "text")]
+        format: StatusFormat,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StatusFormat {
+    Text,
+    Json,
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut config = Config::load(&cli.config)?;
+    if let Some(dir) = &cli.state_dir {
+        config.set_state_dir(dir.clone());
+    }
+    Ok(config)
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let Some(command) = &cli.command else {
+        return Err(bad_input("name a command; `cutover --help` lists them"));
+    };
+    match command {
+        Cmd::Matrix {
+            runbook: id,
+            format,
+        } => {
+            let id: RunbookId = id
+                .parse()
+                .map_err(|e| bad_input(format!("--runbook: {e}")))?;
+            commands::matrix::run(runbook::get(id), *format)?;
+        }
+        Cmd::Plan { format } => commands::plan::run(&load_config(&cli)?, *format)?,
+        Cmd::Status { format } => {
+            let format = match format {
+                StatusFormat::Text => Format::Text,
+                StatusFormat::Json => Format::Json,
+            };
+            commands::status::run(&load_config(&cli)?, format)?
+        }
+        Cmd::Run {
+            headless: false, ..
+        } => {
+            return Err(bad_input(
+                "`cutover run` drives the migration without a screen: add --headless",
+            ));
+        }
+        Cmd::Run {
+            headless: true,
+            until,
+            confirms,
+        } => {
+            let options = HeadlessOptions {
+                until: until.clone(),
+                confirms: confirms.clone(),
+            };
+            return headless::run(load_config(&cli)?, options).await;
+        }
+    }
+    Ok(ExitCode::Success)
+}
+
+fn main() -> ProcessExit {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            errln!("error: cannot start the async runtime: {e}");
+            return ProcessExit::from(ExitCode::Failed as u8);
+        }
+    };
+    let code = match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            errln!("error: {err:#}");
+            exit_code_of(&err)
+        }
+    };
+    ProcessExit::from(code as u8)
+}

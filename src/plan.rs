@@ -1,0 +1,90 @@
+//! The runbook as it applies to one configured migration: the steps of its path,
+//! who does each, how each runs today and what it needs from the operator.
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::journal::Need;
+use crate::runbook::{DbKind, Party, Step, StepKind, When};
+use crate::steps;
+
+/// Whether a step is part of this migration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "applies", content = "source_db")]
+pub enum Applies {
+    Yes,
+    /// The config does not say which database the source uses; the step applies
+    /// only when it is one of these.
+    IfSourceDbIs(&'static [DbKind]),
+}
+
+#[derive(Clone, Debug)]
+pub struct PlannedStep {
+    pub step: &'static Step,
+    pub owner: Party,
+    /// Owned by the other party: the operator records who did it.
+    pub hand_off: bool,
+    /// How the step runs today: an automated step without an implementation yet
+    /// runs as manual.
+    pub runs_as: StepKind,
+    pub applies: Applies,
+    /// What the operator must give before it runs, if anything.
+    pub need: Option<Need>,
+}
+
+impl PlannedStep {
+    /// Whether cutover has an implementation for this step's action.
+    pub fn automation_available(&self) -> bool {
+        self.step.action.and_then(steps::implementation).is_some()
+    }
+}
+
+/// The steps of the configured path, in order, without those that the config
+/// rules out (e.g. the MySQL conversion for a PostgreSQL source).
+pub fn plan(config: &Config) -> Vec<PlannedStep> {
+    let book = config.runbook();
+    let source_db = config.source_db_kind();
+    book.steps_on(config.access_path)
+        .filter_map(|step| {
+            let owner = step.owner(config.access_path)?;
+            let applies = match step.when {
+                When::Always => Applies::Yes,
+                When::SourceDbIs(kinds) => match source_db {
+                    Some(k) if kinds.contains(&k) => Applies::Yes,
+                    Some(_) => return None,
+                    None => Applies::IfSourceDbIs(kinds),
+                },
+            };
+            Some(planned(step, owner, config.party, applies))
+        })
+        .collect()
+}
+
+fn planned(step: &'static Step, owner: Party, me: Party, applies: Applies) -> PlannedStep {
+    let hand_off = !owner.includes(me);
+    let implemented = step.action.and_then(steps::implementation).is_some();
+    let runs_as = if hand_off || step.kind == StepKind::Manual || !implemented {
+        StepKind::Manual
+    } else {
+        step.kind
+    };
+    let need = if hand_off {
+        Some(Need::HandOff)
+    } else if runs_as == StepKind::Manual || applies != Applies::Yes {
+        Some(Need::Manual)
+    } else {
+        match step.gate {
+            crate::runbook::Gate::None => None,
+            crate::runbook::Gate::Confirm => Some(Need::Confirm),
+            crate::runbook::Gate::Typed(_) => Some(Need::Typed),
+        }
+    };
+    PlannedStep {
+        step,
+        owner,
+        hand_off,
+        runs_as,
+        applies,
+        need,
+    }
+}

@@ -1,0 +1,1888 @@
+//! 3scale API Management 2.x -> RHOAM, through a migration cluster (seed 000).
+//! Domain facts behind the procedures: shared/reference/threescale.md, datamove.md.
+
+use super::model::AccessPath::{FurtherLimited, Limited, NoAccess};
+use super::model::Party::{Both, Customer, RedHat};
+use super::model::*;
+
+// Seed table rows that more than one step implements.
+const SEED_PREREQ: &str =
+    "Performing pre-requisite steps by both parties, Red Hat and the customer";
+const SEED_DUMPS: &str = "Performing dumps";
+const SEED_RESTORE_DB: &str = "Restoring system database on migration AWS account";
+const SEED_ANALYTICS: &str = "Restoring backend worker Redis instance to restore analytics data";
+const SEED_CONF: &str = "Configuring 3scale at destination cluster";
+
+// Owners per access path.
+const BOTH_ALL: &[(AccessPath, Party)] =
+    &[(Limited, Both), (FurtherLimited, Both), (NoAccess, Both)];
+const CUSTOMER_ALL: &[(AccessPath, Party)] = &[
+    (Limited, Customer),
+    (FurtherLimited, Customer),
+    (NoAccess, Customer),
+];
+const REDHAT_ALL: &[(AccessPath, Party)] = &[
+    (Limited, RedHat),
+    (FurtherLimited, RedHat),
+    (NoAccess, RedHat),
+];
+/// Red Hat, except on the no-access path, where the customer keeps the data and does the work.
+const MIGRATION_WORK: &[(AccessPath, Party)] = &[
+    (Limited, RedHat),
+    (FurtherLimited, RedHat),
+    (NoAccess, Customer),
+];
+/// The backend Redis restore: Red Hat only where it may reach the destination ElastiCache.
+const ANALYTICS_WORK: &[(AccessPath, Party)] = &[
+    (Limited, RedHat),
+    (FurtherLimited, Customer),
+    (NoAccess, Customer),
+];
+/// Only the paths on which the customer hands its dumps to Red Hat.
+const HANDOVER: &[(AccessPath, Party)] = &[(Limited, Customer), (FurtherLimited, Customer)];
+
+/// Which workload kind the commands use; shown wherever dc and deployment differ.
+macro_rules! source_kind {
+    () => {
+        r#"# Workload kind: DeploymentConfigs up to 3scale 2.14, Deployments from 2.15
+export KIND=dc POD_LABEL=deploymentConfig
+# export KIND=deployment POD_LABEL=deployment    # 3scale 2.15 and later
+"#
+    };
+}
+
+/// Exact row counts of the main system tables, saved at each dump and compared at each restore.
+macro_rules! counts_var {
+    () => {
+        r#"COUNTS="SELECT 'accounts', count(*) FROM accounts
+  UNION ALL SELECT 'users', count(*) FROM users
+  UNION ALL SELECT 'services', count(*) FROM services
+  UNION ALL SELECT 'proxies', count(*) FROM proxies
+  UNION ALL SELECT 'plans', count(*) FROM plans
+  UNION ALL SELECT 'cinstances', count(*) FROM cinstances
+  UNION ALL SELECT 'access_tokens', count(*) FROM access_tokens"
+"#
+    };
+}
+
+/// The psql script both route rewrites run, with -v old=... -v new=...
+macro_rules! rewrite_script {
+    () => {
+        r#"# Write the rewrite script (the same script serves both rewrites)
+umask 077
+cat > {dumps}/rewrite-routes.sql <<'SQL'
+\set ON_ERROR_STOP on
+-- The old domain matches only as a whole suffix: a dot before it, no host character after it
+SELECT '\.' || replace(:'old', '.', '\.') || '(?![A-Za-z0-9.-])' AS old_re,
+       '.' || :'new' AS new_suffix \gset
+BEGIN;
+CREATE TEMP TABLE rewrite_args ON COMMIT DROP AS
+  SELECT :'old_re'::text AS old_re, :'new_suffix'::text AS new_suffix;
+DO $$
+DECLARE
+  c record; a record; n_before bigint; n_after bigint;
+BEGIN
+  SELECT * INTO a FROM rewrite_args;
+  FOR c IN SELECT * FROM (VALUES ('accounts', 'domain'), ('accounts', 'self_domain'),
+      ('proxies', 'endpoint'), ('proxies', 'sandbox_endpoint'),
+      ('proxies', 'staging_domain'), ('proxies', 'production_domain'),
+      ('proxy_configs', 'hosts'), ('proxy_configs', 'content')) AS v(t, col)
+  LOOP
+    EXECUTE format('SELECT count(*) FROM %I WHERE %I ~ $1', c.t, c.col)
+      INTO n_before USING a.old_re;
+    EXECUTE format('UPDATE %I SET %I = regexp_replace(%I, $1, $2, ''g'') WHERE %I ~ $1',
+      c.t, c.col, c.col, c.col) USING a.old_re, a.new_suffix;
+    EXECUTE format('SELECT count(*) FROM %I WHERE %I ~ $1', c.t, c.col)
+      INTO n_after USING a.old_re;
+    RAISE NOTICE '%.%: % rows had the old domain, % still have it',
+      c.t, c.col, n_before, n_after;
+  END LOOP;
+END $$;
+\prompt 'Type COMMIT to keep the rewrite, anything else rolls it back: ' answer
+SELECT upper(:'answer') = 'COMMIT' AS keep \gset
+\if :keep
+COMMIT;
+\else
+ROLLBACK;
+\endif
+-- Reported, not rewritten: user data whose hosts need not follow the wildcard domain
+SELECT 'authentication_providers.site' AS column_name, count(*) FROM authentication_providers
+  WHERE site ~ :'old_re'
+UNION ALL SELECT 'authentication_providers.authorize_url', count(*)
+  FROM authentication_providers WHERE authorize_url ~ :'old_re'
+UNION ALL SELECT 'authentication_providers.token_url', count(*)
+  FROM authentication_providers WHERE token_url ~ :'old_re'
+UNION ALL SELECT 'authentication_providers.user_info_url', count(*)
+  FROM authentication_providers WHERE user_info_url ~ :'old_re'
+UNION ALL SELECT 'proxies.oidc_issuer_endpoint', count(*) FROM proxies
+  WHERE oidc_issuer_endpoint ~ :'old_re'
+UNION ALL SELECT 'proxies.policies_config', count(*) FROM proxies
+  WHERE policies_config ~ :'old_re'
+UNION ALL SELECT 'backend_apis.private_endpoint', count(*) FROM backend_apis
+  WHERE private_endpoint ~ :'old_re'
+UNION ALL SELECT 'api_docs_services.body', count(*) FROM api_docs_services
+  WHERE body ~ :'old_re'
+UNION ALL SELECT 'web_hooks.url', count(*) FROM web_hooks WHERE url ~ :'old_re'
+UNION ALL SELECT 'cinstances.redirect_url', count(*) FROM cinstances
+  WHERE redirect_url ~ :'old_re'
+UNION ALL SELECT 'users.email', count(*) FROM users WHERE email ~ :'old_re';
+SQL
+"#
+    };
+}
+
+static PHASES: &[Phase] = &[
+    Phase {
+        id: "prerequisites",
+        title: "Prerequisites",
+    },
+    Phase {
+        id: "source-shutdown",
+        title: "Stop the source installation",
+    },
+    Phase {
+        id: "dumps",
+        title: "Dump the source data",
+    },
+    Phase {
+        id: "migration-cluster",
+        title: "Restore and upgrade on the migration cluster",
+    },
+    Phase {
+        id: "destination",
+        title: "Restore at the destination",
+    },
+    Phase {
+        id: "handover",
+        title: "Hand over",
+    },
+];
+
+static STEPS: &[Step] = &[
+    // ---------------------------------------------------------------- prerequisites
+    Step {
+        id: StepId("check-kubeconfigs"),
+        title: "Check the kubeconfigs",
+        phase: "prerequisites",
+        kind: StepKind::Check,
+        destructive: false,
+        gate: Gate::None,
+        owners: BOTH_ALL,
+        seed: Some(SEED_PREREQ),
+        doc: "Checks that the kubeconfig file of each cluster (source, migration, destination) \
+              is readable and contains the context the config names. It does not contact any \
+              cluster yet; access itself is proven by the first step that talks to each one. \
+              A kubeconfig holds credentials, so it should be readable by the operator only.",
+        changes: None,
+        procedure: r#"# Each kubeconfig is readable and has the context in use (no cluster contact)
+test -r {source.kubeconfig} && oc config get-contexts {source.context} \
+  --kubeconfig {source.kubeconfig}
+test -r {migration_cluster.kubeconfig} && oc config get-contexts {migration_cluster.context} \
+  --kubeconfig {migration_cluster.kubeconfig}
+test -r {destination.kubeconfig} && oc config get-contexts {destination.context} \
+  --kubeconfig {destination.kubeconfig}
+# They hold credentials: mode 0600, owned by the operator
+ls -l {source.kubeconfig} {migration_cluster.kubeconfig} {destination.kubeconfig}"#,
+        action: Some(Action::CheckKubeconfigs),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("check-redis"),
+        title: "Check the Redis servers",
+        phase: "prerequisites",
+        kind: StepKind::Check,
+        destructive: false,
+        gate: Gate::None,
+        owners: BOTH_ALL,
+        seed: Some(SEED_PREREQ),
+        doc: "Asks each configured Redis (source backend and system Redis, the migration \
+              cluster's Redis, the destination's backend Redis) for its version and the memory \
+              it uses. The version matters for the analytics copy: a DUMP payload from a newer \
+              Redis is refused by an older one. Memory used sizes the dump and the free memory \
+              BGSAVE needs for its fork. Read-only.",
+        changes: None,
+        procedure: concat!(
+            source_kind!(),
+            r#"# Internal Redis (3scale 2.15 and earlier): ask inside the pods
+for R in backend-redis system-redis; do
+  P=$({oc.source} get pods -l $POD_LABEL=$R -o name | head -n1)
+  {oc.source} exec $P -- redis-cli INFO server | grep -E '^redis_version'
+  {oc.source} exec $P -- redis-cli INFO memory | grep -E '^used_memory_human'
+done
+# External Redis: URLs exported by the operator (secrets backend-redis, system-redis)
+for U in "$SOURCE_BACKEND_REDIS_URL" "$SOURCE_SYSTEM_REDIS_URL" "$MIGRATION_REDIS_URL"; do
+  redis-cli -u "$U" INFO server | grep -E '^redis_version'
+  redis-cli -u "$U" INFO memory | grep -E '^used_memory_human'
+done
+# Destination backend Redis (ElastiCache): reachable from inside the cluster only
+DEST_REDIS_HOST=$({oc.destination} extract secret/backend-redis --keys=REDIS_STORAGE_URL \
+  --to=- 2>/dev/null | sed 's#^redis://##; s#[:/].*##')
+{oc.destination} run cutover-redis-check --rm -i --restart=Never \
+  --image=registry.redhat.io/rhel9/redis-7 -- redis-cli -h "$DEST_REDIS_HOST" INFO server"#
+        ),
+        action: Some(Action::CheckRedis),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("check-postgresql"),
+        title: "Check the PostgreSQL servers",
+        phase: "prerequisites",
+        kind: StepKind::Check,
+        destructive: false,
+        gate: Gate::None,
+        owners: BOTH_ALL,
+        seed: Some(SEED_PREREQ),
+        doc: "Asks each configured PostgreSQL (the source system database when it is \
+              PostgreSQL, the zync database, the migration AWS account's database and RHOAM's \
+              database) for its server version and the size of the database. The versions \
+              decide which pg_dump/pg_restore are needed (at least the newest server's major) \
+              and the sizes feed the disk-space estimate. Read-only.",
+        changes: None,
+        procedure: concat!(
+            source_kind!(),
+            r#"# Internal system-postgresql (2.15 and earlier): forward a port first; the URL
+# is key URL of secret system-database with its host replaced by 127.0.0.1:15432
+{oc.source} port-forward svc/system-postgresql 15432:5432 >/dev/null &
+for U in "$SOURCE_SYSTEM_DATABASE_URL" "$MIGRATION_SYSTEM_DATABASE_URL"; do
+  psql "$U" -Atc "SELECT current_setting('server_version'),
+    pg_size_pretty(pg_database_size(current_database()))"
+done
+# Zync database (internal): inside its pod
+ZDB=$({oc.source} get pods -l $POD_LABEL=zync-database -o name | head -n1)
+{oc.source} exec $ZDB -- psql -d zync_production -Atc \
+  "SELECT current_setting('server_version'), pg_size_pretty(pg_database_size('zync_production'))"
+# RHOAM's database (RDS, reachable from the cluster): through 3scale's own connection
+{oc.destination} exec deployment/system-sidekiq -- bundle exec rails runner \
+  'puts ActiveRecord::Base.connection.select_value("SELECT version()")'"#
+        ),
+        action: Some(Action::CheckPostgresql),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("check-mysql"),
+        title: "Check the source MySQL",
+        phase: "prerequisites",
+        kind: StepKind::Check,
+        destructive: false,
+        gate: Gate::None,
+        owners: BOTH_ALL,
+        seed: Some(SEED_PREREQ),
+        doc: "When the source system database is MySQL, checks that it answers and reports \
+              its version and the size of the system schema. The size estimates the dump and \
+              the conversion time; the version matters for pgloader, whose 3.x releases cannot \
+              log in with MySQL 8's default caching_sha2_password. Read-only.",
+        changes: None,
+        procedure: concat!(
+            source_kind!(),
+            r#"# Internal system-mysql: the root password stays inside the pod
+MY=$({oc.source} get pods -l $POD_LABEL=system-mysql -o name | head -n1)
+{oc.source} exec $MY -- bash -c 'MYSQL_PWD=$MYSQL_ROOT_PASSWORD mysql -h127.0.0.1 -uroot -N -e "
+  SELECT VERSION();
+  SELECT ROUND(SUM(data_length + index_length) / 1048576) AS mb
+    FROM information_schema.tables WHERE table_schema = \"system\""'
+# External MySQL: a private option file instead of a password on the command line
+umask 077
+printf '[client]\nhost=%s\nuser=%s\npassword=%s\n' "$SOURCE_MYSQL_HOST" \
+  "$SOURCE_MYSQL_USER" "$SOURCE_MYSQL_PASSWORD" > {dumps}/source-my.cnf
+mysql --defaults-extra-file={dumps}/source-my.cnf -N -e 'SELECT VERSION()' system"#
+        ),
+        action: Some(Action::CheckMysql),
+        when: When::SourceDbIs(&[DbKind::Mysql]),
+    },
+    Step {
+        id: StepId("check-dump-tools"),
+        title: "Check the dump tools",
+        phase: "prerequisites",
+        kind: StepKind::Check,
+        destructive: false,
+        gate: Gate::None,
+        owners: BOTH_ALL,
+        seed: Some(SEED_PREREQ),
+        doc: "Checks that the tools the dumps and restores need are installed: pg_dump and \
+              pg_restore with a major version at least that of every PostgreSQL server seen \
+              (pg_dump refuses a newer server), redis-cli, age, jq and oc, and pgloader plus \
+              the MySQL client when the source is MySQL. Read-only; a missing tool found here \
+              costs nothing, found during the window it extends the outage.",
+        changes: None,
+        procedure: r#"# Majors must be >= the newest server major from check-postgresql
+pg_dump --version; pg_restore --version; psql --version
+redis-cli --version; age --version; jq --version; oc version --client
+sha256sum --version | head -n1
+# MySQL source only
+pgloader --version; mysql --version; mysqldump --version"#,
+        action: Some(Action::CheckDumpTools),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("check-disk-space"),
+        title: "Check free disk for the dumps",
+        phase: "prerequisites",
+        kind: StepKind::Check,
+        destructive: false,
+        gate: Gate::None,
+        owners: BOTH_ALL,
+        seed: Some(SEED_PREREQ),
+        doc: "Checks that the dump folder's file system has room for the estimated dumps with \
+              a margin: the system and zync database sizes, the Redis memory of each instance \
+              (an RDB file is usually smaller), and the encrypted copies made for the hand-over. \
+              Running out of disk in the middle of a dump leaves a truncated file that looks \
+              complete only until the restore. Read-only.",
+        changes: None,
+        procedure: r#"df -h {dumps}
+du -sh {dumps}
+# Needed: (system DB + zync DB + used_memory of every Redis) x 2 for the encrypted copies,
+# plus 20% margin; sizes from check-postgresql, check-mysql and check-redis"#,
+        action: Some(Action::CheckDiskSpace),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("agree-prerequisites"),
+        title: "Confirm the agreed prerequisites",
+        phase: "prerequisites",
+        kind: StepKind::Manual,
+        destructive: false,
+        gate: Gate::Confirm,
+        owners: BOTH_ALL,
+        seed: Some(SEED_PREREQ),
+        doc: "Both parties go through the checklist of the chosen access path together: \
+              which accounts and clusters each may reach, who provides the dumps, who \
+              restores what, and the agreements on SMTP, alerting email, custom domain and \
+              how long the queues may drain. The operator confirms only when every item is \
+              granted or agreed; nothing is changed anywhere. A missing grant found later \
+              stops the migration in the middle of the window, with the source already down.",
+        changes: None,
+        procedure: r#"# Walk this path's checklist with the other party; note who granted what
+# Cluster access: each should answer yes in the namespaces the migration uses
+{oc.source} auth can-i '*' '*'
+{oc.migration_cluster} auth can-i '*' '*'
+{oc.destination} auth can-i '*' '*'
+# AWS access granted on this path (run with the credentials each party was given)
+aws sts get-caller-identity
+aws s3 ls "s3://$SOURCE_BUCKET" && aws s3 ls "s3://$DESTINATION_BUCKET"
+# Limited access only: Red Hat reaches the destination ElastiCache
+aws elasticache describe-replication-groups --query 'ReplicationGroups[].ReplicationGroupId'
+# Record the source version and layout before anything changes
+umask 077; mkdir -p {dumps}
+{oc.source} get csv,apimanager
+{oc.source} get apimanager -o yaml > {dumps}/source-apimanager.yaml
+{oc.destination} -n redhat-rhoam-3scale-operator get csv"#,
+        action: None,
+        when: When::Always,
+    },
+    // ---------------------------------------------------------------- source-shutdown
+    Step {
+        id: StepId("stop-traffic"),
+        title: "Stop API traffic to 3scale",
+        phase: "source-shutdown",
+        kind: StepKind::Automated,
+        destructive: true,
+        gate: Gate::Typed("stop traffic"),
+        owners: CUSTOMER_ALL,
+        seed: Some("Disable services so that there's no more traffic going to 3scale"),
+        doc: "Stops API traffic where it enters 3scale: the APIcast gateways (production and \
+              staging) go to zero replicas, so no call reaches backend and no new usage is \
+              recorded. Every replica count is first written to a file in the dump folder and \
+              to the cutover.io/pre-migration-replicas annotation, which a rollback scales back \
+              to. The 3scale operator reconciles APIcast replicas from the APIManager, so the \
+              APIManager's APIcast replicas go to 0 as well; an HPA on apicast-production \
+              (productionSpec.hpa) would scale it up again and must be switched off. From here \
+              the customer's API consumers get errors until the destination takes traffic.",
+        changes: Some(
+            "On the source cluster, namespace {source.namespace}: annotates apicast-production \
+             and apicast-staging (DeploymentConfigs up to 3scale 2.14, Deployments from 2.15) \
+             with cutover.io/pre-migration-replicas=<current replicas> and scales both to 0 \
+             replicas; on an operator-managed installation also sets \
+             spec.apicast.productionSpec.replicas and spec.apicast.stagingSpec.replicas of the \
+             APIManager to 0 so the operator keeps them there. Routes, services, the admin \
+             portal, databases and Redis are left alone.",
+        ),
+        procedure: concat!(
+            source_kind!(),
+            r#"# Record everything that is about to change
+umask 077; mkdir -p {dumps}
+{oc.source} get apimanager -o yaml > {dumps}/source-apimanager-before-stop-traffic.yaml
+{oc.source} get $KIND -o custom-columns=KIND:.kind,NAME:.metadata.name,REPLICAS:.spec.replicas \
+  --no-headers > {dumps}/source-replicas-before-stop-traffic.txt
+{oc.source} get hpa
+# Keep the operator from scaling the gateways back (add "hpa":false if productionSpec.hpa is on)
+APIM=$({oc.source} get apimanager -o name | head -n1)
+{oc.source} patch $APIM --type merge \
+  -p '{"spec":{"apicast":{"productionSpec":{"replicas":0},"stagingSpec":{"replicas":0}}}}'
+# Annotate with the current count, then scale to 0
+for D in apicast-production apicast-staging; do
+  R=$({oc.source} get $KIND/$D -o custom-columns=R:.spec.replicas --no-headers)
+  {oc.source} annotate $KIND/$D cutover.io/pre-migration-replicas="$R" --overwrite
+  {oc.source} scale $KIND/$D --replicas=0
+done
+# Wait until no gateway pod is left
+for D in apicast-production apicast-staging; do
+  until [ -z "$({oc.source} get pods -l $POD_LABEL=$D -o name)" ]; do sleep 5; done
+done"#
+        ),
+        action: Some(Action::StopTraffic),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("drain-queues"),
+        title: "Drain the job queues",
+        phase: "source-shutdown",
+        kind: StepKind::Automated,
+        destructive: false,
+        gate: Gate::Confirm,
+        owners: CUSTOMER_ALL,
+        seed: Some(
+            "Confirming that the job queue is empty or relatively low and acceptance on data \
+             loss of any job that has not been processed",
+        ),
+        doc: "Lets the work already accepted finish and watches it go: the Resque queues of \
+              backend (resque:queue:priority, main and stats, plus resque:failed) in the \
+              backend queues Redis, the Sidekiq queues of system (queue:<name>, and the \
+              schedule and retry sets) in the system Redis, and zync's pending que_jobs in the \
+              zync database. The depths are shown until they reach the agreed level \
+              ({drain.threshold} jobs or fewer) or the drain time agreed in the prerequisites \
+              runs out. Jobs still queued then are lost: queues are not migrated and the \
+              destination starts with an empty system Redis. The confirmation records the \
+              number of jobs whose loss the customer accepts. Nothing is changed.",
+        changes: None,
+        procedure: concat!(
+            source_kind!(),
+            r#"# Redis clients: internal pods (2.15 and earlier); for external Redis use instead
+#   bq() { redis-cli -u "$SOURCE_BACKEND_QUEUES_URL" "$@"; }  and the same for sq
+BR=$({oc.source} get pods -l $POD_LABEL=backend-redis -o name | head -n1)
+SR=$({oc.source} get pods -l $POD_LABEL=system-redis -o name | head -n1)
+bq() { {oc.source} exec "$BR" -- redis-cli -n 1 "$@"; }
+sq() { {oc.source} exec "$SR" -- redis-cli -n 1 "$@"; }
+# Sidekiq keys carry a prefix up to 2.13 when secret system-redis sets NAMESPACE
+{oc.source} extract secret/system-redis --keys=NAMESPACE --to=- 2>/dev/null
+ZDB=$({oc.source} get pods -l $POD_LABEL=zync-database -o name | head -n1)
+depths() {
+  echo "backend priority=$(bq LLEN resque:queue:priority) main=$(bq LLEN resque:queue:main)" \
+    "stats=$(bq LLEN resque:queue:stats) failed=$(bq LLEN resque:failed)"
+  for Q in $(sq SMEMBERS queues); do echo "sidekiq queue:$Q=$(sq LLEN queue:$Q)"; done
+  echo "sidekiq schedule=$(sq ZCARD schedule) retry=$(sq ZCARD retry)"
+  echo "zync pending=$(zq)"
+}
+# Que 0.x (older zync) has no finished_at/expired_at: count all rows there
+zq() { {oc.source} exec $ZDB -- psql -d zync_production -Atc \
+  'SELECT count(*) FROM que_jobs WHERE finished_at IS NULL AND expired_at IS NULL'; }
+# Watch until the depths are at most {drain.threshold} in total or the agreed time is up
+while sleep 10; do date -u; depths; done    # Ctrl-C to stop
+# Record the number of jobs whose loss is accepted, and who accepted it
+TOTAL=$(( $(bq LLEN resque:queue:priority) + $(bq LLEN resque:queue:main) \
+  + $(bq LLEN resque:queue:stats) + $(sq ZCARD schedule) + $(sq ZCARD retry) + $(zq) ))
+for Q in $(sq SMEMBERS queues); do TOTAL=$(( TOTAL + $(sq LLEN queue:$Q) )); done
+echo "$(date -u +%FT%TZ) jobs-accepted-as-lost=$TOTAL accepted-by=$USER" \
+  >> {dumps}/drain-acceptance.txt"#
+        ),
+        action: Some(Action::DrainQueues),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("scale-down"),
+        title: "Scale down 3scale",
+        phase: "source-shutdown",
+        kind: StepKind::Automated,
+        destructive: true,
+        gate: Gate::Typed("scale down 3scale"),
+        owners: CUSTOMER_ALL,
+        seed: Some("Scaling down 3scale instance"),
+        doc: "Stops every 3scale component in an order that lets in-flight work finish: the \
+              gateways first (already at 0 after stop-traffic), then system-app so nobody \
+              changes configuration, system-sidekiq, backend-listener, backend-worker and \
+              backend-cron, zync-que and zync, and last system-searchd and system-memcache. \
+              The 3scale operator is stopped before them, or it would scale them back to the \
+              APIManager's counts. Databases and Redis (system-mysql or system-postgresql, \
+              zync-database, backend-redis, system-redis) stay up for the dumps. Each workload \
+              keeps its original count in cutover.io/pre-migration-replicas, so a rollback \
+              restores exactly what ran.",
+        changes: Some(
+            "On the source cluster, namespace {source.namespace}: annotates the 3scale operator \
+             (deployment threescale-operator-controller-manager-v2) and apicast-production, \
+             apicast-staging, system-app, system-sidekiq, backend-listener, backend-worker, \
+             backend-cron, zync-que, zync, system-searchd (system-sphinx up to 2.13) and \
+             system-memcache with cutover.io/pre-migration-replicas=<current replicas> (a \
+             workload already at 0 keeps its earlier annotation) and scales them to 0 replicas \
+             in that order, waiting for each one's pods to end. DeploymentConfigs up to 3scale \
+             2.14, Deployments from 2.15. Databases and Redis are not touched.",
+        ),
+        procedure: concat!(
+            source_kind!(),
+            r#"# Record every replica count first
+umask 077
+{oc.source} get $KIND -o custom-columns=KIND:.kind,NAME:.metadata.name,REPLICAS:.spec.replicas \
+  --no-headers > {dumps}/source-replicas-before-scale-down.txt
+# Stop the 3scale operator (add -n <operator namespace> if it runs elsewhere)
+OP=deployment/threescale-operator-controller-manager-v2
+R=$({oc.source} get $OP -o custom-columns=R:.spec.replicas --no-headers)
+{oc.source} annotate $OP cutover.io/pre-migration-replicas="$R" --overwrite
+{oc.source} scale $OP --replicas=0
+# Front ends first, caches last; 2.13 and earlier: system-sphinx instead of system-searchd
+for D in apicast-production apicast-staging system-app system-sidekiq backend-listener \
+         backend-worker backend-cron zync-que zync system-searchd system-memcache; do
+  R=$({oc.source} get $KIND/$D -o custom-columns=R:.spec.replicas --no-headers) || continue
+  [ "$R" = 0 ] || {oc.source} annotate $KIND/$D cutover.io/pre-migration-replicas="$R" \
+    --overwrite
+  {oc.source} scale $KIND/$D --replicas=0
+  until [ -z "$({oc.source} get pods -l $POD_LABEL=$D -o name)" ]; do sleep 5; done
+done
+# Only the data stores are left running
+{oc.source} get pods"#
+        ),
+        action: Some(Action::ScaleDown),
+        when: When::Always,
+    },
+    // ---------------------------------------------------------------- dumps
+    Step {
+        id: StepId("dump-system-database"),
+        title: "Dump the system database",
+        phase: "dumps",
+        kind: StepKind::Automated,
+        destructive: false,
+        gate: Gate::None,
+        owners: CUSTOMER_ALL,
+        seed: Some(SEED_DUMPS),
+        doc: "Dumps the system database, the source of truth for accounts, APIs, plans and \
+              applications. PostgreSQL is dumped with pg_dump in the custom format (-Fc); MySQL \
+              with mysqldump --single-transaction, one consistent snapshot without locking the \
+              InnoDB tables. Exact row counts of the main tables are saved next to the dump so \
+              every later restore can be checked against them. Oracle is not automated: a DBA \
+              exports it with Oracle's own tools (Data Pump), and its conversion later is manual \
+              too. The source is only read; pg_dump refuses a server newer than itself.",
+        changes: None,
+        procedure: concat!(
+            source_kind!(),
+            "umask 077; mkdir -p {dumps}\n",
+            counts_var!(),
+            r#"# --- PostgreSQL. Internal system-postgresql (2.15 and earlier): forward a port
+# and point the URL of secret system-database at it; external: the URL as it is
+{oc.source} port-forward svc/system-postgresql 15432:5432 >/dev/null &
+export SOURCE_SYSTEM_DATABASE_URL=$({oc.source} extract secret/system-database --keys=URL \
+  --to=- 2>/dev/null | sed 's#@system-postgresql[^/]*/#@127.0.0.1:15432/#')
+pg_dump -Fc -f {dumps}/system-database.dump "$SOURCE_SYSTEM_DATABASE_URL"
+pg_restore --list {dumps}/system-database.dump > /dev/null && echo archive ok
+psql "$SOURCE_SYSTEM_DATABASE_URL" -At -F ' ' -c "$COUNTS" > {dumps}/system-database.counts
+# --- MySQL, internal system-mysql: the root password stays inside the pod
+MY=$({oc.source} get pods -l $POD_LABEL=system-mysql -o name | head -n1)
+{oc.source} exec $MY -- bash -c 'MYSQL_PWD=$MYSQL_ROOT_PASSWORD mysqldump -h127.0.0.1 -uroot \
+  --single-transaction --no-tablespaces --set-gtid-purged=OFF system' \
+  | gzip > {dumps}/system-mysql.sql.gz
+{oc.source} exec -i $MY -- bash -c 'MYSQL_PWD=$MYSQL_ROOT_PASSWORD mysql -h127.0.0.1 -uroot \
+  -N -B system' <<< "$COUNTS" | tr '\t' ' ' > {dumps}/system-database.counts
+# --- MySQL, external: option file written by check-mysql
+#   mysqldump --defaults-extra-file={dumps}/source-my.cnf --single-transaction \
+#     --no-tablespaces --set-gtid-purged=OFF system | gzip > {dumps}/system-mysql.sql.gz
+gzip -t {dumps}/system-mysql.sql.gz && zcat {dumps}/system-mysql.sql.gz | tail -n1
+# --- Oracle: manual, by a DBA with Oracle Data Pump (expdp prompts for the password)
+#   expdp "$ORACLE_DUMP_USER@$ORACLE_CONNECT" SCHEMAS="$ORACLE_SCHEMA" \
+#     DIRECTORY=DATA_PUMP_DIR DUMPFILE=system-oracle.dmp LOGFILE=system-oracle-exp.log
+cd {dumps} && sha256sum system-database.dump system-mysql.sql.gz 2>/dev/null > system-db.sha256"#
+        ),
+        action: Some(Action::DumpSystemDatabase),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("dump-zync-database"),
+        title: "Dump the zync database",
+        phase: "dumps",
+        kind: StepKind::Automated,
+        destructive: false,
+        gate: Gate::None,
+        owners: CUSTOMER_ALL,
+        seed: Some(SEED_DUMPS),
+        doc: "Dumps the zync database (zync_production): zync's job queue and its record of \
+              tenants, providers and the routes it created. It is not restored at the \
+              destination, where zync rebuilds its state from system with zync:resync:domains, \
+              but it documents the source and serves a rollback. The internal zync-database is \
+              dumped from inside its pod; an external one through its URL. Read-only.",
+        changes: None,
+        procedure: concat!(
+            source_kind!(),
+            r#"umask 077
+# Internal zync-database: pg_dump runs in the pod, the archive streams out
+ZDB=$({oc.source} get pods -l $POD_LABEL=zync-database -o name | head -n1)
+{oc.source} exec $ZDB -- pg_dump -Fc zync_production > {dumps}/zync-database.dump
+# External zync database: URL from secret zync, key DATABASE_URL
+#   pg_dump -Fc -f {dumps}/zync-database.dump "$SOURCE_ZYNC_DATABASE_URL"
+# The local pg_restore must be at least the pod's pg_dump version to read the archive
+pg_restore --list {dumps}/zync-database.dump | head -n 15
+sha256sum {dumps}/zync-database.dump > {dumps}/zync-database.dump.sha256"#
+        ),
+        action: Some(Action::DumpZyncDatabase),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("dump-redis"),
+        title: "Dump the Redis databases",
+        phase: "dumps",
+        kind: StepKind::Automated,
+        destructive: false,
+        gate: Gate::None,
+        owners: CUSTOMER_ALL,
+        seed: Some(SEED_DUMPS),
+        doc: "Snapshots the source Redis instances: backend storage (usage statistics, the \
+              analytics that exist nowhere else), backend queues and the system Redis \
+              (Sidekiq). With pod access a fresh BGSAVE is started, LASTSAVE is polled until it \
+              changes and dump.rdb is copied out of the pod; without pod access redis-cli --rdb \
+              pulls a snapshot over the replication protocol, which managed services such as \
+              ElastiCache usually refuse. Only backend storage is restored later; the queue \
+              and system dumps are a record. Redis keeps serving while it saves, but the fork \
+              needs free memory.",
+        changes: None,
+        procedure: concat!(
+            source_kind!(),
+            r#"umask 077; mkdir -p {dumps}
+# Internal Redis (2.15 and earlier): backend-redis holds storage (DB 0) and queues (DB 1),
+# system-redis holds Sidekiq (DB 1). A fresh snapshot, then the file streams out of the pod
+for R in backend-redis system-redis; do
+  P=$({oc.source} get pods -l $POD_LABEL=$R -o name | head -n1)
+  T=$({oc.source} exec $P -- redis-cli LASTSAVE)
+  {oc.source} exec $P -- redis-cli BGSAVE
+  until [ "$({oc.source} exec $P -- redis-cli LASTSAVE)" != "$T" ]; do sleep 2; done
+  {oc.source} exec $P -- redis-cli INFO persistence | grep rdb_last_bgsave_status    # ok
+  {oc.source} exec $P -- redis-cli INFO keyspace > {dumps}/$R.keyspace
+  {oc.source} exec $P -- cat /var/lib/redis/data/dump.rdb > {dumps}/$R.rdb
+done
+# External Redis or no pod access: snapshot over the replication protocol
+#   redis-cli -u "$SOURCE_BACKEND_REDIS_URL" --rdb {dumps}/backend-redis.rdb
+#   redis-cli -u "$SOURCE_SYSTEM_REDIS_URL" --rdb {dumps}/system-redis.rdb
+# (separate storage and queues instances: also --rdb {dumps}/backend-redis-queues.rdb)
+redis-check-rdb {dumps}/backend-redis.rdb | tail -n 3
+cd {dumps} && sha256sum backend-redis.rdb system-redis.rdb > redis.sha256"#
+        ),
+        action: Some(Action::DumpRedis),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("dump-secrets"),
+        title: "Export the 3scale secrets",
+        phase: "dumps",
+        kind: StepKind::Automated,
+        destructive: false,
+        gate: Gate::None,
+        owners: CUSTOMER_ALL,
+        seed: Some(SEED_DUMPS),
+        doc: "Exports what 3scale needs to read its data again: the secrets system-seed (master \
+              and admin tokens and passwords, which match rows in the database), system-app, \
+              system-master-apicast, system-database, system-redis, backend-redis, \
+              backend-internal-api, backend-listener, system-events-hook, system-smtp, \
+              system-recaptcha, system-memcache and zync, the S3 file-storage secret if any, \
+              the configmaps system-environment, apicast-environment, system, \
+              backend-environment and redis-config (those that exist), and the APIManager. \
+              Server-owned fields (uid, resourceVersion, managedFields, ownerReferences, \
+              namespace, status) are dropped so the objects apply on another cluster. Each \
+              object is piped straight into age for the configured recipients, so no plaintext \
+              reaches the disk, and every file is mode 0600. Check before the window that \
+              whoever restores holds an identity for one of the recipients.",
+        changes: None,
+        procedure: r#"umask 077; mkdir -p {dumps}/secrets
+# Fields the API server owns are dropped so the objects apply on another cluster
+CLEAN='del(.metadata.uid, .metadata.resourceVersion, .metadata.creationTimestamp,
+  .metadata.managedFields, .metadata.ownerReferences, .metadata.namespace,
+  .metadata.selfLink, .metadata.generation, .status,
+  .metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"])'
+# The S3 file-storage secret, when the APIManager names one
+S3=$({oc.source} get apimanager -o json | jq '.items[0].spec.system.fileStorage' \
+  | jq -r '.simpleStorageService.configurationSecretRef.name // empty')
+for S in system-seed system-app system-master-apicast system-database system-redis \
+         backend-redis backend-internal-api backend-listener system-events-hook system-smtp \
+         system-recaptcha system-memcache zync $S3; do
+  {oc.source} get secret $S >/dev/null 2>&1 || { echo "absent: $S"; continue; }
+  {oc.source} get secret $S -o json | jq "$CLEAN" \
+    | age {age_recipients} -o {dumps}/secrets/secret-$S.json.age
+done
+for C in system-environment apicast-environment system backend-environment redis-config; do
+  {oc.source} get configmap $C >/dev/null 2>&1 || { echo "absent: $C"; continue; }
+  {oc.source} get configmap $C -o json | jq "$CLEAN" \
+    | age {age_recipients} -o {dumps}/secrets/configmap-$C.json.age
+done
+for A in $({oc.source} get apimanager -o name); do
+  {oc.source} get $A -o json | jq "$CLEAN" \
+    | age {age_recipients} -o {dumps}/secrets/apimanager-${A##*/}.json.age
+done
+chmod 600 {dumps}/secrets/*.age; ls -l {dumps}/secrets
+cd {dumps}/secrets && sha256sum *.age > SHA256SUMS
+# A holder of an identity can check one: age -d -i "$AGE_IDENTITY_FILE" FILE | jq .metadata.name"#,
+        action: Some(Action::DumpSecrets),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("hand-over-dumps"),
+        title: "Hand the dumps over to Red Hat",
+        phase: "dumps",
+        kind: StepKind::Manual,
+        destructive: false,
+        gate: Gate::Confirm,
+        owners: HANDOVER,
+        seed: None,
+        doc: "The customer encrypts the dumps, records their checksums and transfers them to \
+              the agreed location (typically the S3 bucket both parties reach); the receiver \
+              verifies every checksum before using them. The table has no row for this; the \
+              seed's lists for limited and further-limited access include \"Providing Red Hat \
+              with system database, redis and 3scale secrets dump from source cluster\", so the \
+              customer owns it on those paths. On no-access the customer keeps the dumps and \
+              does the migration-cluster work itself, so the step is not part of that path. \
+              The plain dumps stay on the customer's host.",
+        changes: None,
+        procedure: r#"cd {dumps}
+# Encrypt what is not encrypted yet (the secrets already are) for the configured recipients
+for F in system-database.dump system-mysql.sql.gz system-oracle.dmp zync-database.dump \
+         backend-redis.rdb backend-redis-queues.rdb system-redis.rdb system-database.counts; do
+  [ -f "$F" ] && age {age_recipients} -o "$F.age" "$F" && chmod 600 "$F.age"
+done
+find . -name '*.age' -type f | sort | xargs sha256sum > SHA256SUMS
+# Upload to the agreed location
+aws s3 cp . "s3://$HANDOVER_BUCKET/{migration}/" --recursive --exclude '*' \
+  --include '*.age' --include 'SHA256SUMS' --sse aws:kms
+# Receiving side: download and verify before using anything
+aws s3 cp "s3://$HANDOVER_BUCKET/{migration}/" {dumps}/ --recursive
+cd {dumps} && sha256sum -c SHA256SUMS"#,
+        action: None,
+        when: When::Always,
+    },
+    // ---------------------------------------------------------------- migration-cluster
+    Step {
+        id: StepId("create-migration-cluster"),
+        title: "Create the migration cluster",
+        phase: "migration-cluster",
+        kind: StepKind::Manual,
+        destructive: false,
+        gate: Gate::Confirm,
+        owners: MIGRATION_WORK,
+        seed: Some("Creation of migration cluster"),
+        doc: "Creates the OpenShift cluster in the migration AWS account on which 3scale is \
+              restored at the source version and upgraded; the seed has it done prior to the \
+              migration window. Its OpenShift version must support the source 3scale version, \
+              and every version on the upgrade path must be supported by the cluster at the \
+              time it is installed, so an OpenShift upgrade may be needed in between. Its apps \
+              domain is the migration wildcard domain of the config. Source and destination \
+              are not touched.",
+        changes: None,
+        procedure: r#"# Before the window. ROSA shown; for OSD use OpenShift Cluster Manager.
+# Pick an OpenShift version that supports the source 3scale version.
+rosa create cluster --cluster-name "$MIGRATION_CLUSTER_NAME" --sts --mode auto \
+  --region "$AWS_REGION" --version "$MIGRATION_OCP_VERSION"
+rosa describe cluster -c "$MIGRATION_CLUSTER_NAME"
+# Log in (interactive) into the kubeconfig and context the config names
+oc login "$MIGRATION_API_URL" --kubeconfig {migration_cluster.kubeconfig}
+oc --kubeconfig {migration_cluster.kubeconfig} config rename-context \
+  "$(oc --kubeconfig {migration_cluster.kubeconfig} config current-context)" \
+  {migration_cluster.context}
+chmod 600 {migration_cluster.kubeconfig}
+# The apps domain must equal the migration wildcard domain: {migration_cluster.wildcard_domain}
+{oc.migration_cluster} get ingresses.config.openshift.io cluster \
+  -o custom-columns=DOMAIN:.spec.domain
+oc --kubeconfig {migration_cluster.kubeconfig} --context {migration_cluster.context} \
+  new-project {migration_cluster.namespace}"#,
+        action: None,
+        when: When::Always,
+    },
+    Step {
+        id: StepId("connect-migration-aws"),
+        title: "Connect the migration cluster to AWS",
+        phase: "migration-cluster",
+        kind: StepKind::Manual,
+        destructive: false,
+        gate: Gate::Confirm,
+        owners: MIGRATION_WORK,
+        seed: Some("Connecting migration cluster to AWS account"),
+        doc: "Provides the data stores 3scale uses on the migration cluster from the migration \
+              AWS account: a PostgreSQL (RDS) instance for the system database and an empty \
+              Redis (ElastiCache) for backend and system, with networking so the cluster's \
+              nodes reach them. Their versions must suit every 3scale version on the upgrade \
+              path (3scale 2.16 supports PostgreSQL 13 and Redis 7). AWS manages the database \
+              password (--manage-master-user-password); it is read into a shell variable, never \
+              typed into a command. Nothing outside the migration account changes.",
+        changes: None,
+        procedure: r#"# System database: RDS PostgreSQL, password kept by AWS Secrets Manager
+aws rds create-db-instance --db-instance-identifier "$MIGRATION_DB_ID" --engine postgres \
+  --engine-version "$MIGRATION_PG_VERSION" --db-instance-class db.m6g.large \
+  --allocated-storage 100 --master-username threescale --manage-master-user-password \
+  --db-name system --vpc-security-group-ids "$MIGRATION_SG" \
+  --db-subnet-group-name "$MIGRATION_DB_SUBNETS" --no-publicly-accessible
+aws rds wait db-instance-available --db-instance-identifier "$MIGRATION_DB_ID"
+# Empty Redis for backend (DB 0 storage, DB 1 queues) and system (DB 1 of a second group)
+for G in "$MIGRATION_REDIS_ID" "$MIGRATION_SYSTEM_REDIS_ID"; do
+  aws elasticache create-replication-group --replication-group-id "$G" \
+    --replication-group-description "3scale migration" --engine redis \
+    --cache-node-type cache.m6g.large --num-cache-clusters 1 \
+    --cache-subnet-group-name "$MIGRATION_REDIS_SUBNETS" --security-group-ids "$MIGRATION_SG"
+done
+# Network: same VPC or peering; the security group allows 5432 and 6379 from the workers.
+# Check from inside the cluster
+{oc.migration_cluster} run cutover-net-check --rm -i --restart=Never \
+  --image=registry.redhat.io/rhel9/postgresql-15 -- pg_isready -h "$MIGRATION_DB_HOST" -p 5432
+{oc.migration_cluster} run cutover-net-check --rm -i --restart=Never \
+  --image=registry.redhat.io/rhel9/redis-7 -- redis-cli -h "$MIGRATION_REDIS_HOST" PING
+# Read the database password into the shell (for the URL used by the next steps)
+export MIGRATION_DB_PASSWORD=$(aws secretsmanager get-secret-value --secret-id \
+  "$MIGRATION_DB_SECRET_ARN" --query SecretString --output text | jq -r .password)"#,
+        action: None,
+        when: When::Always,
+    },
+    Step {
+        id: StepId("install-source-3scale"),
+        title: "Install the source 3scale version on the migration cluster",
+        phase: "migration-cluster",
+        kind: StepKind::Manual,
+        destructive: false,
+        gate: Gate::Confirm,
+        owners: MIGRATION_WORK,
+        seed: None,
+        doc: "Installs the 3scale operator on the migration cluster at exactly the source's \
+              version: its channel (threescale-2.N) and CSV, with manual install-plan approval \
+              so OLM never upgrades it on its own. The APIManager is created later, once the \
+              database is restored. The table is silent on this step (the common-steps list \
+              names it); the owner follows whoever owns the migration cluster in the table \
+              (\"Creation of migration cluster\"), and the seed's no-access list gives all \
+              migration-cluster work to the customer.",
+        changes: None,
+        procedure: r#"# The source's channel and CSV, e.g. threescale-2.14 / 3scale-operator.v0.11.x
+{oc.source} get csv,subscription | grep -i 3scale
+export SOURCE_CHANNEL=threescale-2.14 SOURCE_CSV=3scale-operator.v0.11.0
+cat <<EOF | {oc.migration_cluster} apply -f -
+apiVersion: operators.coreos.com/v1
+kind: OperatorGroup
+metadata:
+  name: threescale
+spec:
+  targetNamespaces:
+  - {migration_cluster.namespace}
+---
+apiVersion: operators.coreos.com/v1alpha1
+kind: Subscription
+metadata:
+  name: 3scale-operator
+spec:
+  channel: $SOURCE_CHANNEL
+  name: 3scale-operator
+  source: redhat-operators
+  sourceNamespace: openshift-marketplace
+  installPlanApproval: Manual
+  startingCSV: $SOURCE_CSV
+EOF
+# Approve the first install plan, then wait for the CSV to succeed
+{oc.migration_cluster} get installplan
+{oc.migration_cluster} patch installplan/"$INSTALL_PLAN" --type merge \
+  -p '{"spec":{"approved":true}}'
+{oc.migration_cluster} get csv -w"#,
+        action: None,
+        when: When::Always,
+    },
+    Step {
+        id: StepId("convert-system-database"),
+        title: "Convert the system database to PostgreSQL",
+        phase: "migration-cluster",
+        kind: StepKind::Automated,
+        destructive: true,
+        gate: Gate::Typed("convert system database"),
+        owners: MIGRATION_WORK,
+        seed: Some(SEED_RESTORE_DB),
+        doc: "Turns a MySQL system database into PostgreSQL in the migration AWS account. The \
+              PostgreSQL schema of the same 3scale version is loaded first (db:schema:load with \
+              db/postgres_schema.rb, from the source's system image), so table and column \
+              types are the ones 3scale expects; then pgloader copies the data only, from a \
+              scratch MySQL loaded with the dump, casting tinyint(1) to boolean, binary and \
+              blobs to bytea, medium and long text to text and zero dates to NULL. Sequences \
+              are reset to the highest id and the row counts are compared with the ones saved \
+              at dump time. A target that already has 3scale tables is refused. Oracle is not \
+              automated: a DBA converts it with ora2pg (COPY of the data into the same \
+              pre-loaded schema), then runs the same sequence reset and count comparison.",
+        changes: Some(
+            "In the migration AWS account's PostgreSQL system database: loads the 3scale \
+             schema of the source version and every row of the MySQL dump, and resets the id \
+             sequences. On the migration cluster, namespace {migration_cluster.namespace}: \
+             creates the secrets schema-load and mysql-scratch, the Job system-schema-load and \
+             the pod mysql-scratch, all deleted at the end.",
+        ),
+        procedure: concat!(
+            counts_var!(),
+            r#"# Exported by the operator: MIGRATION_SYSTEM_DATABASE_URL (with ?sslmode=require),
+# MIGRATION_DB_USER, MIGRATION_DB_HOST, PGPASSWORD (for pgloader), SCRATCH_MYSQL_PASSWORD
+# and SYSTEM_IMAGE, the source's system-app image:
+#   {oc.source} get $KIND/system-app -o custom-columns=I:.spec.template.spec.containers[0].image
+umask 077
+# 1. Refuse a target that already has 3scale tables (must print 0)
+psql "$MIGRATION_SYSTEM_DATABASE_URL" -Atc "SELECT count(*) FROM information_schema.tables
+  WHERE table_schema = 'public' AND table_name IN ('accounts', 'schema_migrations')"
+# 2. The PostgreSQL schema of the same 3scale version
+{oc.migration_cluster} create secret generic schema-load --from-env-file=<(printf \
+  'DATABASE_URL=%s\nSECRET_KEY_BASE=%s\n' "$MIGRATION_SYSTEM_DATABASE_URL" \
+  "$(openssl rand -hex 64)")
+cat <<EOF | {oc.migration_cluster} apply -f -
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: system-schema-load
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: schema
+        image: $SYSTEM_IMAGE
+        command: ["bash", "-c", "bundle exec rake db:schema:load SCHEMA=db/postgres_schema.rb"]
+        env:
+        - name: RAILS_ENV
+          value: production
+        - name: THREESCALE_SUPERDOMAIN
+          value: {migration_cluster.wildcard_domain}
+        envFrom:
+        - secretRef:
+            name: schema-load
+EOF
+{oc.migration_cluster} wait --for=condition=complete job/system-schema-load --timeout=20m
+{oc.migration_cluster} logs job/system-schema-load | tail -n 20
+# 3. A scratch MySQL loaded with the dump
+{oc.migration_cluster} create secret generic mysql-scratch --from-env-file=<(printf \
+  'MYSQL_ROOT_PASSWORD=%s\n' "$SCRATCH_MYSQL_PASSWORD")
+cat <<EOF | {oc.migration_cluster} apply -f -
+apiVersion: v1
+kind: Pod
+metadata:
+  name: mysql-scratch
+spec:
+  containers:
+  - name: mysql
+    image: registry.redhat.io/rhel9/mysql-80
+    envFrom:
+    - secretRef:
+        name: mysql-scratch
+EOF
+{oc.migration_cluster} wait --for=condition=Ready pod/mysql-scratch --timeout=10m
+# pgloader 3.x cannot log in with caching_sha2_password: switch root to native passwords
+printf "ALTER USER 'root'@'%%' IDENTIFIED WITH mysql_native_password BY '%s';
+CREATE DATABASE system;\n" "$SCRATCH_MYSQL_PASSWORD" | {oc.migration_cluster} exec -i \
+  mysql-scratch -- bash -c 'MYSQL_PWD=$MYSQL_ROOT_PASSWORD mysql -h127.0.0.1 -uroot'
+zcat {dumps}/system-mysql.sql.gz | {oc.migration_cluster} exec -i mysql-scratch -- \
+  bash -c 'MYSQL_PWD=$MYSQL_ROOT_PASSWORD mysql -h127.0.0.1 -uroot system'
+{oc.migration_cluster} port-forward pod/mysql-scratch 13306:3306 >/dev/null &
+# 4. Data only, into the pre-loaded schema (MySQL database "system" -> schema public)
+cat > {dumps}/system.load <<EOF
+LOAD DATABASE
+  FROM mysql://root@127.0.0.1:13306/system
+  INTO pgsql://$MIGRATION_DB_USER@$MIGRATION_DB_HOST:5432/system?sslmode=require
+WITH data only, truncate, reset sequences, workers = 4, concurrency = 1,
+     batch rows = 10000, prefetch rows = 10000
+SET PostgreSQL PARAMETERS session_replication_role to 'replica'
+CAST type tinyint when (= precision 1) to boolean drop typemod using tinyint-to-boolean,
+     type binary to bytea using byte-vector-to-bytea,
+     type varbinary to bytea using byte-vector-to-bytea,
+     type blob to bytea using byte-vector-to-bytea,
+     type mediumblob to bytea using byte-vector-to-bytea,
+     type longblob to bytea using byte-vector-to-bytea,
+     type mediumtext to text drop typemod using remove-null-characters,
+     type longtext to text drop typemod using remove-null-characters,
+     type datetime to timestamp drop default drop not null using zero-dates-to-null,
+     type date drop not null drop default using zero-dates-to-null
+EXCLUDING TABLE NAMES MATCHING 'schema_migrations', 'ar_internal_metadata'
+ALTER SCHEMA 'system' RENAME TO 'public'
+;
+EOF
+MYSQL_PWD="$SCRATCH_MYSQL_PASSWORD" pgloader {dumps}/system.load
+# 5. Sequences to the highest id, then counts against the dump's
+psql "$MIGRATION_SYSTEM_DATABASE_URL" -Atc "SELECT format('SELECT setval(%L, COALESCE(
+  (SELECT max(id) FROM %I), 0) + 1, false);', s, t) FROM (SELECT table_name AS t,
+  pg_get_serial_sequence(quote_ident(table_name), 'id') AS s FROM information_schema.columns
+  WHERE table_schema = 'public' AND column_name = 'id') x WHERE s IS NOT NULL" \
+  | psql "$MIGRATION_SYSTEM_DATABASE_URL" -q -o /dev/null
+psql "$MIGRATION_SYSTEM_DATABASE_URL" -At -F ' ' -c "$COUNTS" \
+  | diff - {dumps}/system-database.counts && echo counts match
+# Oracle instead (manual, by a DBA): schema as in 2., then with ora2pg.conf (mode 0600) naming
+# ORACLE_DSN/ORACLE_USER/ORACLE_PWD, SCHEMA, PG_DSN/PG_USER/PG_PWD:
+#   ora2pg -c ora2pg.conf -t SHOW_REPORT --estimate_cost
+#   ora2pg -c ora2pg.conf -t COPY -b {dumps}/ora2pg     # then load, and do 5.
+{oc.migration_cluster} delete job/system-schema-load pod/mysql-scratch \
+  secret/schema-load secret/mysql-scratch"#
+        ),
+        action: Some(Action::ConvertSystemDatabase),
+        when: When::SourceDbIs(&[DbKind::Mysql, DbKind::Oracle]),
+    },
+    Step {
+        id: StepId("restore-system-database"),
+        title: "Restore the system database on the migration AWS account",
+        phase: "migration-cluster",
+        kind: StepKind::Automated,
+        destructive: true,
+        gate: Gate::Typed("restore system database"),
+        owners: MIGRATION_WORK,
+        seed: Some(SEED_RESTORE_DB),
+        doc: "Restores the PostgreSQL system database dump into the migration AWS account's \
+              database with pg_restore --no-owner --no-acl, so every object belongs to the \
+              connecting user and no source role has to exist. It refuses a target that \
+              already has 3scale tables (accounts, schema_migrations): restoring over an \
+              existing schema would mix two data sets. Row counts of the main tables are \
+              compared with those saved at dump time. pg_restore must be at least the major \
+              version of the pg_dump that wrote the archive; with PostgreSQL 15 and later the \
+              connecting user needs CREATE on schema public.",
+        changes: Some(
+            "In the migration AWS account's PostgreSQL system database (empty before): creates \
+             every table, index and sequence of the source system database and loads its rows. \
+             Nothing on the source or destination changes.",
+        ),
+        procedure: concat!(
+            counts_var!(),
+            r#"# MIGRATION_SYSTEM_DATABASE_URL exported by the operator; dumps received through the
+# hand-over are decrypted first:
+#   age -d -i "$AGE_IDENTITY_FILE" -o {dumps}/system-database.dump {dumps}/system-database.dump.age
+# Refuse a target that already has 3scale tables (must print 0)
+psql "$MIGRATION_SYSTEM_DATABASE_URL" -Atc "SELECT count(*) FROM information_schema.tables
+  WHERE table_schema = 'public' AND table_name IN ('accounts', 'schema_migrations')"
+pg_restore --no-owner --no-acl --exit-on-error -j 4 \
+  -d "$MIGRATION_SYSTEM_DATABASE_URL" {dumps}/system-database.dump
+psql "$MIGRATION_SYSTEM_DATABASE_URL" -c 'ANALYZE'
+psql "$MIGRATION_SYSTEM_DATABASE_URL" -At -F ' ' -c "$COUNTS" \
+  | diff - {dumps}/system-database.counts && echo counts match"#
+        ),
+        action: Some(Action::RestoreSystemDatabase),
+        when: When::SourceDbIs(&[DbKind::Postgresql]),
+    },
+    Step {
+        id: StepId("rewrite-routes-migration"),
+        title: "Rewrite the domains for the migration cluster",
+        phase: "migration-cluster",
+        kind: StepKind::Automated,
+        destructive: true,
+        gate: Gate::Typed("rewrite routes"),
+        owners: MIGRATION_WORK,
+        seed: Some("Data manipulation"),
+        doc: "Rewrites the columns derived from the wildcard domain from \
+              {source.wildcard_domain} to {migration_cluster.wildcard_domain}: the tenant and \
+              master hosts (accounts.domain, self_domain), the APIcast endpoints and their \
+              hosts (proxies.endpoint, sandbox_endpoint, staging_domain, production_domain) and \
+              the proxy configurations APIcast looks up by host (proxy_configs.hosts, content). \
+              It runs in one transaction with a before/after count per column, kept only when \
+              the operator commits. The domain matches only as a whole suffix, so other hosts \
+              stay as they are. User data that may carry cluster or SSO hosts (authentication \
+              providers, OIDC issuers, policies, backend endpoints, API docs, webhooks, emails) \
+              is counted but not rewritten, since those hosts need not follow the wildcard \
+              domain. Routes and backend follow when 3scale connects (zync:resync:domains).",
+        changes: Some(
+            "In the migration AWS account's system database, one transaction: replaces the \
+             domain suffix {source.wildcard_domain} with {migration_cluster.wildcard_domain} in \
+             accounts.domain, accounts.self_domain, proxies.endpoint, proxies.sandbox_endpoint, \
+             proxies.staging_domain, proxies.production_domain, proxy_configs.hosts and \
+             proxy_configs.content. Other columns are only counted.",
+        ),
+        procedure: concat!(
+            rewrite_script!(),
+            r#"# Rewrite source -> migration domain; the counts print before the COMMIT prompt
+psql "$MIGRATION_SYSTEM_DATABASE_URL" -v old='{source.wildcard_domain}' \
+  -v new='{migration_cluster.wildcard_domain}' -L {dumps}/rewrite-routes-migration.log \
+  -f {dumps}/rewrite-routes.sql
+psql "$MIGRATION_SYSTEM_DATABASE_URL" -Atc "SELECT domain, self_domain FROM accounts
+  WHERE provider = true OR master = true ORDER BY id""#
+        ),
+        action: Some(Action::RewriteRoutes),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("connect-migration-3scale"),
+        title: "Connect 3scale on the migration cluster to the data",
+        phase: "migration-cluster",
+        kind: StepKind::Manual,
+        destructive: false,
+        gate: Gate::Confirm,
+        owners: MIGRATION_WORK,
+        seed: Some("Connecting the system database and empty redis instance to migration"),
+        doc: "Starts 3scale of the source version on the migration cluster against the \
+              restored system database and the empty Redis. The source secrets the data depends \
+              on (system-seed, system-app, system-master-apicast, ...) are restored first, as \
+              the official restore procedure does, then system-database, backend-redis and \
+              system-redis are created for the migration AWS account and the APIManager is \
+              created with the migration wildcard domain and those components external. Once \
+              it is available, zync:resync:domains recreates the routes for the rewritten \
+              domains and backend:storage:enqueue_rewrite rebuilds backend's copy of the \
+              configuration. system-environment and backend-listener are not restored: they \
+              carry the source's domain, and the operator creates them from the APIManager; \
+              system-smtp is left out so the migration cluster cannot mail real users.",
+        changes: None,
+        procedure: concat!(
+            source_kind!(),
+            r#"# Source secrets the data depends on (decrypted with this party's age identity)
+# (not system-smtp: the migration cluster must not mail the customer's users)
+for S in system-seed system-app system-master-apicast backend-internal-api \
+         system-events-hook system-recaptcha zync; do
+  F={dumps}/secrets/secret-$S.json.age; [ -f "$F" ] || continue
+  age -d -i "$AGE_IDENTITY_FILE" "$F" | {oc.migration_cluster} apply -f -
+done
+age -d -i "$AGE_IDENTITY_FILE" {dumps}/secrets/configmap-apicast-environment.json.age \
+  | {oc.migration_cluster} apply -f -
+# Connection secrets for the migration AWS account (values from shell variables)
+{oc.migration_cluster} create secret generic system-database --from-env-file=<(printf \
+  'URL=%s\nDB_USER=%s\nDB_PASSWORD=%s\n' "$MIGRATION_SYSTEM_DATABASE_URL" \
+  "$MIGRATION_DB_USER" "$MIGRATION_DB_PASSWORD")
+{oc.migration_cluster} create secret generic backend-redis \
+  --from-literal=REDIS_STORAGE_URL="redis://$MIGRATION_REDIS_HOST:6379/0" \
+  --from-literal=REDIS_QUEUES_URL="redis://$MIGRATION_REDIS_HOST:6379/1"
+{oc.migration_cluster} create secret generic system-redis \
+  --from-literal=URL="redis://$MIGRATION_SYSTEM_REDIS_HOST:6379/1"
+# APIManager: copy tenantName and system.fileStorage from the source's (apimanager-*.json.age);
+# the default file storage is a ReadWriteMany volume: give a RWX storage class or S3
+cat <<EOF | {oc.migration_cluster} apply -f -
+apiVersion: apps.3scale.net/v1alpha1
+kind: APIManager
+metadata:
+  name: 3scale
+spec:
+  wildcardDomain: {migration_cluster.wildcard_domain}
+  externalComponents:
+    system:
+      database: true
+      redis: true
+    backend:
+      redis: true
+EOF
+{oc.migration_cluster} wait --for=condition=Available apimanager/3scale --timeout=30m
+# Routes for the rewritten domains, and backend's configuration from the database
+SK=$({oc.migration_cluster} get pods -l $POD_LABEL=system-sidekiq -o name | head -n1)
+{oc.migration_cluster} exec $SK -- bash -c 'bundle exec rake zync:resync:domains'
+{oc.migration_cluster} exec $SK -- bash -c 'bundle exec rake backend:storage:enqueue_rewrite'
+{oc.migration_cluster} get routes -o custom-columns=NAME:.metadata.name,HOST:.spec.host
+curl -sS -o /dev/null -D - https://master.{migration_cluster.wildcard_domain}/p/login | head -n1"#
+        ),
+        action: None,
+        when: When::Always,
+    },
+    Step {
+        id: StepId("upgrade-3scale"),
+        title: "Upgrade 3scale to the RHOAM-matching version",
+        phase: "migration-cluster",
+        kind: StepKind::Manual,
+        destructive: false,
+        gate: Gate::Confirm,
+        owners: MIGRATION_WORK,
+        seed: Some("Going through 3scale"),
+        doc: "Upgrades 3scale on the migration cluster from the source version to the version \
+              RHOAM runs, one minor version at a time through the operator channels \
+              (threescale-2.N to 2.N+1), following the 3scale upgrade documentation of each \
+              hop; the operator runs the database migrations. The seed's row text is cut short; \
+              the common-steps list says \"Going through 3scale updates following 3scale docs \
+              ... upgrading 3scale from source version to destination matching version\". \
+              Hops have their own requirements: 2.15 replaces DeploymentConfigs by Deployments, \
+              2.16 needs external system database and Redis (already so here) at supported \
+              versions and refuses to skip a minor. At the end the writers are stopped so the \
+              database stays as the next rewrite and dump see it.",
+        changes: None,
+        procedure: r#"# The target: the 3scale version RHOAM runs at the destination
+{oc.destination} -n redhat-rhoam-3scale-operator get csv | grep -i 3scale
+# One hop: move the subscription to the next minor channel, never skipping one
+SUB=$({oc.migration_cluster} get subscription -o name | grep 3scale)
+{oc.migration_cluster} patch $SUB --type merge -p '{"spec":{"channel":"threescale-2.15"}}'
+{oc.migration_cluster} get installplan
+{oc.migration_cluster} patch installplan/"$INSTALL_PLAN" --type merge \
+  -p '{"spec":{"approved":true}}'
+{oc.migration_cluster} get csv -w
+{oc.migration_cluster} wait --for=condition=Available apimanager/3scale --timeout=60m
+{oc.migration_cluster} get apimanager/3scale -o yaml | grep -i threescale-version
+{oc.migration_cluster} get pods
+# Repeat per minor version; upgrade RDS/ElastiCache engines or OpenShift first where a hop
+# needs it, e.g. aws rds modify-db-instance --engine-version ... --allow-major-version-upgrade
+# When the RHOAM-matching version runs and works: stop the writers for the rewrite and dump
+{oc.migration_cluster} get apimanager/3scale -o yaml > {dumps}/migration-apimanager-upgraded.yaml
+{oc.migration_cluster} patch apimanager/3scale --type merge -p '{"spec":{"system":{"appSpec":
+  {"replicas":0},"sidekiqSpec":{"replicas":0}},"zync":{"queSpec":{"replicas":0}}}}'"#,
+        action: None,
+        when: When::Always,
+    },
+    Step {
+        id: StepId("rewrite-routes-destination"),
+        title: "Rewrite the domains for the destination cluster",
+        phase: "migration-cluster",
+        kind: StepKind::Automated,
+        destructive: true,
+        gate: Gate::Typed("rewrite routes"),
+        owners: MIGRATION_WORK,
+        seed: Some("Data manipulation to ensure the routes will match the destination cluster"),
+        doc: "Rewrites the same wildcard-derived columns again, now from \
+              {migration_cluster.wildcard_domain} to {destination.wildcard_domain}, in the \
+              upgraded database on the migration AWS account, so the data carries the \
+              destination's hosts before it is dumped. Same matching, single transaction and \
+              per-column counts as the first rewrite. 3scale on the migration cluster should be \
+              stopped (end of the upgrade step), or zync would create routes for destination \
+              hosts there. RHOAM expects the default tenant under 3scale-admin.<domain> and \
+              master under master.<domain>; other tenant or master names are not changed here.",
+        changes: Some(
+            "In the migration AWS account's system database, one transaction: replaces the \
+             domain suffix {migration_cluster.wildcard_domain} with {destination.wildcard_domain} \
+             in accounts.domain, accounts.self_domain, proxies.endpoint, \
+             proxies.sandbox_endpoint, proxies.staging_domain, proxies.production_domain, \
+             proxy_configs.hosts and proxy_configs.content. Other columns are only counted.",
+        ),
+        procedure: concat!(
+            rewrite_script!(),
+            r#"# Rewrite migration -> destination domain; the counts print before the COMMIT prompt
+psql "$MIGRATION_SYSTEM_DATABASE_URL" -v old='{migration_cluster.wildcard_domain}' \
+  -v new='{destination.wildcard_domain}' -L {dumps}/rewrite-routes-destination.log \
+  -f {dumps}/rewrite-routes.sql
+psql "$MIGRATION_SYSTEM_DATABASE_URL" -Atc "SELECT domain, self_domain FROM accounts
+  WHERE provider = true OR master = true ORDER BY id""#
+        ),
+        action: Some(Action::RewriteRoutes),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("dump-migration-database"),
+        title: "Dump the system database from the migration cluster",
+        phase: "migration-cluster",
+        kind: StepKind::Automated,
+        destructive: false,
+        gate: Gate::None,
+        owners: MIGRATION_WORK,
+        seed: Some("System database dump from migration cluster"),
+        doc: "Dumps the upgraded and rewritten system database from the migration AWS account \
+              with pg_dump -Fc, with the row counts of the main tables for the seeding check. \
+              3scale on the migration cluster should already be stopped so the dump matches the \
+              rewrite. Use a pg_dump at least as new as both the migration and the destination \
+              server. Read-only.",
+        changes: None,
+        procedure: concat!(
+            "umask 077\n",
+            counts_var!(),
+            r#"pg_dump -Fc -f {dumps}/migration-system-database.dump \
+  "$MIGRATION_SYSTEM_DATABASE_URL"
+pg_restore --list {dumps}/migration-system-database.dump > /dev/null && echo archive ok
+psql "$MIGRATION_SYSTEM_DATABASE_URL" -At -F ' ' -c "$COUNTS" \
+  > {dumps}/migration-system-database.counts
+sha256sum {dumps}/migration-system-database.dump > {dumps}/migration-system-database.sha256"#
+        ),
+        action: Some(Action::DumpMigrationDatabase),
+        when: When::Always,
+    },
+    // ---------------------------------------------------------------- destination
+    Step {
+        id: StepId("seed-destination-database"),
+        title: "Seed the destination system database",
+        phase: "destination",
+        kind: StepKind::Automated,
+        destructive: true,
+        gate: Gate::Typed("seed destination database"),
+        owners: MIGRATION_WORK,
+        seed: Some("Seeding the destination cluster system database"),
+        doc: "Replaces the system database of RHOAM's freshly installed 3scale with the \
+              migration cluster's dump. RHOAM's operator and the 3scale operator are paused and \
+              3scale's components stopped first, so nothing reconciles or writes while the data \
+              changes; each keeps its count in cutover.io/pre-migration-replicas. The database \
+              RHOAM created (RDS through the Cloud Resource Operator, URL in secret \
+              system-database) is dumped to the dump folder as a fallback, then pg_restore \
+              --clean --if-exists --no-owner --no-acl replaces every object from the dump; the \
+              connection details stay RHOAM's. The RDS instance is usually reachable only from \
+              inside the cluster, so the client runs in a pod that reads the URL from the secret.",
+        changes: Some(
+            "On the destination cluster: annotates with cutover.io/pre-migration-replicas and \
+             scales to 0 the deployment rhmi-operator (namespace redhat-rhoam-operator), \
+             threescale-operator-controller-manager-v2 (redhat-rhoam-3scale-operator) and the \
+             3scale deployments in {destination.namespace}; creates pod cutover-pg-client in \
+             {destination.namespace}; saves a dump of the current destination system database \
+             to {dumps}; then drops and recreates every table of that database from the \
+             migration cluster's dump. The RDS instance, its users and the secrets are not \
+             changed.",
+        ),
+        procedure: concat!(
+            "umask 077\n",
+            counts_var!(),
+            r#"# Record, then pause RHOAM and the 3scale operator, then stop 3scale's components
+{oc.destination} get deployment -o custom-columns=NAME:.metadata.name,REPLICAS:.spec.replicas \
+  --no-headers > {dumps}/destination-replicas-before-seed.txt
+pause() {  # namespace deployment
+  R=$({oc.destination} -n "$1" get deployment/"$2" -o custom-columns=R:.spec.replicas --no-headers)
+  [ "$R" = 0 ] || {oc.destination} -n "$1" annotate deployment/"$2" \
+    cutover.io/pre-migration-replicas="$R" --overwrite
+  {oc.destination} -n "$1" scale deployment/"$2" --replicas=0
+}
+pause redhat-rhoam-operator rhmi-operator
+pause redhat-rhoam-3scale-operator threescale-operator-controller-manager-v2
+for D in apicast-production apicast-staging system-app system-sidekiq backend-listener \
+         backend-worker backend-cron zync-que zync system-searchd; do
+  pause {destination.namespace} $D
+done
+# A client pod that reads the database URL from RHOAM's secret (image major >= the server's)
+cat <<EOF | {oc.destination} apply -f -
+apiVersion: v1
+kind: Pod
+metadata:
+  name: cutover-pg-client
+spec:
+  restartPolicy: Never
+  containers:
+  - name: psql
+    image: registry.redhat.io/rhel9/postgresql-16
+    command: ["sleep", "infinity"]
+    env:
+    - name: DATABASE_URL
+      valueFrom:
+        secretKeyRef:
+          name: system-database
+          key: URL
+EOF
+{oc.destination} wait --for=condition=Ready pod/cutover-pg-client --timeout=5m
+# Fallback: RHOAM's database as it is now
+{oc.destination} exec cutover-pg-client -- bash -c 'pg_dump -Fc "$DATABASE_URL"' \
+  > {dumps}/destination-system-database-before-seed.dump
+# Replace every object with the migration dump
+{oc.destination} exec -i cutover-pg-client -- bash -c 'cat > /tmp/seed.dump' \
+  < {dumps}/migration-system-database.dump
+{oc.destination} exec cutover-pg-client -- bash -c 'pg_restore --clean --if-exists \
+  --no-owner --no-acl --exit-on-error -d "$DATABASE_URL" /tmp/seed.dump'
+{oc.destination} exec -i cutover-pg-client -- bash -c 'psql "$DATABASE_URL" -At -F " "' \
+  <<< "$COUNTS" | diff - {dumps}/migration-system-database.counts && echo counts match"#
+        ),
+        action: Some(Action::SeedDestinationDatabase),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("restore-backend-redis"),
+        title: "Restore the analytics into the destination backend Redis",
+        phase: "destination",
+        kind: StepKind::Automated,
+        destructive: true,
+        gate: Gate::Typed("restore analytics"),
+        owners: ANALYTICS_WORK,
+        seed: Some(SEED_ANALYTICS),
+        doc: "Brings the source's backend storage (usage statistics and analytics, which exist \
+              only there) into the destination's backend Redis. On RHOAM that is ElastiCache, \
+              which cannot load an RDB file, so the copy is logical: the source dump is served \
+              by a scratch Redis and cutover redis copy moves every key of database 0 with \
+              SCAN, DUMP and PTTL into RESTORE, keeping the TTLs. Database 0 of the destination \
+              is flushed first, since it only holds what the fresh RHOAM install wrote; \
+              database 1 (backend queues) and the system Redis are left alone. A DUMP payload \
+              from a newer Redis than the destination's is refused; check-redis shows both.",
+        changes: Some(
+            "In the destination's backend Redis (REDIS_STORAGE_URL of secret backend-redis in \
+             {destination.namespace}), logical database 0 only: records its key count, flushes \
+             it, and writes every key of the source backend storage dump with its TTL. \
+             Database 1 and the system Redis are not touched.",
+        ),
+        procedure: r#"umask 077
+DEST_REDIS_HOST=$({oc.destination} extract secret/backend-redis --keys=REDIS_STORAGE_URL \
+  --to=- 2>/dev/null | sed 's#^redis://##; s#[:/].*##')
+# A scratch Redis in the destination namespace serving the source dump
+{oc.destination} run cutover-redis-scratch --image=registry.redhat.io/rhel9/redis-7 \
+  --restart=Never --command -- sleep infinity
+{oc.destination} wait --for=condition=Ready pod/cutover-redis-scratch --timeout=5m
+{oc.destination} exec -i cutover-redis-scratch -- bash -c 'cat > /tmp/dump.rdb' \
+  < {dumps}/backend-redis.rdb
+{oc.destination} exec cutover-redis-scratch -- redis-server --port 16379 --dir /tmp \
+  --dbfilename dump.rdb --save '' --appendonly no --daemonize yes
+{oc.destination} exec cutover-redis-scratch -- redis-cli -p 16379 -n 0 DBSIZE
+# Record, then flush database 0 of the destination backend Redis
+{oc.destination} exec cutover-redis-scratch -- redis-cli -h "$DEST_REDIS_HOST" -n 0 DBSIZE \
+  | tee {dumps}/destination-backend-redis-before-restore.dbsize
+{oc.destination} exec cutover-redis-scratch -- redis-cli -h "$DEST_REDIS_HOST" -n 0 FLUSHDB
+# Copy: with a route to ElastiCache from this host (port-forward to the scratch pod for --from)
+#   {oc.destination} port-forward pod/cutover-redis-scratch 16379:16379 &
+#   cutover redis copy --from redis://127.0.0.1:16379/0 --to "$DESTINATION_BACKEND_STORAGE_URL"
+# Without one: MIGRATE from inside the scratch pod (keys have no spaces), 500 keys a call
+{oc.destination} exec cutover-redis-scratch -- bash -c "redis-cli -p 16379 -n 0 --scan \
+  | xargs -n 500 redis-cli -p 16379 -n 0 MIGRATE $DEST_REDIS_HOST 6379 '' 0 60000 COPY KEYS"
+{oc.destination} exec cutover-redis-scratch -- redis-cli -h "$DEST_REDIS_HOST" -n 0 DBSIZE"#,
+        action: Some(Action::RestoreBackendRedis),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("push-secrets"),
+        title: "Push the 3scale secrets to the destination",
+        phase: "destination",
+        kind: StepKind::Automated,
+        destructive: true,
+        gate: Gate::Typed("push secrets"),
+        owners: MIGRATION_WORK,
+        seed: None,
+        doc: "Replaces the destination secrets whose values must match the migrated data: \
+              system-seed (master and admin tokens and passwords stored in the database), \
+              system-app (SECRET_KEY_BASE), system-master-apicast (the token APIcast uses) and \
+              system-recaptcha. RHOAM keeps its own copies of system-seed and \
+              system-master-apicast in its operator namespace and restores them from there, so \
+              those copies are updated too. Database, Redis, SMTP, zync and backend secrets stay \
+              RHOAM's. The current values are saved encrypted first. TENANT_NAME and \
+              MASTER_DOMAIN must stay 3scale and master for RHOAM. The table is silent on this \
+              step. On the limited and further-limited paths Red Hat holds the secrets dump \
+              (the customer hands it over) and has full access to the destination cluster. On \
+              the no-access path the dumps stay with the customer, and the seed's no-access \
+              list gives the customer the restores at the destination, so the customer pushes \
+              the secrets there.",
+        changes: Some(
+            "On the destination cluster: saves the current secrets system-seed, system-app, \
+             system-master-apicast and system-recaptcha of {destination.namespace}, encrypted \
+             with age, to {dumps}; replaces them with the source's values; updates RHOAM's \
+             copies of system-seed and system-master-apicast in namespace redhat-rhoam-operator. \
+             Other secrets are not touched.",
+        ),
+        procedure: r#"umask 077; mkdir -p {dumps}/destination-secrets-before
+CLEAN='del(.metadata.uid, .metadata.resourceVersion, .metadata.creationTimestamp,
+  .metadata.managedFields, .metadata.ownerReferences, .metadata.namespace, .status)'
+# Save what is there now
+for S in system-seed system-app system-master-apicast system-recaptcha; do
+  {oc.destination} get secret $S -o json 2>/dev/null | jq "$CLEAN" \
+    | age {age_recipients} -o {dumps}/destination-secrets-before/secret-$S.json.age
+done
+# TENANT_NAME and MASTER_DOMAIN of the source must be 3scale and master (stop otherwise)
+age -d -i "$AGE_IDENTITY_FILE" {dumps}/secrets/secret-system-seed.json.age \
+  | jq -r '.data.TENANT_NAME, .data.MASTER_DOMAIN' \
+  | while read -r V; do echo "$V" | base64 -d; echo; done
+# Push the source's values, keeping the destination's labels and owner references
+for S in system-seed system-app system-master-apicast system-recaptcha; do
+  F={dumps}/secrets/secret-$S.json.age; [ -f "$F" ] || continue
+  age -d -i "$AGE_IDENTITY_FILE" "$F" | jq '{data: .data}' \
+    | {oc.destination} patch secret $S --type merge --patch-file /dev/stdin
+done
+# RHOAM's copies in its operator namespace (same names)
+{oc.destination} -n redhat-rhoam-operator get secret | grep -e system-seed -e system-master-apicast
+for S in system-seed system-master-apicast; do
+  age -d -i "$AGE_IDENTITY_FILE" {dumps}/secrets/secret-$S.json.age | jq '{data: .data}' \
+    | {oc.destination} -n redhat-rhoam-operator patch secret $S --type merge \
+      --patch-file /dev/stdin
+done"#,
+        action: Some(Action::PushSecrets),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("restore-destination-3scale"),
+        title: "Start 3scale at the destination",
+        phase: "destination",
+        kind: StepKind::Manual,
+        destructive: false,
+        gate: Gate::Confirm,
+        owners: REDHAT_ALL,
+        seed: None,
+        doc: "Gives control back to the operators: the 3scale components, the 3scale operator \
+              and RHOAM's operator go back to their recorded replica counts, and the operator \
+              reconciles the APIManager, which points at the seeded database and the restored \
+              backend Redis through RHOAM's secrets. When the APIManager is available, \
+              zync:resync:domains creates the routes for the destination hosts and \
+              backend:storage:enqueue_rewrite rebuilds backend's configuration from the seeded \
+              database. The table is silent on this step; every path's list grants Red Hat full \
+              access to the destination cluster, and the table gives \"Configuring 3scale at \
+              destination cluster\" to Red Hat on every path.",
+        changes: None,
+        procedure: r#"# Back to the recorded counts: components, 3scale operator, RHOAM
+resume() {  # namespace deployment
+  R=$({oc.destination} -n "$1" get deployment/"$2" \
+    -o jsonpath='{.metadata.annotations.cutover\.io/pre-migration-replicas}')
+  [ -n "$R" ] && {oc.destination} -n "$1" scale deployment/"$2" --replicas="$R"
+}
+for D in system-searchd zync zync-que backend-cron backend-worker backend-listener \
+         system-sidekiq system-app apicast-staging apicast-production; do
+  resume {destination.namespace} $D
+done
+resume redhat-rhoam-3scale-operator threescale-operator-controller-manager-v2
+resume redhat-rhoam-operator rhmi-operator
+{oc.destination} wait --for=condition=Available apimanager/3scale --timeout=30m
+# Routes for the destination hosts, and backend's configuration from the database
+{oc.destination} exec deployment/system-sidekiq -- bash -c 'bundle exec rake zync:resync:domains'
+{oc.destination} exec deployment/system-sidekiq -- \
+  bash -c 'bundle exec rake backend:storage:enqueue_rewrite'
+{oc.destination} get routes -o custom-columns=NAME:.metadata.name,HOST:.spec.host
+{oc.destination} get pods"#,
+        action: None,
+        when: When::Always,
+    },
+    Step {
+        id: StepId("configure-destination-3scale"),
+        title: "Configure 3scale at the destination",
+        phase: "destination",
+        kind: StepKind::Manual,
+        destructive: false,
+        gate: Gate::Confirm,
+        owners: REDHAT_ALL,
+        seed: Some(SEED_CONF),
+        doc: "Red Hat configures RHOAM's 3scale as agreed in the prerequisites: SMTP, the \
+              alerting email address and the custom domain, and checks that the settings RHOAM \
+              manages (SMTP secret, superdomain) are the destination's rather than the source's \
+              restored ones. The seed lists four outcomes of this configuration; each is also \
+              checked by a step of its own right after: the master account on the correct \
+              application plan, the master account accessible, RHOAM's default tenant created \
+              and the SSO integrations on customer tenants created.",
+        changes: None,
+        procedure: r#"# RHOAM's settings against the agreement (SMTP, alerting email, custom domain)
+{oc.destination} -n redhat-rhoam-operator get rhmi -o yaml \
+  | grep -i -e alertingEmail -e routingSubdomain -e smtp -e customDomain
+# 3scale's view: superdomain and SMTP must be the destination's
+{oc.destination} get configmap system-environment \
+  -o jsonpath='{.data.THREESCALE_SUPERDOMAIN}'; echo
+{oc.destination} extract secret/system-smtp --keys=address,domain,from_address --to=-
+# Then run the four checks that follow (master plan, master access, default tenant, SSO)"#,
+        action: None,
+        when: When::Always,
+    },
+    Step {
+        id: StepId("check-master-plan"),
+        title: "Check the master account's application plan",
+        phase: "destination",
+        kind: StepKind::Check,
+        destructive: false,
+        gate: Gate::None,
+        owners: REDHAT_ALL,
+        seed: Some(SEED_CONF),
+        doc: "Checks that \"master account is using correct application plan\": lists the \
+              master account and the provider accounts with the application plan each holds on \
+              master's service, to compare with the plan RHOAM expects (PROVIDER_PLAN in \
+              configmap system-environment) and with the source. A wrong plan limits what \
+              tenants may do. Read-only.",
+        changes: None,
+        procedure: r#"# The plan RHOAM expects, then the plan each provider account holds
+{oc.destination} get configmap system-environment -o jsonpath='{.data.PROVIDER_PLAN}'; echo
+{oc.destination} exec deployment/system-sidekiq -- bundle exec rails runner '
+ActiveRecord::Base.connection.select_rows("SELECT a.id, a.org_name, a.master, p.system_name
+  FROM accounts a JOIN cinstances c ON c.user_account_id = a.id
+  JOIN plans p ON p.id = c.plan_id WHERE a.master = true OR a.provider = true
+  ORDER BY a.id").each { |r| puts r.join(" ") }'"#,
+        action: Some(Action::CheckMasterPlan),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("check-master-access"),
+        title: "Check the master account is reachable",
+        phase: "destination",
+        kind: StepKind::Check,
+        destructive: false,
+        gate: Gate::None,
+        owners: REDHAT_ALL,
+        seed: Some(SEED_CONF),
+        doc: "Checks that \"master account is accessible\": the master portal answers on \
+              master.{destination.wildcard_domain} and the master account's API accepts the \
+              master access token from secret system-seed, which proves the pushed secrets and \
+              the seeded database agree. The token goes to curl through a 0600 config file, \
+              never on the command line. Read-only.",
+        changes: None,
+        procedure: r#"# The master portal answers
+curl -sS -o /dev/null -D - https://master.{destination.wildcard_domain}/p/login | head -n1
+# The master API accepts the master token (kept in a 0600 curl config file)
+umask 077
+printf 'data-urlencode = "access_token=%s"\n' "$({oc.destination} extract secret/system-seed \
+  --keys=MASTER_ACCESS_TOKEN --to=- 2>/dev/null)" > {dumps}/master-token.curl
+curl -sS -G -K {dumps}/master-token.curl \
+  https://master.{destination.wildcard_domain}/admin/api/provider.xml | head -c 600; echo
+rm -f {dumps}/master-token.curl"#,
+        action: Some(Action::CheckMasterAccess),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("check-default-tenant"),
+        title: "Check RHOAM's default tenant",
+        phase: "destination",
+        kind: StepKind::Check,
+        destructive: false,
+        gate: Gate::None,
+        owners: REDHAT_ALL,
+        seed: Some(SEED_CONF),
+        doc: "Checks that \"RHOAM's default tenant is created\": a provider account that is not \
+              master exists with the hosts RHOAM uses (3scale.{destination.wildcard_domain} and \
+              3scale-admin.{destination.wildcard_domain}), it is approved, and its admin portal \
+              answers. RHOAM drives the tenant through 3scale-admin.<domain>, so a tenant with \
+              another name is a problem to solve before the hand-over. Read-only.",
+        changes: None,
+        procedure: r#"{oc.destination} exec deployment/system-sidekiq -- bundle exec rails runner '
+ActiveRecord::Base.connection.select_rows("SELECT id, org_name, domain, self_domain, state
+  FROM accounts WHERE provider = true AND (master IS NULL OR master = false)
+  ORDER BY id").each { |r| puts r.join(" ") }'
+curl -sS -o /dev/null -D - https://3scale-admin.{destination.wildcard_domain}/p/login | head -n1"#,
+        action: Some(Action::CheckDefaultTenant),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("check-sso-integrations"),
+        title: "Check the SSO integrations of the tenants",
+        phase: "destination",
+        kind: StepKind::Check,
+        destructive: false,
+        gate: Gate::None,
+        owners: REDHAT_ALL,
+        seed: Some(SEED_CONF),
+        doc: "Checks that \"SSO integrations on customer tenants are created\": lists every \
+              authentication provider with its tenant, kind, portal (admin or developer), site \
+              and published state, and flags any that still points at a source or migration \
+              host. RHOAM's own admin-portal integration (kind keycloak, RHOAM's RH-SSO realm) \
+              must be among them. Read-only; publishing is the customer's next step.",
+        changes: None,
+        procedure: r#"{oc.destination} exec deployment/system-sidekiq -- bundle exec rails runner '
+ActiveRecord::Base.connection.select_rows("SELECT a.org_name, ap.kind, ap.system_name,
+  ap.account_type, ap.site, ap.published FROM authentication_providers ap
+  JOIN accounts a ON a.id = ap.account_id ORDER BY a.id").each { |r| puts r.join(" ") }' \
+  | tee {dumps}/destination-sso-integrations.txt
+# Nothing may point at the old clusters (no output expected)
+grep -e '{source.wildcard_domain}' -e '{migration_cluster.wildcard_domain}' \
+  {dumps}/destination-sso-integrations.txt"#,
+        action: Some(Action::CheckSsoIntegrations),
+        when: When::Always,
+    },
+    Step {
+        id: StepId("verify-analytics"),
+        title: "Verify the analytics survived reconciliation",
+        phase: "destination",
+        kind: StepKind::Automated,
+        destructive: false,
+        gate: Gate::Confirm,
+        owners: ANALYTICS_WORK,
+        seed: Some(SEED_ANALYTICS),
+        doc: "The seed's table lists this row twice, the second time after configuring 3scale \
+              at the destination; cutover reads the second as confirming that the analytics \
+              survived the operator's reconciliation. It compares the destination's backend \
+              Redis with the source dump (cutover redis compare) and copies back the keys that \
+              are missing, never overwriting one that exists. Minute-level statistics expire \
+              after three minutes, so missing keys of that period are expected.",
+        changes: None,
+        procedure: r#"# The source dump is served by the scratch pod of restore-backend-redis (make
+# it again as shown there if gone); this host needs a route to the destination ElastiCache
+{oc.destination} port-forward pod/cutover-redis-scratch 16379:16379 >/dev/null &
+cutover redis compare --from redis://127.0.0.1:16379/0 --to "$DESTINATION_BACKEND_STORAGE_URL" \
+  | tee {dumps}/verify-analytics.txt
+# Copy back what is missing; without --replace an existing key is never overwritten
+cutover redis copy --from redis://127.0.0.1:16379/0 --to "$DESTINATION_BACKEND_STORAGE_URL" \
+  --match 'stats/*'
+# Then remove the helper pods
+{oc.destination} delete pod cutover-redis-scratch cutover-pg-client --ignore-not-found"#,
+        action: Some(Action::VerifyBackendRedis),
+        when: When::Always,
+    },
+    // ---------------------------------------------------------------- handover
+    Step {
+        id: StepId("publish-sso"),
+        title: "Test and publish the SSO integrations",
+        phase: "handover",
+        kind: StepKind::Manual,
+        destructive: false,
+        gate: Gate::Confirm,
+        owners: CUSTOMER_ALL,
+        seed: Some("Testing and publishing the SSO integrations"),
+        doc: "The customer tests each SSO integration of its tenants against the destination \
+              and publishes it: the identity provider's client must first allow the \
+              destination's redirect URIs (the admin and developer portal hosts under the \
+              destination domain), then a test login is made from the portal's SSO \
+              integration page and the integration is published. An unpublished integration \
+              keeps its users on password login; a wrong redirect URI locks them out.",
+        changes: None,
+        procedure: r#"# In the identity provider, allow as redirect URIs of the 3scale client:
+#   https://<tenant>-admin.{destination.wildcard_domain}/*
+#   https://<tenant>.{destination.wildcard_domain}/*
+curl -sS "$IDP_ISSUER_URL/.well-known/openid-configuration" | jq -r .issuer
+# In each tenant's admin portal: Account Settings > Users > SSO Integrations > test the flow.
+# Or publish through the API (token in a 0600 curl config file, integration id in AP_ID):
+umask 077
+printf 'data-urlencode = "access_token=%s"\n' "$TENANT_ADMIN_TOKEN" > {dumps}/tenant-token.curl
+API="https://$TENANT-admin.{destination.wildcard_domain}/admin/api"
+curl -sS -X PUT -K {dumps}/tenant-token.curl --data-urlencode published=true \
+  "$API/account/authentication_providers/$AP_ID.json"
+rm -f {dumps}/tenant-token.curl"#,
+        action: None,
+        when: When::Always,
+    },
+    Step {
+        id: StepId("verify-installation"),
+        title: "Verify 3scale and RHOAM together",
+        phase: "handover",
+        kind: StepKind::Manual,
+        destructive: false,
+        gate: Gate::Confirm,
+        owners: BOTH_ALL,
+        seed: Some("Verification of the installation of 3scale and RHOAM"),
+        doc: "Both parties verify the destination before the customer's systems move: every \
+              3scale pod runs, the routes use only destination hosts, the admin and developer \
+              portals answer, an API call through the staging gateway is authorized and shows \
+              in the analytics, and historic analytics from the source are visible. The source \
+              still exists, scaled down, so a failure found here can still lead to rollback.",
+        changes: None,
+        procedure: r#"{oc.destination} get apimanager,pods
+{oc.destination} get routes -o custom-columns=NAME:.metadata.name,HOST:.spec.host \
+  | tee {dumps}/destination-routes.txt
+# No route may carry an old domain (no output expected)
+grep -e '{source.wildcard_domain}' -e '{migration_cluster.wildcard_domain}' \
+  {dumps}/destination-routes.txt
+# A test call through the staging gateway (credentials in a 0600 curl config file)
+umask 077
+printf 'data-urlencode = "user_key=%s"\n' "$TEST_USER_KEY" > {dumps}/test-app.curl
+curl -sS -G -o /dev/null -D - -K {dumps}/test-app.curl \
+  "https://$PRODUCT-3scale-apicast-staging.{destination.wildcard_domain}$TEST_PATH" | head -n1
+rm -f {dumps}/test-app.curl
+# Analytics: in the admin portal, a product's traffic before the migration date is visible"#,
+        action: None,
+        when: When::Always,
+    },
+    Step {
+        id: StepId("point-customer-systems"),
+        title: "Point customer systems at the new routes",
+        phase: "handover",
+        kind: StepKind::Manual,
+        destructive: false,
+        gate: Gate::Confirm,
+        owners: CUSTOMER_ALL,
+        seed: Some("Updates to customer systems to point to the new routes"),
+        doc: "The customer moves its systems to the destination: DNS records and custom \
+              domains, API consumers' base URLs, CI/CD pipelines and 3scale toolbox remotes, \
+              identity-provider redirect URIs and firewall allow-lists. From this point the \
+              destination takes traffic and a rollback to the source would lose what happens \
+              here. Lowering DNS TTLs before the window shortens the switch.",
+        changes: None,
+        procedure: r#"# The hosts to point at
+{oc.destination} get routes -o custom-columns=HOST:.spec.host,TO:.spec.to.name --no-headers
+# For each customer-facing name: update the CNAME to the destination host, then check it
+dig +short "$CUSTOMER_API_HOST" CNAME
+curl -sS -o /dev/null -D - "https://$CUSTOMER_API_HOST/" | head -n1
+# 3scale toolbox remotes and pipelines: replace {source.wildcard_domain} hosts by
+# {destination.wildcard_domain} hosts, e.g. 3scale remote add, and update stored tokens"#,
+        action: None,
+        when: When::Always,
+    },
+];
+
+pub static RUNBOOK: Runbook = Runbook {
+    id: RunbookId::ThreescaleRhoam,
+    title: "3scale API Management to RHOAM",
+    seed_document: "000_ba3ee7e8dd4f6804.txt",
+    paths: &[Limited, FurtherLimited, NoAccess],
+    phases: PHASES,
+    steps: STEPS,
+    notes: &[
+        "The source stops serving API traffic at stop-traffic and stays down until the \
+         customer's systems point at the destination; plan one window for the whole run.",
+        "Rollback is possible until the customer's systems point at the destination: the \
+         source data stores are never changed, and every scaled workload carries \
+         cutover.io/pre-migration-replicas with its original replica count. Afterwards, \
+         changes made at the destination are not carried back.",
+        "An Oracle system database is not automated: its export and its conversion to \
+         PostgreSQL (ora2pg) are manual work for a DBA. MySQL is converted with pgloader.",
+        "Not covered by the seed: system file storage (developer-portal uploads on the \
+         system-storage volume) and the zync database are not restored at the destination; \
+         copy system-storage by hand if the portal uses uploaded files.",
+    ],
+    checklists: &[
+        (
+            Limited,
+            &[
+                "The customer has given Red Hat full access to the source and destination S3 \
+                 buckets.",
+                "The customer has given Red Hat full access to the destination ElastiCache.",
+                "Red Hat has full access to the destination OSD cluster.",
+                "Red Hat and the customer have agreed on the prerequisites.",
+                "Red Hat and the customer have agreed on the SMTP settings, the alerting email \
+                 address and the custom domain.",
+                "Red Hat and the customer have agreed how long the 3scale queues may drain; jobs \
+                 still queued after that are lost.",
+                "The customer will provide Red Hat with the system database, Redis and 3scale \
+                 secrets dumps from the source cluster.",
+                "The customer will test, publish and verify the SSO integration flow.",
+                "The customer will verify the destination 3scale instance, with Red Hat.",
+                "The customer will configure its systems before and after the migration.",
+                "Migration cluster access: Red Hat creates and operates the migration cluster.",
+                "Migration AWS account: Red Hat may create and use the data stores the \
+                 migration cluster needs.",
+                "Production cluster access: Red Hat and the customer both have the access they \
+                 need to the source and destination clusters.",
+                "Production AWS account: Red Hat reaches only the S3 buckets and the destination \
+                 ElastiCache granted above.",
+            ],
+        ),
+        (
+            FurtherLimited,
+            &[
+                "The customer has given Red Hat full access to the source and destination S3 \
+                 buckets.",
+                "Red Hat has no access to the destination ElastiCache; the customer performs \
+                 the Redis backup and restore that brings the analytics over.",
+                "Red Hat has full access to the destination OSD cluster.",
+                "Red Hat and the customer have agreed on the prerequisites.",
+                "Red Hat and the customer have agreed on the SMTP settings, the alerting email \
+                 address and the custom domain.",
+                "Red Hat and the customer have agreed how long the 3scale queues may drain; jobs \
+                 still queued after that are lost.",
+                "The customer will provide Red Hat with the system database, Redis and 3scale \
+                 secrets dumps from the source cluster.",
+                "The customer will test, publish and verify the SSO integration flow.",
+                "The customer will verify the destination 3scale instance, with Red Hat.",
+                "The customer will configure its systems before and after the migration.",
+                "Migration cluster access: Red Hat creates and operates the migration cluster.",
+                "Migration AWS account: Red Hat may create and use the data stores the \
+                 migration cluster needs.",
+                "Production cluster access: Red Hat and the customer both have the access they \
+                 need to the source and destination clusters.",
+                "Production AWS account: Red Hat reaches only the S3 buckets granted above.",
+            ],
+        ),
+        (
+            NoAccess,
+            &[
+                "Red Hat has full access to the destination OSD/OCP cluster.",
+                "Red Hat has no access to any of the customer's AWS accounts.",
+                "Red Hat and the customer have agreed on the prerequisites.",
+                "Red Hat and the customer have agreed on the SMTP settings, the alerting email \
+                 address and the custom domain.",
+                "Red Hat and the customer have agreed how long the 3scale queues may drain; jobs \
+                 still queued after that are lost.",
+                "The customer takes the initial system database, Redis and 3scale secrets dumps \
+                 and keeps them.",
+                "The customer restores the 3scale databases in the AWS account connected to the \
+                 migration cluster, converting a MySQL or Oracle system database to PostgreSQL.",
+                "The customer performs the database updates while upgrading 3scale from the \
+                 source version to the RHOAM-matching version, and dumps the system database \
+                 from the migration cluster.",
+                "The customer restores RHOAM's 3scale system database from that dump and \
+                 restores RHOAM's 3scale Redis to migrate the analytics.",
+                "The customer will test, publish and verify the SSO integration flow.",
+                "The customer will verify the destination 3scale instance, with Red Hat.",
+                "The customer will configure its systems before and after the migration.",
+                "Migration cluster access: the customer creates and operates the migration \
+                 cluster; Red Hat needs none.",
+                "Migration AWS account: the customer's own, operated by the customer.",
+                "Production cluster access: Red Hat and the customer both have the access they \
+                 need to the source and destination clusters.",
+                "Production AWS account: operated by the customer only.",
+            ],
+        ),
+    ],
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_every_step_of_the_seed() {
+        assert_eq!(RUNBOOK.steps.len(), 38);
+    }
+
+    #[test]
+    fn steps_have_an_owner_on_every_path_except_the_hand_over() {
+        for step in RUNBOOK.steps {
+            for &path in RUNBOOK.paths {
+                let expected = !(step.id.0 == "hand-over-dumps" && path == NoAccess);
+                assert_eq!(
+                    step.owner(path).is_some(),
+                    expected,
+                    "{} on {}",
+                    step.id,
+                    path
+                );
+            }
+        }
+        for &path in RUNBOOK.paths {
+            assert!(!RUNBOOK.checklist(path).is_empty(), "checklist for {path}");
+        }
+    }
+
+    /// The seed texts are rows of the seed table, when the shared folder is next to the crate.
+    #[test]
+    fn seeds_are_rows_of_the_seed_table() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/seeds/000_ba3ee7e8dd4f6804.txt"
+        );
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| l.matches(" | ").count() >= 3)
+            .filter_map(|l| l.split(" | ").next())
+            .collect();
+        assert!(rows.len() >= 20, "read {} rows from {path}", rows.len());
+        for step in RUNBOOK.steps {
+            if let Some(seed) = step.seed {
+                assert!(
+                    rows.contains(&seed),
+                    "{}: seed not in the table: {seed}",
+                    step.id
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! What a running step gets: the config, its runbook entry, and a sink for logs,
+//! progress and facts. Steps never draw and never touch the journal themselves.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use chrono::Utc;
+use serde_json::Value;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::config::Config;
+use crate::event::{Event, Level};
+use crate::runbook::{Step, StepId};
+
+/// Records a fact in the journal before returning (provided by the engine).
+pub type FactRecorder = Arc<dyn Fn(StepId, &str, Value) -> Result<()> + Send + Sync>;
+
+pub struct StepContext {
+    pub config: Arc<Config>,
+    pub step: &'static Step,
+    pub sink: StepSink,
+}
+
+/// Where a step reports: Events to the front end, lines to `logs/<step>.log`,
+/// facts to the journal.
+#[derive(Clone)]
+pub struct StepSink {
+    step: StepId,
+    events: UnboundedSender<Event>,
+    facts: FactRecorder,
+    log_file: Arc<Mutex<Option<std::fs::File>>>,
+}
+
+impl StepSink {
+    pub fn new(
+        step: StepId,
+        events: UnboundedSender<Event>,
+        facts: FactRecorder,
+        logs_dir: Option<PathBuf>,
+    ) -> StepSink {
+        let file = logs_dir.and_then(|dir| {
+            std::fs::create_dir_all(&dir).ok()?;
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("{}.log", step.0)))
+                .ok()
+        });
+        StepSink {
+            step,
+            events,
+            facts,
+            log_file: Arc::new(Mutex::new(file)),
+        }
+    }
+
+    pub fn log(&self, level: Level, line: impl Into<String>) {
+        let line = line.into();
+        if let Ok(mut guard) = self.log_file.lock()
+            && let Some(f) = guard.as_mut()
+        {
+            // The log is a convenience copy; the journal holds what matters.
+            let _ = writeln!(
+                f,
+                "{} {:?} {}",
+                Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                level,
+                line
+            );
+        }
+        let _ = self.events.send(Event::StepLog {
+            step: self.step,
+            level,
+            line,
+        });
+    }
+
+    pub fn info(&self, line: impl Into<String>) {
+        self.log(Level::Info, line);
+    }
+
+    pub fn warn(&self, line: impl Into<String>) {
+        self.log(Level::Warn, line);
+    }
+
+    pub fn error(&self, line: impl Into<String>) {
+        self.log(Level::Error, line);
+    }
+
+    pub fn progress(&self, done: u64, total: Option<u64>, unit: &'static str) {
+        let _ = self.events.send(Event::StepProgress {
+            step: self.step,
+            done,
+            total,
+            unit,
+        });
+    }
+
+    /// Records a fact in the journal (fsynced) before the step goes on.
+    pub fn record_fact(&self, key: &str, value: Value) -> Result<()> {
+        (self.facts)(self.step, key, value)
+    }
+}

@@ -1,0 +1,79 @@
+//! One module per action family. Each action a runbook step can name is
+//! implemented behind `StepAction`; an action without an implementation yet runs
+//! as a manual step (the wizard shows the procedure and asks for confirmation).
+
+mod context;
+mod prereq;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use anyhow::Result;
+use serde_json::{Map, Value};
+
+pub use context::{FactRecorder, StepContext, StepSink};
+
+use crate::journal::Outcome;
+use crate::runbook::Action;
+
+pub type StepFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// What a finished attempt found or did.
+#[derive(Clone, Debug)]
+pub struct StepResult {
+    pub outcome: Outcome,
+    /// One line for the operator: what passed, what failed and why.
+    pub summary: String,
+    /// The figures recorded in the journal (versions, sizes, counts).
+    pub figures: Map<String, Value>,
+}
+
+impl StepResult {
+    pub fn passed(summary: impl Into<String>, figures: Map<String, Value>) -> StepResult {
+        StepResult {
+            outcome: Outcome::Passed,
+            summary: summary.into(),
+            figures,
+        }
+    }
+
+    pub fn failed(summary: impl Into<String>, figures: Map<String, Value>) -> StepResult {
+        StepResult {
+            outcome: Outcome::Failed,
+            summary: summary.into(),
+            figures,
+        }
+    }
+
+    pub fn not_applicable(summary: impl Into<String>) -> StepResult {
+        StepResult {
+            outcome: Outcome::NotApplicable,
+            summary: summary.into(),
+            figures: Map::new(),
+        }
+    }
+}
+
+/// Whether a step's end state holds, asked when a run resumes after the process
+/// stopped inside that step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recheck {
+    /// The end state holds; the step is done without running it again.
+    Holds(String),
+    /// It does not; the step runs again.
+    DoesNotHold(String),
+}
+
+/// An action's implementation.
+pub trait StepAction: Send + Sync {
+    /// Does the step and reports through the context's sink.
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult>;
+
+    /// Says whether the step's end state already holds.
+    fn check<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, Recheck>;
+}
+
+/// The implementation of `action`, or None while it runs as a manual step.
+pub fn implementation(action: Action) -> Option<&'static dyn StepAction> {
+    prereq::implementation(action)
+}

@@ -1,0 +1,228 @@
+//! Every kind of bad input gets a message that says what to do, and exit code 2.
+
+use crate::cli::{Migration, Run, threescale_toml, write_kubeconfigs};
+use crate::support::{RedisServer, cutover_bin};
+
+fn assert_bad_input(run: &Run, needles: &[&str]) {
+    run.expect_code(2);
+    for n in needles {
+        assert!(
+            run.stderr.contains(n),
+            "stderr lacks {n:?}:\n{}",
+            run.stderr
+        );
+    }
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+fn plan_of(toml: &str) -> Run {
+    Migration::new("m", toml).run(&["plan"])
+}
+
+#[test]
+fn malformed_config_names_file_line_and_column() {
+    let toml = threescale_toml(
+        "m",
+        "red-hat",
+        "limited",
+        "system_redis_url = \"unterminated",
+    );
+    let m = Migration::new("m", &toml);
+    let run = m.run(&["plan"]);
+    let place = format!("{}:14:", m.config.display());
+    assert_bad_input(&run, &[&place]);
+}
+
+#[test]
+fn unknown_key_lists_the_allowed_keys() {
+    let toml = threescale_toml("m", "red-hat", "limited", "wildcard_domian = \"x\"");
+    assert_bad_input(
+        &plan_of(&toml),
+        &["unknown field `wildcard_domian`", "wildcard_domain"],
+    );
+}
+
+#[test]
+fn unknown_runbook_path_and_party_list_the_allowed_values() {
+    let base = threescale_toml("m", "red-hat", "limited", "");
+    let runbook = base.replace("runbook = \"threescale-rhoam\"", "runbook = \"3scale\"");
+    assert_bad_input(
+        &plan_of(&runbook),
+        &[
+            "unknown runbook `3scale`",
+            "threescale-rhoam, velero-registry",
+        ],
+    );
+    let path = base.replace("access_path = \"limited\"", "access_path = \"full\"");
+    assert_bad_input(
+        &plan_of(&path),
+        &[
+            "unknown access path `full`",
+            "limited, further-limited, no-access",
+        ],
+    );
+    let wrong_path = base.replace(
+        "access_path = \"limited\"",
+        "access_path = \"cluster-admin\"",
+    );
+    assert_bad_input(
+        &plan_of(&wrong_path),
+        &["not a path of runbook threescale-rhoam", "no-access"],
+    );
+    let party = base.replace("party = \"red-hat\"", "party = \"redhat\"");
+    assert_bad_input(
+        &plan_of(&party),
+        &["unknown party `redhat`", "red-hat, customer, both"],
+    );
+}
+
+#[test]
+fn matrix_with_an_unknown_runbook_lists_the_runbooks() {
+    let out = std::process::Command::new(cutover_bin())
+        .args(["matrix", "--runbook", "nope"])
+        .output()
+        .expect("run");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    };
+    assert_bad_input(&run, &["threescale-rhoam, velero-registry"]);
+}
+
+#[test]
+fn missing_config_file_says_which() {
+    let m = Migration::new("m", "");
+    let run = m
+        .command(&["plan"])
+        .arg("--config")
+        .arg("/nonexistent/cutover.toml")
+        .output()
+        .expect("run");
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("/nonexistent/cutover.toml"));
+}
+
+#[test]
+fn missing_secret_variable_and_file_are_named() {
+    let toml = threescale_toml(
+        "m",
+        "red-hat",
+        "limited",
+        "system_database_url = \"env:CUTOVER_TEST_NOT_SET_ANYWHERE\"\nsystem_redis_url = \"file:{dir}/no-such-secret\"",
+    );
+    let m = Migration::new("m", &toml);
+    write_kubeconfigs(&m);
+    let run = m.run(&["run", "--headless"]);
+    assert_bad_input(
+        &run,
+        &[
+            "CUTOVER_TEST_NOT_SET_ANYWHERE",
+            "source.system_database_url",
+        ],
+    );
+    assert!(
+        !m.journal_path().exists(),
+        "nothing may start before the secrets are read"
+    );
+
+    let mut m = m;
+    m.set_env("CUTOVER_TEST_NOT_SET_ANYWHERE", "postgresql://127.0.0.1/x");
+    let run = m.run(&["run", "--headless"]);
+    assert_bad_input(&run, &["no-such-secret", "source.system_redis_url"]);
+}
+
+#[test]
+fn inline_password_is_refused_without_printing_it() {
+    let toml = threescale_toml(
+        "m",
+        "red-hat",
+        "limited",
+        "backend_redis_storage_url = \"redis://:Sup3rSecretPw@127.0.0.1:6379/0\"",
+    );
+    let run = plan_of(&toml);
+    assert_bad_input(&run, &["source.backend_redis_storage_url", "env:NAME"]);
+    assert!(!run.stderr.contains("Sup3rSecretPw") && !run.stdout.contains("Sup3rSecretPw"));
+}
+
+#[test]
+fn unknown_step_on_the_command_line_is_bad_input() {
+    let m = Migration::new("m", &threescale_toml("m", "red-hat", "limited", ""));
+    write_kubeconfigs(&m);
+    assert_bad_input(
+        &m.run(&["run", "--headless", "--confirm", "no-such-step"]),
+        &["no-such-step", "cutover plan"],
+    );
+    assert_bad_input(&m.run(&["run", "--headless", "--until", "nope"]), &["nope"]);
+    assert_bad_input(&m.run(&["run"]), &["--headless"]);
+}
+
+#[test]
+fn corrupt_journal_names_the_line_and_is_left_as_it_was() {
+    let m = Migration::new("m", &threescale_toml("m", "red-hat", "limited", ""));
+    write_kubeconfigs(&m);
+    m.run(&["run", "--headless"]).expect_code(3);
+    let path = m.journal_path();
+    let mut text = std::fs::read_to_string(&path).expect("journal");
+    let lines: Vec<&str> = text.lines().collect();
+    let broken = lines.len();
+    text = format!(
+        "{}\nnot json at all\n{}\n",
+        lines[..broken - 1].join("\n"),
+        lines[broken - 1]
+    );
+    std::fs::write(&path, &text).expect("write");
+    let line = format!("line {broken}");
+    assert_bad_input(&m.run(&["run", "--headless"]), &["corrupt", &line]);
+    assert_bad_input(&m.run(&["status"]), &["corrupt", &line]);
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("journal"),
+        text,
+        "the journal must not change"
+    );
+}
+
+#[test]
+fn journal_of_another_migration_is_refused() {
+    let m = Migration::new("m", &threescale_toml("m", "red-hat", "limited", ""));
+    write_kubeconfigs(&m);
+    m.run(&["run", "--headless"]).expect_code(3);
+    // Same state folder and name, but the config now says another path.
+    let other = threescale_toml("m", "red-hat", "no-access", "");
+    std::fs::write(
+        &m.config,
+        other.replace("{dir}", &m.dir.path().display().to_string()),
+    )
+    .expect("write");
+    assert_bad_input(
+        &m.run(&["run", "--headless"]),
+        &["access path limited", "no-access"],
+    );
+    assert_bad_input(&m.run(&["status"]), &["access path limited"]);
+}
+
+#[test]
+fn a_held_lock_names_its_holder() {
+    let redis = RedisServer::start();
+    let toml = threescale_toml(
+        "m",
+        "red-hat",
+        "limited",
+        &format!("backend_redis_storage_url = \"{}\"", redis.url()),
+    );
+    let m = Migration::new("m", &toml);
+    write_kubeconfigs(&m);
+    // A frozen Redis keeps the first run inside its check, holding the lock.
+    redis.freeze();
+    let mut first = m.spawn(&["run", "--headless"]);
+    crate::cli::wait_until("the first run to start check-redis", || {
+        let (entries, _) = m.journal();
+        !crate::cli::events(&entries, "step-started", "check-redis").is_empty()
+    });
+    let second = m.run(&["run", "--headless"]);
+    let _ = first.kill();
+    let _ = first.wait();
+    redis.thaw();
+    let pid = format!("pid {}", first.id());
+    assert_bad_input(&second, &["in use by Test Operator", &pid, "--read-only"]);
+}

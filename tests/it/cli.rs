@@ -1,0 +1,226 @@
+//! Running the real `cutover` binary against a migration folder of the test's own.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::support::cutover_bin;
+
+/// A config file and a state folder in a temporary directory.
+pub struct Migration {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub name: String,
+    env: Vec<(String, String)>,
+}
+
+/// What a run of the binary printed and how it exited.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}\n{}", self.stdout))
+    }
+
+    /// Panics with everything printed when the exit code is not `code`.
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code, code,
+            "exit code {} (wanted {code})\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl Migration {
+    /// A migration whose config is `toml`; `{dir}` in it is replaced by the temp dir.
+    pub fn new(name: &str, toml: &str) -> Migration {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let config = dir.path().join("cutover.toml");
+        let text = toml.replace("{dir}", &dir.path().display().to_string());
+        std::fs::write(&config, text).expect("write the config");
+        Migration {
+            dir,
+            config,
+            name: name.to_string(),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn migration_dir(&self) -> PathBuf {
+        self.state_dir().join(&self.name)
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.migration_dir().join("journal.jsonl")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(cutover_bin());
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .args(args)
+            .env_remove("CUTOVER_CONFIG")
+            .env_remove("CUTOVER_STATE_DIR")
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().expect("run cutover");
+        Run::from(out)
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn cutover")
+    }
+
+    /// The journal's complete lines, parsed. A line that does not parse panics,
+    /// except a last line without a newline (torn), which is returned separately.
+    pub fn journal(&self) -> (Vec<Value>, Option<String>) {
+        read_journal(&self.journal_path())
+    }
+
+    pub fn status(&self) -> Value {
+        self.run(&["status", "--format", "json"])
+            .expect_code(0)
+            .json()
+    }
+}
+
+pub fn read_journal(path: &Path) -> (Vec<Value>, Option<String>) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut entries = Vec::new();
+    let mut torn = None;
+    let complete = text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_str::<Value>(line) {
+            Ok(v) => entries.push(v),
+            Err(_) if i + 1 == lines.len() && !complete => torn = Some(line.to_string()),
+            Err(_) => {
+                // A torn line acknowledged by a later entry is part of the format.
+                let acknowledged = lines.iter().any(|l| {
+                    serde_json::from_str::<Value>(l).is_ok_and(|v| {
+                        v["event"] == "torn-line-found" && v["line"] == (i as u64 + 1)
+                    })
+                });
+                assert!(acknowledged, "journal line {} is not JSON: {line}", i + 1);
+            }
+        }
+    }
+    (entries, torn)
+}
+
+/// Entries of one kind about one step.
+pub fn events<'a>(entries: &'a [Value], event: &str, step: &str) -> Vec<&'a Value> {
+    entries
+        .iter()
+        .filter(|e| e["event"] == event && e["step"] == step)
+        .collect()
+}
+
+/// The status entry of one step in `status --format json`.
+pub fn step<'a>(status: &'a Value, id: &str) -> &'a Value {
+    status["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == id))
+        .unwrap_or_else(|| panic!("step {id} not in status: {status}"))
+}
+
+/// A kubeconfig with one context, enough for the kubeconfig check (which does not
+/// contact the cluster).
+pub fn write_kubeconfig(path: &Path, context: &str) {
+    let text = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: {context}\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\ncontexts:\n- name: {context}\n  context:\n    cluster: c\n    user: u\n    namespace: 3scale\nusers:\n- name: u\n  user:\n    token: not-a-real-token\n"
+    );
+    std::fs::write(path, text).expect("write kubeconfig");
+}
+
+/// A 3scale migration config for tests. `source_extra` goes into [source].
+pub fn threescale_toml(name: &str, party: &str, path: &str, source_extra: &str) -> String {
+    format!(
+        r#"[migration]
+name = "{name}"
+runbook = "threescale-rhoam"
+access_path = "{path}"
+party = "{party}"
+operator = "Test Operator"
+
+[source]
+kubeconfig = "{{dir}}/kube-source"
+context = "src"
+namespace = "3scale"
+wildcard_domain = "apps.source.test"
+system_database_kind = "postgresql"
+{source_extra}
+
+[migration_cluster]
+kubeconfig = "{{dir}}/kube-migration"
+context = "mig"
+namespace = "3scale"
+wildcard_domain = "apps.migration.test"
+
+[destination]
+kubeconfig = "{{dir}}/kube-destination"
+context = "dst"
+namespace = "redhat-rhoam-3scale"
+wildcard_domain = "apps.rhoam.test"
+
+[dumps]
+folder = "{{dir}}/dumps"
+"#
+    )
+}
+
+/// Writes the three kubeconfigs `threescale_toml` refers to.
+pub fn write_kubeconfigs(m: &Migration) {
+    write_kubeconfig(&m.dir.path().join("kube-source"), "src");
+    write_kubeconfig(&m.dir.path().join("kube-migration"), "mig");
+    write_kubeconfig(&m.dir.path().join("kube-destination"), "dst");
+}
+
+/// Polls `probe` every 20 ms until it holds; panics naming `what` after 60 s.
+/// A bound against hanging, never a timing assertion.
+pub fn wait_until(what: &str, mut probe: impl FnMut() -> bool) {
+    for _ in 0..3000 {
+        if probe() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("gave up waiting for {what}");
+}
