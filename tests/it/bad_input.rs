@@ -220,9 +220,16 @@ fn a_held_lock_names_its_holder() {
         !crate::cli::events(&entries, "step-started", "check-redis").is_empty()
     });
     let second = m.run(&["run", "--headless"]);
+    let status = m.status();
     let _ = first.kill();
     let _ = first.wait();
     redis.thaw();
     let pid = format!("pid {}", first.id());
     assert_bad_input(&second, &["in use by Test Operator", &pid, "--read-only"]);
+    assert_eq!(
+        status["lock"]["pid"].as_u64(),
+        Some(first.id() as u64),
+        "status names the holder"
+    );
+    assert_eq!(status["lock"]["operator"], "Test Operator");
 }

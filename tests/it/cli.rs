@@ -224,3 +224,33 @@ pub fn wait_until(what: &str, mut probe: impl FnMut() -> bool) {
     }
     panic!("gave up waiting for {what}");
 }
+
+/// A run of the binary going on in the background, its output collected.
+pub struct Background {
+    child: Child,
+}
+
+impl Background {
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn finish(self) -> Run {
+        Run::from(self.child.wait_with_output().expect("wait for cutover"))
+    }
+}
+
+pub trait SpawnCaptured {
+    fn output_in_background(self) -> Background;
+}
+
+impl SpawnCaptured for Command {
+    fn output_in_background(mut self) -> Background {
+        let child = self
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn cutover");
+        Background { child }
+    }
+}

@@ -1,6 +1,6 @@
 //! `cutover run --headless` against real Redis and PostgreSQL servers.
 
-use crate::cli::{Migration, events, step, threescale_toml, write_kubeconfigs};
+use crate::cli::{Migration, SpawnCaptured, events, step, threescale_toml, write_kubeconfigs};
 use crate::support::{PgDatabase, RedisServer};
 
 /// A red-hat operator's migration whose source stores are real servers.
@@ -222,7 +222,8 @@ fn until_stops_after_the_named_step() {
 
 #[test]
 fn a_failing_check_exits_1_and_is_retried_on_the_next_run() {
-    let dead = crate::support::free_port();
+    let refusing = crate::support::RefusingPort::new();
+    let dead = refusing.port();
     let extra = format!("backend_redis_storage_url = \"redis://127.0.0.1:{dead}/0\"");
     let m = Migration::new("f", &threescale_toml("f", "customer", "limited", &extra));
     write_kubeconfigs(&m);
@@ -283,5 +284,42 @@ fn a_mysql_source_is_checked_with_its_server_and_pgloader() {
     assert!(
         tools["figures"]["mysqldump"]["version"].is_string(),
         "{tools}"
+    );
+}
+
+#[test]
+fn sigterm_inside_a_step_lets_it_finish_then_pauses_with_exit_3() {
+    let storage = RedisServer::start();
+    let queues = RedisServer::start();
+    let db = PgDatabase::create();
+    let m = migration_with_stores(&storage, &queues, &db);
+    storage.freeze();
+    let child = m.command(&["run", "--headless"]).output_in_background();
+    crate::cli::wait_until("check-redis to start", || {
+        let (entries, _) = m.journal();
+        !events(&entries, "step-started", "check-redis").is_empty()
+    });
+    crate::support::signal_pid(child.id(), rustix::process::Signal::TERM);
+    storage.thaw();
+    let run = child.finish();
+    run.expect_code(3);
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    let (entries, _) = m.journal();
+    let finished = events(&entries, "step-finished", "check-redis");
+    assert_eq!(finished.len(), 1, "the running step ends and is journaled");
+    assert_eq!(finished[0]["outcome"], "passed");
+    assert!(
+        events(&entries, "step-started", "check-postgresql").is_empty(),
+        "nothing starts after the signal"
+    );
+    let last = entries.last().expect("entries");
+    assert_eq!(last["event"], "session-ended");
+    // The next run goes on from there.
+    let next = m.run(&["run", "--headless"]);
+    next.expect_code(3);
+    assert!(
+        next.stderr.contains("waiting: step agree-prerequisites"),
+        "{}",
+        next.stderr
     );
 }

@@ -21,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use mariadb::MariaDb;
 pub use postgres::PgDatabase;
+pub use process::signal as signal_pid;
 pub use redis_server::RedisServer;
 
 /// A loopback port nobody listened on a moment ago.
