@@ -140,6 +140,7 @@ impl SecretRef {
     }
 
     /// Reads the value. A missing variable or unreadable file is bad input that names it.
+    /// See `Store::url_value` for a store's URL, which is also checked.
     pub fn resolve(&self, key: &str) -> Result<String> {
         match self {
             SecretRef::Env(name) => match std::env::var(name) {
@@ -180,6 +181,15 @@ pub struct Store {
     pub url: SecretRef,
 }
 
+impl Store {
+    /// The store's URL, read from its reference and checked for its kind.
+    pub fn url_value(&self) -> Result<String> {
+        let url = self.url.resolve(&self.key)?;
+        self.kind.check_url(&self.key, &url)?;
+        Ok(url)
+    }
+}
+
 /// What a data store is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
@@ -196,6 +206,27 @@ impl StoreKind {
             self,
             StoreKind::BackendRedisStorage | StoreKind::BackendRedisQueues | StoreKind::SystemRedis
         )
+    }
+
+    /// Refuses a URL whose scheme does not fit the store, naming the key. The
+    /// value itself is never shown (it may hold a password).
+    pub fn check_url(self, key: &str, url: &str) -> Result<()> {
+        let schemes: &[&str] = match self {
+            _ if self.is_redis() => &["redis://", "rediss://"],
+            StoreKind::SystemDatabase(DbKind::Mysql) => &["mysql://"],
+            StoreKind::SystemDatabase(DbKind::Oracle) => return Ok(()),
+            _ => &["postgresql://", "postgres://"],
+        };
+        // libpq also takes `host=... dbname=...`; only PostgreSQL stores accept it.
+        let libpq_keywords = self.db_kind() == Some(DbKind::Postgresql) && url.contains('=');
+        if schemes.iter().any(|s| url.starts_with(s)) || libpq_keywords {
+            Ok(())
+        } else {
+            Err(bad_input(format!(
+                "{key} is not a URL of the right kind: it must start with {}",
+                schemes.join(" or ")
+            )))
+        }
     }
 
     /// The database kind, for stores that are SQL databases.
@@ -541,6 +572,9 @@ fn build_cluster(
         if let Some(v) = value {
             let key = format!("{role}.{field}");
             let url = SecretRef::parse(&key, &v, base)?;
+            if let SecretRef::Inline(value) = &url {
+                kind.check_url(&key, value)?;
+            }
             stores.push(Store {
                 key,
                 cluster: role,

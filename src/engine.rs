@@ -147,6 +147,9 @@ impl Engine {
             let state = self.state()?;
             let record = state.step(id.0).cloned().unwrap_or_default();
             match record.status {
+                StepStatus::Done | StepStatus::Skipped if self.options.until == Some(id) => {
+                    return Ok(RunEnd::ReachedUntil { step: id });
+                }
                 StepStatus::Done | StepStatus::Skipped => continue,
                 StepStatus::Running => {
                     if self.recheck(planned).await? {
@@ -163,6 +166,9 @@ impl Engine {
                 if !already {
                     match self.ask(planned, need).await? {
                         Answer::Confirmed => {}
+                        Answer::Skipped if self.options.until == Some(id) => {
+                            return Ok(RunEnd::ReachedUntil { step: id });
+                        }
                         Answer::Skipped => continue,
                         Answer::Stop => return Ok(RunEnd::Paused { waiting: Some(id) }),
                     }

@@ -22,6 +22,8 @@ pub struct HeadlessOptions {
     pub until: Option<String>,
     /// `--confirm STEP[=TEXT]`, in the order given.
     pub confirms: Vec<String>,
+    /// `--skip STEP=REASON`.
+    pub skips: Vec<String>,
 }
 
 /// Runs the migration without a screen; returns the process exit code.
@@ -46,10 +48,25 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
         let step = known(id).ok_or_else(|| unknown(id))?;
         confirms.insert(step, text);
     }
+    let mut skips: HashMap<StepId, String> = HashMap::new();
+    for c in &options.skips {
+        let Some((id, reason)) = c.split_once('=').filter(|(_, r)| !r.trim().is_empty()) else {
+            return Err(bad_input(format!(
+                "--skip {c}: give the reason, it is recorded: --skip STEP=\"why\""
+            )));
+        };
+        let step = known(id).ok_or_else(|| unknown(id))?;
+        if confirms.contains_key(&step) {
+            return Err(bad_input(format!(
+                "step {id} is both confirmed and skipped; choose one"
+            )));
+        }
+        skips.insert(step, reason.trim().to_string());
+    }
     // Every secret reference is read before anything starts, so a missing one stops
     // the run at once instead of in the middle of the migration.
     for store in config.stores() {
-        store.url.resolve(&store.key)?;
+        store.url_value()?;
     }
 
     let header = Header {
@@ -105,34 +122,38 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
     let mut refused: Option<String> = None;
     loop {
         tokio::select! {
-            ev = events.recv() => {
-                let Some(ev) = ev else { break };
-                match &ev {
-                    Event::Waiting(req) => {
-                        let answer = confirms.remove(&req.step);
-                        match answer {
-                            Some(text) => {
-                                print_line(&ev);
-                                let _ = command_tx.send(Command::Confirm { step: req.step.0.to_string(), text });
+                    ev = events.recv() => {
+                        let Some(ev) = ev else { break };
+                        match &ev {
+                            Event::Waiting(req) => {
+        let step = req.step.0.to_string();
+                                if let Some(reason) = skips.remove(&req.step) {
+                                    let _ = command_tx.send(Command::Skip { step, reason });
+                                    continue;
+                                }
+                                match confirms.remove(&req.step) {
+                                    Some(text) => {
+                                        print_line(&ev);
+                                        let _ = command_tx.send(Command::Confirm { step, text });
+                                    }
+                                    None => {
+                                        waiting = Some(req.clone());
+                                        let _ = command_tx.send(Command::Quit);
+                                    }
+                                }
                             }
-                            None => {
-                                waiting = Some(req.clone());
+                            Event::ConfirmRefused { reason, .. } => {
+                                // The answer came from the command line: it cannot be asked again.
+                                refused = Some(reason.clone());
                                 let _ = command_tx.send(Command::Quit);
                             }
+                            _ => print_line(&ev),
                         }
                     }
-                    Event::ConfirmRefused { reason, .. } => {
-                        // The answer came from the command line: it cannot be asked again.
-                        refused = Some(reason.clone());
-                        let _ = command_tx.send(Command::Quit);
-                    }
-                    _ => print_line(&ev),
+                    _ = sigint.recv() => { interrupted = true; let _ = command_tx.send(Command::Quit); }
+                    _ = sigterm.recv() => { interrupted = true; let _ = command_tx.send(Command::Quit); }
+                    _ = sighup.recv() => { interrupted = true; let _ = command_tx.send(Command::Quit); }
                 }
-            }
-            _ = sigint.recv() => { interrupted = true; let _ = command_tx.send(Command::Quit); }
-            _ = sigterm.recv() => { interrupted = true; let _ = command_tx.send(Command::Quit); }
-            _ = sighup.recv() => { interrupted = true; let _ = command_tx.send(Command::Quit); }
-        }
     }
     let end = engine
         .await

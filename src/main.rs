@@ -63,6 +63,9 @@ enum Cmd {
         /// or for a hand-off who did it. Repeatable.
         #[arg(long = "confirm", value_name = "STEP[=TEXT]")]
         confirms: Vec<String>,
+        /// Skip a step that waits for you, with the reason (recorded). Repeatable.
+        #[arg(long = "skip", value_name = "STEP=REASON")]
+        skips: Vec<String>,
     },
     /// Where the migration stands, from its journal.
     Status {
@@ -118,10 +121,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             headless: true,
             until,
             confirms,
+            skips,
         } => {
             let options = HeadlessOptions {
                 until: until.clone(),
                 confirms: confirms.clone(),
+                skips: skips.clone(),
             };
             return headless::run(load_config(&cli)?, options).await;
         }

@@ -60,7 +60,12 @@ impl Lock {
             .create(true)
             .truncate(false)
             .open(&path)
-            .with_context(|| format!("cannot open lock {}; check permissions", path.display()))?;
+            .map_err(|e| {
+                bad_input(format!(
+                    "cannot open lock {}: {e}; check permissions",
+                    path.display()
+                ))
+            })?;
         let previous = read_holder(&mut file);
         if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
             let who = previous

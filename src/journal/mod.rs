@@ -77,12 +77,10 @@ pub fn read(path: &Path) -> Result<JournalRead> {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(JournalRead::default()),
         Err(e) => {
-            return Err(e).with_context(|| {
-                format!(
-                    "cannot read journal {}; check its permissions",
-                    path.display()
-                )
-            });
+            return Err(bad_input(format!(
+                "cannot read journal {}: {e}; check its permissions",
+                path.display()
+            )));
         }
     };
     parse(&bytes, path)
@@ -173,11 +171,12 @@ impl Journal {
     /// Takes the lock of `dir` and opens its journal, creating the folder and the
     /// journal (with its header) when new. A journal of another migration is refused.
     pub fn open(dir: &Path, header: &Header, identity: Identity) -> Result<(Journal, OpenReport)> {
-        std::fs::create_dir_all(dir).with_context(|| {
-            format!(
-                "cannot create state folder {}; check --state-dir and permissions",
+        std::fs::create_dir_all(dir).map_err(|e| {
+            bad_input(format!(
+                "cannot create state folder {}: {e}; check --state-dir (or migration.state_dir) \
+                 and that this user may write there",
                 dir.display()
-            )
+            ))
         })?;
         let (lock, took_over) = Lock::acquire(dir, &identity)?;
         let path = dir.join(JOURNAL_FILE);
@@ -186,7 +185,12 @@ impl Journal {
             .create(true)
             .append(true)
             .open(&path)
-            .with_context(|| format!("cannot open journal {} for writing", path.display()))?;
+            .map_err(|e| {
+                bad_input(format!(
+                    "cannot open journal {} for writing: {e}; check its permissions",
+                    path.display()
+                ))
+            })?;
         sync_dir(dir);
         if let Some(first) = read.entries.first() {
             header.check_matches(first, &path)?;

@@ -76,7 +76,7 @@ where
     Fut: std::future::Future<Output = Result<T>>,
 {
     let attempts = stores.into_iter().map(|store| {
-        let fut = store.url.resolve(&store.key).map(&probe);
+        let fut = store.url_value().map(&probe);
         async move {
             let result = match fut {
                 Ok(f) => f.await,
@@ -325,7 +325,7 @@ async fn check_disk_space(ctx: &StepContext) -> Result<StepResult> {
     let stores: Vec<Store> = config.stores().cloned().collect();
     let futures = stores.into_iter().map(|store| async move {
         let size = async {
-            let url = store.url.resolve(&store.key)?;
+            let url = store.url_value()?;
             Ok::<u64, anyhow::Error>(match store.kind {
                 k if k.is_redis() => infra::redis::probe(&url, PROBE_TIMEOUT).await?.used_memory,
                 StoreKind::SystemDatabase(DbKind::Mysql) => {

@@ -233,3 +233,41 @@ fn a_held_lock_names_its_holder() {
     );
     assert_eq!(status["lock"]["operator"], "Test Operator");
 }
+
+#[test]
+fn a_url_of_the_wrong_kind_is_refused_up_front() {
+    let inline = threescale_toml(
+        "m",
+        "red-hat",
+        "limited",
+        "system_redis_url = \"postgresql://db/x\"",
+    );
+    assert_bad_input(&plan_of(&inline), &["source.system_redis_url", "redis://"]);
+    let mut m = Migration::new(
+        "m",
+        &threescale_toml(
+            "m",
+            "red-hat",
+            "limited",
+            "system_database_url = \"env:CUTOVER_TEST_DB_URL\"",
+        ),
+    );
+    write_kubeconfigs(&m);
+    m.set_env("CUTOVER_TEST_DB_URL", "redis://:pw-not-shown@127.0.0.1/0");
+    let run = m.run(&["run", "--headless"]);
+    assert_bad_input(&run, &["source.system_database_url", "postgresql://"]);
+    assert!(!run.stderr.contains("pw-not-shown"));
+    assert!(!m.journal_path().exists(), "nothing may start");
+}
+
+#[test]
+fn a_state_folder_that_cannot_be_created_is_bad_input() {
+    let m = Migration::new("m", &threescale_toml("m", "red-hat", "limited", ""));
+    write_kubeconfigs(&m);
+    // A file where the state folder should be: refused even for root.
+    std::fs::write(m.state_dir(), "").expect("write");
+    assert_bad_input(
+        &m.run(&["run", "--headless"]),
+        &["cannot create state folder", "--state-dir"],
+    );
+}

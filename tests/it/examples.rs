@@ -105,3 +105,32 @@ fn every_placeholder_of_every_procedure_is_filled_by_the_examples() {
         }
     }
 }
+
+#[test]
+fn readme_step_table_matches_the_runbooks() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    for runbook in ["threescale-rhoam", "velero-registry"] {
+        let out = std::process::Command::new(cutover_bin())
+            .args(["matrix", "--runbook", runbook, "--format", "json"])
+            .output()
+            .expect("matrix");
+        let m: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        for s in m["steps"].as_array().expect("steps") {
+            let id = s["id"].as_str().expect("id");
+            let row = readme
+                .lines()
+                .find(|l| l.contains(&format!("| `{id}` |")))
+                .unwrap_or_else(|| panic!("README has no row for {id}"));
+            let automation = match s["automation"].as_str() {
+                Some("available") => "automated now",
+                Some("manual-for-now") => "manual until automated",
+                _ => "manual by nature",
+            };
+            assert!(
+                row.contains(automation),
+                "README row of {id} should say {automation}: {row}"
+            );
+        }
+    }
+}

@@ -218,6 +218,47 @@ fn until_stops_after_the_named_step() {
     let status = m.status();
     assert_eq!(step(&status, "check-kubeconfigs")["status"], "done");
     assert_eq!(step(&status, "check-redis")["status"], "pending");
+    // Already there: stops at once, starts nothing.
+    let entries_before = m.journal().0.len();
+    m.run(&["run", "--headless", "--until", "check-kubeconfigs"])
+        .expect_code(0);
+    let (entries, _) = m.journal();
+    assert!(
+        entries[entries_before..]
+            .iter()
+            .all(|e| e["event"] != "step-started")
+    );
+}
+
+#[test]
+fn a_waiting_step_can_be_skipped_with_a_recorded_reason() {
+    let m = customer_migration();
+    let no_reason = m.run(&["run", "--headless", "--skip", "agree-prerequisites"]);
+    no_reason.expect_code(2);
+    assert!(
+        no_reason.stderr.contains("give the reason"),
+        "{}",
+        no_reason.stderr
+    );
+    let run = m.run(&[
+        "run",
+        "--headless",
+        "--skip",
+        "agree-prerequisites=agreed in the kickoff call",
+    ]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("waiting: step stop-traffic"),
+        "{}",
+        run.stderr
+    );
+    let status = m.status();
+    let skipped = step(&status, "agree-prerequisites");
+    assert_eq!(skipped["status"], "skipped");
+    assert_eq!(skipped["summary"], "skipped: agreed in the kickoff call");
+    assert_eq!(skipped["operator"], "Test Operator");
+    let (entries, _) = m.journal();
+    assert!(events(&entries, "step-started", "agree-prerequisites").is_empty());
 }
 
 #[test]
