@@ -298,6 +298,7 @@ impl Engine {
             owner: planned.owner,
             changes: step.changes.map(fill),
             procedure: fill(step.procedure),
+            condition: planned.condition(),
         }
     }
 

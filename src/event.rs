@@ -30,6 +30,8 @@ pub struct Request {
     pub changes: Option<String>,
     /// The manual procedure, rendered from the config.
     pub procedure: String,
+    /// When the step applies only under a condition the config leaves open.
+    pub condition: Option<String>,
 }
 
 /// How a run ended.

@@ -219,6 +219,11 @@ fn explain_wait(req: &Request) -> String {
             req.phrase.unwrap_or_default()
         )),
     }
+    if let Some(condition) = &req.condition {
+        out.push_str(&format!(
+            "It applies {condition}; when it does not, skip it:\n  --skip {id}=\"REASON\"\n"
+        ));
+    }
     if let Some(changes) = &req.changes {
         out.push_str(&format!("It changes: {changes}\n"));
     }

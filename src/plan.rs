@@ -33,6 +33,22 @@ pub struct PlannedStep {
 }
 
 impl PlannedStep {
+    /// When the step applies only under a condition the config leaves open, that
+    /// condition in words.
+    pub fn condition(&self) -> Option<String> {
+        match self.applies {
+            Applies::Yes => None,
+            Applies::IfSourceDbIs(kinds) => {
+                let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                Some(format!(
+                    "only if the source system database is {} (the config does not say: set \
+                     [source].system_database_kind)",
+                    names.join(" or ")
+                ))
+            }
+        }
+    }
+
     /// Whether cutover has an implementation for this step's action.
     pub fn automation_available(&self) -> bool {
         self.step.action.and_then(steps::implementation).is_some()
@@ -70,8 +86,11 @@ fn planned(step: &'static Step, owner: Party, me: Party, applies: Applies) -> Pl
     };
     let need = if hand_off {
         Some(Need::HandOff)
-    } else if runs_as == StepKind::Manual || applies != Applies::Yes {
+    } else if runs_as == StepKind::Manual {
         Some(Need::Manual)
+    } else if applies != Applies::Yes {
+        // Whether it applies is the operator's call: confirm to run it, or skip it.
+        Some(Need::Confirm)
     } else {
         match step.gate {
             crate::runbook::Gate::None => None,

@@ -364,3 +364,43 @@ fn sigterm_inside_a_step_lets_it_finish_then_pauses_with_exit_3() {
         next.stderr
     );
 }
+
+#[test]
+fn a_step_whose_condition_the_config_leaves_open_asks_to_run_or_skip() {
+    let toml = threescale_toml("c", "customer", "limited", "")
+        .replace("system_database_kind = \"postgresql\"\n", "");
+    let m = Migration::new("c", &toml);
+    write_kubeconfigs(&m);
+    let run = m.run(&["run", "--headless"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("waiting: step check-mysql"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("only if the source system database is mysql"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--skip check-mysql="), "{}", run.stderr);
+    // Confirmed: the check itself runs (and finds no MySQL URL to probe).
+    let run = m.run(&[
+        "run",
+        "--headless",
+        "--confirm",
+        "check-mysql",
+        "--until",
+        "check-mysql",
+    ]);
+    run.expect_code(0);
+    let (entries, _) = m.journal();
+    let started = events(&entries, "step-started", "check-mysql");
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0]["runs_as"], "check");
+    assert_eq!(
+        events(&entries, "step-finished", "check-mysql")[0]["outcome"],
+        "not-applicable"
+    );
+}
