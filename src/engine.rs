@@ -153,6 +153,9 @@ impl Engine {
                 StepStatus::Done | StepStatus::Skipped => continue,
                 StepStatus::Running => {
                     if self.recheck(planned).await? {
+                        if self.options.until == Some(id) {
+                            return Ok(RunEnd::ReachedUntil { step: id });
+                        }
                         continue;
                     }
                 }

@@ -11,6 +11,19 @@ use crate::format::{markdown_table, text_table};
 use crate::journal::{self, JOURNAL_FILE, JournalState, StepStatus, TornLine, current_holder};
 use crate::plan::{PlannedStep, plan};
 
+/// A step's status in words. A step the journal shows as started, with no process
+/// holding the lock, was interrupted: the next run re-checks it.
+fn status_word(r: &crate::journal::StepRecord, running_now: bool) -> &'static str {
+    match r.status {
+        StepStatus::Pending => "pending",
+        StepStatus::Running if running_now => "running",
+        StepStatus::Running => "interrupted",
+        StepStatus::Done => "done",
+        StepStatus::Failed => "failed",
+        StepStatus::Skipped => "skipped",
+    }
+}
+
 /// Where a migration stands as a whole.
 fn overall(state: &JournalState, steps: &[PlannedStep]) -> String {
     if state.entries == 0 {
@@ -103,7 +116,7 @@ fn to_json(
                 "owner": p.owner,
                 "hand_off": p.hand_off,
                 "runs_as": p.runs_as,
-                "status": r.status,
+                "status": status_word(&r, holder.is_some()),
                 "done_by_other_party": r.done_by_other_party(),
                 "attempts": r.attempts,
                 "started_at": r.started_at,
@@ -174,12 +187,9 @@ fn render(
         .enumerate()
         .map(|(i, p)| {
             let r = state.step(p.step.id.0).cloned().unwrap_or_default();
-            let status = match r.status {
-                StepStatus::Done if r.done_by_other_party() => "done by other party".to_string(),
-                s => serde_json::to_value(s)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+            let status = match status_word(&r, holder.is_some()) {
+                "done" if r.done_by_other_party() => "done by other party",
+                word => word,
             };
             let when = r
                 .finished_at
@@ -189,7 +199,7 @@ fn render(
             vec![
                 (i + 1).to_string(),
                 p.step.id.to_string(),
-                status,
+                status.to_string(),
                 when,
                 r.operator.unwrap_or_default(),
                 r.summary.unwrap_or_default(),

@@ -62,6 +62,13 @@ fn kill_inside_a_running_check_then_resume_rechecks_it() {
     });
     kill9(&mut child);
     drop(hole);
+    let status = m.status();
+    assert_eq!(step(&status, "check-postgresql")["status"], "interrupted");
+    assert!(
+        status["lock"].is_null(),
+        "a dead holder holds nothing: {}",
+        status["lock"]
+    );
     let (entries, _) = m.journal();
     assert!(events(&entries, "step-finished", "check-postgresql").is_empty());
     assert_eq!(events(&entries, "step-finished", "check-redis").len(), 1);
