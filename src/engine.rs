@@ -15,7 +15,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use crate::config::Config;
 use crate::event::{Command, Event, Level, Request, RunEnd};
 use crate::journal::{
-    Confirmation, Journal, JournalEvent, JournalState, Need, Outcome, StepStatus,
+    Confirmation, Header, Identity, Journal, JournalEvent, JournalState, Need, Outcome, StepStatus,
 };
 use crate::plan::{PlannedStep, plan};
 use crate::runbook::{StepId, StepKind, render_procedure};
@@ -48,14 +48,27 @@ enum Answer {
 }
 
 impl Engine {
-    pub fn new(
+    /// Opens a migration for running: reads every secret reference (so a missing
+    /// one stops before anything starts), takes the lock and opens the journal.
+    /// What opening found (a torn last line, a dead holder's lock taken over) is
+    /// sent as notices; everything wrong with the input is bad input (exit 2).
+    pub fn open(
         config: Arc<Config>,
-        journal: Journal,
         events: UnboundedSender<Event>,
         commands: UnboundedReceiver<Command>,
         options: EngineOptions,
-    ) -> Engine {
-        Engine {
+    ) -> Result<Engine> {
+        for store in config.stores() {
+            store.url_value()?;
+        }
+        let header = Header {
+            migration: config.name.clone(),
+            runbook: config.runbook,
+            access_path: config.access_path,
+        };
+        let identity = Identity::of_this_process(&config.operator);
+        let (journal, report) = Journal::open(&config.migration_dir(), &header, identity)?;
+        let engine = Engine {
             config,
             journal: Arc::new(Mutex::new(journal)),
             events,
@@ -63,7 +76,26 @@ impl Engine {
             commands_open: true,
             options,
             stop_requested: false,
+        };
+        if let Some(t) = &report.torn {
+            engine.emit(Event::Notice {
+                level: Level::Warn,
+                text: format!(
+                    "line {} of the journal was cut short when a process stopped while writing \
+                     it ({} bytes); it is kept as it is and recorded as torn",
+                    t.line, t.bytes
+                ),
+            });
         }
+        if let Some(prev) = &report.took_over {
+            engine.emit(Event::Notice {
+                level: Level::Warn,
+                text: format!(
+                    "took over the lock of {prev}, which no longer runs; recorded in the journal"
+                ),
+            });
+        }
+        Ok(engine)
     }
 
     fn emit(&self, event: Event) {

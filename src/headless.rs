@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::engine::{Engine, EngineOptions};
 use crate::error::{ExitCode, bad_input};
 use crate::event::{Command, Event, Level, Request, RunEnd};
-use crate::journal::{Header, Identity, Journal, Need, Outcome};
+use crate::journal::{Need, Outcome};
 use crate::plan::plan;
 use crate::runbook::StepId;
 
@@ -63,35 +63,9 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
         }
         skips.insert(step, reason.trim().to_string());
     }
-    // Every secret reference is read before anything starts, so a missing one stops
-    // the run at once instead of in the middle of the migration.
-    for store in config.stores() {
-        store.url_value()?;
-    }
-
-    let header = Header {
-        migration: config.name.clone(),
-        runbook: config.runbook,
-        access_path: config.access_path,
-    };
-    let (journal, report) = Journal::open(
-        &config.migration_dir(),
-        &header,
-        Identity::of_this_process(&config.operator),
-    )?;
-    if let Some(t) = &report.torn {
-        errln!(
-            "warning: line {} of {} was cut short when a process stopped while writing it ({} \
-             bytes); it is kept, and recorded in the journal as torn",
-            t.line,
-            journal.path().display(),
-            t.bytes
-        );
-    }
-    if let Some(prev) = &report.took_over {
-        errln!("note: took over the lock of {prev}, which no longer runs; recorded in the journal");
-    }
-    outln!(
+    let (event_tx, mut events) = mpsc::unbounded_channel();
+    let (command_tx, commands) = mpsc::unbounded_channel();
+    let label = format!(
         "cutover: migration {} ({}, path {}), operator {} ({})",
         config.name,
         config.runbook,
@@ -99,19 +73,16 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
         config.operator,
         config.party.label()
     );
-
-    let (event_tx, mut events) = mpsc::unbounded_channel();
-    let (command_tx, commands) = mpsc::unbounded_channel();
-    let engine = Engine::new(
+    let engine = Engine::open(
         Arc::new(config),
-        journal,
         event_tx,
         commands,
         EngineOptions {
             mode: "headless",
             until,
         },
-    );
+    )?;
+    outln!("{label}");
     let engine = tokio::spawn(engine.run());
 
     let mut interrupted = false;
@@ -249,7 +220,11 @@ fn print_line(ev: &Event) {
             total,
             ..
         } => outln!("{now} starting: {total} steps"),
-        Event::Notice { level, text } => outln!("{now} {} {text}", level_tag(*level)),
+        Event::Notice {
+            level: Level::Info,
+            text,
+        } => outln!("{now} info: {text}"),
+        Event::Notice { level, text } => errln!("{} {text}", level_tag(*level)),
         Event::StepRechecking { step } => {
             outln!("{now} ? {step}: was running when cutover stopped; checking its end state")
         }
