@@ -14,4 +14,5 @@ pub mod journal;
 pub mod output;
 pub mod plan;
 pub mod runbook;
+pub mod sim;
 pub mod steps;

@@ -2,6 +2,7 @@
 //! the `cutover redis ...` style subcommands and the steps can share them.
 
 pub mod disk;
+pub mod kube;
 pub mod mysql;
 pub mod pg;
 pub mod redis;

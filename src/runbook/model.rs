@@ -195,6 +195,7 @@ pub enum Action {
     CheckDumpTools,
     CheckDiskSpace,
     CheckKubeconfigs,
+    CheckClusterAccess,
     Inventory,
     StopTraffic,
     DrainQueues,

@@ -187,6 +187,43 @@ ls -l {source.kubeconfig} {migration_cluster.kubeconfig} {destination.kubeconfig
         when: When::Always,
     },
     Step {
+        id: StepId("check-cluster-access"),
+        title: "Check cluster access and permissions",
+        phase: "prerequisites",
+        kind: StepKind::Check,
+        destructive: false,
+        gate: Gate::None,
+        owners: BOTH_ALL,
+        seed: Some(SEED_PREREQ),
+        doc: "Connects to every cluster of the config with its kubeconfig and context, checks \
+              that its API server answers and that the configured namespace exists, and asks \
+              the API server (SelfSubjectAccessReview) for every permission the operator's own \
+              automated steps need on this path: scaling workloads on the source, exec and \
+              port-forward into the data store pods, reading and writing secrets at the \
+              destination. A denied permission is listed with its verb, resource and \
+              namespace, so it can be granted before the window instead of found missing in \
+              the middle of it. Hand-offs are the other party's to check. Read-only.",
+        changes: None,
+        procedure: r#"# Each cluster answers, and its namespace exists
+{oc.source} version
+{oc.source} get namespace {source.namespace}
+{oc.migration_cluster} get namespace {migration_cluster.namespace}
+{oc.destination} get namespace {destination.namespace}
+# The permissions your own steps need on this path (`cutover plan` lists your steps)
+{oc.source} auth can-i patch deploymentconfigs.apps.openshift.io
+{oc.source} auth can-i update deploymentconfigs.apps.openshift.io --subresource=scale
+{oc.source} auth can-i patch deployments.apps
+{oc.source} auth can-i update deployments.apps --subresource=scale
+{oc.source} auth can-i get secrets
+{oc.source} auth can-i create pods --subresource=exec
+{oc.source} auth can-i create pods --subresource=portforward
+{oc.migration_cluster} auth can-i create pods --subresource=exec
+{oc.destination} auth can-i patch secrets
+{oc.destination} auth can-i create pods --subresource=portforward"#,
+        action: Some(Action::CheckClusterAccess),
+        when: When::Always,
+    },
+    Step {
         id: StepId("check-redis"),
         title: "Check the Redis servers",
         phase: "prerequisites",
@@ -1837,7 +1874,7 @@ mod tests {
 
     #[test]
     fn has_every_step_of_the_seed() {
-        assert_eq!(RUNBOOK.steps.len(), 38);
+        assert_eq!(RUNBOOK.steps.len(), 39);
     }
 
     #[test]

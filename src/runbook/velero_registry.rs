@@ -99,6 +99,37 @@ oc config get-contexts {destination.context} --kubeconfig {destination.kubeconfi
         when: When::Always,
     },
     Step {
+        id: StepId("check-cluster-access"),
+        title: "Check access to both clusters",
+        phase: "prerequisites",
+        kind: StepKind::Check,
+        destructive: false,
+        gate: Gate::None,
+        owners: &[(AccessPath::ClusterAdmin, Party::Both)],
+        seed: None,
+        doc: "Connects to cluster A and cluster B with their kubeconfigs and contexts, checks \
+              that both API servers answer and that the Velero namespace exists, and asks each \
+              API server (SelfSubjectAccessReview) for the permissions the backup, restore and \
+              checks need: Velero backups and restores in the Velero namespace, listing \
+              namespaces and deployments. A denied permission is listed with its verb, \
+              resource and namespace. Read-only.",
+        changes: None,
+        procedure: r#"# Both API servers answer
+{oc.source} version
+{oc.destination} version
+# The Velero namespace exists on both
+{oc.source} get namespace {velero.namespace}
+{oc.destination} get namespace {velero.namespace}
+# Permissions: each answers yes or no
+{oc.source} auth can-i create backups.velero.io -n {velero.namespace}
+{oc.destination} auth can-i list backups.velero.io -n {velero.namespace}
+{oc.destination} auth can-i create restores.velero.io -n {velero.namespace}
+{oc.source} auth can-i list namespaces
+{oc.destination} auth can-i list namespaces"#,
+        action: Some(Action::CheckClusterAccess),
+        when: When::Always,
+    },
+    Step {
         id: StepId("check-platform-installed"),
         title: "Check that the Platform is installed on both clusters",
         phase: "prerequisites",
@@ -389,6 +420,14 @@ mod tests {
                 false,
                 Gate::None,
                 A::CheckKubeconfigs,
+            ),
+            (
+                "check-cluster-access",
+                "prerequisites",
+                Check,
+                false,
+                Gate::None,
+                A::CheckClusterAccess,
             ),
             (
                 "check-platform-installed",

@@ -2,6 +2,7 @@
 //! implemented behind `StepAction`; an action without an implementation yet runs
 //! as a manual step (the wizard shows the procedure and asks for confirmation).
 
+pub mod access;
 mod context;
 mod prereq;
 

@@ -51,6 +51,8 @@ static CHECK_MYSQL: Check = Check(|ctx| Box::pin(check_sql(ctx, DbKind::Mysql)))
 static CHECK_DUMP_TOOLS: Check = Check(|ctx| Box::pin(check_dump_tools(ctx)));
 static CHECK_DISK_SPACE: Check = Check(|ctx| Box::pin(check_disk_space(ctx)));
 static CHECK_KUBECONFIGS: Check = Check(|ctx| Box::pin(check_kubeconfigs(ctx)));
+static CHECK_CLUSTER_ACCESS: Check =
+    Check(|ctx| Box::pin(super::access::check_cluster_access(ctx)));
 
 pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> {
     Some(match action {
@@ -60,6 +62,7 @@ pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> 
         Action::CheckDumpTools => &CHECK_DUMP_TOOLS,
         Action::CheckDiskSpace => &CHECK_DISK_SPACE,
         Action::CheckKubeconfigs => &CHECK_KUBECONFIGS,
+        Action::CheckClusterAccess => &CHECK_CLUSTER_ACCESS,
         _ => return None,
     })
 }

@@ -111,8 +111,8 @@ fn missing_secret_variable_and_file_are_named() {
         "limited",
         "system_database_url = \"env:CUTOVER_TEST_NOT_SET_ANYWHERE\"\nsystem_redis_url = \"file:{dir}/no-such-secret\"",
     );
-    let m = Migration::new("m", &toml);
-    write_kubeconfigs(&m);
+    let mut m = Migration::new("m", &toml);
+    write_kubeconfigs(&mut m);
     let run = m.run(&["run", "--headless"]);
     assert_bad_input(
         &run,
@@ -147,8 +147,8 @@ fn inline_password_is_refused_without_printing_it() {
 
 #[test]
 fn unknown_step_on_the_command_line_is_bad_input() {
-    let m = Migration::new("m", &threescale_toml("m", "red-hat", "limited", ""));
-    write_kubeconfigs(&m);
+    let mut m = Migration::new("m", &threescale_toml("m", "red-hat", "limited", ""));
+    write_kubeconfigs(&mut m);
     assert_bad_input(
         &m.run(&["run", "--headless", "--confirm", "no-such-step"]),
         &["no-such-step", "cutover plan"],
@@ -159,8 +159,8 @@ fn unknown_step_on_the_command_line_is_bad_input() {
 
 #[test]
 fn corrupt_journal_names_the_line_and_is_left_as_it_was() {
-    let m = Migration::new("m", &threescale_toml("m", "red-hat", "limited", ""));
-    write_kubeconfigs(&m);
+    let mut m = Migration::new("m", &threescale_toml("m", "red-hat", "limited", ""));
+    write_kubeconfigs(&mut m);
     m.run(&["run", "--headless"]).expect_code(3);
     let path = m.journal_path();
     let mut text = std::fs::read_to_string(&path).expect("journal");
@@ -184,8 +184,8 @@ fn corrupt_journal_names_the_line_and_is_left_as_it_was() {
 
 #[test]
 fn journal_of_another_migration_is_refused() {
-    let m = Migration::new("m", &threescale_toml("m", "red-hat", "limited", ""));
-    write_kubeconfigs(&m);
+    let mut m = Migration::new("m", &threescale_toml("m", "red-hat", "limited", ""));
+    write_kubeconfigs(&mut m);
     m.run(&["run", "--headless"]).expect_code(3);
     // Same state folder and name, but the config now says another path.
     let other = threescale_toml("m", "red-hat", "no-access", "");
@@ -210,8 +210,8 @@ fn a_held_lock_names_its_holder() {
         "limited",
         &format!("backend_redis_storage_url = \"{}\"", redis.url()),
     );
-    let m = Migration::new("m", &toml);
-    write_kubeconfigs(&m);
+    let mut m = Migration::new("m", &toml);
+    write_kubeconfigs(&mut m);
     // A frozen Redis keeps the first run inside its check, holding the lock.
     redis.freeze();
     let mut first = m.spawn(&["run", "--headless"]);
@@ -252,7 +252,7 @@ fn a_url_of_the_wrong_kind_is_refused_up_front() {
             "system_database_url = \"env:CUTOVER_TEST_DB_URL\"",
         ),
     );
-    write_kubeconfigs(&m);
+    write_kubeconfigs(&mut m);
     m.set_env("CUTOVER_TEST_DB_URL", "redis://:pw-not-shown@127.0.0.1/0");
     let run = m.run(&["run", "--headless"]);
     assert_bad_input(&run, &["source.system_database_url", "postgresql://"]);
@@ -262,8 +262,8 @@ fn a_url_of_the_wrong_kind_is_refused_up_front() {
 
 #[test]
 fn a_state_folder_that_cannot_be_created_is_bad_input() {
-    let m = Migration::new("m", &threescale_toml("m", "red-hat", "limited", ""));
-    write_kubeconfigs(&m);
+    let mut m = Migration::new("m", &threescale_toml("m", "red-hat", "limited", ""));
+    write_kubeconfigs(&mut m);
     // A file where the state folder should be: refused even for root.
     std::fs::write(m.state_dir(), "").expect("write");
     assert_bad_input(

@@ -5,6 +5,10 @@ use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
+use std::time::Duration;
+
+use cutover::sim::{ClusterSpec, SimCluster, write_kubeconfig};
+
 use crate::support::cutover_bin;
 
 /// A config file and a state folder in a temporary directory.
@@ -13,6 +17,8 @@ pub struct Migration {
     pub config: PathBuf,
     pub name: String,
     env: Vec<(String, String)>,
+    /// The simulated clusters behind the kubeconfigs, once started.
+    pub clusters: Option<Clusters>,
 }
 
 /// What a run of the binary printed and how it exited.
@@ -59,6 +65,7 @@ impl Migration {
             config,
             name: name.to_string(),
             env: Vec::new(),
+            clusters: None,
         }
     }
 
@@ -161,15 +168,6 @@ pub fn step<'a>(status: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("step {id} not in status: {status}"))
 }
 
-/// A kubeconfig with one context, enough for the kubeconfig check (which does not
-/// contact the cluster).
-pub fn write_kubeconfig(path: &Path, context: &str) {
-    let text = format!(
-        "apiVersion: v1\nkind: Config\ncurrent-context: {context}\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\ncontexts:\n- name: {context}\n  context:\n    cluster: c\n    user: u\n    namespace: 3scale\nusers:\n- name: u\n  user:\n    token: not-a-real-token\n"
-    );
-    std::fs::write(path, text).expect("write kubeconfig");
-}
-
 /// A 3scale migration config for tests. `source_extra` goes into [source].
 pub fn threescale_toml(name: &str, party: &str, path: &str, source_extra: &str) -> String {
     format!(
@@ -206,11 +204,43 @@ folder = "{{dir}}/dumps"
     )
 }
 
-/// Writes the three kubeconfigs `threescale_toml` refers to.
-pub fn write_kubeconfigs(m: &Migration) {
-    write_kubeconfig(&m.dir.path().join("kube-source"), "src");
-    write_kubeconfig(&m.dir.path().join("kube-migration"), "mig");
-    write_kubeconfig(&m.dir.path().join("kube-destination"), "dst");
+/// Three simulated clusters behind the kubeconfigs `threescale_toml` refers to; they
+/// serve as long as the returned value lives.
+pub struct Clusters {
+    pub source: SimCluster,
+    /// Serves the migration cluster's kubeconfig; no test reaches into it yet.
+    #[allow(dead_code)]
+    pub migration: SimCluster,
+    pub destination: SimCluster,
+    // Dropped last: the clusters' tasks run on it.
+    _runtime: tokio::runtime::Runtime,
+}
+
+pub fn write_kubeconfigs(m: &mut Migration) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime for the simulated clusters");
+    let start = |name: &str, ns: &str, file: &str| {
+        let spec = ClusterSpec::new(name)
+            .namespace(ns)
+            .pod_delays(Duration::from_millis(50), Duration::from_millis(50));
+        let sim = runtime
+            .block_on(SimCluster::start(spec))
+            .unwrap_or_else(|e| panic!("the simulated cluster {name} does not start: {e:#}"));
+        write_kubeconfig(&m.dir.path().join(file), &[(name, &sim)]).expect("write kubeconfig");
+        sim
+    };
+    let source = start("src", "3scale", "kube-source");
+    let migration = start("mig", "3scale", "kube-migration");
+    let destination = start("dst", "redhat-rhoam-3scale", "kube-destination");
+    m.clusters = Some(Clusters {
+        source,
+        migration,
+        destination,
+        _runtime: runtime,
+    });
 }
 
 /// Polls `probe` every 20 ms until it holds; panics naming `what` after 60 s.

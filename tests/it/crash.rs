@@ -158,11 +158,11 @@ fn kill_at_many_points_converges_to_the_same_end_state() {
 
 #[test]
 fn a_torn_last_line_is_reported_recorded_and_kept() {
-    let m = Migration::new(
+    let mut m = Migration::new(
         "t",
         &crate::cli::threescale_toml("t", "customer", "limited", ""),
     );
-    crate::cli::write_kubeconfigs(&m);
+    crate::cli::write_kubeconfigs(&mut m);
     m.run(&["run", "--headless"]).expect_code(3);
     let path = m.journal_path();
     let before = std::fs::read_to_string(&path).expect("journal");

@@ -68,6 +68,7 @@ fn velero_example_plans_as_shipped() {
         ids,
         [
             "check-kubeconfigs",
+            "check-cluster-access",
             "check-platform-installed",
             "check-versions-match",
             "check-keycloak",

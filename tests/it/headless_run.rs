@@ -19,7 +19,7 @@ pub fn migration_with_stores(
         "acme",
         &threescale_toml("acme", "red-hat", "limited", &extra),
     );
-    write_kubeconfigs(&m);
+    write_kubeconfigs(&mut m);
     m.set_env("TEST_SOURCE_DB", db.url());
     m
 }
@@ -145,11 +145,11 @@ fn passes_the_checks_stops_at_the_manual_step_and_continues_with_confirm() {
 }
 
 fn customer_migration() -> Migration {
-    let m = Migration::new(
+    let mut m = Migration::new(
         "cust",
         &threescale_toml("cust", "customer", "no-access", ""),
     );
-    write_kubeconfigs(&m);
+    write_kubeconfigs(&mut m);
     m
 }
 
@@ -266,8 +266,8 @@ fn a_failing_check_exits_1_and_is_retried_on_the_next_run() {
     let refusing = crate::support::RefusingPort::new();
     let dead = refusing.port();
     let extra = format!("backend_redis_storage_url = \"redis://127.0.0.1:{dead}/0\"");
-    let m = Migration::new("f", &threescale_toml("f", "customer", "limited", &extra));
-    write_kubeconfigs(&m);
+    let mut m = Migration::new("f", &threescale_toml("f", "customer", "limited", &extra));
+    write_kubeconfigs(&mut m);
     let run = m.run(&["run", "--headless"]);
     run.expect_code(1);
     assert!(run.stderr.contains("check-redis failed"), "{}", run.stderr);
@@ -304,7 +304,7 @@ fn a_mysql_source_is_checked_with_its_server_and_pgloader() {
         "system_database_kind = \"mysql\"\nsystem_database_url = \"env:TEST_MYSQL_URL\"",
     );
     let mut m = Migration::new("my", &toml);
-    write_kubeconfigs(&m);
+    write_kubeconfigs(&mut m);
     m.set_env("TEST_MYSQL_URL", db.url());
     let run = m.run(&["run", "--headless", "--until", "check-dump-tools"]);
     run.expect_code(0);
@@ -369,8 +369,8 @@ fn sigterm_inside_a_step_lets_it_finish_then_pauses_with_exit_3() {
 fn a_step_whose_condition_the_config_leaves_open_asks_to_run_or_skip() {
     let toml = threescale_toml("c", "customer", "limited", "")
         .replace("system_database_kind = \"postgresql\"\n", "");
-    let m = Migration::new("c", &toml);
-    write_kubeconfigs(&m);
+    let mut m = Migration::new("c", &toml);
+    write_kubeconfigs(&mut m);
     let run = m.run(&["run", "--headless"]);
     run.expect_code(3);
     assert!(

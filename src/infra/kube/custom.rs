@@ -1,0 +1,197 @@
+//! Custom resources without generated types (`DynamicObject`): the 3scale APIManager, Velero's
+//! Backup, Restore and BackupStorageLocation, and OpenShift Routes.
+
+use kube::Api;
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use serde_json::Value;
+
+use super::KubeCluster;
+use super::config_objects::FIELD_MANAGER;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum CustomKind {
+    ApiManager,
+    VeleroBackup,
+    VeleroRestore,
+    BackupStorageLocation,
+    Route,
+    /// OLM's record of an installed operator (its version), e.g. the 3scale operator's.
+    ClusterServiceVersion,
+}
+
+impl CustomKind {
+    /// (group, version, kind, plural)
+    fn gvkp(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            CustomKind::ApiManager => ("apps.3scale.net", "v1alpha1", "APIManager", "apimanagers"),
+            CustomKind::VeleroBackup => ("velero.io", "v1", "Backup", "backups"),
+            CustomKind::VeleroRestore => ("velero.io", "v1", "Restore", "restores"),
+            CustomKind::BackupStorageLocation => (
+                "velero.io",
+                "v1",
+                "BackupStorageLocation",
+                "backupstoragelocations",
+            ),
+            CustomKind::Route => ("route.openshift.io", "v1", "Route", "routes"),
+            CustomKind::ClusterServiceVersion => (
+                "operators.coreos.com",
+                "v1alpha1",
+                "ClusterServiceVersion",
+                "clusterserviceversions",
+            ),
+        }
+    }
+
+    pub fn api_resource(self) -> ApiResource {
+        let (g, v, k, plural) = self.gvkp();
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, k), plural)
+    }
+
+    /// `apimanagers.apps.3scale.net`, as RBAC and kubectl name it.
+    pub fn resource_name(self) -> String {
+        let (g, _, _, plural) = self.gvkp();
+        format!("{plural}.{g}")
+    }
+}
+
+impl KubeCluster {
+    /// A dynamic API for `kind` in `ns` (the cluster's namespace when `None`).
+    pub fn custom_api(&self, kind: CustomKind, ns: Option<&str>) -> Api<DynamicObject> {
+        Api::namespaced_with(
+            self.client.clone(),
+            ns.unwrap_or(&self.namespace),
+            &kind.api_resource(),
+        )
+    }
+
+    pub async fn get_custom(
+        &self,
+        kind: CustomKind,
+        ns: Option<&str>,
+        name: &str,
+    ) -> anyhow::Result<Option<DynamicObject>> {
+        let ns = ns.unwrap_or(&self.namespace);
+        let what = format!("{} {name}", kind.resource_name());
+        self.call(
+            Some(ns),
+            &what,
+            self.custom_api(kind, Some(ns)).get_opt(name),
+        )
+        .await
+    }
+
+    pub async fn list_custom(
+        &self,
+        kind: CustomKind,
+        ns: Option<&str>,
+    ) -> anyhow::Result<Vec<DynamicObject>> {
+        let ns = ns.unwrap_or(&self.namespace);
+        let what = format!("the {}", kind.resource_name());
+        Ok(self
+            .call(
+                Some(ns),
+                &what,
+                self.custom_api(kind, Some(ns)).list(&Default::default()),
+            )
+            .await?
+            .items)
+    }
+
+    /// Creates an object from its JSON (`metadata.name` and `spec` at least).
+    pub async fn create_custom(
+        &self,
+        kind: CustomKind,
+        ns: Option<&str>,
+        object: &Value,
+    ) -> anyhow::Result<DynamicObject> {
+        let ns = ns.unwrap_or(&self.namespace);
+        let mut obj: DynamicObject = serde_json::from_value(object.clone()).map_err(|e| {
+            anyhow::anyhow!(
+                "the {} to create is not an object: {e}",
+                kind.resource_name()
+            )
+        })?;
+        let ar = kind.api_resource();
+        obj.types = Some(kube::api::TypeMeta {
+            api_version: ar.api_version.clone(),
+            kind: ar.kind.clone(),
+        });
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        let what = format!("creating {} {name}", kind.resource_name());
+        self.call(
+            Some(ns),
+            &what,
+            self.custom_api(kind, Some(ns))
+                .create(&PostParams::default(), &obj),
+        )
+        .await
+    }
+
+    /// Server-side apply of `object` (field manager `cutover`, forced).
+    pub async fn apply_custom(
+        &self,
+        kind: CustomKind,
+        ns: Option<&str>,
+        name: &str,
+        object: &Value,
+    ) -> anyhow::Result<DynamicObject> {
+        let ns = ns.unwrap_or(&self.namespace);
+        let ar = kind.api_resource();
+        let mut body = object.clone();
+        if let Some(o) = body.as_object_mut() {
+            o.insert("apiVersion".into(), Value::String(ar.api_version.clone()));
+            o.insert("kind".into(), Value::String(ar.kind.clone()));
+        }
+        let what = format!("applying {} {name}", kind.resource_name());
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.call(
+            Some(ns),
+            &what,
+            self.custom_api(kind, Some(ns))
+                .patch(name, &params, &Patch::Apply(&body)),
+        )
+        .await
+    }
+
+    /// Merge patch, e.g. a Route's `spec.host`.
+    pub async fn patch_custom(
+        &self,
+        kind: CustomKind,
+        ns: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> anyhow::Result<DynamicObject> {
+        let ns = ns.unwrap_or(&self.namespace);
+        let what = format!("patching {} {name}", kind.resource_name());
+        self.call(
+            Some(ns),
+            &what,
+            self.custom_api(kind, Some(ns)).patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            ),
+        )
+        .await
+    }
+
+    pub async fn delete_custom(
+        &self,
+        kind: CustomKind,
+        ns: Option<&str>,
+        name: &str,
+    ) -> anyhow::Result<()> {
+        let ns = ns.unwrap_or(&self.namespace);
+        let what = format!("deleting {} {name}", kind.resource_name());
+        self.call(
+            Some(ns),
+            &what,
+            self.custom_api(kind, Some(ns))
+                .delete(name, &DeleteParams::default()),
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,133 @@
+//! Pods of a workload (by the `deployment=` / `deploymentConfig=` label): a list, and a watch
+//! that yields the whole current set after every change, which is what a live panel draws.
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::ListParams;
+use kube::runtime::watcher;
+
+use super::{KubeCluster, WorkloadKind};
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PodInfo {
+    pub name: String,
+    /// `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown`.
+    pub phase: String,
+    pub ready: bool,
+    /// Sum over the containers.
+    pub restarts: i32,
+    /// It has a deletionTimestamp: it is terminating.
+    pub deleting: bool,
+}
+
+impl PodInfo {
+    pub fn from_pod(pod: &Pod) -> PodInfo {
+        let status = pod.status.as_ref();
+        PodInfo {
+            name: pod.metadata.name.clone().unwrap_or_default(),
+            phase: status
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_else(|| "Unknown".to_string()),
+            ready: status
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
+            restarts: status
+                .and_then(|s| s.container_statuses.as_ref())
+                .map(|cs| cs.iter().map(|c| c.restart_count).sum())
+                .unwrap_or(0),
+            deleting: pod.metadata.deletion_timestamp.is_some(),
+        }
+    }
+}
+
+impl KubeCluster {
+    fn pods_api(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// The raw pods of a workload, for callers that need more than [`PodInfo`].
+    pub async fn workload_pods(&self, kind: WorkloadKind, name: &str) -> anyhow::Result<Vec<Pod>> {
+        let selector = format!("{}={name}", kind.pod_label());
+        let what = format!("the pods of {kind} {name} ({selector})");
+        let list = self
+            .call(
+                Some(&self.namespace),
+                &what,
+                self.pods_api()
+                    .list(&ListParams::default().labels(&selector)),
+            )
+            .await?;
+        Ok(list.items)
+    }
+
+    /// The pods of a workload, sorted by name.
+    pub async fn pods_of(&self, kind: WorkloadKind, name: &str) -> anyhow::Result<Vec<PodInfo>> {
+        let mut pods: Vec<PodInfo> = self
+            .workload_pods(kind, name)
+            .await?
+            .iter()
+            .map(PodInfo::from_pod)
+            .collect();
+        pods.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(pods)
+    }
+
+    /// Watches the pods of a workload: each item is the full set (sorted by name) after a
+    /// change. Errors are items too; the watch retries by itself after them (with backoff), so
+    /// the stream only ends when dropped.
+    pub fn watch_pods(
+        &self,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> impl Stream<Item = anyhow::Result<Vec<PodInfo>>> + Send + 'static {
+        use kube::runtime::WatchStreamExt;
+        let selector = format!("{}={name}", kind.pod_label());
+        let config = watcher::Config::default().labels(&selector);
+        let cluster = self.clone();
+        let what = format!("watching the pods of {kind} {name} ({selector})");
+        let events = watcher(self.pods_api(), config).default_backoff();
+        let state = (
+            std::collections::BTreeMap::<String, PodInfo>::new(),
+            None::<std::collections::BTreeMap<String, PodInfo>>,
+        );
+        events
+            .scan(state, move |(pods, pending), event| {
+                let item = match event {
+                    Ok(watcher::Event::Apply(p)) => {
+                        let info = PodInfo::from_pod(&p);
+                        pods.insert(info.name.clone(), info);
+                        Some(Ok(pods.values().cloned().collect()))
+                    }
+                    Ok(watcher::Event::Delete(p)) => {
+                        pods.remove(&p.metadata.name.clone().unwrap_or_default());
+                        Some(Ok(pods.values().cloned().collect()))
+                    }
+                    Ok(watcher::Event::Init) => {
+                        *pending = Some(Default::default());
+                        None
+                    }
+                    Ok(watcher::Event::InitApply(p)) => {
+                        let info = PodInfo::from_pod(&p);
+                        pending
+                            .get_or_insert_with(Default::default)
+                            .insert(info.name.clone(), info);
+                        None
+                    }
+                    Ok(watcher::Event::InitDone) => {
+                        *pods = pending.take().unwrap_or_default();
+                        Some(Ok(pods.values().cloned().collect()))
+                    }
+                    Err(e) => Some(Err(anyhow::anyhow!(
+                        "{} cluster (context {}, namespace {}): {what}: {e}; retrying (check the \
+                         network and RBAC for list/watch on pods)",
+                        cluster.role,
+                        cluster.context,
+                        cluster.namespace
+                    ))),
+                };
+                futures::future::ready(Some(item))
+            })
+            .filter_map(futures::future::ready)
+    }
+}

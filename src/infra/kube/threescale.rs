@@ -1,0 +1,103 @@
+//! Which 3scale version a namespace runs. The 3scale operator records it on the APIManager
+//! (annotation `apps.3scale.net/apimanager-threescale-version`); without an APIManager or that
+//! annotation, the installed operator's ClusterServiceVersion tells the operator version, which
+//! maps onto the 3scale minor (operator 0.11 → 2.14, 0.12 → 2.15, 0.13 → 2.16; threescale.md §5, §7).
+
+use serde_json::Value;
+
+use super::{CustomKind, KubeCluster};
+
+pub const VERSION_ANNOTATION: &str = "apps.3scale.net/apimanager-threescale-version";
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ThreescaleVersion {
+    /// `2.14`, `2.16`...
+    pub version: String,
+    /// Where it was read, for the inventory: `APIManager apimanager annotation ...`.
+    pub source: String,
+}
+
+fn from_operator(operator_version: &str) -> Option<String> {
+    let mut parts = operator_version.trim_start_matches('v').split('.');
+    let (major, minor) = (parts.next()?, parts.next()?.parse::<u32>().ok()?);
+    (major == "0" && minor >= 8).then(|| format!("2.{}", minor + 3))
+}
+
+impl KubeCluster {
+    /// The 3scale version of the installation in the cluster's namespace.
+    pub async fn threescale_version(&self) -> anyhow::Result<ThreescaleVersion> {
+        let managers = self.list_custom(CustomKind::ApiManager, None).await?;
+        for m in &managers {
+            let name = m.metadata.name.clone().unwrap_or_default();
+            if let Some(v) = m
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(VERSION_ANNOTATION))
+            {
+                return Ok(ThreescaleVersion {
+                    version: v.clone(),
+                    source: format!("APIManager {name}, annotation {VERSION_ANNOTATION}"),
+                });
+            }
+            if let Some(v) = m
+                .data
+                .pointer("/status/productVersion")
+                .and_then(Value::as_str)
+            {
+                return Ok(ThreescaleVersion {
+                    version: v.to_string(),
+                    source: format!("APIManager {name}, status.productVersion"),
+                });
+            }
+        }
+        let csvs = self
+            .list_custom(CustomKind::ClusterServiceVersion, None)
+            .await
+            .unwrap_or_default();
+        for csv in &csvs {
+            let name = csv.metadata.name.clone().unwrap_or_default();
+            if !name.starts_with("3scale-operator") {
+                continue;
+            }
+            let operator = csv
+                .data
+                .pointer("/spec/version")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if let Some(v) = from_operator(operator) {
+                return Ok(ThreescaleVersion {
+                    version: v,
+                    source: format!("ClusterServiceVersion {name} (operator {operator})"),
+                });
+            }
+        }
+        anyhow::bail!(
+            "{} cluster (context {}, namespace {}): cannot tell the 3scale version: {} and no \
+             3scale-operator ClusterServiceVersion; check the namespace in the config and \
+             `kubectl --context {} get apimanager,csv -n {}`",
+            self.role,
+            self.context,
+            self.namespace,
+            if managers.is_empty() {
+                "no APIManager".to_string()
+            } else {
+                format!("the APIManager has no {VERSION_ANNOTATION} annotation")
+            },
+            self.context,
+            self.namespace
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_operator;
+
+    #[test]
+    fn operator_versions_map_to_3scale_minors() {
+        assert_eq!(from_operator("0.11.8").as_deref(), Some("2.14"));
+        assert_eq!(from_operator("v0.13.3").as_deref(), Some("2.16"));
+        assert_eq!(from_operator("1.0.0"), None);
+    }
+}

@@ -1,0 +1,224 @@
+//! Workloads by name: `apps/v1` Deployments and `apps.openshift.io/v1` DeploymentConfigs (3scale
+//! up to 2.14 uses DeploymentConfigs, 2.15 and later Deployments). Replicas are read from the
+//! object and written through the `scale` subresource, as `kubectl scale` does.
+
+use std::collections::BTreeMap;
+
+use anyhow::anyhow;
+use kube::Api;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use super::KubeCluster;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum WorkloadKind {
+    Deployment,
+    DeploymentConfig,
+}
+
+impl WorkloadKind {
+    pub fn api_resource(self) -> ApiResource {
+        match self {
+            WorkloadKind::Deployment => ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("apps", "v1", "Deployment"),
+                "deployments",
+            ),
+            WorkloadKind::DeploymentConfig => ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("apps.openshift.io", "v1", "DeploymentConfig"),
+                "deploymentconfigs",
+            ),
+        }
+    }
+
+    /// The pod label that names the workload (set by the 3scale operator's templates).
+    pub fn pod_label(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "deployment",
+            WorkloadKind::DeploymentConfig => "deploymentConfig",
+        }
+    }
+
+    /// `deployment` / `deploymentconfig`, as kubectl names them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "deployment",
+            WorkloadKind::DeploymentConfig => "deploymentconfig",
+        }
+    }
+}
+
+impl std::fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the steps need to know about a workload.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct WorkloadInfo {
+    pub kind: WorkloadKind,
+    pub name: String,
+    /// Desired replicas (`spec.replicas`).
+    pub replicas: i32,
+    /// Pods that exist and are not terminating (`status.replicas`).
+    pub current_replicas: i32,
+    pub ready_replicas: i32,
+    pub available_replicas: i32,
+    pub annotations: BTreeMap<String, String>,
+}
+
+fn int(obj: &DynamicObject, pointer: &str) -> i32 {
+    obj.data
+        .pointer(pointer)
+        .and_then(Value::as_i64)
+        .unwrap_or(0) as i32
+}
+
+impl WorkloadInfo {
+    fn from_object(kind: WorkloadKind, obj: &DynamicObject) -> WorkloadInfo {
+        WorkloadInfo {
+            kind,
+            name: obj.metadata.name.clone().unwrap_or_default(),
+            // Kubernetes defaults a missing spec.replicas to 1.
+            replicas: obj
+                .data
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1) as i32,
+            current_replicas: int(obj, "/status/replicas"),
+            ready_replicas: int(obj, "/status/readyReplicas"),
+            available_replicas: int(obj, "/status/availableReplicas"),
+            annotations: obj.metadata.annotations.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl KubeCluster {
+    fn workloads_api(&self, kind: WorkloadKind) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), &self.namespace, &kind.api_resource())
+    }
+
+    /// The kinds to look in, DeploymentConfigs first when the cluster serves them.
+    async fn workload_kinds(&self) -> anyhow::Result<Vec<WorkloadKind>> {
+        Ok(if self.serves_deployment_configs().await? {
+            vec![WorkloadKind::DeploymentConfig, WorkloadKind::Deployment]
+        } else {
+            vec![WorkloadKind::Deployment]
+        })
+    }
+
+    /// The workload called `name` in the cluster's namespace, DeploymentConfig or Deployment;
+    /// `None` when there is neither.
+    pub async fn find_workload(&self, name: &str) -> anyhow::Result<Option<WorkloadInfo>> {
+        for kind in self.workload_kinds().await? {
+            let what = format!("{kind} {name}");
+            let found = self
+                .call(
+                    Some(&self.namespace),
+                    &what,
+                    self.workloads_api(kind).get_opt(name),
+                )
+                .await?;
+            if let Some(obj) = found {
+                return Ok(Some(WorkloadInfo::from_object(kind, &obj)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The workload called `name`; an error naming the cluster and namespace when missing.
+    pub async fn workload(&self, name: &str) -> anyhow::Result<WorkloadInfo> {
+        self.find_workload(name).await?.ok_or_else(|| {
+            anyhow!(
+                "{} cluster (context {}): no Deployment or DeploymentConfig named {name} in namespace \
+                 {}; check the namespace in the config and `kubectl --context {} get deploy,dc -n {}`",
+                self.role,
+                self.context,
+                self.namespace,
+                self.context,
+                self.namespace
+            )
+        })
+    }
+
+    /// Every Deployment and DeploymentConfig of the namespace, sorted by name.
+    pub async fn list_workloads(&self) -> anyhow::Result<Vec<WorkloadInfo>> {
+        let mut out = Vec::new();
+        for kind in self.workload_kinds().await? {
+            let what = format!("the {kind}s");
+            let list = self
+                .call(
+                    Some(&self.namespace),
+                    &what,
+                    self.workloads_api(kind).list(&Default::default()),
+                )
+                .await?;
+            out.extend(
+                list.items
+                    .iter()
+                    .map(|o| WorkloadInfo::from_object(kind, o)),
+            );
+        }
+        out.sort_by(|a, b| {
+            a.name
+                .cmp(&b.name)
+                .then(a.kind.as_str().cmp(b.kind.as_str()))
+        });
+        Ok(out)
+    }
+
+    /// Sets the desired replicas through the scale subresource.
+    pub async fn scale(&self, kind: WorkloadKind, name: &str, replicas: i32) -> anyhow::Result<()> {
+        let what = format!("scaling {kind} {name} to {replicas}");
+        let patch = Patch::Merge(json!({"spec": {"replicas": replicas}}));
+        self.call(
+            Some(&self.namespace),
+            &what,
+            self.workloads_api(kind)
+                .patch_scale(name, &PatchParams::default(), &patch),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Sets one annotation (merge patch; other annotations stay).
+    pub async fn annotate(
+        &self,
+        kind: WorkloadKind,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> anyhow::Result<()> {
+        self.patch_annotation(kind, name, key, json!(value)).await
+    }
+
+    /// Removes one annotation; nothing happens when it is not there.
+    pub async fn remove_annotation(
+        &self,
+        kind: WorkloadKind,
+        name: &str,
+        key: &str,
+    ) -> anyhow::Result<()> {
+        self.patch_annotation(kind, name, key, Value::Null).await
+    }
+
+    async fn patch_annotation(
+        &self,
+        kind: WorkloadKind,
+        name: &str,
+        key: &str,
+        value: Value,
+    ) -> anyhow::Result<()> {
+        let what = format!("annotating {kind} {name} with {key}");
+        let patch = Patch::Merge(json!({"metadata": {"annotations": {key: value}}}));
+        self.call(
+            Some(&self.namespace),
+            &what,
+            self.workloads_api(kind)
+                .patch(name, &PatchParams::default(), &patch),
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,384 @@
+//! The pod controller: keeps each Deployment's and DeploymentConfig's pods at its replicas. New
+//! pods are Pending for the start delay, then Running and ready; surplus pods get a
+//! deletionTimestamp and vanish after the stop delay. The workload's status follows. Velero
+//! objects advance in the same loop (`velero.rs`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::catalog::{self, ResourceType};
+use super::status::ApiError;
+use super::store::{meta_str, now};
+use super::{ClusterSpec, Inner, Shared};
+
+const TICK: Duration = Duration::from_millis(25);
+
+pub async fn run(sim: Arc<Shared>) {
+    loop {
+        reconcile(&sim);
+        tokio::select! {
+            _ = sim.kick.notified() => {}
+            _ = tokio::time::sleep(TICK) => {}
+        }
+    }
+}
+
+/// The pod label that ties a pod to its workload.
+pub fn workload_label(rt: &ResourceType) -> &'static str {
+    if rt.group == "apps.openshift.io" {
+        "deploymentConfig"
+    } else {
+        "deployment"
+    }
+}
+
+fn pod_type() -> Option<&'static ResourceType> {
+    catalog::find_kind(&[], "v1", "Pod")
+}
+
+fn reconcile(sim: &Shared) {
+    let Some(pods_rt) = pod_type() else { return };
+    let mut inner = sim.lock();
+    let workload_types: Vec<&'static ResourceType> = catalog::served(&sim.spec.without_groups)
+        .filter(|rt| rt.is_workload())
+        .collect();
+    for rt in &workload_types {
+        for workload in inner.store.list(rt, None) {
+            let pods = pods_of(&inner, rt, pods_rt, &workload);
+            follow_replicas(&mut inner, &sim.spec, rt, pods_rt, &workload, &pods);
+        }
+    }
+    // Pods whose workload is gone are deleted, as the garbage collector does.
+    let mut owned = std::collections::HashSet::new();
+    for rt in &workload_types {
+        for workload in inner.store.list(rt, None) {
+            let ns = meta_str(&workload, "namespace").unwrap_or("").to_string();
+            for p in pods_of(&inner, rt, pods_rt, &workload) {
+                owned.insert((ns.clone(), meta_str(&p, "name").unwrap_or("").to_string()));
+            }
+        }
+    }
+    advance_pods(&mut inner, &sim.spec, pods_rt, &owned);
+    for rt in workload_types {
+        for workload in inner.store.list(rt, None) {
+            update_status(&mut inner, rt, pods_rt, &workload);
+        }
+    }
+    super::velero::reconcile(&mut inner, &sim.spec);
+}
+
+fn pods_of(
+    inner: &Inner,
+    rt: &ResourceType,
+    pods_rt: &'static ResourceType,
+    workload: &Value,
+) -> Vec<Value> {
+    let ns = meta_str(workload, "namespace").unwrap_or("");
+    let name = meta_str(workload, "name").unwrap_or("");
+    let pointer = format!("/metadata/labels/{}", workload_label(rt));
+    inner
+        .store
+        .list(pods_rt, Some(ns))
+        .into_iter()
+        .filter(|p| p.pointer(&pointer).and_then(Value::as_str) == Some(name))
+        .collect()
+}
+
+fn is_terminating(pod: &Value) -> bool {
+    pod.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+}
+
+fn is_ready(pod: &Value) -> bool {
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+}
+
+fn follow_replicas(
+    inner: &mut Inner,
+    spec: &ClusterSpec,
+    rt: &'static ResourceType,
+    pods_rt: &'static ResourceType,
+    workload: &Value,
+    pods: &[Value],
+) {
+    let want = workload
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+        .max(0) as usize;
+    let mut live: Vec<&Value> = pods.iter().filter(|p| !is_terminating(p)).collect();
+    if live.len() < want {
+        for _ in live.len()..want {
+            let pod = new_pod(inner, rt, workload);
+            let ns = meta_str(&pod, "namespace").unwrap_or("").to_string();
+            if let Ok(stored) = inner.store.create(pods_rt, &ns, pod) {
+                let name = meta_str(&stored, "name").unwrap_or("").to_string();
+                inner
+                    .pod_deadlines
+                    .insert((ns, name), Instant::now() + spec.pod_start_delay);
+            }
+        }
+    } else if live.len() > want {
+        // Not-ready pods go first, then the newest, like the ReplicaSet controller.
+        live.sort_by_key(|p| {
+            (
+                is_ready(p),
+                std::cmp::Reverse(meta_str(p, "creationTimestamp").unwrap_or("")),
+            )
+        });
+        let surplus: Vec<Value> = live
+            .iter()
+            .take(live.len() - want)
+            .map(|p| (*p).clone())
+            .collect();
+        for pod in surplus {
+            let _ = mark_terminating(inner, spec, pods_rt, pod);
+        }
+    }
+}
+
+fn new_pod(inner: &mut Inner, rt: &'static ResourceType, workload: &Value) -> Value {
+    let name = meta_str(workload, "name").unwrap_or("").to_string();
+    let ns = meta_str(workload, "namespace").unwrap_or("").to_string();
+    let template_labels = workload
+        .pointer("/spec/template/metadata/labels")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let mut labels = match template_labels {
+        Value::Object(m) => m,
+        _ => Default::default(),
+    };
+    let app = labels
+        .get("app")
+        .cloned()
+        .or_else(|| workload.pointer("/metadata/labels/app").cloned())
+        .unwrap_or_else(|| json!(name));
+    labels.insert("app".into(), app);
+    labels.insert(workload_label(rt).into(), json!(name));
+    let (pod_name, owner_kind, owner_name, annotations) = if rt.kind == "DeploymentConfig" {
+        let version = workload
+            .pointer("/status/latestVersion")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .max(1);
+        let rc = format!("{name}-{version}");
+        labels.insert("deployment".into(), json!(rc));
+        (
+            format!("{rc}-{}", inner.suffix(5)),
+            "ReplicationController",
+            rc.clone(),
+            json!({"openshift.io/deployment-config.name": name, "openshift.io/deployment.name": rc}),
+        )
+    } else {
+        let rs = format!("{name}-{}", inner.suffix(10));
+        let hash = rs.rsplit('-').next().unwrap_or("").to_string();
+        labels.insert("pod-template-hash".into(), json!(hash));
+        (
+            format!("{rs}-{}", inner.suffix(5)),
+            "ReplicaSet",
+            rs,
+            json!({}),
+        )
+    };
+    let pod_spec = workload
+        .pointer("/spec/template/spec")
+        .filter(|s| s.get("containers").and_then(Value::as_array).is_some_and(|c| !c.is_empty()))
+        .cloned()
+        .unwrap_or_else(|| json!({"containers": [{"name": name, "image": format!("registry.sim/{name}:latest")}]}));
+    let containers: Vec<Value> = pod_spec["containers"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    json!({
+                        "name": c["name"], "image": c["image"], "imageID": "", "ready": false,
+                        "restartCount": 0, "started": false,
+                        "state": {"waiting": {"reason": "ContainerCreating"}},
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod_name,
+            "namespace": ns,
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [{
+                "apiVersion": if owner_kind == "ReplicaSet" { "apps/v1" } else { "v1" },
+                "kind": owner_kind, "name": owner_name, "uid": inner.store.uid(),
+                "controller": true, "blockOwnerDeletion": true,
+            }],
+        },
+        "spec": pod_spec,
+        "status": {
+            "phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": now()}],
+            "containerStatuses": containers,
+            "qosClass": "BestEffort",
+        },
+    })
+}
+
+/// Sets the deletionTimestamp; the pod vanishes after the stop delay.
+pub fn mark_terminating(
+    inner: &mut Inner,
+    spec: &ClusterSpec,
+    pods_rt: &'static ResourceType,
+    pod: Value,
+) -> Result<Value, ApiError> {
+    let ns = meta_str(&pod, "namespace").unwrap_or("").to_string();
+    let name = meta_str(&pod, "name").unwrap_or("").to_string();
+    if is_terminating(&pod) {
+        return Ok(pod);
+    }
+    let stored =
+        inner
+            .store
+            .mark_deleting(pods_rt, &ns, &name, &now(), spec.pod_stop_delay.as_secs())?;
+    inner
+        .pod_deadlines
+        .insert((ns, name), Instant::now() + spec.pod_stop_delay);
+    Ok(stored)
+}
+
+fn advance_pods(
+    inner: &mut Inner,
+    spec: &ClusterSpec,
+    pods_rt: &'static ResourceType,
+    owned: &std::collections::HashSet<(String, String)>,
+) {
+    let now_instant = Instant::now();
+    for pod in inner.store.list(pods_rt, None) {
+        let ns = meta_str(&pod, "namespace").unwrap_or("").to_string();
+        let name = meta_str(&pod, "name").unwrap_or("").to_string();
+        let key = (ns.clone(), name.clone());
+        let due = inner
+            .pod_deadlines
+            .get(&key)
+            .is_none_or(|d| *d <= now_instant);
+        if is_terminating(&pod) {
+            if due {
+                inner.store.remove(pods_rt, &ns, &name);
+                inner.pod_deadlines.remove(&key);
+            }
+            continue;
+        }
+        let controlled = pod
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .is_some_and(|o| !o.is_empty());
+        if controlled && !owned.contains(&key) {
+            // Its workload is gone.
+            let _ = mark_terminating(inner, spec, pods_rt, pod);
+            continue;
+        }
+        if pod.pointer("/status/phase").and_then(Value::as_str) == Some("Pending") && due {
+            let running = running(pod);
+            let _ = inner.store.replace(pods_rt, &ns, &name, running, None);
+            inner.pod_deadlines.remove(&key);
+        }
+    }
+}
+
+fn running(mut pod: Value) -> Value {
+    let t = now();
+    let n = meta_str(&pod, "uid").map(|u| {
+        u.bytes()
+            .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(b.into()))
+    });
+    let ip = n
+        .map(|n| format!("10.128.{}.{}", (n >> 8) % 250 + 1, n % 250 + 2))
+        .unwrap_or_else(|| "10.128.0.2".into());
+    let containers: Vec<Value> = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    json!({
+                        "name": c["name"], "image": c["image"], "imageID": c["image"], "ready": true,
+                        "restartCount": 0, "started": true,
+                        "state": {"running": {"startedAt": t}},
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(status) = pod.get_mut("status").and_then(Value::as_object_mut) {
+        status.insert("phase".into(), json!("Running"));
+        status.insert("startTime".into(), json!(t));
+        status.insert("podIP".into(), json!(ip));
+        status.insert("hostIP".into(), json!("192.168.0.10"));
+        status.insert(
+            "conditions".into(),
+            json!([
+                {"type": "Initialized", "status": "True", "lastTransitionTime": t},
+                {"type": "Ready", "status": "True", "lastTransitionTime": t},
+                {"type": "ContainersReady", "status": "True", "lastTransitionTime": t},
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": t},
+            ]),
+        );
+        status.insert("containerStatuses".into(), Value::Array(containers));
+    }
+    pod
+}
+
+fn update_status(
+    inner: &mut Inner,
+    rt: &'static ResourceType,
+    pods_rt: &'static ResourceType,
+    workload: &Value,
+) {
+    let ns = meta_str(workload, "namespace").unwrap_or("").to_string();
+    let name = meta_str(workload, "name").unwrap_or("").to_string();
+    let pods: Vec<Value> = pods_of(inner, rt, pods_rt, workload)
+        .into_iter()
+        .filter(|p| !is_terminating(p))
+        .collect();
+    let replicas = pods.len() as i64;
+    let ready = pods.iter().filter(|p| is_ready(p)).count() as i64;
+    let want = workload
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let generation = workload
+        .pointer("/metadata/generation")
+        .cloned()
+        .unwrap_or(json!(1));
+    let mut status = workload
+        .get("status")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    let before = status.clone();
+    if let Some(s) = status.as_object_mut() {
+        s.insert("observedGeneration".into(), generation);
+        s.insert("replicas".into(), json!(replicas));
+        s.insert("readyReplicas".into(), json!(ready));
+        s.insert("availableReplicas".into(), json!(ready));
+        s.insert("updatedReplicas".into(), json!(replicas));
+        s.insert("unavailableReplicas".into(), json!((want - ready).max(0)));
+        if rt.kind == "DeploymentConfig" && s.get("latestVersion").is_none() {
+            s.insert("latestVersion".into(), json!(1));
+        }
+    }
+    if status == before {
+        return;
+    }
+    let mut next = workload.clone();
+    if let Some(o) = next.as_object_mut() {
+        o.insert("status".into(), status);
+    }
+    let _ = inner.store.replace(rt, &ns, &name, next, None);
+}

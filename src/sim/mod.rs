@@ -1,0 +1,437 @@
+//! The rehearsal sandbox: a simulated Kubernetes API server on loopback (plain HTTP) that
+//! kube-rs and kubectl talk to like to any cluster, plus the seeded data stores (`seed`).
+//!
+//! One [`SimCluster`] is one cluster: its own port, object store, resourceVersion counter, pod
+//! controller and injected RBAC denials. Wire details it follows are in
+//! `reference/kube-wire.md`.
+
+mod api;
+pub mod catalog;
+mod controller;
+mod discovery;
+mod exec;
+mod http;
+mod kubeconfig;
+mod patch;
+mod portforward;
+mod protobuf;
+mod scale;
+pub mod seed;
+mod selector;
+mod ssar;
+mod status;
+mod store;
+mod table;
+mod validate;
+mod velero;
+mod watch;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+pub use exec::ExecRule;
+pub use kubeconfig::write_kubeconfig;
+pub use portforward::PortTarget;
+pub use status::ApiError;
+
+/// What a simulated cluster looks like when it starts.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    /// Used in the kubeconfig (cluster and user names) and in log lines.
+    pub name: String,
+    /// Namespaces that exist from the start; the first is the kubeconfig context's namespace.
+    pub namespaces: Vec<String>,
+    /// The minor version `/version` reports. 32 keeps Google's kubectl dispatcher on its
+    /// built-in kubectl 1.32 (see kube-wire.md §0.7).
+    pub server_minor: u32,
+    /// How long a new pod stays Pending before it runs and is ready.
+    pub pod_start_delay: Duration,
+    /// How long a deleted pod stays (with a deletionTimestamp) before it is gone.
+    pub pod_stop_delay: Duration,
+    /// API groups this cluster does not serve (e.g. `apps.openshift.io` on plain Kubernetes).
+    pub without_groups: Vec<String>,
+    /// How long each of the five progress steps of a Velero Backup or Restore takes.
+    pub velero_step: Duration,
+}
+
+impl ClusterSpec {
+    pub fn new(name: &str) -> ClusterSpec {
+        ClusterSpec {
+            name: name.to_string(),
+            namespaces: vec!["default".to_string()],
+            server_minor: 32,
+            pod_start_delay: Duration::from_millis(200),
+            pod_stop_delay: Duration::from_millis(200),
+            without_groups: Vec::new(),
+            velero_step: Duration::from_millis(100),
+        }
+    }
+
+    /// Adds a namespace; the first one added replaces `default` as the context namespace.
+    pub fn namespace(mut self, ns: &str) -> ClusterSpec {
+        if self.namespaces == ["default"] {
+            self.namespaces = vec![ns.to_string(), "default".to_string()];
+        } else if !self.namespaces.iter().any(|n| n == ns) {
+            self.namespaces.push(ns.to_string());
+        }
+        self
+    }
+
+    pub fn pod_delays(mut self, start: Duration, stop: Duration) -> ClusterSpec {
+        self.pod_start_delay = start;
+        self.pod_stop_delay = stop;
+        self
+    }
+
+    pub fn velero_step(mut self, step: Duration) -> ClusterSpec {
+        self.velero_step = step;
+        self
+    }
+
+    pub fn without_group(mut self, group: &str) -> ClusterSpec {
+        self.without_groups.push(group.to_string());
+        self
+    }
+
+    pub fn context_namespace(&self) -> &str {
+        self.namespaces
+            .first()
+            .map(String::as_str)
+            .unwrap_or("default")
+    }
+}
+
+/// A permission the simulated operator does not have. `None` namespace: in every namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial {
+    pub verb: String,
+    pub group: String,
+    pub resource: String,
+    pub subresource: Option<String>,
+    pub namespace: Option<String>,
+}
+
+impl Denial {
+    fn covers(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        sub: Option<&str>,
+        ns: Option<&str>,
+    ) -> bool {
+        (self.verb == verb || self.verb == "*")
+            && self.group == group
+            && self.resource == resource
+            && self.subresource.as_deref() == sub
+            && (self.namespace.is_none() || self.namespace.as_deref() == ns)
+    }
+}
+
+pub(crate) struct Inner {
+    pub store: store::Store,
+    pub denials: Vec<Denial>,
+    pub unauthorized: bool,
+    /// Pod (namespace, name) → when it becomes ready, or when it is gone if deleting.
+    pub pod_deadlines: HashMap<(String, String), Instant>,
+    pub rng: u64,
+    pub exec_rules: Vec<ExecRule>,
+    pub port_targets: Vec<PortTarget>,
+    /// Velero object (plural, namespace, name) → when its progress moves next.
+    pub velero_next: HashMap<(&'static str, String, String), Instant>,
+}
+
+impl Inner {
+    pub fn denied(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        sub: Option<&str>,
+        ns: Option<&str>,
+    ) -> bool {
+        self.denials
+            .iter()
+            .any(|d| d.covers(verb, group, resource, sub, ns))
+    }
+
+    /// A pod-name suffix the way the real controllers draw them (no vowels).
+    pub fn suffix(&mut self, len: usize) -> String {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        let mut out = String::with_capacity(len);
+        for _ in 0..len {
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            out.push(ALPHABET[(self.rng % ALPHABET.len() as u64) as usize] as char);
+        }
+        out
+    }
+}
+
+pub(crate) struct Shared {
+    pub spec: ClusterSpec,
+    pub addr: SocketAddr,
+    inner: Mutex<Inner>,
+    /// Wakes the pod controller after a write.
+    pub kick: Notify,
+    /// Flips to true when the cluster is dropped; long-lived streams end on it.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn without(&self) -> &[String] {
+        &self.spec.without_groups
+    }
+}
+
+/// A running simulated cluster. Dropping it stops the server, its watches and its controller.
+pub struct SimCluster {
+    shared: Arc<Shared>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl SimCluster {
+    /// Binds a free loopback port, creates the spec's namespaces and starts serving.
+    pub async fn start(spec: ClusterSpec) -> anyhow::Result<SimCluster> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .context("cannot bind a loopback port for the simulated cluster")?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the simulated cluster's address")?;
+        let salt = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9e37_79b9)
+            ^ u64::from(addr.port());
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let shared = Arc::new(Shared {
+            spec: spec.clone(),
+            addr,
+            inner: Mutex::new(Inner {
+                store: store::Store::new(salt),
+                denials: Vec::new(),
+                unauthorized: false,
+                pod_deadlines: HashMap::new(),
+                rng: salt | 1,
+                exec_rules: Vec::new(),
+                port_targets: Vec::new(),
+                velero_next: HashMap::new(),
+            }),
+            kick: Notify::new(),
+            shutdown: shutdown_rx.clone(),
+        });
+        {
+            let mut inner = shared.lock();
+            for ns in &spec.namespaces {
+                ensure_namespace(&mut inner, ns).map_err(|e| anyhow!(e.message))?;
+            }
+        }
+        let app = axum::Router::new()
+            .fallback(api::handle)
+            .with_state(shared.clone());
+        let mut stop = shutdown_rx.clone();
+        let server = tokio::spawn(async move {
+            let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop.changed().await;
+            });
+            if let Err(e) = serving.await {
+                tracing::warn!("simulated cluster server stopped: {e}");
+            }
+        });
+        let controller = tokio::spawn(controller::run(shared.clone()));
+        Ok(SimCluster {
+            shared,
+            shutdown,
+            tasks: vec![server, controller],
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.shared.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    pub fn spec(&self) -> &ClusterSpec {
+        &self.shared.spec
+    }
+
+    /// Creates or replaces an object as given (status included), the way a seed or a test
+    /// sets the scene. Built-in kinds are validated like API writes; the namespace is created
+    /// when missing. Returns the stored object.
+    pub fn apply_object(&self, object: Value) -> anyhow::Result<Value> {
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+        let rt = catalog::find_kind(self.shared.without(), api_version, kind)
+            .ok_or_else(|| anyhow!("the simulated cluster does not serve {api_version} {kind}"))?;
+        let name = store::meta_str(&object, "name").unwrap_or("").to_string();
+        let ns = store::meta_str(&object, "namespace")
+            .map(str::to_string)
+            .unwrap_or_else(|| self.shared.spec.context_namespace().to_string());
+        let object = validate::validate(rt, object)
+            .map_err(|e| anyhow!("{} {name} is not valid: {}", rt.kind, e.message))?;
+        let mut inner = self.shared.lock();
+        if rt.namespaced {
+            ensure_namespace(&mut inner, &ns).map_err(|e| anyhow!(e.message))?;
+        }
+        let stored = if inner.store.get(rt, &ns, &name).is_some() {
+            inner.store.replace(rt, &ns, &name, object, None)
+        } else {
+            inner.store.create(rt, &ns, object)
+        }
+        .map_err(|e| anyhow!("cannot store {} {ns}/{name}: {}", rt.kind, e.message))?;
+        drop(inner);
+        self.shared.kick.notify_one();
+        Ok(stored)
+    }
+
+    /// The stored object, with everything the server filled in.
+    pub fn get_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Value> {
+        let rt = catalog::find_kind(self.shared.without(), api_version, kind)?;
+        self.shared.lock().store.get(rt, namespace, name).cloned()
+    }
+
+    /// Objects of one kind in one namespace (`None`: all namespaces), optionally by labels.
+    pub fn list_objects(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        labels: Option<&str>,
+    ) -> Vec<Value> {
+        let Some(rt) = catalog::find_kind(self.shared.without(), api_version, kind) else {
+            return Vec::new();
+        };
+        let selector = selector::Selector::labels_only(labels.unwrap_or(""));
+        let objects = self.shared.lock().store.list(rt, namespace);
+        objects
+            .into_iter()
+            .filter(|o| selector.matches(o))
+            .collect()
+    }
+
+    /// Removes an object at once (no grace period). Returns whether it existed.
+    pub fn delete_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> bool {
+        let Some(rt) = catalog::find_kind(self.shared.without(), api_version, kind) else {
+            return false;
+        };
+        let removed = self
+            .shared
+            .lock()
+            .store
+            .remove(rt, namespace, name)
+            .is_some();
+        self.shared.kick.notify_one();
+        removed
+    }
+
+    /// Takes a permission away: SelfSubjectAccessReview answers denied, and the real request
+    /// answers 403 Forbidden. `namespace: None` denies it in every namespace.
+    pub fn deny(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        subresource: Option<&str>,
+        namespace: Option<&str>,
+    ) {
+        self.shared.lock().denials.push(Denial {
+            verb: verb.to_string(),
+            group: group.to_string(),
+            resource: resource.to_string(),
+            subresource: subresource.map(str::to_string),
+            namespace: namespace.map(str::to_string),
+        });
+    }
+
+    /// Lets `pods/exec` run a command, mapped onto a local process.
+    pub fn allow_exec(&self, rule: ExecRule) {
+        self.shared.lock().exec_rules.push(rule);
+    }
+
+    /// Makes `pods/portforward` to `port` of the pods named `pod_prefix...` reach `target`.
+    pub fn forward_port(&self, pod_prefix: &str, port: u16, target: SocketAddr) {
+        self.shared.lock().port_targets.push(PortTarget {
+            pod_prefix: pod_prefix.to_string(),
+            port,
+            target,
+        });
+    }
+
+    pub fn clear_denials(&self) {
+        self.shared.lock().denials.clear();
+    }
+
+    /// Every request answers 401 while on, as with an expired token.
+    pub fn set_unauthorized(&self, on: bool) {
+        self.shared.lock().unauthorized = on;
+    }
+
+    /// The token the kubeconfig gives this cluster's user.
+    pub fn token(&self) -> String {
+        format!("sim-token-{}", self.shared.spec.name)
+    }
+
+    /// The current resourceVersion counter.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.lock().store.current_rv()
+    }
+}
+
+impl Drop for SimCluster {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        // The server (first task) ends by itself through graceful shutdown, closing idle
+        // keep-alive connections; the controller loops forever and is aborted.
+        for task in self.tasks.iter().skip(1) {
+            task.abort();
+        }
+    }
+}
+
+pub(crate) fn ensure_namespace(inner: &mut Inner, ns: &str) -> Result<(), ApiError> {
+    let Some(rt) = catalog::find_kind(&[], "v1", "Namespace") else {
+        return Err(ApiError::internal("the catalog has no Namespace".into()));
+    };
+    if inner.store.get(rt, "", ns).is_none() {
+        inner.store.create(
+            rt,
+            "",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns},
+                   "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
+        )?;
+    }
+    Ok(())
+}

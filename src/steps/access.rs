@@ -1,0 +1,357 @@
+//! What Kubernetes access each action needs, and the prerequisite check that every
+//! cluster answers, its namespace exists and the operator holds every permission
+//! their own steps need (SelfSubjectAccessReview), before the window starts.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{Map, Value, json};
+
+use super::{StepContext, StepResult};
+use crate::config::Config;
+use crate::infra::kube::{Access, KubeCluster};
+use crate::plan::plan;
+use crate::runbook::{Action, ClusterRole};
+
+/// Where a permission applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// The cluster's configured namespace.
+    Namespace,
+    /// The Velero namespace of the config.
+    Velero,
+    /// A cluster-scoped resource.
+    Cluster,
+}
+
+/// One permission one action needs on one cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Needed {
+    pub cluster: ClusterRole,
+    pub verb: &'static str,
+    pub group: &'static str,
+    pub resource: &'static str,
+    pub subresource: Option<&'static str>,
+    pub scope: Scope,
+}
+
+const fn needed(
+    cluster: ClusterRole,
+    verb: &'static str,
+    group: &'static str,
+    resource: &'static str,
+) -> Needed {
+    Needed {
+        cluster,
+        verb,
+        group,
+        resource,
+        subresource: None,
+        scope: Scope::Namespace,
+    }
+}
+
+const fn sub(mut n: Needed, subresource: &'static str) -> Needed {
+    n.subresource = Some(subresource);
+    n
+}
+
+const fn scoped(mut n: Needed, scope: Scope) -> Needed {
+    n.scope = scope;
+    n
+}
+
+/// Reading the 3scale workloads, whichever kind the installation uses.
+fn read_workloads(c: ClusterRole) -> Vec<Needed> {
+    vec![
+        needed(c, "list", "apps", "deployments"),
+        needed(c, "list", "apps.openshift.io", "deploymentconfigs"),
+        needed(c, "list", "", "pods"),
+        needed(c, "get", "apps.3scale.net", "apimanagers"),
+    ]
+}
+
+/// Recording replicas on a workload and scaling it (DeploymentConfigs up to 3scale
+/// 2.14, Deployments from 2.15: both are asked, since the inventory decides later).
+fn scale_workloads(c: ClusterRole) -> Vec<Needed> {
+    vec![
+        needed(c, "patch", "apps", "deployments"),
+        sub(needed(c, "update", "apps", "deployments"), "scale"),
+        needed(c, "patch", "apps.openshift.io", "deploymentconfigs"),
+        sub(
+            needed(c, "update", "apps.openshift.io", "deploymentconfigs"),
+            "scale",
+        ),
+        needed(c, "watch", "", "pods"),
+        needed(c, "patch", "apps.3scale.net", "apimanagers"),
+    ]
+}
+
+/// Reaching the data stores of a cluster: their secrets, and exec or a tunnel into
+/// the pods that run them.
+fn reach_data(c: ClusterRole) -> Vec<Needed> {
+    vec![
+        needed(c, "get", "", "secrets"),
+        needed(c, "list", "", "pods"),
+        sub(needed(c, "create", "", "pods"), "exec"),
+        sub(needed(c, "create", "", "pods"), "portforward"),
+    ]
+}
+
+fn velero(c: ClusterRole, verbs: &[&'static str], resource: &'static str) -> Vec<Needed> {
+    verbs
+        .iter()
+        .map(|v| scoped(needed(c, v, "velero.io", resource), Scope::Velero))
+        .collect()
+}
+
+/// The access an action needs; empty for actions that touch no cluster.
+pub fn required(action: Action) -> Vec<Needed> {
+    use ClusterRole::{Destination, MigrationCluster, Source};
+    match action {
+        Action::CheckRedis
+        | Action::CheckPostgresql
+        | Action::CheckMysql
+        | Action::CheckDumpTools
+        | Action::CheckDiskSpace
+        | Action::CheckKubeconfigs
+        | Action::CheckClusterAccess => vec![],
+        Action::Inventory => [
+            read_workloads(Source),
+            vec![needed(Source, "get", "", "secrets")],
+            vec![needed(Destination, "get", "apps.3scale.net", "apimanagers")],
+        ]
+        .concat(),
+        Action::StopTraffic | Action::ScaleDown => {
+            [read_workloads(Source), scale_workloads(Source)].concat()
+        }
+        Action::DrainQueues
+        | Action::DumpSystemDatabase
+        | Action::DumpZyncDatabase
+        | Action::DumpRedis => reach_data(Source),
+        Action::DumpSecrets => vec![
+            needed(Source, "list", "", "secrets"),
+            needed(Source, "get", "", "secrets"),
+            needed(Source, "list", "", "configmaps"),
+            needed(Source, "get", "", "configmaps"),
+        ],
+        // Both route rewrites change the database on the migration cluster.
+        Action::ConvertSystemDatabase
+        | Action::RestoreSystemDatabase
+        | Action::RewriteRoutes
+        | Action::DumpMigrationDatabase => reach_data(MigrationCluster),
+        Action::SeedDestinationDatabase => [
+            reach_data(Destination),
+            read_workloads(Destination),
+            scale_workloads(Destination),
+        ]
+        .concat(),
+        Action::RestoreBackendRedis | Action::VerifyBackendRedis => reach_data(Destination),
+        Action::PushSecrets => vec![
+            needed(Destination, "get", "", "secrets"),
+            needed(Destination, "create", "", "secrets"),
+            needed(Destination, "patch", "", "secrets"),
+        ],
+        Action::CheckMasterPlan
+        | Action::CheckMasterAccess
+        | Action::CheckDefaultTenant
+        | Action::CheckSsoIntegrations => [
+            reach_data(Destination),
+            vec![needed(Destination, "list", "route.openshift.io", "routes")],
+        ]
+        .concat(),
+        Action::CheckPlatformInstalled | Action::CheckPlatformVersions | Action::CheckKeycloak => {
+            [Source, Destination]
+                .into_iter()
+                .flat_map(|c| {
+                    [
+                        scoped(needed(c, "list", "", "namespaces"), Scope::Cluster),
+                        needed(c, "list", "apps", "deployments"),
+                    ]
+                })
+                .collect()
+        }
+        Action::CheckVelero => [Source, Destination]
+            .into_iter()
+            .flat_map(|c| velero(c, &["get", "list"], "backupstoragelocations"))
+            .collect(),
+        Action::VeleroBackup => velero(Source, &["create", "get"], "backups"),
+        Action::VeleroWaitSynced => velero(Destination, &["get", "list"], "backups"),
+        Action::VeleroRestore => velero(Destination, &["create", "get"], "restores"),
+        Action::VeleroVerify => [
+            velero(Destination, &["get"], "restores"),
+            vec![needed(Destination, "list", "", "pods")],
+        ]
+        .concat(),
+    }
+}
+
+/// The permissions the operator's own steps need on this migration: hand-offs are
+/// the other party's business, and manual steps are checked by the operator.
+pub fn needed_by_me(config: &Config) -> BTreeSet<Needed> {
+    plan(config)
+        .iter()
+        .filter(|p| !p.hand_off)
+        .filter_map(|p| p.step.action)
+        .flat_map(required)
+        .collect()
+}
+
+/// How long one cluster may take to answer the whole check.
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(super) async fn check_cluster_access(ctx: &StepContext) -> Result<StepResult> {
+    let config = &ctx.config;
+    let needs = needed_by_me(config);
+    let mut figures = Map::new();
+    let mut table: Vec<Value> = Vec::new();
+    let mut problems = Vec::new();
+    let mut answered = Vec::new();
+    for cluster in &config.clusters {
+        let role = cluster.role;
+        let mine: Vec<&Needed> = needs.iter().filter(|n| n.cluster == role).collect();
+        let probe = tokio::time::timeout(CLUSTER_TIMEOUT, probe_cluster(ctx, cluster, &mine)).await;
+        let result = match probe {
+            Ok(r) => r,
+            Err(_) => Err(anyhow::anyhow!(
+                "{role} did not answer within {CLUSTER_TIMEOUT:?}; check the network path to \
+                 its API server"
+            )),
+        };
+        match result {
+            Ok(found) => {
+                answered.push(format!("{role} ({})", found.version));
+                figures.insert(
+                    role.to_string(),
+                    json!({"version": found.version, "namespace": cluster.namespace}),
+                );
+                for (need, namespace, allowed) in found.rows {
+                    if !allowed {
+                        problems.push(format!(
+                            "{role}: {} {} denied{}",
+                            need.verb,
+                            resource_name(&need),
+                            namespace
+                                .as_deref()
+                                .map(|n| format!(" in namespace {n}"))
+                                .unwrap_or_default()
+                        ));
+                    }
+                    table.push(json!({
+                        "cluster": role,
+                        "verb": need.verb,
+                        "group": need.group,
+                        "resource": resource_name(&need),
+                        "namespace": namespace,
+                        "allowed": allowed,
+                    }));
+                }
+                problems.extend(found.problems);
+            }
+            Err(e) if mine.is_empty() => {
+                // No step of yours touches this cluster: worth knowing, not blocking.
+                ctx.sink
+                    .warn(format!("{role}: {e:#} (none of your steps needs it)"));
+            }
+            Err(e) => problems.push(format!("{role}: {e:#}")),
+        }
+    }
+    figures.insert("permissions".into(), Value::Array(table.clone()));
+    let denied = table.iter().filter(|r| r["allowed"] == false).count();
+    Ok(if problems.is_empty() {
+        StepResult::passed(
+            format!(
+                "clusters answer: {}; all {} permissions your steps need are granted",
+                answered.join(", "),
+                table.len()
+            ),
+            figures,
+        )
+    } else {
+        StepResult::failed(
+            format!(
+                "{} problem(s), {denied} of {} permissions denied: {}",
+                problems.len(),
+                table.len(),
+                problems.join("; ")
+            ),
+            figures,
+        )
+    })
+}
+
+fn resource_name(n: &Needed) -> String {
+    let mut s = n.resource.to_string();
+    if !n.group.is_empty() {
+        s = format!("{s}.{}", n.group);
+    }
+    if let Some(sub) = n.subresource {
+        s = format!("{s}/{sub}");
+    }
+    s
+}
+
+struct ClusterFindings {
+    version: String,
+    rows: Vec<(Needed, Option<String>, bool)>,
+    problems: Vec<String>,
+}
+
+async fn probe_cluster(
+    ctx: &StepContext,
+    cluster: &crate::config::Cluster,
+    needs: &[&Needed],
+) -> Result<ClusterFindings> {
+    let role = cluster.role;
+    let kube = KubeCluster::connect(cluster).await?;
+    let version = kube.server_version().await?;
+    ctx.sink.info(format!("{role}: API server {version}"));
+    let mut problems = Vec::new();
+    let velero_ns = ctx.config.velero.as_ref().map(|v| v.namespace.clone());
+    let mut namespaces = vec![cluster.namespace.clone()];
+    if needs.iter().any(|n| n.scope == Scope::Velero)
+        && let Some(ns) = &velero_ns
+    {
+        namespaces.push(ns.clone());
+    }
+    for ns in &namespaces {
+        if !kube.namespace_exists(ns).await? {
+            problems.push(format!(
+                "{role}: namespace {ns} does not exist; check [{role}].namespace"
+            ));
+        }
+    }
+    let mut rows = Vec::new();
+    for need in needs {
+        let namespace = match need.scope {
+            Scope::Namespace => Some(cluster.namespace.clone()),
+            Scope::Velero => velero_ns.clone(),
+            Scope::Cluster => None,
+        };
+        let access = Access {
+            verb: need.verb.to_string(),
+            group: need.group.to_string(),
+            resource: need.resource.to_string(),
+            subresource: need.subresource.map(str::to_string),
+            namespace: namespace.clone(),
+        };
+        let allowed = kube.can_i(&access).await?;
+        ctx.sink.info(format!(
+            "{role}: {} {}{}: {}",
+            need.verb,
+            resource_name(need),
+            namespace
+                .as_deref()
+                .map(|n| format!(" in {n}"))
+                .unwrap_or_default(),
+            if allowed { "allowed" } else { "DENIED" }
+        ));
+        rows.push((**need, namespace, allowed));
+    }
+    Ok(ClusterFindings {
+        version,
+        rows,
+        problems,
+    })
+}
