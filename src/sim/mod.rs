@@ -11,6 +11,7 @@ mod controller;
 mod discovery;
 mod exec;
 mod http;
+pub mod installation;
 mod kubeconfig;
 mod patch;
 mod portforward;
@@ -39,6 +40,7 @@ pub use exec::ExecRule;
 pub use kubeconfig::write_kubeconfig;
 pub use portforward::PortTarget;
 pub use status::ApiError;
+pub use velero::ObjectStorage;
 
 /// What a simulated cluster looks like when it starts.
 #[derive(Clone, Debug)]
@@ -58,6 +60,9 @@ pub struct ClusterSpec {
     pub without_groups: Vec<String>,
     /// How long each of the five progress steps of a Velero Backup or Restore takes.
     pub velero_step: Duration,
+    /// Where Velero backups go; clusters given the same handle share buckets, so a backup
+    /// taken on one can be restored on another.
+    pub object_storage: ObjectStorage,
 }
 
 impl ClusterSpec {
@@ -70,6 +75,7 @@ impl ClusterSpec {
             pod_stop_delay: Duration::from_millis(200),
             without_groups: Vec::new(),
             velero_step: Duration::from_millis(100),
+            object_storage: ObjectStorage::default(),
         }
     }
 
@@ -91,6 +97,12 @@ impl ClusterSpec {
 
     pub fn velero_step(mut self, step: Duration) -> ClusterSpec {
         self.velero_step = step;
+        self
+    }
+
+    /// Shares object storage with other clusters (see [`ObjectStorage`]).
+    pub fn object_storage(mut self, storage: &ObjectStorage) -> ClusterSpec {
+        self.object_storage = storage.clone();
         self
     }
 

@@ -40,7 +40,10 @@ fn column(name: &str, kind: &str) -> Value {
     json!({"name": name, "type": kind, "format": format, "description": name, "priority": 0})
 }
 
-fn columns_and_cells(rt: &ResourceType) -> (Vec<Value>, fn(&Value) -> Vec<Value>) {
+/// The cells of one row.
+type Cells = fn(&Value) -> Vec<Value>;
+
+fn columns_and_cells(rt: &ResourceType) -> (Vec<Value>, Cells) {
     match rt.kind {
         "Deployment" => (
             vec![

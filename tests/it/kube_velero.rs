@@ -127,3 +127,93 @@ async fn a_backup_to_a_missing_location_fails_validation() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_backup_taken_on_one_cluster_is_restored_on_another() {
+    use cutover::sim::{ClusterSpec, ObjectStorage};
+    use std::time::Duration;
+    let storage = ObjectStorage::default();
+    let spec = |name: &str| {
+        ClusterSpec::new(name)
+            .namespace("velero")
+            .pod_delays(Duration::from_millis(50), Duration::from_millis(50))
+            .object_storage(&storage)
+    };
+    let source = Sandbox::with_spec("source", spec("source")).await;
+    let destination = Sandbox::with_spec("destination", spec("destination")).await;
+    source
+        .sim
+        .apply_object(deployment("registry", "registry-app", 2))
+        .unwrap();
+    source
+        .sim
+        .apply_object(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "registry"},
+                             "stringData": {"password": "s3cret"}}))
+        .unwrap();
+    let src = source.connect(ClusterRole::Source, "velero").await;
+    let dst = destination
+        .connect(ClusterRole::Destination, "velero")
+        .await;
+    let bsl = json!({"spec": {"provider": "aws", "objectStorage": {"bucket": "registry-backups"}}});
+    src.apply_custom(CustomKind::BackupStorageLocation, None, "default", &bsl)
+        .await
+        .unwrap();
+    dst.apply_custom(CustomKind::BackupStorageLocation, None, "default", &bsl)
+        .await
+        .unwrap();
+
+    let backup = json!({"metadata": {"name": "move-1"}, "spec": {"includedNamespaces": ["registry"], "storageLocation": "default"}});
+    src.create_custom(CustomKind::VeleroBackup, None, &backup)
+        .await
+        .unwrap();
+    eventually("the backup is synced to the destination", || async {
+        dst.get_custom(CustomKind::VeleroBackup, None, "move-1")
+            .await
+            .unwrap()
+            .is_some_and(|b| b.data["status"]["phase"] == "Completed")
+    })
+    .await;
+    assert_eq!(storage.backups("registry-backups"), ["move-1"]);
+
+    dst.create_custom(
+        CustomKind::VeleroRestore,
+        None,
+        &json!({"metadata": {"name": "move-1"}, "spec": {"backupName": "move-1"}}),
+    )
+    .await
+    .unwrap();
+    eventually("the restore is Completed", || async {
+        let r = dst
+            .get_custom(CustomKind::VeleroRestore, None, "move-1")
+            .await
+            .unwrap()
+            .unwrap();
+        r.data["status"]["phase"] == "Completed"
+    })
+    .await;
+    let secret = destination
+        .sim
+        .get_object("v1", "Secret", "registry", "db")
+        .expect("the secret is restored");
+    assert_eq!(secret["data"]["password"], "czNjcmV0");
+    assert!(
+        destination
+            .sim
+            .get_object("apps/v1", "Deployment", "registry", "registry-app")
+            .is_some()
+    );
+    let dest = &destination.sim;
+    eventually("the restored deployment's pods run", || async {
+        dest.list_objects(
+            "v1",
+            "Pod",
+            Some("registry"),
+            Some("deployment=registry-app"),
+        )
+        .iter()
+        .filter(|p| p["status"]["phase"] == "Running")
+        .count()
+            == 2
+    })
+    .await;
+}

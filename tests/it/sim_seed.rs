@@ -633,9 +633,19 @@ async fn backend_worker_drains_priority_first_while_enabled_and_stops_when_disab
         tokio::time::sleep(POLL).await;
     }
     enabled.send(false).unwrap();
-    // Let a round that was under way finish, then nothing may move any more.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (paused, depths) = resque_depths(&queues, &system).await;
+    // A round under way when the flag dropped may still land; after that nothing may move.
+    let (mut paused, mut depths) = resque_depths(&queues, &system).await;
+    let mut polls = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (now, now_depths) = resque_depths(&queues, &system).await;
+        if now == paused {
+            break;
+        }
+        (paused, depths) = (now, now_depths);
+        polls += 1;
+        assert!(polls < 50, "the disabled backend worker kept consuming");
+    }
     assert!(paused < initial);
     assert!(depths["resque:queue:priority"] > 0, "{depths:?}");
     assert_eq!(

@@ -1,0 +1,373 @@
+//! The 3scale installations of the rehearsal sandbox, as the objects a cluster would
+//! hold: a 3scale 2.14 source (DeploymentConfigs, data stores in the cluster) and a
+//! RHOAM-like 3scale 2.16 destination (Deployments, external data stores). Names,
+//! labels and secret keys follow shared/reference/threescale.md §5.
+
+mod objects;
+
+use serde_json::Value;
+
+use objects::{Generator, apimanager, configmap, deployment, deployment_config, route, secret};
+
+/// Where the destination's external data stores are (RHOAM keeps them outside the
+/// cluster: RDS and ElastiCache in production, the sandbox's servers here).
+#[derive(Clone, Debug)]
+pub struct ExternalStores {
+    pub system_database: String,
+    pub backend_redis_storage: String,
+    pub backend_redis_queues: String,
+    pub system_redis: String,
+    pub zync_database: String,
+}
+
+/// The workloads of a 3scale 2.14 installation with internal data stores, with the
+/// replicas a small production install runs.
+pub const SOURCE_WORKLOADS: &[(&str, i32)] = &[
+    ("apicast-staging", 1),
+    ("apicast-production", 2),
+    ("backend-listener", 2),
+    ("backend-worker", 2),
+    ("backend-cron", 1),
+    ("system-memcache", 1),
+    ("system-app", 2),
+    ("system-sidekiq", 1),
+    ("system-searchd", 1),
+    ("zync", 1),
+    ("zync-que", 1),
+    ("system-postgresql", 1),
+    ("backend-redis", 1),
+    ("system-redis", 1),
+    ("zync-database", 1),
+];
+
+/// The workloads of RHOAM's 3scale 2.16: the data stores are external.
+pub const DESTINATION_WORKLOADS: &[(&str, i32)] = &[
+    ("apicast-staging", 1),
+    ("apicast-production", 2),
+    ("backend-listener", 2),
+    ("backend-worker", 2),
+    ("backend-cron", 1),
+    ("system-memcache", 1),
+    ("system-app", 2),
+    ("system-sidekiq", 1),
+    ("system-searchd", 1),
+    ("zync", 1),
+    ("zync-que", 1),
+];
+
+/// The source installation: 3scale 2.14 in `ns`, wildcard domain `wildcard`. The
+/// secrets name the in-cluster services, as an operator-managed install has them.
+pub fn source_objects(ns: &str, wildcard: &str) -> Vec<Value> {
+    let mut g = Generator::new("source");
+    let db_password = g.token(16);
+    let zync_password = g.token(16);
+    let mut objects: Vec<Value> = SOURCE_WORKLOADS
+        .iter()
+        .map(|(name, replicas)| deployment_config(ns, name, *replicas))
+        .collect();
+    objects.extend([
+        secret(
+            ns,
+            "system-database",
+            &[
+                (
+                    "URL",
+                    &format!("postgresql://system:{db_password}@system-postgresql:5432/system"),
+                ),
+                ("DB_USER", "system"),
+                ("DB_PASSWORD", &db_password),
+            ],
+        ),
+        secret(
+            ns,
+            "backend-redis",
+            &[
+                ("REDIS_STORAGE_URL", "redis://backend-redis:6379/0"),
+                ("REDIS_QUEUES_URL", "redis://backend-redis:6379/1"),
+            ],
+        ),
+        secret(
+            ns,
+            "system-redis",
+            &[("URL", "redis://system-redis:6379/1"), ("NAMESPACE", "")],
+        ),
+        secret(
+            ns,
+            "zync",
+            &[
+                (
+                    "DATABASE_URL",
+                    &format!(
+                        "postgresql://zync:{zync_password}@zync-database:5432/zync_production"
+                    ),
+                ),
+                ("ZYNC_DATABASE_PASSWORD", &zync_password),
+                ("SECRET_KEY_BASE", &g.token(64)),
+                ("ZYNC_AUTHENTICATION_TOKEN", &g.token(24)),
+            ],
+        ),
+        route(
+            ns,
+            "zync-3scale-api-staging",
+            &format!("api-3scale-apicast-staging.{wildcard}"),
+            "apicast-staging",
+        ),
+        route(
+            ns,
+            "zync-3scale-api-production",
+            &format!("api-3scale-apicast-production.{wildcard}"),
+            "apicast-production",
+        ),
+        apimanager(ns, wildcard, "2.14", true),
+    ]);
+    objects.extend(common_objects(ns, wildcard, &mut g));
+    objects
+}
+
+/// The destination installation: RHOAM's 3scale 2.16 in `ns`, with external stores.
+pub fn destination_objects(ns: &str, wildcard: &str, stores: &ExternalStores) -> Vec<Value> {
+    let mut g = Generator::new("destination");
+    let mut objects: Vec<Value> = DESTINATION_WORKLOADS
+        .iter()
+        .map(|(name, replicas)| deployment(ns, name, *replicas))
+        .collect();
+    objects.extend([
+        secret(ns, "system-database", &[("URL", &stores.system_database)]),
+        secret(
+            ns,
+            "backend-redis",
+            &[
+                ("REDIS_STORAGE_URL", &stores.backend_redis_storage),
+                ("REDIS_QUEUES_URL", &stores.backend_redis_queues),
+            ],
+        ),
+        secret(
+            ns,
+            "system-redis",
+            &[("URL", &stores.system_redis), ("NAMESPACE", "")],
+        ),
+        secret(
+            ns,
+            "zync",
+            &[
+                ("DATABASE_URL", &stores.zync_database),
+                ("SECRET_KEY_BASE", &g.token(64)),
+                ("ZYNC_AUTHENTICATION_TOKEN", &g.token(24)),
+            ],
+        ),
+        apimanager(ns, wildcard, "2.16", false),
+    ]);
+    objects.extend(common_objects(ns, wildcard, &mut g));
+    objects
+}
+
+/// What every installation has whatever its version: the seed, app and hook secrets,
+/// the environment configmaps, and the routes of the master and the default tenant.
+fn common_objects(ns: &str, wildcard: &str, g: &mut Generator) -> Vec<Value> {
+    let master_token = g.token(32);
+    vec![
+        secret(
+            ns,
+            "system-seed",
+            &[
+                ("MASTER_DOMAIN", "master"),
+                ("MASTER_ACCESS_TOKEN", &master_token),
+                ("MASTER_USER", "master"),
+                ("MASTER_PASSWORD", &g.token(12)),
+                ("ADMIN_ACCESS_TOKEN", &g.token(32)),
+                ("ADMIN_USER", "admin"),
+                ("ADMIN_PASSWORD", &g.token(12)),
+                ("ADMIN_EMAIL", &format!("admin@{wildcard}")),
+                ("TENANT_NAME", "3scale"),
+            ],
+        ),
+        secret(
+            ns,
+            "system-app",
+            &[("SECRET_KEY_BASE", &g.token(64)), ("USER_SESSION_TTL", "")],
+        ),
+        secret(
+            ns,
+            "system-events-hook",
+            &[
+                ("URL", "http://system-master:3000/master/events/import"),
+                ("PASSWORD", &g.token(24)),
+            ],
+        ),
+        secret(
+            ns,
+            "system-master-apicast",
+            &[
+                ("ACCESS_TOKEN", &master_token),
+                (
+                    "PROXY_CONFIGS_ENDPOINT",
+                    &format!("http://{master_token}@system-master:3000/master/api/proxy/configs"),
+                ),
+            ],
+        ),
+        secret(
+            ns,
+            "system-smtp",
+            &[("address", ""), ("port", ""), ("from_address", "")],
+        ),
+        secret(
+            ns,
+            "system-recaptcha",
+            &[("PUBLIC_KEY", ""), ("PRIVATE_KEY", "")],
+        ),
+        secret(
+            ns,
+            "system-memcache",
+            &[("SERVERS", "system-memcache:11211")],
+        ),
+        secret(
+            ns,
+            "backend-internal-api",
+            &[("username", "3scale_api_user"), ("password", &g.token(16))],
+        ),
+        secret(
+            ns,
+            "backend-listener",
+            &[
+                ("service_endpoint", "http://backend-listener:3000"),
+                (
+                    "route_endpoint",
+                    &format!("https://backend-3scale.{wildcard}"),
+                ),
+            ],
+        ),
+        configmap(
+            ns,
+            "system-environment",
+            &[
+                ("RAILS_ENV", "production"),
+                ("FORCE_SSL", "true"),
+                ("THREESCALE_SUPERDOMAIN", wildcard),
+                ("PROVIDER_PLAN", "enterprise"),
+                (
+                    "APICAST_REGISTRY_URL",
+                    "http://apicast-staging:8090/policies",
+                ),
+                ("THINKING_SPHINX_PORT", "9306"),
+            ],
+        ),
+        configmap(
+            ns,
+            "apicast-environment",
+            &[("APICAST_MANAGEMENT_API", "status")],
+        ),
+        configmap(ns, "backend-environment", &[("RACK_ENV", "production")]),
+        route(
+            ns,
+            "backend",
+            &format!("backend-3scale.{wildcard}"),
+            "backend-listener",
+        ),
+        route(
+            ns,
+            "zync-3scale-master",
+            &format!("master.{wildcard}"),
+            "system-master",
+        ),
+        route(
+            ns,
+            "zync-3scale-provider",
+            &format!("3scale-admin.{wildcard}"),
+            "system-provider",
+        ),
+        route(
+            ns,
+            "zync-3scale-developer",
+            &format!("3scale.{wildcard}"),
+            "system-developer",
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(objects: &[Value], kind: &str) -> Vec<String> {
+        objects
+            .iter()
+            .filter(|o| o["kind"] == kind)
+            .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn the_source_is_a_2_14_install_with_internal_stores() {
+        let objects = source_objects("3scale", "apps.source.test");
+        let dcs = names(&objects, "DeploymentConfig");
+        assert_eq!(dcs.len(), SOURCE_WORKLOADS.len());
+        assert!(
+            dcs.contains(&"system-postgresql".to_string())
+                && dcs.contains(&"backend-redis".to_string())
+        );
+        assert!(names(&objects, "Deployment").is_empty());
+        for needed in [
+            "system-database",
+            "backend-redis",
+            "system-redis",
+            "zync",
+            "system-seed",
+        ] {
+            assert!(
+                names(&objects, "Secret").contains(&needed.to_string()),
+                "{needed}"
+            );
+        }
+        let manager = objects
+            .iter()
+            .find(|o| o["kind"] == "APIManager")
+            .expect("APIManager");
+        assert_eq!(
+            manager["metadata"]["annotations"]["apps.3scale.net/apimanager-threescale-version"],
+            "2.14"
+        );
+        assert_eq!(manager["spec"]["wildcardDomain"], "apps.source.test");
+        let dc = objects
+            .iter()
+            .find(|o| o["metadata"]["name"] == "backend-worker")
+            .expect("dc");
+        assert_eq!(dc["spec"]["selector"]["deploymentConfig"], "backend-worker");
+        assert_eq!(
+            dc["spec"]["template"]["metadata"]["labels"]["deploymentConfig"],
+            "backend-worker"
+        );
+    }
+
+    #[test]
+    fn the_destination_is_rhoam_with_external_stores() {
+        let stores = ExternalStores {
+            system_database: "postgresql://127.0.0.1/system".into(),
+            backend_redis_storage: "redis://127.0.0.1:1/0".into(),
+            backend_redis_queues: "redis://127.0.0.1:1/1".into(),
+            system_redis: "redis://127.0.0.1:2/1".into(),
+            zync_database: "postgresql://127.0.0.1/zync".into(),
+        };
+        let objects = destination_objects("redhat-rhoam-3scale", "apps.rhoam.test", &stores);
+        let deployments = names(&objects, "Deployment");
+        assert_eq!(deployments.len(), DESTINATION_WORKLOADS.len());
+        assert!(!deployments.contains(&"backend-redis".to_string()));
+        assert!(names(&objects, "DeploymentConfig").is_empty());
+        let redis = objects
+            .iter()
+            .find(|o| o["metadata"]["name"] == "backend-redis")
+            .expect("secret");
+        assert!(redis["data"]["REDIS_STORAGE_URL"].is_string());
+    }
+
+    #[test]
+    fn secrets_are_not_the_same_in_both_installations() {
+        let a = source_objects("3scale", "w");
+        let b = source_objects("3scale", "w");
+        let token = |o: &[Value]| {
+            o.iter()
+                .find(|x| x["metadata"]["name"] == "system-seed")
+                .map(|x| x["data"]["MASTER_ACCESS_TOKEN"].clone())
+        };
+        assert_ne!(token(&a), token(&b), "every sandbox gets its own tokens");
+    }
+}

@@ -1,0 +1,307 @@
+//! A `redis-server` process of our own, on a free loopback port, in a folder of its own.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+
+use super::process::{
+    POLL_INTERVAL, START_POLLS, Watchdog, find_binary, guarded_kill, kept_tempdir, log_tail,
+    path_str, shq, signal,
+};
+use super::{PORT_ATTEMPTS, free_port};
+
+/// How long one setup command may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+const LOG_FILE: &str = "redis.log";
+
+/// How to start a [`RedisProcess`]. The default: no password, no persistence at all.
+#[derive(Clone, Debug, Default)]
+pub struct RedisOptions {
+    /// `requirepass`; [`RedisProcess::url`] then carries it.
+    pub password: Option<String>,
+    /// Keep an RDB file with this name in the server's folder: `SAVE` and `BGSAVE` write it
+    /// there (`dbfilename`), for whoever reads it as a backup. Without it the server runs with
+    /// `--save ""` and its RDB file name points nowhere anyone reads. Either way there are no
+    /// automatic snapshots and no append-only file.
+    pub rdb_file: Option<String>,
+}
+
+impl RedisOptions {
+    pub fn password(mut self, password: impl Into<String>) -> RedisOptions {
+        self.password = Some(password.into());
+        self
+    }
+
+    pub fn rdb_file(mut self, name: impl Into<String>) -> RedisOptions {
+        self.rdb_file = Some(name.into());
+        self
+    }
+}
+
+/// A running `redis-server`. Dropping it kills the process and removes its folder.
+pub struct RedisProcess {
+    child: Child,
+    port: u16,
+    options: RedisOptions,
+    dir: PathBuf,
+    watchdog: Option<Watchdog>,
+}
+
+impl RedisProcess {
+    /// Starts `redis-server` on a free loopback port and returns once it answers and is known
+    /// to be ours (its `process_id`).
+    pub fn start(options: RedisOptions) -> anyhow::Result<RedisProcess> {
+        if let Some(name) = &options.rdb_file
+            && (name.is_empty() || name.contains('/') || name == "." || name == "..")
+        {
+            bail!("the RDB file name {name:?} must be a plain file name");
+        }
+        let binary = find_binary(&["redis-server"], &[PathBuf::from("/usr/bin")]).ok_or_else(
+            || {
+                anyhow!(
+                    "redis-server not found on PATH nor in /usr/bin: install it (Debian/Ubuntu: \
+                     apt-get install redis-server; scripts/test does it when run as root)"
+                )
+            },
+        )?;
+        let mut last_error = anyhow!("no attempt made");
+        for _ in 0..PORT_ATTEMPTS {
+            match Self::launch(&binary, &options)? {
+                Ok(server) => return Ok(server),
+                // Most likely another process took the port; the next try takes another.
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error.context(format!(
+            "redis-server did not come up on a free loopback port after {PORT_ATTEMPTS} attempts"
+        )))
+    }
+
+    /// `redis://` URL of database 0, with the password when there is one.
+    pub fn url(&self) -> String {
+        self.url_db(0)
+    }
+
+    /// `redis://` URL of database `db`, with the password when there is one.
+    pub fn url_db(&self, db: u32) -> String {
+        match &self.options.password {
+            Some(pw) => format!("redis://:{pw}@127.0.0.1:{}/{db}", self.port),
+            None => format!("redis://127.0.0.1:{}/{db}", self.port),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's own folder (its working directory, log and RDB file).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where `SAVE` writes the RDB file, when [`RedisOptions::rdb_file`] was set.
+    pub fn rdb_path(&self) -> Option<PathBuf> {
+        self.options.rdb_file.as_ref().map(|name| self.dir.join(name))
+    }
+
+    /// SIGSTOP: the server keeps its socket but answers nothing, as a hung server would.
+    pub fn freeze(&self) -> anyhow::Result<()> {
+        signal(self.pid(), rustix::process::Signal::STOP)
+            .with_context(|| format!("cannot freeze redis-server on port {}", self.port))
+    }
+
+    /// SIGCONT: undoes [`RedisProcess::freeze`].
+    pub fn thaw(&self) -> anyhow::Result<()> {
+        signal(self.pid(), rustix::process::Signal::CONT)
+            .with_context(|| format!("cannot thaw redis-server on port {}", self.port))
+    }
+
+    /// Runs one command on database 0 and returns its reply as text (`+OK`, `:3`, `-ERR ...`,
+    /// the bulk string...), for setup. Arrays are not decoded. The code under test and the
+    /// seeding use a real client.
+    pub fn command(&self, args: &[&str]) -> anyhow::Result<String> {
+        send(self.port, self.options.password.as_deref(), args)
+            .with_context(|| format!("redis-server on port {} did not answer {args:?}", self.port))
+    }
+
+    /// Stops the server now and removes its folder (as dropping it does).
+    pub fn stop(self) {}
+
+    /// One attempt on one port. The outer error is final (the binary cannot run, no folder);
+    /// the inner one means "try another port".
+    fn launch(
+        binary: &Path,
+        options: &RedisOptions,
+    ) -> anyhow::Result<anyhow::Result<RedisProcess>> {
+        let dir = kept_tempdir("cutover-redis-", None)?;
+        let dir_str = match path_str(&dir) {
+            Ok(s) => s.to_string(),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let port = match free_port() {
+            Ok(port) => port,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let mut cmd = Command::new(binary);
+        cmd.arg("--port")
+            .arg(port.to_string())
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--logfile")
+            .arg(dir.join(LOG_FILE))
+            .arg("--dbfilename")
+            .arg(options.rdb_file.as_deref().unwrap_or("dump.rdb"));
+        if let Some(pw) = &options.password {
+            cmd.arg("--requirepass").arg(pw);
+        }
+        let child = match cmd
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e).with_context(|| format!("cannot start {}", binary.display()));
+            }
+        };
+        // redis-server retitles itself to `redis-server 127.0.0.1:PORT`, dropping the folder
+        // from its command line; older ones keep it.
+        let title = format!("127.0.0.1:{port}");
+        let cleanup = format!(
+            "{}; rm -rf {}",
+            guarded_kill(&child.id().to_string(), &[&title, &dir_str]),
+            shq(&dir_str)
+        );
+        let watchdog = Watchdog::spawn(&cleanup);
+        // From here on, dropping `server` kills the process and removes the folder.
+        let mut server = RedisProcess {
+            child,
+            port,
+            options: options.clone(),
+            dir,
+            watchdog: None,
+        };
+        server.watchdog = Some(watchdog?);
+        Ok(server.wait_until_ours().map(|()| server))
+    }
+
+    /// Ok once our process answers on our port; Err when it exited (port taken, most likely)
+    /// or the port answers with another server's pid.
+    fn wait_until_ours(&mut self) -> anyhow::Result<()> {
+        let our_pid = self.child.id().to_string();
+        for _ in 0..START_POLLS {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                bail!(
+                    "redis-server on port {} exited ({status}); log:\n{}",
+                    self.port,
+                    log_tail(&self.dir.join(LOG_FILE))
+                );
+            }
+            let password = self.options.password.as_deref();
+            if let Ok(info) = send(self.port, password, &["INFO", "server"]) {
+                let pid = info
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix("process_id:"))
+                    .map(str::to_string);
+                if pid.as_deref() == Some(our_pid.as_str()) {
+                    return Ok(());
+                }
+                bail!(
+                    "port {} answers as another server (process_id {pid:?}, ours is {our_pid})",
+                    self.port
+                );
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+        bail!(
+            "redis-server (pid {our_pid}) on port {} did not answer INFO after {START_POLLS} \
+             polls of {POLL_INTERVAL:?}; log:\n{}",
+            self.port,
+            log_tail(&self.dir.join(LOG_FILE))
+        )
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.disarm();
+        }
+        // SIGKILL also ends a frozen (SIGSTOPped) server.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            tracing::warn!("could not remove {}: {e}", self.dir.display());
+        }
+    }
+}
+
+/// One RESP round trip on a fresh connection, with AUTH first when there is a password.
+fn send(port: u16, password: Option<&str>, args: &[&str]) -> anyhow::Result<String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let stream = TcpStream::connect_timeout(&addr, COMMAND_TIMEOUT)?;
+    stream.set_read_timeout(Some(COMMAND_TIMEOUT))?;
+    stream.set_write_timeout(Some(COMMAND_TIMEOUT))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    if let Some(pw) = password {
+        writer.write_all(&encode(&["AUTH", pw]))?;
+        let reply = read_reply(&mut reader)?;
+        if reply.starts_with('-') {
+            bail!("AUTH refused: {reply}");
+        }
+    }
+    writer.write_all(&encode(args))?;
+    read_reply(&mut reader)
+}
+
+fn encode(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Reads a simple, error, integer or bulk reply; enough for setup commands.
+fn read_reply(reader: &mut impl BufRead) -> anyhow::Result<String> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        bail!("connection closed");
+    }
+    let line = line.trim_end().to_string();
+    if let Some(len) = line.strip_prefix('$') {
+        let len: i64 = len
+            .parse()
+            .map_err(|_| anyhow!("bad bulk length {line:?}"))?;
+        let Ok(len) = usize::try_from(len) else {
+            // $-1: nil.
+            return Ok(String::new());
+        };
+        let mut buf = vec![0u8; len + 2];
+        reader.read_exact(&mut buf)?;
+        buf.truncate(len);
+        return Ok(String::from_utf8_lossy(&buf).into_owned());
+    }
+    Ok(line)
+}
