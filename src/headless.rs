@@ -24,6 +24,9 @@ pub struct HeadlessOptions {
     pub confirms: Vec<String>,
     /// `--skip STEP=REASON`.
     pub skips: Vec<String>,
+    /// A rehearsal: every need without an answer on the command line is confirmed as
+    /// this operator (typed gates with their phrase, hand-offs as done by them).
+    pub auto_confirm_as: Option<String>,
 }
 
 /// Runs the migration without a screen; returns the process exit code.
@@ -102,7 +105,10 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
                                     let _ = command_tx.send(Command::Skip { step, reason });
                                     continue;
                                 }
-                                match confirms.remove(&req.step) {
+                                let answer = confirms.remove(&req.step).or_else(|| {
+                                    options.auto_confirm_as.as_ref().map(|who| rehearsal_answer(req, who))
+                                });
+                                match answer {
                                     Some(text) => {
                                         print_line(&ev);
                                         let _ = command_tx.send(Command::Confirm { step, text });
@@ -166,6 +172,15 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
             ExitCode::Waiting
         }
     })
+}
+
+/// The answer a rehearsal gives: the exact phrase where one is asked, the rehearsal
+/// operator's name for a hand-off, a plain yes otherwise.
+fn rehearsal_answer(req: &Request, who: &str) -> Option<String> {
+    match req.need {
+        Need::HandOff => Some(who.to_string()),
+        _ => req.phrase.map(str::to_string),
+    }
 }
 
 /// What a waiting step needs and how to give it on the command line.
@@ -240,11 +255,7 @@ fn print_line(ev: &Event) {
                 "end state does not hold, running it again"
             }
         ),
-        Event::Waiting(req) => outln!(
-            "{now} ~ {}: confirmed from the command line ({})",
-            req.step,
-            req.need.as_str()
-        ),
+        Event::Waiting(req) => outln!("{now} ~ {}: confirmed ({})", req.step, req.need.as_str()),
         Event::ConfirmRefused { step, reason } => outln!("{now} x {step}: {reason}"),
         Event::StepStarted {
             step,

@@ -67,6 +67,33 @@ enum Cmd {
         #[arg(long = "skip", value_name = "STEP=REASON")]
         skips: Vec<String>,
     },
+    /// Rehearses the whole migration on this machine: simulated clusters, real Redis
+    /// and PostgreSQL servers, seeded 3scale data.
+    Rehearse {
+        /// Run the runbook without a screen, confirming every gate as the rehearsal
+        /// operator (journaled as such); exit 0 when done.
+        #[arg(long)]
+        headless: bool,
+        /// Start the sandbox and print how to reach it, until Ctrl-C.
+        #[arg(long, conflicts_with = "headless")]
+        serve: bool,
+        /// Stop after this step is done.
+        #[arg(long, value_name = "STEP")]
+        until: Option<String>,
+        #[arg(long, default_value = "limited")]
+        access_path: String,
+        #[arg(long, default_value = "red-hat")]
+        party: String,
+        /// Services (products) in the seeded source.
+        #[arg(long, default_value_t = 5)]
+        services: u32,
+        /// Applications per service.
+        #[arg(long, default_value_t = 10)]
+        applications: u32,
+        /// Usage statistics keys per service in the backend Redis.
+        #[arg(long, default_value_t = 200)]
+        stats_keys: u32,
+    },
     /// Where the migration stands, from its journal.
     Status {
         #[arg(long, value_enum, default_value = "text")]
@@ -127,8 +154,37 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 until: until.clone(),
                 confirms: confirms.clone(),
                 skips: skips.clone(),
+                auto_confirm_as: None,
             };
             return headless::run(load_config(&cli)?, options).await;
+        }
+        Cmd::Rehearse {
+            headless,
+            serve,
+            until,
+            access_path,
+            party,
+            services,
+            applications,
+            stats_keys,
+        } => {
+            let mut sandbox = cutover::sim::sandbox::SandboxOptions::default();
+            sandbox.sizes.services = *services;
+            sandbox.sizes.applications_per_service = *applications;
+            sandbox.sizes.stats_keys_per_service = *stats_keys;
+            let options = cutover::commands::rehearse::RehearseOptions {
+                headless: *headless,
+                serve: *serve,
+                until: until.clone(),
+                access_path: access_path.clone(),
+                party: party.clone(),
+                state_dir: cli
+                    .state_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("cutover-rehearsal")),
+                sandbox,
+            };
+            return cutover::commands::rehearse::run(options).await;
         }
     }
     Ok(ExitCode::Success)

@@ -3,6 +3,7 @@
 
 pub mod matrix;
 pub mod plan;
+pub mod rehearse;
 pub mod status;
 
 use crate::outln;

@@ -166,12 +166,14 @@ async fn resource(sim: &Arc<Shared>, t: Target, req: Request) -> Result<Response
     let response = match (method.as_str(), t.name.as_deref(), t.sub.as_deref()) {
         ("GET", None, _) if query.flag("watch") => {
             let selector = Selector::parse(query.get("labelSelector"), query.get("fieldSelector"))?;
+            let as_table = super::table::wanted(&headers);
             return Ok(watch::stream(
                 sim,
                 t.rt,
                 t.namespace.clone(),
                 selector,
                 &query,
+                as_table,
             ));
         }
         ("GET", None, _) => list(sim, &t, &query, super::table::wanted(&headers)),

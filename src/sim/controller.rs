@@ -69,6 +69,25 @@ fn reconcile(sim: &Shared) {
     super::velero::reconcile(&mut inner, &sim.spec);
 }
 
+/// A suffix in the controllers' alphabet derived from `seed` (FNV-1a), the same every time.
+fn stable_suffix(seed: &str, len: usize) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (0..len)
+        .map(|_| {
+            let c = ALPHABET[(h % ALPHABET.len() as u64) as usize] as char;
+            h /= ALPHABET.len() as u64;
+            if h == 0 {
+                h = 0x9e37_79b9_7f4a_7c15;
+            }
+            c
+        })
+        .collect()
+}
+
 fn pods_of(
     inner: &Inner,
     rt: &ResourceType,
@@ -177,7 +196,13 @@ fn new_pod(inner: &mut Inner, rt: &'static ResourceType, workload: &Value) -> Va
             json!({"openshift.io/deployment-config.name": name, "openshift.io/deployment.name": rc}),
         )
     } else {
-        let rs = format!("{name}-{}", inner.suffix(10));
+        // One ReplicaSet per template: its hash is stable for the workload's pod template.
+        let template = workload
+            .pointer("/spec/template")
+            .map(Value::to_string)
+            .unwrap_or_default();
+        let seed = format!("{}{template}", meta_str(workload, "uid").unwrap_or(&name));
+        let rs = format!("{name}-{}", stable_suffix(&seed, 10));
         let hash = rs.rsplit('-').next().unwrap_or("").to_string();
         labels.insert("pod-template-hash".into(), json!(hash));
         (

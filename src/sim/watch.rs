@@ -33,6 +33,8 @@ struct Filter {
     rt: &'static ResourceType,
     namespace: Option<String>,
     selector: Selector,
+    /// `kubectl get -w` asks for Tables: each event then carries a one-row Table.
+    as_table: bool,
 }
 
 impl Filter {
@@ -42,6 +44,17 @@ impl Filter {
             && self.namespace.as_ref().is_none_or(|ns| *ns == c.namespace)
             && self.selector.matches(&c.object)
     }
+
+    fn event(&self, event: &str, object: &Value) -> Bytes {
+        if !self.as_table {
+            return line(event, object);
+        }
+        let rv = super::store::meta_str(object, "resourceVersion").unwrap_or("");
+        line(
+            event,
+            &super::table::table(self.rt, std::slice::from_ref(object), rv),
+        )
+    }
 }
 
 pub fn stream(
@@ -50,6 +63,7 @@ pub fn stream(
     namespace: Option<String>,
     selector: Selector,
     query: &Query,
+    as_table: bool,
 ) -> Response {
     let timeout = query
         .get("timeoutSeconds")
@@ -65,6 +79,7 @@ pub fn stream(
         rt,
         namespace,
         selector,
+        as_table,
     };
 
     let (tx, rx) = mpsc::channel::<Bytes>(1024);
@@ -82,7 +97,7 @@ pub fn stream(
                 .history_after(rv)
                 .iter()
                 .filter(|c| filter.wants(c))
-                .map(|c| line(c.event, &c.object))
+                .map(|c| filter.event(c.event, &c.object))
                 .collect()),
             // No resourceVersion: the current state as ADDED events, then changes.
             None => Ok(inner
@@ -90,7 +105,7 @@ pub fn stream(
                 .list(rt, filter.namespace.as_deref())
                 .iter()
                 .filter(|o| filter.selector.matches(o))
-                .map(|o| line("ADDED", o))
+                .map(|o| filter.event("ADDED", o))
                 .collect()),
         };
         (changes, first, current)
@@ -153,7 +168,7 @@ async fn pump(
             _ = shutdown.changed() => return,
             _ = tx.closed() => return,
             _ = ticker.tick() => {
-                if bookmarks {
+                if bookmarks && !filter.as_table {
                     let bookmark = json!({
                         "kind": filter.rt.kind,
                         "apiVersion": filter.rt.api_version(),
@@ -171,7 +186,7 @@ async fn pump(
                         continue;
                     }
                     last_rv = c.rv;
-                    if filter.wants(&c) && tx.send(line(c.event, &c.object)).await.is_err() {
+                    if filter.wants(&c) && tx.send(filter.event(c.event, &c.object)).await.is_err() {
                         return;
                     }
                 }

@@ -98,3 +98,30 @@ async fn a_deleted_pod_terminates_and_is_replaced() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn pods_of_one_deployment_share_their_replica_set_hash() {
+    let sb = Sandbox::start("destination", "rhoam").await;
+    sb.sim
+        .apply_object(crate::sim_support::deployment(
+            "rhoam",
+            "apicast-production",
+            3,
+        ))
+        .unwrap();
+    let kube = sb.connect(ClusterRole::Destination, "rhoam").await;
+    let pods = kube
+        .wait_for_pods(
+            WorkloadKind::Deployment,
+            "apicast-production",
+            3,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    let replica_sets: std::collections::BTreeSet<String> = pods
+        .iter()
+        .map(|p| p.name.rsplitn(2, '-').nth(1).unwrap_or("").to_string())
+        .collect();
+    assert_eq!(replica_sets.len(), 1, "{pods:?}");
+}

@@ -111,6 +111,31 @@ async fn a_deployment_is_found_and_scaled_up() {
     kube.scale(WorkloadKind::Deployment, "system-sidekiq", 3)
         .await
         .unwrap();
+    let pods = kube
+        .wait_for_pods(
+            WorkloadKind::Deployment,
+            "system-sidekiq",
+            3,
+            std::time::Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pods.len(), 3);
+    // A count that is never reached times out with what it saw.
+    let e = kube
+        .wait_for_pods(
+            WorkloadKind::Deployment,
+            "system-sidekiq",
+            5,
+            std::time::Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+    let text = format!("{e:#}");
+    assert!(
+        text.contains("did not reach 5 ready pods") && text.contains("system-sidekiq-"),
+        "{text}"
+    );
     eventually("three sidekiq pods ready", || async {
         kube.pods_of(WorkloadKind::Deployment, "system-sidekiq")
             .await

@@ -317,3 +317,67 @@ async fn kubectl_exec_runs_an_allowed_command() {
     assert!(!out.ok);
     assert!(out.stderr.contains("allow list"), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn kubectl_get_watch_prints_pods_as_they_change() {
+    let bin = kubectl_or_skip!();
+    let sb = seeded().await;
+    // The watch ends by itself after --request-timeout; meanwhile a scale-up adds a pod.
+    let watching = run(
+        &sb,
+        &bin,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "deploymentConfig=system-app",
+            "-w",
+            "--request-timeout=3s",
+        ],
+    );
+    let scaling = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        sb.sim
+            .apply_object({
+                let mut dc = sb
+                    .sim
+                    .get_object(
+                        "apps.openshift.io/v1",
+                        "DeploymentConfig",
+                        "3scale",
+                        "system-app",
+                    )
+                    .unwrap();
+                dc["spec"]["replicas"] = serde_json::json!(3);
+                dc
+            })
+            .unwrap();
+    };
+    let (out, ()) = tokio::join!(watching, scaling);
+    assert!(!out.stderr.contains("decod"), "{}", out.stderr);
+    let header: Vec<&str> = out
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        "{}",
+        out.stdout
+    );
+    let names: std::collections::BTreeSet<&str> = out
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        names.len(),
+        3,
+        "the third pod shows up in the watch: {}",
+        out.stdout
+    );
+}

@@ -1,11 +1,14 @@
 //! Test harness: real servers, never mocks.
 //!
-//! Redis servers are started per test on free loopback ports. PostgreSQL and MariaDB give each
-//! test its own database on the local server, or on a throw-away server started once per test
-//! process when none answers. Everything is removed when the test ends, and a watchdog removes
-//! what is left when the test process dies without unwinding (SIGKILL, nextest timeout).
+//! A thin layer over `cutover::sim::servers`, which the rehearsal sandbox uses too: Redis
+//! servers are started per test on free loopback ports; PostgreSQL and MariaDB give each test
+//! its own database on the local server (or the one `CUTOVER_TEST_PG_URL` /
+//! `CUTOVER_TEST_MYSQL_URL` name), or on a throw-away server started once per test process when
+//! none answers. Everything is removed when the test ends, and a watchdog removes what is left
+//! when the test process dies without unwinding (SIGKILL, nextest timeout).
 //!
-//! Waits are bounded polls that panic with what to check; nothing asserts on wall-clock time.
+//! Waits are bounded polls; where the library returns an error saying what to check, the
+//! harness panics with it. Nothing asserts on wall-clock time.
 #![allow(dead_code)]
 
 mod mariadb;
@@ -14,10 +17,7 @@ mod process;
 mod redis_server;
 
 use std::future::Future;
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use mariadb::MariaDb;
 pub use postgres::PgDatabase;
@@ -29,12 +29,7 @@ pub use redis_server::RedisServer;
 /// Another process may take it before the caller binds it; the server starters check that
 /// the server which answers is their own and try another port when it is not.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .unwrap_or_else(|e| panic!("cannot bind a loopback port to find a free one: {e}"));
-    listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("cannot read the address of a loopback listener: {e}"))
-        .port()
+    cutover::sim::servers::free_port().unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// A loopback port that refuses connections for as long as this value lives: bound but never
@@ -78,28 +73,11 @@ where
     F: Future<Output = T>,
     T: Send,
 {
-    std::thread::scope(|scope| {
-        let worker = scope.spawn(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap_or_else(|e| panic!("cannot build a tokio runtime for the harness: {e}"));
-            runtime.block_on(make())
-        });
-        worker
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
+    cutover::sim::servers::block_on(make).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// A name no other test, process or earlier run uses: pid and counter separate tests of this
 /// run, the clock separates runs whose leftovers a killed process could not drop.
 pub fn unique_name(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}_{}_{n}_{nanos:x}", std::process::id())
+    cutover::sim::servers::unique_name(prefix)
 }

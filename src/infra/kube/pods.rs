@@ -131,3 +131,58 @@ impl KubeCluster {
             .filter_map(futures::future::ready)
     }
 }
+
+impl KubeCluster {
+    /// Polls (every `POLL`) until the workload has exactly `replicas` pods, none terminating and
+    /// all ready (for 0: no pods at all), or `timeout` passes; then says what it last saw.
+    pub async fn wait_for_pods(
+        &self,
+        kind: WorkloadKind,
+        name: &str,
+        replicas: usize,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<Vec<PodInfo>> {
+        const POLL: std::time::Duration = std::time::Duration::from_millis(500);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let pods = self.pods_of(kind, name).await?;
+            let settled = pods.len() == replicas && pods.iter().all(|p| p.ready && !p.deleting);
+            if settled {
+                return Ok(pods);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let seen: Vec<String> = pods
+                    .iter()
+                    .map(|p| {
+                        let state = if p.deleting {
+                            "terminating"
+                        } else if p.ready {
+                            "ready"
+                        } else {
+                            &p.phase
+                        };
+                        format!("{} {state}", p.name)
+                    })
+                    .collect();
+                anyhow::bail!(
+                    "{} cluster (context {}), namespace {}: {kind} {name} did not reach {replicas} ready \
+                     pods within {}s (now: {}); check `kubectl --context {} get pods -l {}={name} -n {}` \
+                     and the pods' events",
+                    self.role,
+                    self.context,
+                    self.namespace,
+                    timeout.as_secs(),
+                    if seen.is_empty() {
+                        "no pods".to_string()
+                    } else {
+                        seen.join(", ")
+                    },
+                    self.context,
+                    kind.pod_label(),
+                    self.namespace
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}

@@ -55,9 +55,25 @@ pub const DESTINATION_WORKLOADS: &[(&str, i32)] = &[
     ("zync-que", 1),
 ];
 
+/// The database names behind the source's in-cluster database services.
+#[derive(Clone, Debug)]
+pub struct InternalDatabases {
+    pub system: String,
+    pub zync: String,
+}
+
+impl Default for InternalDatabases {
+    fn default() -> Self {
+        InternalDatabases {
+            system: "system".into(),
+            zync: "zync_production".into(),
+        }
+    }
+}
+
 /// The source installation: 3scale 2.14 in `ns`, wildcard domain `wildcard`. The
 /// secrets name the in-cluster services, as an operator-managed install has them.
-pub fn source_objects(ns: &str, wildcard: &str) -> Vec<Value> {
+pub fn source_objects(ns: &str, wildcard: &str, databases: &InternalDatabases) -> Vec<Value> {
     let mut g = Generator::new("source");
     let db_password = g.token(16);
     let zync_password = g.token(16);
@@ -72,7 +88,10 @@ pub fn source_objects(ns: &str, wildcard: &str) -> Vec<Value> {
             &[
                 (
                     "URL",
-                    &format!("postgresql://system:{db_password}@system-postgresql:5432/system"),
+                    &format!(
+                        "postgresql://system:{db_password}@system-postgresql:5432/{}",
+                        databases.system
+                    ),
                 ),
                 ("DB_USER", "system"),
                 ("DB_PASSWORD", &db_password),
@@ -98,7 +117,8 @@ pub fn source_objects(ns: &str, wildcard: &str) -> Vec<Value> {
                 (
                     "DATABASE_URL",
                     &format!(
-                        "postgresql://zync:{zync_password}@zync-database:5432/zync_production"
+                        "postgresql://zync:{zync_password}@zync-database:5432/{}",
+                        databases.zync
                     ),
                 ),
                 ("ZYNC_DATABASE_PASSWORD", &zync_password),
@@ -298,7 +318,7 @@ mod tests {
 
     #[test]
     fn the_source_is_a_2_14_install_with_internal_stores() {
-        let objects = source_objects("3scale", "apps.source.test");
+        let objects = source_objects("3scale", "apps.source.test", &InternalDatabases::default());
         let dcs = names(&objects, "DeploymentConfig");
         assert_eq!(dcs.len(), SOURCE_WORKLOADS.len());
         assert!(
@@ -361,8 +381,8 @@ mod tests {
 
     #[test]
     fn secrets_are_not_the_same_in_both_installations() {
-        let a = source_objects("3scale", "w");
-        let b = source_objects("3scale", "w");
+        let a = source_objects("3scale", "w", &InternalDatabases::default());
+        let b = source_objects("3scale", "w", &InternalDatabases::default());
         let token = |o: &[Value]| {
             o.iter()
                 .find(|x| x["metadata"]["name"] == "system-seed")

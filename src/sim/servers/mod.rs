@@ -87,7 +87,9 @@ where
 /// suffix, short enough for a database name (`max` bytes).
 fn database_name(prefix: &str, max: usize) -> anyhow::Result<String> {
     let valid = prefix.starts_with(|c: char| c.is_ascii_alphabetic())
-        && prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         anyhow::bail!(
             "database name prefix {prefix:?} must start with a letter and hold only letters, \

@@ -23,10 +23,10 @@ const LOG_FILE: &str = "redis.log";
 pub struct RedisOptions {
     /// `requirepass`; [`RedisProcess::url`] then carries it.
     pub password: Option<String>,
-    /// Keep an RDB file with this name in the server's folder: `SAVE` and `BGSAVE` write it
-    /// there (`dbfilename`), for whoever reads it as a backup. Without it the server runs with
-    /// `--save ""` and its RDB file name points nowhere anyone reads. Either way there are no
-    /// automatic snapshots and no append-only file.
+    /// Keep an RDB file with this name (`dbfilename`) in the server's folder, where `SAVE`
+    /// and `BGSAVE` write it, for whoever reads it as a backup ([`RedisProcess::rdb_path`]).
+    /// Either way the server runs with `--save ""` and `--appendonly no`: no automatic
+    /// snapshots, no append-only file.
     pub rdb_file: Option<String>,
 }
 
@@ -60,14 +60,13 @@ impl RedisProcess {
         {
             bail!("the RDB file name {name:?} must be a plain file name");
         }
-        let binary = find_binary(&["redis-server"], &[PathBuf::from("/usr/bin")]).ok_or_else(
-            || {
+        let binary =
+            find_binary(&["redis-server"], &[PathBuf::from("/usr/bin")]).ok_or_else(|| {
                 anyhow!(
                     "redis-server not found on PATH nor in /usr/bin: install it (Debian/Ubuntu: \
                      apt-get install redis-server; scripts/test does it when run as root)"
                 )
-            },
-        )?;
+            })?;
         let mut last_error = anyhow!("no attempt made");
         for _ in 0..PORT_ATTEMPTS {
             match Self::launch(&binary, &options)? {
@@ -109,7 +108,10 @@ impl RedisProcess {
 
     /// Where `SAVE` writes the RDB file, when [`RedisOptions::rdb_file`] was set.
     pub fn rdb_path(&self) -> Option<PathBuf> {
-        self.options.rdb_file.as_ref().map(|name| self.dir.join(name))
+        self.options
+            .rdb_file
+            .as_ref()
+            .map(|name| self.dir.join(name))
     }
 
     /// SIGSTOP: the server keeps its socket but answers nothing, as a hung server would.
@@ -163,9 +165,10 @@ impl RedisProcess {
             .arg("--dir")
             .arg(&dir)
             .arg("--logfile")
-            .arg(dir.join(LOG_FILE))
-            .arg("--dbfilename")
-            .arg(options.rdb_file.as_deref().unwrap_or("dump.rdb"));
+            .arg(dir.join(LOG_FILE));
+        if let Some(name) = &options.rdb_file {
+            cmd.arg("--dbfilename").arg(name);
+        }
         if let Some(pw) = &options.password {
             cmd.arg("--requirepass").arg(pw);
         }

@@ -1,0 +1,340 @@
+//! Databases of our own on a PostgreSQL server: the one at a given admin URL, or a throw-away
+//! cluster (initdb + pg_ctl in a temporary folder) when none answers there.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+
+use super::process::{
+    Watchdog, as_user, command_line, find_binary, kept_tempdir, kill_all_mentioning, log_tail,
+    path_str, postgres_bin_dirs, run, shq,
+};
+use super::{PORT_ATTEMPTS, block_on, database_name, free_port, with_database};
+use crate::infra::url::{redact, scrub_error};
+
+/// Long enough for a busy machine; the probe only decides whether a server is there.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// PostgreSQL's identifier limit (NAMEDATALEN - 1).
+const MAX_NAME: usize = 63;
+
+/// A PostgreSQL server to create databases on. Cloning shares it; a throw-away cluster stops
+/// and its folder goes when the last clone and the last of its [`PgDatabase`]s are dropped.
+#[derive(Clone)]
+pub struct PgServer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    admin_url: String,
+    cluster: Option<Cluster>,
+}
+
+/// A throw-away cluster's folder (data, socket, log) and the watchdog that stops it.
+struct Cluster {
+    dir: PathBuf,
+    watchdog: Option<Watchdog>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // The watchdog's cleanup is the one way to stop the cluster: pg_ctl stop, then a kill
+        // of whatever still runs from the folder, then the folder's removal.
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.run_now();
+        }
+        if self.dir.exists() {
+            tracing::warn!("could not remove {}", self.dir.display());
+        }
+    }
+}
+
+impl PgServer {
+    /// The server a default local installation answers on, as its superuser over TCP.
+    pub const DEFAULT_ADMIN_URL: &'static str = "postgresql://postgres@127.0.0.1:5432/postgres";
+
+    /// The server at [`PgServer::DEFAULT_ADMIN_URL`], or a throw-away cluster when none
+    /// answers there.
+    pub fn local_or_throwaway() -> anyhow::Result<PgServer> {
+        Self::at_or_throwaway(Self::DEFAULT_ADMIN_URL)
+    }
+
+    /// The server at `admin_url` (a superuser, or a user allowed to create databases), or a
+    /// throw-away cluster when none answers there.
+    pub fn at_or_throwaway(admin_url: &str) -> anyhow::Result<PgServer> {
+        match Self::at(admin_url) {
+            Ok(server) => Ok(server),
+            Err(probe) => {
+                tracing::info!(
+                    "no PostgreSQL at {} ({probe:#}); starting a throw-away cluster",
+                    redact(admin_url)
+                );
+                Self::throwaway().with_context(|| {
+                    format!(
+                        "no PostgreSQL answers at {} ({probe:#}), and none could be started",
+                        redact(admin_url)
+                    )
+                })
+            }
+        }
+    }
+
+    /// The server at `admin_url`, once it answers.
+    pub fn at(admin_url: &str) -> anyhow::Result<PgServer> {
+        block_on(|| execute(admin_url, "SELECT 1"))??;
+        Ok(PgServer {
+            inner: Arc::new(Inner {
+                admin_url: admin_url.to_string(),
+                cluster: None,
+            }),
+        })
+    }
+
+    /// A new cluster in a temporary folder, on a free loopback port, trusting local
+    /// connections, run as `postgres` when running as root. It stops and its folder goes when
+    /// the last [`PgServer`] clone is dropped, or when this process dies.
+    pub fn throwaway() -> anyhow::Result<PgServer> {
+        let (admin_url, cluster) = start_cluster()?;
+        Ok(PgServer {
+            inner: Arc::new(Inner {
+                admin_url,
+                cluster: Some(cluster),
+            }),
+        })
+    }
+
+    /// The URL this server is administered through.
+    pub fn admin_url(&self) -> &str {
+        &self.inner.admin_url
+    }
+
+    /// True for a cluster started by [`PgServer::throwaway`].
+    pub fn is_throwaway(&self) -> bool {
+        self.inner.cluster.is_some()
+    }
+
+    /// The throw-away cluster's folder (data, socket, log).
+    pub fn dir(&self) -> Option<&Path> {
+        self.inner.cluster.as_ref().map(|c| c.dir.as_path())
+    }
+
+    /// A new, empty database named `prefix` plus a unique suffix. `prefix`: letters, digits and
+    /// underscores, starting with a letter.
+    pub fn create_database(&self, prefix: &str) -> anyhow::Result<PgDatabase> {
+        let name = database_name(prefix, MAX_NAME)?;
+        let sql = format!("CREATE DATABASE \"{name}\"");
+        block_on(|| execute(self.admin_url(), &sql))?
+            .with_context(|| format!("cannot create the database {name}"))?;
+        Ok(PgDatabase {
+            url: with_database(self.admin_url(), &name),
+            name,
+            server: self.clone(),
+            dropped: false,
+        })
+    }
+}
+
+/// A database of our own. Dropping it drops the database, ending the sessions still on it.
+pub struct PgDatabase {
+    name: String,
+    url: String,
+    server: PgServer,
+    dropped: bool,
+}
+
+impl PgDatabase {
+    /// A URL for this database, as the server's admin user.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn server(&self) -> &PgServer {
+        &self.server
+    }
+
+    /// Runs SQL (several statements allowed) in this database, for setup.
+    pub fn execute(&self, sql: &str) -> anyhow::Result<()> {
+        block_on(|| execute(&self.url, sql))?
+            .with_context(|| format!("SQL failed in the database {}", self.name))
+    }
+
+    /// Drops the database now, saying whether that worked (dropping the value only logs it).
+    pub fn remove(mut self) -> anyhow::Result<()> {
+        self.dropped = true;
+        self.drop_database()
+    }
+
+    fn drop_database(&self) -> anyhow::Result<()> {
+        // FORCE ends sessions a failed caller left open (PostgreSQL 13 and later).
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        block_on(|| execute(self.server.admin_url(), &sql))?
+            .with_context(|| format!("cannot drop the database {}", self.name))
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if !self.dropped
+            && let Err(e) = self.drop_database()
+        {
+            tracing::warn!("{e:#}");
+        }
+    }
+}
+
+/// Runs `sql` on a fresh connection to `url`; errors name the server (password redacted).
+async fn execute(url: &str, sql: &str) -> anyhow::Result<()> {
+    let client = connect(url).await?;
+    client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| pg_error(&e, url))
+}
+
+/// A connection to `url`, its driver running on the current runtime until the client drops.
+async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let shown = redact(url);
+    let (client, connection) = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio_postgres::connect(url, tokio_postgres::NoTls),
+    )
+    .await
+    .map_err(|_| anyhow!("PostgreSQL at {shown} did not answer within {CONNECT_TIMEOUT:?}"))?
+    .map_err(|e| scrub_error(&e, url))
+    .with_context(|| {
+        format!(
+            "cannot connect to PostgreSQL at {shown} (check that the server runs and \
+                     lets this user in)"
+        )
+    })?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// The server's message for a database error (the bare driver error says only "db error").
+fn pg_error(e: &tokio_postgres::Error, url: &str) -> anyhow::Error {
+    match e.as_db_error() {
+        Some(db) => anyhow!("{}", crate::infra::url::scrub(db.message(), url)),
+        None => scrub_error(e, url),
+    }
+}
+
+/// The data folder of the server at `url`.
+async fn data_directory(url: &str) -> anyhow::Result<String> {
+    let client = connect(url).await?;
+    let row = client
+        .query_one("SHOW data_directory", &[])
+        .await
+        .map_err(|e| pg_error(&e, url))?;
+    row.try_get::<_, String>(0).map_err(|e| pg_error(&e, url))
+}
+
+/// initdb + pg_ctl start in a temporary folder, on a free port, owned by `postgres` when
+/// running as root. The watchdog stops the cluster and removes the folder when this process
+/// exits or the returned [`Cluster`] drops.
+fn start_cluster() -> anyhow::Result<(String, Cluster)> {
+    let pg_ctl = find_binary(&["pg_ctl"], &postgres_bin_dirs()).ok_or_else(|| {
+        anyhow!(
+            "pg_ctl not found on PATH nor in /usr/lib/postgresql/*/bin: install PostgreSQL's \
+             server (Debian/Ubuntu: apt-get install postgresql; scripts/test does it when run \
+             as root)"
+        )
+    })?;
+    // initdb from the same installation as pg_ctl, so the data folder matches the server.
+    let bin_dir = std::fs::canonicalize(&pg_ctl)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .ok_or_else(|| anyhow!("cannot resolve the folder of {}", pg_ctl.display()))?;
+    let initdb = bin_dir.join("initdb");
+    let pg_ctl = bin_dir.join("pg_ctl");
+    if !initdb.exists() {
+        bail!(
+            "{} has no initdb next to it: install PostgreSQL's server (Debian/Ubuntu: apt-get \
+             install postgresql)",
+            pg_ctl.display()
+        );
+    }
+
+    let dir = kept_tempdir("cutover-pg-", Some("postgres"))?;
+    // Owns the folder from here on: an early return stops and removes everything.
+    let mut cluster = Cluster {
+        dir: dir.clone(),
+        watchdog: None,
+    };
+    let dir_str = path_str(&dir)?.to_string();
+    let data = dir.join("data");
+    let data_str = path_str(&data)?.to_string();
+    let stop_cmd = format!(
+        "{} -D {} stop -m immediate -w -t 60 >/dev/null 2>&1",
+        command_line(&as_user("postgres", &pg_ctl)),
+        shq(&data_str)
+    );
+    cluster.watchdog = Some(Watchdog::spawn(&format!(
+        "[ -f {pid} ] && {stop_cmd}; {kill}; rm -rf {dir}",
+        pid = shq(path_str(&data.join("postmaster.pid"))?),
+        kill = kill_all_mentioning(&dir_str),
+        dir = shq(&dir_str)
+    ))?);
+
+    run(as_user("postgres", &initdb).arg("-D").arg(&data).args([
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
+        "--locale=C",
+        "--no-sync",
+    ]))
+    .context("initdb failed (as root it runs as the user postgres, which must exist)")?;
+
+    let log = dir.join("server.log");
+    let mut last_error = anyhow!("no attempt made");
+    for _ in 0..PORT_ATTEMPTS {
+        let port = free_port()?;
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -F",
+            shq(&dir_str)
+        );
+        let started = run(as_user("postgres", &pg_ctl)
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(&log)
+            .args(["-w", "-t", "120", "-o", &options, "start"]));
+        let url = format!("postgresql://postgres@127.0.0.1:{port}/postgres");
+        let ours = started.and_then(|()| {
+            let found = block_on(|| data_directory(&url))??;
+            if found.trim_end_matches('/') == data_str.trim_end_matches('/') {
+                Ok(())
+            } else {
+                Err(anyhow!(
+                    "port {port} answers as another server (data directory {found})"
+                ))
+            }
+        });
+        match ours {
+            Ok(()) => return Ok((url, cluster)),
+            Err(e) => {
+                // Most likely another process took the port between free_port and the bind.
+                last_error = anyhow!("{e:#}\nserver log:\n{}", log_tail(&log));
+                let _ = run(as_user("postgres", &pg_ctl).arg("-D").arg(&data).args([
+                    "stop",
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "-t",
+                    "60",
+                ]));
+            }
+        }
+    }
+    Err(last_error.context(format!(
+        "pg_ctl start failed {PORT_ATTEMPTS} times in {dir_str}"
+    )))
+}
