@@ -308,7 +308,10 @@ fn advance_pods(
             let _ = mark_terminating(inner, spec, pods_rt, pod);
             continue;
         }
-        if pod.pointer("/status/phase").and_then(Value::as_str) == Some("Pending") && due {
+        let phase = pod.pointer("/status/phase").and_then(Value::as_str);
+        let restarting =
+            phase == Some("Running") && !is_ready(&pod) && inner.pod_deadlines.contains_key(&key);
+        if (phase == Some("Pending") || restarting) && due {
             let running = running(pod);
             let _ = inner.store.replace(pods_rt, &ns, &name, running, None);
             inner.pod_deadlines.remove(&key);
@@ -333,7 +336,7 @@ fn running(mut pod: Value) -> Value {
                 .map(|c| {
                     json!({
                         "name": c["name"], "image": c["image"], "imageID": c["image"], "ready": true,
-                        "restartCount": 0, "started": true,
+                        "restartCount": c["restartCount"].as_i64().unwrap_or(0), "started": true,
                         "state": {"running": {"startedAt": t}},
                     })
                 })
@@ -406,4 +409,51 @@ fn update_status(
         o.insert("status".into(), status);
     }
     let _ = inner.store.replace(rt, &ns, &name, next, None);
+}
+
+/// A container crash: restartCount goes up and the pod is not ready for the start delay.
+pub fn restart(
+    inner: &mut Inner,
+    spec: &ClusterSpec,
+    pods_rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    let mut pod = inner
+        .store
+        .get(pods_rt, ns, name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(pods_rt, name))?;
+    let t = now();
+    if let Some(statuses) = pod
+        .pointer_mut("/status/containerStatuses")
+        .and_then(Value::as_array_mut)
+    {
+        for c in statuses {
+            let restarts = c["restartCount"].as_i64().unwrap_or(0) + 1;
+            c["restartCount"] = json!(restarts);
+            c["ready"] = json!(false);
+            c["lastState"] =
+                json!({"terminated": {"exitCode": 137, "reason": "Error", "finishedAt": t}});
+            c["state"] = json!({"waiting": {"reason": "CrashLoopBackOff"}});
+        }
+    }
+    if let Some(conditions) = pod
+        .pointer_mut("/status/conditions")
+        .and_then(Value::as_array_mut)
+    {
+        for c in conditions
+            .iter_mut()
+            .filter(|c| c["type"] == "Ready" || c["type"] == "ContainersReady")
+        {
+            c["status"] = json!("False");
+            c["lastTransitionTime"] = json!(t);
+        }
+    }
+    inner.store.replace(pods_rt, ns, name, pod, None)?;
+    inner.pod_deadlines.insert(
+        (ns.to_string(), name.to_string()),
+        Instant::now() + spec.pod_start_delay,
+    );
+    Ok(())
 }

@@ -408,6 +408,16 @@ impl SimCluster {
         self.shared.lock().denials.clear();
     }
 
+    /// Crashes a pod's containers once: its restart count goes up and it is not ready for the
+    /// start delay, as a live pods panel would show a crash.
+    pub fn restart_pod(&self, namespace: &str, name: &str) -> anyhow::Result<()> {
+        let pods_rt = catalog::find_kind(&[], "v1", "Pod")
+            .ok_or_else(|| anyhow!("the catalog has no Pod"))?;
+        let mut inner = self.shared.lock();
+        controller::restart(&mut inner, &self.shared.spec, pods_rt, namespace, name)
+            .map_err(|e| anyhow!("cannot restart pod {namespace}/{name}: {}", e.message))
+    }
+
     /// Every request answers 401 while on, as with an expired token.
     pub fn set_unauthorized(&self, on: bool) {
         self.shared.lock().unauthorized = on;

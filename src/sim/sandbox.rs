@@ -102,8 +102,8 @@ impl Sandbox {
             anyhow::bail!("the sandbox expected five databases");
         };
         let stores = SandboxStores {
-            source_backend_redis: src_backend.url(),
-            source_system_redis: src_system.url(),
+            source_backend_redis: src_backend.url_db(0),
+            source_system_redis: src_system.url_db(1),
             source_system_database: src_db.url().to_string(),
             source_zync_database: src_zync.url().to_string(),
             migration_system_database: mig_db.url().to_string(),

@@ -125,3 +125,42 @@ async fn pods_of_one_deployment_share_their_replica_set_hash() {
         .collect();
     assert_eq!(replica_sets.len(), 1, "{pods:?}");
 }
+
+#[tokio::test]
+async fn a_crashed_pod_counts_a_restart_and_comes_back_ready() {
+    let sb = Sandbox::start("source", "3scale").await;
+    sb.sim
+        .apply_object(deployment_config("3scale", "zync-que", 1))
+        .unwrap();
+    let kube = sb.connect(ClusterRole::Source, "3scale").await;
+    let pods = kube
+        .wait_for_pods(
+            WorkloadKind::DeploymentConfig,
+            "zync-que",
+            1,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    sb.sim.restart_pod("3scale", &pods[0].name).unwrap();
+    // Read at once from the simulator: the pod stays unready for the start delay.
+    let crashed = sb
+        .sim
+        .get_object("v1", "Pod", "3scale", &pods[0].name)
+        .unwrap();
+    assert_eq!(crashed["status"]["containerStatuses"][0]["restartCount"], 1);
+    assert_eq!(crashed["status"]["containerStatuses"][0]["ready"], false);
+    let back = kube
+        .wait_for_pods(
+            WorkloadKind::DeploymentConfig,
+            "zync-que",
+            1,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (back[0].name.as_str(), back[0].restarts),
+        (pods[0].name.as_str(), 1)
+    );
+}
