@@ -121,7 +121,13 @@ async fn pods_of_one_deployment_share_their_replica_set_hash() {
         .unwrap();
     let replica_sets: std::collections::BTreeSet<String> = pods
         .iter()
-        .map(|p| p.name.rsplitn(2, '-').nth(1).unwrap_or("").to_string())
+        .map(|p| {
+            p.name
+                .rsplit_once('-')
+                .map(|x| x.0)
+                .unwrap_or("")
+                .to_string()
+        })
         .collect();
     assert_eq!(replica_sets.len(), 1, "{pods:?}");
 }
