@@ -19,6 +19,7 @@ mod kube_velero;
 mod kube_workloads;
 mod matrix;
 mod rehearse;
+mod sandbox;
 mod sim_discovery;
 mod sim_kubectl;
 mod sim_refusals;
