@@ -37,8 +37,10 @@ async fn first_pod(kube: &KubeCluster, workload: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_source_stores_are_reached_through_exec_and_port_forward() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut options = SandboxOptions::default();
-    options.pod_start_delay = Duration::from_millis(50);
+    let options = SandboxOptions {
+        pod_start_delay: Duration::from_millis(50),
+        ..SandboxOptions::default()
+    };
     let sandbox = Sandbox::start(dir.path(), options)
         .await
         .expect("the sandbox starts");

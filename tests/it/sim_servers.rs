@@ -299,3 +299,105 @@ fn a_throwaway_mariadb_serves_a_database_and_is_gone_after_drop() {
     );
     assert!(!dir.exists(), "{} still exists", dir.display());
 }
+
+/// Set in the child process that [`held_until_killed`] starts: it names what to hold.
+const HOLD_ENV: &str = "CUTOVER_TEST_HOLD_SERVER";
+
+/// Not a test of its own: the body of the child process that the watchdog tests SIGKILL. It
+/// starts what `HOLD_ENV` names, prints `HELD <port> <dir>`, and waits to be killed.
+#[test]
+#[ignore = "run by the watchdog tests in a child process"]
+fn hold_a_server_until_killed() {
+    let Ok(what) = std::env::var(HOLD_ENV) else {
+        return;
+    };
+    let (port, dir, _held): (u16, std::path::PathBuf, Box<dyn std::any::Any>) = match &*what {
+        "redis" => {
+            let redis = RedisProcess::start(RedisOptions::default()).unwrap();
+            (redis.port(), redis.dir().to_path_buf(), Box::new(redis))
+        }
+        "postgres" => {
+            let server = PgServer::throwaway().unwrap();
+            let db = server.create_database("cutover_lib").unwrap();
+            let dir = server.dir().unwrap().to_path_buf();
+            (port_of(server.admin_url()), dir, Box::new((server, db)))
+        }
+        "mariadb" => {
+            let server = MariaServer::throwaway().unwrap();
+            let db = server.create_database("cutover_lib").unwrap();
+            let dir = server.dir().unwrap().to_path_buf();
+            (port_of(server.admin_url()), dir, Box::new((server, db)))
+        }
+        other => panic!("{HOLD_ENV}={other}?"),
+    };
+    println!("HELD {port} {}", dir.display());
+    // Bounded, in case the parent dies before it kills this process.
+    std::thread::sleep(Duration::from_secs(300));
+}
+
+/// Starts `what` in a child process, SIGKILLs the child once the server answers, and checks
+/// that the watchdog stopped the server and removed its folder.
+fn held_until_killed(what: &str) {
+    use std::io::BufRead;
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = KillOnDrop(
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "sim_servers::hold_a_server_until_killed",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(HOLD_ENV, what)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let held = stdout
+        .lines()
+        .map(Result::unwrap)
+        .find_map(|line| line.split_once("HELD ").map(|(_, held)| held.to_string()))
+        .unwrap_or_else(|| panic!("the child holding {what} ended without starting it"));
+    let (port, dir) = held.split_once(' ').unwrap();
+    let (port, dir): (u16, std::path::PathBuf) = (port.parse().unwrap(), dir.into());
+    assert!(!refuses(port), "{what} on {port} does not answer");
+    assert!(dir.is_dir());
+
+    crate::support::signal_pid(child.0.id(), rustix::process::Signal::KILL);
+    let _ = child.0.wait();
+    for _ in 0..1200 {
+        if refuses(port) && !dir.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "after SIGKILL of its owner, {what} on {port} still answers ({}) or {} still exists ({})",
+        !refuses(port),
+        dir.display(),
+        dir.exists()
+    );
+}
+
+#[test]
+fn a_watchdog_stops_a_redis_process_after_sigkill_of_its_owner() {
+    held_until_killed("redis");
+}
+
+#[test]
+fn a_watchdog_stops_a_throwaway_postgres_after_sigkill_of_its_owner() {
+    held_until_killed("postgres");
+}
+
+#[test]
+fn a_watchdog_stops_a_throwaway_mariadb_after_sigkill_of_its_owner() {
+    held_until_killed("mariadb");
+}

@@ -47,8 +47,12 @@ impl Drop for Throwaway {
             let _ = child.wait();
         }
         // Kills whatever else runs from the folder, then removes it.
-        if let Some(watchdog) = self.watchdog.take() {
-            watchdog.run_now();
+        match self.watchdog.take() {
+            Some(watchdog) => watchdog.run_now(),
+            // Failed before the watchdog was up: nothing runs from the folder yet.
+            None => {
+                let _ = std::fs::remove_dir_all(&self.dir);
+            }
         }
         if self.dir.exists() {
             tracing::warn!("could not remove {}", self.dir.display());
@@ -246,7 +250,7 @@ fn start_server() -> anyhow::Result<(String, Throwaway)> {
             anyhow!("mariadb-install-db not found on PATH nor in sbin: {install_hint}")
         })?;
     let user = if is_root() { Some("mysql") } else { None };
-    let dir = kept_tempdir("cutover-mariadb-", user)?;
+    let dir = kept_tempdir("cutover-mariadb", user)?;
     // Owns the folder from here on: an early return stops and removes everything.
     let mut owned = Throwaway {
         child: None,

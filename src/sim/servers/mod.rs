@@ -49,7 +49,8 @@ pub fn free_port() -> anyhow::Result<u16> {
 
 /// A name no other caller, process or earlier run uses: pid and counter separate the names of
 /// this process, the clock separates runs whose leftovers a killed process could not remove.
-/// Made of `prefix`, digits, hex digits and underscores.
+/// Made of `prefix`, digits, hex digits and underscores; the clock part has a fixed width, so
+/// that no name is a prefix of another (the watchdogs find processes by their folder's name).
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -57,7 +58,7 @@ pub fn unique_name(prefix: &str) -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("{prefix}_{}_{n}_{nanos:x}", std::process::id())
+    format!("{prefix}_{}_{n}_{nanos:08x}", std::process::id())
 }
 
 /// Runs a future to completion on a fresh thread with its own runtime, so that blocking calls

@@ -41,8 +41,12 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         // The watchdog's cleanup is the one way to stop the cluster: pg_ctl stop, then a kill
         // of whatever still runs from the folder, then the folder's removal.
-        if let Some(watchdog) = self.watchdog.take() {
-            watchdog.run_now();
+        match self.watchdog.take() {
+            Some(watchdog) => watchdog.run_now(),
+            // Failed before the watchdog was up: nothing runs from the folder yet.
+            None => {
+                let _ = std::fs::remove_dir_all(&self.dir);
+            }
         }
         if self.dir.exists() {
             tracing::warn!("could not remove {}", self.dir.display());
@@ -260,7 +264,7 @@ fn start_cluster() -> anyhow::Result<(String, Cluster)> {
         );
     }
 
-    let dir = kept_tempdir("cutover-pg-", Some("postgres"))?;
+    let dir = kept_tempdir("cutover-pg", Some("postgres"))?;
     // Owns the folder from here on: an early return stops and removes everything.
     let mut cluster = Cluster {
         dir: dir.clone(),

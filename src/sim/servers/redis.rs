@@ -143,7 +143,7 @@ impl RedisProcess {
         binary: &Path,
         options: &RedisOptions,
     ) -> anyhow::Result<anyhow::Result<RedisProcess>> {
-        let dir = kept_tempdir("cutover-redis-", None)?;
+        let dir = kept_tempdir("cutover-redis", None)?;
         let dir_str = match path_str(&dir) {
             Ok(s) => s.to_string(),
             Err(e) => {
