@@ -76,6 +76,11 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
         config.operator,
         config.party.label()
     );
+    // Before anything starts: a signal that arrives while a step runs must pause the
+    // run at a safe point, never kill the process with the default disposition.
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut sighup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
     let engine = Engine::open(
         Arc::new(config),
         event_tx,
@@ -89,9 +94,6 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
     let engine = tokio::spawn(engine.run());
 
     let mut interrupted = false;
-    let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut sighup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
     let mut waiting: Option<Request> = None;
     let mut refused: Option<String> = None;
     loop {

@@ -13,16 +13,39 @@ use super::status::ApiError;
 use super::store::{meta_str, now};
 use super::{ClusterSpec, Inner, Shared};
 
-const TICK: Duration = Duration::from_millis(25);
+/// The longest the controller sleeps with nothing due: a safety net, since every
+/// write kicks it and every pod or Velero deadline is known.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+/// How often a storage location looks for backups another cluster wrote to it.
+const SYNC_TICK: Duration = Duration::from_millis(100);
 
 pub async fn run(sim: Arc<Shared>) {
     loop {
         reconcile(&sim);
+        let wait = next_wait(&sim);
         tokio::select! {
             _ = sim.kick.notified() => {}
-            _ = tokio::time::sleep(TICK) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// Sleeps until the earliest pod or Velero deadline rather than polling: an idle
+/// sandbox then costs next to nothing, however many objects it holds.
+fn next_wait(sim: &Shared) -> Duration {
+    let inner = sim.lock();
+    let now = Instant::now();
+    let due = inner
+        .pod_deadlines
+        .values()
+        .chain(inner.velero_next.values())
+        .min()
+        .map(|t| t.saturating_duration_since(now));
+    let mut wait = due.unwrap_or(IDLE_TICK).min(IDLE_TICK);
+    if super::velero::has_storage_locations(&inner) {
+        wait = wait.min(SYNC_TICK);
+    }
+    wait
 }
 
 /// The pod label that ties a pod to its workload.

@@ -123,6 +123,12 @@ fn set_status(inner: &mut Inner, rt: &'static ResourceType, obj: &Value, status:
     let _ = inner.store.replace(rt, &ns, &name, next, None);
 }
 
+/// Whether this cluster has a storage location, which must look for backups that
+/// another cluster writes to the same bucket.
+pub fn has_storage_locations(inner: &Inner) -> bool {
+    velero("BackupStorageLocation").is_some_and(|rt| !inner.store.list(rt, None).is_empty())
+}
+
 pub fn reconcile(inner: &mut Inner, spec: &ClusterSpec) {
     if spec.without_groups.iter().any(|g| g == "velero.io") {
         return;
