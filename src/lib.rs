@@ -16,3 +16,4 @@ pub mod plan;
 pub mod runbook;
 pub mod sim;
 pub mod steps;
+pub mod ui;

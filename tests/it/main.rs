@@ -27,3 +27,4 @@ mod sim_seed;
 mod sim_servers;
 mod sim_support;
 mod sim_watch;
+mod ui_snapshots;

@@ -1,0 +1,221 @@
+//! How each Event changes the view. Kept apart from the view's shape so the
+//! mapping from engine messages to what the operator sees reads in one place.
+
+use chrono::{DateTime, Utc};
+
+use super::safe::safe_text;
+use super::status::StepState;
+use super::view::{DialogMode, LastResult, Progress, RunMarker, ViewState, figures};
+use crate::event::{Event, Level, RunEnd};
+use crate::journal::Outcome;
+
+impl ViewState {
+    /// Takes one Event from the engine, at time `now`.
+    pub fn apply(&mut self, event: &Event, now: DateTime<Utc>) {
+        self.now = now;
+        match event {
+            Event::RunStarted {
+                resumed,
+                done,
+                total,
+            } => {
+                self.marker = RunMarker::Running;
+                let text = if *resumed {
+                    format!("resuming: {done} of {total} steps done")
+                } else {
+                    format!("starting: {total} steps")
+                };
+                self.log_line(now, None, Level::Info, &text);
+            }
+            Event::Notice { level, text } => {
+                self.notice = Some((*level, safe_text(text)));
+                self.log_line(now, None, *level, text);
+            }
+            Event::StepRechecking { step } => {
+                let text = "was running when cutover stopped; checking its end state";
+                self.log_line(now, Some(*step), Level::Warn, text);
+            }
+            Event::StepRechecked {
+                step,
+                holds,
+                detail,
+            } => {
+                let verdict = if *holds {
+                    "end state holds, not run again"
+                } else {
+                    "end state does not hold, running it again"
+                };
+                let text = format!("{verdict} ({detail})");
+                self.log_line(now, Some(*step), Level::Info, &text);
+            }
+            Event::Waiting(req) => {
+                let mut req = req.clone();
+                req.changes = req.changes.as_deref().map(safe_text);
+                req.condition = req.condition.as_deref().map(safe_text);
+                // The view already holds this step's texts, filled from the same config
+                // with the config's values masked; the runbook's own shell (e.g.
+                // `printf 'PASSWORD=%s'`) must reach the operator unaltered.
+                match self.step(req.step) {
+                    Some(s) => {
+                        req.procedure = s.procedure.clone();
+                        req.changes = s.changes.clone().or(req.changes);
+                    }
+                    None => {
+                        req.procedure = req
+                            .procedure
+                            .lines()
+                            .map(safe_text)
+                            .collect::<Vec<_>>()
+                            .join("\n");
+                    }
+                }
+                if let Some(s) = self.step_mut(req.step) {
+                    s.state = StepState::Waiting;
+                }
+                if let Some(i) = self.index_of(req.step) {
+                    self.selected = i;
+                }
+                let text = format!("waiting for you: {}", req.need.as_str());
+                self.log_line(now, Some(req.step), Level::Info, &text);
+                self.waiting = Some(req);
+                self.dialog = DialogMode::Answer;
+                self.input.clear();
+                self.refused = None;
+                if self.marker != RunMarker::Pausing {
+                    self.marker = RunMarker::Waiting;
+                }
+            }
+            Event::ConfirmRefused { step, reason } => {
+                self.refused = Some(safe_text(reason));
+                self.input.clear();
+                self.log_line(now, Some(*step), Level::Warn, &format!("refused: {reason}"));
+            }
+            Event::StepStarted {
+                step,
+                attempt,
+                runs_as,
+            } => {
+                if self.waiting.as_ref().is_some_and(|r| r.step == *step) {
+                    self.waiting = None;
+                    self.input.clear();
+                    self.refused = None;
+                }
+                if let Some(s) = self.step_mut(*step) {
+                    s.state = StepState::Running;
+                    s.attempts = *attempt;
+                    s.progress = None;
+                }
+                // Follow the run: the operator sees the step that is running.
+                if let Some(i) = self.index_of(*step) {
+                    self.selected = i;
+                }
+                self.running = Some(*step);
+                if self.marker != RunMarker::Pausing {
+                    self.marker = RunMarker::Running;
+                }
+                let text = format!("started ({runs_as}, attempt {attempt})");
+                self.log_line(now, Some(*step), Level::Info, &text);
+            }
+            Event::StepProgress {
+                step,
+                done,
+                total,
+                unit,
+            } => {
+                if let Some(s) = self.step_mut(*step) {
+                    let started = s.progress.as_ref().map_or(now, |p| p.started);
+                    s.progress = Some(Progress {
+                        done: *done,
+                        total: *total,
+                        unit,
+                        started,
+                        at: now,
+                    });
+                }
+            }
+            Event::StepLog { step, level, line } => {
+                self.log_line(now, Some(*step), *level, line);
+            }
+            Event::StepFinished {
+                step,
+                outcome,
+                summary,
+                figures: figs,
+            } => {
+                if let Some(s) = self.step_mut(*step) {
+                    s.state = match outcome {
+                        Outcome::Passed if s.hand_off => StepState::DoneByOther,
+                        Outcome::Passed => StepState::Done,
+                        Outcome::Failed => StepState::Failed,
+                        Outcome::NotApplicable => StepState::Skipped,
+                    };
+                    s.last = Some(LastResult {
+                        outcome: Some(*outcome),
+                        summary: safe_text(summary),
+                        figures: figures(figs),
+                    });
+                }
+                if self.running == Some(*step) {
+                    self.running = None;
+                }
+                if self.waiting.as_ref().is_some_and(|r| r.step == *step) {
+                    self.waiting = None;
+                }
+                let level = match outcome {
+                    Outcome::Failed => Level::Error,
+                    _ => Level::Info,
+                };
+                let text = format!("{}: {summary}", outcome_word(*outcome));
+                self.log_line(now, Some(*step), level, &text);
+            }
+            Event::StepSkipped { step, reason } => {
+                if let Some(s) = self.step_mut(*step) {
+                    s.state = StepState::Skipped;
+                    s.last = Some(LastResult {
+                        outcome: None,
+                        summary: safe_text(&format!("skipped: {reason}")),
+                        figures: Vec::new(),
+                    });
+                }
+                if self.waiting.as_ref().is_some_and(|r| r.step == *step) {
+                    self.waiting = None;
+                    self.input.clear();
+                    self.dialog = DialogMode::Answer;
+                }
+                self.log_line(now, Some(*step), Level::Info, &format!("skipped: {reason}"));
+            }
+            Event::RunEnded(end) => {
+                self.running = None;
+                let (marker, text) = match end {
+                    RunEnd::Finished => (RunMarker::Finished, "every step is done".to_string()),
+                    RunEnd::ReachedUntil { step } => {
+                        (RunMarker::Paused, format!("stopped after {step} as asked"))
+                    }
+                    RunEnd::Failed { step } => (
+                        RunMarker::Failed,
+                        format!("step {step} failed; fix the cause, then r retries it"),
+                    ),
+                    RunEnd::Paused { .. } => (
+                        RunMarker::Paused,
+                        "paused at a safe point; start cutover again to resume".to_string(),
+                    ),
+                };
+                self.marker = marker;
+                let level = if marker == RunMarker::Failed {
+                    Level::Error
+                } else {
+                    Level::Info
+                };
+                self.log_line(now, None, level, &text);
+            }
+        }
+    }
+}
+
+fn outcome_word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Passed => "done",
+        Outcome::Failed => "failed",
+        Outcome::NotApplicable => "not applicable",
+    }
+}

@@ -1,0 +1,252 @@
+//! The one table of keys. Dispatch (later), the key bar and the help screen are
+//! all made from `KEYMAP`, so they cannot disagree (kdash's `generate_keybindings!`).
+
+use crossterm::event::{KeyCode, KeyModifiers};
+use ratatui::text::{Line, Span};
+
+use super::theme::Theme;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Help,
+    Quit,
+    /// Run the next step, continue after a pause, or confirm the open dialog.
+    Continue,
+    Up,
+    Down,
+    NextPanel,
+    PrevPanel,
+    Search,
+    Pause,
+    Retry,
+    Manual,
+    /// Show only the selected step's log lines, or all.
+    FilterLog,
+    Skip,
+    Back,
+}
+
+/// Where a key applies. `Global` keys apply everywhere except in a dialog, whose
+/// text input takes printable keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    Global,
+    Steps,
+    Log,
+    Dialog,
+    Help,
+}
+
+impl Context {
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Global => "Everywhere",
+            Context::Steps => "Steps and detail",
+            Context::Log => "Log",
+            Context::Dialog => "In a dialog",
+            Context::Help => "Help",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Binding {
+    pub keys: &'static [KeyCode],
+    /// How the key is written in the bar and the help.
+    pub label: &'static str,
+    pub action: Action,
+    pub context: Context,
+    /// The word in the key bar.
+    pub hint: &'static str,
+    /// The sentence in the help screen.
+    pub desc: &'static str,
+    /// Lower shows first and is dropped last when the bar is narrow.
+    pub priority: u8,
+}
+
+const fn b(
+    keys: &'static [KeyCode],
+    label: &'static str,
+    action: Action,
+    context: Context,
+    hint: &'static str,
+    desc: &'static str,
+    priority: u8,
+) -> Binding {
+    Binding {
+        keys,
+        label,
+        action,
+        context,
+        hint,
+        desc,
+        priority,
+    }
+}
+
+use Action as A;
+use Context as C;
+use KeyCode as K;
+
+// One binding a line, so the table reads as a table.
+#[rustfmt::skip]
+pub const KEYMAP: &[Binding] = &[
+    b(&[K::Enter], "Enter", A::Continue, C::Global, "run", "run the next step, or continue after a pause", 0),
+    b(&[K::Char('?')], "?", A::Help, C::Global, "help", "show this help", 1),
+    b(&[K::Char('q')], "q", A::Quit, C::Global, "quit", "quit; pauses safely first, resumes on next start", 2),
+    b(&[K::Char('p')], "p", A::Pause, C::Global, "pause", "pause at the next gate or when the step ends", 3),
+    b(&[K::Tab], "Tab", A::NextPanel, C::Global, "panel", "move to the next panel", 4),
+    b(&[K::BackTab], "S-Tab", A::PrevPanel, C::Global, "", "move to the previous panel", 9),
+    b(&[K::Char('j'), K::Down], "j/↓", A::Down, C::Steps, "down", "select the next step", 6),
+    b(&[K::Char('k'), K::Up], "k/↑", A::Up, C::Steps, "up", "select the previous step", 6),
+    b(&[K::Char('m')], "m", A::Manual, C::Steps, "manual", "show or hide the step's manual procedure", 5),
+    b(&[K::Char('r')], "r", A::Retry, C::Steps, "retry", "retry the selected step after it failed", 3),
+    b(&[K::Char('j'), K::Down], "j/↓", A::Down, C::Log, "down", "scroll the log down", 6),
+    b(&[K::Char('k'), K::Up], "k/↑", A::Up, C::Log, "up", "scroll the log up", 6),
+    b(&[K::Char('/')], "/", A::Search, C::Global, "search", "search the log", 7),
+    b(&[K::Char('f')], "f", A::FilterLog, C::Log, "filter", "show only the selected step's lines, or all", 5),
+    b(&[K::Enter], "Enter", A::Continue, C::Dialog, "confirm", "confirm; a typed phrase must match exactly", 0),
+    b(&[K::Tab], "Tab", A::Skip, C::Dialog, "skip", "skip the step instead, with a recorded reason", 4),
+    b(&[K::Esc], "Esc", A::Back, C::Dialog, "back", "close the dialog; the step keeps waiting", 1),
+    b(&[K::Esc], "Esc", A::Back, C::Help, "close", "close the help", 0),
+    b(&[K::Esc], "Esc", A::Back, C::Global, "back", "close search or panel, back to the step list", 8),
+];
+
+/// The action of a key in `context`: that context's own binding first, then a
+/// global one (not in a dialog, where letters are text).
+pub fn action_for(code: KeyCode, modifiers: KeyModifiers, context: Context) -> Option<Action> {
+    // In raw mode Ctrl-C is a key, not SIGINT: it quits from anywhere.
+    if modifiers.contains(KeyModifiers::CONTROL) && code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    let find = |ctx: Context| {
+        KEYMAP
+            .iter()
+            .find(|b| b.context == ctx && b.keys.contains(&code))
+            .map(|b| b.action)
+    };
+    match context {
+        Context::Dialog | Context::Help => find(context),
+        _ => find(context).or_else(|| find(Context::Global)),
+    }
+}
+
+/// The bindings the bar offers in `context`, best first.
+fn bar_bindings(context: Context) -> Vec<&'static Binding> {
+    let mut list: Vec<&Binding> = KEYMAP
+        .iter()
+        .filter(|b| !b.hint.is_empty())
+        .filter(|b| match context {
+            Context::Dialog | Context::Help => b.context == context,
+            _ => b.context == context || b.context == Context::Global,
+        })
+        .collect();
+    list.sort_by_key(|b| b.priority);
+    // j and k share one hint.
+    list.dedup_by_key(|b| b.label);
+    list.retain(|b| b.action != Action::Up);
+    list
+}
+
+/// The key bar for `context`, fitted to `width`: the hints that do not fit are
+/// dropped, lowest priority first, and the kept ones stay in table order.
+pub fn key_bar(context: Context, width: u16, theme: &Theme) -> Line<'static> {
+    let candidates = bar_bindings(context);
+    let cost = |b: &Binding| {
+        let hint = if b.action == Action::Down {
+            "move"
+        } else {
+            b.hint
+        };
+        b.label.chars().count() + 1 + hint.chars().count() + 2
+    };
+    let mut used = 0;
+    let mut kept: Vec<&Binding> = Vec::new();
+    for b in candidates {
+        let c = cost(b);
+        if used + c <= usize::from(width) {
+            used += c;
+            kept.push(b);
+        }
+    }
+    let mut spans = Vec::new();
+    for b in kept {
+        let (label, hint) = if b.action == Action::Down {
+            ("j/k", "move")
+        } else {
+            (b.label, b.hint)
+        };
+        spans.push(Span::styled(label, theme.key));
+        spans.push(Span::raw(format!(" {hint}  ")));
+    }
+    Line::from(spans)
+}
+
+/// The help screen's lines, grouped by context, from the table.
+pub fn help_lines(theme: &Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    for ctx in [
+        Context::Global,
+        Context::Steps,
+        Context::Log,
+        Context::Dialog,
+    ] {
+        lines.push(Line::styled(ctx.title(), theme.title));
+        for b in KEYMAP.iter().filter(|b| b.context == ctx) {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {:<7}", b.label), theme.key),
+                Span::raw(b.desc),
+            ]));
+        }
+        lines.push(Line::raw(""));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(line: &Line) -> String {
+        line.spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn the_bar_fits_and_keeps_the_most_important_keys() {
+        let theme = Theme::mono();
+        for width in [20u16, 40, 80, 200] {
+            let bar = key_bar(Context::Steps, width, &theme);
+            assert!(bar.width() <= usize::from(width), "{width}: {}", text(&bar));
+        }
+        let narrow = text(&key_bar(Context::Steps, 30, &theme));
+        assert!(narrow.starts_with("Enter run"), "{narrow}");
+        assert!(narrow.contains("? help"), "{narrow}");
+        assert!(!narrow.contains("manual"), "{narrow}");
+        let wide = text(&key_bar(Context::Steps, 200, &theme));
+        assert!(
+            wide.contains("m manual") && wide.contains("j/k move"),
+            "{wide}"
+        );
+    }
+
+    #[test]
+    fn keys_dispatch_by_context() {
+        let none = KeyModifiers::NONE;
+        assert_eq!(action_for(K::Char('j'), none, C::Steps), Some(A::Down));
+        assert_eq!(action_for(K::Char('q'), none, C::Log), Some(A::Quit));
+        assert_eq!(action_for(K::Char('q'), none, C::Dialog), None);
+        assert_eq!(
+            action_for(K::Char('c'), KeyModifiers::CONTROL, C::Dialog),
+            Some(A::Quit)
+        );
+        assert_eq!(action_for(K::Esc, none, C::Dialog), Some(A::Back));
+    }
+
+    #[test]
+    fn help_lists_every_binding() {
+        let help: Vec<String> = help_lines(&Theme::mono()).iter().map(text).collect();
+        for b in KEYMAP.iter().filter(|b| b.context != Context::Help) {
+            assert!(help.iter().any(|l| l.contains(b.desc)), "{}", b.desc);
+        }
+    }
+}

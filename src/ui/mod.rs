@@ -1,0 +1,24 @@
+//! The full-screen front end. It follows the rules of the house (DESIGN.md): it
+//! builds a view from Events, draws it, and will answer with Commands; it never
+//! touches infra, the journal or the network.
+//!
+//! - `view`: the view state, pure, fed by Events and by the live-panel samples;
+//! - `theme`: colours and glyphs, with a `mono` theme for `NO_COLOR`;
+//! - `keymap`: the one table of keys, from which the key bar and help are made;
+//! - `widgets`: one file per part of the screen; `layout` puts them together.
+
+mod apply;
+pub mod keymap;
+mod layout;
+pub mod logbuf;
+pub mod panels;
+pub mod safe;
+pub mod status;
+pub mod theme;
+pub mod view;
+pub mod widgets;
+
+pub use layout::{MIN_HEIGHT, MIN_WIDTH, draw};
+pub use status::StepState;
+pub use theme::{Theme, ThemeName};
+pub use view::{ConfigSummary, ViewState};

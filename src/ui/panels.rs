@@ -1,0 +1,232 @@
+//! The live panels' data: queue depths and workload pods, as samples arrive from
+//! the pollers (issue 4, later). Pure: the time of each sample is given, so the
+//! history and rates are the same on every run of a test.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+
+use super::safe::safe_text;
+
+/// How many samples of history each row keeps: a few minutes at one a second.
+pub const HISTORY: usize = 300;
+
+/// One queue's depth at one moment.
+#[derive(Clone, Debug)]
+pub struct QueueSample {
+    /// e.g. `resque:queue:priority`, or `sidekiq queue:mailers`.
+    pub name: String,
+    pub depth: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct QueueRow {
+    pub name: String,
+    pub depth: u64,
+    /// Oldest first; bounded to `HISTORY`.
+    pub history: VecDeque<(DateTime<Utc>, u64)>,
+}
+
+impl QueueRow {
+    /// Jobs per minute leaving the queue over the kept history (negative: growing).
+    pub fn drain_rate(&self) -> Option<f64> {
+        let (t0, d0) = *self.history.front()?;
+        let (t1, d1) = *self.history.back()?;
+        let secs = (t1 - t0).num_milliseconds() as f64 / 1000.0;
+        (secs > 0.0).then(|| (d0 as f64 - d1 as f64) * 60.0 / secs)
+    }
+
+    /// Seconds until the depth reaches `threshold` at the current rate; zero when
+    /// it is already there, None when it is not draining.
+    pub fn secs_to(&self, threshold: u64) -> Option<u64> {
+        if self.depth <= threshold {
+            return Some(0);
+        }
+        let rate = self.drain_rate().filter(|r| *r > 0.0)?;
+        Some(((self.depth - threshold) as f64 * 60.0 / rate).ceil() as u64)
+    }
+
+    pub fn depths(&self) -> impl Iterator<Item = u64> + '_ {
+        self.history.iter().map(|(_, d)| *d)
+    }
+}
+
+/// Queue depths of the Redis (and database) queues a drain watches.
+#[derive(Clone, Debug, Default)]
+pub struct QueuePanel {
+    /// Which store the depths come from, redacted.
+    pub source: String,
+    /// The agreed level (`[drain] threshold`): total jobs at or under it is drained.
+    pub threshold: u64,
+    pub rows: Vec<QueueRow>,
+    pub updated: Option<DateTime<Utc>>,
+}
+
+impl QueuePanel {
+    pub fn new(threshold: u64) -> QueuePanel {
+        QueuePanel {
+            threshold,
+            ..QueuePanel::default()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.rows.iter().map(|r| r.depth).sum()
+    }
+
+    /// Takes one probe's depths. A queue missing from a probe keeps its last depth:
+    /// the probe lists what it found, and an absent key is an empty list in Redis.
+    pub fn apply_queue_sample(&mut self, at: DateTime<Utc>, source: &str, samples: &[QueueSample]) {
+        self.source = safe_text(source);
+        self.updated = Some(at);
+        for s in samples {
+            let name = safe_text(&s.name);
+            let row = match self.rows.iter().position(|r| r.name == name) {
+                Some(i) => &mut self.rows[i],
+                None => {
+                    self.rows.push(QueueRow {
+                        name,
+                        depth: 0,
+                        history: VecDeque::new(),
+                    });
+                    let last = self.rows.len() - 1;
+                    &mut self.rows[last]
+                }
+            };
+            row.depth = s.depth;
+            if row.history.len() == HISTORY {
+                row.history.pop_front();
+            }
+            row.history.push_back((at, s.depth));
+        }
+    }
+}
+
+/// One workload's scaling state at one moment.
+#[derive(Clone, Debug)]
+pub struct WorkloadSample {
+    /// e.g. `deployment/system-app`.
+    pub name: String,
+    pub desired: u32,
+    pub ready: u32,
+    /// Pods that exist, terminating ones included.
+    pub current: u32,
+    /// `Running`, `Terminating`, `Scaled down`... as the poller words it.
+    pub phase: String,
+    /// The replica count recorded before scale-down, when there is one.
+    pub original: Option<u32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PodRow {
+    pub sample: WorkloadSample,
+    /// Pods that exist, oldest first; bounded to `HISTORY`.
+    pub history: VecDeque<u64>,
+}
+
+/// The workloads of one namespace on one cluster.
+#[derive(Clone, Debug, Default)]
+pub struct PodsPanel {
+    /// e.g. `source / 3scale`.
+    pub scope: String,
+    pub rows: Vec<PodRow>,
+    pub updated: Option<DateTime<Utc>>,
+}
+
+impl PodsPanel {
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Takes one listing. Unlike queues, a workload missing from a listing is gone
+    /// (deleted), so rows follow the listing, keeping the history of those that stay.
+    pub fn apply_pods(&mut self, at: DateTime<Utc>, scope: &str, workloads: &[WorkloadSample]) {
+        self.scope = safe_text(scope);
+        self.updated = Some(at);
+        let mut rows = Vec::with_capacity(workloads.len());
+        for w in workloads {
+            let mut sample = w.clone();
+            sample.name = safe_text(&w.name);
+            sample.phase = safe_text(&w.phase);
+            let mut history = self
+                .rows
+                .iter()
+                .position(|r| r.sample.name == sample.name)
+                .map(|i| std::mem::take(&mut self.rows[i].history))
+                .unwrap_or_default();
+            if history.len() == HISTORY {
+                history.pop_front();
+            }
+            history.push_back(u64::from(sample.current));
+            rows.push(PodRow { sample, history });
+        }
+        self.rows = rows;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + s, 0)
+            .single()
+            .expect("valid time")
+    }
+
+    fn q(name: &str, depth: u64) -> QueueSample {
+        QueueSample {
+            name: name.into(),
+            depth,
+        }
+    }
+
+    #[test]
+    fn rate_and_time_to_threshold_come_from_the_history() {
+        let mut p = QueuePanel::new(10);
+        p.apply_queue_sample(at(0), "redis://h:1/1", &[q("main", 130)]);
+        p.apply_queue_sample(at(60), "redis://h:1/1", &[q("main", 70)]);
+        let row = &p.rows[0];
+        assert_eq!(row.drain_rate(), Some(60.0));
+        assert_eq!(row.secs_to(10), Some(60));
+        assert_eq!(p.total(), 70);
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut p = QueuePanel::new(0);
+        for i in 0..(HISTORY as i64 + 50) {
+            p.apply_queue_sample(at(i), "r", &[q("main", 5)]);
+        }
+        assert_eq!(p.rows[0].history.len(), HISTORY);
+    }
+
+    #[test]
+    fn the_source_is_redacted() {
+        let mut p = QueuePanel::new(0);
+        p.apply_queue_sample(at(0), "redis://:topsecret@h:1/1", &[q("main", 1)]);
+        assert!(!p.source.contains("topsecret"));
+    }
+
+    #[test]
+    fn pods_follow_the_listing_and_keep_history() {
+        let w = |name: &str, current| WorkloadSample {
+            name: name.into(),
+            desired: 0,
+            ready: 0,
+            current,
+            phase: "Terminating".into(),
+            original: Some(2),
+        };
+        let mut p = PodsPanel::default();
+        p.apply_pods(at(0), "source / 3scale", &[w("a", 2), w("b", 1)]);
+        p.apply_pods(at(1), "source / 3scale", &[w("a", 1)]);
+        assert_eq!(p.rows.len(), 1);
+        assert_eq!(p.rows[0].history, [2, 1]);
+    }
+}

@@ -1,0 +1,139 @@
+//! The selected step: what it does and why, who does it on this path, what it
+//! changes, its last result with figures, the running transfer as a gauge, and
+//! its manual procedure on `m`.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{LineGauge, Paragraph, Wrap};
+
+use super::{hms, panel};
+use crate::journal::{Need, Outcome};
+use crate::ui::theme::Theme;
+use crate::ui::view::{Panel, Progress, StepView, ViewState};
+
+pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
+    let Some(step) = view.selected_step() else {
+        return;
+    };
+    let block = panel(
+        format!("Step {} · {}", step.number, step.id),
+        view.focus == Panel::Detail,
+        theme,
+    );
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let body = match &step.progress {
+        Some(p) if inner.height > 3 => {
+            let [gauge, rest] =
+                Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(inner);
+            render_gauge(frame, gauge, p, theme);
+            rest
+        }
+        _ => inner,
+    };
+    let text = lines(step, view, theme);
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), body);
+}
+
+fn render_gauge(frame: &mut Frame, area: Rect, p: &Progress, theme: &Theme) {
+    let figures = match p.total {
+        Some(t) => format!("{}/{} {}", p.done, t, p.unit),
+        None => format!("{} {}", p.done, p.unit),
+    };
+    let rate = p.rate().map(|r| format!("  {r:.0}/s")).unwrap_or_default();
+    let eta = p
+        .eta_secs()
+        .map(|s| format!("  ETA {}", hms(s)))
+        .unwrap_or_default();
+    let percent = p.ratio().map_or_else(
+        || "    ".to_string(),
+        |r| format!("{:>3}%", (r * 100.0).round()),
+    );
+    // Block glyphs, not colour alone, tell filled from unfilled (mono theme).
+    let gauge = LineGauge::default()
+        .ratio(p.ratio().unwrap_or(0.0))
+        .label(format!("{percent} "))
+        .filled_symbol("█")
+        .unfilled_symbol("░")
+        .filled_style(theme.gauge)
+        .unfilled_style(theme.dim);
+    let [bar, text] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    frame.render_widget(gauge, bar);
+    frame.render_widget(Paragraph::new(format!("{figures}{rate}{eta}")), text);
+}
+
+fn lines(step: &StepView, view: &ViewState, theme: &Theme) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    out.push(Line::styled(step.title, theme.title));
+    let who = if step.hand_off {
+        format!(
+            "{} does it: a hand-off; you record who did it",
+            step.owner.label()
+        )
+    } else {
+        format!("{} (you)", step.owner.label())
+    };
+    out.push(Line::from(vec![
+        Span::styled("Owner: ", theme.dim),
+        Span::styled(who, theme.party(step.owner)),
+    ]));
+    let gate = match step.need {
+        None => "none",
+        Some(Need::Confirm) => "your yes",
+        Some(Need::Typed) => "a typed phrase",
+        Some(Need::Manual) => "done by hand, then confirmed",
+        Some(Need::HandOff) => "who did it",
+    };
+    out.push(Line::from(vec![
+        Span::styled("Runs as: ", theme.dim),
+        Span::raw(format!("{} · gate: {gate}", step.runs_as)),
+        Span::raw(if step.attempts > 0 {
+            format!(" · attempts: {}", step.attempts)
+        } else {
+            String::new()
+        }),
+    ]));
+    if let Some(c) = &step.condition {
+        out.push(Line::styled(format!("Applies {c}"), theme.warn));
+    }
+    if let Some(last) = &step.last {
+        let word = match last.outcome {
+            Some(Outcome::Passed) => "passed",
+            Some(Outcome::Failed) => "FAILED",
+            Some(Outcome::NotApplicable) => "not applicable",
+            None => "skipped",
+        };
+        let style = if last.outcome == Some(Outcome::Failed) {
+            theme.danger
+        } else {
+            theme.title
+        };
+        out.push(Line::from(vec![
+            Span::styled(format!("Last result: {word}: "), style),
+            Span::raw(last.summary.clone()),
+        ]));
+        if !last.figures.is_empty() {
+            let figs: Vec<String> = last
+                .figures
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            out.push(Line::raw(format!("  {}", figs.join(" · "))));
+        }
+    }
+    if let Some(changes) = &step.changes {
+        out.push(Line::from(vec![
+            Span::styled("Changes: ", theme.danger),
+            Span::raw(changes.clone()),
+        ]));
+    }
+    out.push(Line::raw(step.doc.clone()));
+    if view.show_procedure {
+        out.push(Line::styled("Manual procedure (m hides it):", theme.title));
+        out.extend(step.procedure.lines().map(|l| Line::raw(format!("  {l}"))));
+    } else {
+        out.push(Line::styled("m: show the manual procedure", theme.dim));
+    }
+    out
+}

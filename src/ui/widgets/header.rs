@@ -1,0 +1,61 @@
+//! Two lines: what is migrated and by whom, then where the run stands.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::hms;
+use crate::ui::status::StepState;
+use crate::ui::theme::Theme;
+use crate::ui::view::{RunMarker, ViewState};
+
+pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
+    let s = &view.summary;
+    let first = Line::from(vec![
+        // The migration's name first: it is what the people on the call check.
+        Span::styled(format!(" {} ", s.migration), theme.title),
+        Span::raw(format!(
+            "· {} · path {} · {} ({})",
+            s.runbook,
+            s.access_path,
+            s.operator,
+            s.party.label()
+        )),
+        Span::raw(if view.read_only { " · READ-ONLY" } else { "" }),
+    ]);
+    let (word, style) = match view.marker {
+        RunMarker::Idle => (" READY ", theme.marker_paused),
+        RunMarker::Running => (" ▶ RUNNING ", theme.marker_running),
+        RunMarker::Pausing => (" ‖ PAUSING ", theme.marker_paused),
+        RunMarker::Paused => (" ‖ PAUSED ", theme.marker_paused),
+        RunMarker::Waiting => (" ? WAITING FOR YOU ", theme.marker_paused),
+        RunMarker::Finished => (" ✓ FINISHED ", theme.marker_running),
+        RunMarker::Failed => (" ✗ FAILED ", theme.danger),
+    };
+    let failed = (view.marker == RunMarker::Failed)
+        .then(|| view.steps.iter().find(|s| s.state == StepState::Failed))
+        .flatten()
+        .map(|s| s.id);
+    let what = view
+        .running
+        .or(view.waiting.as_ref().map(|r| r.step))
+        .or(failed)
+        .map(|id| format!(" {id}"))
+        .unwrap_or_default();
+    // Elapsed before the phase: on a narrow screen the phase is what gets cut.
+    let second = Line::from(vec![
+        Span::styled(word, style),
+        Span::raw(format!(
+            "{what} · {}/{} steps · elapsed {} · phase: {}",
+            view.settled(),
+            view.steps.len(),
+            hms(view.elapsed_secs()),
+            view.current_phase().unwrap_or("-"),
+        )),
+    ]);
+    frame.render_widget(
+        Paragraph::new(vec![first, second]).style(theme.header),
+        area,
+    );
+}

@@ -1,0 +1,51 @@
+//! The log: timestamped lines of the running and past steps, newest at the
+//! bottom, filtered to the selected step on `f` and by the `/` search.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::panel;
+use crate::ui::theme::Theme;
+use crate::ui::view::{Panel, ViewState};
+
+pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
+    let filter = if view.log_follows_step {
+        view.selected_step().map(|s| s.id)
+    } else {
+        None
+    };
+    let mut title = match filter {
+        Some(id) => format!("Log · {id}"),
+        None => "Log · all steps".to_string(),
+    };
+    if let Some(s) = view.search.as_deref().filter(|s| !s.is_empty()) {
+        title.push_str(&format!(" · /{s}"));
+    }
+    let block = panel(title, view.focus == Panel::Log, theme);
+    let inner = block.inner(area);
+    let rows = usize::from(inner.height);
+    // Only the lines that show are formatted: the ring holds up to 10,000.
+    let mut shown: Vec<Line> = view
+        .log
+        .matching(filter, view.search.as_deref())
+        .rev()
+        .skip(view.log_scroll)
+        .take(rows)
+        .map(|l| {
+            // The step's number, not its id: the id would take half a narrow panel.
+            let step = match (filter, l.step.and_then(|id| view.step(id))) {
+                (None, Some(s)) => format!("#{} ", s.number),
+                _ => String::new(),
+            };
+            Line::from(vec![
+                Span::styled(l.at.format("%H:%M:%S ").to_string(), theme.dim),
+                Span::styled(step, theme.dim),
+                Span::styled(l.text.clone(), theme.level(l.level)),
+            ])
+        })
+        .collect();
+    shown.reverse();
+    frame.render_widget(Paragraph::new(shown).block(block), area);
+}

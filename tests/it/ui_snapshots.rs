@@ -1,0 +1,527 @@
+//! Whole screens of the wizard on ratatui's TestBackend, from a real config, the
+//! real plan and synthetic Events: no servers. The `.snap` files are committed;
+//! accept changes with `INSTA_UPDATE=always` after reading them.
+
+use std::path::Path;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use cutover::config::Config;
+use cutover::event::{Event, Level, Request, RunEnd};
+use cutover::journal::{JournalState, Need, Outcome};
+use cutover::plan::plan;
+use cutover::runbook::{StepId, StepKind};
+use cutover::ui::panels::{QueueSample, WorkloadSample};
+use cutover::ui::{StepState, Theme, ViewState, draw};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use serde_json::{Map, Value, json};
+
+use crate::cli::threescale_toml;
+
+fn t(secs: i64) -> DateTime<Utc> {
+    let start = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).single();
+    start.expect("a valid time") + Duration::seconds(secs)
+}
+
+fn config(party: &str) -> Config {
+    let toml =
+        threescale_toml("acme-prod", party, "limited", "").replace("{dir}", "/home/sre/acme");
+    Config::parse(&toml, Path::new("/home/sre/acme/cutover.toml")).expect("the test config parses")
+}
+
+fn fresh(party: &str) -> ViewState {
+    let config = config(party);
+    ViewState::from_config(&config, &plan(&config), &JournalState::default(), t(0))
+}
+
+fn screen(view: &ViewState, theme: &Theme, width: u16, height: u16) -> TestBackend {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
+    terminal
+        .draw(|frame| draw(frame, view, theme))
+        .expect("the frame draws");
+    terminal.backend().clone()
+}
+
+fn text(backend: &TestBackend) -> String {
+    let buffer = backend.buffer();
+    let mut out = String::new();
+    for y in 0..buffer.area.height {
+        for x in 0..buffer.area.width {
+            out.push_str(buffer[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn id(view: &ViewState, step: &str) -> StepId {
+    view.steps
+        .iter()
+        .find(|s| s.id.0 == step)
+        .map(|s| s.id)
+        .unwrap_or_else(|| panic!("{step} is a step of this plan"))
+}
+
+/// Runs every step before `until` to a pass, one second each, from time `at`.
+fn pass_until(view: &mut ViewState, until: &str, at: &mut i64) {
+    let total = view.steps.len();
+    view.apply(
+        &Event::RunStarted {
+            resumed: false,
+            done: 0,
+            total,
+        },
+        t(*at),
+    );
+    let ids: Vec<StepId> = view
+        .steps
+        .iter()
+        .map(|s| s.id)
+        .take_while(|s| s.0 != until)
+        .collect();
+    for step in ids {
+        *at += 1;
+        view.apply(
+            &Event::StepStarted {
+                step,
+                attempt: 1,
+                runs_as: StepKind::Check,
+            },
+            t(*at),
+        );
+        view.apply(
+            &Event::StepFinished {
+                step,
+                outcome: Outcome::Passed,
+                summary: format!("{step} holds"),
+                figures: Map::new(),
+            },
+            t(*at),
+        );
+    }
+}
+
+fn waiting(view: &ViewState, step: &str, need: Need, phrase: Option<&'static str>) -> Event {
+    let step = id(view, step);
+    let s = view.step(step).expect("the step is in the view");
+    Event::Waiting(Request {
+        step,
+        title: s.title,
+        need,
+        phrase,
+        owner: s.owner,
+        changes: s.changes.clone(),
+        procedure: s.procedure.clone(),
+        condition: None,
+    })
+}
+
+fn log(step: StepId, line: &str) -> Event {
+    Event::StepLog {
+        step,
+        level: Level::Info,
+        line: line.into(),
+    }
+}
+
+#[test]
+fn fresh_start() {
+    let view = fresh("red-hat");
+    insta::assert_snapshot!(screen(&view, &Theme::default(), 120, 36));
+}
+
+fn failed_step() -> ViewState {
+    let mut view = fresh("red-hat");
+    let mut at = 0;
+    pass_until(&mut view, "check-cluster-access", &mut at);
+    let step = id(&view, "check-cluster-access");
+    view.apply(
+        &Event::StepStarted {
+            step,
+            attempt: 2,
+            runs_as: StepKind::Check,
+        },
+        t(at + 1),
+    );
+    view.apply(
+        &log(step, "context src: can list deployments in 3scale"),
+        t(at + 2),
+    );
+    view.apply(
+        &Event::StepLog {
+            step,
+            level: Level::Error,
+            line: "context dst: cannot patch secrets in redhat-rhoam-3scale (403)".into(),
+        },
+        t(at + 3),
+    );
+    let mut figures = Map::new();
+    figures.insert("checked".into(), json!(14));
+    figures.insert("refused".into(), json!(1));
+    view.apply(
+        &Event::StepFinished {
+            step,
+            outcome: Outcome::Failed,
+            summary: "1 of 14 permissions missing on destination".into(),
+            figures,
+        },
+        t(at + 3),
+    );
+    view.apply(&Event::RunEnded(RunEnd::Failed { step }), t(at + 4));
+    view.tick(t(95));
+    view
+}
+
+#[test]
+fn a_failed_step() {
+    insta::assert_snapshot!(screen(&failed_step(), &Theme::default(), 120, 36));
+}
+
+#[test]
+fn mono_theme() {
+    insta::assert_snapshot!(screen(&failed_step(), &Theme::mono(), 100, 30));
+}
+
+#[test]
+fn typed_confirm_dialog() {
+    let mut view = fresh("customer");
+    let mut at = 0;
+    pass_until(&mut view, "scale-down", &mut at);
+    view.apply(
+        &waiting(&view, "scale-down", Need::Typed, Some("scale down 3scale")),
+        t(at + 1),
+    );
+    view.input = "scale do".into();
+    view.tick(t(600));
+    insta::assert_snapshot!(screen(&view, &Theme::default(), 120, 36));
+}
+
+#[test]
+fn hand_off_dialog() {
+    let mut view = fresh("red-hat");
+    let mut at = 0;
+    pass_until(&mut view, "drain-queues", &mut at);
+    view.apply(
+        &waiting(&view, "drain-queues", Need::HandOff, None),
+        t(at + 1),
+    );
+    view.input = "Bo Jensen (ACME ops)".into();
+    insta::assert_snapshot!(screen(&view, &Theme::default(), 120, 36));
+}
+
+#[test]
+fn help_overlay() {
+    let mut view = fresh("red-hat");
+    view.show_help = true;
+    insta::assert_snapshot!(screen(&view, &Theme::default(), 120, 36));
+}
+
+#[test]
+fn smallest_screen_with_a_transfer_running() {
+    let mut view = fresh("customer");
+    let mut at = 0;
+    pass_until(&mut view, "dump-redis", &mut at);
+    let step = id(&view, "dump-redis");
+    view.apply(
+        &Event::StepStarted {
+            step,
+            attempt: 1,
+            runs_as: StepKind::Automated,
+        },
+        t(at),
+    );
+    for i in 0..=4u64 {
+        let ev = Event::StepProgress {
+            step,
+            done: i * 12_000,
+            total: Some(120_000),
+            unit: "keys",
+        };
+        view.apply(&ev, t(at + i as i64 * 10));
+        view.apply(
+            &log(step, &format!("copied {} keys", i * 12_000)),
+            t(at + i as i64 * 10),
+        );
+    }
+    insta::assert_snapshot!(screen(&view, &Theme::default(), 80, 24));
+}
+
+#[test]
+fn too_small() {
+    let view = fresh("red-hat");
+    let shown = text(&screen(&view, &Theme::default(), 79, 23));
+    assert!(
+        shown.contains("terminal too small: 79x23, need 80x24"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_drain_with_queue_history() {
+    let mut view = fresh("customer");
+    let mut at = 0;
+    pass_until(&mut view, "drain-queues", &mut at);
+    let step = id(&view, "drain-queues");
+    view.apply(
+        &Event::StepStarted {
+            step,
+            attempt: 1,
+            runs_as: StepKind::Automated,
+        },
+        t(at),
+    );
+    let queues: [(&str, u64, u64); 5] = [
+        ("resque:queue:priority", 40, 2),
+        ("resque:queue:main", 1_800, 45),
+        ("resque:queue:stats", 600, 20),
+        ("sidekiq queue:mailers", 12, 0),
+        ("zync que_jobs pending", 75, 1),
+    ];
+    for i in 0..40u64 {
+        let samples: Vec<QueueSample> = queues
+            .iter()
+            .map(|(name, start, per)| QueueSample {
+                name: (*name).into(),
+                depth: start.saturating_sub(per * i),
+            })
+            .collect();
+        view.queues.apply_queue_sample(
+            t(at + i as i64 * 5),
+            "backend queues redis://backend-redis:6379/1",
+            &samples,
+        );
+    }
+    view.apply(
+        &log(step, "watching 5 queues until 50 jobs or fewer remain"),
+        t(at),
+    );
+    view.apply(&log(step, "total 95 jobs, draining 1,044/min"), t(at + 195));
+    view.tick(t(at + 195));
+    insta::assert_snapshot!(screen(&view, &Theme::default(), 120, 40));
+}
+
+#[test]
+fn scale_down_with_pods_terminating() {
+    let mut view = fresh("customer");
+    let mut at = 0;
+    pass_until(&mut view, "scale-down", &mut at);
+    let step = id(&view, "scale-down");
+    view.apply(
+        &Event::StepStarted {
+            step,
+            attempt: 1,
+            runs_as: StepKind::Automated,
+        },
+        t(at),
+    );
+    let w = |name: &str, current, phase: &str, original| WorkloadSample {
+        name: name.into(),
+        desired: 0,
+        ready: 0,
+        current,
+        phase: phase.into(),
+        original: Some(original),
+    };
+    let workloads = [
+        w("deployment/apicast-production", 0, "Scaled down", 2),
+        w("deployment/apicast-staging", 0, "Scaled down", 1),
+        w("deployment/system-app", 2, "Terminating", 3),
+        w("deployment/system-sidekiq", 1, "Terminating", 2),
+        WorkloadSample {
+            name: "deployment/backend-listener".into(),
+            desired: 2,
+            ready: 2,
+            current: 2,
+            phase: "Running".into(),
+            original: None,
+        },
+    ];
+    view.pods
+        .apply_pods(t(at + 30), "source / 3scale", &workloads);
+    view.apply(
+        &Event::StepProgress {
+            step,
+            done: 4,
+            total: Some(12),
+            unit: "workloads",
+        },
+        t(at + 30),
+    );
+    view.apply(
+        &log(
+            step,
+            "annotated system-app cutover.io/pre-migration-replicas=3",
+        ),
+        t(at + 20),
+    );
+    view.apply(
+        &log(step, "scaled system-app to 0, waiting for 3 pods to end"),
+        t(at + 21),
+    );
+    insta::assert_snapshot!(screen(&view, &Theme::default(), 120, 40));
+}
+
+#[test]
+fn every_status_is_distinguishable_in_mono() {
+    let mut view = fresh("red-hat");
+    for (i, state) in StepState::ALL.iter().enumerate() {
+        view.steps[i].state = *state;
+    }
+    let theme = Theme::mono();
+    let shown = text(&screen(&view, &theme, 120, 40));
+    for state in StepState::ALL {
+        let mark = format!("{} {}", theme.glyph(state), state.word());
+        assert!(
+            shown.contains(&mark),
+            "{state:?}: `{mark}` missing from\n{shown}"
+        );
+    }
+    let glyphs: std::collections::HashSet<_> =
+        StepState::ALL.iter().map(|s| theme.glyph(*s)).collect();
+    assert_eq!(glyphs.len(), StepState::ALL.len());
+}
+
+#[test]
+fn a_password_in_a_url_never_reaches_the_screen() {
+    const SECRET: &str = "Hunter2Secret";
+    let mut view = fresh("customer");
+    let url = format!("redis://admin:{SECRET}@backend-redis:6379/1");
+    let step = view.steps[0].id;
+    view.apply(
+        &Event::Notice {
+            level: Level::Warn,
+            text: format!("cannot reach {url}"),
+        },
+        t(1),
+    );
+    view.apply(
+        &Event::StepStarted {
+            step,
+            attempt: 1,
+            runs_as: StepKind::Check,
+        },
+        t(1),
+    );
+    view.apply(
+        &log(
+            step,
+            &format!("probing {url} and postgresql://u:{SECRET}@db/system"),
+        ),
+        t(2),
+    );
+    let mut figures = Map::new();
+    figures.insert("url".into(), Value::String(url.clone()));
+    view.apply(
+        &Event::StepFinished {
+            step,
+            outcome: Outcome::Failed,
+            summary: format!("{url} refused"),
+            figures,
+        },
+        t(3),
+    );
+    view.queues.apply_queue_sample(
+        t(3),
+        &url,
+        &[QueueSample {
+            name: "resque:queue:main".into(),
+            depth: 3,
+        }],
+    );
+    for (w, h) in [(80, 24), (120, 40)] {
+        let shown = text(&screen(&view, &Theme::default(), w, h));
+        assert!(!shown.contains(SECRET), "{w}x{h}:\n{shown}");
+        assert!(
+            shown.contains("***"),
+            "{w}x{h}: the mask shows where the password was\n{shown}"
+        );
+    }
+}
+
+#[test]
+fn mono_draws_no_colour_at_all() {
+    // Under NO_COLOR crossterm 0.29 turns each colour change into a reset that
+    // wipes bold and reverse, so mono must not change colours anywhere.
+    let mut view = failed_step();
+    view.show_help = true;
+    let backend = screen(&view, &Theme::mono(), 120, 40);
+    for cell in backend.buffer().content() {
+        assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset), "{cell:?}");
+    }
+}
+
+#[test]
+fn every_size_from_the_minimum_up_draws_without_breaking() {
+    let mut busy = fresh("customer");
+    let mut at = 0;
+    pass_until(&mut busy, "scale-down", &mut at);
+    busy.queues.apply_queue_sample(
+        t(at),
+        "redis://h:1/1",
+        &[QueueSample {
+            name: "main".into(),
+            depth: 9,
+        }],
+    );
+    busy.pods.apply_pods(
+        t(at),
+        "source / 3scale",
+        &[WorkloadSample {
+            name: "deployment/system-app".into(),
+            desired: 0,
+            ready: 0,
+            current: 1,
+            phase: "Terminating".into(),
+            original: Some(3),
+        }],
+    );
+    busy.apply(
+        &waiting(&busy, "scale-down", Need::Typed, Some("scale down 3scale")),
+        t(at + 1),
+    );
+    let mut help = fresh("red-hat");
+    help.show_help = true;
+    for theme in [Theme::default(), Theme::contrast(), Theme::mono()] {
+        for view in [&busy, &help, &failed_step()] {
+            for (w, h) in [
+                (80, 24),
+                (81, 25),
+                (100, 30),
+                (119, 35),
+                (160, 50),
+                (300, 90),
+                (20, 5),
+                (1, 1),
+            ] {
+                let shown = text(&screen(view, &theme, w, h));
+                if w >= 80 && h >= 24 {
+                    assert!(
+                        shown.contains("steps · elapsed"),
+                        "{w}x{h}: no header\n{shown}"
+                    );
+                    assert!(shown.contains("Enter"), "{w}x{h}: no key bar\n{shown}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_manual_procedure_shows_with_the_config_filled_in() {
+    let mut view = fresh("customer");
+    view.select(
+        view.steps
+            .iter()
+            .position(|s| s.id.0 == "scale-down")
+            .expect("scale-down planned"),
+    );
+    view.show_procedure = true;
+    let shown = text(&screen(&view, &Theme::default(), 160, 60));
+    assert!(shown.contains("Manual procedure (m hides it)"), "{shown}");
+    assert!(
+        shown.contains("oc --kubeconfig /home/sre/acme/kube-source --context src -n 3scale"),
+        "placeholders filled:\n{shown}"
+    );
+    assert!(!shown.contains("{oc.source}"), "{shown}");
+}
