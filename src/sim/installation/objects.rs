@@ -8,8 +8,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Value, json};
 
-/// Where the 3scale operator records the version (read back by `infra::kube`).
-const VERSION_ANNOTATION: &str = "apps.3scale.net/apimanager-threescale-version";
+use crate::infra::kube::VERSION_ANNOTATION;
 
 fn meta(ns: &str, name: &str) -> ObjectMeta {
     ObjectMeta {
