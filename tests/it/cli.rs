@@ -255,9 +255,27 @@ pub fn wait_until(what: &str, mut probe: impl FnMut() -> bool) {
     panic!("gave up waiting for {what}");
 }
 
-/// A run of the binary going on in the background, its output collected.
+/// A run of the binary going on in the background, its output collected as it comes.
 pub struct Background {
     child: Child,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+fn collect(
+    from: impl std::io::Read + Send + 'static,
+    into: std::sync::Arc<std::sync::Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+            if let Ok(mut text) = into.lock() {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+    })
 }
 
 impl Background {
@@ -265,8 +283,24 @@ impl Background {
         self.child.id()
     }
 
-    pub fn finish(self) -> Run {
-        Run::from(self.child.wait_with_output().expect("wait for cutover"))
+    /// What the run has printed on stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        self.stdout.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn finish(mut self) -> Run {
+        let status = self.child.wait().expect("wait for cutover");
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        let take = |s: &std::sync::Arc<std::sync::Mutex<String>>| {
+            s.lock().map(|s| s.clone()).unwrap_or_default()
+        };
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: take(&self.stdout),
+            stderr: take(&self.stderr),
+        }
     }
 }
 
@@ -276,11 +310,25 @@ pub trait SpawnCaptured {
 
 impl SpawnCaptured for Command {
     fn output_in_background(mut self) -> Background {
-        let child = self
+        let mut child = self
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn cutover");
-        Background { child }
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut readers = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            readers.push(collect(out, stdout.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            readers.push(collect(err, stderr.clone()));
+        }
+        Background {
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
     }
 }

@@ -341,6 +341,12 @@ fn sigterm_inside_a_step_lets_it_finish_then_pauses_with_exit_3() {
         !events(&entries, "step-started", "check-redis").is_empty()
     });
     crate::support::signal_pid(child.id(), rustix::process::Signal::TERM);
+    // The engine has the stop request before the step can end: Redis is still frozen.
+    crate::cli::wait_until("the engine to acknowledge the signal", || {
+        child
+            .stdout_so_far()
+            .contains("stopping after check-redis finishes")
+    });
     storage.thaw();
     let run = child.finish();
     run.expect_code(3);
