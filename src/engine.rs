@@ -13,12 +13,12 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::config::Config;
-use crate::event::{Command, Event, Level, Request, RunEnd};
+use crate::event::{Command, Event, Hold, Level, Request, RunEnd};
 use crate::journal::{
     Confirmation, Header, Identity, Journal, JournalEvent, JournalState, Need, Outcome, StepStatus,
 };
 use crate::plan::{PlannedStep, plan};
-use crate::runbook::{StepId, StepKind, render_procedure};
+use crate::runbook::{StepId, StepKind};
 use crate::steps::{self, Recheck, StepContext, StepResult, StepSink};
 
 /// What the engine needs to run a migration.
@@ -27,6 +27,19 @@ pub struct EngineOptions {
     pub mode: &'static str,
     /// Stop after this step is done.
     pub until: Option<StepId>,
+    /// Hold at safe points instead of ending the run: before the first step, when a
+    /// pause is reached, and after a failed step, each until `Run` (go on, or retry
+    /// the failed step) or `Quit`. The full-screen wizard holds; headless does not.
+    pub hold: bool,
+}
+
+/// A stop asked for while a step ran or waited, honoured at the next safe point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// Hold (with `hold`) or end the run (without).
+    Pause,
+    /// End the run.
+    Quit,
 }
 
 pub struct Engine {
@@ -37,7 +50,7 @@ pub struct Engine {
     commands_open: bool,
     options: EngineOptions,
     /// A pause or quit asked for while a step ran: honoured at the next safe point.
-    stop_requested: bool,
+    stop: Option<Stop>,
 }
 
 /// What the engine does next with a waiting step.
@@ -75,7 +88,7 @@ impl Engine {
             commands,
             commands_open: true,
             options,
-            stop_requested: false,
+            stop: None,
         };
         if let Some(t) = &report.torn {
             engine.emit(Event::Notice {
@@ -111,6 +124,25 @@ impl Engine {
             .map_err(|_| anyhow!("the journal writer failed earlier; stop and resume"))?;
         journal.append(event)?;
         Ok(())
+    }
+
+    /// What the journal holds when the engine opens it: the fold and the sessions
+    /// so far, for the front end's first screen and its resume prompt.
+    pub fn history(&self) -> Result<(JournalState, Vec<crate::journal::SessionSummary>)> {
+        let journal = self
+            .journal
+            .lock()
+            .map_err(|_| anyhow!("the journal writer failed earlier; stop and resume"))?;
+        Ok((journal.state(), crate::journal::sessions(journal.entries())))
+    }
+
+    /// Where the journal is, for the message that says how to resume.
+    pub fn journal_path(&self) -> Result<std::path::PathBuf> {
+        let journal = self
+            .journal
+            .lock()
+            .map_err(|_| anyhow!("the journal writer failed earlier; stop and resume"))?;
+        Ok(journal.path().to_path_buf())
     }
 
     fn state(&self) -> Result<JournalState> {
@@ -150,7 +182,24 @@ impl Engine {
             total: steps.len(),
         });
 
-        let end = self.run_steps(&steps).await;
+        let next = steps
+            .iter()
+            .find(|p| {
+                !matches!(
+                    state.status(p.step.id.0),
+                    StepStatus::Done | StepStatus::Skipped
+                )
+            })
+            .map(|p| p.step.id);
+        // Nothing left to do: no hold, the run finishes at once.
+        let end = if self.options.hold
+            && next.is_some()
+            && !self.hold_here(Hold::Start { resumed, next }).await
+        {
+            Ok(RunEnd::Paused { waiting: None })
+        } else {
+            self.run_steps(&steps).await
+        };
         let reason = match &end {
             Ok(RunEnd::Finished) => "finished".to_string(),
             Ok(RunEnd::ReachedUntil { step }) => format!("stopped after {step} (--until)"),
@@ -170,10 +219,15 @@ impl Engine {
     }
 
     async fn run_steps(&mut self, steps: &[PlannedStep]) -> Result<RunEnd> {
-        for planned in steps {
+        let mut i = 0;
+        while let Some(planned) = steps.get(i) {
             let id = planned.step.id;
             self.drain_commands();
-            if self.stop_requested {
+            // A pause holds here with `hold`; a quit, or a pause without it, ends the run.
+            let hold = self.stop == Some(Stop::Pause) && self.options.hold;
+            if self.stop.is_some()
+                && (!hold || !self.hold_here(Hold::Paused { next: Some(id) }).await)
+            {
                 return Ok(RunEnd::Paused { waiting: None });
             }
             let state = self.state()?;
@@ -182,12 +236,16 @@ impl Engine {
                 StepStatus::Done | StepStatus::Skipped if self.options.until == Some(id) => {
                     return Ok(RunEnd::ReachedUntil { step: id });
                 }
-                StepStatus::Done | StepStatus::Skipped => continue,
+                StepStatus::Done | StepStatus::Skipped => {
+                    i += 1;
+                    continue;
+                }
                 StepStatus::Running => {
                     if self.recheck(planned).await? {
                         if self.options.until == Some(id) {
                             return Ok(RunEnd::ReachedUntil { step: id });
                         }
+                        i += 1;
                         continue;
                     }
                 }
@@ -204,28 +262,73 @@ impl Engine {
                         Answer::Skipped if self.options.until == Some(id) => {
                             return Ok(RunEnd::ReachedUntil { step: id });
                         }
-                        Answer::Skipped => continue,
+                        Answer::Skipped => {
+                            i += 1;
+                            continue;
+                        }
+                        // Paused at the gate: hold there, and ask again on `Run`.
+                        Answer::Stop
+                            if self.options.hold
+                                && self.commands_open
+                                && self.stop != Some(Stop::Quit) =>
+                        {
+                            if self.hold_here(Hold::Paused { next: Some(id) }).await {
+                                continue;
+                            }
+                            return Ok(RunEnd::Paused { waiting: Some(id) });
+                        }
                         Answer::Stop => return Ok(RunEnd::Paused { waiting: Some(id) }),
                     }
                 }
             }
             let result = self.attempt(planned, record.attempts + 1).await?;
             if result.outcome == Outcome::Failed {
+                // With `hold`, `Run` retries the step: the loop comes back to it.
+                if self.options.hold
+                    && self.stop != Some(Stop::Quit)
+                    && self.hold_here(Hold::Failed { step: id }).await
+                {
+                    continue;
+                }
                 return Ok(RunEnd::Failed { step: id });
             }
             if self.options.until == Some(id) {
                 return Ok(RunEnd::ReachedUntil { step: id });
             }
+            i += 1;
         }
         Ok(RunEnd::Finished)
+    }
+
+    /// Holds at a safe point until `Run` (true) or `Quit` (false). A closed command
+    /// channel is a quit: the front end has gone.
+    async fn hold_here(&mut self, hold: Hold) -> bool {
+        self.emit(Event::Holding(hold));
+        self.stop = None;
+        while self.commands_open {
+            match self.commands.recv().await {
+                Some(Command::Run) => return true,
+                Some(Command::Quit) | None => break,
+                Some(Command::Pause) => {}
+                Some(Command::Confirm { step, .. } | Command::Skip { step, .. }) => {
+                    self.emit(Event::ConfirmRefused {
+                        step: StepId(leak_free_id(&step)),
+                        reason: format!("step {step} is not waiting for an answer"),
+                    });
+                }
+            }
+        }
+        self.stop = Some(Stop::Quit);
+        false
     }
 
     /// Processes commands that arrived between steps.
     fn drain_commands(&mut self) {
         while self.commands_open {
             match self.commands.try_recv() {
-                Ok(Command::Pause | Command::Quit) => self.stop_requested = true,
-                Ok(Command::Run) => self.stop_requested = false,
+                Ok(Command::Pause) => self.stop = self.stop.or(Some(Stop::Pause)),
+                Ok(Command::Quit) => self.stop = Some(Stop::Quit),
+                Ok(Command::Run) => self.stop = None,
                 Ok(Command::Confirm { step, .. } | Command::Skip { step, .. }) => {
                     self.emit(Event::ConfirmRefused {
                         step: StepId(leak_free_id(&step)),
@@ -235,7 +338,7 @@ impl Engine {
                 Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
                 Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
                     self.commands_open = false;
-                    self.stop_requested = true;
+                    self.stop = Some(Stop::Quit);
                 }
             }
         }
@@ -319,39 +422,33 @@ impl Engine {
         Ok(holds)
     }
 
-    fn request(&self, planned: &PlannedStep, need: Need) -> Request {
-        let step = planned.step;
-        let fill = |t: &str| render_procedure(t, |name| self.config.placeholder(name));
-        Request {
-            step: step.id,
-            title: step.title,
-            need,
-            phrase: match need {
-                Need::Typed | Need::Manual => step.gate.phrase(),
-                _ => None,
-            },
-            owner: planned.owner,
-            changes: step.changes.map(fill),
-            procedure: fill(step.procedure),
-            condition: planned.condition(),
-        }
-    }
-
     /// Waits for the operator's answer to what a step needs, and journals it.
     async fn ask(&mut self, planned: &PlannedStep, need: Need) -> Result<Answer> {
         let id = planned.step.id;
-        let request = self.request(planned, need);
+        let request = planned.request(&self.config, need);
+        self.record(JournalEvent::StepWaiting {
+            step: id.0.to_string(),
+            need,
+        })?;
         self.emit(Event::Waiting(request.clone()));
         loop {
-            if self.stop_requested || !self.commands_open {
+            if self.stop.is_some() || !self.commands_open {
                 return Ok(Answer::Stop);
             }
             let Some(command) = self.commands.recv().await else {
                 self.commands_open = false;
+                self.stop = Some(Stop::Quit);
                 return Ok(Answer::Stop);
             };
             match command {
-                Command::Pause | Command::Quit => return Ok(Answer::Stop),
+                Command::Pause => {
+                    self.stop = Some(Stop::Pause);
+                    return Ok(Answer::Stop);
+                }
+                Command::Quit => {
+                    self.stop = Some(Stop::Quit);
+                    return Ok(Answer::Stop);
+                }
                 Command::Run => {}
                 Command::Skip { step, reason } if step == id.0 => {
                     if reason.trim().is_empty() {
@@ -397,6 +494,12 @@ impl Engine {
     /// One attempt of a step: start journaled, action, end journaled.
     async fn attempt(&mut self, planned: &PlannedStep, attempt: u32) -> Result<StepResult> {
         let id = planned.step.id;
+        // Who the operator said did a hand-off, before the start uses the confirmation.
+        let done_by = self
+            .state()?
+            .step(id.0)
+            .and_then(|r| r.unused_confirmation.as_ref())
+            .and_then(|c| c.text.clone());
         self.record(JournalEvent::StepStarted {
             step: id.0.to_string(),
             attempt,
@@ -413,7 +516,7 @@ impl Engine {
             _ => planned.step.action.and_then(steps::implementation),
         };
         let result = match action {
-            None => manual_result(planned),
+            None => manual_result(planned, done_by.as_deref()),
             Some(action) => {
                 let ctx = self.context(planned);
                 let fut = action.run(&ctx);
@@ -426,18 +529,23 @@ impl Engine {
                         biased;
                         r = &mut fut => break r,
                         c = self.commands.recv() => match c {
-                            Some(Command::Pause | Command::Quit) => {
-                                self.stop_requested = true;
+                            Some(c @ (Command::Pause | Command::Quit)) => {
+                                let (stop, what) = if c == Command::Quit {
+                                    (Stop::Quit, "stopping")
+                                } else {
+                                    (Stop::Pause, "pausing")
+                                };
+                                self.stop = Some(if self.stop == Some(Stop::Quit) { Stop::Quit } else { stop });
                                 self.emit(Event::Notice {
                                     level: Level::Info,
-                                    text: format!("stopping after {id} finishes"),
+                                    text: format!("{what} after {id} finishes"),
                                 });
                             }
-                            Some(Command::Run) => self.stop_requested = false,
+                            Some(Command::Run) => self.stop = None,
                             Some(_) => {}
                             None => {
                                 self.commands_open = false;
-                                self.stop_requested = true;
+                                self.stop = Some(Stop::Quit);
                             }
                         },
                     }
@@ -468,9 +576,15 @@ impl Engine {
 }
 
 /// The result of a manual step or hand-off: what the operator confirmed.
-fn manual_result(planned: &PlannedStep) -> StepResult {
+fn manual_result(planned: &PlannedStep, done_by: Option<&str>) -> StepResult {
     let summary = if planned.hand_off {
-        format!("done by {} (hand-off confirmed)", planned.owner.label())
+        match done_by {
+            Some(who) => format!(
+                "done by {who} ({}), hand-off confirmed",
+                planned.owner.label()
+            ),
+            None => format!("done by {} (hand-off confirmed)", planned.owner.label()),
+        }
     } else {
         "done by hand (confirmed)".to_string()
     };

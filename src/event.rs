@@ -34,6 +34,46 @@ pub struct Request {
     pub condition: Option<String>,
 }
 
+/// One queue's depth at one moment, from the queue monitor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QueueSample {
+    /// e.g. `resque:queue:priority`, or `queue:mailers` (Sidekiq).
+    pub name: String,
+    pub depth: u64,
+}
+
+/// One workload's scaling state at one moment, from the pod monitor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WorkloadSample {
+    /// e.g. `deployment/system-app`.
+    pub name: String,
+    pub desired: u32,
+    pub ready: u32,
+    /// Pods that exist, terminating ones included.
+    pub current: u32,
+    /// `Running`, `Terminating`, `Scaled down`... as the monitor words it.
+    pub phase: String,
+    /// The replica count recorded before scale-down, when there is one.
+    pub original: Option<u32>,
+}
+
+/// Why the engine holds between steps, waiting for `Run` or `Quit` (only when the
+/// front end asked it to hold: the full-screen wizard does, headless does not).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "hold")]
+pub enum Hold {
+    /// Before the first step of a session: the operator starts the run.
+    Start {
+        resumed: bool,
+        /// The step the run goes to first, if any is left.
+        next: Option<StepId>,
+    },
+    /// A pause asked for was reached at a safe point.
+    Paused { next: Option<StepId> },
+    /// A step failed; `Run` retries it.
+    Failed { step: StepId },
+}
+
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "end")]
@@ -101,7 +141,24 @@ pub enum Event {
         step: StepId,
         reason: String,
     },
+    /// The engine holds at a safe point until `Run` or `Quit`.
+    Holding(Hold),
     RunEnded(RunEnd),
+    /// Queue depths from the queue monitor (`source` is the redacted store).
+    QueueDepths {
+        source: String,
+        queues: Vec<QueueSample>,
+    },
+    /// Workloads of one namespace from the pod monitor (`scope`: `source / 3scale`).
+    Workloads {
+        scope: String,
+        workloads: Vec<WorkloadSample>,
+    },
+    /// A monitor could not read its figures; the panel keeps its last ones.
+    MonitorProblem {
+        monitor: &'static str,
+        text: String,
+    },
 }
 
 /// What a front end asks of the engine.

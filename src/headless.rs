@@ -88,6 +88,7 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
         EngineOptions {
             mode: "headless",
             until,
+            hold: false,
         },
     )?;
     outln!("{label}");
@@ -292,7 +293,12 @@ fn print_line(ev: &Event) {
             outln!("{now} = {step} {mark}: {summary}")
         }
         Event::StepSkipped { step, reason } => outln!("{now} = {step} skipped: {reason}"),
-        Event::RunEnded(_) => {}
+        // Headless never asks the engine to hold, and runs no monitors.
+        Event::RunEnded(_)
+        | Event::Holding(_)
+        | Event::QueueDepths { .. }
+        | Event::Workloads { .. }
+        | Event::MonitorProblem { .. } => {}
     }
 }
 

@@ -33,6 +33,26 @@ pub struct PlannedStep {
 }
 
 impl PlannedStep {
+    /// What a front end shows to ask for this step's `need`, with the config's
+    /// placeholders filled in.
+    pub fn request(&self, config: &Config, need: Need) -> crate::event::Request {
+        let step = self.step;
+        let fill = |t: &str| crate::runbook::render_procedure(t, |name| config.placeholder(name));
+        crate::event::Request {
+            step: step.id,
+            title: step.title,
+            need,
+            phrase: match need {
+                Need::Typed | Need::Manual => step.gate.phrase(),
+                _ => None,
+            },
+            owner: self.owner,
+            changes: step.changes.map(fill),
+            procedure: fill(step.procedure),
+            condition: self.condition(),
+        }
+    }
+
     /// When the step applies only under a condition the config leaves open, that
     /// condition in words.
     pub fn condition(&self) -> Option<String> {

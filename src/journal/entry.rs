@@ -97,6 +97,12 @@ pub enum JournalEvent {
         line: u64,
         bytes: u64,
     },
+    /// A step began waiting for the operator (a gate, a manual step, a hand-off): a
+    /// second person following the journal sees what the run waits for.
+    StepWaiting {
+        step: String,
+        need: Need,
+    },
     StepConfirmed {
         step: String,
         #[serde(flatten)]
@@ -139,6 +145,7 @@ impl JournalEvent {
     pub fn step(&self) -> Option<&str> {
         match self {
             JournalEvent::StepConfirmed { step, .. }
+            | JournalEvent::StepWaiting { step, .. }
             | JournalEvent::StepStarted { step, .. }
             | JournalEvent::StepRechecked { step, .. }
             | JournalEvent::StepFact { step, .. }

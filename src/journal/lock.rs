@@ -67,7 +67,17 @@ impl Lock {
                 ))
             })?;
         let previous = read_holder(&mut file);
-        if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+        // A read-only watcher takes a shared lock for an instant to see whether the
+        // holder lives; a few tries keep that instant from refusing a real start.
+        let mut taken = false;
+        for _ in 0..10 {
+            if flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
+                taken = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if !taken {
             let who = previous
                 .map(|h| h.to_string())
                 .unwrap_or_else(|| "another process".to_string());

@@ -43,6 +43,8 @@ pub struct StepRecord {
     #[serde(skip)]
     pub unused_confirmation: Option<Confirmation>,
     pub rechecks: u32,
+    /// Since when the step waits for the operator, until it is answered or starts.
+    pub waiting_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -71,6 +73,7 @@ impl Default for StepRecord {
             confirmations: Vec::new(),
             unused_confirmation: None,
             rechecks: 0,
+            waiting_since: None,
         }
     }
 }
@@ -148,8 +151,12 @@ impl JournalState {
             JournalEvent::SessionEnded { reason } => self.last_session_end = Some(reason.clone()),
             JournalEvent::LockTakenOver { .. } => self.lock_takeovers += 1,
             JournalEvent::TornLineFound { line, .. } => self.torn_lines.push(*line),
+            JournalEvent::StepWaiting { step, .. } => {
+                self.steps.entry(step.clone()).or_default().waiting_since = Some(e.time);
+            }
             JournalEvent::StepConfirmed { step, confirmation } => {
                 let r = self.steps.entry(step.clone()).or_default();
+                r.waiting_since = None;
                 r.confirmations.push(ConfirmationRecord {
                     confirmation: confirmation.clone(),
                     operator: e.operator.clone(),
@@ -172,6 +179,7 @@ impl JournalState {
                 r.operator = Some(e.operator.clone());
                 r.host = Some(e.host.clone());
                 r.unused_confirmation = None;
+                r.waiting_since = None;
             }
             JournalEvent::StepRechecked { step, .. } => {
                 self.steps.entry(step.clone()).or_default().rechecks += 1;
@@ -200,6 +208,7 @@ impl JournalState {
             JournalEvent::StepSkipped { step, reason } => {
                 let r = self.steps.entry(step.clone()).or_default();
                 r.status = StepStatus::Skipped;
+                r.waiting_since = None;
                 r.summary = Some(format!("skipped: {reason}"));
                 r.finished_at = Some(e.time);
                 r.operator = Some(e.operator.clone());
