@@ -5,6 +5,7 @@ pub mod disk;
 pub mod kube;
 pub mod mysql;
 pub mod pg;
+pub mod queues;
 pub mod redis;
 pub mod tools;
 pub mod url;

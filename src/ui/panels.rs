@@ -1,5 +1,5 @@
 //! The live panels' data: queue depths and workload pods, as samples arrive from
-//! the pollers (issue 4, later). Pure: the time of each sample is given, so the
+//! the monitors. Pure: the time of each sample is given, so the
 //! history and rates are the same on every run of a test.
 
 use std::collections::VecDeque;
@@ -7,17 +7,10 @@ use std::collections::VecDeque;
 use chrono::{DateTime, Utc};
 
 use super::safe::safe_text;
+pub use crate::event::{QueueSample, WorkloadSample};
 
 /// How many samples of history each row keeps: a few minutes at one a second.
 pub const HISTORY: usize = 300;
-
-/// One queue's depth at one moment.
-#[derive(Clone, Debug)]
-pub struct QueueSample {
-    /// e.g. `resque:queue:priority`, or `sidekiq queue:mailers`.
-    pub name: String,
-    pub depth: u64,
-}
 
 #[derive(Clone, Debug)]
 pub struct QueueRow {
@@ -104,21 +97,6 @@ impl QueuePanel {
             row.history.push_back((at, s.depth));
         }
     }
-}
-
-/// One workload's scaling state at one moment.
-#[derive(Clone, Debug)]
-pub struct WorkloadSample {
-    /// e.g. `deployment/system-app`.
-    pub name: String,
-    pub desired: u32,
-    pub ready: u32,
-    /// Pods that exist, terminating ones included.
-    pub current: u32,
-    /// `Running`, `Terminating`, `Scaled down`... as the poller words it.
-    pub phase: String,
-    /// The replica count recorded before scale-down, when there is one.
-    pub original: Option<u32>,
 }
 
 #[derive(Clone, Debug)]

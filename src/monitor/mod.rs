@@ -1,0 +1,110 @@
+//! Background pollers for the live panels: queue depths of the source's Redis servers
+//! ([`queues`]) and the scaling state of the source namespace's workloads ([`pods`]).
+//!
+//! Each monitor is one tokio task that sends Events: figures when a reading works,
+//! `Event::MonitorProblem` when it does not (the panel then keeps its last figures). A monitor
+//! never gives up: after a failure it waits longer each time, up to [`MAX_BACKOFF`], and goes
+//! back to its interval once a reading works again. Connections are kept between readings, and
+//! the tasks sleep between ticks, so an idle wizard costs next to nothing.
+
+mod backoff;
+pub mod pods;
+pub mod queues;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::event::Event;
+
+pub use pods::{PodCounts, workload_phase};
+
+/// The longest wait between two attempts of a monitor that keeps failing.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// How often the monitors read, and how long one reading may take.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitorOptions {
+    /// Between two readings of the queue depths (default 1 s).
+    pub queue_interval: Duration,
+    /// Between two readings of the workloads and their pods (default 2 s).
+    pub pod_interval: Duration,
+    /// Connecting to a store or cluster, and then each reading, before it counts as no answer
+    /// (default 5 s).
+    pub timeout: Duration,
+}
+
+impl Default for MonitorOptions {
+    fn default() -> MonitorOptions {
+        MonitorOptions {
+            queue_interval: Duration::from_secs(1),
+            pod_interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The running monitors. Dropping it (or [`Monitors::stop`]) stops them.
+#[derive(Debug)]
+pub struct Monitors {
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Monitors {
+    /// Starts the monitors the config has something for, on the current tokio runtime:
+    /// the queue monitor when the source names its backend queues Redis or its system Redis,
+    /// the pod monitor when there is a source cluster. Called outside a runtime, it starts
+    /// nothing and says so with an `Event::MonitorProblem`.
+    pub fn start(
+        config: Arc<Config>,
+        events: UnboundedSender<Event>,
+        options: MonitorOptions,
+    ) -> Monitors {
+        let mut tasks = Vec::new();
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime,
+            Err(_) => {
+                let _ = events.send(Event::MonitorProblem {
+                    monitor: "live panels",
+                    text: "the monitors need a tokio runtime and were started outside one; the \
+                           panels stay empty"
+                        .to_string(),
+                });
+                return Monitors { tasks };
+            }
+        };
+        let stores = queues::watched_stores(&config);
+        if !stores.is_empty() {
+            let task = queues::run(stores, events.clone(), options.clone());
+            tasks.push((queues::MONITOR, runtime.spawn(task)));
+        }
+        if let Some(cluster) = pods::watched_cluster(&config) {
+            let task = pods::run(cluster, events, options);
+            tasks.push((pods::MONITOR, runtime.spawn(task)));
+        }
+        Monitors { tasks }
+    }
+
+    /// The monitors that were started, by the name their problems carry (`queue`, `pod`).
+    pub fn running(&self) -> Vec<&'static str> {
+        self.tasks
+            .iter()
+            .filter(|(_, task)| !task.is_finished())
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
+    /// Stops every monitor now; no Event is sent after the tasks next yield.
+    pub fn stop(self) {}
+}
+
+impl Drop for Monitors {
+    fn drop(&mut self) {
+        for (_, task) in &self.tasks {
+            task.abort();
+        }
+    }
+}
