@@ -8,8 +8,10 @@
 //! not parse makes the journal corrupt, and the message names the line.
 
 mod entry;
+mod follow;
 mod lock;
 mod state;
+mod timeline;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -19,8 +21,10 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 
 pub use entry::{Confirmation, Entry, Header, JournalEvent, Need, Outcome};
+pub use follow::{DEFAULT_POLL, Follower, holder_text};
 pub use lock::{Lock, LockHolder, current_holder};
 pub use state::{JournalState, StepRecord, StepStatus};
+pub use timeline::{SessionEnd, SessionSummary, sessions};
 
 use crate::error::bad_input;
 
