@@ -21,9 +21,30 @@ pub struct LogLine {
     pub text: String,
 }
 
+/// A line as the ring keeps it: with its text lowercased once, when it arrives,
+/// so a search does not lowercase every line of the ring on every frame.
+#[derive(Clone, Debug)]
+struct Entry {
+    line: LogLine,
+    /// The lowercased text, when it differs from the text.
+    folded: Option<Box<str>>,
+}
+
+impl Entry {
+    fn new(line: LogLine) -> Entry {
+        let lower = line.text.to_lowercase();
+        let folded = (lower != line.text).then(|| lower.into_boxed_str());
+        Entry { line, folded }
+    }
+
+    fn folded(&self) -> &str {
+        self.folded.as_deref().unwrap_or(&self.line.text)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct LogBuffer {
-    lines: VecDeque<LogLine>,
+    lines: VecDeque<Entry>,
     capacity: usize,
 }
 
@@ -45,7 +66,7 @@ impl LogBuffer {
         if self.lines.len() == self.capacity {
             self.lines.pop_front();
         }
-        self.lines.push_back(line);
+        self.lines.push_back(Entry::new(line));
     }
 
     pub fn len(&self) -> usize {
@@ -57,19 +78,21 @@ impl LogBuffer {
     }
 
     /// The lines that pass `filter` and contain `search` (case-insensitive), newest
-    /// last.
+    /// last. Lazy: walked from the newest (`.rev()`), it stops as soon as the caller
+    /// has the lines it shows.
     pub fn matching<'a>(
         &'a self,
         filter: Option<StepId>,
         search: Option<&'a str>,
     ) -> impl DoubleEndedIterator<Item = &'a LogLine> + 'a {
         let needle = search.filter(|s| !s.is_empty()).map(str::to_lowercase);
-        self.lines.iter().filter(move |l| {
-            filter.is_none_or(|f| l.step == Some(f))
-                && needle
-                    .as_deref()
-                    .is_none_or(|n| l.text.to_lowercase().contains(n))
-        })
+        self.lines
+            .iter()
+            .filter(move |e| {
+                filter.is_none_or(|f| e.line.step == Some(f))
+                    && needle.as_deref().is_none_or(|n| e.folded().contains(n))
+            })
+            .map(|e| &e.line)
     }
 }
 
@@ -106,5 +129,22 @@ mod tests {
         assert_eq!(b.matching(Some(StepId("a")), None).count(), 1);
         assert_eq!(b.matching(None, Some("SCALED")).count(), 2);
         assert_eq!(b.matching(Some(StepId("b")), Some("app")).count(), 0);
+    }
+
+    #[test]
+    fn search_ignores_case_beyond_ascii() {
+        let mut b = LogBuffer::default();
+        b.push(line(None, "ÉTAPE terminée"));
+        b.push(line(None, "étape suivante"));
+        b.push(line(None, "all lowercase"));
+        assert_eq!(b.matching(None, Some("Étape")).count(), 2);
+        assert_eq!(b.matching(None, Some("TERMINÉE")).count(), 1);
+        assert_eq!(b.matching(None, Some("LOWER")).count(), 1);
+        let newest: Vec<_> = b
+            .matching(None, Some("étape"))
+            .rev()
+            .map(|l| l.text.as_str())
+            .collect();
+        assert_eq!(newest, ["étape suivante", "ÉTAPE terminée"]);
     }
 }

@@ -15,6 +15,7 @@ mod mariadb;
 mod postgres;
 mod process;
 mod redis_server;
+pub mod tmux;
 
 use std::future::Future;
 use std::path::PathBuf;

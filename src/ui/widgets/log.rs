@@ -1,6 +1,7 @@
 //! The log: timestamped lines of the running and past steps, newest at the
 //! bottom, filtered to the selected step on `f` and by the `/` search.
 
+use chrono::Timelike;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -39,10 +40,17 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
                 (None, Some(s)) => format!("#{} ", s.number),
                 _ => String::new(),
             };
+            // `%H:%M:%S `, without parsing a format string for every line.
+            let time = format!(
+                "{:02}:{:02}:{:02} ",
+                l.at.hour(),
+                l.at.minute(),
+                l.at.second()
+            );
             Line::from(vec![
-                Span::styled(l.at.format("%H:%M:%S ").to_string(), theme.dim),
+                Span::styled(time, theme.dim),
                 Span::styled(step, theme.dim),
-                Span::styled(l.text.clone(), theme.level(l.level)),
+                Span::styled(l.text.as_str(), theme.level(l.level)),
             ])
         })
         .collect();

@@ -26,7 +26,8 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
     // `deployment/system-app` shows as `system-app`: the kind is the same for all
     // rows and the name is what the operator looks for.
     let short = |name: &str| name.rsplit('/').next().unwrap_or(name).to_string();
-    let rows = p.rows.iter().map(|r| {
+    // Rows past the panel's height are never drawn; they are not built either.
+    let rows = p.rows.iter().take(usize::from(area.height)).map(|r| {
         let s = &r.sample;
         Row::new([
             Line::raw(short(&s.name)),

@@ -71,7 +71,8 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
             Paragraph::new(fit(&row.name, usize::from(name_w))),
             at(names),
         );
-        frame.render_widget(Paragraph::new(format!("{:>8}", row.depth)), at(depths));
+        // Plain lines for the figures: no wrapping to work out, same cells.
+        frame.render_widget(Line::raw(format!("{:>8}", row.depth)), at(depths));
         // The newest samples that fit, right-aligned in time.
         let spark_area = at(sparks);
         let skip = row
@@ -91,6 +92,6 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
             Some(s) => hms(s),
             None => "not draining".to_string(),
         };
-        frame.render_widget(Paragraph::new(format!("{rate} · {eta}")), at(rates));
+        frame.render_widget(Line::raw(format!("{rate} · {eta}")), at(rates));
     }
 }
