@@ -11,13 +11,17 @@ use cutover::errln;
 use cutover::error::{ExitCode, bad_input, exit_code_of};
 use cutover::headless::{self, HeadlessOptions};
 use cutover::runbook::{self, RunbookId};
+use cutover::tui::{self, TuiOptions};
+use cutover::ui::ThemeName;
 
 #[derive(Parser)]
 #[command(
     name = "cutover",
     version,
     about = "Walks one operator through a platform migration between clusters",
-    arg_required_else_help = true
+    long_about = "Walks one operator through a platform migration between clusters.\n\nWithout a \
+                  command, opens the full-screen wizard on the migration the config names \
+                  (as `cutover tui`)."
 )]
 struct Cli {
     /// The migration's config file.
@@ -36,8 +40,37 @@ struct Cli {
     command: Option<Cmd>,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ThemeArg {
+    Default,
+    /// High contrast, bold, large glyphs: for sharing the screen on a call.
+    Contrast,
+    /// No colour: bold, reverse and glyphs only (also whenever NO_COLOR is set).
+    Mono,
+}
+
+impl From<ThemeArg> for ThemeName {
+    fn from(t: ThemeArg) -> ThemeName {
+        match t {
+            ThemeArg::Default => ThemeName::Default,
+            ThemeArg::Contrast => ThemeName::Contrast,
+            ThemeArg::Mono => ThemeName::Mono,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
+    /// The full-screen wizard (the default): the steps, live panels, gates and
+    /// resume, on a terminal.
+    Tui {
+        #[arg(long, value_enum)]
+        theme: Option<ThemeArg>,
+        /// Watch a migration someone else runs: follow its journal and live panels,
+        /// send nothing.
+        #[arg(long)]
+        read_only: bool,
+    },
     /// The runbook for the configured path: your steps and the hand-offs.
     Plan {
         #[arg(long, value_enum, default_value = "text")]
@@ -70,6 +103,9 @@ enum Cmd {
     /// Rehearses the whole migration on this machine: simulated clusters, real Redis
     /// and PostgreSQL servers, seeded 3scale data.
     Rehearse {
+        /// Colours of the wizard (without --headless or --serve).
+        #[arg(long, value_enum)]
+        theme: Option<ThemeArg>,
         /// Run the runbook without a screen, confirming every gate as the rehearsal
         /// operator (journaled as such); exit 0 when done.
         #[arg(long)]
@@ -117,9 +153,30 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let Some(command) = &cli.command else {
-        return Err(bad_input("name a command; `cutover --help` lists them"));
+        if !cli.config.exists() {
+            return Err(bad_input(format!(
+                "no config at {}: pass --config FILE (or set CUTOVER_CONFIG) to open the wizard \
+                 on a migration, or `cutover rehearse` to try it on a sandbox; `cutover --help` \
+                 lists the commands",
+                cli.config.display()
+            )));
+        }
+        let options = TuiOptions {
+            theme: None,
+            read_only: false,
+            rehearsal: false,
+        };
+        return tui::run(load_config(&cli)?, options).await;
     };
     match command {
+        Cmd::Tui { theme, read_only } => {
+            let options = TuiOptions {
+                theme: theme.map(ThemeName::from),
+                read_only: *read_only,
+                rehearsal: false,
+            };
+            return tui::run(load_config(&cli)?, options).await;
+        }
         Cmd::Matrix {
             runbook: id,
             format,
@@ -159,6 +216,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             return headless::run(load_config(&cli)?, options).await;
         }
         Cmd::Rehearse {
+            theme,
             headless,
             serve,
             until,
@@ -175,6 +233,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = cutover::commands::rehearse::RehearseOptions {
                 headless: *headless,
                 serve: *serve,
+                theme: theme.map(ThemeName::from),
                 until: until.clone(),
                 access_path: access_path.clone(),
                 party: party.clone(),
@@ -190,15 +249,51 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
+/// Whether the command draws the full-screen wizard: then nothing else may write
+/// to the terminal.
+fn full_screen(cli: &Cli) -> bool {
+    match &cli.command {
+        None | Some(Cmd::Tui { .. }) => true,
+        Some(Cmd::Rehearse {
+            headless, serve, ..
+        }) => !headless && !serve,
+        Some(_) => false,
+    }
+}
+
 fn main() -> ProcessExit {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
     let cli = Cli::parse();
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+    };
+    // Diagnostics go to stderr, except under the wizard, where they would draw over
+    // the screen: there they go to CUTOVER_LOG_FILE when it is set, else nowhere.
+    if !full_screen(&cli) {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter())
+            .init();
+    } else if let Some(path) = std::env::var_os("CUTOVER_LOG_FILE") {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            Ok(file) => tracing_subscriber::fmt()
+                .with_writer(std::sync::Mutex::new(file))
+                .with_ansi(false)
+                .with_env_filter(filter())
+                .init(),
+            Err(e) => {
+                errln!(
+                    "error: cannot open CUTOVER_LOG_FILE {}: {e}",
+                    std::path::Path::new(&path).display()
+                );
+                return ProcessExit::from(ExitCode::BadInput as u8);
+            }
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

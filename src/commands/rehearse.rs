@@ -10,7 +10,9 @@ use crate::config::Config;
 use crate::error::{ExitCode, bad_input};
 use crate::headless::{self, HeadlessOptions};
 use crate::sim::sandbox::{Sandbox, SandboxOptions};
+use crate::tui::TuiOptions;
 use crate::{errln, outln};
+use std::io::IsTerminal;
 
 /// The operator a rehearsal journals its confirmations as.
 pub const REHEARSAL_OPERATOR: &str = "rehearsal operator";
@@ -18,6 +20,8 @@ pub const REHEARSAL_OPERATOR: &str = "rehearsal operator";
 pub struct RehearseOptions {
     pub headless: bool,
     pub serve: bool,
+    /// The wizard's theme, when neither `headless` nor `serve`.
+    pub theme: Option<crate::ui::ThemeName>,
     pub until: Option<String>,
     pub access_path: String,
     pub party: String,
@@ -26,10 +30,11 @@ pub struct RehearseOptions {
 }
 
 pub async fn run(options: RehearseOptions) -> Result<ExitCode> {
-    if !options.headless && !options.serve {
+    let wizard = !options.headless && !options.serve;
+    if wizard && !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
         return Err(bad_input(
-            "the full-screen wizard is not built yet: run `cutover rehearse --headless` to rehearse \
-             the whole runbook, or `cutover rehearse --serve` to start the sandbox and look around",
+            "the full-screen wizard needs a terminal: run `cutover rehearse --headless` to rehearse \
+             without one, or `cutover rehearse --serve` to start the sandbox and look around",
         ));
     }
     let name = format!("rehearsal-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"));
@@ -53,6 +58,14 @@ pub async fn run(options: RehearseOptions) -> Result<ExitCode> {
 
     let code = if options.serve {
         serve(&sandbox, &config_path).await?
+    } else if wizard {
+        let config = Config::load(&config_path)?;
+        let tui = TuiOptions {
+            theme: options.theme,
+            read_only: false,
+            rehearsal: true,
+        };
+        crate::tui::run(config, tui).await?
     } else {
         let config = Config::load(&config_path)?;
         outln!("config: {}", config_path.display());

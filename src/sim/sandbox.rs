@@ -52,6 +52,8 @@ impl Default for SandboxOptions {
 #[derive(Clone, Debug)]
 pub struct SandboxStores {
     pub source_backend_redis: String,
+    /// The same server's queue database (Resque).
+    pub source_backend_queues: String,
     pub source_system_redis: String,
     pub source_system_database: String,
     pub source_zync_database: String,
@@ -103,6 +105,7 @@ impl Sandbox {
         };
         let stores = SandboxStores {
             source_backend_redis: src_backend.url_db(0),
+            source_backend_queues: src_backend.url_db(1),
             source_system_redis: src_system.url_db(1),
             source_system_database: src_db.url().to_string(),
             source_zync_database: src_zync.url().to_string(),
@@ -225,6 +228,11 @@ context = "source"
 namespace = "{SOURCE_NAMESPACE}"
 wildcard_domain = "{SOURCE_DOMAIN}"
 system_database_kind = "postgresql"
+# The source's Redis servers, as a port-forward to their pods would reach them: the
+# queue panel watches the drain on them.
+backend_redis_storage_url = {src_storage}
+backend_redis_queues_url = {src_queues}
+system_redis_url = {src_system}
 
 [migration_cluster]
 kubeconfig = {k}
@@ -255,6 +263,9 @@ timeout = "2m"
             party = toml_str(party),
             operator = toml_str(operator),
             state = toml_str(&state_dir.display().to_string()),
+            src_storage = toml_str(&self.stores.source_backend_redis),
+            src_queues = toml_str(&self.stores.source_backend_queues),
+            src_system = toml_str(&self.stores.source_system_redis),
             mig_db = toml_str(&self.stores.migration_system_database),
             dst_db = toml_str(&d.system_database),
             dst_zync = toml_str(&d.zync_database),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::safe::safe_text;
 use super::status::StepState;
 use super::view::{DialogMode, LastResult, Progress, RunMarker, ViewState, figures};
-use crate::event::{Event, Level, RunEnd};
+use crate::event::{Event, Hold, Level, RunEnd};
 use crate::journal::Outcome;
 
 impl ViewState {
@@ -28,7 +28,7 @@ impl ViewState {
                 self.log_line(now, None, Level::Info, &text);
             }
             Event::Notice { level, text } => {
-                self.notice = Some((*level, safe_text(text)));
+                self.set_notice(*level, text);
                 self.log_line(now, None, *level, text);
             }
             Event::StepRechecking { step } => {
@@ -49,6 +49,7 @@ impl ViewState {
                 self.log_line(now, Some(*step), Level::Info, &text);
             }
             Event::Waiting(req) => {
+                self.holding = None;
                 let mut req = req.clone();
                 req.changes = req.changes.as_deref().map(safe_text);
                 req.condition = req.condition.as_deref().map(safe_text);
@@ -72,9 +73,13 @@ impl ViewState {
                 if let Some(s) = self.step_mut(req.step) {
                     s.state = StepState::Waiting;
                 }
+                // The dialog is about this step: show it, and its detail behind.
                 if let Some(i) = self.index_of(req.step) {
                     self.selected = i;
+                    self.detail_scroll = 0;
                 }
+                self.follow_run = true;
+                self.dialog_hidden = false;
                 let text = format!("waiting for you: {}", req.need.as_str());
                 self.log_line(now, Some(req.step), Level::Info, &text);
                 self.waiting = Some(req);
@@ -95,6 +100,7 @@ impl ViewState {
                 attempt,
                 runs_as,
             } => {
+                self.holding = None;
                 if self.waiting.as_ref().is_some_and(|r| r.step == *step) {
                     self.waiting = None;
                     self.input.clear();
@@ -105,9 +111,12 @@ impl ViewState {
                     s.attempts = *attempt;
                     s.progress = None;
                 }
-                // Follow the run: the operator sees the step that is running.
-                if let Some(i) = self.index_of(*step) {
+                // Follow the run, unless the operator is looking at another step.
+                if self.follow_run
+                    && let Some(i) = self.index_of(*step)
+                {
                     self.selected = i;
+                    self.detail_scroll = 0;
                 }
                 self.running = Some(*step);
                 if self.marker != RunMarker::Pausing {
@@ -184,8 +193,69 @@ impl ViewState {
                 }
                 self.log_line(now, Some(*step), Level::Info, &format!("skipped: {reason}"));
             }
+            Event::Holding(hold) => {
+                self.running = None;
+                // Paused at a gate: the engine asks again when the run goes on.
+                if let Some(req) = self.waiting.take()
+                    && let Some(s) = self.step_mut(req.step)
+                {
+                    s.state = StepState::Pending;
+                }
+                self.input.clear();
+                self.refused = None;
+                let text = match hold {
+                    Hold::Start {
+                        next: Some(step), ..
+                    } => {
+                        self.marker = RunMarker::Idle;
+                        format!("ready: Enter starts the run at {step}")
+                    }
+                    Hold::Start { next: None, .. } => {
+                        self.marker = RunMarker::Finished;
+                        "every step is already done".to_string()
+                    }
+                    Hold::Paused { next } => {
+                        self.marker = RunMarker::Paused;
+                        match next {
+                            Some(step) => format!("paused before {step}; Enter goes on"),
+                            None => "paused; Enter goes on".to_string(),
+                        }
+                    }
+                    Hold::Failed { step } => {
+                        self.marker = RunMarker::Failed;
+                        format!("step {step} failed; fix the cause, then r retries it")
+                    }
+                };
+                let level = match hold {
+                    Hold::Failed { .. } => Level::Error,
+                    _ => Level::Info,
+                };
+                self.log_line(now, None, level, &text);
+                self.holding = Some(hold.clone());
+            }
+            Event::QueueDepths { source, queues } => {
+                self.queues.apply_queue_sample(now, source, queues);
+            }
+            Event::Workloads { scope, workloads } => {
+                self.pods.apply_pods(now, scope, workloads);
+            }
+            Event::MonitorProblem { monitor, text } => {
+                let text = format!("{monitor} monitor: {text}");
+                // A monitor that keeps failing says so once, not every second.
+                if self
+                    .notice
+                    .as_ref()
+                    .is_none_or(|(_, t)| *t != safe_text(&text))
+                {
+                    self.set_notice(Level::Warn, &text);
+                    self.log_line(now, None, Level::Warn, &text);
+                }
+            }
             Event::RunEnded(end) => {
                 self.running = None;
+                self.holding = None;
+                self.ended = Some(end.clone());
+                self.quit_asked = false;
                 let (marker, text) = match end {
                     RunEnd::Finished => (RunMarker::Finished, "every step is done".to_string()),
                     RunEnd::ReachedUntil { step } => {

@@ -24,6 +24,10 @@ pub enum Action {
     FilterLog,
     Skip,
     Back,
+    PageUp,
+    PageDown,
+    /// Back to the newest log line.
+    Newest,
 }
 
 /// Where a key applies. `Global` keys apply everywhere except in a dialog, whose
@@ -34,6 +38,10 @@ pub enum Context {
     Steps,
     Log,
     Dialog,
+    /// Typing the `/` search text.
+    Search,
+    /// Asked whether to quit while a step runs or waits.
+    Ask,
     Help,
 }
 
@@ -44,6 +52,8 @@ impl Context {
             Context::Steps => "Steps and detail",
             Context::Log => "Log",
             Context::Dialog => "In a dialog",
+            Context::Search => "Typing a search",
+            Context::Ask => "Asked whether to quit",
             Context::Help => "Help",
         }
     }
@@ -105,6 +115,15 @@ pub const KEYMAP: &[Binding] = &[
     b(&[K::Char('k'), K::Up], "k/↑", A::Up, C::Log, "up", "scroll the log up", 6),
     b(&[K::Char('/')], "/", A::Search, C::Global, "search", "search the log", 7),
     b(&[K::Char('f')], "f", A::FilterLog, C::Log, "filter", "show only the selected step's lines, or all", 5),
+    b(&[K::PageUp], "PgUp", A::PageUp, C::Log, "", "scroll the log up a page", 9),
+    b(&[K::PageDown], "PgDn", A::PageDown, C::Log, "", "scroll the log down a page", 9),
+    b(&[K::End, K::Char('G')], "G/End", A::Newest, C::Log, "newest", "back to the newest line", 7),
+    b(&[K::Enter], "Enter", A::Continue, C::Search, "keep", "keep the search and go back to the keys", 0),
+    b(&[K::Esc], "Esc", A::Back, C::Search, "clear", "clear the search", 1),
+    b(&[K::Char('y'), K::Enter], "y", A::Continue, C::Ask, "quit", "quit once the running step has ended and been journaled", 0),
+    b(&[K::Char('n'), K::Esc], "n/Esc", A::Back, C::Ask, "stay", "stay in the wizard", 1),
+    b(&[K::Char('j'), K::Down], "j/↓", A::Down, C::Help, "", "scroll the help down", 2),
+    b(&[K::Char('k'), K::Up], "k/↑", A::Up, C::Help, "", "scroll the help up", 2),
     b(&[K::Enter], "Enter", A::Continue, C::Dialog, "confirm", "confirm; a typed phrase must match exactly", 0),
     b(&[K::Tab], "Tab", A::Skip, C::Dialog, "skip", "skip the step instead, with a recorded reason", 4),
     b(&[K::Esc], "Esc", A::Back, C::Dialog, "back", "close the dialog; the step keeps waiting", 1),
@@ -126,7 +145,7 @@ pub fn action_for(code: KeyCode, modifiers: KeyModifiers, context: Context) -> O
             .map(|b| b.action)
     };
     match context {
-        Context::Dialog | Context::Help => find(context),
+        Context::Dialog | Context::Help | Context::Search | Context::Ask => find(context),
         _ => find(context).or_else(|| find(Context::Global)),
     }
 }
@@ -137,7 +156,9 @@ fn bar_bindings(context: Context) -> Vec<&'static Binding> {
         .iter()
         .filter(|b| !b.hint.is_empty())
         .filter(|b| match context {
-            Context::Dialog | Context::Help => b.context == context,
+            Context::Dialog | Context::Help | Context::Search | Context::Ask => {
+                b.context == context
+            }
             _ => b.context == context || b.context == Context::Global,
         })
         .collect();
@@ -150,8 +171,13 @@ fn bar_bindings(context: Context) -> Vec<&'static Binding> {
 
 /// The key bar for `context`, fitted to `width`: the hints that do not fit are
 /// dropped, lowest priority first, and the kept ones stay in table order.
-pub fn key_bar(context: Context, width: u16, theme: &Theme) -> Line<'static> {
-    let candidates = bar_bindings(context);
+/// A read-only watcher's bar leaves out the keys that act on the run.
+pub fn key_bar(context: Context, width: u16, read_only: bool, theme: &Theme) -> Line<'static> {
+    let mut candidates = bar_bindings(context);
+    if read_only {
+        candidates
+            .retain(|b| !matches!(b.action, Action::Continue | Action::Pause | Action::Retry));
+    }
     let cost = |b: &Binding| {
         let hint = if b.action == Action::Down {
             "move"
@@ -190,6 +216,8 @@ pub fn help_lines(theme: &Theme) -> Vec<Line<'static>> {
         Context::Steps,
         Context::Log,
         Context::Dialog,
+        Context::Search,
+        Context::Ask,
     ] {
         lines.push(Line::styled(ctx.title(), theme.title));
         for b in KEYMAP.iter().filter(|b| b.context == ctx) {
@@ -215,14 +243,19 @@ mod tests {
     fn the_bar_fits_and_keeps_the_most_important_keys() {
         let theme = Theme::mono();
         for width in [20u16, 40, 80, 200] {
-            let bar = key_bar(Context::Steps, width, &theme);
+            let bar = key_bar(Context::Steps, width, false, &theme);
             assert!(bar.width() <= usize::from(width), "{width}: {}", text(&bar));
         }
-        let narrow = text(&key_bar(Context::Steps, 30, &theme));
+        let narrow = text(&key_bar(Context::Steps, 30, false, &theme));
         assert!(narrow.starts_with("Enter run"), "{narrow}");
         assert!(narrow.contains("? help"), "{narrow}");
         assert!(!narrow.contains("manual"), "{narrow}");
-        let wide = text(&key_bar(Context::Steps, 200, &theme));
+        let watching = text(&key_bar(Context::Steps, 200, true, &theme));
+        assert!(
+            !watching.contains("run") && !watching.contains("pause"),
+            "{watching}"
+        );
+        let wide = text(&key_bar(Context::Steps, 200, false, &theme));
         assert!(
             wide.contains("m manual") && wide.contains("j/k move"),
             "{wide}"
@@ -240,6 +273,8 @@ mod tests {
             Some(A::Quit)
         );
         assert_eq!(action_for(K::Esc, none, C::Dialog), Some(A::Back));
+        assert_eq!(action_for(K::Char('q'), none, C::Search), None);
+        assert_eq!(action_for(K::Char('y'), none, C::Ask), Some(A::Continue));
     }
 
     #[test]

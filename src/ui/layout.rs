@@ -6,10 +6,11 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Block, Paragraph};
 
-use super::keymap::{Context, key_bar};
+use super::input::context;
+use super::keymap::key_bar;
 use super::theme::Theme;
-use super::view::{Panel, ViewState};
-use super::widgets::{detail, dialog, header, help, log, pods, queues, steps, too_small};
+use super::view::ViewState;
+use super::widgets::{detail, dialog, header, help, log, pods, prompt, queues, steps, too_small};
 
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
@@ -25,12 +26,18 @@ pub fn draw(frame: &mut Frame, view: &ViewState, theme: &Theme) {
         too_small::render(frame, area, (MIN_WIDTH, MIN_HEIGHT), theme);
         return;
     }
-    let [top, body, bar] = Layout::vertical([
+    let notice = view.visible_notice();
+    let [top, body, note, bar] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Fill(1),
+        Constraint::Length(u16::from(notice.is_some())),
         Constraint::Length(1),
     ])
     .areas(area);
+    if let Some((level, text)) = notice {
+        let line = ratatui::text::Line::styled(format!(" {text}"), theme.level(*level));
+        frame.render_widget(Paragraph::new(line), note);
+    }
     header::render(frame, top, view, theme);
 
     let list_w = if area.width >= 120 { 52 } else { 38 };
@@ -39,20 +46,19 @@ pub fn draw(frame: &mut Frame, view: &ViewState, theme: &Theme) {
     steps::render(frame, left, view, theme);
     draw_right(frame, right, view, theme);
 
-    let context = if view.show_help {
-        Context::Help
-    } else if view.waiting.is_some() && !view.read_only {
-        Context::Dialog
-    } else if view.focus == Panel::Log {
-        Context::Log
-    } else {
-        Context::Steps
-    };
-    frame.render_widget(Paragraph::new(key_bar(context, bar.width, theme)), bar);
+    frame.render_widget(
+        Paragraph::new(key_bar(context(view), bar.width, view.read_only, theme)),
+        bar,
+    );
 
+    // One overlay at a time, the one that has the keyboard.
     if view.show_help {
-        help::render(frame, body, theme);
-    } else if !view.read_only {
+        help::render(frame, body, view.help_scroll, theme);
+    } else if view.quit_asked {
+        prompt::render_quit(frame, body, view, theme);
+    } else if view.resume.is_some() {
+        prompt::render_resume(frame, body, view, theme);
+    } else if super::input::dialog_open(view) {
         dialog::render(frame, body, view, theme);
     }
 }

@@ -8,10 +8,14 @@
 //! - `widgets`: one file per part of the screen; `layout` puts them together.
 
 mod apply;
+#[cfg(test)]
+mod fixture;
+pub mod input;
 pub mod keymap;
 mod layout;
 pub mod logbuf;
 pub mod panels;
+pub mod resume;
 pub mod safe;
 pub mod status;
 pub mod theme;

@@ -10,7 +10,7 @@ use super::panels::{PodsPanel, QueuePanel};
 use super::safe::safe_text;
 use super::status::StepState;
 use crate::config::Config;
-use crate::event::{Level, Request};
+use crate::event::{Hold, Level, Request};
 use crate::journal::{JournalState, Need, Outcome};
 use crate::plan::PlannedStep;
 use crate::runbook::{AccessPath, Party, RunbookId, StepId, StepKind};
@@ -168,10 +168,35 @@ pub struct ViewState {
     /// Why the last answer was refused, shown in the dialog.
     pub refused: Option<String>,
     pub show_help: bool,
+    /// Lines the help is scrolled down (it can be taller than a small screen).
+    pub help_scroll: u16,
     pub show_procedure: bool,
+    /// Lines the step detail is scrolled down, when it has the keyboard.
+    pub detail_scroll: u16,
+    /// The waiting step's dialog was closed with Esc; the step keeps waiting and
+    /// Enter opens the dialog again.
+    pub dialog_hidden: bool,
+    /// The `/` search text is being typed.
+    pub search_editing: bool,
+    /// The selection follows the running step until the operator moves it; Esc
+    /// goes back to following.
+    pub follow_run: bool,
+    /// The operator pressed q while a step runs or waits: asked to confirm.
+    pub quit_asked: bool,
+    /// Quit was sent; the session ends when the engine reaches a safe point.
+    pub quitting: bool,
+    /// How the engine's run ended, once it has.
+    pub ended: Option<crate::event::RunEnd>,
+    /// The resume prompt shown on start when the journal has history.
+    pub resume: Option<super::resume::ResumePrompt>,
     pub marker: RunMarker,
+    /// Why the engine holds between steps, waiting for Enter (or `r` after a failure).
+    pub holding: Option<Hold>,
     pub running: Option<StepId>,
+    /// The last notice and when it came; it shows for a while above the key bar
+    /// (the log keeps it).
     pub notice: Option<(Level, String)>,
+    pub notice_at: DateTime<Utc>,
     pub queues: QueuePanel,
     pub pods: PodsPanel,
     /// When the migration started (first journal entry), or this session did.
@@ -241,10 +266,21 @@ impl ViewState {
             input: String::new(),
             refused: None,
             show_help: false,
+            help_scroll: 0,
             show_procedure: false,
+            detail_scroll: 0,
+            dialog_hidden: false,
+            search_editing: false,
+            follow_run: true,
+            quit_asked: false,
+            quitting: false,
+            ended: None,
+            resume: None,
             marker: RunMarker::Idle,
+            holding: None,
             running: None,
             notice: None,
+            notice_at: now,
             pods: PodsPanel::default(),
             started: journal.started_at.unwrap_or(now),
             now,
@@ -276,6 +312,19 @@ impl ViewState {
             s.changes = s.changes.as_deref().map(|c| render_procedure(c, lookup));
             s.procedure = render_procedure(&s.procedure, lookup);
         }
+    }
+
+    /// Shows `text` above the key bar for a while.
+    pub fn set_notice(&mut self, level: Level, text: &str) {
+        self.notice = Some((level, safe_text(text)));
+        self.notice_at = self.now;
+    }
+
+    /// The notice to show now: info for 20 seconds, warnings and errors for a minute.
+    pub fn visible_notice(&self) -> Option<&(Level, String)> {
+        let (level, _) = self.notice.as_ref()?;
+        let keep = if *level == Level::Info { 20 } else { 60 };
+        ((self.now - self.notice_at).num_seconds() < keep).then_some(self.notice.as_ref()?)
     }
 
     pub fn tick(&mut self, now: DateTime<Utc>) {
@@ -371,46 +420,10 @@ pub(super) fn figures(map: &Map<String, Value>) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    use chrono::TimeZone;
-
     use super::*;
     use crate::event::{Event, RunEnd};
     use crate::plan::plan;
-
-    const TOML: &str = r#"
-[migration]
-name = "acme"
-runbook = "threescale-rhoam"
-access_path = "limited"
-party = "red-hat"
-operator = "Ana"
-
-[source]
-kubeconfig = "/k/src"
-namespace = "3scale"
-system_database_kind = "postgresql"
-
-[migration_cluster]
-kubeconfig = "/k/mig"
-namespace = "3scale"
-
-[destination]
-kubeconfig = "/k/dst"
-namespace = "redhat-rhoam-3scale"
-"#;
-
-    fn t(s: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_800_000_000 + s, 0)
-            .single()
-            .expect("time")
-    }
-
-    fn view() -> ViewState {
-        let config = Config::parse(TOML, Path::new("/c/cutover.toml")).expect("config");
-        ViewState::from_config(&config, &plan(&config), &JournalState::default(), t(0))
-    }
+    use crate::ui::fixture::{config, t, view};
 
     #[test]
     fn a_fresh_view_has_every_step_pending_and_selects_the_first() {
@@ -423,7 +436,7 @@ namespace = "redhat-rhoam-3scale"
 
     #[test]
     fn procedures_are_the_runbook_text_with_the_config_filled_in() {
-        let config = Config::parse(TOML, Path::new("/c/cutover.toml")).expect("config");
+        let config = config();
         let v = view();
         for (s, p) in v.steps.iter().zip(plan(&config)) {
             let expected =

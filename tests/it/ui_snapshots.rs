@@ -525,3 +525,170 @@ fn the_manual_procedure_shows_with_the_config_filled_in() {
     );
     assert!(!shown.contains("{oc.source}"), "{shown}");
 }
+
+#[test]
+fn confirm_dialog_and_its_skip_reason() {
+    let mut view = fresh("customer");
+    let mut at = 0;
+    pass_until(&mut view, "agree-prerequisites", &mut at);
+    view.apply(
+        &waiting(&view, "agree-prerequisites", Need::Manual, None),
+        t(at + 1),
+    );
+    insta::assert_snapshot!("manual_dialog", screen(&view, &Theme::default(), 120, 36));
+    view.begin_skip();
+    view.input = "agreed on the call of 22 Nov".into();
+    insta::assert_snapshot!(
+        "skip_reason_dialog",
+        screen(&view, &Theme::default(), 100, 30)
+    );
+}
+
+#[test]
+fn quit_while_a_step_runs_asks_first() {
+    let mut view = fresh("red-hat");
+    let mut at = 0;
+    pass_until(&mut view, "check-disk-space", &mut at);
+    view.apply(
+        &Event::StepStarted {
+            step: id(&view, "check-disk-space"),
+            attempt: 1,
+            runs_as: StepKind::Check,
+        },
+        t(at + 1),
+    );
+    view.quit_asked = true;
+    insta::assert_snapshot!(screen(&view, &Theme::default(), 80, 24));
+}
+
+/// A journal written over two sessions by two operators; the first session's
+/// process stopped inside a step.
+fn resumed_view() -> ViewState {
+    use cutover::journal::{Entry, JournalEvent, sessions};
+    use cutover::runbook::{AccessPath, Party, RunbookId};
+    let entry = |seq: u64, secs: i64, who: &str, pid: u32, event: JournalEvent| Entry {
+        seq,
+        time: t(secs),
+        operator: who.to_string(),
+        host: "bastion-1".to_string(),
+        pid,
+        event,
+    };
+    let mut entries = vec![
+        entry(
+            1,
+            0,
+            "Ana",
+            11,
+            JournalEvent::MigrationOpened {
+                migration: "acme-prod".into(),
+                runbook: RunbookId::ThreescaleRhoam,
+                access_path: AccessPath::Limited,
+                cutover_version: "0.1.0".into(),
+            },
+        ),
+        entry(
+            2,
+            0,
+            "Ana",
+            11,
+            JournalEvent::SessionStarted {
+                party: Party::RedHat,
+                mode: "tui".into(),
+                resumed: false,
+            },
+        ),
+    ];
+    let mut seq = 3;
+    for (i, step) in ["check-kubeconfigs", "check-cluster-access"]
+        .iter()
+        .enumerate()
+    {
+        let secs = 10 + i as i64 * 10;
+        entries.push(entry(
+            seq,
+            secs,
+            "Ana",
+            11,
+            JournalEvent::StepStarted {
+                step: step.to_string(),
+                attempt: 1,
+                runs_as: "check".into(),
+            },
+        ));
+        entries.push(entry(
+            seq + 1,
+            secs + 2,
+            "Ana",
+            11,
+            JournalEvent::StepFinished {
+                step: step.to_string(),
+                outcome: Outcome::Passed,
+                summary: "holds".into(),
+                figures: Map::new(),
+            },
+        ));
+        seq += 2;
+    }
+    entries.push(entry(
+        seq,
+        40,
+        "Ana",
+        11,
+        JournalEvent::StepStarted {
+            step: "check-redis".into(),
+            attempt: 1,
+            runs_as: "check".into(),
+        },
+    ));
+    entries.push(entry(
+        seq + 1,
+        3_600,
+        "Bo",
+        22,
+        JournalEvent::SessionStarted {
+            party: Party::RedHat,
+            mode: "headless".into(),
+            resumed: true,
+        },
+    ));
+    entries.push(entry(
+        seq + 2,
+        3_601,
+        "Bo",
+        22,
+        JournalEvent::SessionEnded {
+            reason: "paused; check-redis waits".into(),
+        },
+    ));
+    let state = JournalState::fold(&entries);
+    let config = config("red-hat");
+    let mut view = ViewState::from_config(&config, &plan(&config), &state, t(4_000));
+    view.resume = cutover::ui::resume::ResumePrompt::new(&sessions(&entries), &view);
+    view
+}
+
+#[test]
+fn resume_prompt_with_its_timeline() {
+    let view = resumed_view();
+    let prompt = view
+        .resume
+        .as_ref()
+        .expect("a journal with sessions has a prompt");
+    assert!(
+        prompt.stopped_at.contains("stopped inside step 3"),
+        "{prompt:?}"
+    );
+    insta::assert_snapshot!(screen(&view, &Theme::default(), 120, 36));
+}
+
+#[test]
+fn a_notice_shows_above_the_key_bar_for_a_while() {
+    let mut view = fresh("red-hat");
+    view.set_notice(Level::Info, "r retries a step that failed; none has");
+    let shown = text(&screen(&view, &Theme::mono(), 80, 24));
+    assert!(shown.contains("r retries a step that failed"), "{shown}");
+    view.tick(t(21));
+    let later = text(&screen(&view, &Theme::mono(), 80, 24));
+    assert!(!later.contains("r retries a step that failed"), "{later}");
+}

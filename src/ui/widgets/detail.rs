@@ -33,7 +33,12 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
         _ => inner,
     };
     let text = lines(step, view, theme);
-    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), body);
+    frame.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: false })
+            .scroll((view.detail_scroll, 0)),
+        body,
+    );
 }
 
 fn render_gauge(frame: &mut Frame, area: Rect, p: &Progress, theme: &Theme) {

@@ -5,9 +5,8 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
-use super::centered;
+use super::{modal, modal_inner_width, wrapped_rows};
 use crate::event::Request;
 use crate::journal::Need;
 use crate::ui::theme::Theme;
@@ -18,7 +17,13 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
         return;
     };
     let number = view.step(req.step).map_or(0, |s| s.number);
-    let (title, mut lines, keys) = match view.dialog {
+    let Parts {
+        title,
+        head,
+        mut preview,
+        mut tail,
+        keys,
+    } = match view.dialog {
         DialogMode::SkipReason => skip(req, view, theme),
         DialogMode::Answer => match req.need {
             Need::Typed => typed(req, view, theme),
@@ -28,38 +33,66 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
         },
     };
     if let Some(c) = &req.condition {
-        lines.push(Line::styled(format!("It applies {c}."), theme.warn));
+        tail.push(Line::styled(format!("It applies {c}."), theme.warn));
     }
     if let Some(why) = &view.refused {
-        lines.push(Line::styled(format!("Refused: {why}"), theme.danger));
+        tail.push(Line::styled(format!("Refused: {why}"), theme.danger));
     }
-    lines.push(Line::raw(""));
-    lines.push(Line::styled(keys, theme.key));
-    let width = area.width.saturating_sub(4).min(84);
-    let inner_w = usize::from(width.saturating_sub(2)).max(1);
-    // Rows after wrapping, so the box fits its text.
-    let rows: usize = lines
-        .iter()
-        .map(|l| l.width().div_ceil(inner_w).max(1))
-        .sum();
-    let height = u16::try_from(rows + 2).unwrap_or(u16::MAX);
-    let at = centered(area, width, height);
-    let block = Block::bordered()
-        .border_type(BorderType::Double)
-        .border_style(theme.border_focused)
-        .title(format!(" {title} · step {number} "))
-        .title_style(theme.title)
-        .style(theme.base);
-    frame.render_widget(Clear, at);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        at,
+    tail.push(Line::raw(""));
+    tail.push(Line::styled(keys, theme.key));
+    let inner_w = modal_inner_width(area, DIALOG_WIDTH);
+    let rows = |lines: &[Line]| wrapped_rows(lines, inner_w);
+    // What to answer and the keys always show; the procedure's preview gives way
+    // on a small screen (m in the step detail shows it all).
+    let room = usize::from(area.height).saturating_sub(2 + rows(&head) + rows(&tail));
+    if rows(&preview) > room {
+        while !preview.is_empty() && rows(&preview) + 1 > room {
+            preview.pop();
+        }
+        if room > 0 {
+            preview.push(Line::styled(
+                "  … (m in the step detail shows all)",
+                theme.dim,
+            ));
+        }
+    }
+    let mut lines = head;
+    lines.extend(preview);
+    lines.extend(tail);
+    modal(
+        frame,
+        area,
+        format!("{title} · step {number}"),
+        lines,
+        DIALOG_WIDTH,
+        theme,
     );
 }
 
-type Parts = (String, Vec<Line<'static>>, &'static str);
+/// The widest a dialog gets: long lines wrap rather than spread across a wide screen.
+const DIALOG_WIDTH: u16 = 84;
+
+/// A dialog's text: `head` and `tail` always show; `preview` (the procedure) is
+/// cut to fit the screen.
+struct Parts {
+    title: String,
+    head: Vec<Line<'static>>,
+    preview: Vec<Line<'static>>,
+    tail: Vec<Line<'static>>,
+    keys: &'static str,
+}
+
+/// Whether what was typed matches the phrase, as the operator types it.
+fn match_state(phrase: &str, input: &str, theme: &Theme) -> Line<'static> {
+    let state = if input == phrase {
+        "✓ matches: Enter goes ahead"
+    } else if phrase.starts_with(input) {
+        "… keep typing"
+    } else {
+        "✗ does not match"
+    };
+    Line::styled(state, theme.dim)
+}
 
 fn input_line(view: &ViewState, theme: &Theme) -> Line<'static> {
     Line::from(vec![
@@ -71,96 +104,98 @@ fn input_line(view: &ViewState, theme: &Theme) -> Line<'static> {
 
 fn typed(req: &Request, view: &ViewState, theme: &Theme) -> Parts {
     let phrase = req.phrase.unwrap_or_default();
-    let mut lines = vec![Line::styled(
+    let mut head = vec![Line::styled(
         "This step changes things that cannot be undone.",
         theme.danger,
     )];
     if let Some(changes) = &req.changes {
-        lines.push(Line::raw(changes.clone()));
+        head.push(Line::raw(changes.clone()));
     }
-    lines.push(Line::from(vec![
-        Span::raw("Type exactly: "),
-        Span::styled(phrase.to_string(), theme.title),
-    ]));
-    lines.push(input_line(view, theme));
-    let state = if view.input == phrase {
-        "✓ matches: Enter goes ahead"
-    } else if phrase.starts_with(view.input.as_str()) {
-        "… keep typing"
-    } else {
-        "✗ does not match"
-    };
-    lines.push(Line::styled(state, theme.dim));
-    (
-        format!("Type to go ahead: {}", req.title),
-        lines,
-        "Enter confirm · Tab skip · Esc back",
-    )
+    let tail = vec![
+        Line::from(vec![
+            Span::raw("Type exactly: "),
+            Span::styled(phrase.to_string(), theme.title),
+        ]),
+        input_line(view, theme),
+        match_state(phrase, &view.input, theme),
+    ];
+    Parts {
+        title: format!("Type to go ahead: {}", req.title),
+        head,
+        preview: Vec::new(),
+        tail,
+        keys: "Enter confirm · Tab skip · Esc back",
+    }
 }
 
 fn hand_off(req: &Request, view: &ViewState, theme: &Theme) -> Parts {
-    let lines = vec![
-        Line::raw(format!(
-            "{} does this step. When they have done it, type the name of who did it; it is \
-             recorded in the journal with your name and the time.",
-            req.owner.label()
-        )),
-        input_line(view, theme),
-    ];
-    (
-        format!("Hand-off: {}", req.title),
-        lines,
-        "Enter record · Tab skip · Esc back",
-    )
+    let head = vec![Line::raw(format!(
+        "{} does this step. When they have done it, type the name of who did it; it is \
+         recorded in the journal with your name and the time.",
+        req.owner.label()
+    ))];
+    Parts {
+        title: format!("Hand-off: {}", req.title),
+        head,
+        preview: Vec::new(),
+        tail: vec![input_line(view, theme)],
+        keys: "Enter record · Tab skip · Esc back",
+    }
 }
 
 fn manual(req: &Request, view: &ViewState, theme: &Theme) -> Parts {
-    let mut lines = vec![Line::raw(
+    let head = vec![Line::raw(
         "Do this step by hand with the procedure below, then confirm it is done.",
     )];
-    lines.extend(
-        req.procedure
-            .lines()
-            .take(8)
-            .map(|l| Line::styled(format!("  {l}"), theme.dim)),
-    );
+    let mut preview: Vec<Line<'static>> = req
+        .procedure
+        .lines()
+        .take(8)
+        .map(|l| Line::styled(format!("  {l}"), theme.dim))
+        .collect();
     if req.procedure.lines().count() > 8 {
-        lines.push(Line::styled(
+        preview.push(Line::styled(
             "  … (m in the step detail shows all)",
             theme.dim,
         ));
     }
+    let mut tail = Vec::new();
     if let Some(p) = req.phrase {
-        lines.push(Line::raw(format!("Type exactly: {p}")));
-        lines.push(input_line(view, theme));
+        tail.push(Line::raw(format!("Type exactly: {p}")));
+        tail.push(input_line(view, theme));
+        tail.push(match_state(p, &view.input, theme));
     }
-    (
-        format!("Manual step: {}", req.title),
-        lines,
-        "Enter done · Tab skip · Esc back",
-    )
+    Parts {
+        title: format!("Manual step: {}", req.title),
+        head,
+        preview,
+        tail,
+        keys: "Enter done · Tab skip · Esc back",
+    }
 }
 
 fn confirm(req: &Request, theme: &Theme) -> Parts {
-    let mut lines = vec![Line::raw(format!("Go ahead with “{}”?", req.title))];
+    let mut head = vec![Line::raw(format!("Go ahead with “{}”?", req.title))];
     if let Some(changes) = &req.changes {
-        lines.push(Line::styled(format!("It changes: {changes}"), theme.warn));
+        head.push(Line::styled(format!("It changes: {changes}"), theme.warn));
     }
-    (
-        format!("Confirm: {}", req.title),
-        lines,
-        "Enter yes · Tab skip · Esc back",
-    )
+    Parts {
+        title: format!("Confirm: {}", req.title),
+        head,
+        preview: Vec::new(),
+        tail: Vec::new(),
+        keys: "Enter yes · Tab skip · Esc back",
+    }
 }
 
 fn skip(req: &Request, view: &ViewState, theme: &Theme) -> Parts {
-    let lines = vec![
-        Line::raw("Why skip it? The reason is recorded in the journal."),
-        input_line(view, theme),
-    ];
-    (
-        format!("Skip: {}", req.title),
-        lines,
-        "Enter skip · Esc back",
-    )
+    Parts {
+        title: format!("Skip: {}", req.title),
+        head: vec![Line::raw(
+            "Why skip it? The reason is recorded in the journal.",
+        )],
+        preview: Vec::new(),
+        tail: vec![input_line(view, theme)],
+        keys: "Enter skip · Esc back",
+    }
 }

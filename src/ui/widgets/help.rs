@@ -10,7 +10,8 @@ use crate::ui::keymap::help_lines;
 use crate::ui::status::StepState;
 use crate::ui::theme::Theme;
 
-pub fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
+/// `scroll`: lines scrolled down, for a screen shorter than the help.
+pub fn render(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
     let keys = help_lines(theme);
     let mut legend = vec![Line::styled("Step status", theme.title)];
     for s in StepState::ALL {
@@ -42,7 +43,7 @@ pub fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
     let block = Block::bordered()
         .border_type(BorderType::Double)
         .border_style(theme.border_focused)
-        .title(" Help · Esc closes ")
+        .title(" Help · j/k scroll · Esc closes ")
         .title_style(theme.title)
         .style(theme.base);
     frame.render_widget(Clear, at);
@@ -53,11 +54,11 @@ pub fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
         let keys_w = u16::try_from(keys_w).unwrap_or(u16::MAX);
         let [left, right] =
             Layout::horizontal([Constraint::Length(keys_w), Constraint::Fill(1)]).areas(inner);
-        frame.render_widget(Paragraph::new(keys), left);
-        frame.render_widget(Paragraph::new(legend), right);
+        frame.render_widget(Paragraph::new(keys).scroll((scroll, 0)), left);
+        frame.render_widget(Paragraph::new(legend).scroll((scroll, 0)), right);
     } else {
         let mut lines = keys;
         lines.extend(legend);
-        frame.render_widget(Paragraph::new(lines), inner);
+        frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);
     }
 }

@@ -7,12 +7,15 @@ pub mod header;
 pub mod help;
 pub mod log;
 pub mod pods;
+pub mod prompt;
 pub mod queues;
 pub mod steps;
 pub mod too_small;
 
+use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::widgets::{Block, BorderType};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
 use super::theme::Theme;
 
@@ -57,4 +60,47 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
 /// `1h02m03s` style, always with hours so the header does not jump.
 pub fn hms(secs: u64) -> String {
     format!("{}:{:02}:{:02}", secs / 3600, (secs % 3600) / 60, secs % 60)
+}
+
+/// Rows `lines` take once wrapped to `width` columns.
+pub fn wrapped_rows(lines: &[Line], width: u16) -> usize {
+    let width = usize::from(width).max(1);
+    lines.iter().map(|l| l.width().div_ceil(width).max(1)).sum()
+}
+
+/// The inner width of a modal box over `area`, at most `max_width` wide.
+pub fn modal_inner_width(area: Rect, max_width: u16) -> u16 {
+    area.width
+        .saturating_sub(4)
+        .min(max_width)
+        .saturating_sub(2)
+}
+
+/// A box in the middle of `area` with a double border, as tall as its wrapped text
+/// and never larger than the area; what is under it is cleared.
+pub fn modal(
+    frame: &mut Frame,
+    area: Rect,
+    title: String,
+    lines: Vec<Line<'static>>,
+    max_width: u16,
+    theme: &Theme,
+) {
+    let width = area.width.saturating_sub(4).min(max_width);
+    let rows = wrapped_rows(&lines, width.saturating_sub(2));
+    let height = u16::try_from(rows + 2).unwrap_or(u16::MAX);
+    let at = centered(area, width, height);
+    let block = Block::bordered()
+        .border_type(BorderType::Double)
+        .border_style(theme.border_focused)
+        .title(format!(" {title} "))
+        .title_style(theme.title)
+        .style(theme.base);
+    frame.render_widget(Clear, at);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        at,
+    );
 }

@@ -1,0 +1,68 @@
+//! The prompts that are not a step's gate: the resume prompt on start, and the
+//! question asked when the operator quits while a step runs or waits.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+
+use super::modal;
+use crate::ui::theme::Theme;
+use crate::ui::view::{RunMarker, ViewState};
+
+pub fn render_resume(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
+    let Some(p) = &view.resume else {
+        return;
+    };
+    let mut lines = vec![Line::raw(p.headline.clone()), Line::raw("")];
+    lines.push(Line::styled("Who did what", theme.title));
+    lines.extend(p.sessions.iter().map(|s| Line::raw(format!("  {s}"))));
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("Where it stopped", theme.title));
+    lines.push(Line::raw(format!("  {}", p.stopped_at)));
+    if !p.next.is_empty() {
+        lines.push(Line::styled("When you resume", theme.title));
+        lines.extend(p.next.iter().map(|s| Line::raw(format!("  {s}"))));
+    }
+    lines.push(Line::raw(""));
+    let keys = if view.read_only {
+        "Esc close · q quit"
+    } else {
+        "Enter resume · Esc look around first (Enter resumes later) · q quit"
+    };
+    lines.push(Line::styled(keys, theme.key));
+    modal(
+        frame,
+        area,
+        "Resume this migration?".into(),
+        lines,
+        96,
+        theme,
+    );
+}
+
+pub fn render_quit(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
+    if !view.quit_asked {
+        return;
+    }
+    let what = match (view.running, &view.waiting, view.marker) {
+        (Some(id), _, _) => format!(
+            "Step {id} is running. Quitting lets it finish, journals it, and then exits; \
+             nothing is cut off midway."
+        ),
+        (None, Some(req), _) => format!(
+            "Step {} waits for an answer. Quitting leaves it waiting; the next start asks again.",
+            req.step
+        ),
+        (_, _, RunMarker::Pausing) => {
+            "A pause is on its way. Quitting ends the session at the same safe point.".to_string()
+        }
+        _ => "Quit now?".to_string(),
+    };
+    let lines = vec![
+        Line::raw(what),
+        Line::raw("Start cutover again with the same config to resume."),
+        Line::raw(""),
+        Line::styled("y quit · n stay", theme.key),
+    ];
+    modal(frame, area, "Quit?".into(), lines, 96, theme);
+}

@@ -1,0 +1,319 @@
+//! The real binary's full-screen wizard in tmux against the rehearsal sandbox
+//! (simulated clusters, real Redis and PostgreSQL servers): start, navigate, run
+//! the first steps, confirm a manual step, answer a typed gate, quit while a step
+//! waits, start again and resume; with `NO_COLOR=1`; stopped by SIGTERM; killed
+//! with -9. After every exit the terminal must be given back.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cutover::sim::sandbox::{Sandbox, SandboxOptions};
+
+use crate::cli::read_journal;
+use crate::support::tmux::TmuxSession;
+use crate::support::{cutover_bin, signal_pid};
+
+/// Long enough for a step or a screen on a loaded machine.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A sandbox serving while the test runs, and a config for it.
+struct Rehearsal {
+    _sandbox: Sandbox,
+    config: PathBuf,
+    state: PathBuf,
+    name: String,
+    dir: tempfile::TempDir,
+    // Dropped last: the sandbox's tasks run on it.
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Rehearsal {
+    fn start(name: &str, party: &str) -> Rehearsal {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let options = SandboxOptions {
+            pod_start_delay: Duration::from_millis(50),
+            ..SandboxOptions::default()
+        };
+        let sandbox = runtime
+            .block_on(Sandbox::start(&dir.path().join("sandbox"), options))
+            .expect("the sandbox starts");
+        let state = dir.path().join("state");
+        let config = dir.path().join("cutover.toml");
+        let toml = sandbox.config_toml(name, "limited", party, "Ana", &state);
+        std::fs::write(&config, toml).expect("write the config");
+        Rehearsal {
+            _sandbox: sandbox,
+            config,
+            state,
+            name: name.to_string(),
+            dir,
+            _runtime: runtime,
+        }
+    }
+
+    /// The wizard on this migration in a new tmux pane.
+    fn wizard(&self, size: (u16, u16), args: &[&str], env: &[(&str, &str)]) -> TmuxSession {
+        let bin = cutover_bin();
+        let config = self.config.display().to_string();
+        let mut command = vec![bin.to_str().expect("a UTF-8 path"), "--config", &config];
+        command.extend_from_slice(args);
+        TmuxSession::start("wizard", size.0, size.1, &command, env, self.dir.path())
+            .expect("tmux starts the wizard")
+    }
+
+    fn journal(&self) -> Vec<serde_json::Value> {
+        read_journal(&self.state.join(&self.name).join("journal.jsonl")).0
+    }
+}
+
+fn wait(t: &TmuxSession, text: &str) -> String {
+    t.wait_for(text, PATIENCE)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+fn keys(t: &TmuxSession, keys: &[&str]) {
+    for k in keys {
+        t.send_keys(&[k]).expect("tmux sends the key");
+        // An Escape followed at once by a letter reads as Alt+letter, as in any
+        // terminal; a person types slower than that.
+        if *k == "Escape" {
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+}
+
+fn exit_of(t: &TmuxSession) -> i32 {
+    t.wait_exit(PATIENCE).unwrap_or_else(|| {
+        panic!(
+            "the wizard did not exit; screen:\n{}",
+            t.capture().unwrap_or_default()
+        )
+    })
+}
+
+fn restored(t: &TmuxSession) {
+    t.assert_terminal_restored()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+}
+
+/// The SGR parameters of `screen` that set a colour (30-38, 40-48, 90-97,
+/// 100-107); 39 and 49 put the terminal's own colours back and are not colours.
+fn colours(screen: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for part in screen.split("\u{1b}[").skip(1) {
+        let Some(end) = part.find(|c: char| !(c.is_ascii_digit() || c == ';')) else {
+            continue;
+        };
+        if !part[end..].starts_with('m') {
+            continue;
+        }
+        for p in part[..end].split(';') {
+            let colour = p
+                .parse::<u32>()
+                .is_ok_and(|n| matches!(n, 30..=38 | 40..=48 | 90..=97 | 100..=107));
+            if colour {
+                found.push(part[..end].to_string());
+            }
+        }
+    }
+    found
+}
+
+fn count(entries: &[serde_json::Value], event: &str, step: &str) -> usize {
+    entries
+        .iter()
+        .filter(|e| e["event"] == event && e["step"] == step)
+        .count()
+}
+
+#[test]
+fn run_the_first_steps_answer_the_gates_quit_and_resume() {
+    let r = Rehearsal::start("e2e", "customer");
+    let t = r.wizard((120, 36), &[], &[]);
+    wait(&t, "READY");
+    wait(&t, "Enter starts the run at check-kubeconfigs");
+
+    // Navigate: the detail follows the selection; help opens and closes.
+    keys(&t, &["j", "j"]);
+    wait(&t, "Step 3 · check-redis");
+    keys(&t, &["?"]);
+    wait(&t, "Help · j/k scroll · Esc closes");
+    keys(&t, &["Escape"]);
+    let screen = wait(&t, "Enter run");
+    assert!(!screen.contains("Help · j/k"), "{screen}");
+
+    // Run: the checks pass, the manual step waits with its dialog.
+    keys(&t, &["Enter"]);
+    wait(&t, "Manual step: Confirm the agreed prerequisites");
+    keys(&t, &["Enter"]);
+
+    // The typed gate refuses a wrong phrase and takes the exact one.
+    wait(&t, "Type exactly: stop traffic");
+    t.send_text("stop trafic").expect("type");
+    keys(&t, &["Enter"]);
+    wait(&t, "Refused: the text does not match");
+    keys(&t, &["C-u"]);
+    t.send_text("stop traffic").expect("type");
+    wait(&t, "matches: Enter goes ahead");
+    keys(&t, &["Enter"]);
+
+    // The next gate waits; quit from the step list asks first, then pauses.
+    wait(&t, "Drain the job queues · step 9");
+    keys(&t, &["Escape", "q"]);
+    wait(&t, "waits for an answer. Quitting leaves it waiting");
+    keys(&t, &["y"]);
+    assert_eq!(exit_of(&t), 0, "a quit by the operator is not an error");
+    restored(&t);
+    let after = t.capture().expect("capture");
+    assert!(
+        after.contains("paused at a safe point (drain-queues waits for an answer)"),
+        "{after}"
+    );
+    let entries = r.journal();
+    assert_eq!(count(&entries, "step-confirmed", "stop-traffic"), 1);
+    assert!(entries.iter().any(|e| e["event"] == "step-confirmed"
+        && e["step"] == "stop-traffic"
+        && e["text"] == "stop traffic"));
+    assert_eq!(count(&entries, "step-finished", "agree-prerequisites"), 1);
+    assert_eq!(count(&entries, "step-started", "drain-queues"), 0);
+
+    // Start again: the resume prompt tells what happened and where it stopped.
+    let t = r.wizard((120, 36), &[], &[]);
+    let prompt = wait(&t, "Resume this migration?");
+    assert!(prompt.contains("Ana (Customer)"), "{prompt}");
+    assert!(prompt.contains("drain-queues waits"), "{prompt}");
+    assert!(
+        prompt.contains("next: step 9. Drain the job queues"),
+        "{prompt}"
+    );
+    keys(&t, &["Enter"]);
+    wait(&t, "Drain the job queues · step 9");
+    // Nothing that was done runs again.
+    let entries = r.journal();
+    assert_eq!(count(&entries, "step-started", "check-redis"), 1);
+    keys(&t, &["C-c"]);
+    wait(&t, "Quit?");
+    keys(&t, &["y"]);
+    assert_eq!(exit_of(&t), 0);
+    restored(&t);
+}
+
+#[test]
+fn no_color_draws_no_colour_and_gives_the_terminal_back() {
+    let r = Rehearsal::start("mono", "red-hat");
+    let t = r.wizard((80, 24), &[], &[("NO_COLOR", "1")]);
+    wait(&t, "READY");
+    keys(&t, &["Enter"]);
+    wait(&t, "Manual step: Confirm the agreed prerequisites");
+    let screen = t.capture_with_escapes().expect("capture");
+    let colours = colours(&screen);
+    assert!(
+        colours.is_empty(),
+        "colours under NO_COLOR: {colours:?}\n{screen:?}"
+    );
+    assert!(screen.contains("\u{1b}[1m"), "bold is kept: {screen:?}");
+    // A window made too small says so, and the screen comes back when it grows.
+    t.resize(70, 24).expect("resize");
+    wait(&t, "terminal too small: 70x24, need 80x24");
+    t.resize(80, 24).expect("resize");
+    wait(&t, "Manual step: Confirm the agreed prerequisites");
+    keys(&t, &["Enter"]);
+    // A hand-off on this path: the customer stops the traffic; who did it is recorded.
+    wait(&t, "Hand-off: Stop API traffic to 3scale");
+    t.send_text("Bo").expect("type");
+    keys(&t, &["Enter"]);
+    wait(&t, "Hand-off: Drain the job queues");
+    keys(&t, &["Escape", "q", "y"]);
+    assert_eq!(exit_of(&t), 0);
+    restored(&t);
+    let entries = r.journal();
+    assert!(
+        entries.iter().any(|e| e["event"] == "step-finished"
+            && e["step"] == "stop-traffic"
+            && e["summary"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("done by Bo"))),
+        "{entries:#?}"
+    );
+}
+
+#[test]
+fn sigterm_pauses_at_a_safe_point_and_kill_9_is_offered_a_resume() {
+    let r = Rehearsal::start("signals", "customer");
+    let t = r.wizard((100, 30), &[], &[]);
+    wait(&t, "READY");
+    keys(&t, &["Enter"]);
+    wait(&t, "Manual step: Confirm the agreed prerequisites");
+    let pid = t.pane_pid().expect("the wizard's pid");
+    signal_pid(pid, rustix::process::Signal::TERM);
+    assert_eq!(exit_of(&t), 3, "stopped by a signal: paused, exit 3");
+    restored(&t);
+    let entries = r.journal();
+    let last = entries.last().expect("a journal");
+    assert_eq!(last["event"], "session-ended", "{last}");
+
+    // kill -9 while a step waits: nothing ends the session, the journal stays whole.
+    let t = r.wizard((100, 30), &[], &[]);
+    wait(&t, "Resume this migration?");
+    keys(&t, &["Enter"]);
+    wait(&t, "Manual step: Confirm the agreed prerequisites");
+    let pid = t.pane_pid().expect("the wizard's pid");
+    signal_pid(pid, rustix::process::Signal::KILL);
+    assert_eq!(exit_of(&t), 128 + 9);
+    let t = r.wizard((100, 30), &[], &[]);
+    let prompt = wait(&t, "Resume this migration?");
+    assert!(prompt.contains("stopped without ending"), "{prompt}");
+
+    // SIGHUP (the SSH session dropped) pauses the same way as SIGTERM.
+    keys(&t, &["Enter"]);
+    wait(&t, "Manual step: Confirm the agreed prerequisites");
+    let pid = t.pane_pid().expect("the wizard's pid");
+    signal_pid(pid, rustix::process::Signal::HUP);
+    assert_eq!(exit_of(&t), 3);
+    restored(&t);
+    let entries = r.journal();
+    let ended = entries
+        .iter()
+        .filter(|e| e["event"] == "session-ended")
+        .count();
+    let sessions = entries
+        .iter()
+        .filter(|e| e["event"] == "session-started")
+        .count();
+    assert_eq!(
+        (sessions, ended),
+        (3, 2),
+        "the killed session alone did not end"
+    );
+}
+
+#[test]
+fn a_read_only_watcher_follows_and_cannot_answer() {
+    let r = Rehearsal::start("watch", "customer");
+    let operator = r.wizard((120, 36), &[], &[]);
+    wait(&operator, "READY");
+    let watcher = r.wizard((120, 36), &["tui", "--read-only"], &[]);
+    wait(&watcher, "READ-ONLY");
+    wait(&watcher, "run by Ana");
+    keys(&operator, &["Enter"]);
+    wait(&operator, "Manual step: Confirm the agreed prerequisites");
+    // The watcher sees the checks done and the step waiting, without a dialog.
+    let seen = wait(&watcher, "waiting for you: manual");
+    assert!(!seen.contains("Enter done"), "no dialog: {seen}");
+    assert!(!seen.contains("p pause"), "no keys that act: {seen}");
+    keys(&watcher, &["Enter"]);
+    wait(&watcher, "read-only: this screen follows the migration");
+    keys(&operator, &["Enter"]);
+    wait(&watcher, " 7 ✓ done");
+    keys(&watcher, &["q"]);
+    assert_eq!(exit_of(&watcher), 0);
+    restored(&watcher);
+    keys(&operator, &["Escape", "q", "y"]);
+    assert_eq!(exit_of(&operator), 0);
+    restored(&operator);
+}
