@@ -344,7 +344,8 @@ impl Engine {
         }
     }
 
-    fn context(&self, planned: &PlannedStep) -> StepContext {
+    fn context(&self, planned: &PlannedStep) -> Result<StepContext> {
+        let history = Arc::new(self.state()?);
         let journal = Arc::clone(&self.journal);
         let facts: steps::FactRecorder = Arc::new(move |step: StepId, key: &str, value: Value| {
             let mut j = journal
@@ -357,7 +358,7 @@ impl Engine {
             })?;
             Ok(())
         });
-        StepContext {
+        Ok(StepContext {
             config: Arc::clone(&self.config),
             step: planned.step,
             sink: StepSink::new(
@@ -366,7 +367,8 @@ impl Engine {
                 facts,
                 Some(self.config.migration_dir().join("logs")),
             ),
-        }
+            history,
+        })
     }
 
     /// Re-checks a step the journal shows as interrupted. True when its end state
@@ -383,7 +385,7 @@ impl Engine {
                 "cutover cannot verify a manual step by itself; confirm it again".to_string(),
             ),
             Some(action) => {
-                let ctx = self.context(planned);
+                let ctx = self.context(planned)?;
                 match action.check(&ctx).await {
                     Ok(v) => v,
                     Err(e) => Recheck::DoesNotHold(format!("the re-check failed: {e:#}")),
@@ -518,7 +520,7 @@ impl Engine {
         let result = match action {
             None => manual_result(planned, done_by.as_deref()),
             Some(action) => {
-                let ctx = self.context(planned);
+                let ctx = self.context(planned)?;
                 let fut = action.run(&ctx);
                 tokio::pin!(fut);
                 loop {

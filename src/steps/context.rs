@@ -13,6 +13,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::Config;
 use crate::event::{Event, Level};
+use crate::journal::JournalState;
 use crate::runbook::{Step, StepId};
 
 /// Records a fact in the journal before returning (provided by the engine).
@@ -22,6 +23,17 @@ pub struct StepContext {
     pub config: Arc<Config>,
     pub step: &'static Step,
     pub sink: StepSink,
+    /// The journal's state when this attempt started: earlier steps' facts (the
+    /// inventory, recorded replica counts) and this step's own from an interrupted
+    /// attempt.
+    pub history: Arc<JournalState>,
+}
+
+impl StepContext {
+    /// A fact an earlier attempt of `step` recorded, if any.
+    pub fn fact(&self, step: &str, key: &str) -> Option<&Value> {
+        self.history.step(step)?.facts.get(key)
+    }
 }
 
 /// Where a step reports: Events to the front end, lines to `logs/<step>.log`,
