@@ -51,6 +51,8 @@ pub struct Engine {
     options: EngineOptions,
     /// A pause or quit asked for while a step ran: honoured at the next safe point.
     stop: Option<Stop>,
+    /// A rollback reset steps behind the current one: go back to the first.
+    rewind: bool,
 }
 
 /// What the engine does next with a waiting step.
@@ -89,6 +91,7 @@ impl Engine {
             commands_open: true,
             options,
             stop: None,
+            rewind: false,
         };
         if let Some(t) = &report.torn {
             engine.emit(Event::Notice {
@@ -221,6 +224,11 @@ impl Engine {
     async fn run_steps(&mut self, steps: &[PlannedStep]) -> Result<RunEnd> {
         let mut i = 0;
         while let Some(planned) = steps.get(i) {
+            // After a rollback at a hold, the steps it reset are ahead again.
+            if std::mem::take(&mut self.rewind) && i > 0 {
+                i = 0;
+                continue;
+            }
             let id = planned.step.id;
             self.drain_commands();
             // A pause holds here with `hold`; a quit, or a pause without it, ends the run.
@@ -282,6 +290,18 @@ impl Engine {
                 }
             }
             let result = self.attempt(planned, record.attempts + 1).await?;
+            if result.outcome == Outcome::Stopped {
+                // Paused at the step's question: hold there with `hold`, and run the
+                // step again on `Run`.
+                if self.options.hold
+                    && self.commands_open
+                    && self.stop != Some(Stop::Quit)
+                    && self.hold_here(Hold::Paused { next: Some(id) }).await
+                {
+                    continue;
+                }
+                return Ok(RunEnd::Paused { waiting: Some(id) });
+            }
             if result.outcome == Outcome::Failed {
                 // With `hold`, `Run` retries the step: the loop comes back to it.
                 if self.options.hold
@@ -310,6 +330,14 @@ impl Engine {
                 Some(Command::Run) => return true,
                 Some(Command::Quit) | None => break,
                 Some(Command::Pause) => {}
+                Some(Command::RollBack { text }) => {
+                    if self.roll_back(&text).await {
+                        // Hold again, before the first step to do again.
+                        self.rewind = true;
+                        let next = self.first_pending();
+                        self.emit(Event::Holding(Hold::Paused { next }));
+                    }
+                }
                 Some(Command::Confirm { step, .. } | Command::Skip { step, .. }) => {
                     self.emit(Event::ConfirmRefused {
                         step: StepId(leak_free_id(&step)),
@@ -322,6 +350,95 @@ impl Engine {
         false
     }
 
+    /// The first step of the plan the journal does not show as done or skipped.
+    fn first_pending(&self) -> Option<StepId> {
+        let state = self.state().ok()?;
+        plan(&self.config)
+            .iter()
+            .find(|p| {
+                !matches!(
+                    state.status(p.step.id.0),
+                    StepStatus::Done | StepStatus::Skipped
+                )
+            })
+            .map(|p| p.step.id)
+    }
+
+    fn refuse_rollback(&self) {
+        self.emit(Event::Notice {
+            level: Level::Warn,
+            text: "a rollback runs only while the run holds (before it starts, paused, or after \
+                   a failure): pause first"
+                .to_string(),
+        });
+    }
+
+    /// Rolls the source back while the run holds; true when it did, and the journal
+    /// now shows the steps from stopping the traffic on as to be done again.
+    async fn roll_back(&mut self, text: &str) -> bool {
+        let phrase = crate::rollback::PHRASE;
+        if text != phrase {
+            self.emit(Event::Notice {
+                level: Level::Warn,
+                text: format!("rollback not started: type exactly: {phrase}"),
+            });
+            return false;
+        }
+        let state = match self.state() {
+            Ok(s) => s,
+            Err(e) => {
+                self.emit(Event::Notice {
+                    level: Level::Error,
+                    text: format!("{e:#}"),
+                });
+                return false;
+            }
+        };
+        let events = self.events.clone();
+        let log = move |line: &str| {
+            let _ = events.send(Event::Notice {
+                level: Level::Info,
+                text: format!("rollback: {line}"),
+            });
+        };
+        let (level, text, done) = match crate::rollback::rollback(&self.config, &state, &log).await
+        {
+            Ok(report) if !report.failed() => {
+                let steps = crate::rollback::steps_to_redo(&self.config, &state);
+                let recorded = self.record(JournalEvent::RolledBack {
+                    steps: steps.clone(),
+                    summary: report.summary(),
+                });
+                match recorded {
+                    Ok(()) => {
+                        for step in steps.iter().map(|s| StepId(leak_free_id(s))) {
+                            self.emit(Event::StepFinished {
+                                step,
+                                outcome: Outcome::Stopped,
+                                summary: "rolled back; to be done again".to_string(),
+                                figures: Map::new(),
+                            });
+                        }
+                        (Level::Info, report.summary(), true)
+                    }
+                    Err(e) => (
+                        Level::Error,
+                        format!("rolled back, but it could not be journaled: {e:#}"),
+                        false,
+                    ),
+                }
+            }
+            Ok(report) => (
+                Level::Error,
+                format!("rollback incomplete: {}", report.summary()),
+                false,
+            ),
+            Err(e) => (Level::Error, format!("{e:#}"), false),
+        };
+        self.emit(Event::Notice { level, text });
+        done
+    }
+
     /// Processes commands that arrived between steps.
     fn drain_commands(&mut self) {
         while self.commands_open {
@@ -329,6 +446,7 @@ impl Engine {
                 Ok(Command::Pause) => self.stop = self.stop.or(Some(Stop::Pause)),
                 Ok(Command::Quit) => self.stop = Some(Stop::Quit),
                 Ok(Command::Run) => self.stop = None,
+                Ok(Command::RollBack { .. }) => self.refuse_rollback(),
                 Ok(Command::Confirm { step, .. } | Command::Skip { step, .. }) => {
                     self.emit(Event::ConfirmRefused {
                         step: StepId(leak_free_id(&step)),
@@ -431,6 +549,8 @@ impl Engine {
         self.record(JournalEvent::StepWaiting {
             step: id.0.to_string(),
             need,
+            question: None,
+            phrase: None,
         })?;
         self.emit(Event::Waiting(request.clone()));
         loop {
@@ -452,6 +572,7 @@ impl Engine {
                     return Ok(Answer::Stop);
                 }
                 Command::Run => {}
+                Command::RollBack { .. } => self.refuse_rollback(),
                 Command::Skip { step, reason } if step == id.0 => {
                     if reason.trim().is_empty() {
                         self.emit(Event::ConfirmRefused {
@@ -520,18 +641,74 @@ impl Engine {
         let result = match action {
             None => manual_result(planned, done_by.as_deref()),
             Some(action) => {
-                let ctx = self.context(planned)?;
+                let (questions, mut asked) = tokio::sync::mpsc::unbounded_channel();
+                let mut ctx = self.context(planned)?;
+                ctx.sink = ctx.sink.with_questions(questions);
                 let fut = action.run(&ctx);
                 tokio::pin!(fut);
+                // The question the step waits on, with where its answer goes.
+                let mut pending: Option<(Request, tokio::sync::oneshot::Sender<Option<String>>)> =
+                    None;
                 loop {
                     if !self.commands_open {
+                        if let Some((_, reply)) = pending.take() {
+                            let _ = reply.send(None);
+                        }
                         break fut.await;
                     }
                     tokio::select! {
                         biased;
                         r = &mut fut => break r,
+                        q = asked.recv() => {
+                            if let Some((question, reply)) = q {
+                                let mut request = planned.request(&self.config, Need::Typed);
+                                request.question = Some(question.text);
+                                request.phrase = Some(question.phrase);
+                                self.record(JournalEvent::StepWaiting {
+                                    step: id.0.to_string(),
+                                    need: Need::Typed,
+                                    question: request.question.clone(),
+                                    phrase: request.phrase.clone(),
+                                })?;
+                                self.emit(Event::Waiting(request.clone()));
+                                pending = Some((request, reply));
+                            }
+                        }
                         c = self.commands.recv() => match c {
+                            Some(Command::Confirm { step, text }) if step == id.0 && pending.is_some() => {
+                                let Some((request, reply)) = pending.take() else { continue };
+                                match check_answer(&request, text) {
+                                    Ok(text) => {
+                                        self.record(JournalEvent::StepConfirmed {
+                                            step: id.0.to_string(),
+                                            confirmation: Confirmation {
+                                                need: Need::Typed,
+                                                text: text.clone(),
+                                                party: self.config.party,
+                                            },
+                                        })?;
+                                        self.emit(Event::Answered { step: id });
+                                        let _ = reply.send(text);
+                                    }
+                                    Err(reason) => {
+                                        self.emit(Event::ConfirmRefused { step: id, reason });
+                                        pending = Some((request, reply));
+                                    }
+                                }
+                            }
+                            Some(Command::Skip { step, .. }) if step == id.0 && pending.is_some() => {
+                                self.emit(Event::ConfirmRefused {
+                                    step: id,
+                                    reason: "a running step cannot be skipped; answer its question, \
+                                             or pause"
+                                        .to_string(),
+                                });
+                            }
                             Some(c @ (Command::Pause | Command::Quit)) => {
+                                // A question left unanswered ends the step early.
+                                if let Some((_, reply)) = pending.take() {
+                                    let _ = reply.send(None);
+                                }
                                 let (stop, what) = if c == Command::Quit {
                                     (Stop::Quit, "stopping")
                                 } else {
@@ -544,10 +721,19 @@ impl Engine {
                                 });
                             }
                             Some(Command::Run) => self.stop = None,
-                            Some(_) => {}
+                            Some(Command::RollBack { .. }) => self.refuse_rollback(),
+                            Some(Command::Confirm { step, .. } | Command::Skip { step, .. }) => {
+                                self.emit(Event::ConfirmRefused {
+                                    step: StepId(leak_free_id(&step)),
+                                    reason: format!("step {step} is not waiting for an answer"),
+                                });
+                            }
                             None => {
                                 self.commands_open = false;
                                 self.stop = Some(Stop::Quit);
+                                if let Some((_, reply)) = pending.take() {
+                                    let _ = reply.send(None);
+                                }
                             }
                         },
                     }
@@ -595,7 +781,7 @@ fn manual_result(planned: &PlannedStep, done_by: Option<&str>) -> StepResult {
 
 /// Checks an answer against what was asked; returns the text to journal.
 fn check_answer(request: &Request, text: Option<String>) -> Result<Option<String>, String> {
-    match (request.need, request.phrase) {
+    match (request.need, request.phrase.as_deref()) {
         (Need::Typed | Need::Manual, Some(phrase)) => match text {
             Some(t) if t == phrase => Ok(Some(t)),
             Some(_) => Err(format!("the text does not match; type exactly: {phrase}")),

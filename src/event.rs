@@ -22,8 +22,11 @@ pub struct Request {
     pub step: StepId,
     pub title: &'static str,
     pub need: Need,
-    /// The exact phrase to type, for a typed gate.
-    pub phrase: Option<&'static str>,
+    /// The exact phrase to type, for a typed gate or a running step's question.
+    pub phrase: Option<String>,
+    /// A question a running step asks (e.g. to accept the loss of the jobs still
+    /// queued), shown above the phrase; None for a step's gate.
+    pub question: Option<String>,
     /// The party that owns the step, for a hand-off.
     pub owner: Party,
     /// What the step changes, rendered from the config (destructive steps).
@@ -141,6 +144,10 @@ pub enum Event {
         step: StepId,
         reason: String,
     },
+    /// A running step's question was answered; the step goes on.
+    Answered {
+        step: StepId,
+    },
     /// The engine holds at a safe point until `Run` or `Quit`.
     Holding(Hold),
     RunEnded(RunEnd),
@@ -177,4 +184,7 @@ pub enum Command {
     /// Stop at the next safe point and end the session; the journal says how to
     /// resume.
     Quit,
+    /// Roll the source back (every recorded workload to its recorded replicas) while
+    /// the run holds; `text` must be the rollback phrase.
+    RollBack { text: String },
 }

@@ -66,6 +66,12 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
         }
         skips.insert(step, reason.trim().to_string());
     }
+    // A step's own question (e.g. accepting the loss of queued jobs) is answered by
+    // the same `--confirm STEP=TEXT` as its gate: kept after the gate used it.
+    let answers: HashMap<StepId, String> = confirms
+        .iter()
+        .filter_map(|(step, text)| Some((*step, text.clone()?)))
+        .collect();
     let (event_tx, mut events) = mpsc::unbounded_channel();
     let (command_tx, commands) = mpsc::unbounded_channel();
     let label = format!(
@@ -108,7 +114,12 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
                                     let _ = command_tx.send(Command::Skip { step, reason });
                                     continue;
                                 }
-                                let answer = confirms.remove(&req.step).or_else(|| {
+                                let given = if req.question.is_some() {
+                                    answers.get(&req.step).map(|t| Some(t.clone()))
+                                } else {
+                                    confirms.remove(&req.step)
+                                };
+                                let answer = given.or_else(|| {
                                     options.auto_confirm_as.as_ref().map(|who| rehearsal_answer(req, who))
                                 });
                                 match answer {
@@ -182,7 +193,7 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
 fn rehearsal_answer(req: &Request, who: &str) -> Option<String> {
     match req.need {
         Need::HandOff => Some(who.to_string()),
-        _ => req.phrase.map(str::to_string),
+        _ => req.phrase.clone(),
     }
 }
 
@@ -190,6 +201,12 @@ fn rehearsal_answer(req: &Request, who: &str) -> Option<String> {
 fn explain_wait(req: &Request) -> String {
     let id = req.step;
     let mut out = format!("waiting: step {id} ({}) ", req.title);
+    if let (Some(question), Some(phrase)) = (&req.question, &req.phrase) {
+        out.push_str(&format!(
+            "asks while it runs: {question}\nTo answer, run again with:\n  --confirm {id}=\"{phrase}\"\n"
+        ));
+        return out;
+    }
     match req.need {
         Need::HandOff => out.push_str(&format!(
             "is {}'s to do. When they have done it, record it with:\n  --confirm {id}=\"NAME OF WHO DID IT\"\n",
@@ -197,7 +214,7 @@ fn explain_wait(req: &Request) -> String {
         )),
         Need::Manual => {
             out.push_str("is done by hand. Do it, then confirm with:\n");
-            match req.phrase {
+            match &req.phrase {
                 Some(p) => out.push_str(&format!("  --confirm {id}=\"{p}\"\n")),
                 None => out.push_str(&format!("  --confirm {id}\n")),
             }
@@ -205,7 +222,7 @@ fn explain_wait(req: &Request) -> String {
         Need::Confirm => out.push_str(&format!("needs your go-ahead:\n  --confirm {id}\n")),
         Need::Typed => out.push_str(&format!(
             "changes things that cannot be undone. Type the phrase to go ahead:\n  --confirm {id}=\"{}\"\n",
-            req.phrase.unwrap_or_default()
+            req.phrase.as_deref().unwrap_or_default()
         )),
     }
     if let Some(condition) = &req.condition {
@@ -289,10 +306,12 @@ fn print_line(ev: &Event) {
                 Outcome::Passed => "ok",
                 Outcome::Failed => "FAILED",
                 Outcome::NotApplicable => "n/a",
+                Outcome::Stopped => "stopped",
             };
             outln!("{now} = {step} {mark}: {summary}")
         }
         Event::StepSkipped { step, reason } => outln!("{now} = {step} skipped: {reason}"),
+        Event::Answered { step } => outln!("{now} ~ {step}: answered; the step goes on"),
         // Headless never asks the engine to hold, and runs no monitors.
         Event::RunEnded(_)
         | Event::Holding(_)

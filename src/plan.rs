@@ -43,9 +43,10 @@ impl PlannedStep {
             title: step.title,
             need,
             phrase: match need {
-                Need::Typed | Need::Manual => step.gate.phrase(),
+                Need::Typed | Need::Manual => step.gate.phrase().map(str::to_string),
                 _ => None,
             },
+            question: None,
             owner: self.owner,
             changes: step.changes.map(fill),
             procedure: fill(step.procedure),

@@ -84,6 +84,7 @@ pub fn sessions(entries: &[Entry]) -> Vec<SessionSummary> {
                         JournalEvent::StepFinished { step, outcome, .. } => match outcome {
                             Outcome::Failed => s.failed.push(step.clone()),
                             Outcome::Passed | Outcome::NotApplicable => s.done.push(step.clone()),
+                            Outcome::Stopped => {}
                         },
                         JournalEvent::StepSkipped { step, .. } => s.skipped.push(step.clone()),
                         JournalEvent::StepConfirmed { .. } => s.confirmations += 1,

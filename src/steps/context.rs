@@ -19,6 +19,18 @@ use crate::runbook::{Step, StepId};
 /// Records a fact in the journal before returning (provided by the engine).
 pub type FactRecorder = Arc<dyn Fn(StepId, &str, Value) -> Result<()> + Send + Sync>;
 
+/// A question a running step puts to the operator, answered by typing `phrase`
+/// exactly (e.g. the number of queued jobs whose loss the operator accepts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Question {
+    pub text: String,
+    pub phrase: String,
+}
+
+/// Where a step's questions go, each with the channel its answer comes back on:
+/// the typed phrase, or None when the operator stopped the run instead.
+pub type QuestionSender = UnboundedSender<(Question, tokio::sync::oneshot::Sender<Option<String>>)>;
+
 pub struct StepContext {
     pub config: Arc<Config>,
     pub step: &'static Step,
@@ -44,6 +56,7 @@ pub struct StepSink {
     events: UnboundedSender<Event>,
     facts: FactRecorder,
     log_file: Arc<Mutex<Option<std::fs::File>>>,
+    questions: Option<QuestionSender>,
 }
 
 impl StepSink {
@@ -66,7 +79,28 @@ impl StepSink {
             events,
             facts,
             log_file: Arc::new(Mutex::new(file)),
+            questions: None,
         }
+    }
+
+    /// Lets the step ask the operator questions (the engine's front ends answer).
+    pub fn with_questions(mut self, questions: QuestionSender) -> StepSink {
+        self.questions = Some(questions);
+        self
+    }
+
+    /// Asks the operator and waits for the answer: the typed phrase (journaled with
+    /// who gave it before this returns), or None when the operator paused or quit
+    /// instead; the step then ends without the answer and runs again on resume.
+    pub async fn ask(&self, question: Question) -> Result<Option<String>> {
+        let Some(questions) = &self.questions else {
+            anyhow::bail!("this step asks a question, and nothing here can answer it");
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        questions
+            .send((question, reply))
+            .map_err(|_| anyhow::anyhow!("the engine stopped before the question was asked"))?;
+        Ok(answer.await.unwrap_or(None))
     }
 
     pub fn log(&self, level: Level, line: impl Into<String>) {

@@ -80,7 +80,10 @@ impl ViewState {
                 }
                 self.follow_run = true;
                 self.dialog_hidden = false;
-                let text = format!("waiting for you: {}", req.need.as_str());
+                let text = match &req.question {
+                    Some(q) => format!("asks: {q}"),
+                    None => format!("waiting for you: {}", req.need.as_str()),
+                };
                 self.log_line(now, Some(req.step), Level::Info, &text);
                 self.waiting = Some(req);
                 self.dialog = DialogMode::Answer;
@@ -157,6 +160,7 @@ impl ViewState {
                         Outcome::Passed => StepState::Done,
                         Outcome::Failed => StepState::Failed,
                         Outcome::NotApplicable => StepState::Skipped,
+                        Outcome::Stopped => StepState::Pending,
                     };
                     s.last = Some(LastResult {
                         outcome: Some(*outcome),
@@ -176,6 +180,21 @@ impl ViewState {
                 };
                 let text = format!("{}: {summary}", outcome_word(*outcome));
                 self.log_line(now, Some(*step), level, &text);
+            }
+            Event::Answered { step } => {
+                if self.waiting.as_ref().is_some_and(|r| r.step == *step) {
+                    self.waiting = None;
+                    self.input.clear();
+                    self.refused = None;
+                }
+                if let Some(s) = self.step_mut(*step) {
+                    s.state = StepState::Running;
+                }
+                self.running = Some(*step);
+                if self.marker != RunMarker::Pausing {
+                    self.marker = RunMarker::Running;
+                }
+                self.log_line(now, Some(*step), Level::Info, "answered; the step goes on");
             }
             Event::StepSkipped { step, reason } => {
                 if let Some(s) = self.step_mut(*step) {
@@ -287,5 +306,6 @@ fn outcome_word(o: Outcome) -> &'static str {
         Outcome::Passed => "done",
         Outcome::Failed => "failed",
         Outcome::NotApplicable => "not applicable",
+        Outcome::Stopped => "stopped before its question was answered",
     }
 }

@@ -23,6 +23,8 @@ pub enum Effect {
 pub fn context(view: &ViewState) -> Context {
     if view.quit_asked {
         Context::Ask
+    } else if view.rollback_input.is_some() {
+        Context::RollBack
     } else if view.show_help {
         Context::Help
     } else if view.search_editing {
@@ -52,6 +54,7 @@ impl ViewState {
         let action = action_for(key.code, key.modifiers, ctx);
         match ctx {
             Context::Ask => self.on_ask(action),
+            Context::RollBack => self.on_rollback(key, action),
             Context::Help => self.on_help(action),
             Context::Search => self.on_search(key, action),
             Context::Dialog => self.on_dialog(key, action),
@@ -70,6 +73,32 @@ impl ViewState {
                 Effect::Nothing
             }
             _ => Effect::Nothing,
+        }
+    }
+
+    fn on_rollback(&mut self, key: KeyEvent, action: Option<Action>) -> Effect {
+        match action {
+            Some(Action::Continue) => {
+                let text = self.rollback_input.take().unwrap_or_default();
+                self.say("rolling the source back; the log shows each workload");
+                Effect::Send(Command::RollBack {
+                    text: text.trim().to_string(),
+                })
+            }
+            Some(Action::Back) => {
+                self.rollback_input = None;
+                Effect::Nothing
+            }
+            Some(Action::Quit) => {
+                self.rollback_input = None;
+                self.quit()
+            }
+            _ => {
+                if let Some(text) = self.rollback_input.as_mut() {
+                    edit(text, key);
+                }
+                Effect::Nothing
+            }
         }
     }
 
@@ -139,6 +168,10 @@ impl ViewState {
                 self.refused = None;
                 Effect::Nothing
             }
+            Some(Action::Skip) if req.question.is_some() => {
+                self.refused = Some("a running step cannot be skipped; answer, or pause".into());
+                Effect::Nothing
+            }
             Some(Action::Skip) => {
                 self.begin_skip();
                 self.refused = None;
@@ -206,6 +239,7 @@ impl ViewState {
                 self.focus = Panel::Log;
             }
             Action::Back => self.back(),
+            Action::RollBack => self.begin_rollback(),
             Action::Skip => {}
         }
         Effect::Nothing
@@ -229,6 +263,18 @@ impl ViewState {
                 Effect::Nothing
             }
             _ => Effect::Nothing,
+        }
+    }
+
+    /// R: the rollback prompt, only while the run holds (the engine refuses it
+    /// otherwise, and says why).
+    fn begin_rollback(&mut self) {
+        if self.read_only {
+            self.say("read-only: this screen follows the migration and cannot roll it back");
+        } else if self.holding.is_none() {
+            self.say("a rollback runs only while the run holds: p pauses it first");
+        } else {
+            self.rollback_input = Some(String::new());
         }
     }
 
@@ -438,13 +484,14 @@ mod tests {
         }
     }
 
-    fn wait(v: &mut ViewState, i: usize, need: Need, phrase: Option<&'static str>) -> String {
+    fn wait(v: &mut ViewState, i: usize, need: Need, phrase: Option<&str>) -> String {
         let s = &v.steps[i];
         let req = Request {
             step: s.id,
             title: s.title,
             need,
-            phrase,
+            phrase: phrase.map(str::to_string),
+            question: None,
             owner: s.owner,
             changes: None,
             procedure: String::new(),
@@ -624,6 +671,36 @@ mod tests {
         assert_eq!(v.selected, 0);
         assert_eq!(v.on_key(key(KeyCode::Enter)), Effect::Send(Command::Run));
         assert!(v.resume.is_none());
+    }
+
+    #[test]
+    fn r_uppercase_rolls_back_only_while_holding_and_sends_the_typed_phrase() {
+        let mut v = view();
+        let shift_r = KeyEvent::new(KeyCode::Char('R'), KeyModifiers::SHIFT);
+        v.on_key(shift_r);
+        assert_eq!(context(&v), Context::RollBack);
+        typed(&mut v, "roll back");
+        assert_eq!(
+            v.on_key(key(KeyCode::Enter)),
+            Effect::Send(Command::RollBack {
+                text: "roll back".into()
+            })
+        );
+        assert_eq!(context(&v), Context::Steps);
+        // Running: not offered; the notice says to pause first.
+        v.on_key(key(KeyCode::Enter));
+        let id = v.steps[0].id;
+        v.apply(
+            &Event::StepStarted {
+                step: id,
+                attempt: 1,
+                runs_as: StepKind::Check,
+            },
+            t(1),
+        );
+        assert_eq!(v.on_key(shift_r), Effect::Nothing);
+        assert!(v.rollback_input.is_none());
+        assert!(v.notice.as_ref().is_some_and(|(_, t)| t.contains("pause")));
     }
 
     #[test]

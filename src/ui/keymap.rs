@@ -28,6 +28,8 @@ pub enum Action {
     PageDown,
     /// Back to the newest log line.
     Newest,
+    /// Roll the source back (asks for the phrase).
+    RollBack,
 }
 
 /// Where a key applies. `Global` keys apply everywhere except in a dialog, whose
@@ -42,6 +44,8 @@ pub enum Context {
     Search,
     /// Asked whether to quit while a step runs or waits.
     Ask,
+    /// Typing the rollback phrase.
+    RollBack,
     Help,
 }
 
@@ -54,6 +58,7 @@ impl Context {
             Context::Dialog => "In a dialog",
             Context::Search => "Typing a search",
             Context::Ask => "Asked whether to quit",
+            Context::RollBack => "Rolling the source back",
             Context::Help => "Help",
         }
     }
@@ -111,6 +116,9 @@ pub const KEYMAP: &[Binding] = &[
     b(&[K::Char('k'), K::Up], "k/↑", A::Up, C::Steps, "up", "select the previous step", 6),
     b(&[K::Char('m')], "m", A::Manual, C::Steps, "manual", "show or hide the step's manual procedure", 5),
     b(&[K::Char('r')], "r", A::Retry, C::Steps, "retry", "retry the selected step after it failed", 3),
+    b(&[K::Char('R')], "R", A::RollBack, C::Steps, "", "roll the source back (while the run holds)", 9),
+    b(&[K::Enter], "Enter", A::Continue, C::RollBack, "roll back", "roll back once the phrase is typed exactly", 0),
+    b(&[K::Esc], "Esc", A::Back, C::RollBack, "cancel", "cancel; nothing is changed", 1),
     b(&[K::Char('j'), K::Down], "j/↓", A::Down, C::Log, "down", "scroll the log down", 6),
     b(&[K::Char('k'), K::Up], "k/↑", A::Up, C::Log, "up", "scroll the log up", 6),
     b(&[K::Char('/')], "/", A::Search, C::Global, "search", "search the log", 7),
@@ -145,7 +153,9 @@ pub fn action_for(code: KeyCode, modifiers: KeyModifiers, context: Context) -> O
             .map(|b| b.action)
     };
     match context {
-        Context::Dialog | Context::Help | Context::Search | Context::Ask => find(context),
+        Context::Dialog | Context::Help | Context::Search | Context::Ask | Context::RollBack => {
+            find(context)
+        }
         _ => find(context).or_else(|| find(Context::Global)),
     }
 }
@@ -156,9 +166,11 @@ fn bar_bindings(context: Context) -> Vec<&'static Binding> {
         .iter()
         .filter(|b| !b.hint.is_empty())
         .filter(|b| match context {
-            Context::Dialog | Context::Help | Context::Search | Context::Ask => {
-                b.context == context
-            }
+            Context::Dialog
+            | Context::Help
+            | Context::Search
+            | Context::Ask
+            | Context::RollBack => b.context == context,
             _ => b.context == context || b.context == Context::Global,
         })
         .collect();
@@ -218,6 +230,7 @@ pub fn help_lines(theme: &Theme) -> Vec<Line<'static>> {
         Context::Dialog,
         Context::Search,
         Context::Ask,
+        Context::RollBack,
     ] {
         lines.push(Line::styled(ctx.title(), theme.title));
         for b in KEYMAP.iter().filter(|b| b.context == ctx) {

@@ -56,6 +56,8 @@ pub fn draw(frame: &mut Frame, view: &ViewState, theme: &Theme) {
         help::render(frame, body, view.help_scroll, theme);
     } else if view.quit_asked {
         prompt::render_quit(frame, body, view, theme);
+    } else if view.rollback_input.is_some() {
+        prompt::render_rollback(frame, body, view, theme);
     } else if view.resume.is_some() {
         prompt::render_resume(frame, body, view, theme);
     } else if super::input::dialog_open(view) {

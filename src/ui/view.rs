@@ -183,6 +183,8 @@ pub struct ViewState {
     pub follow_run: bool,
     /// The operator pressed q while a step runs or waits: asked to confirm.
     pub quit_asked: bool,
+    /// The rollback prompt is open, with what was typed so far.
+    pub rollback_input: Option<String>,
     /// Quit was sent; the session ends when the engine reaches a safe point.
     pub quitting: bool,
     /// How the engine's run ended, once it has.
@@ -273,6 +275,7 @@ impl ViewState {
             search_editing: false,
             follow_run: true,
             quit_asked: false,
+            rollback_input: None,
             quitting: false,
             ended: None,
             resume: None,

@@ -17,7 +17,7 @@ use crate::support::{PgDatabase, RedisServer, RefusingPort};
 /// Long enough for any step of these tests on a loaded machine.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-struct Driver {
+pub(crate) struct Driver {
     events: UnboundedReceiver<Event>,
     commands: UnboundedSender<Command>,
     run: tokio::task::JoinHandle<anyhow::Result<RunEnd>>,
@@ -25,7 +25,7 @@ struct Driver {
 }
 
 impl Driver {
-    fn start(m: &Migration) -> Driver {
+    pub(crate) fn start(m: &Migration) -> Driver {
         let mut config = Config::load(&m.config).expect("the test config loads");
         config.set_state_dir(m.state_dir());
         let (event_tx, events) = unbounded_channel();
@@ -49,12 +49,16 @@ impl Driver {
         }
     }
 
-    fn send(&self, c: Command) {
+    pub(crate) fn send(&self, c: Command) {
         self.commands.send(c).expect("the engine takes commands");
     }
 
     /// The next event that `pick` accepts; every event on the way is kept.
-    async fn until<T>(&mut self, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+    pub(crate) async fn until<T>(
+        &mut self,
+        what: &str,
+        mut pick: impl FnMut(&Event) -> Option<T>,
+    ) -> T {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let ev = tokio::time::timeout_at(deadline, self.events.recv())
@@ -69,7 +73,7 @@ impl Driver {
         }
     }
 
-    async fn hold(&mut self) -> Hold {
+    pub(crate) async fn hold(&mut self) -> Hold {
         self.until("hold", |e| match e {
             Event::Holding(h) => Some(h.clone()),
             _ => None,
@@ -77,7 +81,7 @@ impl Driver {
         .await
     }
 
-    async fn end(self) -> (RunEnd, Vec<Event>) {
+    pub(crate) async fn end(self) -> (RunEnd, Vec<Event>) {
         let end = tokio::time::timeout(PATIENCE, self.run)
             .await
             .expect("the run ends in time")
@@ -233,4 +237,134 @@ fn a_pause_at_a_gate_holds_and_run_asks_again() {
         events(&entries, "step-confirmed", "agree-prerequisites").len(),
         1
     );
+}
+
+#[test]
+fn a_question_left_for_a_pause_asks_again_and_takes_only_its_exact_answer() {
+    let queues = RedisServer::start();
+    queues.command(&["RPUSH", "resque:queue:main", "a", "b", "c"]);
+    let zync = PgDatabase::create();
+    zync.execute(
+        "CREATE TABLE que_jobs (id bigint, finished_at timestamptz, expired_at timestamptz)",
+    );
+    let zync_url = tempfile::NamedTempFile::new().expect("a temporary file");
+    std::fs::write(zync_url.path(), zync.url()).expect("write the zync URL");
+    // Every store the drain watches named in the config: none is left to the
+    // simulated source's secrets, whose servers do not exist.
+    let extra = format!(
+        "backend_redis_queues_url = \"{}\"\nsystem_redis_url = \"{}\"\n\
+         zync_database_url = \"file:{}\"",
+        queues.url_db(0),
+        queues.url_db(1),
+        zync_url.path().display()
+    );
+    let toml = threescale_toml("q", "customer", "limited", &extra)
+        + "\n[drain]\nthreshold = 0\ntimeout = \"1s\"\n";
+    let mut m = Migration::new("q", &toml);
+    write_kubeconfigs(&mut m);
+    runtime().block_on(async {
+        let mut d = Driver::start(&m);
+        d.hold().await;
+        d.send(Command::Run);
+        // Skip what comes before the drain; confirm its gate; wait for its question.
+        let question = loop {
+            let req = d
+                .until("a waiting step", |e| match e {
+                    Event::Waiting(r) => Some(r.clone()),
+                    Event::Holding(h) => panic!("held for {h:?}"),
+                    _ => None,
+                })
+                .await;
+            match (req.step.0, &req.question) {
+                ("drain-queues", Some(_)) => break req,
+                ("drain-queues", None) => d.send(Command::Confirm {
+                    step: "drain-queues".into(),
+                    text: None,
+                }),
+                (step, _) => d.send(Command::Skip {
+                    step: step.into(),
+                    reason: "not part of this test".into(),
+                }),
+            }
+        };
+        assert_eq!(question.phrase.as_deref(), Some("3"));
+        assert!(
+            question
+                .question
+                .as_deref()
+                .is_some_and(|q| q.contains("resque:queue:main")),
+            "{question:?}"
+        );
+        // Paused at the question: the step stops, the run holds before it.
+        d.send(Command::Pause);
+        let held = d.hold().await;
+        assert_eq!(
+            held,
+            Hold::Paused {
+                next: Some(question.step)
+            }
+        );
+        d.send(Command::Run);
+        d.until("the drain's gate again", |e| match e {
+            Event::Waiting(r) if r.question.is_none() => Some(()),
+            _ => None,
+        })
+        .await;
+        d.send(Command::Confirm {
+            step: "drain-queues".into(),
+            text: None,
+        });
+        d.until("the question again", |e| match e {
+            Event::Waiting(r) if r.question.is_some() => Some(()),
+            _ => None,
+        })
+        .await;
+        d.send(Command::Confirm {
+            step: "drain-queues".into(),
+            text: Some("2".into()),
+        });
+        d.until("the wrong number refused", |e| match e {
+            Event::ConfirmRefused { .. } => Some(()),
+            _ => None,
+        })
+        .await;
+        d.send(Command::Confirm {
+            step: "drain-queues".into(),
+            text: Some("3".into()),
+        });
+        d.until("the drain passed", |e| match e {
+            Event::StepFinished { step, outcome, .. } if step.0 == "drain-queues" => {
+                assert_eq!(*outcome, cutover::journal::Outcome::Passed);
+                Some(())
+            }
+            _ => None,
+        })
+        .await;
+        d.send(Command::Pause);
+        d.hold().await;
+        d.send(Command::Quit);
+        d.end().await;
+    });
+    let (entries, _) = m.journal();
+    let drain: Vec<_> = entries
+        .iter()
+        .filter(|e| e["step"] == "drain-queues")
+        .map(|e| e["event"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        drain.iter().any(|e| e == "step-finished"),
+        "the stopped attempt and the passed one end in the journal: {drain:?}"
+    );
+    let answers: Vec<_> = entries
+        .iter()
+        .filter(|e| e["event"] == "step-confirmed" && e["step"] == "drain-queues")
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    assert_eq!(answers, ["3"], "only the exact answer is journaled");
+    let outcomes: Vec<_> = entries
+        .iter()
+        .filter(|e| e["event"] == "step-finished" && e["step"] == "drain-queues")
+        .filter_map(|e| e["outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes, ["stopped", "passed"]);
 }

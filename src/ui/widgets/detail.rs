@@ -107,6 +107,7 @@ fn lines(step: &StepView, view: &ViewState, theme: &Theme) -> Vec<Line<'static>>
             Some(Outcome::Passed) => "passed",
             Some(Outcome::Failed) => "FAILED",
             Some(Outcome::NotApplicable) => "not applicable",
+            Some(Outcome::Stopped) => "stopped",
             None => "skipped",
         };
         let style = if last.outcome == Some(Outcome::Failed) {

@@ -26,6 +26,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
     } = match view.dialog {
         DialogMode::SkipReason => skip(req, view, theme),
         DialogMode::Answer => match req.need {
+            Need::Typed if req.question.is_some() => question(req, view, theme),
             Need::Typed => typed(req, view, theme),
             Need::HandOff => hand_off(req, view, theme),
             Need::Manual => manual(req, view, theme),
@@ -103,7 +104,7 @@ fn input_line(view: &ViewState, theme: &Theme) -> Line<'static> {
 }
 
 fn typed(req: &Request, view: &ViewState, theme: &Theme) -> Parts {
-    let phrase = req.phrase.unwrap_or_default();
+    let phrase = req.phrase.as_deref().unwrap_or_default();
     let mut head = vec![Line::styled(
         "This step changes things that cannot be undone.",
         theme.danger,
@@ -125,6 +126,34 @@ fn typed(req: &Request, view: &ViewState, theme: &Theme) -> Parts {
         preview: Vec::new(),
         tail,
         keys: "Enter confirm · Tab skip · Esc back",
+    }
+}
+
+/// A running step's question, answered by typing its phrase.
+fn question(req: &Request, view: &ViewState, theme: &Theme) -> Parts {
+    let phrase = req.phrase.as_deref().unwrap_or_default();
+    let head = vec![Line::styled(
+        req.question.clone().unwrap_or_default(),
+        theme.warn,
+    )];
+    let tail = vec![
+        Line::from(vec![
+            Span::raw("Type exactly: "),
+            Span::styled(phrase.to_string(), theme.title),
+        ]),
+        input_line(view, theme),
+        match_state(phrase, &view.input, theme),
+        Line::styled(
+            "To pause instead: Esc, then p; the step runs again when the run goes on",
+            theme.dim,
+        ),
+    ];
+    Parts {
+        title: format!("Question: {}", req.title),
+        head,
+        preview: Vec::new(),
+        tail,
+        keys: "Enter answer · Esc back",
     }
 }
 
@@ -160,7 +189,7 @@ fn manual(req: &Request, view: &ViewState, theme: &Theme) -> Parts {
         ));
     }
     let mut tail = Vec::new();
-    if let Some(p) = req.phrase {
+    if let Some(p) = req.phrase.as_deref() {
         tail.push(Line::raw(format!("Type exactly: {p}")));
         tail.push(input_line(view, theme));
         tail.push(match_state(p, &view.input, theme));

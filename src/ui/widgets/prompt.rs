@@ -40,6 +40,29 @@ pub fn render_resume(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Th
     );
 }
 
+pub fn render_rollback(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
+    let Some(input) = &view.rollback_input else {
+        return;
+    };
+    let phrase = crate::rollback::PHRASE;
+    let lines = vec![
+        Line::styled(
+            "Roll the source back: every workload stopped by this migration goes back to the \
+             replicas recorded before, the gateways last, and traffic returns to the source.",
+            theme.warn,
+        ),
+        Line::raw(
+            "The steps from stopping the traffic on are then to be done again. Refused once the \
+             customer's systems point at the destination.",
+        ),
+        Line::raw(format!("Type exactly: {phrase}")),
+        Line::styled(format!("> {input}█"), theme.input),
+        Line::raw(""),
+        Line::styled("Enter roll back · Esc cancel", theme.key),
+    ];
+    modal(frame, area, "Roll back?".into(), lines, 96, theme);
+}
+
 pub fn render_quit(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
     if !view.quit_asked {
         return;
