@@ -224,6 +224,50 @@ ls -l {source.kubeconfig} {migration_cluster.kubeconfig} {destination.kubeconfig
         when: When::Always,
     },
     Step {
+        id: StepId("inventory"),
+        title: "Take the inventory of the installations",
+        phase: "prerequisites",
+        kind: StepKind::Check,
+        destructive: false,
+        gate: Gate::None,
+        owners: BOTH_ALL,
+        seed: Some(SEED_PREREQ),
+        doc: "Reads from the clusters what the later steps act on, and records it in the \
+              journal: the 3scale version at the source and at the destination (and on the \
+              migration cluster once 3scale is installed there); the 3scale workloads of the \
+              source namespace, whether they are DeploymentConfigs (3scale 2.14 and earlier) or \
+              Deployments (2.15 and later), with their replicas, and any other workload found \
+              there; and where each data store is, from the secrets system-database, \
+              backend-redis, system-redis and zync: in the namespace (a service such as \
+              system-postgresql or backend-redis) or outside it, with its kind, host, port and \
+              database. Credentials are never recorded or shown; the steps that need a store \
+              read its URL from the secret when they use it. It cites the permissions \
+              check-cluster-access found missing. Fails when the source namespace holds no \
+              3scale or a secret cannot be read; a missing store secret is a warning. Read-only.",
+        changes: None,
+        procedure: r#"# The 3scale version at each end (the migration cluster has none until it is installed)
+V='VERSION:.metadata.annotations.apps\.3scale\.net/apimanager-threescale-version'
+{oc.source} get apimanager -o custom-columns="NAME:.metadata.name,$V"
+{oc.destination} get apimanager -o custom-columns="NAME:.metadata.name,$V"
+{oc.migration_cluster} get apimanager -o custom-columns="NAME:.metadata.name,$V"
+{oc.source} get csv | grep 3scale-operator
+# The workloads: DeploymentConfigs up to 3scale 2.14, Deployments from 2.15, with replicas
+{oc.source} get deploymentconfigs,deployments \
+  -o custom-columns=KIND:.kind,NAME:.metadata.name,REPLICAS:.spec.replicas
+# Where each data store is: the URL without its user and password (never print those)
+for S in system-database/URL backend-redis/REDIS_STORAGE_URL backend-redis/REDIS_QUEUES_URL \
+         system-redis/URL zync/DATABASE_URL; do
+  printf '%s: ' "$S"
+  {oc.source} extract secret/"${S%%/*}" --keys="${S#*/}" --to=- 2>/dev/null \
+    | sed -E 's#^([A-Za-z0-9+.-]+://).*@#\1#'
+  echo
+done
+# A host without a dot (system-postgresql, backend-redis:6379) is a service in the namespace
+{oc.source} get services"#,
+        action: Some(Action::Inventory),
+        when: When::Always,
+    },
+    Step {
         id: StepId("check-redis"),
         title: "Check the Redis servers",
         phase: "prerequisites",
@@ -474,10 +518,10 @@ done"#
         doc: "Lets the work already accepted finish and watches it go: the Resque queues of \
               backend (resque:queue:priority, main and stats, plus resque:failed) in the \
               backend queues Redis, the Sidekiq queues of system (queue:<name>, and the \
-              schedule and retry sets) in the system Redis, and zync's pending que_jobs in the \
-              zync database. The depths are shown until they reach the agreed level \
-              ({drain.threshold} jobs or fewer) or the drain time agreed in the prerequisites \
-              runs out. Jobs still queued then are lost: queues are not migrated and the \
+              schedule, retry and dead sets) in the system Redis, and zync's pending que_jobs \
+              in the zync database. The depths are shown until every queue reaches the agreed \
+              level ({drain.threshold} jobs or fewer in each) or the drain time agreed in the \
+              prerequisites runs out. Jobs still queued then are lost: queues are not migrated and the \
               destination starts with an empty system Redis. The confirmation records the \
               number of jobs whose loss the customer accepts. Nothing is changed.",
         changes: None,
@@ -496,17 +540,18 @@ depths() {
   echo "backend priority=$(bq LLEN resque:queue:priority) main=$(bq LLEN resque:queue:main)" \
     "stats=$(bq LLEN resque:queue:stats) failed=$(bq LLEN resque:failed)"
   for Q in $(sq SMEMBERS queues); do echo "sidekiq queue:$Q=$(sq LLEN queue:$Q)"; done
-  echo "sidekiq schedule=$(sq ZCARD schedule) retry=$(sq ZCARD retry)"
+  echo "sidekiq schedule=$(sq ZCARD schedule) retry=$(sq ZCARD retry) dead=$(sq ZCARD dead)"
   echo "zync pending=$(zq)"
 }
 # Que 0.x (older zync) has no finished_at/expired_at: count all rows there
 zq() { {oc.source} exec $ZDB -- psql -d zync_production -Atc \
   'SELECT count(*) FROM que_jobs WHERE finished_at IS NULL AND expired_at IS NULL'; }
-# Watch until the depths are at most {drain.threshold} in total or the agreed time is up
+# Watch until every depth is at most {drain.threshold} or the agreed time is up
 while sleep 10; do date -u; depths; done    # Ctrl-C to stop
 # Record the number of jobs whose loss is accepted, and who accepted it
 TOTAL=$(( $(bq LLEN resque:queue:priority) + $(bq LLEN resque:queue:main) \
-  + $(bq LLEN resque:queue:stats) + $(sq ZCARD schedule) + $(sq ZCARD retry) + $(zq) ))
+  + $(bq LLEN resque:queue:stats) + $(bq LLEN resque:failed) + $(sq ZCARD schedule) \
+  + $(sq ZCARD retry) + $(sq ZCARD dead) + $(zq) ))
 for Q in $(sq SMEMBERS queues); do TOTAL=$(( TOTAL + $(sq LLEN queue:$Q) )); done
 echo "$(date -u +%FT%TZ) jobs-accepted-as-lost=$TOTAL accepted-by=$USER" \
   >> {dumps}/drain-acceptance.txt"#
@@ -1874,7 +1919,7 @@ mod tests {
 
     #[test]
     fn has_every_step_of_the_seed() {
-        assert_eq!(RUNBOOK.steps.len(), 39);
+        assert_eq!(RUNBOOK.steps.len(), 40);
     }
 
     #[test]

@@ -281,7 +281,8 @@ pub(super) async fn check_cluster_access(ctx: &StepContext) -> Result<StepResult
     })
 }
 
-fn resource_name(n: &Needed) -> String {
+/// `get secrets` style: `resource.group/sub`.
+pub(crate) fn resource_name(n: &Needed) -> String {
     let mut s = n.resource.to_string();
     if !n.group.is_empty() {
         s = format!("{s}.{}", n.group);

@@ -7,6 +7,9 @@ use serde_json::Value;
 
 use std::time::Duration;
 
+use cutover::sim::installation::{
+    ExternalStores, InternalDatabases, destination_objects, install, source_objects,
+};
 use cutover::sim::{ClusterSpec, SimCluster, write_kubeconfig};
 
 use crate::support::cutover_bin;
@@ -204,8 +207,9 @@ folder = "{{dir}}/dumps"
     )
 }
 
-/// Three simulated clusters behind the kubeconfigs `threescale_toml` refers to; they
-/// serve as long as the returned value lives.
+/// Three simulated clusters behind the kubeconfigs `threescale_toml` refers to, with a
+/// 3scale 2.14 source and a RHOAM destination installed; they serve as long as the
+/// returned value lives.
 pub struct Clusters {
     pub source: SimCluster,
     /// Serves the migration cluster's kubeconfig; no test reaches into it yet.
@@ -235,6 +239,24 @@ pub fn write_kubeconfigs(m: &mut Migration) {
     let source = start("src", "3scale", "kube-source");
     let migration = start("mig", "3scale", "kube-migration");
     let destination = start("dst", "redhat-rhoam-3scale", "kube-destination");
+    // A 3scale 2.14 source and a RHOAM destination, so that the inventory finds them.
+    install(
+        &source,
+        source_objects("3scale", "apps.source.test", &InternalDatabases::default()),
+    )
+    .expect("install the source's 3scale");
+    let stores = ExternalStores {
+        system_database: "postgresql://rhoam@rds.rhoam.test:5432/system".into(),
+        backend_redis_storage: "redis://backend.cache.rhoam.test:6379/0".into(),
+        backend_redis_queues: "redis://backend.cache.rhoam.test:6379/1".into(),
+        system_redis: "redis://system.cache.rhoam.test:6379/1".into(),
+        zync_database: "postgresql://zync@rds.rhoam.test:5432/zync_production".into(),
+    };
+    install(
+        &destination,
+        destination_objects("redhat-rhoam-3scale", "apps.rhoam.test", &stores),
+    )
+    .expect("install the destination's 3scale");
     m.clusters = Some(Clusters {
         source,
         migration,

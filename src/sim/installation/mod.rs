@@ -1,11 +1,15 @@
 //! The 3scale installations of the rehearsal sandbox, as the objects a cluster would
-//! hold: a 3scale 2.14 source (DeploymentConfigs, data stores in the cluster) and a
-//! RHOAM-like 3scale 2.16 destination (Deployments, external data stores). Names,
-//! labels and secret keys follow shared/reference/threescale.md §5.
+//! hold: a 3scale 2.14 source (DeploymentConfigs, data stores in the cluster), a 3scale
+//! 2.15 source (the same with Deployments), and a RHOAM-like 3scale 2.16 destination
+//! (Deployments, external data stores). Names, labels and secret keys follow
+//! shared/reference/threescale.md §5.
 
 mod objects;
 
+use anyhow::Context;
 use serde_json::Value;
+
+use super::SimCluster;
 
 use objects::{Generator, apimanager, configmap, deployment, deployment_config, route, secret};
 
@@ -71,15 +75,53 @@ impl Default for InternalDatabases {
     }
 }
 
+/// The 3scale versions a simulated source can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceRelease {
+    /// 3scale 2.14: the operator runs DeploymentConfigs.
+    V2_14,
+    /// 3scale 2.15: the operator runs Deployments; the data stores are still internal.
+    V2_15,
+}
+
+impl SourceRelease {
+    /// `2.14`, `2.15`: the APIManager's version annotation.
+    pub fn version(self) -> &'static str {
+        match self {
+            SourceRelease::V2_14 => "2.14",
+            SourceRelease::V2_15 => "2.15",
+        }
+    }
+}
+
 /// The source installation: 3scale 2.14 in `ns`, wildcard domain `wildcard`. The
 /// secrets name the in-cluster services, as an operator-managed install has them.
 pub fn source_objects(ns: &str, wildcard: &str, databases: &InternalDatabases) -> Vec<Value> {
+    source_objects_of(SourceRelease::V2_14, ns, wildcard, databases)
+}
+
+/// A 3scale 2.15 source: the workloads and secrets of [`source_objects`], run as
+/// Deployments (pods labelled `deployment=<name>`).
+pub fn source_objects_2_15(ns: &str, wildcard: &str, databases: &InternalDatabases) -> Vec<Value> {
+    source_objects_of(SourceRelease::V2_15, ns, wildcard, databases)
+}
+
+/// A source installation of `release` with its data stores in the namespace.
+pub fn source_objects_of(
+    release: SourceRelease,
+    ns: &str,
+    wildcard: &str,
+    databases: &InternalDatabases,
+) -> Vec<Value> {
     let mut g = Generator::new("source");
     let db_password = g.token(16);
     let zync_password = g.token(16);
     let mut objects: Vec<Value> = SOURCE_WORKLOADS
         .iter()
-        .map(|(name, replicas)| deployment_config(ns, name, *replicas))
+        .map(|(name, replicas)| match release {
+            SourceRelease::V2_14 => deployment_config(ns, name, *replicas),
+            SourceRelease::V2_15 => deployment(ns, name, *replicas),
+        })
         .collect();
     objects.extend([
         secret(
@@ -138,7 +180,7 @@ pub fn source_objects(ns: &str, wildcard: &str, databases: &InternalDatabases) -
             &format!("api-3scale-apicast-production.{wildcard}"),
             "apicast-production",
         ),
-        apimanager(ns, wildcard, "2.14", true),
+        apimanager(ns, wildcard, release.version(), true),
     ]);
     objects.extend(common_objects(ns, wildcard, &mut g));
     objects
@@ -179,6 +221,22 @@ pub fn destination_objects(ns: &str, wildcard: &str, stores: &ExternalStores) ->
     ]);
     objects.extend(common_objects(ns, wildcard, &mut g));
     objects
+}
+
+/// Creates (or replaces) `objects` in `cluster`, as an installed operator would have
+/// left them; stops at the first one the cluster refuses.
+pub fn install(cluster: &SimCluster, objects: Vec<Value>) -> anyhow::Result<()> {
+    for object in objects {
+        let name = format!(
+            "{} {}",
+            object["kind"].as_str().unwrap_or("object"),
+            object["metadata"]["name"].as_str().unwrap_or("")
+        );
+        cluster
+            .apply_object(object)
+            .with_context(|| format!("cannot install {name} in the simulated cluster"))?;
+    }
+    Ok(())
 }
 
 /// What every installation has whatever its version: the seed, app and hook secrets,
@@ -354,6 +412,32 @@ mod tests {
         assert_eq!(dc["spec"]["selector"]["deploymentConfig"], "backend-worker");
         assert_eq!(
             dc["spec"]["template"]["metadata"]["labels"]["deploymentConfig"],
+            "backend-worker"
+        );
+    }
+
+    #[test]
+    fn the_2_15_source_runs_deployments() {
+        let objects =
+            source_objects_2_15("3scale", "apps.source.test", &InternalDatabases::default());
+        assert!(names(&objects, "DeploymentConfig").is_empty());
+        let deployments = names(&objects, "Deployment");
+        assert_eq!(deployments.len(), SOURCE_WORKLOADS.len());
+        assert!(deployments.contains(&"system-postgresql".to_string()));
+        let manager = objects
+            .iter()
+            .find(|o| o["kind"] == "APIManager")
+            .expect("APIManager");
+        assert_eq!(
+            manager["metadata"]["annotations"]["apps.3scale.net/apimanager-threescale-version"],
+            "2.15"
+        );
+        let worker = objects
+            .iter()
+            .find(|o| o["metadata"]["name"] == "backend-worker")
+            .expect("deployment");
+        assert_eq!(
+            worker["spec"]["selector"]["matchLabels"]["deployment"],
             "backend-worker"
         );
     }
