@@ -87,3 +87,136 @@ pub async fn probe(url: &str, timeout: Duration) -> anyhow::Result<PgInfo> {
             .with_context(|| format!("pg_database_size returned {size}, not a size"))?,
     })
 }
+
+/// Counts zync's pending Que jobs (`que_jobs`, reference/threescale.md §4) again and again over
+/// one kept connection, connecting again only after an error. Pending means not finished and
+/// not expired where the table has `finished_at` and `expired_at` (Que 1 and later); Que 0.x
+/// deletes a job when it is done, so there every row is pending.
+pub struct QueJobsProbe {
+    url: String,
+    timeout: Duration,
+    /// The connection and the count query that fits its table, once connected.
+    conn: Option<(tokio_postgres::Client, String)>,
+}
+
+impl std::fmt::Debug for QueJobsProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueJobsProbe")
+            .field("source", &self.source())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl QueJobsProbe {
+    /// A probe of zync's database at `url`; connects on the first [`pending`](Self::pending).
+    pub fn new(url: String) -> QueJobsProbe {
+        QueJobsProbe {
+            url,
+            timeout: Duration::from_secs(10),
+            conn: None,
+        }
+    }
+
+    /// Bounds connecting and each count (default 10 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> QueJobsProbe {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The database it reads, password masked.
+    pub fn source(&self) -> String {
+        redact(&self.url)
+    }
+
+    /// The URL it reads, unmasked: for scrubbing text that may quote it.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The number of pending jobs, in one query once connected.
+    pub async fn pending(&mut self) -> anyhow::Result<u64> {
+        let (client, query) = match self.conn.take() {
+            Some(conn) if !conn.0.is_closed() => conn,
+            _ => {
+                let client = connect(&self.url, self.timeout).await?;
+                let query = pending_query(&client, &self.url, self.timeout).await?;
+                (client, query)
+            }
+        };
+        let count = bounded(self.timeout, client.query_one(query.as_str(), &[]))
+            .await
+            .map_err(|e| scrub_error(e.as_ref(), &self.url))
+            .with_context(|| {
+                format!(
+                    "zync's database at {} did not count its que_jobs (check that the server \
+                     runs and is reachable, and that the user may read que_jobs)",
+                    redact(&self.url)
+                )
+            })?;
+        let n: i64 = count.try_get(0)?;
+        // Kept only after a count that worked: after an error the connection may be broken.
+        self.conn = Some((client, query));
+        u64::try_from(n).with_context(|| format!("count(*) returned {n}, not a count"))
+    }
+}
+
+/// Connects to zync's database at `url` and counts its pending Que jobs once.
+pub async fn pending_que_jobs(url: &str, timeout: Duration) -> anyhow::Result<u64> {
+    QueJobsProbe::new(url.to_string())
+        .with_timeout(timeout)
+        .pending()
+        .await
+}
+
+/// The count query that fits the `que_jobs` table of this database: which of `finished_at` and
+/// `expired_at` it has decides what pending means.
+async fn pending_query(
+    client: &tokio_postgres::Client,
+    url: &str,
+    timeout: Duration,
+) -> anyhow::Result<String> {
+    let shown = redact(url);
+    let row = bounded(
+        timeout,
+        client.query_one(
+            "SELECT to_regclass('que_jobs') IS NOT NULL, \
+                    COALESCE((SELECT array_agg(attname::text ORDER BY attname) FROM pg_attribute \
+                      WHERE attrelid = to_regclass('que_jobs') AND attnum > 0 \
+                        AND NOT attisdropped AND attname IN ('finished_at', 'expired_at')), \
+                      '{}'::text[])",
+            &[],
+        ),
+    )
+    .await
+    .map_err(|e| scrub_error(e.as_ref(), url))
+    .with_context(|| format!("cannot read the layout of que_jobs in zync's database at {shown}"))?;
+    let exists: bool = row.try_get(0)?;
+    if !exists {
+        anyhow::bail!(
+            "the database at {shown} has no que_jobs table; check that the URL points at zync's \
+             database (zync_production)"
+        );
+    }
+    let columns: Vec<String> = row.try_get(1)?;
+    let pending: Vec<String> = columns.iter().map(|c| format!("{c} IS NULL")).collect();
+    Ok(if pending.is_empty() {
+        "SELECT count(*) FROM que_jobs".to_string()
+    } else {
+        format!(
+            "SELECT count(*) FROM que_jobs WHERE {}",
+            pending.join(" AND ")
+        )
+    })
+}
+
+/// `fut` bounded by `timeout`; running out is an error like any other.
+async fn bounded<T>(
+    timeout: Duration,
+    fut: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, Box<dyn std::error::Error + Send + Sync + 'static>> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(anyhow!("no answer within {timeout:?}").into()),
+    }
+}

@@ -15,16 +15,14 @@ use super::MonitorOptions;
 use super::backoff::Pacer;
 use crate::config::{Cluster, Config};
 use crate::event::{Event, WorkloadSample};
-use crate::infra::kube::{KubeCluster, PodInfo, WorkloadInfo, WorkloadKind};
+use crate::infra::kube::{
+    KubeCluster, ORIGINAL_REPLICAS_ANNOTATION, PodInfo, WorkloadInfo, WorkloadKind,
+};
 use crate::infra::url::scrub;
 use crate::runbook::ClusterRole;
 
 /// The name its problems carry.
 pub const MONITOR: &str = "pod";
-
-/// Where the scale-down steps record a workload's replica count before they scale it to 0
-/// (see the `stop-traffic` and scale-down steps of the threescale-rhoam runbook).
-pub const ORIGINAL_REPLICAS_ANNOTATION: &str = "cutover.io/pre-migration-replicas";
 
 /// Container waiting reasons that mean a pod will not become ready by itself.
 const STUCK_REASONS: [&str; 6] = [

@@ -133,6 +133,12 @@ fn is_terminating(pod: &Value) -> bool {
         .is_some_and(|v| !v.is_null())
 }
 
+fn has_finalizers(pod: &Value) -> bool {
+    pod.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty())
+}
+
 fn is_ready(pod: &Value) -> bool {
     pod.pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -316,7 +322,9 @@ fn advance_pods(
             .get(&key)
             .is_none_or(|d| *d <= now_instant);
         if is_terminating(&pod) {
-            if due {
+            // A finalizer keeps a deleted pod until someone removes it, as on a real server:
+            // that is how a pod that never finishes terminating looks.
+            if due && !has_finalizers(&pod) {
                 inner.store.remove(pods_rt, &ns, &name);
                 inner.pod_deadlines.remove(&key);
             }

@@ -4,7 +4,10 @@
 
 pub mod access;
 mod context;
+mod drain;
+pub mod inventory;
 mod prereq;
+pub mod scale;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +15,7 @@ use std::pin::Pin;
 use anyhow::Result;
 use serde_json::{Map, Value};
 
-pub use context::{FactRecorder, StepContext, StepSink};
+pub use context::{FactRecorder, Question, QuestionSender, StepContext, StepSink};
 
 use crate::journal::Outcome;
 use crate::runbook::Action;
@@ -43,6 +46,16 @@ impl StepResult {
             outcome: Outcome::Failed,
             summary: summary.into(),
             figures,
+        }
+    }
+
+    /// The operator paused or quit while the step asked a question: the step ends
+    /// without its answer and runs again on resume.
+    pub fn stopped(summary: impl Into<String>) -> StepResult {
+        StepResult {
+            outcome: Outcome::Stopped,
+            summary: summary.into(),
+            figures: Map::new(),
         }
     }
 
@@ -77,4 +90,7 @@ pub trait StepAction: Send + Sync {
 /// The implementation of `action`, or None while it runs as a manual step.
 pub fn implementation(action: Action) -> Option<&'static dyn StepAction> {
     prereq::implementation(action)
+        .or_else(|| drain::implementation(action))
+        .or_else(|| scale::implementation(action))
+        .or_else(|| inventory::implementation(action))
 }

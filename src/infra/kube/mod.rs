@@ -32,7 +32,7 @@ pub use custom::CustomKind;
 pub use exec::{EXEC_IDLE_TIMEOUT, ExecResult};
 pub use pods::PodInfo;
 pub use portforward::PortForward;
-pub use threescale::{ThreescaleVersion, VERSION_ANNOTATION};
+pub use threescale::{ORIGINAL_REPLICAS_ANNOTATION, ThreescaleVersion, VERSION_ANNOTATION};
 pub use workloads::{WorkloadInfo, WorkloadKind};
 
 use crate::runbook::ClusterRole;

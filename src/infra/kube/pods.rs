@@ -22,6 +22,17 @@ pub struct PodInfo {
 }
 
 impl PodInfo {
+    /// `terminating`, `ready`, or the pod's phase: how a timeout message names its state.
+    pub fn state_word(&self) -> &str {
+        if self.deleting {
+            "terminating"
+        } else if self.ready {
+            "ready"
+        } else {
+            &self.phase
+        }
+    }
+
     pub fn from_pod(pod: &Pod) -> PodInfo {
         let status = pod.status.as_ref();
         PodInfo {
@@ -153,16 +164,7 @@ impl KubeCluster {
             if tokio::time::Instant::now() >= deadline {
                 let seen: Vec<String> = pods
                     .iter()
-                    .map(|p| {
-                        let state = if p.deleting {
-                            "terminating"
-                        } else if p.ready {
-                            "ready"
-                        } else {
-                            &p.phase
-                        };
-                        format!("{} {state}", p.name)
-                    })
+                    .map(|p| format!("{} {}", p.name, p.state_word()))
                     .collect();
                 anyhow::bail!(
                     "{} cluster (context {}), namespace {}: {kind} {name} did not reach {replicas} ready \

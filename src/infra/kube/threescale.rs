@@ -9,6 +9,11 @@ use super::{CustomKind, KubeCluster};
 
 pub const VERSION_ANNOTATION: &str = "apps.3scale.net/apimanager-threescale-version";
 
+/// Where the scale-down steps (`stop-traffic`, `scale-down`) keep a workload's replica count
+/// from before they scaled it to 0, next to the copy in the journal; a rollback, by cutover or by
+/// hand with `oc scale`, scales back to it. The same name as the runbook's manual procedures use.
+pub const ORIGINAL_REPLICAS_ANNOTATION: &str = "cutover.io/pre-migration-replicas";
+
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ThreescaleVersion {
     /// `2.14`, `2.16`...
