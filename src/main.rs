@@ -130,6 +130,14 @@ enum Cmd {
         #[arg(long, default_value_t = 200)]
         stats_keys: u32,
     },
+    /// Scales the source's 3scale back to the replica counts recorded before stop-traffic and
+    /// scale-down (refused once the customer's systems point at the destination).
+    Rollback {
+        /// The typed confirmation: --confirm "roll back". Without it, says what would be done
+        /// and exits 3.
+        #[arg(long, value_name = "TEXT")]
+        confirm: Option<String>,
+    },
     /// Where the migration stands, from its journal.
     Status {
         #[arg(long, value_enum, default_value = "text")]
@@ -193,6 +201,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 StatusFormat::Json => Format::Json,
             };
             commands::status::run(&load_config(&cli)?, format)?
+        }
+        Cmd::Rollback { confirm } => {
+            let options = commands::rollback::RollbackOptions {
+                confirm: confirm.clone(),
+            };
+            return commands::rollback::run(&load_config(&cli)?, options).await;
         }
         Cmd::Run {
             headless: false, ..

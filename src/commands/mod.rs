@@ -4,6 +4,7 @@
 pub mod matrix;
 pub mod plan;
 pub mod rehearse;
+pub mod rollback;
 pub mod status;
 
 use crate::outln;

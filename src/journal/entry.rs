@@ -56,6 +56,10 @@ pub enum Outcome {
     Failed,
     /// The step had nothing to do in this migration (e.g. no Redis configured).
     NotApplicable,
+    /// The step ended early because the operator paused or quit while it asked a
+    /// question (e.g. whether to accept the loss of queued jobs); it runs again on
+    /// resume.
+    Stopped,
 }
 
 /// A confirmation as recorded: what was asked, what was answered, by whom.
@@ -102,6 +106,12 @@ pub enum JournalEvent {
     StepWaiting {
         step: String,
         need: Need,
+        /// A running step's question (e.g. to accept the loss of queued jobs).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        question: Option<String>,
+        /// The answer to type for that question.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phrase: Option<String>,
     },
     StepConfirmed {
         step: String,
@@ -137,6 +147,12 @@ pub enum JournalEvent {
     StepSkipped {
         step: String,
         reason: String,
+    },
+    /// The source was rolled back (`cutover rollback`): its workloads run again, so
+    /// every step from stopping the traffic on must be done again; they are pending.
+    RolledBack {
+        steps: Vec<String>,
+        summary: String,
     },
 }
 

@@ -749,6 +749,26 @@ impl Follower {
                     },
                 ])
             }
+            JournalEvent::RolledBack { steps, summary } => {
+                let mut events = vec![notice(
+                    Level::Warn,
+                    format!(
+                        "{who} rolled the source back ({summary}); {} steps from stopping the \
+                         traffic on are to be done again",
+                        steps.len()
+                    ),
+                )];
+                // A step to do again shows as pending, as after a stop at its question.
+                events.extend(steps.iter().filter_map(|s| self.step_id(s)).map(|step| {
+                    Event::StepFinished {
+                        step,
+                        outcome: Outcome::Stopped,
+                        summary: "rolled back; to be done again".to_string(),
+                        figures: serde_json::Map::new(),
+                    }
+                }));
+                Ok(events)
+            }
             JournalEvent::SessionEnded { reason } => Ok(vec![
                 notice(Level::Info, format!("the session of {who} ended: {reason}")),
                 Event::RunEnded(self.run_end()),
@@ -772,20 +792,28 @@ impl Follower {
                      writing it ({bytes} bytes); {who} recorded it as torn"
                 ),
             )]),
-            JournalEvent::StepWaiting { step, need } => {
-                step_of(step).map(|id| match self.plan.iter().find(|p| p.step.id == id) {
-                    Some(planned) => {
-                        vec![Event::Waiting(planned.request(&self.config, *need))]
+            JournalEvent::StepWaiting {
+                step,
+                need,
+                question,
+                phrase,
+            } => step_of(step).map(|id| match self.plan.iter().find(|p| p.step.id == id) {
+                Some(planned) => {
+                    let mut request = planned.request(&self.config, *need);
+                    if question.is_some() {
+                        request.question = question.clone();
+                        request.phrase = phrase.clone();
                     }
-                    None => vec![notice(
-                        Level::Info,
-                        format!(
-                            "step {id} waits for {} from {who}; it is not on this config's plan",
-                            need.as_str()
-                        ),
-                    )],
-                })
-            }
+                    vec![Event::Waiting(request)]
+                }
+                None => vec![notice(
+                    Level::Info,
+                    format!(
+                        "step {id} waits for {} from {who}; it is not on this config's plan",
+                        need.as_str()
+                    ),
+                )],
+            }),
             JournalEvent::StepConfirmed { step, confirmation } => step_of(step).map(|id| {
                 let by = format!(
                     "{} ({}) on {}",
@@ -918,13 +946,24 @@ impl Follower {
 
     /// What the step that waits now (if any) asks for.
     fn waiting_request(&self) -> Option<Request> {
-        let (step, need) = self.entries.iter().rev().find_map(|e| match &e.event {
-            JournalEvent::StepWaiting { step, need } => Some((step, *need)),
-            _ => None,
-        })?;
+        let (step, need, question, phrase) =
+            self.entries.iter().rev().find_map(|e| match &e.event {
+                JournalEvent::StepWaiting {
+                    step,
+                    need,
+                    question,
+                    phrase,
+                } => Some((step, *need, question, phrase)),
+                _ => None,
+            })?;
         self.state.step(step)?.waiting_since?;
         let planned = self.plan.iter().find(|p| p.step.id.0 == step)?;
-        Some(planned.request(&self.config, need))
+        let mut request = planned.request(&self.config, need);
+        if question.is_some() {
+            request.question = question.clone();
+            request.phrase = phrase.clone();
+        }
+        Some(request)
     }
 
     /// How the session that just ended left the run, from the journal.

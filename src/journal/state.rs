@@ -198,12 +198,24 @@ impl JournalState {
                 r.status = match outcome {
                     Outcome::Passed => StepStatus::Done,
                     Outcome::NotApplicable => StepStatus::Skipped,
+                    Outcome::Stopped => StepStatus::Pending,
                     Outcome::Failed => StepStatus::Failed,
                 };
                 r.outcome = Some(*outcome);
                 r.summary = Some(summary.clone());
                 r.figures = figures.clone();
                 r.finished_at = Some(e.time);
+            }
+            JournalEvent::RolledBack { steps, summary } => {
+                for step in steps {
+                    let r = self.steps.entry(step.clone()).or_default();
+                    r.status = StepStatus::Pending;
+                    r.outcome = None;
+                    r.summary = Some(format!("rolled back: {summary}"));
+                    r.finished_at = None;
+                    r.waiting_since = None;
+                    r.unused_confirmation = None;
+                }
             }
             JournalEvent::StepSkipped { step, reason } => {
                 let r = self.steps.entry(step.clone()).or_default();

@@ -192,6 +192,8 @@ fn each_appended_entry_arrives_as_its_event_in_order() {
         JournalEvent::StepWaiting {
             step: h.to_string(),
             need: Need::HandOff,
+            question: None,
+            phrase: None,
         },
         JournalEvent::StepConfirmed {
             step: h.to_string(),
@@ -704,6 +706,8 @@ fn a_watcher_that_starts_while_a_step_waits_shows_what_it_waits_for() {
         .append(JournalEvent::StepWaiting {
             step: hand_off.step.id.0.to_string(),
             need: Need::HandOff,
+            question: None,
+            phrase: None,
         })
         .expect("append");
     let got = described(&fx.follower().initial_events());

@@ -140,7 +140,7 @@ fn run_the_first_steps_answer_the_gates_quit_and_resume() {
 
     // Navigate: the detail follows the selection; help opens and closes.
     keys(&t, &["j", "j"]);
-    wait(&t, "Step 3 · check-redis");
+    wait(&t, "Step 3 · inventory");
     keys(&t, &["?"]);
     wait(&t, "Help · j/k scroll · Esc closes");
     keys(&t, &["Escape"]);
@@ -162,8 +162,13 @@ fn run_the_first_steps_answer_the_gates_quit_and_resume() {
     wait(&t, "matches: Enter goes ahead");
     keys(&t, &["Enter"]);
 
-    // The next gate waits; quit from the step list asks first, then pauses.
-    wait(&t, "Drain the job queues · step 9");
+    // The next gate waits. p pauses there; Enter goes on and asks again.
+    wait(&t, "Drain the job queues · step 10");
+    keys(&t, &["Escape", "p"]);
+    wait(&t, "PAUSED");
+    keys(&t, &["Enter"]);
+    wait(&t, "Drain the job queues · step 10");
+    // Quit from the step list asks first, then pauses.
     keys(&t, &["Escape", "q"]);
     wait(&t, "waits for an answer. Quitting leaves it waiting");
     keys(&t, &["y"]);
@@ -188,11 +193,11 @@ fn run_the_first_steps_answer_the_gates_quit_and_resume() {
     assert!(prompt.contains("Ana (Customer)"), "{prompt}");
     assert!(prompt.contains("drain-queues waits"), "{prompt}");
     assert!(
-        prompt.contains("next: step 9. Drain the job queues"),
+        prompt.contains("next: step 10. Drain the job queues"),
         "{prompt}"
     );
     keys(&t, &["Enter"]);
-    wait(&t, "Drain the job queues · step 9");
+    wait(&t, "Drain the job queues · step 10");
     // Nothing that was done runs again.
     let entries = r.journal();
     assert_eq!(count(&entries, "step-started", "check-redis"), 1);
@@ -309,7 +314,7 @@ fn a_read_only_watcher_follows_and_cannot_answer() {
     keys(&watcher, &["Enter"]);
     wait(&watcher, "read-only: this screen follows the migration");
     keys(&operator, &["Enter"]);
-    wait(&watcher, " 7 ✓ done");
+    wait(&watcher, " 8 ✓ done");
     keys(&watcher, &["q"]);
     assert_eq!(exit_of(&watcher), 0);
     restored(&watcher);

@@ -109,7 +109,8 @@ fn waiting(view: &ViewState, step: &str, need: Need, phrase: Option<&'static str
         step,
         title: s.title,
         need,
-        phrase,
+        phrase: phrase.map(str::to_string),
+        question: None,
         owner: s.owner,
         changes: s.changes.clone(),
         procedure: s.procedure.clone(),
@@ -600,7 +601,7 @@ fn resumed_view() -> ViewState {
         ),
     ];
     let mut seq = 3;
-    for (i, step) in ["check-kubeconfigs", "check-cluster-access"]
+    for (i, step) in ["check-kubeconfigs", "check-cluster-access", "inventory"]
         .iter()
         .enumerate()
     {
@@ -676,7 +677,7 @@ fn resume_prompt_with_its_timeline() {
         .as_ref()
         .expect("a journal with sessions has a prompt");
     assert!(
-        prompt.stopped_at.contains("stopped inside step 3"),
+        prompt.stopped_at.contains("stopped inside step 4"),
         "{prompt:?}"
     );
     insta::assert_snapshot!(screen(&view, &Theme::default(), 120, 36));
@@ -691,4 +692,53 @@ fn a_notice_shows_above_the_key_bar_for_a_while() {
     view.tick(t(21));
     let later = text(&screen(&view, &Theme::mono(), 80, 24));
     assert!(!later.contains("r retries a step that failed"), "{later}");
+}
+
+#[test]
+fn a_running_step_asks_to_accept_the_loss_of_queued_jobs() {
+    let mut view = fresh("customer");
+    let mut at = 0;
+    pass_until(&mut view, "drain-queues", &mut at);
+    let step = id(&view, "drain-queues");
+    view.apply(
+        &Event::StepStarted {
+            step,
+            attempt: 1,
+            runs_as: StepKind::Automated,
+        },
+        t(at + 1),
+    );
+    let Event::Waiting(mut request) = waiting(&view, "drain-queues", Need::Typed, Some("1207"))
+    else {
+        panic!("a waiting event")
+    };
+    request.question = Some(
+        "1207 jobs are still queued after 30m: resque:queue:stats 1180, queue:mailers 27. Type \
+         1207 to accept losing them, or pause"
+            .into(),
+    );
+    view.apply(&Event::Waiting(request), t(at + 1_800));
+    view.input = "12".into();
+    insta::assert_snapshot!(screen(&view, &Theme::default(), 100, 30));
+    view.apply(&Event::Answered { step }, t(at + 1_805));
+    assert!(view.waiting.is_none());
+    assert_eq!(view.step(step).map(|s| s.state), Some(StepState::Running));
+}
+
+#[test]
+fn contrast_theme_for_screen_sharing() {
+    let theme = Theme::new(cutover::ui::ThemeName::Contrast);
+    let view = failed_step();
+    let backend = screen(&view, &theme, 100, 30);
+    // Bold where it helps a compressed video: the header and the failed step.
+    let buffer = backend.buffer();
+    let bold = (0..buffer.area.width)
+        .filter(|x| {
+            buffer[(*x, 1)]
+                .modifier
+                .contains(ratatui::style::Modifier::BOLD)
+        })
+        .count();
+    assert!(bold > 0, "the header's second line has bold cells");
+    insta::assert_snapshot!(backend);
 }
