@@ -68,7 +68,7 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
     }
     // A step's own question (e.g. accepting the loss of queued jobs) is answered by
     // the same `--confirm STEP=TEXT` as its gate: kept after the gate used it.
-    let answers: HashMap<StepId, String> = confirms
+    let mut answers: HashMap<StepId, String> = confirms
         .iter()
         .filter_map(|(step, text)| Some((*step, text.clone()?)))
         .collect();
@@ -101,6 +101,7 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
     let engine = tokio::spawn(engine.run());
 
     let mut interrupted = false;
+    let mut rehearsal_questions: HashMap<StepId, u32> = HashMap::new();
     let mut waiting: Option<Request> = None;
     let mut refused: Option<String> = None;
     loop {
@@ -114,13 +115,20 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
                                     let _ = command_tx.send(Command::Skip { step, reason });
                                     continue;
                                 }
+                                // A command-line answer serves one question: a step that asks
+                                // again (more jobs queued, still no figures) stops the run.
                                 let given = if req.question.is_some() {
-                                    answers.get(&req.step).map(|t| Some(t.clone()))
+                                    answers.remove(&req.step).map(Some)
                                 } else {
                                     confirms.remove(&req.step)
                                 };
+                                let rehearsal = options.auto_confirm_as.as_ref().filter(|_| {
+                                    let asked = rehearsal_questions.entry(req.step).or_insert(0);
+                                    *asked += u32::from(req.question.is_some());
+                                    *asked <= REHEARSAL_QUESTIONS
+                                });
                                 let answer = given.or_else(|| {
-                                    options.auto_confirm_as.as_ref().map(|who| rehearsal_answer(req, who))
+                                    rehearsal.map(|who| rehearsal_answer(req, who))
                                 });
                                 match answer {
                                     Some(text) => {
@@ -187,6 +195,10 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
         }
     })
 }
+
+/// How many questions of one step a rehearsal answers by itself before it stops
+/// (a store that never answers would otherwise be waited for without end).
+const REHEARSAL_QUESTIONS: u32 = 3;
 
 /// The answer a rehearsal gives: the exact phrase where one is asked, the rehearsal
 /// operator's name for a hand-off, a plain yes otherwise.

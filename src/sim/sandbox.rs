@@ -233,6 +233,8 @@ system_database_kind = "postgresql"
 backend_redis_storage_url = {src_storage}
 backend_redis_queues_url = {src_queues}
 system_redis_url = {src_system}
+system_database_url = {src_db}
+zync_database_url = {src_zync}
 
 [migration_cluster]
 kubeconfig = {k}
@@ -266,6 +268,8 @@ timeout = "2m"
             src_storage = toml_str(&self.stores.source_backend_redis),
             src_queues = toml_str(&self.stores.source_backend_queues),
             src_system = toml_str(&self.stores.source_system_redis),
+            src_db = toml_str(&self.stores.source_system_database),
+            src_zync = toml_str(&self.stores.source_zync_database),
             mig_db = toml_str(&self.stores.migration_system_database),
             dst_db = toml_str(&d.system_database),
             dst_zync = toml_str(&d.zync_database),
