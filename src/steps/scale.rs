@@ -90,9 +90,33 @@ impl StepAction for Quiesce {
     fn check<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, Recheck> {
         Box::pin(async move {
             let kube = source(ctx).await?;
+            if self.0 == STOP_TRAFFIC_WORKLOADS
+                && let Some(why) = apimanager_not_held(&kube).await?
+            {
+                return Ok(Recheck::DoesNotHold(why));
+            }
             recheck(&kube, &ctx.history, self.0).await
         })
     }
+}
+
+/// Why the gateways are not held down by the APIManager, if they are not: an
+/// APIcast spec above 0 lets the operator scale them back up.
+async fn apimanager_not_held(kube: &KubeCluster) -> Result<Option<String>> {
+    use crate::infra::kube::CustomKind;
+    for am in kube.list_custom(CustomKind::ApiManager, None).await? {
+        let name = am.metadata.name.clone().unwrap_or_default();
+        for spec in APICAST_SPECS {
+            let replicas = am.data["spec"]["apicast"][spec]["replicas"].as_i64();
+            if replicas != Some(0) {
+                return Ok(Some(format!(
+                    "APIManager {name}: spec.apicast.{spec}.replicas is {} instead of 0",
+                    replicas.map_or_else(|| "unset".to_string(), |n| n.to_string())
+                )));
+            }
+        }
+    }
+    Ok(None)
 }
 
 async fn source(ctx: &StepContext) -> Result<KubeCluster> {
