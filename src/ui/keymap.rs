@@ -160,6 +160,9 @@ pub fn action_for(code: KeyCode, modifiers: KeyModifiers, context: Context) -> O
     }
 }
 
+/// What a read-only watcher's bar leaves out: the keys that act on the run.
+pub const READ_ONLY_HIDES: &[Action] = &[Action::Continue, Action::Pause, Action::Retry];
+
 /// The bindings the bar offers in `context`, best first.
 fn bar_bindings(context: Context) -> Vec<&'static Binding> {
     let mut list: Vec<&Binding> = KEYMAP
@@ -183,13 +186,11 @@ fn bar_bindings(context: Context) -> Vec<&'static Binding> {
 
 /// The key bar for `context`, fitted to `width`: the hints that do not fit are
 /// dropped, lowest priority first, and the kept ones stay in table order.
-/// A read-only watcher's bar leaves out the keys that act on the run.
-pub fn key_bar(context: Context, width: u16, read_only: bool, theme: &Theme) -> Line<'static> {
+/// `hide`: actions that do nothing now (a read-only watcher's keys that act on the
+/// run, the skip of a running step's question) and are left out.
+pub fn key_bar(context: Context, width: u16, hide: &[Action], theme: &Theme) -> Line<'static> {
     let mut candidates = bar_bindings(context);
-    if read_only {
-        candidates
-            .retain(|b| !matches!(b.action, Action::Continue | Action::Pause | Action::Retry));
-    }
+    candidates.retain(|b| !hide.contains(&b.action));
     let cost = |b: &Binding| {
         let hint = if b.action == Action::Down {
             "move"
@@ -256,19 +257,19 @@ mod tests {
     fn the_bar_fits_and_keeps_the_most_important_keys() {
         let theme = Theme::mono();
         for width in [20u16, 40, 80, 200] {
-            let bar = key_bar(Context::Steps, width, false, &theme);
+            let bar = key_bar(Context::Steps, width, &[], &theme);
             assert!(bar.width() <= usize::from(width), "{width}: {}", text(&bar));
         }
-        let narrow = text(&key_bar(Context::Steps, 30, false, &theme));
+        let narrow = text(&key_bar(Context::Steps, 30, &[], &theme));
         assert!(narrow.starts_with("Enter run"), "{narrow}");
         assert!(narrow.contains("? help"), "{narrow}");
         assert!(!narrow.contains("manual"), "{narrow}");
-        let watching = text(&key_bar(Context::Steps, 200, true, &theme));
+        let watching = text(&key_bar(Context::Steps, 200, READ_ONLY_HIDES, &theme));
         assert!(
             !watching.contains("run") && !watching.contains("pause"),
             "{watching}"
         );
-        let wide = text(&key_bar(Context::Steps, 200, false, &theme));
+        let wide = text(&key_bar(Context::Steps, 200, &[], &theme));
         assert!(
             wide.contains("m manual") && wide.contains("j/k move"),
             "{wide}"

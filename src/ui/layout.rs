@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::input::context;
-use super::keymap::key_bar;
+use super::keymap::{Action, READ_ONLY_HIDES, key_bar};
 use super::theme::Theme;
 use super::view::ViewState;
 use super::widgets::{detail, dialog, header, help, log, pods, prompt, queues, steps, too_small};
@@ -47,7 +47,7 @@ pub fn draw(frame: &mut Frame, view: &ViewState, theme: &Theme) {
     draw_right(frame, right, view, theme);
 
     frame.render_widget(
-        Paragraph::new(key_bar(context(view), bar.width, view.read_only, theme)),
+        Paragraph::new(key_bar(context(view), bar.width, hidden(view), theme)),
         bar,
     );
 
@@ -62,6 +62,17 @@ pub fn draw(frame: &mut Frame, view: &ViewState, theme: &Theme) {
         prompt::render_resume(frame, body, view, theme);
     } else if super::input::dialog_open(view) {
         dialog::render(frame, body, view, theme);
+    }
+}
+
+/// The keys that would do nothing now, left out of the bar.
+fn hidden(view: &ViewState) -> &'static [Action] {
+    if view.read_only {
+        READ_ONLY_HIDES
+    } else if view.waiting.as_ref().is_some_and(|r| r.question.is_some()) {
+        &[Action::Skip]
+    } else {
+        &[]
     }
 }
 
