@@ -220,3 +220,193 @@ async fn bounded<T>(
         Err(_) => Err(anyhow!("no answer within {timeout:?}").into()),
     }
 }
+
+/// `url` without its password, and the password (percent-decoded), so that a client program
+/// gets the password through `PGPASSWORD` and never on its command line, where `ps` shows it.
+/// Takes URLs (`postgresql://u:pw@h/db?password=...`) and libpq `key=value` strings.
+pub fn split_password(url: &str) -> anyhow::Result<(String, Option<String>)> {
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| scrub_error(&e, url))
+        .with_context(|| format!("{} is not a PostgreSQL connection string", redact(url)))?;
+    let password = config
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let stripped = if let Some((scheme, rest)) = url.split_once("://") {
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let authority = match authority.rfind('@') {
+            Some(at) => {
+                let (userinfo, host) = authority.split_at(at);
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{user}{host}")
+            }
+            None => authority.to_string(),
+        };
+        let tail = match tail.split_once('?') {
+            Some((path, query)) => {
+                let kept: Vec<&str> = query
+                    .split('&')
+                    .filter(|p| !p.starts_with("password="))
+                    .collect();
+                if kept.is_empty() {
+                    path.to_string()
+                } else {
+                    format!("{path}?{}", kept.join("&"))
+                }
+            }
+            None => tail.to_string(),
+        };
+        format!("{scheme}://{authority}{tail}")
+    } else {
+        conninfo_without_password(url)
+    };
+    Ok((stripped, password))
+}
+
+/// A libpq `key=value` string without its `password` setting (values may be single-quoted,
+/// with backslash escapes).
+fn conninfo_without_password(conninfo: &str) -> String {
+    let mut kept = Vec::new();
+    let mut chars = conninfo.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        if c.is_whitespace() {
+            continue;
+        }
+        let mut end = start + c.len_utf8();
+        let mut quoted = c == '\'';
+        let mut escaped = false;
+        while let Some(&(i, c)) = chars.peek() {
+            if !quoted && !escaped && c.is_whitespace() {
+                break;
+            }
+            chars.next();
+            end = i + c.len_utf8();
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '\'' {
+                quoted = !quoted;
+            }
+        }
+        let token = &conninfo[start..end];
+        let key = token.split('=').next().unwrap_or("").trim();
+        if key != "password" {
+            kept.push(token);
+        }
+    }
+    kept.join(" ")
+}
+
+/// `"schema"."name"`, quoted for SQL.
+pub fn quote_table(schema: &str, name: &str) -> String {
+    format!(
+        "\"{}\".\"{}\"",
+        schema.replace('"', "\"\""),
+        name.replace('"', "\"\"")
+    )
+}
+
+/// One query counting the rows of each table exactly (`count(*) FROM ONLY`, as pg_dump copies
+/// each table's own rows), giving `schema.name|count` per line in psql's unaligned output and
+/// `(text, bigint)` rows to a client.
+pub fn count_query(tables: &[(String, String)]) -> Option<String> {
+    if tables.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = tables
+        .iter()
+        .map(|(schema, name)| {
+            let label = format!("{schema}.{name}").replace('\'', "''");
+            format!(
+                "SELECT '{label}'::text, count(*) FROM ONLY {}",
+                quote_table(schema, name)
+            )
+        })
+        .collect();
+    Some(parts.join(" UNION ALL "))
+}
+
+/// The exact row count of each table (`schema.name` → rows), over `client`.
+pub async fn count_rows(
+    client: &tokio_postgres::Client,
+    tables: &[(String, String)],
+) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+    let mut counts = std::collections::BTreeMap::new();
+    let Some(query) = count_query(tables) else {
+        return Ok(counts);
+    };
+    for row in client
+        .query(query.as_str(), &[])
+        .await
+        .context("counting the rows of the dump's tables")?
+    {
+        let table: String = row.try_get(0)?;
+        let n: i64 = row.try_get(1)?;
+        counts.insert(
+            table,
+            u64::try_from(n).with_context(|| format!("count(*) returned {n}"))?,
+        );
+    }
+    Ok(counts)
+}
+
+/// Which of `tables` (`schema`, `name`) exist in the database of `client`, as `schema.name`.
+pub async fn existing_tables(
+    client: &tokio_postgres::Client,
+    tables: &[(String, String)],
+) -> anyhow::Result<Vec<String>> {
+    let wanted: Vec<String> = tables.iter().map(|(s, n)| format!("{s}.{n}")).collect();
+    let rows = client
+        .query(
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND n.nspname || '.' || c.relname = ANY($1) \
+             ORDER BY 1",
+            &[&wanted],
+        )
+        .await
+        .context("listing the tables of the target database")?;
+    rows.iter()
+        .map(|r| r.try_get::<_, String>(0).map_err(Into::into))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_leaves_the_url() {
+        let (url, pw) =
+            split_password("postgresql://sys@db.example:5433/system?sslmode=require&password=x")
+                .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(
+            url,
+            "postgresql://sys@db.example:5433/system?sslmode=require"
+        );
+        assert_eq!(pw.as_deref(), Some("x"));
+        let (url, pw) =
+            split_password("postgres://sys:s3cret@db/system").unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(url, "postgres://sys@db/system");
+        assert_eq!(pw.as_deref(), Some("s3cret"));
+        let (url, pw) = split_password("host=db password='a b\\'c' dbname=system")
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(url, "host=db dbname=system");
+        assert_eq!(pw.as_deref(), Some("a b'c"));
+        let (url, pw) =
+            split_password("postgresql://db/system").unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(url, "postgresql://db/system");
+        assert_eq!(pw, None);
+    }
+
+    #[test]
+    fn counts_quote_their_tables() {
+        let q = count_query(&[("public".into(), "we\"ird".into())]).unwrap_or_default();
+        assert_eq!(
+            q,
+            "SELECT 'public.we\"ird'::text, count(*) FROM ONLY \"public\".\"we\"\"ird\""
+        );
+    }
+}

@@ -65,6 +65,17 @@ pub async fn version(tool: &str) -> anyhow::Result<Option<ToolVersion>> {
     }))
 }
 
+/// [`version`], with a missing tool an error that says what to install.
+pub async fn require(tool: &str) -> anyhow::Result<ToolVersion> {
+    version(tool).await?.with_context(|| {
+        format!(
+            "{tool} is not installed on this host (not found on PATH); install the PostgreSQL \
+             client tools (e.g. `apt-get install postgresql-client`) at least as new as the \
+             servers involved"
+        )
+    })
+}
+
 /// The version and its major number from a tool's `--version` output.
 ///
 /// MySQL-style client lines (`mysqldump  Ver 10.19 Distrib 10.11.19-MariaDB, for ...`) keep

@@ -1,0 +1,1508 @@
+//! PostgreSQL dumps and restores: the steps `dump-system-database`, `dump-zync-database` and
+//! `dump-migration-database` (pg_dump in the custom format) and `restore-system-database`
+//! (pg_restore), and the same code behind `cutover pg dump` and `cutover pg restore`.
+//!
+//! Where a dump is taken from:
+//! - the URL the config names for the store (`source.system_database_url`,
+//!   `source.zync_database_url`, `migration_cluster.system_database_url`), else
+//! - for the source, where the `inventory` step found it: a store outside the namespace through
+//!   the URL of its secret (`system-database`/`URL`, `zync`/`DATABASE_URL`), read at the moment
+//!   of use; a store inside it (`system-postgresql`, `zync-database`) by running `pg_dump -Fc -d
+//!   <database>` in its pod through exec, since the pod's own pg_dump matches its server and
+//!   needs no password. Its output streams out of the pod.
+//!
+//! Through a URL the local pg_dump runs, after a check that its major version is at least the
+//! server's (pg_dump refuses newer servers); the password goes to it in `PGPASSWORD`, never on
+//! its command line. Either way the archive streams into `<dumps>/<name>.dump.partial`, created
+//! with mode 0600 and hashed (SHA-256) on the way, with live progress in bytes against the
+//! database's size; it is synced to disk, then `pg_restore --list` must read it (a truncated or
+//! foreign file fails here), and only then is it renamed to `<dumps>/<name>.dump` and the
+//! folder synced. The fact `dump` ([`DumpRecord`]) records path, size, SHA-256, mode, server
+//! version, the number of TABLE DATA entries and the rows of each of those tables; the same
+//! record is written next to the file as `<name>.dump.json` (mode 0600), so that it travels with
+//! the dump when the other party restores it with its own cutover.
+//!
+//! Row counts are exact (`count(*) FROM ONLY`, for every table the archive holds data of), not
+//! the `n_live_tup` estimate: a restore is checked against them, and an estimate would either
+//! fail good restores or pass bad ones. Through a URL they are taken while pg_dump runs, inside
+//! its own snapshot (`pg_export_snapshot` held open in a REPEATABLE READ transaction and passed
+//! to `pg_dump --snapshot`), so they describe exactly what the archive holds even if something
+//! writes meanwhile, and cost no time of their own: pg_dump spends it compressing. Through exec
+//! they are taken right after the dump; 3scale is stopped by then (`scale-down`), so nothing
+//! writes.
+//!
+//! A restore (`restore-system-database`) takes the dump `dump-system-database` recorded in this
+//! journal, else the one in the dump folder with its `.json` record (taken by the other party).
+//! With neither, and the source system database named in the config, it offers to dump it
+//! first (the operator types `dump now`); otherwise it fails and says what to bring. It first
+//! reads the whole archive again and compares its
+//! SHA-256 with the recorded one (a changed byte stops it, naming the file); then looks at the
+//! target: if any table of the dump already exists there, it asks the operator to type
+//! `replace <database>` before replacing them (`pg_restore --clean --if-exists`), and never
+//! restores over them otherwise. `pg_restore --no-owner --no-acl --exit-on-error --jobs N`
+//! loads the archive (N = the CPUs, at most 4); progress counts the tables whose data is
+//! loaded. Afterwards every table's rows are checked against the recorded counts: first
+//! through the server's own counters (`pg_stat_user_tables`: rows inserted equal to live rows
+//! and to the count, none deleted; the tables were just created, so the counters cover the
+//! load alone), which cost nothing; a table whose counters do not match is counted with
+//! `count(*)`, and only that exact count can fail the step, which then lists the tables. A
+//! count(*) right after a load would read, and write hint bits into, every page again, about a
+//! third of the load's own time.
+//!
+//! Resume re-check: a dump holds when its file exists and its SHA-256 matches the fact; a
+//! restore holds when the target's row counts match the recorded ones.
+//!
+//! Not automated here: a MySQL or Oracle system database (the step fails and points to the
+//! manual procedure, which has the mysqldump and Data Pump commands), and
+//! `seed-destination-database`, which also pauses RHOAM and runs its client in a pod.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use super::inventory::{self, Location};
+use super::{Question, Recheck, StepAction, StepContext, StepFuture, StepResult};
+use crate::config::StoreKind;
+use crate::infra::kube::KubeCluster;
+use crate::infra::pg;
+use crate::infra::tools::{self, ToolVersion};
+use crate::infra::url::{redact, scrub};
+use crate::runbook::{Action, ClusterRole, DbKind};
+
+/// The fact of a dump step, and of a restore step.
+pub const FACT: &str = "dump";
+pub const RESTORE_FACT: &str = "restore";
+/// The step whose dump `restore-system-database` restores.
+pub const SYSTEM_DUMP_STEP: &str = "dump-system-database";
+
+/// Connecting to a database, before it counts as no answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Progress is reported at most this often.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// Stderr of a tool kept for the error message.
+const STDERR_KEPT: usize = 64 * 1024;
+/// Read and write buffer of the archive copy.
+const CHUNK: usize = 1 << 20;
+
+/// What a dump produced, recorded as the fact `dump`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DumpRecord {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Lowercase hex SHA-256 of the file.
+    pub sha256: String,
+    /// The file's mode, `0600`.
+    pub mode: String,
+    /// `custom` (pg_dump -Fc).
+    pub format: String,
+    /// Where it was dumped from: a URL with its password masked, or the pod and database.
+    pub source: String,
+    pub server_version: String,
+    pub server_major: u32,
+    /// The pg_dump that wrote it: the local one's version, or `in pod <name>`.
+    pub pg_dump: String,
+    /// The number of TABLE DATA entries of the archive.
+    pub table_data: usize,
+    /// Exact rows of each table the archive holds data of, by `schema.name`.
+    pub rows: BTreeMap<String, u64>,
+    /// How the rows were counted.
+    pub rows_counted: String,
+    pub seconds: f64,
+}
+
+impl DumpRecord {
+    pub fn total_rows(&self) -> u64 {
+        self.rows.values().sum()
+    }
+
+    /// The tables of the archive as (`schema`, `name`).
+    pub fn tables(&self) -> Vec<(String, String)> {
+        self.rows.keys().filter_map(|t| split_table(t)).collect()
+    }
+
+    /// One line for the operator.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}: {}, sha256 {}, PostgreSQL {}, {} tables with data, {} rows",
+            self.path.display(),
+            human_bytes(self.bytes),
+            &self.sha256[..self.sha256.len().min(12)],
+            self.server_version,
+            self.table_data,
+            self.total_rows()
+        )
+    }
+}
+
+fn split_table(t: &str) -> Option<(String, String)> {
+    let (schema, name) = t.split_once('.')?;
+    Some((schema.to_string(), name.to_string()))
+}
+
+/// Where progress and log lines go: a step's sink, or the terminal for `cutover pg`.
+pub struct Report<'a> {
+    pub progress: &'a (dyn Fn(u64, Option<u64>, &'static str) + Send + Sync),
+    pub log: &'a (dyn Fn(String) + Send + Sync),
+}
+
+/// Calls `report.progress` at most every [`PROGRESS_EVERY`], and always for the last value.
+struct Throttle<'a, 'b> {
+    report: &'a Report<'b>,
+    total: Option<u64>,
+    unit: &'static str,
+    last: Option<Instant>,
+}
+
+impl<'a, 'b> Throttle<'a, 'b> {
+    fn new(report: &'a Report<'b>, total: Option<u64>, unit: &'static str) -> Self {
+        Throttle {
+            report,
+            total,
+            unit,
+            last: None,
+        }
+    }
+
+    fn tick(&mut self, done: u64) {
+        if self.last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+            self.last = Some(Instant::now());
+            // The database's size is a rough guess of the compressed archive's; never show
+            // more done than the total.
+            let total = self.total.map(|t| t.max(done));
+            (self.report.progress)(done, total, self.unit);
+        }
+    }
+
+    fn done(&self, done: u64) {
+        (self.report.progress)(done, Some(done), self.unit);
+    }
+}
+
+/// What the server says about itself.
+struct ServerInfo {
+    version: String,
+    major: u32,
+    size: u64,
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// `<file>.partial`, where an archive is written before it is known to be whole.
+fn partial_path(to: &Path) -> PathBuf {
+    let mut name = to.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".partial");
+    to.with_file_name(name)
+}
+
+/// A new (or emptied) file only this user may read.
+async fn create_private(path: &Path) -> Result<tokio::fs::File> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create the dump folder {}", dir.display()))?;
+    }
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .await
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    // A file left by an earlier attempt keeps its old mode through `open`.
+    tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .await
+        .with_context(|| format!("cannot set mode 0600 on {}", path.display()))?;
+    Ok(file)
+}
+
+/// Renames the synced `partial` to `to` and syncs the folder, so the name survives a crash.
+fn publish(partial: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(partial, to)
+        .with_context(|| format!("cannot rename {} to {}", partial.display(), to.display()))?;
+    if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot sync the folder {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Copies `from` into `file`, hashing it and reporting progress; syncs the file at the end.
+async fn copy_hashing(
+    mut from: impl AsyncRead + Unpin,
+    file: tokio::fs::File,
+    throttle: &mut Throttle<'_, '_>,
+) -> Result<(u64, String)> {
+    let mut writer = tokio::io::BufWriter::with_capacity(CHUNK, file);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut bytes = 0u64;
+    loop {
+        let n = from
+            .read(&mut buf)
+            .await
+            .context("reading pg_dump's output")?;
+        if n == 0 {
+            break;
+        }
+        writer
+            .write_all(&buf[..n])
+            .await
+            .context("writing the dump file (is the disk full?)")?;
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+        throttle.tick(bytes);
+    }
+    writer
+        .flush()
+        .await
+        .context("writing the dump file (is the disk full?)")?;
+    writer
+        .into_inner()
+        .sync_all()
+        .await
+        .context("syncing the dump file to disk")?;
+    Ok((bytes, hex(&hasher.finalize())))
+}
+
+/// The first [`STDERR_KEPT`] bytes of a tool's stderr.
+async fn read_all_kept(mut from: impl AsyncRead + Unpin) -> String {
+    let mut kept = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = STDERR_KEPT.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+    String::from_utf8_lossy(&kept).trim().to_string()
+}
+
+/// The SHA-256 of a file, read in chunks, with progress in bytes.
+pub async fn sha256_file(path: &Path, report: &Report<'_>) -> Result<(u64, String)> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let total = file.metadata().await.ok().map(|m| m.len());
+    let mut throttle = Throttle::new(report, total, "bytes");
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut bytes = 0u64;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .await
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+        throttle.tick(bytes);
+    }
+    throttle.done(bytes);
+    Ok((bytes, hex(&hasher.finalize())))
+}
+
+/// The tables whose data the archive holds, from `pg_restore --list`: (`schema`, `name`). Fails
+/// when pg_restore cannot read the file.
+pub async fn table_data(pg_restore: &ToolVersion, file: &Path) -> Result<Vec<(String, String)>> {
+    let out = tokio::process::Command::new(&pg_restore.path)
+        .arg("--list")
+        .arg(file)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .with_context(|| format!("cannot run {}", pg_restore.path.display()))?;
+    if !out.status.success() {
+        bail!(
+            "pg_restore {} cannot read the archive {} ({}): {}; the file is incomplete or \
+             damaged, or was written by a newer pg_dump than this pg_restore",
+            pg_restore.version,
+            file.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(parse_table_data(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// `3360; 0 16390 TABLE DATA public accounts owner` → (`public`, `accounts`).
+fn parse_table_data(listing: &str) -> Vec<(String, String)> {
+    listing
+        .lines()
+        .filter(|l| !l.starts_with(';'))
+        .filter_map(|l| {
+            let rest = l.split_once(" TABLE DATA ")?.1;
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            match words.as_slice() {
+                [schema, name @ .., _owner] if !name.is_empty() => {
+                    Some((schema.to_string(), name.join(" ")))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Refuses a tool older than the server it serves.
+fn check_tool_version(tool: &ToolVersion, server: &ServerInfo, what: &str) -> Result<()> {
+    if tool.major < server.major {
+        bail!(
+            "{} {} ({}) is older than the PostgreSQL {} server; {what}. Install the PostgreSQL \
+             {} client tools (or newer) on this host and put them first on PATH",
+            tool.name,
+            tool.version,
+            tool.path.display(),
+            server.version,
+            server.major
+        );
+    }
+    Ok(())
+}
+
+async fn server_info(client: &tokio_postgres::Client, url: &str) -> Result<ServerInfo> {
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version'), \
+                    current_setting('server_version_num')::int4, \
+                    pg_database_size(current_database())",
+            &[],
+        )
+        .await
+        .map_err(|e| crate::infra::url::scrub_error(&e, url))
+        .with_context(|| format!("PostgreSQL at {} did not report its version", redact(url)))?;
+    let version: String = row.try_get(0)?;
+    let num: i32 = row.try_get(1)?;
+    let size: i64 = row.try_get(2)?;
+    Ok(ServerInfo {
+        version,
+        major: u32::try_from(num / 10000).unwrap_or(0),
+        size: u64::try_from(size).unwrap_or(0),
+    })
+}
+
+/// Dumps the database at `url` with the local pg_dump to `to` (see the module's doc).
+pub async fn dump_url(url: &str, to: &Path, report: &Report<'_>) -> Result<DumpRecord> {
+    let started = Instant::now();
+    let shown = redact(url);
+    let pg_dump = tools::require("pg_dump").await?;
+    let pg_restore = tools::require("pg_restore").await?;
+    let client = pg::connect(url, CONNECT_TIMEOUT).await?;
+    let info = server_info(&client, url).await?;
+    check_tool_version(&pg_dump, &info, "pg_dump refuses to dump a newer server")?;
+    check_tool_version(
+        &pg_restore,
+        &info,
+        "it could not read back the archive to check it",
+    )?;
+    (report.log)(format!(
+        "dumping {shown} (PostgreSQL {}, {}) with pg_dump {} to {}",
+        info.version,
+        human_bytes(info.size),
+        pg_dump.version,
+        to.display()
+    ));
+
+    // The counts are taken later in this snapshot, the one pg_dump reads.
+    let snapshot = match client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await
+    {
+        Ok(()) => match client.query_one("SELECT pg_export_snapshot()", &[]).await {
+            Ok(row) => row.try_get::<_, String>(0).ok(),
+            Err(e) => {
+                (report.log)(format!(
+                    "cannot export a snapshot ({e}); the rows are counted after the dump"
+                ));
+                let _ = client.batch_execute("ROLLBACK").await;
+                None
+            }
+        },
+        Err(e) => {
+            (report.log)(format!(
+                "cannot open a snapshot ({e}); the rows are counted after the dump"
+            ));
+            None
+        }
+    };
+
+    let (conninfo, password) = pg::split_password(url)?;
+    let mut cmd = tokio::process::Command::new(&pg_dump.path);
+    cmd.arg("--format=custom").arg("--no-password");
+    if let Some(s) = &snapshot {
+        cmd.arg(format!("--snapshot={s}"));
+    }
+    cmd.arg("--dbname")
+        .arg(&conninfo)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(pw) = &password {
+        cmd.env("PGPASSWORD", pw);
+    }
+    let partial = partial_path(to);
+    let file = create_private(&partial).await?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot run {}", pg_dump.path.display()))?;
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        bail!("pg_dump started without its output pipes");
+    };
+    // The rows are counted while pg_dump runs, in its snapshot, over the tables the catalog
+    // lists; the archive's listing then says which of them it holds.
+    let catalog = match &snapshot {
+        Some(_) => user_tables(&client)
+            .await
+            .map_err(|e| anyhow!(scrub(&format!("{e:#}"), url)))?,
+        None => Vec::new(),
+    };
+    let mut throttle = Throttle::new(report, Some(info.size), "bytes");
+    let (copied, errors, counted) = tokio::join!(
+        copy_hashing(stdout, file, &mut throttle),
+        read_all_kept(stderr),
+        pg::count_rows(&client, &catalog)
+    );
+    let status = child.wait().await.context("waiting for pg_dump")?;
+    let errors = scrub(&errors, url);
+    let (bytes, sha256) = match copied {
+        Ok(done) if status.success() => done,
+        Ok(_) => {
+            let _ = std::fs::remove_file(&partial);
+            bail!("pg_dump of {shown} failed ({status}): {errors}");
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e.context(format!("the dump of {shown} did not complete: {errors}")));
+        }
+    };
+    throttle.done(bytes);
+
+    let snapshotted = snapshot.is_some();
+    let record = finish(&pg_restore, &partial, to, report, |tables| async move {
+        let mut counted = counted.map_err(|e| anyhow!(scrub(&format!("{e:#}"), url)))?;
+        // Tables the catalog did not list (none, unless pg_dump saw more) are counted now,
+        // still in the snapshot; counted tables without data in the archive are left out.
+        let rest: Vec<(String, String)> = tables
+            .iter()
+            .filter(|(s, n)| !counted.contains_key(&format!("{s}.{n}")))
+            .cloned()
+            .collect();
+        let more = pg::count_rows(&client, &rest)
+            .await
+            .map_err(|e| anyhow!(scrub(&format!("{e:#}"), url)))?;
+        counted.extend(more);
+        if snapshotted {
+            let _ = client.batch_execute("COMMIT").await;
+        }
+        Ok(tables
+            .iter()
+            .map(|(s, n)| format!("{s}.{n}"))
+            .filter_map(|t| counted.get(&t).map(|n| (t, *n)))
+            .collect())
+    })
+    .await?;
+    Ok(DumpRecord {
+        bytes,
+        sha256,
+        source: shown,
+        server_version: info.version,
+        server_major: info.major,
+        pg_dump: pg_dump.version,
+        rows_counted: if snapshotted {
+            "exact count(*) in the dump's snapshot".to_string()
+        } else {
+            "exact count(*) right after the dump".to_string()
+        },
+        seconds: started.elapsed().as_secs_f64(),
+        ..record
+    })
+}
+
+/// Lists the archive, counts its tables' rows with `count`, and publishes the file. The
+/// record's size, checksum and source are filled in by the caller.
+async fn finish<F, Fut>(
+    pg_restore: &ToolVersion,
+    partial: &Path,
+    to: &Path,
+    report: &Report<'_>,
+    count: F,
+) -> Result<DumpRecord>
+where
+    F: FnOnce(Vec<(String, String)>) -> Fut,
+    Fut: std::future::Future<Output = Result<BTreeMap<String, u64>>>,
+{
+    let tables = match table_data(pg_restore, partial).await {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = std::fs::remove_file(partial);
+            return Err(e);
+        }
+    };
+    let table_count = tables.len();
+    let rows = match count(tables).await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(partial);
+            return Err(
+                e.context("the archive is whole, but its tables' rows could not be counted")
+            );
+        }
+    };
+    publish(partial, to)?;
+    (report.log)(format!(
+        "{} is readable: {table_count} tables with data, {} rows counted",
+        to.display(),
+        rows.values().sum::<u64>()
+    ));
+    Ok(DumpRecord {
+        path: to.to_path_buf(),
+        bytes: 0,
+        sha256: String::new(),
+        mode: "0600".to_string(),
+        format: "custom".to_string(),
+        source: String::new(),
+        server_version: String::new(),
+        server_major: 0,
+        pg_dump: String::new(),
+        table_data: table_count,
+        rows,
+        rows_counted: String::new(),
+        seconds: 0.0,
+    })
+}
+
+/// Runs `psql` in `pod` against `database` and returns its unaligned, tuples-only output.
+async fn psql_in_pod(kube: &KubeCluster, pod: &str, database: &str, sql: &str) -> Result<String> {
+    let mut out: Vec<u8> = Vec::new();
+    let result = kube
+        .exec_to_writer(
+            pod,
+            None,
+            &[
+                "psql", "-X", "-A", "-t", "-F", "|", "-d", database, "-c", sql,
+            ],
+            &mut out,
+            |_| {},
+        )
+        .await?;
+    if !result.success() {
+        bail!(
+            "psql in pod {pod} failed (exit code {}): {}",
+            result.exit_code,
+            result.stderr.trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Dumps `database` by running pg_dump in `pod` through exec (see the module's doc).
+pub async fn dump_exec(
+    kube: &KubeCluster,
+    pod: &str,
+    database: &str,
+    to: &Path,
+    report: &Report<'_>,
+) -> Result<DumpRecord> {
+    let started = Instant::now();
+    let pg_restore = tools::require("pg_restore").await?;
+    let info_text = psql_in_pod(
+        kube,
+        pod,
+        database,
+        "SELECT current_setting('server_version'), current_setting('server_version_num'), \
+         pg_database_size(current_database())",
+    )
+    .await?;
+    let fields: Vec<&str> = info_text.trim().split('|').collect();
+    let info = match fields.as_slice() {
+        [version, num, size] => ServerInfo {
+            version: version.to_string(),
+            major: num.parse::<u32>().map(|n| n / 10000).unwrap_or(0),
+            size: size.parse().unwrap_or(0),
+        },
+        _ => bail!(
+            "psql in pod {pod} did not report the server version of database {database}: {:?}",
+            info_text.trim()
+        ),
+    };
+    check_tool_version(
+        &pg_restore,
+        &info,
+        "it could not read back the archive the pod's pg_dump writes",
+    )?;
+    let shown = format!("pod {pod}, database {database}, through exec");
+    (report.log)(format!(
+        "dumping database {database} (PostgreSQL {}, {}) with pg_dump in pod {pod} to {}",
+        info.version,
+        human_bytes(info.size),
+        to.display()
+    ));
+    let partial = partial_path(to);
+    let file = create_private(&partial).await?;
+    let mut writer = tokio::io::BufWriter::with_capacity(CHUNK, file);
+    let mut throttle = Throttle::new(report, Some(info.size), "bytes");
+    let result = kube
+        .exec_to_writer(
+            pod,
+            None,
+            &["pg_dump", "-Fc", "-d", database],
+            &mut writer,
+            |n| throttle.tick(n),
+        )
+        .await;
+    let result = match result {
+        Ok(r) if r.success() => r,
+        Ok(r) => {
+            let _ = std::fs::remove_file(&partial);
+            bail!(
+                "pg_dump in pod {pod} failed (exit code {}): {}",
+                r.exit_code,
+                r.stderr.trim()
+            );
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e.context(format!("the dump of database {database} did not complete")));
+        }
+    };
+    if let Err(e) = writer.into_inner().sync_all().await {
+        let _ = std::fs::remove_file(&partial);
+        return Err(anyhow!(e).context(format!("cannot sync {}", partial.display())));
+    }
+    throttle.done(result.bytes);
+    let record = finish(&pg_restore, &partial, to, report, |tables| async move {
+        let mut rows = BTreeMap::new();
+        let Some(query) = pg::count_query(&tables) else {
+            return Ok(rows);
+        };
+        let text = psql_in_pod(kube, pod, database, &query).await?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let (table, n) = line
+                .rsplit_once('|')
+                .with_context(|| format!("psql printed {line:?}, not table|count"))?;
+            let n: u64 = n
+                .trim()
+                .parse()
+                .with_context(|| format!("psql printed {line:?}, not table|count"))?;
+            rows.insert(table.to_string(), n);
+        }
+        Ok(rows)
+    })
+    .await?;
+    Ok(DumpRecord {
+        bytes: result.bytes,
+        sha256: result.sha256,
+        source: shown,
+        server_version: info.version,
+        server_major: info.major,
+        pg_dump: format!("in pod {pod}"),
+        rows_counted: "exact count(*) right after the dump".to_string(),
+        seconds: started.elapsed().as_secs_f64(),
+        ..record
+    })
+}
+
+/// Reads the whole archive and compares its SHA-256 with the recorded one.
+pub async fn verify_file(record: &DumpRecord, report: &Report<'_>) -> Result<()> {
+    let path = &record.path;
+    if !path.exists() {
+        bail!(
+            "the dump {} is not there any more; dump again, or put the file back",
+            path.display()
+        );
+    }
+    let (bytes, sha) = sha256_file(path, report).await?;
+    if sha != record.sha256 {
+        bail!(
+            "the dump {} has changed since it was written: its SHA-256 is {sha} ({bytes} bytes), \
+             the recorded one {} ({} bytes). Nothing was restored; dump again or find the \
+             original file",
+            path.display(),
+            record.sha256,
+            record.bytes
+        );
+    }
+    Ok(())
+}
+
+/// The dump's tables that already exist in the target.
+pub async fn occupied(url: &str, record: &DumpRecord) -> Result<Vec<String>> {
+    let client = pg::connect(url, CONNECT_TIMEOUT).await?;
+    pg::existing_tables(&client, &record.tables())
+        .await
+        .map_err(|e| anyhow!(scrub(&format!("{e:#}"), url)))
+}
+
+/// The parallel jobs of a restore: the CPUs of this host, at most 4.
+pub fn restore_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().clamp(1, 4))
+        .unwrap_or(2)
+}
+
+/// `pg_restore --no-owner --no-acl --exit-on-error --jobs N` of `file` into `url`; with
+/// `replace`, `--clean --if-exists` first drops the objects the archive holds. Progress counts
+/// the tables whose data is loaded, of `tables`.
+pub async fn pg_restore_into(
+    url: &str,
+    file: &Path,
+    replace: bool,
+    tables: usize,
+    report: &Report<'_>,
+) -> Result<()> {
+    let pg_restore = tools::require("pg_restore").await?;
+    let (conninfo, password) = pg::split_password(url)?;
+    let mut cmd = tokio::process::Command::new(&pg_restore.path);
+    cmd.args([
+        "--no-owner",
+        "--no-acl",
+        "--exit-on-error",
+        "--no-password",
+        "--verbose",
+    ])
+    .arg(format!("--jobs={}", restore_jobs()));
+    if replace {
+        cmd.args(["--clean", "--if-exists"]);
+    }
+    cmd.arg("--dbname")
+        .arg(&conninfo)
+        .arg(file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(pw) = &password {
+        cmd.env("PGPASSWORD", pw);
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot run {}", pg_restore.path.display()))?;
+    let Some(stderr) = child.stderr.take() else {
+        bail!("pg_restore started without its stderr pipe");
+    };
+    let mut lines = tokio::io::BufReader::new(stderr);
+    let mut kept = String::new();
+    let mut loaded = 0u64;
+    let mut throttle = Throttle::new(report, Some(tables as u64), "tables");
+    throttle.tick(0);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        use tokio::io::AsyncBufReadExt;
+        match lines.read_line(&mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let l = line.trim();
+        // Printed once per table, by the worker that loads it, also with --jobs.
+        let data_done = l.contains("processing data for table");
+        if data_done {
+            loaded += 1;
+            throttle.tick(loaded);
+        } else if (l.contains("error")
+            || l.contains("warning")
+            || l.contains("DETAIL")
+            || l.contains("Command was"))
+            && kept.len() < STDERR_KEPT
+        {
+            kept.push_str(l);
+            kept.push('\n');
+        }
+    }
+    let status = child.wait().await.context("waiting for pg_restore")?;
+    if !status.success() {
+        bail!(
+            "pg_restore of {} into {} failed ({status}): {}",
+            file.display(),
+            redact(url),
+            scrub(kept.trim(), url)
+        );
+    }
+    throttle.done(loaded);
+    Ok(())
+}
+
+/// The ordinary tables of the database outside the system schemas and extensions: those
+/// pg_dump dumps the data of.
+async fn user_tables(client: &tokio_postgres::Client) -> Result<Vec<(String, String)>> {
+    let rows = client
+        .query(
+            "SELECT n.nspname::text, c.relname::text FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname NOT LIKE 'pg\\_%' \
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass \
+                 AND d.objid = c.oid AND d.deptype = 'e') \
+             ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .context("listing the tables of the database")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// How a restore's rows were checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Verified {
+    /// Tables whose rows the server's counters vouch for.
+    pub by_counters: usize,
+    /// Tables counted with count(*).
+    pub by_count: usize,
+    /// `schema.name: N restored, M dumped`, for every table that differs.
+    pub differences: Vec<String>,
+}
+
+/// The check right after a restore into tables it created: first the server's own counters
+/// (`pg_stat_user_tables`: rows inserted equal to live rows and to the recorded count, none
+/// deleted), which cost nothing; a backend's counters reach them when it ends, so they are read
+/// again for a moment. A table whose counters still do not match is counted exactly with
+/// count(*), and only an exact count decides that it differs.
+pub async fn verify_restored(url: &str, record: &DumpRecord) -> Result<Verified> {
+    let client = pg::connect(url, CONNECT_TIMEOUT).await?;
+    let mut pending: BTreeMap<String, u64> = record.rows.clone();
+    let mut verified = Verified::default();
+    for attempt in 0..10 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let rows = client
+            .query(
+                "SELECT schemaname::text || '.' || relname::text, n_live_tup, n_tup_ins, \
+                        n_tup_del FROM pg_stat_user_tables",
+                &[],
+            )
+            .await
+            .map_err(|e| anyhow!(scrub(&format!("{e:#}"), url)))
+            .context("reading the target's table counters")?;
+        for row in rows {
+            let table: String = row.try_get(0)?;
+            let (live, inserted, deleted): (i64, i64, i64) =
+                (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+            if let Some(expected) = pending.get(&table).copied()
+                && i64::try_from(expected).is_ok_and(|e| e == live && e == inserted)
+                && deleted == 0
+            {
+                pending.remove(&table);
+                verified.by_counters += 1;
+            }
+        }
+        if pending.is_empty() {
+            break;
+        }
+    }
+    if !pending.is_empty() {
+        let rest = DumpRecord {
+            rows: pending,
+            ..record.clone()
+        };
+        verified.by_count = rest.rows.len();
+        verified.differences = compare_counts(url, &rest).await?;
+    }
+    Ok(verified)
+}
+
+/// The tables whose rows in the target differ from the record: `schema.name: N restored, M
+/// dumped`.
+pub async fn compare_counts(url: &str, record: &DumpRecord) -> Result<Vec<String>> {
+    let client = pg::connect(url, CONNECT_TIMEOUT).await?;
+    let tables = record.tables();
+    let existing = pg::existing_tables(&client, &tables)
+        .await
+        .map_err(|e| anyhow!(scrub(&format!("{e:#}"), url)))?;
+    let present: Vec<(String, String)> = tables
+        .into_iter()
+        .filter(|(s, n)| existing.contains(&format!("{s}.{n}")))
+        .collect();
+    let counts = pg::count_rows(&client, &present)
+        .await
+        .map_err(|e| anyhow!(scrub(&format!("{e:#}"), url)))?;
+    let mut differ = Vec::new();
+    for (table, dumped) in &record.rows {
+        match counts.get(table) {
+            Some(n) if n == dumped => {}
+            Some(n) => differ.push(format!("{table}: {n} restored, {dumped} dumped")),
+            None => differ.push(format!("{table}: missing, {dumped} dumped")),
+        }
+    }
+    Ok(differ)
+}
+
+// ---------------------------------------------------------------------------- the steps
+
+/// Which database a dump step dumps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    System,
+    Zync,
+    Migration,
+}
+
+impl Target {
+    fn file(self) -> &'static str {
+        match self {
+            Target::System => "system-database.dump",
+            Target::Zync => "zync-database.dump",
+            Target::Migration => "migration-system-database.dump",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Target::System => "the source's system database",
+            Target::Zync => "the source's zync database",
+            Target::Migration => "the migration cluster's system database",
+        }
+    }
+}
+
+struct DumpStep(Target);
+struct RestoreStep;
+
+static DUMP_SYSTEM: DumpStep = DumpStep(Target::System);
+static DUMP_ZYNC: DumpStep = DumpStep(Target::Zync);
+static DUMP_MIGRATION: DumpStep = DumpStep(Target::Migration);
+static RESTORE_SYSTEM: RestoreStep = RestoreStep;
+
+pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> {
+    Some(match action {
+        Action::DumpSystemDatabase => &DUMP_SYSTEM,
+        Action::DumpZyncDatabase => &DUMP_ZYNC,
+        Action::DumpMigrationDatabase => &DUMP_MIGRATION,
+        Action::RestoreSystemDatabase => &RESTORE_SYSTEM,
+        _ => return None,
+    })
+}
+
+/// How a step reaches the database it dumps.
+enum Source {
+    Url {
+        url: String,
+        origin: String,
+    },
+    Exec {
+        kube: Box<KubeCluster>,
+        pod: String,
+        database: String,
+    },
+    /// Not automated: the reason, with what to do instead.
+    Manual(String),
+}
+
+fn manual(kind: &str, step: &str) -> String {
+    format!(
+        "the system database is {kind}: this step dumps PostgreSQL only; dump it with the {kind} \
+         part of the step's procedure, then mark the step done (`--skip {step}=REASON` in \
+         headless mode)"
+    )
+}
+
+async fn source_of(ctx: &StepContext, target: Target) -> Result<Source> {
+    let step = ctx.step.id.0;
+    let (role, kind_matches): (ClusterRole, fn(StoreKind) -> bool) = match target {
+        Target::System => (ClusterRole::Source, |k| {
+            matches!(k, StoreKind::SystemDatabase(_))
+        }),
+        Target::Zync => (ClusterRole::Source, |k| k == StoreKind::ZyncDatabase),
+        Target::Migration => (ClusterRole::MigrationCluster, |k| {
+            matches!(k, StoreKind::SystemDatabase(_))
+        }),
+    };
+    if target == Target::System {
+        match ctx.config.source_db_kind() {
+            Some(DbKind::Mysql) => return Ok(Source::Manual(manual("MySQL", step))),
+            Some(DbKind::Oracle) => return Ok(Source::Manual(manual("Oracle", step))),
+            _ => {}
+        }
+    }
+    if let Some(store) = ctx
+        .config
+        .stores()
+        .find(|s| s.cluster == role && kind_matches(s.kind))
+    {
+        return Ok(Source::Url {
+            url: store.url_value()?,
+            origin: format!("config {}", store.key),
+        });
+    }
+    let (secret, key, config_key) = match target {
+        Target::System => ("system-database", "URL", "source.system_database_url"),
+        Target::Zync => ("zync", "DATABASE_URL", "source.zync_database_url"),
+        Target::Migration => bail!(
+            "migration_cluster.system_database_url is not set; name the migration AWS \
+             account's system database there (as env:NAME or file:PATH)"
+        ),
+    };
+    let fix = format!("or set {config_key} in the config (as env:NAME or file:PATH)");
+    let Some(inv) = inventory::recorded(ctx) else {
+        bail!("{config_key} is not set and no inventory is recorded; run the inventory step {fix}");
+    };
+    let Some(location) = inv.store(secret, key).cloned() else {
+        bail!("{config_key} is not set and the inventory found no {secret}/{key}; {fix}");
+    };
+    let scheme = location.scheme.clone().unwrap_or_default();
+    if scheme.starts_with("mysql") {
+        return Ok(Source::Manual(manual("MySQL", step)));
+    }
+    if scheme.starts_with("oracle") {
+        return Ok(Source::Manual(manual("Oracle", step)));
+    }
+    let cluster = ctx
+        .config
+        .cluster(ClusterRole::Source)
+        .context("the config has no [source] cluster")?;
+    let kube = KubeCluster::connect(cluster).await?;
+    match location.location {
+        Location::External => {
+            let url = inventory::store_url(&kube, secret, key)
+                .await
+                .with_context(|| format!("{} is not reachable; {fix}", target.label()))?;
+            Ok(Source::Url {
+                url,
+                origin: format!("secret {secret}/{key}, as the inventory found"),
+            })
+        }
+        Location::Internal => {
+            let shown = location.describe();
+            let workload = location
+                .workload
+                .as_deref()
+                .and_then(|name| inv.workload(name))
+                .cloned()
+                .with_context(|| {
+                    format!(
+                        "{} is inside the source namespace ({shown}) and the inventory found no \
+                         workload serving it; {fix}",
+                        target.label()
+                    )
+                })?;
+            let database = location
+                .database
+                .clone()
+                .filter(|d| !d.is_empty())
+                .with_context(|| {
+                    format!("the inventory found no database name in {secret}/{key}; {fix}")
+                })?;
+            let pods = kube.workload_pods(workload.kind, &workload.name).await?;
+            let pod = pods
+                .iter()
+                .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+                .and_then(|p| p.metadata.name.clone())
+                .with_context(|| {
+                    format!(
+                        "no running pod of {} {} serves {}; {fix}",
+                        workload.kind,
+                        workload.name,
+                        target.label()
+                    )
+                })?;
+            Ok(Source::Exec {
+                kube: Box::new(kube),
+                pod,
+                database,
+            })
+        }
+        Location::Unknown => {
+            bail!("the inventory could not read {secret}/{key} as a URL; check the secret, {fix}")
+        }
+    }
+}
+
+fn figures_of(value: &Value) -> Map<String, Value> {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+/// The dump an earlier attempt or step recorded.
+fn recorded_dump(ctx: &StepContext, step: &str) -> Option<DumpRecord> {
+    serde_json::from_value(ctx.fact(step, FACT)?.clone()).ok()
+}
+
+/// `<dump>.json`, the record kept next to a dump so that it travels with the file (a dump the
+/// other party took reaches this host with its record).
+pub fn record_path(dump: &Path) -> PathBuf {
+    let mut name = dump
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".json");
+    dump.with_file_name(name)
+}
+
+/// Writes `record` to [`record_path`] (mode 0600, synced).
+pub fn write_record(record: &DumpRecord) -> Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = record_path(&record.path);
+    let text = serde_json::to_string_pretty(record)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// The record next to `dump`, with its path set to where the dump is now.
+pub fn read_record(dump: &Path) -> Option<DumpRecord> {
+    let text = std::fs::read_to_string(record_path(dump)).ok()?;
+    let mut record: DumpRecord = serde_json::from_str(&text).ok()?;
+    record.path = dump.to_path_buf();
+    Some(record)
+}
+
+/// The system database dump to restore: the one `dump-system-database` recorded in this
+/// journal, the one this step took itself on an earlier attempt, or one that arrived in the
+/// dump folder with its record (taken by the other party's cutover).
+fn system_dump(ctx: &StepContext) -> Option<DumpRecord> {
+    recorded_dump(ctx, SYSTEM_DUMP_STEP)
+        .or_else(|| recorded_dump(ctx, ctx.step.id.0))
+        .or_else(|| read_record(&ctx.config.dumps.folder.join(Target::System.file())))
+}
+
+impl StepAction for DumpStep {
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult> {
+        Box::pin(async move {
+            let target = self.0;
+            let to = ctx.config.dumps.folder.join(target.file());
+            let sink = ctx.sink.clone();
+            let progress = move |done, total, unit| sink.progress(done, total, unit);
+            let sink = ctx.sink.clone();
+            let log = move |line: String| sink.info(line);
+            let report = Report {
+                progress: &progress,
+                log: &log,
+            };
+            let record = match source_of(ctx, target).await? {
+                Source::Manual(why) => return Ok(StepResult::failed(why, Map::new())),
+                Source::Url { url, origin } => {
+                    ctx.sink.info(format!("{} from {origin}", target.label()));
+                    dump_url(&url, &to, &report).await?
+                }
+                Source::Exec {
+                    kube,
+                    pod,
+                    database,
+                } => dump_exec(&kube, &pod, &database, &to, &report).await?,
+            };
+            let value = serde_json::to_value(&record)?;
+            ctx.sink.record_fact(FACT, value.clone())?;
+            write_record(&record)?;
+            Ok(StepResult::passed(record.summary(), figures_of(&value)))
+        })
+    }
+
+    fn check<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, Recheck> {
+        Box::pin(async move {
+            let Some(record) = recorded_dump(ctx, ctx.step.id.0) else {
+                return Ok(Recheck::DoesNotHold(
+                    "no dump is recorded; the dump runs again".to_string(),
+                ));
+            };
+            let quiet = |_: u64, _: Option<u64>, _: &'static str| {};
+            let log = |_: String| {};
+            let report = Report {
+                progress: &quiet,
+                log: &log,
+            };
+            Ok(match verify_file(&record, &report).await {
+                Ok(()) => Recheck::Holds(format!("{} is whole", record.summary())),
+                Err(e) => Recheck::DoesNotHold(format!("{e:#}")),
+            })
+        })
+    }
+}
+
+/// The migration cluster's system database URL, from the config.
+fn restore_target(ctx: &StepContext) -> Result<(String, String)> {
+    let store = ctx
+        .config
+        .stores()
+        .find(|s| {
+            s.cluster == ClusterRole::MigrationCluster
+                && matches!(s.kind, StoreKind::SystemDatabase(_))
+        })
+        .context(
+            "migration_cluster.system_database_url is not set; name the migration AWS \
+             account's PostgreSQL system database there (as env:NAME or file:PATH)",
+        )?;
+    Ok((store.url_value()?, store.key.clone()))
+}
+
+impl StepAction for RestoreStep {
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let (url, key) = restore_target(ctx)?;
+            let shown = redact(&url);
+            let sink = ctx.sink.clone();
+            let progress = move |done, total, unit| sink.progress(done, total, unit);
+            let sink = ctx.sink.clone();
+            let log = move |line: String| sink.info(line);
+            let report = Report {
+                progress: &progress,
+                log: &log,
+            };
+            let record = match system_dump(ctx) {
+                Some(record) => record,
+                None => match dump_missing(ctx, &report).await? {
+                    Ok(record) => record,
+                    Err(result) => return Ok(result),
+                },
+            };
+            ctx.sink.info(format!(
+                "checking {} against its recorded SHA-256",
+                record.path.display()
+            ));
+            if let Err(e) = verify_file(&record, &report).await {
+                let text = format!("{e:#}");
+                ctx.sink.error(&text);
+                return Ok(StepResult::failed(text, Map::new()));
+            }
+            let occupied = occupied(&url, &record).await?;
+            let replace = !occupied.is_empty();
+            if replace {
+                let database = url_database(&url).unwrap_or_else(|| "the target".to_string());
+                let phrase = format!("replace {database}");
+                let shown_tables: Vec<&str> = occupied.iter().take(8).map(String::as_str).collect();
+                let question = Question {
+                    text: format!(
+                        "The target {shown} ({key}) already holds {} of the dump's tables ({}{}). \
+                         Restoring drops and replaces them with the dump's data. Type `{phrase}` \
+                         to replace them, or stop and empty the database yourself: ",
+                        occupied.len(),
+                        shown_tables.join(", "),
+                        if occupied.len() > shown_tables.len() {
+                            ", ..."
+                        } else {
+                            ""
+                        }
+                    ),
+                    phrase: phrase.clone(),
+                };
+                ctx.sink.warn(format!(
+                    "{shown} already holds {} of the dump's tables; asking before replacing them",
+                    occupied.len()
+                ));
+                match ctx.sink.ask(question).await? {
+                    Some(answer) if answer.trim() == phrase => {
+                        ctx.sink.info(format!(
+                            "the operator typed `{phrase}`: the existing tables are replaced"
+                        ));
+                    }
+                    Some(_) => {
+                        return Ok(StepResult::failed(
+                            format!("the answer was not `{phrase}`; nothing was restored"),
+                            Map::new(),
+                        ));
+                    }
+                    None => {
+                        return Ok(StepResult::stopped(
+                            "stopped before replacing the target's tables; nothing was restored",
+                        ));
+                    }
+                }
+            }
+            ctx.sink.info(format!(
+                "restoring {} into {shown} with pg_restore --no-owner --no-acl{}",
+                record.path.display(),
+                if replace { " --clean --if-exists" } else { "" }
+            ));
+            pg_restore_into(&url, &record.path, replace, record.table_data, &report).await?;
+            let verified = verify_restored(&url, &record).await?;
+            let differ = verified.differences.clone();
+            let value = json!({
+                "target": shown,
+                "file": record.path,
+                "sha256": record.sha256,
+                "tables": record.rows.len(),
+                "rows": record.total_rows(),
+                "replaced": replace,
+                "jobs": restore_jobs(),
+                "seconds": started.elapsed().as_secs_f64(),
+                "differences": differ,
+                "verified_by_counters": verified.by_counters,
+                "verified_by_count": verified.by_count,
+            });
+            ctx.sink.record_fact(RESTORE_FACT, value.clone())?;
+            if differ.is_empty() {
+                Ok(StepResult::passed(
+                    format!(
+                        "restored into {shown}: {} tables, {} rows, every count equal to the dump's",
+                        record.rows.len(),
+                        record.total_rows()
+                    ),
+                    figures_of(&value),
+                ))
+            } else {
+                for d in &differ {
+                    ctx.sink.error(d);
+                }
+                Ok(StepResult::failed(
+                    format!(
+                        "the restore into {shown} does not hold the dump's rows: {}",
+                        differ.join("; ")
+                    ),
+                    figures_of(&value),
+                ))
+            }
+        })
+    }
+
+    fn check<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, Recheck> {
+        Box::pin(async move {
+            let Some(record) = system_dump(ctx) else {
+                return Ok(Recheck::DoesNotHold(
+                    "no dump of the system database is recorded".to_string(),
+                ));
+            };
+            let (url, _) = restore_target(ctx)?;
+            let differ = compare_counts(&url, &record).await?;
+            Ok(if differ.is_empty() {
+                Recheck::Holds(format!(
+                    "{} holds every row of the dump ({} tables)",
+                    redact(&url),
+                    record.rows.len()
+                ))
+            } else {
+                Recheck::DoesNotHold(differ.join("; "))
+            })
+        })
+    }
+}
+
+/// What a restore does when no dump of the system database is recorded or in the dump folder
+/// (it was the other party's to take, and has not arrived): when the config names the source
+/// system database, it offers to dump it here first, after the operator types `dump now`;
+/// otherwise it fails and says what to bring. Err is the step's result without a dump.
+async fn dump_missing(
+    ctx: &StepContext,
+    report: &Report<'_>,
+) -> Result<std::result::Result<DumpRecord, StepResult>> {
+    let to = ctx.config.dumps.folder.join(Target::System.file());
+    let missing = format!(
+        "no dump of the system database is recorded (step {SYSTEM_DUMP_STEP}) and none is in \
+         {} with its record ({}); without its checksum and row counts the restore cannot be \
+         verified",
+        to.display(),
+        record_path(&to).display()
+    );
+    let store = ctx.config.stores().find(|s| {
+        s.cluster == ClusterRole::Source && s.kind == StoreKind::SystemDatabase(DbKind::Postgresql)
+    });
+    let Some(store) = store else {
+        return Ok(Err(StepResult::failed(
+            format!(
+                "{missing}. Bring the dump and its .json record from whoever ran \
+                 {SYSTEM_DUMP_STEP}, or set source.system_database_url to let this step dump it"
+            ),
+            Map::new(),
+        )));
+    };
+    let phrase = "dump now";
+    let question = Question {
+        text: format!(
+            "{missing}. The config names the source system database ({}): type `{phrase}` to \
+             dump it to {} first, or stop and bring the dump: ",
+            store.key,
+            to.display()
+        ),
+        phrase: phrase.to_string(),
+    };
+    match ctx.sink.ask(question).await? {
+        Some(answer) if answer.trim() == phrase => {}
+        Some(_) => {
+            return Ok(Err(StepResult::failed(
+                format!("the answer was not `{phrase}`; nothing was dumped or restored"),
+                Map::new(),
+            )));
+        }
+        None => {
+            return Ok(Err(StepResult::stopped(
+                "stopped before dumping the source; nothing was restored",
+            )));
+        }
+    }
+    let record = dump_url(&store.url_value()?, &to, report).await?;
+    ctx.sink.record_fact(FACT, serde_json::to_value(&record)?)?;
+    write_record(&record)?;
+    ctx.sink.info(record.summary());
+    Ok(Ok(record))
+}
+
+/// The database name of a URL or `dbname=` setting, for the typed phrase.
+fn url_database(url: &str) -> Option<String> {
+    let config: tokio_postgres::Config = url.parse().ok()?;
+    config.get_dbname().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_data_entries_are_read_from_the_listing() {
+        let listing = ";\n; Archive created at 2026-11-23\n;\n\
+            215; 1259 16390 TABLE public accounts postgres\n\
+            3360; 0 16390 TABLE DATA public accounts postgres\n\
+            3361; 0 16400 TABLE DATA public proxy configs sys\n\
+            3362; 0 0 SEQUENCE SET public accounts_id_seq postgres\n";
+        assert_eq!(
+            parse_table_data(listing),
+            vec![
+                ("public".to_string(), "accounts".to_string()),
+                ("public".to_string(), "proxy configs".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn partial_files_sit_next_to_the_dump() {
+        assert_eq!(
+            partial_path(Path::new("/d/system-database.dump")),
+            PathBuf::from("/d/system-database.dump.partial")
+        );
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
+    }
+}

@@ -1,0 +1,503 @@
+//! The PostgreSQL dump and restore steps run by the real binary, `cutover run --headless`,
+//! against real databases: a source seeded as a 3scale system database, and an empty (or not
+//! empty) migration cluster database. The steps before the one under test are recorded as
+//! skipped in the journal first, so each run starts there. One test dumps through exec in the
+//! `system-postgresql` pod of a simulated source, whose exec rule runs the real pg_dump.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use cutover::config::Config;
+use cutover::infra::kube::WorkloadKind;
+use cutover::journal::{Header, Identity, Journal, JournalEvent};
+use cutover::plan::plan;
+use cutover::sim::ExecRule;
+use cutover::sim::seed::{Sizes, seed_system_database};
+use cutover::steps::inventory::{
+    Inventory, Location, Permissions, StoreLocation, Versions, Workload,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::cli::{Migration, Run, events, threescale_toml, wait_until, write_kubeconfigs};
+use crate::support::{PgDatabase, block_on};
+
+const DUMP: &str = "dump-system-database";
+const RESTORE: &str = "restore-system-database";
+const GATE: &str = "restore system database";
+const PASSWORD: &str = "pgdump-Secret-pw";
+
+fn small() -> Sizes {
+    Sizes {
+        services: 3,
+        applications_per_service: 4,
+        ..Sizes::default()
+    }
+}
+
+/// `url` with [`PASSWORD`] as its password (the test server trusts loopback connections, so
+/// the password only has to travel, never to be checked); a URL that has one keeps it.
+fn with_password(url: &str) -> (String, String) {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((user, host)) = rest.split_once('@')
+    {
+        if let Some((_, pw)) = user.split_once(':') {
+            return (url.to_string(), pw.to_string());
+        }
+        return (
+            format!("{scheme}://{user}:{PASSWORD}@{host}"),
+            PASSWORD.to_string(),
+        );
+    }
+    (url.to_string(), PASSWORD.to_string())
+}
+
+/// A seeded source system database.
+fn seeded_source() -> PgDatabase {
+    let db = PgDatabase::create();
+    let url = db.url().to_string();
+    block_on(|| async move {
+        seed_system_database(&url, "apps.source.test", &small())
+            .await
+            .unwrap_or_else(|e| panic!("seed the source: {e:#}"))
+    });
+    db
+}
+
+/// Exact rows of every table of the public schema, `public.name` → rows.
+fn counts(db: &PgDatabase) -> std::collections::BTreeMap<String, u64> {
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-A", "-t", "-F", "|", "-d", db.url(), "-c"])
+        .arg(
+            "SELECT 'public.' || tablename, (xpath('/row/c/text()', query_to_xml(\
+             format('SELECT count(*) AS c FROM ONLY public.%I', tablename), false, true, \
+             '')))[1]::text FROM pg_tables WHERE schemaname = 'public'",
+        )
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (t, n) = l.rsplit_once('|')?;
+            Some((t.to_string(), n.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// A customer's migration on the no-access path (the customer runs every step) whose source
+/// and migration cluster system databases are `source` and `target`, through environment
+/// variables, with passwords.
+fn migration(source: &PgDatabase, target: &PgDatabase) -> Migration {
+    let toml = threescale_toml(
+        "pgdump",
+        "customer",
+        "no-access",
+        "system_database_url = \"env:TEST_SOURCE_DB\"",
+    )
+    .replace(
+        "wildcard_domain = \"apps.migration.test\"\n",
+        "wildcard_domain = \"apps.migration.test\"\nsystem_database_kind = \"postgresql\"\n\
+         system_database_url = \"env:TEST_TARGET_DB\"\n",
+    );
+    let mut m = Migration::new("pgdump", &toml);
+    m.set_env("TEST_SOURCE_DB", &with_password(source.url()).0);
+    m.set_env("TEST_TARGET_DB", &with_password(target.url()).0);
+    m
+}
+
+/// Records the steps from `from` (inclusive; the first step when None) up to `to` (exclusive)
+/// as skipped, with the inventory step's fact when given.
+fn skip_steps(m: &Migration, from: Option<&str>, to: &str, inventory: Option<&Inventory>) {
+    let mut config = Config::load(&m.config).expect("the test config loads");
+    config.set_state_dir(m.state_dir());
+    let header = Header {
+        migration: config.name.clone(),
+        runbook: config.runbook,
+        access_path: config.access_path,
+    };
+    let (mut journal, _) = Journal::open(
+        &config.migration_dir(),
+        &header,
+        Identity::of_this_process("Test Operator"),
+    )
+    .expect("the journal opens");
+    let steps = plan(&config);
+    let position = |id: &str| {
+        steps
+            .iter()
+            .position(|p| p.step.id.0 == id)
+            .unwrap_or_else(|| panic!("{id} is a step of the no-access path"))
+    };
+    let start = from.map_or(0, position);
+    for p in &steps[start..position(to)] {
+        if p.step.id.0 == "inventory"
+            && let Some(inventory) = inventory
+        {
+            journal
+                .append(JournalEvent::StepFact {
+                    step: "inventory".to_string(),
+                    key: "inventory".to_string(),
+                    value: serde_json::to_value(inventory).expect("the inventory as JSON"),
+                })
+                .expect("record the inventory");
+        }
+        journal
+            .append(JournalEvent::StepSkipped {
+                step: p.step.id.0.to_string(),
+                reason: "done before this test".to_string(),
+            })
+            .expect("record a skipped step");
+    }
+}
+
+fn dump_fact(m: &Migration) -> Value {
+    let (entries, _) = m.journal();
+    events(&entries, "step-fact", DUMP)
+        .into_iter()
+        .find(|e| e["key"] == "dump")
+        .map(|e| e["value"].clone())
+        .expect("the dump is recorded")
+}
+
+fn finished(m: &Migration, step: &str) -> Vec<Value> {
+    let (entries, _) = m.journal();
+    events(&entries, "step-finished", step)
+        .into_iter()
+        .cloned()
+        .collect()
+}
+
+fn sha256_of(path: &PathBuf) -> String {
+    let bytes = std::fs::read(path).expect("read the dump");
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Runs the dump step from a fresh journal and checks what it recorded against the file and
+/// the source.
+fn dump(m: &Migration, source: &PgDatabase, inventory: Option<&Inventory>) -> Value {
+    skip_steps(m, None, DUMP, inventory);
+    let run = m.run(&["run", "--headless", "--until", DUMP]);
+    run.expect_code(0);
+    let fact = dump_fact(m);
+    let path = PathBuf::from(fact["path"].as_str().expect("the dump's path"));
+    assert_eq!(path, m.dir.path().join("dumps/system-database.dump"));
+    let meta = std::fs::metadata(&path).expect("the dump is there");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "mode 0600");
+    assert_eq!(fact["mode"], "0600");
+    assert_eq!(fact["bytes"], meta.len());
+    assert_eq!(fact["sha256"], sha256_of(&path));
+    assert!(
+        !m.dir
+            .path()
+            .join("dumps/system-database.dump.partial")
+            .exists(),
+        "no partial file is left"
+    );
+    let rows: std::collections::BTreeMap<String, u64> =
+        serde_json::from_value(fact["rows"].clone()).expect("rows per table");
+    assert_eq!(rows, counts(source), "exact counts of every table");
+    assert!(rows["public.accounts"] > 0, "{rows:?}");
+    assert_eq!(fact["table_data"], rows.len());
+    let done = finished(m, DUMP);
+    assert_eq!(done.last().expect("finished")["outcome"], "passed");
+    fact
+}
+
+/// Everything the runs printed or kept: stdout and stderr of `runs`, the journal, the logs.
+fn assert_no_password(m: &Migration, password: &str, runs: &[&Run]) {
+    let journal = std::fs::read_to_string(m.journal_path()).expect("the journal");
+    let mut texts = vec![("journal".to_string(), journal)];
+    for (i, run) in runs.iter().enumerate() {
+        texts.push((format!("run {i} stdout"), run.stdout.clone()));
+        texts.push((format!("run {i} stderr"), run.stderr.clone()));
+    }
+    if let Ok(logs) = std::fs::read_dir(m.migration_dir().join("logs")) {
+        for log in logs.flatten() {
+            let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+            texts.push((log.path().display().to_string(), text));
+        }
+    }
+    for (what, text) in texts {
+        assert!(
+            !text.contains(password),
+            "{what} shows the password:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_dump_by_url_restores_into_an_empty_database_with_every_count_equal() {
+    let source = seeded_source();
+    let target = PgDatabase::create();
+    let m = migration(&source, &target);
+    let fact = dump(&m, &source, None);
+    assert!(
+        fact["rows_counted"]
+            .as_str()
+            .is_some_and(|s| s.contains("snapshot")),
+        "{fact}"
+    );
+    assert!(fact["source"].as_str().is_some_and(|s| s.contains("***")));
+
+    skip_steps(&m, Some("dump-zync-database"), RESTORE, None);
+    let restore = m.run(&[
+        "run",
+        "--headless",
+        "--until",
+        RESTORE,
+        "--confirm",
+        &format!("{RESTORE}={GATE}"),
+    ]);
+    restore.expect_code(0);
+    assert_eq!(counts(&target), counts(&source));
+    let done = finished(&m, RESTORE);
+    let result = done.last().expect("the restore finished");
+    assert_eq!(result["outcome"], "passed", "{result}");
+    assert_eq!(result["figures"]["replaced"], false);
+    assert_eq!(result["figures"]["differences"], serde_json::json!([]));
+
+    // The journal says the restore is done; status agrees.
+    let status = m.status();
+    assert_eq!(crate::cli::step(&status, RESTORE)["status"], "done");
+    let run = m.run(&["status"]);
+    assert_no_password(&m, &with_password(source.url()).1, &[&restore, &run]);
+}
+
+#[test]
+fn a_changed_byte_in_the_dump_stops_the_restore_naming_the_file() {
+    let source = seeded_source();
+    let target = PgDatabase::create();
+    let m = migration(&source, &target);
+    let fact = dump(&m, &source, None);
+    let path = PathBuf::from(fact["path"].as_str().expect("path"));
+    let mut bytes = std::fs::read(&path).expect("read the dump");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&path, &bytes).expect("write the changed dump");
+
+    skip_steps(&m, Some("dump-zync-database"), RESTORE, None);
+    let restore = m.run(&[
+        "run",
+        "--headless",
+        "--until",
+        RESTORE,
+        "--confirm",
+        &format!("{RESTORE}={GATE}"),
+    ]);
+    restore.expect_code(1);
+    let done = finished(&m, RESTORE);
+    let result = done.last().expect("the restore finished");
+    assert_eq!(result["outcome"], "failed", "{result}");
+    let summary = result["summary"].as_str().unwrap_or("");
+    assert!(
+        summary.contains(&path.display().to_string()) && summary.contains("has changed"),
+        "{summary}"
+    );
+    assert!(counts(&target).is_empty(), "nothing was restored");
+    assert_no_password(&m, &with_password(source.url()).1, &[&restore]);
+}
+
+#[test]
+fn a_target_that_holds_the_tables_is_not_restored_over_without_the_typed_phrase() {
+    let source = seeded_source();
+    let target = PgDatabase::create();
+    target.execute("CREATE TABLE accounts (id bigint); INSERT INTO accounts VALUES (42);");
+    let m = migration(&source, &target);
+    dump(&m, &source, None);
+
+    skip_steps(&m, Some("dump-zync-database"), RESTORE, None);
+    // The gate's phrase is not the answer to the question: refused, nothing restored.
+    let restore = m.run(&[
+        "run",
+        "--headless",
+        "--until",
+        RESTORE,
+        "--confirm",
+        &format!("{RESTORE}={GATE}"),
+    ]);
+    assert_ne!(restore.code, 0, "{}\n{}", restore.stdout, restore.stderr);
+    let (entries, _) = m.journal();
+    let question = events(&entries, "step-waiting", RESTORE)
+        .into_iter()
+        .find(|e| e["question"].is_string())
+        .expect("the operator is asked");
+    assert_eq!(question["phrase"], format!("replace {}", target.name()));
+    assert!(
+        question["question"]
+            .as_str()
+            .is_some_and(|q| q.contains("public.accounts")),
+        "{question}"
+    );
+    let rows = counts(&target);
+    assert_eq!(rows.len(), 1, "only the table that was there: {rows:?}");
+    assert_eq!(rows["public.accounts"], 1);
+    assert!(
+        finished(&m, RESTORE)
+            .iter()
+            .all(|f| f["outcome"] != "passed"),
+        "the restore did not pass"
+    );
+    assert_no_password(&m, &with_password(source.url()).1, &[&restore]);
+}
+
+#[test]
+fn an_internal_database_is_dumped_through_exec_in_its_pod() {
+    let source = seeded_source();
+    // No source URL in the config: the inventory says the database is inside the namespace.
+    let toml = threescale_toml("pgdump", "customer", "no-access", "");
+    let mut m = Migration::new("pgdump", &toml);
+    write_kubeconfigs(&mut m);
+    let cluster = &m.clusters.as_ref().expect("simulated clusters").source;
+
+    // In the pod, pg_dump and psql reach the database as the local superuser; here they run
+    // against the test server with its address in the environment.
+    let url = source.url();
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let (user, host_port) = rest
+        .split_once('/')
+        .map_or(rest, |(a, _)| a)
+        .rsplit_once('@')
+        .unwrap_or(("postgres", "127.0.0.1:5432"));
+    let user = user.split(':').next().unwrap_or("postgres");
+    let (host, port) = host_port.rsplit_once(':').unwrap_or((host_port, "5432"));
+    let env = [
+        format!("PGHOST={host}"),
+        format!("PGPORT={port}"),
+        format!("PGUSER={user}"),
+    ];
+    for tool in ["pg_dump", "psql"] {
+        let mut run: Vec<&str> = vec!["env"];
+        run.extend(env.iter().map(String::as_str));
+        run.push(tool);
+        cluster.allow_exec(ExecRule::new("system-postgresql", &[tool], &run).with_extra_args());
+    }
+    wait_until("a running system-postgresql pod", || {
+        cluster
+            .list_objects("v1", "Pod", Some("3scale"), None)
+            .iter()
+            .any(|p| {
+                p["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("system-postgresql"))
+                    && p["status"]["phase"] == "Running"
+            })
+    });
+    let inventory = Inventory {
+        schema: 1,
+        namespace: "3scale".to_string(),
+        versions: Versions {
+            source: None,
+            destination: None,
+            migration_cluster: None,
+        },
+        workload_kind: Some(WorkloadKind::DeploymentConfig),
+        workloads: vec![Workload {
+            name: "system-postgresql".to_string(),
+            kind: WorkloadKind::DeploymentConfig,
+            replicas: 1,
+            known: true,
+        }],
+        stores: vec![StoreLocation {
+            secret: "system-database".to_string(),
+            key: "URL".to_string(),
+            location: Location::Internal,
+            scheme: Some("postgresql".to_string()),
+            host: Some("system-postgresql".to_string()),
+            port: Some(5432),
+            database: Some(source.name().to_string()),
+            workload: Some("system-postgresql".to_string()),
+            sentinel: false,
+        }],
+        permissions: Permissions::default(),
+        warnings: Vec::new(),
+    };
+    let fact = dump(&m, &source, Some(&inventory));
+    assert!(
+        fact["source"]
+            .as_str()
+            .is_some_and(|s| s.contains("pod system-postgresql") && s.contains("exec")),
+        "{fact}"
+    );
+    assert!(
+        fact["pg_dump"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("in pod system-postgresql")),
+        "{fact}"
+    );
+}
+
+/// `cutover pg` with `env:NAME` URLs.
+fn pg_command(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = std::process::Command::new(crate::support::cutover_bin());
+    cmd.arg("pg").args(args).stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run cutover pg");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn cutover_pg_dumps_and_restores_with_the_same_checks() {
+    let source = seeded_source();
+    let target = PgDatabase::create();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("system.dump");
+    let file_arg = file.display().to_string();
+    let (src_url, password) = with_password(source.url());
+    let (dst_url, _) = with_password(target.url());
+    let env = [("SRC", src_url.as_str()), ("DST", dst_url.as_str())];
+
+    // A password on the command line is refused before anything runs.
+    let inline = pg_command(&["dump", "--url", &src_url, "--to", &file_arg], &env);
+    inline.expect_code(2);
+    assert!(!file.exists());
+
+    let dump = pg_command(&["dump", "--url", "env:SRC", "--to", &file_arg], &env);
+    dump.expect_code(0);
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("system.dump.json")).expect("the record"),
+    )
+    .expect("JSON");
+    assert_eq!(record["sha256"], sha256_of(&file));
+
+    let restore = pg_command(&["restore", "--from", &file_arg, "--url", "env:DST"], &env);
+    restore.expect_code(0);
+    assert_eq!(counts(&target), counts(&source));
+
+    // Again into the now full target: refused without --replace, replaced with it.
+    let again = pg_command(&["restore", "--from", &file_arg, "--url", "env:DST"], &env);
+    again.expect_code(1);
+    assert!(again.stderr.contains("--replace"), "{}", again.stderr);
+    let replaced = pg_command(
+        &[
+            "restore",
+            "--from",
+            &file_arg,
+            "--url",
+            "env:DST",
+            "--replace",
+        ],
+        &env,
+    );
+    replaced.expect_code(0);
+    assert_eq!(counts(&target), counts(&source));
+
+    for run in [&inline, &dump, &restore, &again, &replaced] {
+        for text in [&run.stdout, &run.stderr] {
+            assert!(!text.contains(&password), "the password shows:\n{text}");
+        }
+    }
+}
