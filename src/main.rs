@@ -138,10 +138,46 @@ enum Cmd {
         #[arg(long, value_name = "TEXT")]
         confirm: Option<String>,
     },
+    /// Redis data: copy keys between servers, compare two servers.
+    Redis {
+        #[command(subcommand)]
+        command: commands::redis::RedisCommand,
+    },
     /// Where the migration stands, from its journal.
     Status {
         #[arg(long, value_enum, default_value = "text")]
         format: StatusFormat,
+    },
+    /// PostgreSQL dumps and restores, checked as the migration steps check them.
+    #[command(subcommand)]
+    Pg(PgCmd),
+}
+
+#[derive(Subcommand)]
+enum PgCmd {
+    /// Dumps a database with pg_dump -Fc to FILE (mode 0600), with its checksum and exact row
+    /// counts in FILE.json.
+    Dump {
+        /// The database: env:NAME, file:PATH, or a URL without a password.
+        #[arg(long)]
+        url: String,
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Restores FILE with pg_restore --no-owner --no-acl after checking it against FILE.json,
+    /// then compares the row counts.
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// The target database: env:NAME, file:PATH, or a URL without a password.
+        #[arg(long)]
+        url: String,
+        /// Drop and replace the dump's tables when the target already holds them.
+        #[arg(long)]
+        replace: bool,
+        /// Restore without FILE.json: no checksum or row count check.
+        #[arg(long)]
+        unverified: bool,
     },
 }
 
@@ -177,6 +213,27 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         return tui::run(load_config(&cli)?, options).await;
     };
     match command {
+        Cmd::Pg(PgCmd::Dump { url, to }) => {
+            let options = commands::pg::DumpOptions {
+                url: url.clone(),
+                to: to.clone(),
+            };
+            return commands::pg::dump(options).await;
+        }
+        Cmd::Pg(PgCmd::Restore {
+            from,
+            url,
+            replace,
+            unverified,
+        }) => {
+            let options = commands::pg::RestoreOptions {
+                url: url.clone(),
+                from: from.clone(),
+                replace: *replace,
+                unverified: *unverified,
+            };
+            return commands::pg::restore(options).await;
+        }
         Cmd::Tui { theme, read_only } => {
             let options = TuiOptions {
                 theme: theme.map(ThemeName::from),
@@ -207,6 +264,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 confirm: confirm.clone(),
             };
             return commands::rollback::run(&load_config(&cli)?, options).await;
+        }
+        Cmd::Redis { command } => {
+            return commands::redis::run(command, cli.state_dir.as_deref()).await;
         }
         Cmd::Run {
             headless: false, ..

@@ -2,7 +2,9 @@
 //! will do (`plan`) and where it stands (`status`).
 
 pub mod matrix;
+pub mod pg;
 pub mod plan;
+pub mod redis;
 pub mod rehearse;
 pub mod rollback;
 pub mod status;

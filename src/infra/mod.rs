@@ -7,5 +7,6 @@ pub mod mysql;
 pub mod pg;
 pub mod queues;
 pub mod redis;
+pub mod redis_copy;
 pub mod tools;
 pub mod url;

@@ -6,6 +6,7 @@ pub mod access;
 mod context;
 mod drain;
 pub mod inventory;
+pub mod pgdump;
 mod prereq;
 pub mod scale;
 
@@ -93,4 +94,5 @@ pub fn implementation(action: Action) -> Option<&'static dyn StepAction> {
         .or_else(|| drain::implementation(action))
         .or_else(|| scale::implementation(action))
         .or_else(|| inventory::implementation(action))
+        .or_else(|| pgdump::implementation(action))
 }

@@ -23,6 +23,8 @@ mod kube_velero;
 mod kube_workloads;
 mod matrix;
 mod monitor;
+mod pgdump;
+mod redis_copy;
 mod rehearse;
 mod sandbox;
 mod scale;
