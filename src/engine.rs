@@ -233,10 +233,13 @@ impl Engine {
             self.drain_commands();
             // A pause holds here with `hold`; a quit, or a pause without it, ends the run.
             let hold = self.stop == Some(Stop::Pause) && self.options.hold;
-            if self.stop.is_some()
-                && (!hold || !self.hold_here(Hold::Paused { next: Some(id) }).await)
-            {
-                return Ok(RunEnd::Paused { waiting: None });
+            if self.stop.is_some() {
+                if !hold || !self.hold_here(Hold::Paused { next: Some(id) }).await {
+                    return Ok(RunEnd::Paused { waiting: None });
+                }
+                // From the top of the loop: a rollback at the hold may have put
+                // earlier steps back.
+                continue;
             }
             let state = self.state()?;
             let record = state.step(id.0).cloned().unwrap_or_default();

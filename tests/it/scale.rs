@@ -777,6 +777,15 @@ fn the_wizard_rolls_back_while_the_run_holds_and_the_steps_are_to_be_done_again(
                 next: Some(cutover::runbook::StepId("stop-traffic"))
             }
         );
+        // Going on asks for stopping the traffic again, not for the drain.
+        d.send(Command::Run);
+        let next = d
+            .until("the next gate", |e| match e {
+                Event::Waiting(r) => Some(r.step.0),
+                _ => None,
+            })
+            .await;
+        assert_eq!(next, "stop-traffic");
         d.send(Command::Quit);
         d.end().await;
     });
