@@ -354,3 +354,56 @@ impl SpawnCaptured for Command {
         }
     }
 }
+
+/// Records the steps from `from` (inclusive; the first step when None) up to `to` (exclusive)
+/// as skipped, with the inventory step's fact when given.
+pub fn skip_steps(
+    m: &Migration,
+    from: Option<&str>,
+    to: &str,
+    inventory: Option<&cutover::steps::inventory::Inventory>,
+) {
+    use cutover::config::Config;
+    use cutover::journal::{Header, Identity, Journal, JournalEvent};
+    use cutover::plan::plan;
+    let mut config = Config::load(&m.config).expect("the test config loads");
+    config.set_state_dir(m.state_dir());
+    let header = Header {
+        migration: config.name.clone(),
+        runbook: config.runbook,
+        access_path: config.access_path,
+    };
+    let (mut journal, _) = Journal::open(
+        &config.migration_dir(),
+        &header,
+        Identity::of_this_process("Test Operator"),
+    )
+    .expect("the journal opens");
+    let steps = plan(&config);
+    let position = |id: &str| {
+        steps
+            .iter()
+            .position(|p| p.step.id.0 == id)
+            .unwrap_or_else(|| panic!("{id} is a step of this path"))
+    };
+    let start = from.map_or(0, position);
+    for p in &steps[start..position(to)] {
+        if p.step.id.0 == "inventory"
+            && let Some(inventory) = inventory
+        {
+            journal
+                .append(JournalEvent::StepFact {
+                    step: "inventory".to_string(),
+                    key: "inventory".to_string(),
+                    value: serde_json::to_value(inventory).expect("the inventory as JSON"),
+                })
+                .expect("record the inventory");
+        }
+        journal
+            .append(JournalEvent::StepSkipped {
+                step: p.step.id.0.to_string(),
+                reason: "done before this test".to_string(),
+            })
+            .expect("record a skipped step");
+    }
+}

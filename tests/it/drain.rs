@@ -7,10 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cutover::config::Config;
 use cutover::infra::kube::WorkloadKind;
-use cutover::journal::{Header, Identity, Journal, JournalEvent};
-use cutover::plan::plan;
 use cutover::sim::seed::workers::{self, Worker};
 use cutover::sim::seed::{
     Sizes, queue_depths, seed_backend_redis, seed_system_redis, seed_zync_database,
@@ -127,43 +124,7 @@ fn skip_steps_before_the_drain(m: &Migration) {
 
 /// As [`skip_steps_before_the_drain`], with the inventory step's fact when given.
 fn record_before_the_drain(m: &Migration, inventory: Option<&Inventory>) {
-    let mut config = Config::load(&m.config).expect("the test config loads");
-    config.set_state_dir(m.state_dir());
-    let header = Header {
-        migration: config.name.clone(),
-        runbook: config.runbook,
-        access_path: config.access_path,
-    };
-    let (mut journal, _) = Journal::open(
-        &config.migration_dir(),
-        &header,
-        Identity::of_this_process("Test Operator"),
-    )
-    .expect("the journal opens");
-    let steps = plan(&config);
-    let at = steps
-        .iter()
-        .position(|p| p.step.id.0 == STEP)
-        .expect("drain-queues is a step of the limited path");
-    for p in &steps[..at] {
-        if p.step.id.0 == "inventory"
-            && let Some(inventory) = inventory
-        {
-            journal
-                .append(JournalEvent::StepFact {
-                    step: "inventory".to_string(),
-                    key: "inventory".to_string(),
-                    value: serde_json::to_value(inventory).expect("the inventory as JSON"),
-                })
-                .expect("record the inventory");
-        }
-        journal
-            .append(JournalEvent::StepSkipped {
-                step: p.step.id.0.to_string(),
-                reason: "done before this test".to_string(),
-            })
-            .expect("record a skipped step");
-    }
+    crate::cli::skip_steps(m, None, STEP, inventory);
 }
 
 fn small() -> Sizes {

@@ -7,10 +7,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use cutover::config::Config;
 use cutover::infra::kube::WorkloadKind;
-use cutover::journal::{Header, Identity, Journal, JournalEvent};
-use cutover::plan::plan;
 use cutover::sim::ExecRule;
 use cutover::sim::seed::{Sizes, seed_system_database};
 use cutover::steps::inventory::{
@@ -110,51 +107,6 @@ fn migration(source: &PgDatabase, target: &PgDatabase) -> Migration {
     m
 }
 
-/// Records the steps from `from` (inclusive; the first step when None) up to `to` (exclusive)
-/// as skipped, with the inventory step's fact when given.
-fn skip_steps(m: &Migration, from: Option<&str>, to: &str, inventory: Option<&Inventory>) {
-    let mut config = Config::load(&m.config).expect("the test config loads");
-    config.set_state_dir(m.state_dir());
-    let header = Header {
-        migration: config.name.clone(),
-        runbook: config.runbook,
-        access_path: config.access_path,
-    };
-    let (mut journal, _) = Journal::open(
-        &config.migration_dir(),
-        &header,
-        Identity::of_this_process("Test Operator"),
-    )
-    .expect("the journal opens");
-    let steps = plan(&config);
-    let position = |id: &str| {
-        steps
-            .iter()
-            .position(|p| p.step.id.0 == id)
-            .unwrap_or_else(|| panic!("{id} is a step of the no-access path"))
-    };
-    let start = from.map_or(0, position);
-    for p in &steps[start..position(to)] {
-        if p.step.id.0 == "inventory"
-            && let Some(inventory) = inventory
-        {
-            journal
-                .append(JournalEvent::StepFact {
-                    step: "inventory".to_string(),
-                    key: "inventory".to_string(),
-                    value: serde_json::to_value(inventory).expect("the inventory as JSON"),
-                })
-                .expect("record the inventory");
-        }
-        journal
-            .append(JournalEvent::StepSkipped {
-                step: p.step.id.0.to_string(),
-                reason: "done before this test".to_string(),
-            })
-            .expect("record a skipped step");
-    }
-}
-
 fn dump_fact(m: &Migration) -> Value {
     let (entries, _) = m.journal();
     events(&entries, "step-fact", DUMP)
@@ -183,7 +135,7 @@ fn sha256_of(path: &PathBuf) -> String {
 /// Runs the dump step from a fresh journal and checks what it recorded against the file and
 /// the source.
 fn dump(m: &Migration, source: &PgDatabase, inventory: Option<&Inventory>) -> Value {
-    skip_steps(m, None, DUMP, inventory);
+    crate::cli::skip_steps(m, None, DUMP, inventory);
     let run = m.run(&["run", "--headless", "--until", DUMP]);
     run.expect_code(0);
     let fact = dump_fact(m);
@@ -247,7 +199,7 @@ fn a_dump_by_url_restores_into_an_empty_database_with_every_count_equal() {
     );
     assert!(fact["source"].as_str().is_some_and(|s| s.contains("***")));
 
-    skip_steps(&m, Some("dump-zync-database"), RESTORE, None);
+    crate::cli::skip_steps(&m, Some("dump-zync-database"), RESTORE, None);
     let restore = m.run(&[
         "run",
         "--headless",
@@ -283,7 +235,7 @@ fn a_changed_byte_in_the_dump_stops_the_restore_naming_the_file() {
     bytes[middle] ^= 0x01;
     std::fs::write(&path, &bytes).expect("write the changed dump");
 
-    skip_steps(&m, Some("dump-zync-database"), RESTORE, None);
+    crate::cli::skip_steps(&m, Some("dump-zync-database"), RESTORE, None);
     let restore = m.run(&[
         "run",
         "--headless",
@@ -313,7 +265,7 @@ fn a_target_that_holds_the_tables_is_not_restored_over_without_the_typed_phrase(
     let m = migration(&source, &target);
     dump(&m, &source, None);
 
-    skip_steps(&m, Some("dump-zync-database"), RESTORE, None);
+    crate::cli::skip_steps(&m, Some("dump-zync-database"), RESTORE, None);
     // The gate's phrase is not the answer to the question: refused, nothing restored.
     let restore = m.run(&[
         "run",
