@@ -30,6 +30,8 @@ struct RawConfig {
     drain: RawDrain,
     #[serde(default)]
     dumps: RawDumps,
+    #[serde(default)]
+    convert: RawConvert,
     velero: Option<RawVelero>,
 }
 
@@ -72,6 +74,14 @@ struct RawDumps {
     folder: Option<String>,
     #[serde(default)]
     age_recipients: Vec<String>,
+    age_identity: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConvert {
+    postgres_schema: Option<String>,
+    scratch_mysql_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -264,6 +274,19 @@ pub struct Drain {
 pub struct Dumps {
     pub folder: PathBuf,
     pub age_recipients: Vec<String>,
+    /// The operator's age identity file, to decrypt the secrets dump with.
+    pub age_identity: Option<PathBuf>,
+}
+
+/// How `convert-system-database` turns a MySQL system database into PostgreSQL.
+#[derive(Debug, Clone, Default)]
+pub struct Convert {
+    /// SQL that creates the 3scale PostgreSQL schema of the source's version, loaded into an
+    /// empty target before the data.
+    pub postgres_schema: Option<PathBuf>,
+    /// A MySQL server the MySQL dump is loaded into for pgloader to read (the source is read
+    /// directly when this is not set and the config names it).
+    pub scratch_mysql_url: Option<SecretRef>,
 }
 
 #[derive(Debug, Clone)]
@@ -288,6 +311,7 @@ pub struct Config {
     pub clusters: Vec<Cluster>,
     pub drain: Drain,
     pub dumps: Dumps,
+    pub convert: Convert,
     pub velero: Option<Velero>,
 }
 
@@ -512,6 +536,29 @@ fn build(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
             None => state_dir.join(&m.name).join("artifacts"),
         },
         age_recipients: raw.dumps.age_recipients,
+        age_identity: raw
+            .dumps
+            .age_identity
+            .as_deref()
+            .map(|p| resolve_path(base, p)),
+    };
+    let convert = Convert {
+        postgres_schema: raw
+            .convert
+            .postgres_schema
+            .as_deref()
+            .map(|p| resolve_path(base, p)),
+        scratch_mysql_url: match raw.convert.scratch_mysql_url.as_deref() {
+            Some(v) => {
+                let key = "convert.scratch_mysql_url";
+                let url = SecretRef::parse(key, v, base)?;
+                if let SecretRef::Inline(value) = &url {
+                    StoreKind::SystemDatabase(DbKind::Mysql).check_url(key, value)?;
+                }
+                Some(url)
+            }
+            None => None,
+        },
     };
 
     let velero = match (m.runbook, raw.velero) {
@@ -540,6 +587,7 @@ fn build(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         clusters,
         drain,
         dumps,
+        convert,
         velero,
     })
 }

@@ -1,6 +1,7 @@
 //! Adapters to the outside world. Each module is a plain async API that works on its own, so
 //! the `cutover redis ...` style subcommands and the steps can share them.
 
+pub mod artifacts;
 pub mod disk;
 pub mod kube;
 pub mod mysql;

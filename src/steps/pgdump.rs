@@ -64,12 +64,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::inventory::{self, Location};
 use super::{Question, Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::config::StoreKind;
+use crate::infra::artifacts::{
+    self, CHUNK, Throttle, copy_hashing, create_private, partial_path, publish, sha256_file,
+};
+pub use crate::infra::artifacts::{Report, human_bytes};
 use crate::infra::kube::KubeCluster;
 use crate::infra::pg;
 use crate::infra::tools::{self, ToolVersion};
@@ -84,12 +87,8 @@ pub const SYSTEM_DUMP_STEP: &str = "dump-system-database";
 
 /// Connecting to a database, before it counts as no answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Progress is reported at most this often.
-const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// Stderr of a tool kept for the error message.
 const STDERR_KEPT: usize = 64 * 1024;
-/// Read and write buffer of the archive copy.
-const CHUNK: usize = 1 << 20;
 
 /// What a dump produced, recorded as the fact `dump`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -146,152 +145,11 @@ fn split_table(t: &str) -> Option<(String, String)> {
     Some((schema.to_string(), name.to_string()))
 }
 
-/// Where progress and log lines go: a step's sink, or the terminal for `cutover pg`.
-pub struct Report<'a> {
-    pub progress: &'a (dyn Fn(u64, Option<u64>, &'static str) + Send + Sync),
-    pub log: &'a (dyn Fn(String) + Send + Sync),
-}
-
-/// Calls `report.progress` at most every [`PROGRESS_EVERY`], and always for the last value.
-struct Throttle<'a, 'b> {
-    report: &'a Report<'b>,
-    total: Option<u64>,
-    unit: &'static str,
-    last: Option<Instant>,
-}
-
-impl<'a, 'b> Throttle<'a, 'b> {
-    fn new(report: &'a Report<'b>, total: Option<u64>, unit: &'static str) -> Self {
-        Throttle {
-            report,
-            total,
-            unit,
-            last: None,
-        }
-    }
-
-    fn tick(&mut self, done: u64) {
-        if self.last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
-            self.last = Some(Instant::now());
-            // The database's size is a rough guess of the compressed archive's; never show
-            // more done than the total.
-            let total = self.total.map(|t| t.max(done));
-            (self.report.progress)(done, total, self.unit);
-        }
-    }
-
-    fn done(&self, done: u64) {
-        (self.report.progress)(done, Some(done), self.unit);
-    }
-}
-
 /// What the server says about itself.
 struct ServerInfo {
     version: String,
     major: u32,
     size: u64,
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-/// `<file>.partial`, where an archive is written before it is known to be whole.
-fn partial_path(to: &Path) -> PathBuf {
-    let mut name = to.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".partial");
-    to.with_file_name(name)
-}
-
-/// A new (or emptied) file only this user may read.
-async fn create_private(path: &Path) -> Result<tokio::fs::File> {
-    use std::os::unix::fs::PermissionsExt;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("cannot create the dump folder {}", dir.display()))?;
-    }
-    let file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .await
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    // A file left by an earlier attempt keeps its old mode through `open`.
-    tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .await
-        .with_context(|| format!("cannot set mode 0600 on {}", path.display()))?;
-    Ok(file)
-}
-
-/// Renames the synced `partial` to `to` and syncs the folder, so the name survives a crash.
-fn publish(partial: &Path, to: &Path) -> Result<()> {
-    std::fs::rename(partial, to)
-        .with_context(|| format!("cannot rename {} to {}", partial.display(), to.display()))?;
-    if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("cannot sync the folder {}", dir.display()))?;
-    }
-    Ok(())
-}
-
-/// Copies `from` into `file`, hashing it and reporting progress; syncs the file at the end.
-async fn copy_hashing(
-    mut from: impl AsyncRead + Unpin,
-    file: tokio::fs::File,
-    throttle: &mut Throttle<'_, '_>,
-) -> Result<(u64, String)> {
-    let mut writer = tokio::io::BufWriter::with_capacity(CHUNK, file);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut bytes = 0u64;
-    loop {
-        let n = from
-            .read(&mut buf)
-            .await
-            .context("reading pg_dump's output")?;
-        if n == 0 {
-            break;
-        }
-        writer
-            .write_all(&buf[..n])
-            .await
-            .context("writing the dump file (is the disk full?)")?;
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
-        throttle.tick(bytes);
-    }
-    writer
-        .flush()
-        .await
-        .context("writing the dump file (is the disk full?)")?;
-    writer
-        .into_inner()
-        .sync_all()
-        .await
-        .context("syncing the dump file to disk")?;
-    Ok((bytes, hex(&hasher.finalize())))
 }
 
 /// The first [`STDERR_KEPT`] bytes of a tool's stderr.
@@ -308,32 +166,6 @@ async fn read_all_kept(mut from: impl AsyncRead + Unpin) -> String {
         }
     }
     String::from_utf8_lossy(&kept).trim().to_string()
-}
-
-/// The SHA-256 of a file, read in chunks, with progress in bytes.
-pub async fn sha256_file(path: &Path, report: &Report<'_>) -> Result<(u64, String)> {
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let total = file.metadata().await.ok().map(|m| m.len());
-    let mut throttle = Throttle::new(report, total, "bytes");
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut bytes = 0u64;
-    loop {
-        let n = file
-            .read(&mut buf)
-            .await
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
-        throttle.tick(bytes);
-    }
-    throttle.done(bytes);
-    Ok((bytes, hex(&hasher.finalize())))
 }
 
 /// The tables whose data the archive holds, from `pg_restore --list`: (`schema`, `name`). Fails
@@ -1183,6 +1015,59 @@ pub fn write_record(record: &DumpRecord) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Writes the record next to the dump and adds the dump to the manifest of the dump folder.
+fn keep_record(ctx: &StepContext, record: &DumpRecord) -> Result<()> {
+    write_record(record)?;
+    let folder = &ctx.config.dumps.folder;
+    let versions = [
+        ("server", record.server_version.clone()),
+        ("pg_dump", record.pg_dump.clone()),
+        ("format", record.format.clone()),
+    ];
+    artifacts::Manifest::record(
+        folder,
+        artifacts::Artifact {
+            file: artifacts::relative(folder, &record.path),
+            kind: "postgresql-dump".to_string(),
+            source: record.source.clone(),
+            bytes: record.bytes,
+            sha256: record.sha256.clone(),
+            counts: record.rows.clone(),
+            versions: versions
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            encrypted: false,
+            step: ctx.step.id.0.to_string(),
+            time: chrono::Utc::now(),
+        },
+    )
+}
+
+/// Checks the dump before a restore: against the manifest of the dump folder when it lists
+/// the file, else against the record's checksum (a dump that arrived without a manifest).
+pub async fn verify_before_restore(
+    folder: &Path,
+    record: &DumpRecord,
+    report: &Report<'_>,
+) -> Result<()> {
+    let file = artifacts::relative(folder, &record.path);
+    let listed = artifacts::Manifest::load(folder)?.get(&file).cloned();
+    match listed {
+        Some(artifact) => {
+            if artifact.sha256 != record.sha256 {
+                bail!(
+                    "the manifest and the dump's record disagree on {file}: SHA-256 {} against                      {}. Nothing was restored; find which is the original before going on",
+                    artifact.sha256,
+                    record.sha256
+                );
+            }
+            artifacts::verify_artifact(folder, &artifact, report).await
+        }
+        None => verify_file(record, report).await,
+    }
+}
+
 /// The record next to `dump`, with its path set to where the dump is now.
 pub fn read_record(dump: &Path) -> Option<DumpRecord> {
     let text = std::fs::read_to_string(record_path(dump)).ok()?;
@@ -1227,7 +1112,7 @@ impl StepAction for DumpStep {
             };
             let value = serde_json::to_value(&record)?;
             ctx.sink.record_fact(FACT, value.clone())?;
-            write_record(&record)?;
+            keep_record(ctx, &record)?;
             Ok(StepResult::passed(record.summary(), figures_of(&value)))
         })
     }
@@ -1294,7 +1179,8 @@ impl StepAction for RestoreStep {
                 "checking {} against its recorded SHA-256",
                 record.path.display()
             ));
-            if let Err(e) = verify_file(&record, &report).await {
+            if let Err(e) = verify_before_restore(&ctx.config.dumps.folder, &record, &report).await
+            {
                 let text = format!("{e:#}");
                 ctx.sink.error(&text);
                 return Ok(StepResult::failed(text, Map::new()));
@@ -1465,7 +1351,7 @@ async fn dump_missing(
     }
     let record = dump_url(&store.url_value()?, &to, report).await?;
     ctx.sink.record_fact(FACT, serde_json::to_value(&record)?)?;
-    write_record(&record)?;
+    keep_record(ctx, &record)?;
     ctx.sink.info(record.summary());
     Ok(Ok(record))
 }

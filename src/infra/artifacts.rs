@@ -1,0 +1,436 @@
+//! The artifacts folder: the files the dump steps write, and `manifest.json`, which lists each
+//! of them with its kind, where it came from, its size, SHA-256, counts and versions. Every
+//! restore first checks the files it reads against the manifest ([`verify`]): a changed byte
+//! stops it and names the artifact.
+//!
+//! Files are written the same way by every dump: into `<name>.partial`, created with mode 0600
+//! in a folder of mode 0700, hashed on the way, synced, then renamed into place and the folder
+//! synced ([`create_private`], [`copy_hashing`], [`publish`]), so a crash never leaves a file
+//! under its final name that is not whole. The manifest is replaced the same way.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use crate::error::bad_input;
+
+/// The manifest's file name, in the dump folder.
+pub const MANIFEST: &str = "manifest.json";
+/// Progress is reported at most this often.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// Read and write buffer of the file copies.
+pub const CHUNK: usize = 1 << 20;
+
+/// Where progress and log lines go: a step's sink, or the terminal for `cutover pg`.
+pub struct Report<'a> {
+    pub progress: &'a (dyn Fn(u64, Option<u64>, &'static str) + Send + Sync),
+    pub log: &'a (dyn Fn(String) + Send + Sync),
+}
+
+/// Calls `report.progress` at most every [`PROGRESS_EVERY`], and always for the last value.
+pub struct Throttle<'a, 'b> {
+    report: &'a Report<'b>,
+    total: Option<u64>,
+    unit: &'static str,
+    last: Option<Instant>,
+}
+
+impl<'a, 'b> Throttle<'a, 'b> {
+    pub fn new(report: &'a Report<'b>, total: Option<u64>, unit: &'static str) -> Self {
+        Throttle {
+            report,
+            total,
+            unit,
+            last: None,
+        }
+    }
+
+    pub fn tick(&mut self, done: u64) {
+        if self.last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+            self.last = Some(Instant::now());
+            // A source's size is a rough guess of its dump's; never show more done than the
+            // total.
+            let total = self.total.map(|t| t.max(done));
+            (self.report.progress)(done, total, self.unit);
+        }
+    }
+
+    pub fn done(&self, done: u64) {
+        (self.report.progress)(done, Some(done), self.unit);
+    }
+}
+
+pub fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// `<file>.partial`, where an archive is written before it is known to be whole.
+pub fn partial_path(to: &Path) -> PathBuf {
+    let mut name = to.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".partial");
+    to.with_file_name(name)
+}
+
+/// A new (or emptied) file only this user may read.
+pub async fn create_private(path: &Path) -> Result<tokio::fs::File> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent() {
+        make_private_dir(dir)?;
+    }
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .await
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    // A file left by an earlier attempt keeps its old mode through `open`.
+    tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .await
+        .with_context(|| format!("cannot set mode 0600 on {}", path.display()))?;
+    Ok(file)
+}
+
+/// Renames the synced `partial` to `to` and syncs the folder, so the name survives a crash.
+pub fn publish(partial: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(partial, to)
+        .with_context(|| format!("cannot rename {} to {}", partial.display(), to.display()))?;
+    if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot sync the folder {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Copies `from` into `file`, hashing it and reporting progress; syncs the file at the end.
+pub async fn copy_hashing(
+    mut from: impl AsyncRead + Unpin,
+    file: tokio::fs::File,
+    throttle: &mut Throttle<'_, '_>,
+) -> Result<(u64, String)> {
+    let mut writer = tokio::io::BufWriter::with_capacity(CHUNK, file);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut bytes = 0u64;
+    loop {
+        let n = from
+            .read(&mut buf)
+            .await
+            .context("reading the dump as it streams in")?;
+        if n == 0 {
+            break;
+        }
+        writer
+            .write_all(&buf[..n])
+            .await
+            .context("writing the dump file (is the disk full?)")?;
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+        throttle.tick(bytes);
+    }
+    writer
+        .flush()
+        .await
+        .context("writing the dump file (is the disk full?)")?;
+    writer
+        .into_inner()
+        .sync_all()
+        .await
+        .context("syncing the dump file to disk")?;
+    Ok((bytes, hex(&hasher.finalize())))
+}
+
+/// The SHA-256 of a file, read in chunks, with progress in bytes.
+pub async fn sha256_file(path: &Path, report: &Report<'_>) -> Result<(u64, String)> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let total = file.metadata().await.ok().map(|m| m.len());
+    let mut throttle = Throttle::new(report, total, "bytes");
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut bytes = 0u64;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .await
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+        throttle.tick(bytes);
+    }
+    throttle.done(bytes);
+    Ok((bytes, hex(&hasher.finalize())))
+}
+
+/// What a dump wrote: one entry of the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// The file, relative to the dump folder (`system-database.dump`,
+    /// `secrets/secret-system-seed.json.age`).
+    pub file: String,
+    /// What it is: `postgresql-dump`, `mysql-dump`, `redis-rdb`, `secret`, `configmap`,
+    /// `apimanager`, `record`.
+    pub kind: String,
+    /// Where it came from: cluster, namespace and object, a pod, or a URL without its password.
+    pub source: String,
+    pub bytes: u64,
+    /// Lowercase hex SHA-256 of the file as written.
+    pub sha256: String,
+    /// Rows per table, or keys per type or per database.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, u64>,
+    /// Server, format and tool versions (`server`, `rdb`, `pg_dump`...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, String>,
+    /// Encrypted with age to the configured recipients.
+    #[serde(default)]
+    pub encrypted: bool,
+    /// The step that wrote it.
+    pub step: String,
+    pub time: DateTime<Utc>,
+}
+
+/// `manifest.json`: every artifact of the migration, one entry per file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub artifacts: Vec<Artifact>,
+}
+
+impl Manifest {
+    /// The manifest of `folder`; an empty one when there is none yet. A file that is not a
+    /// manifest is bad input: it is never overwritten.
+    pub fn load(folder: &Path) -> Result<Manifest> {
+        let path = folder.join(MANIFEST);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Manifest::default()),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", path.display()));
+            }
+        };
+        serde_json::from_str(&text).map_err(|e| {
+            bad_input(format!(
+                "{} is not a manifest cutover can read ({e}); move it aside, or restore the \
+                 original from the hand-over",
+                path.display()
+            ))
+        })
+    }
+
+    pub fn get(&self, file: &str) -> Option<&Artifact> {
+        self.artifacts.iter().find(|a| a.file == file)
+    }
+
+    /// Adds `artifact` to the manifest of `folder`, replacing the entry of the same file, and
+    /// writes the manifest (0600, synced, renamed into place).
+    pub fn record(folder: &Path, artifact: Artifact) -> Result<()> {
+        let mut manifest = Manifest::load(folder)?;
+        manifest.artifacts.retain(|a| a.file != artifact.file);
+        manifest.artifacts.push(artifact);
+        manifest.artifacts.sort_by(|a, b| a.file.cmp(&b.file));
+        manifest.write(folder)
+    }
+
+    fn write(&self, folder: &Path) -> Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let to = folder.join(MANIFEST);
+        let partial = partial_path(&to);
+        make_private_dir(folder)?;
+        let text = serde_json::to_string_pretty(self)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&partial)
+            .with_context(|| format!("cannot write {}", partial.display()))?;
+        f.write_all(text.as_bytes())
+            .and_then(|()| f.write_all(b"\n"))
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("cannot write {}", partial.display()))?;
+        publish(&partial, &to)
+    }
+}
+
+/// The name of `path` relative to `folder`, as the manifest keeps it.
+pub fn relative(folder: &Path, path: &Path) -> String {
+    path.strip_prefix(folder)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Checks each of `files` (relative to `folder`) against the manifest: it must be listed, be
+/// there, and have the recorded size and SHA-256. The first that does not stops the check with
+/// its name and what to do.
+pub async fn verify(folder: &Path, files: &[String], report: &Report<'_>) -> Result<()> {
+    let manifest = Manifest::load(folder)?;
+    for file in files {
+        let Some(artifact) = manifest.get(file) else {
+            bail!(
+                "{file} is not listed in {}; without its recorded checksum it cannot be \
+                 verified. Use the dump folder the dump step wrote, with its manifest",
+                folder.join(MANIFEST).display()
+            );
+        };
+        verify_artifact(folder, artifact, report).await?;
+    }
+    Ok(())
+}
+
+/// Checks one artifact's file against its entry.
+pub async fn verify_artifact(
+    folder: &Path,
+    artifact: &Artifact,
+    report: &Report<'_>,
+) -> Result<()> {
+    let path = folder.join(&artifact.file);
+    if !path.exists() {
+        bail!(
+            "the artifact {} ({}) is not in {}; put the file back, or dump again",
+            artifact.file,
+            artifact.kind,
+            folder.display()
+        );
+    }
+    let (bytes, sha) = sha256_file(&path, report).await?;
+    if sha != artifact.sha256 || bytes != artifact.bytes {
+        bail!(
+            "the artifact {} ({}) has changed since it was written: {bytes} bytes with SHA-256 \
+             {sha}, the manifest records {} bytes with {}. Nothing was restored; find the \
+             original file (the hand-over copy) or dump again",
+            artifact.file,
+            path.display(),
+            artifact.bytes,
+            artifact.sha256
+        );
+    }
+    Ok(())
+}
+
+/// Creates `dir` (and its parents) with mode 0700 when missing.
+pub fn make_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.as_os_str().is_empty() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the folder {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiet() -> (
+        impl Fn(u64, Option<u64>, &'static str) + Send + Sync,
+        impl Fn(String) + Send + Sync,
+    ) {
+        (|_: u64, _: Option<u64>, _: &'static str| {}, |_: String| {})
+    }
+
+    fn entry(folder: &Path, file: &str, body: &[u8]) -> Artifact {
+        std::fs::write(folder.join(file), body).expect("write");
+        Artifact {
+            file: file.to_string(),
+            kind: "redis-rdb".to_string(),
+            source: "test".to_string(),
+            bytes: body.len() as u64,
+            sha256: hex(&Sha256::digest(body)),
+            counts: BTreeMap::new(),
+            versions: BTreeMap::new(),
+            encrypted: false,
+            step: "dump-redis".to_string(),
+            time: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flipped_bit_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let folder = dir.path();
+        Manifest::record(folder, entry(folder, "a.rdb", b"REDIS0011 hello")).expect("record");
+        Manifest::record(folder, entry(folder, "b.rdb", b"REDIS0011 world")).expect("record");
+        let (p, l) = quiet();
+        let report = Report {
+            progress: &p,
+            log: &l,
+        };
+        let files = vec!["a.rdb".to_string(), "b.rdb".to_string()];
+        verify(folder, &files, &report).await.expect("whole");
+
+        let mut body = std::fs::read(folder.join("b.rdb")).expect("read");
+        body[3] ^= 0x01;
+        std::fs::write(folder.join("b.rdb"), &body).expect("write");
+        let err = format!(
+            "{:#}",
+            verify(folder, &files, &report).await.expect_err("changed")
+        );
+        assert!(err.contains("b.rdb has changed"), "{err}");
+
+        let err = format!(
+            "{:#}",
+            verify(folder, &["c.rdb".to_string()], &report)
+                .await
+                .expect_err("unlisted")
+        );
+        assert!(err.contains("c.rdb is not listed"), "{err}");
+    }
+
+    #[test]
+    fn recording_again_replaces_the_entry_and_a_foreign_manifest_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let folder = dir.path();
+        Manifest::record(folder, entry(folder, "a.rdb", b"one")).expect("record");
+        Manifest::record(folder, entry(folder, "a.rdb", b"two!")).expect("record");
+        let manifest = Manifest::load(folder).expect("load");
+        assert_eq!(manifest.artifacts.len(), 1);
+        assert_eq!(manifest.artifacts[0].bytes, 4);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(folder.join(MANIFEST))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        std::fs::write(folder.join(MANIFEST), "not json").expect("write");
+        let err = format!("{:#}", Manifest::load(folder).expect_err("foreign"));
+        assert!(err.contains("is not a manifest"), "{err}");
+        assert!(Manifest::record(folder, entry(folder, "a.rdb", b"x")).is_err());
+        assert_eq!(
+            std::fs::read_to_string(folder.join(MANIFEST)).expect("read"),
+            "not json"
+        );
+    }
+}
