@@ -4,11 +4,15 @@
 
 pub mod access;
 mod context;
+pub mod convert;
 mod drain;
 pub mod inventory;
 pub mod pgdump;
 mod prereq;
+pub mod redisdump;
 pub mod scale;
+pub mod secrets;
+pub mod seed;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -95,4 +99,8 @@ pub fn implementation(action: Action) -> Option<&'static dyn StepAction> {
         .or_else(|| scale::implementation(action))
         .or_else(|| inventory::implementation(action))
         .or_else(|| pgdump::implementation(action))
+        .or_else(|| convert::implementation(action))
+        .or_else(|| redisdump::implementation(action))
+        .or_else(|| secrets::implementation(action))
+        .or_else(|| seed::implementation(action))
 }
