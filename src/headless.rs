@@ -3,7 +3,7 @@
 //! without one ends the run with exit code 3 and says what it needs.
 
 use crate::{err, errln, outln};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -42,14 +42,14 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
         Some(id) => Some(known(id).ok_or_else(|| unknown(id))?),
         None => None,
     };
-    let mut confirms: HashMap<StepId, Option<String>> = HashMap::new();
+    let mut answers = Answers::default();
     for c in &options.confirms {
         let (id, text) = match c.split_once('=') {
             Some((id, text)) => (id, Some(text.to_string())),
             None => (c.as_str(), None),
         };
         let step = known(id).ok_or_else(|| unknown(id))?;
-        confirms.insert(step, text);
+        answers.add(step, text);
     }
     let mut skips: HashMap<StepId, String> = HashMap::new();
     for c in &options.skips {
@@ -59,19 +59,13 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
             )));
         };
         let step = known(id).ok_or_else(|| unknown(id))?;
-        if confirms.contains_key(&step) {
+        if answers.has(step) {
             return Err(bad_input(format!(
                 "step {id} is both confirmed and skipped; choose one"
             )));
         }
         skips.insert(step, reason.trim().to_string());
     }
-    // A step's own question (e.g. accepting the loss of queued jobs) is answered by
-    // the same `--confirm STEP=TEXT` as its gate: kept after the gate used it.
-    let mut answers: HashMap<StepId, String> = confirms
-        .iter()
-        .filter_map(|(step, text)| Some((*step, text.clone()?)))
-        .collect();
     let (event_tx, mut events) = mpsc::unbounded_channel();
     let (command_tx, commands) = mpsc::unbounded_channel();
     let label = format!(
@@ -115,13 +109,7 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
                                     let _ = command_tx.send(Command::Skip { step, reason });
                                     continue;
                                 }
-                                // A command-line answer serves one question: a step that asks
-                                // again (more jobs queued, still no figures) stops the run.
-                                let given = if req.question.is_some() {
-                                    answers.remove(&req.step).map(Some)
-                                } else {
-                                    confirms.remove(&req.step)
-                                };
+                                let given = answers.take(req);
                                 let rehearsal = options.auto_confirm_as.as_ref().filter(|_| {
                                     let asked = rehearsal_questions.entry(req.step).or_insert(0);
                                     *asked += u32::from(req.question.is_some());
@@ -194,6 +182,49 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
             ExitCode::Waiting
         }
     })
+}
+
+/// The `--confirm STEP[=TEXT]` answers of the command line, per step in the order given.
+/// A gate and each question a step asks while it runs take one answer: the one that is
+/// exactly the phrase asked for, else the first left. A command-line answer serves once, so a
+/// step that asks again (more jobs queued, still no figures) stops the run. The text given to
+/// a gate that needs no phrase also answers the step's first question when it is the only
+/// answer given for the step (`--confirm drain-queues=12` accepts the loss of 12 jobs).
+#[derive(Default)]
+struct Answers {
+    by_step: HashMap<StepId, VecDeque<Option<String>>>,
+}
+
+impl Answers {
+    fn add(&mut self, step: StepId, text: Option<String>) {
+        self.by_step.entry(step).or_default().push_back(text);
+    }
+
+    fn has(&self, step: StepId) -> bool {
+        self.by_step.get(&step).is_some_and(|q| !q.is_empty())
+    }
+
+    /// The answer to `req`, or None when the command line gave none left for it.
+    fn take(&mut self, req: &Request) -> Option<Option<String>> {
+        let queue = self.by_step.get_mut(&req.step)?;
+        let exact = req.phrase.as_deref().and_then(|phrase| {
+            queue
+                .iter()
+                .position(|a| a.as_deref().map(str::trim) == Some(phrase.trim()))
+        });
+        let entry = queue.remove(exact.unwrap_or(0))?;
+        if req.question.is_some() {
+            // A question needs a text; a bare `--confirm STEP` answers only a gate.
+            return entry.map(Some);
+        }
+        if queue.is_empty()
+            && req.need != Need::Typed
+            && let Some(text) = &entry
+        {
+            queue.push_back(Some(text.clone()));
+        }
+        Some(entry)
+    }
 }
 
 /// How many questions of one step a rehearsal answers by itself before it stops

@@ -93,7 +93,8 @@ enum Cmd {
         #[arg(long, value_name = "STEP")]
         until: Option<String>,
         /// Confirm a step's gate, manual step or hand-off; TEXT is the typed phrase,
-        /// or for a hand-off who did it. Repeatable.
+        /// or for a hand-off who did it. Repeatable, also for one step: a step that asks a
+        /// question while it runs (`replace <database>`) takes the next answer given for it.
         #[arg(long = "confirm", value_name = "STEP[=TEXT]")]
         confirms: Vec<String>,
         /// Skip a step that waits for you, with the reason (recorded). Repeatable.

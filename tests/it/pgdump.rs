@@ -297,7 +297,30 @@ fn a_target_that_holds_the_tables_is_not_restored_over_without_the_typed_phrase(
             .all(|f| f["outcome"] != "passed"),
         "the restore did not pass"
     );
-    assert_no_password(&m, &with_password(source.url()).1, &[&restore]);
+
+    // The gate and the question each take their own answer: the tables are replaced.
+    let replace = format!("{RESTORE}=replace {}", target.name());
+    let again = m.run(&[
+        "run",
+        "--headless",
+        "--until",
+        RESTORE,
+        "--confirm",
+        &replace,
+        "--confirm",
+        &format!("{RESTORE}={GATE}"),
+    ]);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    let rows = counts(&target);
+    assert!(rows.len() > 1, "the dump's tables are there: {rows:?}");
+    assert_ne!(rows["public.accounts"], 1, "accounts holds the dump's rows");
+    assert!(
+        finished(&m, RESTORE)
+            .iter()
+            .any(|f| f["outcome"] == "passed"),
+        "the restore passed"
+    );
+    assert_no_password(&m, &with_password(source.url()).1, &[&restore, &again]);
 }
 
 #[test]
