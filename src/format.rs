@@ -19,6 +19,34 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// `n` of `unit` as people read it: `1.5 GiB` for bytes, `1200 tables` otherwise.
+pub fn quantity(n: u64, unit: &str) -> String {
+    if unit == "bytes" {
+        bytes(n)
+    } else {
+        format!("{n} {unit}")
+    }
+}
+
+/// `done` of `total`: `1.2 GiB/3.0 GiB`, `12/40 tables`.
+pub fn done_of(done: u64, total: Option<u64>, unit: &str) -> String {
+    match total {
+        Some(t) if unit == "bytes" => format!("{}/{}", bytes(done), bytes(t)),
+        Some(t) => format!("{done}/{t} {unit}"),
+        None => quantity(done, unit),
+    }
+}
+
+/// A rate: `48.0 MiB/s`, `5200/s` (the unit is the one of the figures beside it).
+pub fn rate(per_second: f64, unit: &str) -> String {
+    let n = per_second.max(0.0).round() as u64;
+    if unit == "bytes" {
+        format!("{}/s", bytes(n))
+    } else {
+        format!("{n}/s")
+    }
+}
+
 /// A plain-text table with columns padded to their widest cell.
 pub fn text_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -71,5 +99,17 @@ mod tests {
         assert_eq!(super::bytes(1536), "1.5 KiB");
         assert_eq!(super::bytes(300 * 1024 * 1024), "300 MiB");
         assert_eq!(super::bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
+
+    #[test]
+    fn progress_figures_read_as_bytes_or_counts() {
+        assert_eq!(
+            super::done_of(3 << 20, Some(3 << 30), "bytes"),
+            "3.0 MiB/3.0 GiB"
+        );
+        assert_eq!(super::done_of(12, Some(40), "tables"), "12/40 tables");
+        assert_eq!(super::done_of(700, None, "bytes"), "700 B");
+        assert_eq!(super::rate(48.0 * 1048576.0, "bytes"), "48.0 MiB/s");
+        assert_eq!(super::rate(1199.6, "keys"), "1200/s");
     }
 }

@@ -96,6 +96,7 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
 
     let mut interrupted = false;
     let mut rehearsal_questions: HashMap<StepId, u32> = HashMap::new();
+    let mut progress = ProgressLines::default();
     let mut waiting: Option<Request> = None;
     let mut refused: Option<String> = None;
     loop {
@@ -133,6 +134,11 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
                                 // The answer came from the command line: it cannot be asked again.
                                 refused = Some(reason.clone());
                                 let _ = command_tx.send(Command::Quit);
+                            }
+                            Event::StepProgress { step, done, total, unit } => {
+                                if let Some(line) = progress.line(*step, *done, *total, unit) {
+                                    outln!("{}   {step}: {line}", chrono::Utc::now().format("%H:%M:%S"));
+                                }
                             }
                             _ => print_line(&ev),
                         }
@@ -182,6 +188,35 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
             ExitCode::Waiting
         }
     })
+}
+
+/// How often a step's progress is printed: a line every few seconds, with the rate since the
+/// step's first report, and the last one, so a log of a long dump stays readable.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+#[derive(Default)]
+struct ProgressLines {
+    /// Per step: when and at what figure it first reported, and when a line was last printed.
+    steps: HashMap<StepId, (std::time::Instant, u64, Option<std::time::Instant>)>,
+}
+
+impl ProgressLines {
+    fn line(&mut self, step: StepId, done: u64, total: Option<u64>, unit: &str) -> Option<String> {
+        let now = std::time::Instant::now();
+        let (first, first_done, printed) = self.steps.entry(step).or_insert((now, done, None));
+        let finished = total.is_some_and(|t| done >= t);
+        if !finished && printed.is_some_and(|p| now.duration_since(p) < PROGRESS_EVERY) {
+            return None;
+        }
+        *printed = Some(now);
+        let mut line = crate::format::done_of(done, total, unit);
+        let secs = now.duration_since(*first).as_secs_f64();
+        if secs >= 1.0 {
+            let rate = done.saturating_sub(*first_done) as f64 / secs;
+            line.push_str(&format!(", {}", crate::format::rate(rate, unit)));
+        }
+        Some(line)
+    }
 }
 
 /// The `--confirm STEP[=TEXT]` answers of the command line, per step in the order given.
@@ -327,15 +362,8 @@ fn print_line(ev: &Event) {
         } => {
             outln!("{now} > {step} ({runs_as}, attempt {attempt})")
         }
-        Event::StepProgress {
-            step,
-            done,
-            total,
-            unit,
-        } => match total {
-            Some(t) => outln!("{now}   {step}: {done}/{t} {unit}"),
-            None => outln!("{now}   {step}: {done} {unit}"),
-        },
+        // Printed through ProgressLines, which spaces them out.
+        Event::StepProgress { .. } => {}
         Event::StepLog { step, level, line } => {
             outln!("{now}   {step} {} {line}", level_tag(*level))
         }

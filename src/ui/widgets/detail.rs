@@ -42,11 +42,11 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
 }
 
 fn render_gauge(frame: &mut Frame, area: Rect, p: &Progress, theme: &Theme) {
-    let figures = match p.total {
-        Some(t) => format!("{}/{} {}", p.done, t, p.unit),
-        None => format!("{} {}", p.done, p.unit),
-    };
-    let rate = p.rate().map(|r| format!("  {r:.0}/s")).unwrap_or_default();
+    let figures = crate::format::done_of(p.done, p.total, p.unit);
+    let rate = p
+        .rate()
+        .map(|r| format!("  {}", crate::format::rate(r, p.unit)))
+        .unwrap_or_default();
     let eta = p
         .eta_secs()
         .map(|s| format!("  ETA {}", hms(s)))
