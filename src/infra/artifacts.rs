@@ -33,6 +33,15 @@ pub struct Report<'a> {
     pub log: &'a (dyn Fn(String) + Send + Sync),
 }
 
+fn no_progress(_: u64, _: Option<u64>, _: &'static str) {}
+fn no_log(_: String) {}
+
+/// A report that shows nothing: for re-checks and checks whose progress nobody watches.
+pub const QUIET: Report<'static> = Report {
+    progress: &no_progress,
+    log: &no_log,
+};
+
 /// Calls `report.progress` at most every [`PROGRESS_EVERY`], and always for the last value.
 pub struct Throttle<'a, 'b> {
     report: &'a Report<'b>,
@@ -340,13 +349,6 @@ pub fn make_private_dir(dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn quiet() -> (
-        impl Fn(u64, Option<u64>, &'static str) + Send + Sync,
-        impl Fn(String) + Send + Sync,
-    ) {
-        (|_: u64, _: Option<u64>, _: &'static str| {}, |_: String| {})
-    }
-
     fn entry(folder: &Path, file: &str, body: &[u8]) -> Artifact {
         std::fs::write(folder.join(file), body).expect("write");
         Artifact {
@@ -369,11 +371,7 @@ mod tests {
         let folder = dir.path();
         Manifest::record(folder, entry(folder, "a.rdb", b"REDIS0011 hello")).expect("record");
         Manifest::record(folder, entry(folder, "b.rdb", b"REDIS0011 world")).expect("record");
-        let (p, l) = quiet();
-        let report = Report {
-            progress: &p,
-            log: &l,
-        };
+        let report = QUIET;
         let files = vec!["a.rdb".to_string(), "b.rdb".to_string()];
         verify(folder, &files, &report).await.expect("whole");
 
@@ -384,7 +382,7 @@ mod tests {
             "{:#}",
             verify(folder, &files, &report).await.expect_err("changed")
         );
-        assert!(err.contains("b.rdb has changed"), "{err}");
+        assert!(err.contains("the artifact b.rdb (") && err.contains("has changed"), "{err}");
 
         let err = format!(
             "{:#}",

@@ -1,6 +1,7 @@
 //! What a running step gets: the config, its runbook entry, and a sink for logs,
 //! progress and facts. Steps never draw and never touch the journal themselves.
 
+use crate::infra::artifacts::Report;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
@@ -145,8 +146,33 @@ impl StepSink {
         });
     }
 
+    /// The step's progress and log lines as an infra [`Report`]: `let r = sink.reporter();`
+    /// then `r.report()` where a function takes one.
+    pub fn reporter(&self) -> SinkReporter {
+        let (progress, log) = (self.clone(), self.clone());
+        SinkReporter {
+            progress: Box::new(move |done, total, unit| progress.progress(done, total, unit)),
+            log: Box::new(move |line| log.info(line)),
+        }
+    }
+
     /// Records a fact in the journal (fsynced) before the step goes on.
     pub fn record_fact(&self, key: &str, value: Value) -> Result<()> {
         (self.facts)(self.step, key, value)
+    }
+}
+
+/// A step sink seen as an infra [`Report`].
+pub struct SinkReporter {
+    progress: Box<dyn Fn(u64, Option<u64>, &'static str) + Send + Sync>,
+    log: Box<dyn Fn(String) + Send + Sync>,
+}
+
+impl SinkReporter {
+    pub fn report(&self) -> Report<'_> {
+        Report {
+            progress: &*self.progress,
+            log: &*self.log,
+        }
     }
 }
