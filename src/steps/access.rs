@@ -23,6 +23,21 @@ pub enum Scope {
     Velero,
     /// A cluster-scoped resource.
     Cluster,
+    /// A namespace of its own, such as RHOAM's operator namespaces.
+    Fixed(&'static str),
+}
+
+impl Scope {
+    /// The namespace a permission of this scope is asked in: the cluster's, the Velero
+    /// namespace of the config, its own, or none for cluster-scoped resources.
+    pub fn namespace(self, cluster_namespace: &str, velero: Option<&str>) -> Option<String> {
+        match self {
+            Scope::Namespace => Some(cluster_namespace.to_string()),
+            Scope::Velero => velero.map(str::to_string),
+            Scope::Cluster => None,
+            Scope::Fixed(ns) => Some(ns.to_string()),
+        }
+    }
 }
 
 /// One permission one action needs on one cluster.
@@ -88,6 +103,20 @@ fn scale_workloads(c: ClusterRole) -> Vec<Needed> {
     ]
 }
 
+/// Pausing an operator's Deployment in its own namespace `ns`.
+fn pause_operator(c: ClusterRole, ns: &'static str) -> Vec<Needed> {
+    [
+        needed(c, "get", "apps", "deployments"),
+        needed(c, "patch", "apps", "deployments"),
+        sub(needed(c, "update", "apps", "deployments"), "scale"),
+        needed(c, "list", "", "pods"),
+        needed(c, "watch", "", "pods"),
+    ]
+    .into_iter()
+    .map(|n| scoped(n, Scope::Fixed(ns)))
+    .collect()
+}
+
 /// Reaching the data stores of a cluster: their secrets, and exec or a tunnel into
 /// the pods that run them.
 fn reach_data(c: ClusterRole) -> Vec<Needed> {
@@ -145,6 +174,10 @@ pub fn required(action: Action) -> Vec<Needed> {
             reach_data(Destination),
             read_workloads(Destination),
             scale_workloads(Destination),
+            crate::steps::seed::DESTINATION_OPERATORS
+                .iter()
+                .flat_map(|(ns, _)| pause_operator(Destination, ns))
+                .collect(),
         ]
         .concat(),
         Action::RestoreBackendRedis | Action::VerifyBackendRedis => reach_data(Destination),
@@ -325,11 +358,9 @@ async fn probe_cluster(
     }
     let mut rows = Vec::new();
     for need in needs {
-        let namespace = match need.scope {
-            Scope::Namespace => Some(cluster.namespace.clone()),
-            Scope::Velero => velero_ns.clone(),
-            Scope::Cluster => None,
-        };
+        let namespace = need
+            .scope
+            .namespace(&cluster.namespace, velero_ns.as_deref());
         let access = Access {
             verb: need.verb.to_string(),
             group: need.group.to_string(),

@@ -52,7 +52,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::access::{Scope, required, resource_name};
+use super::access::{required, resource_name};
 use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::infra::kube::{Access, CustomKind, KubeCluster, WorkloadInfo, WorkloadKind};
 use crate::infra::url::redact;
@@ -757,10 +757,7 @@ async fn permissions(ctx: &StepContext, report: &mut Report<'_>) -> Result<Permi
         let Some(cluster) = ctx.config.cluster(need.cluster) else {
             continue;
         };
-        let namespace = match need.scope {
-            Scope::Namespace => Some(cluster.namespace.clone()),
-            Scope::Velero | Scope::Cluster => None,
-        };
+        let namespace = need.scope.namespace(&cluster.namespace, None);
         let kube = KubeCluster::connect(cluster).await?;
         let access = Access {
             verb: need.verb.to_string(),

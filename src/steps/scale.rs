@@ -293,8 +293,9 @@ fn refused(
             .trim_start_matches("`patch` on ")
             .replace("/scale", " --subresource=scale");
         format!(
-            "{what} was refused: the source cluster's user needs {rule} in namespace {ns} \
+            "{what} was refused: the {role} cluster's user needs {rule} in namespace {ns} \
              (check with `kubectl --context {ctx} auth can-i patch {resource} -n {ns}`): {text}",
+            role = kube.role(),
             ns = kube.namespace(),
             ctx = kube.context(),
         )

@@ -1,8 +1,445 @@
-//! (being written)
+//! `seed-destination-database`: RHOAM's freshly installed 3scale gets the migration cluster's
+//! system database.
+//!
+//! The dump is the one `dump-migration-database` recorded in this journal, else the one in the
+//! dump folder with its `.json` record (taken by the other party's cutover). It is checked
+//! against the manifest (or its record's SHA-256) before anything else, so a changed byte
+//! stops the step with nothing paused or changed; so does a destination database that does not
+//! answer.
+//!
+//! Then the destination is paused, so that nothing reconciles or writes while the data
+//! changes: RHOAM's operator first (it would bring the 3scale operator back), the 3scale
+//! operator (it would scale the components back), then 3scale's components, each through the
+//! quiesce routine of `scale-down` ([`super::scale::quiesce`]): the count goes to the journal
+//! and to the `cutover.io/pre-migration-replicas` annotation, the deployment is scaled to 0 and
+//! the step waits until its pods are gone. The annotation is the destination's record: a
+//! deployment already at 0 keeps the count its annotation holds, and the source's counts in the
+//! journal (same names, other cluster) are never looked at. A deployment that does not exist is
+//! noted. The fact `paused` lists what was paused, with the counts. Nothing is resumed here:
+//! the next step, `restore-destination-3scale`, starts them again from the annotations, once
+//! the backend Redis and the secrets are in place too.
+//!
+//! The current destination database is dumped to
+//! `<dumps>/destination-system-database-before-seed.dump` (with its record and manifest entry;
+//! the fact `fallback`), the way to go back. An attempt that finds the fallback recorded by an
+//! earlier one keeps it rather than dumping a database it may already have half replaced. Then
+//! `pg_restore --clean --if-exists --no-owner --no-acl` replaces every object of the dump, and
+//! every table's rows are checked against the dump's record (fact `seed`).
+//!
+//! The database is reached by the URL the config names (`destination.system_database_url`).
+//! Without one, the procedure runs the clients in a pod (`cutover-pg-client`) that reads the
+//! URL from secret `system-database`, with the dump streamed in through exec's stdin; cutover's
+//! exec sends no stdin, so the step then fails before changing anything and points to the
+//! procedure.
+//!
+//! Resume re-check: the destination database's row counts equal the dump's.
 
-use super::StepAction;
-use crate::runbook::Action;
+use std::time::Instant;
 
-pub(super) fn implementation(_action: Action) -> Option<&'static dyn StepAction> {
-    None
+use anyhow::{Context, Result};
+use serde_json::{Map, Value, json};
+
+use super::pgdump::{
+    self, DumpRecord, Report, compare_counts, dump_url, pg_restore_into, read_record,
+    verify_before_restore, verify_file, verify_restored, write_record,
+};
+use super::scale::{POD_STOP_TIMEOUT, quiesce};
+use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
+use crate::config::StoreKind;
+use crate::infra::artifacts::{self, Artifact, Manifest};
+use crate::infra::kube::KubeCluster;
+use crate::infra::url::redact;
+use crate::journal::{JournalState, Outcome};
+use crate::runbook::{Action, ClusterRole};
+
+/// The step whose dump is seeded.
+pub const MIGRATION_DUMP_STEP: &str = "dump-migration-database";
+/// Its file in the dump folder, where a dump the other party took arrives.
+pub const MIGRATION_DUMP_FILE: &str = "migration-system-database.dump";
+/// The destination database as it was before the seed.
+pub const FALLBACK_FILE: &str = "destination-system-database-before-seed.dump";
+
+/// The facts of this step.
+pub const PAUSED_FACT: &str = "paused";
+pub const FALLBACK_FACT: &str = "fallback";
+pub const SEED_FACT: &str = "seed";
+
+/// RHOAM's operator and the 3scale operator RHOAM installs, each in its own namespace, in the
+/// order they are paused: (namespace, deployment).
+pub const DESTINATION_OPERATORS: [(&str, &str); 2] = [
+    ("redhat-rhoam-operator", "rhmi-operator"),
+    (
+        "redhat-rhoam-3scale-operator",
+        "threescale-operator-controller-manager-v2",
+    ),
+];
+
+/// 3scale's components in the destination namespace, in the order they are stopped: the
+/// gateways, the components that write, the rest. The caches and the external data stores
+/// are left alone.
+pub const DESTINATION_COMPONENTS: &[&str] = &[
+    "apicast-production",
+    "apicast-staging",
+    "system-app",
+    "system-sidekiq",
+    "backend-listener",
+    "backend-worker",
+    "backend-cron",
+    "zync-que",
+    "zync",
+    "system-searchd",
+];
+
+struct Seed;
+
+static SEED: Seed = Seed;
+
+pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> {
+    match action {
+        Action::SeedDestinationDatabase => Some(&SEED),
+        _ => None,
+    }
+}
+
+/// The migration cluster's dump: recorded in this journal, else in the dump folder with its
+/// record. Err says what to bring.
+fn migration_dump(ctx: &StepContext) -> std::result::Result<DumpRecord, String> {
+    let recorded = ctx
+        .fact(MIGRATION_DUMP_STEP, pgdump::FACT)
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    let file = ctx.config.dumps.folder.join(MIGRATION_DUMP_FILE);
+    recorded.or_else(|| read_record(&file)).ok_or_else(|| {
+        format!(
+            "no dump of the migration cluster's system database is recorded (step \
+             {MIGRATION_DUMP_STEP}) and none is in {} with its record ({}); without its checksum \
+             and row counts the seed cannot be verified. Run {MIGRATION_DUMP_STEP}, or bring \
+             the dump and its .json record from whoever ran it. Nothing was paused or changed",
+            file.display(),
+            pgdump::record_path(&file).display()
+        )
+    })
+}
+
+/// The destination system database's URL from the config; Err is why the step cannot reach it
+/// (the pod route of the procedure), with what to do.
+fn destination_url(ctx: &StepContext) -> Result<std::result::Result<String, String>> {
+    let store = ctx.config.stores().find(|s| {
+        s.cluster == ClusterRole::Destination && matches!(s.kind, StoreKind::SystemDatabase(_))
+    });
+    if let Some(store) = store {
+        return Ok(Ok(store.url_value()?));
+    }
+    let ns = ctx
+        .config
+        .cluster(ClusterRole::Destination)
+        .map_or("the destination namespace", |c| c.namespace.as_str());
+    Ok(Err(format!(
+        "destination.system_database_url is not set. Without it the database is reached from \
+         inside the cluster, through a client pod (cutover-pg-client in {ns}) that reads the \
+         URL from secret system-database/URL, with the dump streamed into the pod over exec's \
+         stdin, which cutover's exec does not send. Set destination.system_database_url (as \
+         env:NAME or file:PATH) to a URL this host reaches, e.g. through a tunnel, and run the \
+         step again; or follow the step's procedure by hand and mark the step done \
+         (`--skip {}=REASON` in headless mode). Nothing was paused or changed",
+        ctx.step.id.0
+    )))
+}
+
+async fn destination(ctx: &StepContext) -> Result<KubeCluster> {
+    let cluster = ctx.config.cluster(ClusterRole::Destination).context(
+        "the config has no [destination] cluster; add it with its kubeconfig and namespace",
+    )?;
+    KubeCluster::connect(cluster).await
+}
+
+/// What the pause found: the counts by namespace and deployment, the deployments that are not
+/// there, and the failure that stopped it, if one did.
+#[derive(Default)]
+struct Paused {
+    counts: Map<String, Value>,
+    absent: Vec<String>,
+    failure: Option<String>,
+}
+
+impl Paused {
+    fn fact(&self) -> Value {
+        json!({ "replicas": self.counts, "absent": self.absent })
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for (ns, names) in &self.counts {
+            let list: Vec<String> = names
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(name, n)| format!("{name} {n}"))
+                .collect();
+            parts.push(format!("{ns}: {}", list.join(", ")));
+        }
+        if parts.is_empty() {
+            return "none of them is there".to_string();
+        }
+        parts.join("; ")
+    }
+}
+
+/// Pauses the operators and 3scale's components (see the module's doc), namespace by
+/// namespace; records the fact `paused`.
+async fn pause(ctx: &StepContext, kube: &KubeCluster) -> Result<Paused> {
+    let components = kube.namespace().to_string();
+    let groups: Vec<(&str, Vec<&str>)> = DESTINATION_OPERATORS
+        .iter()
+        .map(|(ns, name)| (*ns, vec![*name]))
+        .chain([(components.as_str(), DESTINATION_COMPONENTS.to_vec())])
+        .collect();
+    // The source's counts are in the journal under the same names: not these.
+    let no_source_counts = JournalState::default();
+    let mut paused = Paused::default();
+    for (ns, names) in groups {
+        let in_ns = kube.in_namespace(ns);
+        let result = quiesce(
+            &in_ns,
+            &ctx.sink,
+            &no_source_counts,
+            &names,
+            POD_STOP_TIMEOUT,
+        )
+        .await?;
+        let counts = result
+            .figures
+            .get("original_replicas")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        if counts.as_object().is_some_and(|c| !c.is_empty()) {
+            paused.counts.insert(ns.to_string(), counts);
+        }
+        let absent: Vec<&str> = match result.figures.get("absent").and_then(Value::as_array) {
+            Some(list) => list.iter().filter_map(Value::as_str).collect(),
+            None if result.outcome == Outcome::NotApplicable => names.clone(),
+            None => Vec::new(),
+        };
+        paused
+            .absent
+            .extend(absent.iter().map(|name| format!("{ns}/{name}")));
+        if !matches!(result.outcome, Outcome::Passed | Outcome::NotApplicable) {
+            paused.failure = Some(result.summary);
+            break;
+        }
+    }
+    ctx.sink.record_fact(PAUSED_FACT, paused.fact())?;
+    Ok(paused)
+}
+
+/// The fallback dump of the destination database: the one an earlier attempt recorded (kept,
+/// never taken again over a database that attempt may have half replaced), else a new one.
+async fn fallback(ctx: &StepContext, url: &str, report: &Report<'_>) -> Result<DumpRecord> {
+    let earlier: Option<DumpRecord> = ctx
+        .fact(ctx.step.id.0, FALLBACK_FACT)
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    if let Some(record) = earlier {
+        verify_file(&record, report).await.with_context(|| {
+            format!(
+                "the fallback dump an earlier attempt of this step took ({}) is not whole; it \
+                 is not taken again, since that attempt may already have partly seeded the \
+                 destination database. Put the file back (its SHA-256 is in this step's fact \
+                 `{FALLBACK_FACT}` and in the manifest) and run the step again",
+                record.path.display()
+            )
+        })?;
+        ctx.sink.info(format!(
+            "keeping the fallback dump of an earlier attempt: {}",
+            record.summary()
+        ));
+        return Ok(record);
+    }
+    let to = ctx.config.dumps.folder.join(FALLBACK_FILE);
+    ctx.sink.info(format!(
+        "saving the destination database as it is now to {}",
+        to.display()
+    ));
+    let record = dump_url(url, &to, report)
+        .await
+        .context("the fallback dump of the destination database failed; nothing was seeded")?;
+    write_record(&record)?;
+    keep_in_manifest(ctx, &record)?;
+    ctx.sink
+        .record_fact(FALLBACK_FACT, serde_json::to_value(&record)?)?;
+    ctx.sink.info(format!("fallback: {}", record.summary()));
+    Ok(record)
+}
+
+/// The fallback dump's entry in the manifest of the dump folder.
+fn keep_in_manifest(ctx: &StepContext, record: &DumpRecord) -> Result<()> {
+    let folder = &ctx.config.dumps.folder;
+    Manifest::record(
+        folder,
+        Artifact {
+            file: artifacts::relative(folder, &record.path),
+            kind: "postgresql-dump".to_string(),
+            source: format!(
+                "destination system database before the seed: {}",
+                record.source
+            ),
+            bytes: record.bytes,
+            sha256: record.sha256.clone(),
+            counts: record.rows.clone(),
+            versions: [("server".to_string(), record.server_version.clone())].into(),
+            encrypted: false,
+            step: ctx.step.id.0.to_string(),
+            time: chrono::Utc::now(),
+        },
+    )
+}
+
+/// A failure that leaves the destination paused: the step's result, with what was paused.
+fn failed_paused(ctx: &StepContext, why: String, paused: &Paused) -> StepResult {
+    ctx.sink.error(&why);
+    let mut figures = Map::new();
+    figures.insert(PAUSED_FACT.into(), paused.fact());
+    StepResult::failed(
+        format!(
+            "{why}. Paused so far, counts in cutover.io/pre-migration-replicas: {}",
+            paused.describe()
+        ),
+        figures,
+    )
+}
+
+impl StepAction for Seed {
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let sink = ctx.sink.clone();
+            let progress = move |done, total, unit| sink.progress(done, total, unit);
+            let sink = ctx.sink.clone();
+            let log = move |line: String| sink.info(line);
+            let report = Report {
+                progress: &progress,
+                log: &log,
+            };
+
+            let record = match migration_dump(ctx) {
+                Ok(record) => record,
+                Err(why) => return Ok(StepResult::failed(why, Map::new())),
+            };
+            ctx.sink.info(format!(
+                "checking {} against the manifest before anything changes",
+                record.path.display()
+            ));
+            if let Err(e) = verify_before_restore(&ctx.config.dumps.folder, &record, &report).await
+            {
+                let text = format!("{e:#}. Nothing was paused or changed");
+                ctx.sink.error(&text);
+                return Ok(StepResult::failed(text, Map::new()));
+            }
+            let url = match destination_url(ctx)? {
+                Ok(url) => url,
+                Err(why) => {
+                    ctx.sink.error(&why);
+                    return Ok(StepResult::failed(why, Map::new()));
+                }
+            };
+            let shown = redact(&url);
+            // Reachable before anything is paused; and what it holds, for the log.
+            let occupied = pgdump::occupied(&url, &record).await.with_context(|| {
+                format!("the destination database {shown} does not answer; nothing was paused")
+            })?;
+            ctx.sink.info(format!(
+                "the destination database {shown} holds {} of the dump's {} tables; they are \
+                 replaced",
+                occupied.len(),
+                record.rows.len()
+            ));
+
+            let kube = destination(ctx).await?;
+            let paused = pause(ctx, &kube).await?;
+            if let Some(why) = &paused.failure {
+                return Ok(failed_paused(ctx, why.clone(), &paused));
+            }
+
+            let fallback = match fallback(ctx, &url, &report).await {
+                Ok(f) => f,
+                Err(e) => return Ok(failed_paused(ctx, format!("{e:#}"), &paused)),
+            };
+            ctx.sink.info(format!(
+                "restoring {} into {shown} with pg_restore --clean --if-exists --no-owner \
+                 --no-acl",
+                record.path.display()
+            ));
+            if let Err(e) =
+                pg_restore_into(&url, &record.path, true, record.table_data, &report).await
+            {
+                let why = format!(
+                    "{e:#}; the database may be partly seeded: the fallback {} holds it as it was",
+                    fallback.path.display()
+                );
+                return Ok(failed_paused(ctx, why, &paused));
+            }
+            let verified = verify_restored(&url, &record).await?;
+            let differ = verified.differences.clone();
+            let value = json!({
+                "target": shown,
+                "file": record.path,
+                "sha256": record.sha256,
+                "fallback": fallback.path,
+                "tables": record.rows.len(),
+                "rows": record.total_rows(),
+                "seconds": started.elapsed().as_secs_f64(),
+                "differences": differ,
+                "verified_by_counters": verified.by_counters,
+                "verified_by_count": verified.by_count,
+            });
+            ctx.sink.record_fact(SEED_FACT, value.clone())?;
+            let mut figures = value.as_object().cloned().unwrap_or_default();
+            figures.insert(PAUSED_FACT.into(), paused.fact());
+            if !differ.is_empty() {
+                let why = format!(
+                    "the seeded database {shown} does not hold the dump's rows: {}",
+                    differ.join("; ")
+                );
+                let mut result = failed_paused(ctx, why, &paused);
+                result.figures = figures;
+                return Ok(result);
+            }
+            let mut summary = format!(
+                "seeded {shown} from {}: {} tables, {} rows, every count equal to the dump's; \
+                 fallback in {}. Paused and left at 0 (step restore-destination-3scale starts \
+                 them from cutover.io/pre-migration-replicas): {}",
+                record.path.display(),
+                record.rows.len(),
+                record.total_rows(),
+                fallback.path.display(),
+                paused.describe()
+            );
+            if !paused.absent.is_empty() {
+                summary.push_str(&format!("; not there: {}", paused.absent.join(", ")));
+            }
+            Ok(StepResult::passed(summary, figures))
+        })
+    }
+
+    fn check<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, Recheck> {
+        Box::pin(async move {
+            let record = match migration_dump(ctx) {
+                Ok(record) => record,
+                Err(why) => return Ok(Recheck::DoesNotHold(why)),
+            };
+            let url = match destination_url(ctx)? {
+                Ok(url) => url,
+                Err(why) => return Ok(Recheck::DoesNotHold(why)),
+            };
+            let differ = compare_counts(&url, &record).await?;
+            Ok(if differ.is_empty() {
+                Recheck::Holds(format!(
+                    "{} holds every row of {} ({} tables)",
+                    redact(&url),
+                    record.path.display(),
+                    record.rows.len()
+                ))
+            } else {
+                Recheck::DoesNotHold(differ.join("; "))
+            })
+        })
+    }
 }

@@ -1,1 +1,402 @@
-//! (being written)
+//! `seed-destination-database` run by the real binary, `cutover run --headless`: the
+//! migration cluster's database is dumped by `dump-migration-database` from a real PostgreSQL
+//! database, and seeded into another that holds what a fresh RHOAM install wrote, while the
+//! simulated destination cluster's operators and 3scale components are paused.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cutover::infra::kube::ORIGINAL_REPLICAS_ANNOTATION;
+use cutover::infra::pg;
+use cutover::sim::SimCluster;
+use cutover::sim::installation::{DESTINATION_WORKLOADS, OPERATOR_REPLICAS};
+use cutover::sim::seed::{Sizes, seed_system_database};
+use cutover::steps::seed::{DESTINATION_COMPONENTS, DESTINATION_OPERATORS, FALLBACK_FILE};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::cli::{Migration, Run, events, skip_steps, threescale_toml, write_kubeconfigs};
+use crate::support::{PgDatabase, block_on};
+
+const DUMP: &str = "dump-migration-database";
+const SEED: &str = "seed-destination-database";
+const GATE: &str = "seed destination database";
+const NS: &str = "redhat-rhoam-3scale";
+const DEPLOYMENT: &str = "apps/v1";
+
+fn seeded(domain: &str, sizes: Sizes) -> PgDatabase {
+    let db = PgDatabase::create();
+    let url = db.url().to_string();
+    let domain = domain.to_string();
+    block_on(|| async move {
+        seed_system_database(&url, &domain, &sizes)
+            .await
+            .unwrap_or_else(|e| panic!("seed the database: {e:#}"))
+    });
+    db
+}
+
+/// Exact rows of every table of the public schema, `public.name` → rows, counted by the
+/// same library function the steps use.
+fn counts(db: &PgDatabase) -> BTreeMap<String, u64> {
+    let url = db.url().to_string();
+    block_on(|| async move {
+        let client = pg::connect(&url, Duration::from_secs(30))
+            .await
+            .expect("connect to the test database");
+        let tables: Vec<(String, String)> = client
+            .query(
+                "SELECT schemaname::text, tablename::text FROM pg_tables \
+                 WHERE schemaname = 'public'",
+                &[],
+            )
+            .await
+            .expect("list the tables")
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        pg::count_rows(&client, &tables)
+            .await
+            .expect("count the rows")
+    })
+}
+
+/// A migration on the limited path (Red Hat dumps and seeds) whose migration cluster and
+/// destination system databases are real, and whose clusters are simulated.
+struct Env {
+    m: Migration,
+    migration_db: PgDatabase,
+    destination_db: PgDatabase,
+}
+
+impl Env {
+    fn new(name: &str) -> Env {
+        let migration_db = seeded(
+            "apps.rhoam.test",
+            Sizes {
+                services: 3,
+                applications_per_service: 4,
+                ..Sizes::default()
+            },
+        );
+        // What a fresh install wrote: the same tables, fewer rows.
+        let destination_db = seeded(
+            "apps.rhoam.test",
+            Sizes {
+                services: 1,
+                applications_per_service: 1,
+                ..Sizes::default()
+            },
+        );
+        let toml = threescale_toml(name, "red-hat", "limited", "")
+            .replace(
+                "wildcard_domain = \"apps.migration.test\"\n",
+                "wildcard_domain = \"apps.migration.test\"\nsystem_database_kind = \
+                 \"postgresql\"\nsystem_database_url = \"env:TEST_MIGRATION_DB\"\n",
+            )
+            .replace(
+                "wildcard_domain = \"apps.rhoam.test\"\n",
+                "wildcard_domain = \"apps.rhoam.test\"\nsystem_database_kind = \
+                 \"postgresql\"\nsystem_database_url = \"env:TEST_DESTINATION_DB\"\n",
+            );
+        let mut m = Migration::new(name, &toml);
+        m.set_env("TEST_MIGRATION_DB", migration_db.url());
+        m.set_env("TEST_DESTINATION_DB", destination_db.url());
+        write_kubeconfigs(&mut m);
+        let env = Env {
+            m,
+            migration_db,
+            destination_db,
+        };
+        crate::cli::wait_until("the destination's deployments running", || {
+            env.all_deployments()
+                .iter()
+                .all(|(ns, name, replicas)| env.running_pods(ns, name) == *replicas as usize)
+        });
+        env
+    }
+
+    fn destination(&self) -> &SimCluster {
+        &self
+            .m
+            .clusters
+            .as_ref()
+            .expect("simulated clusters")
+            .destination
+    }
+
+    /// Every deployment the step pauses: (namespace, name, replicas at install).
+    fn all_deployments(&self) -> Vec<(String, String, i32)> {
+        let mut all: Vec<(String, String, i32)> = DESTINATION_OPERATORS
+            .iter()
+            .map(|(ns, name)| (ns.to_string(), name.to_string(), OPERATOR_REPLICAS))
+            .collect();
+        for name in DESTINATION_COMPONENTS {
+            let (_, replicas) = DESTINATION_WORKLOADS
+                .iter()
+                .find(|(n, _)| n == name)
+                .expect("a component of the simulated destination");
+            all.push((NS.to_string(), name.to_string(), *replicas));
+        }
+        all
+    }
+
+    fn deployment(&self, ns: &str, name: &str) -> Value {
+        self.destination()
+            .get_object(DEPLOYMENT, "Deployment", ns, name)
+            .unwrap_or_else(|| panic!("no Deployment {ns}/{name}"))
+    }
+
+    fn running_pods(&self, ns: &str, name: &str) -> usize {
+        self.destination()
+            .list_objects("v1", "Pod", Some(ns), Some(&format!("deployment={name}")))
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Running")
+            .count()
+    }
+
+    fn pods(&self, ns: &str, name: &str) -> usize {
+        self.destination()
+            .list_objects("v1", "Pod", Some(ns), Some(&format!("deployment={name}")))
+            .len()
+    }
+
+    fn dumps(&self) -> PathBuf {
+        self.m.dir.path().join("dumps")
+    }
+
+    /// Runs `dump-migration-database` with the steps before it skipped, then skips the steps
+    /// between it and the seed.
+    fn dump(&self) -> PathBuf {
+        skip_steps(&self.m, None, DUMP, None);
+        self.m
+            .run(&["run", "--headless", "--until", DUMP])
+            .expect_code(0);
+        skip_steps(&self.m, Some(&step_after(&self.m, DUMP)), SEED, None);
+        self.dumps().join("migration-system-database.dump")
+    }
+
+    fn seed(&self) -> Run {
+        self.m.run(&[
+            "run",
+            "--headless",
+            "--until",
+            SEED,
+            "--confirm",
+            &format!("{SEED}={GATE}"),
+        ])
+    }
+
+    fn finished(&self) -> Vec<Value> {
+        let (entries, _) = self.m.journal();
+        events(&entries, "step-finished", SEED)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    fn fact(&self, key: &str) -> Option<Value> {
+        let (entries, _) = self.m.journal();
+        events(&entries, "step-fact", SEED)
+            .into_iter()
+            .rfind(|e| e["key"] == key)
+            .map(|e| e["value"].clone())
+    }
+}
+
+/// The step the plan runs right after `id`.
+fn step_after(m: &Migration, id: &str) -> String {
+    let mut config = cutover::config::Config::load(&m.config).expect("the test config loads");
+    config.set_state_dir(m.state_dir());
+    let steps = cutover::plan::plan(&config);
+    let at = steps
+        .iter()
+        .position(|p| p.step.id.0 == id)
+        .unwrap_or_else(|| panic!("{id} is a step of this path"));
+    steps[at + 1].step.id.0.to_string()
+}
+
+fn sha256_of(path: &PathBuf) -> String {
+    let bytes = std::fs::read(path).expect("read the file");
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn manifest(env: &Env) -> Value {
+    let text = std::fs::read_to_string(env.dumps().join("manifest.json")).expect("the manifest");
+    serde_json::from_str(&text).expect("the manifest is JSON")
+}
+
+#[test]
+fn the_seed_replaces_a_fresh_install_with_the_migration_dump_and_leaves_rhoam_paused() {
+    let env = Env::new("seed");
+    let fresh = counts(&env.destination_db);
+    let migrated = counts(&env.migration_db);
+    assert_ne!(fresh, migrated, "the two databases differ before the seed");
+    // One component already at 0 with the count an earlier stop annotated, one not there.
+    let mut zync = env.deployment(NS, "zync");
+    zync["spec"]["replicas"] = 0.into();
+    zync["metadata"]["annotations"][ORIGINAL_REPLICAS_ANNOTATION] = "3".into();
+    env.destination().apply_object(zync).expect("zync at 0");
+    assert!(
+        env.destination()
+            .delete_object(DEPLOYMENT, "Deployment", NS, "system-searchd")
+    );
+
+    env.dump();
+    let run = env.seed();
+    run.expect_code(0);
+    let done = env.finished();
+    let result = done.last().expect("the seed finished");
+    assert_eq!(result["outcome"], "passed", "{result}");
+    assert_eq!(counts(&env.destination_db), migrated, "the dump's rows");
+    assert_eq!(result["figures"]["differences"], serde_json::json!([]));
+    let summary = result["summary"].as_str().unwrap_or("");
+    assert!(
+        summary.contains("restore-destination-3scale") && summary.contains("system-searchd"),
+        "{summary}"
+    );
+
+    // The fallback holds the fresh install, and the manifest lists it.
+    let fallback = env.dumps().join(FALLBACK_FILE);
+    let mode = std::fs::metadata(&fallback)
+        .expect("the fallback dump")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let manifest = manifest(&env);
+    let entry = manifest["artifacts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["file"] == FALLBACK_FILE))
+        .unwrap_or_else(|| panic!("the fallback in the manifest: {manifest}"));
+    assert_eq!(entry["sha256"], sha256_of(&fallback));
+    assert_eq!(entry["step"], SEED);
+    let fallback_rows: BTreeMap<String, u64> =
+        serde_json::from_value(entry["counts"].clone()).expect("counts");
+    assert_eq!(fallback_rows, fresh, "the fallback is the fresh install");
+
+    // Everything paused, with its count; the one at 0 kept its annotation.
+    let paused = env.fact("paused").expect("the fact paused");
+    for (ns, name, replicas) in env.all_deployments() {
+        if name == "system-searchd" {
+            continue;
+        }
+        let d = env.deployment(&ns, &name);
+        assert_eq!(d["spec"]["replicas"], 0, "{ns}/{name}");
+        let expected = if name == "zync" { 3 } else { replicas };
+        assert_eq!(
+            d["metadata"]["annotations"][ORIGINAL_REPLICAS_ANNOTATION],
+            expected.to_string(),
+            "{ns}/{name}"
+        );
+        assert_eq!(paused["replicas"][&ns][&name], expected, "{paused}");
+        assert_eq!(env.pods(&ns, &name), 0, "{ns}/{name} has no pods left");
+    }
+    assert_eq!(
+        paused["absent"],
+        serde_json::json!([format!("{NS}/system-searchd")])
+    );
+}
+
+#[test]
+fn a_changed_byte_in_the_migration_dump_stops_the_seed_before_anything_changes() {
+    let env = Env::new("seedflip");
+    let fresh = counts(&env.destination_db);
+    let path = env.dump();
+    let mut bytes = std::fs::read(&path).expect("read the dump");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&path, &bytes).expect("write the changed dump");
+
+    env.seed().expect_code(1);
+    let done = env.finished();
+    let result = done.last().expect("the seed finished");
+    assert_eq!(result["outcome"], "failed", "{result}");
+    let summary = result["summary"].as_str().unwrap_or("");
+    assert!(
+        summary.contains("migration-system-database.dump") && summary.contains("has changed"),
+        "{summary}"
+    );
+    assert_eq!(
+        counts(&env.destination_db),
+        fresh,
+        "the database is untouched"
+    );
+    assert!(
+        !env.dumps().join(FALLBACK_FILE).exists(),
+        "no fallback taken"
+    );
+    assert!(env.fact("paused").is_none(), "nothing paused");
+    for (ns, name, replicas) in env.all_deployments() {
+        let d = env.deployment(&ns, &name);
+        assert_eq!(d["spec"]["replicas"], replicas, "{ns}/{name}");
+        assert!(
+            d["metadata"]["annotations"][ORIGINAL_REPLICAS_ANNOTATION].is_null(),
+            "{ns}/{name} is not annotated"
+        );
+    }
+}
+
+/// Cuts the journal right after the seed's last fact, as if the process had stopped there.
+fn interrupt_after_the_seed(m: &Migration) {
+    let path = m.journal_path();
+    let text = std::fs::read_to_string(&path).expect("journal");
+    let lines: Vec<&str> = text.lines().collect();
+    let last = lines
+        .iter()
+        .rposition(|l| {
+            let v: Value = serde_json::from_str(l).expect("journal line");
+            v["event"] == "step-fact" && v["step"] == SEED && v["key"] == "seed"
+        })
+        .expect("the seed's fact");
+    assert!(last + 1 < lines.len(), "the journal goes on after the fact");
+    let kept: String = lines[..=last].iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, kept).expect("write journal");
+}
+
+#[test]
+fn a_resumed_run_rechecks_the_seeded_counts() {
+    let env = Env::new("seedre");
+    let migrated = counts(&env.migration_db);
+    env.dump();
+    env.seed().expect_code(0);
+    let fallback = env.dumps().join(FALLBACK_FILE);
+    let fallback_sha = sha256_of(&fallback);
+
+    // Stopped after the seed: the counts hold and the step is not run again.
+    interrupt_after_the_seed(&env.m);
+    env.seed().expect_code(0);
+    let (entries, _) = env.m.journal();
+    let rechecked = events(&entries, "step-rechecked", SEED);
+    assert_eq!(rechecked.len(), 1, "{entries:#?}");
+    assert_eq!(rechecked[0]["holds"], true, "{}", rechecked[0]);
+    assert_eq!(events(&entries, "step-started", SEED).len(), 1);
+
+    // A row went missing meanwhile: the re-check does not hold, the step runs again and keeps
+    // the fallback of the first attempt rather than dumping the seeded database over it.
+    interrupt_after_the_seed(&env.m);
+    env.destination_db
+        .execute("DELETE FROM services WHERE id = (SELECT min(id) FROM services)");
+    env.seed().expect_code(0);
+    let (entries, _) = env.m.journal();
+    let rechecked = events(&entries, "step-rechecked", SEED);
+    let last = rechecked.last().expect("a re-check");
+    assert_eq!(last["holds"], false, "{last}");
+    assert!(
+        last["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("public.services")),
+        "{last}"
+    );
+    assert_eq!(events(&entries, "step-started", SEED).len(), 2);
+    assert_eq!(counts(&env.destination_db), migrated);
+    assert_eq!(
+        sha256_of(&fallback),
+        fallback_sha,
+        "the first fallback is kept"
+    );
+}

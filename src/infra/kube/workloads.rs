@@ -222,3 +222,15 @@ impl KubeCluster {
         Ok(())
     }
 }
+
+impl KubeCluster {
+    /// The same cluster and credentials, working in namespace `namespace`: for the operators
+    /// that run beside an installation in namespaces of their own (RHOAM's, the 3scale
+    /// operator's on RHOAM).
+    pub fn in_namespace(&self, namespace: &str) -> KubeCluster {
+        KubeCluster {
+            namespace: namespace.to_string(),
+            ..self.clone()
+        }
+    }
+}

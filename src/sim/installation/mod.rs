@@ -1,8 +1,9 @@
 //! The 3scale installations of the rehearsal sandbox, as the objects a cluster would
 //! hold: a 3scale 2.14 source (DeploymentConfigs, data stores in the cluster), a 3scale
 //! 2.15 source (the same with Deployments), and a RHOAM-like 3scale 2.16 destination
-//! (Deployments, external data stores). Names, labels and secret keys follow
-//! shared/reference/threescale.md §5.
+//! (Deployments, external data stores, and the RHOAM and 3scale operators in namespaces of
+//! their own, which `seed-destination-database` pauses). Names, labels and secret keys
+//! follow shared/reference/threescale.md §5.
 
 mod objects;
 
@@ -10,6 +11,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 use super::SimCluster;
+use crate::steps::seed::DESTINATION_OPERATORS;
 
 use objects::{Generator, apimanager, configmap, deployment, deployment_config, route, secret};
 
@@ -58,6 +60,10 @@ pub const DESTINATION_WORKLOADS: &[(&str, i32)] = &[
     ("zync", 1),
     ("zync-que", 1),
 ];
+
+/// The replicas of each of RHOAM's operators ([`DESTINATION_OPERATORS`]: RHOAM's own and
+/// the 3scale operator, each a Deployment in its own namespace).
+pub const OPERATOR_REPLICAS: i32 = 1;
 
 /// The database names behind the source's in-cluster database services.
 #[derive(Clone, Debug)]
@@ -186,13 +192,19 @@ pub fn source_objects_of(
     objects
 }
 
-/// The destination installation: RHOAM's 3scale 2.16 in `ns`, with external stores.
+/// The destination installation: RHOAM's 3scale 2.16 in `ns`, with external stores, and
+/// the operators that manage it in their namespaces.
 pub fn destination_objects(ns: &str, wildcard: &str, stores: &ExternalStores) -> Vec<Value> {
     let mut g = Generator::new("destination");
     let mut objects: Vec<Value> = DESTINATION_WORKLOADS
         .iter()
         .map(|(name, replicas)| deployment(ns, name, *replicas))
         .collect();
+    objects.extend(
+        DESTINATION_OPERATORS
+            .iter()
+            .map(|(operator_ns, name)| deployment(operator_ns, name, OPERATOR_REPLICAS)),
+    );
     objects.extend([
         secret(ns, "system-database", &[("URL", &stores.system_database)]),
         secret(
@@ -453,8 +465,19 @@ mod tests {
         };
         let objects = destination_objects("redhat-rhoam-3scale", "apps.rhoam.test", &stores);
         let deployments = names(&objects, "Deployment");
-        assert_eq!(deployments.len(), DESTINATION_WORKLOADS.len());
+        assert_eq!(
+            deployments.len(),
+            DESTINATION_WORKLOADS.len() + DESTINATION_OPERATORS.len()
+        );
         assert!(!deployments.contains(&"backend-redis".to_string()));
+        for (operator_ns, name) in DESTINATION_OPERATORS {
+            let operator = objects
+                .iter()
+                .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == name)
+                .expect("the operator's deployment");
+            assert_eq!(operator["metadata"]["namespace"], operator_ns);
+            assert_eq!(operator["spec"]["replicas"], OPERATOR_REPLICAS);
+        }
         assert!(names(&objects, "DeploymentConfig").is_empty());
         let redis = objects
             .iter()
