@@ -110,6 +110,26 @@ impl KubeCluster {
         self.apply_named(ns, secret).await
     }
 
+    /// Replaces the Secret (PUT): its `data` becomes exactly the object's, so keys it no
+    /// longer has are removed, which an apply would leave to their other field managers. The
+    /// object carries the resourceVersion it was read at; a change in between is refused.
+    pub async fn replace_secret(
+        &self,
+        ns: Option<&str>,
+        secret: &Secret,
+    ) -> anyhow::Result<Secret> {
+        let ns = ns.unwrap_or(&self.namespace);
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        let what = format!("replacing secret {name}");
+        self.call(
+            Some(ns),
+            &what,
+            self.typed_api::<Secret>(Some(ns))
+                .replace(&name, &PostParams::default(), secret),
+        )
+        .await
+    }
+
     pub async fn get_configmap(
         &self,
         ns: Option<&str>,
