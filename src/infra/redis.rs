@@ -1,5 +1,8 @@
-//! Redis probe: is the server there, which version, how much data, which role.
+//! Redis probe: is the server there, which version, how much data, which role. Also the small
+//! helpers the dump and restore steps share: a connection bounded in time, one INFO section,
+//! the key counts of each database, and copying back only the keys a target lacks.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
@@ -44,13 +47,7 @@ pub async fn probe(url: &str, timeout: Duration) -> anyhow::Result<RedisInfo> {
 }
 
 async fn ask(client: &redis::Client, url: &str, timeout: Duration) -> anyhow::Result<RedisInfo> {
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout));
-    let mut conn = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .map_err(|e| scrub_error(&e, url))?;
+    let mut conn = open(client, url, timeout).await?;
     // One INFO per section: older servers accept only one section name per call.
     let (_pong, server, memory, keyspace, replication): (String, String, String, String, String) =
         redis::pipe()
@@ -121,6 +118,208 @@ fn db_keys(value: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
+/// A multiplexed connection to `url`, connecting and every reply bounded by `timeout`.
+async fn open(
+    client: &redis::Client,
+    url: &str,
+    timeout: Duration,
+) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout));
+    let connecting = client.get_multiplexed_async_connection_with_config(&config);
+    tokio::time::timeout(timeout, connecting)
+        .await
+        .map_err(|_| anyhow!("no answer within {timeout:?}"))?
+        .map_err(|e| scrub_error(&e, url))
+}
+
+/// Connects to `url` (see [`open`]), with an error that names the server without its password.
+pub async fn connect(
+    url: &str,
+    timeout: Duration,
+) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    let client = redis::Client::open(url)
+        .map_err(|e| scrub_error(&e, url))
+        .with_context(|| {
+            format!(
+                "{} is not a Redis URL (expected redis://[USER:PASSWORD@]HOST:PORT/DB)",
+                redact(url)
+            )
+        })?;
+    open(&client, url, timeout).await.with_context(|| {
+        format!(
+            "Redis at {} did not answer (check the URL, that the server is reachable from this \
+             host, and the password)",
+            redact(url)
+        )
+    })
+}
+
+/// The text of `INFO <section>`.
+pub async fn info_section(
+    conn: &mut redis::aio::MultiplexedConnection,
+    url: &str,
+    section: &str,
+) -> anyhow::Result<String> {
+    redis::cmd("INFO")
+        .arg(section)
+        .query_async(conn)
+        .await
+        .map_err(|e| scrub_error(&e, url))
+        .with_context(|| format!("Redis at {} did not answer INFO {section}", redact(url)))
+}
+
+/// Keys per database from INFO keyspace text: `db0` → 1200. Databases without keys are absent.
+pub fn keyspace(text: &str) -> BTreeMap<String, u64> {
+    text.lines()
+        .filter_map(|line| {
+            let (name, value) = line.trim().split_once(':')?;
+            (is_db_name(name)).then_some(())?;
+            Some((name.to_string(), db_keys(value)?))
+        })
+        .collect()
+}
+
+/// One field of INFO text (`rdb_last_bgsave_status`), trimmed.
+pub fn info_field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
+/// What [`copy_missing`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MissingCopy {
+    /// Keys of the source looked at.
+    pub scanned: u64,
+    /// Keys the target lacked and now has.
+    pub copied: u64,
+    /// Keys the target lacked that expired (or were deleted) before they could be copied.
+    pub expired: u64,
+    /// Keys that appeared in the target meanwhile; left as they are.
+    pub appeared: u64,
+}
+
+/// Copies the keys of `from` (matching `pattern`) that `to` does not have, with their TTLs
+/// (DUMP, PTTL, then RESTORE without REPLACE), and never touches a key `to` has. This is
+/// not a migration copy (see `redis_copy`): it fills gaps in a target that is in use.
+pub async fn copy_missing(
+    from: &str,
+    to: &str,
+    pattern: Option<&str>,
+    mut progress: impl FnMut(&MissingCopy),
+) -> anyhow::Result<MissingCopy> {
+    const TIMEOUT: Duration = Duration::from_secs(60);
+    let mut source = connect(from, TIMEOUT).await?;
+    let mut target = connect(to, TIMEOUT).await?;
+    let mut done = MissingCopy::default();
+    let mut cursor: u64 = 0;
+    loop {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor);
+        if let Some(p) = pattern {
+            scan.arg("MATCH").arg(p);
+        }
+        let (next, keys): (u64, Vec<Vec<u8>>) = scan
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut source)
+            .await
+            .map_err(|e| scrub_error(&e, from))
+            .with_context(|| format!("SCAN of {} failed", redact(from)))?;
+        done.scanned += keys.len() as u64;
+        if !keys.is_empty() {
+            let mut exists = redis::pipe();
+            for key in &keys {
+                exists.cmd("EXISTS").arg(key);
+            }
+            let present: Vec<u64> = exists
+                .query_async(&mut target)
+                .await
+                .map_err(|e| scrub_error(&e, to))
+                .with_context(|| format!("EXISTS on {} failed", redact(to)))?;
+            let missing: Vec<&Vec<u8>> = keys
+                .iter()
+                .zip(&present)
+                .filter(|(_, n)| **n == 0)
+                .map(|(k, _)| k)
+                .collect();
+            if !missing.is_empty() {
+                copy_these(&mut source, &mut target, from, to, &missing, &mut done).await?;
+            }
+        }
+        progress(&done);
+        cursor = next;
+        if cursor == 0 {
+            return Ok(done);
+        }
+    }
+}
+
+async fn copy_these(
+    source: &mut redis::aio::MultiplexedConnection,
+    target: &mut redis::aio::MultiplexedConnection,
+    from: &str,
+    to: &str,
+    keys: &[&Vec<u8>],
+    done: &mut MissingCopy,
+) -> anyhow::Result<()> {
+    let mut read = redis::pipe();
+    for key in keys {
+        read.cmd("DUMP").arg(*key).cmd("PTTL").arg(*key);
+    }
+    let values: Vec<redis::Value> = read
+        .query_async(source)
+        .await
+        .map_err(|e| scrub_error(&e, from))
+        .with_context(|| format!("DUMP from {} failed", redact(from)))?;
+    let mut write = redis::pipe();
+    let mut written = 0;
+    for (key, pair) in keys.iter().zip(values.chunks(2)) {
+        let (redis::Value::BulkString(payload), Some(redis::Value::Int(pttl))) =
+            (&pair[0], pair.get(1))
+        else {
+            done.expired += 1;
+            continue;
+        };
+        let ttl = match *pttl {
+            -1 => 0,
+            n if n > 0 => n,
+            _ => {
+                done.expired += 1;
+                continue;
+            }
+        };
+        write
+            .cmd("RESTORE")
+            .arg(*key)
+            .arg(ttl)
+            .arg(payload.as_slice());
+        written += 1;
+    }
+    if written == 0 {
+        return Ok(());
+    }
+    let replies: Vec<redis::RedisResult<redis::Value>> = write
+        .ignore_errors()
+        .query_async(target)
+        .await
+        .map_err(|e| scrub_error(&e, to))
+        .with_context(|| format!("RESTORE into {} failed", redact(to)))?;
+    for reply in replies {
+        match reply {
+            Ok(_) => done.copied += 1,
+            Err(e) if e.to_string().contains("BUSYKEY") => done.appeared += 1,
+            Err(e) => {
+                return Err(scrub_error(&e, to))
+                    .with_context(|| format!("RESTORE into {} failed", redact(to)));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +367,16 @@ mod tests {
         assert!(
             parse_info("redis_version:7\nused_memory:1\nrole:master\ndb0:expires=1\n").is_err()
         );
+    }
+
+    #[test]
+    fn keyspace_counts_each_database() {
+        let counts = keyspace(SAMPLE);
+        assert_eq!(counts.get("db0"), Some(&3));
+        assert_eq!(counts.get("db5"), Some(&10));
+        assert_eq!(counts.len(), 2);
+        assert_eq!(info_field(SAMPLE, "role"), Some("master"));
+        assert_eq!(info_field(SAMPLE, "used_memory_human"), Some("1007.06K"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use super::process::{
     path_str, shq, signal,
 };
 use super::{PORT_ATTEMPTS, free_port};
+use crate::infra::rdb::encode;
 
 /// How long one setup command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -274,16 +275,6 @@ fn send(port: u16, password: Option<&str>, args: &[&str]) -> anyhow::Result<Stri
     }
     writer.write_all(&encode(args))?;
     read_reply(&mut reader)
-}
-
-fn encode(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 /// Reads a simple, error, integer or bulk reply; enough for setup commands.
