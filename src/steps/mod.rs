@@ -7,6 +7,7 @@ mod context;
 pub mod convert;
 mod drain;
 pub mod inventory;
+mod mysqldump;
 pub mod pgdump;
 mod prereq;
 pub mod redisdump;

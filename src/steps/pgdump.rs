@@ -52,9 +52,10 @@
 //! Resume re-check: a dump holds when its file exists and its SHA-256 matches the fact; a
 //! restore holds when the target's row counts match the recorded ones.
 //!
-//! Not automated here: a MySQL or Oracle system database (the step fails and points to the
-//! manual procedure, which has the mysqldump and Data Pump commands), and
-//! `seed-destination-database`, which also pauses RHOAM and runs its client in a pod.
+//! A MySQL system database is found the same way and dumped by `mysqldump` (see that module).
+//! Not automated here: an Oracle system database (the step fails and points to the manual
+//! procedure, which has the Data Pump commands), and `seed-destination-database`, which also
+//! pauses RHOAM and runs its client in a pod.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -129,10 +130,15 @@ impl DumpRecord {
     /// One line for the operator.
     pub fn summary(&self) -> String {
         format!(
-            "{}: {}, sha256 {}, PostgreSQL {}, {} tables with data, {} rows",
+            "{}: {}, sha256 {}, {} {}, {} tables with data, {} rows",
             self.path.display(),
             human_bytes(self.bytes),
             &self.sha256[..self.sha256.len().min(12)],
+            if self.format == super::mysqldump::FORMAT {
+                "MySQL"
+            } else {
+                "PostgreSQL"
+            },
             self.server_version,
             self.table_data,
             self.total_rows()
@@ -153,7 +159,7 @@ struct ServerInfo {
 }
 
 /// The first [`STDERR_KEPT`] bytes of a tool's stderr.
-async fn read_all_kept(mut from: impl AsyncRead + Unpin) -> String {
+pub(super) async fn read_all_kept(mut from: impl AsyncRead + Unpin) -> String {
     let mut kept = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -852,6 +858,8 @@ enum Source {
         kube: Box<KubeCluster>,
         pod: String,
         database: String,
+        /// A MySQL database, dumped by `mysqldump` in its pod.
+        mysql: bool,
     },
     /// Not automated: the reason, with what to do instead.
     Manual(String),
@@ -859,7 +867,7 @@ enum Source {
 
 fn manual(kind: &str, step: &str) -> String {
     format!(
-        "the system database is {kind}: this step dumps PostgreSQL only; dump it with the {kind} \
+        "the system database is {kind}: this step dumps PostgreSQL and MySQL only; dump it with the {kind} \
          part of the step's procedure, then mark the step done (`--skip {step}=REASON` in \
          headless mode)"
     )
@@ -876,12 +884,8 @@ async fn source_of(ctx: &StepContext, target: Target) -> Result<Source> {
             matches!(k, StoreKind::SystemDatabase(_))
         }),
     };
-    if target == Target::System {
-        match ctx.config.source_db_kind() {
-            Some(DbKind::Mysql) => return Ok(Source::Manual(manual("MySQL", step))),
-            Some(DbKind::Oracle) => return Ok(Source::Manual(manual("Oracle", step))),
-            _ => {}
-        }
+    if target == Target::System && ctx.config.source_db_kind() == Some(DbKind::Oracle) {
+        return Ok(Source::Manual(manual("Oracle", step)));
     }
     if let Some(store) = ctx
         .config
@@ -909,9 +913,6 @@ async fn source_of(ctx: &StepContext, target: Target) -> Result<Source> {
         bail!("{config_key} is not set and the inventory found no {secret}/{key}; {fix}");
     };
     let scheme = location.scheme.clone().unwrap_or_default();
-    if scheme.starts_with("mysql") {
-        return Ok(Source::Manual(manual("MySQL", step)));
-    }
     if scheme.starts_with("oracle") {
         return Ok(Source::Manual(manual("Oracle", step)));
     }
@@ -968,6 +969,7 @@ async fn source_of(ctx: &StepContext, target: Target) -> Result<Source> {
                 kube: Box::new(kube),
                 pod,
                 database,
+                mysql: scheme.starts_with("mysql"),
             })
         }
         Location::Unknown => {
@@ -1019,16 +1021,25 @@ pub fn write_record(record: &DumpRecord) -> Result<PathBuf> {
 fn keep_record(ctx: &StepContext, record: &DumpRecord) -> Result<()> {
     write_record(record)?;
     let folder = &ctx.config.dumps.folder;
+    let mysql = record.format == super::mysqldump::FORMAT;
     let versions = [
         ("server", record.server_version.clone()),
-        ("pg_dump", record.pg_dump.clone()),
+        (
+            if mysql { "mysqldump" } else { "pg_dump" },
+            record.pg_dump.clone(),
+        ),
         ("format", record.format.clone()),
     ];
     artifacts::Manifest::record(
         folder,
         artifacts::Artifact {
             file: artifacts::relative(folder, &record.path),
-            kind: "postgresql-dump".to_string(),
+            kind: if mysql {
+                "mysql-dump"
+            } else {
+                "postgresql-dump"
+            }
+            .to_string(),
             source: record.source.clone(),
             bytes: record.bytes,
             sha256: record.sha256.clone(),
@@ -1100,6 +1111,21 @@ impl StepAction for DumpStep {
             };
             let record = match source_of(ctx, target).await? {
                 Source::Manual(why) => return Ok(StepResult::failed(why, Map::new())),
+                Source::Url { url, origin } if url.starts_with("mysql") => {
+                    ctx.sink
+                        .info(format!("{} (MySQL) from {origin}", target.label()));
+                    let to = ctx.config.dumps.folder.join(super::mysqldump::FILE);
+                    super::mysqldump::dump_url(&url, &to, &report).await?
+                }
+                Source::Exec {
+                    kube,
+                    pod,
+                    database,
+                    mysql: true,
+                } => {
+                    let to = ctx.config.dumps.folder.join(super::mysqldump::FILE);
+                    super::mysqldump::dump_exec(&kube, &pod, &database, &to, &report).await?
+                }
                 Source::Url { url, origin } => {
                     ctx.sink.info(format!("{} from {origin}", target.label()));
                     dump_url(&url, &to, &report).await?
@@ -1108,6 +1134,7 @@ impl StepAction for DumpStep {
                     kube,
                     pod,
                     database,
+                    mysql: false,
                 } => dump_exec(&kube, &pod, &database, &to, &report).await?,
             };
             let value = serde_json::to_value(&record)?;

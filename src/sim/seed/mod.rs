@@ -11,6 +11,7 @@ mod model;
 mod redis_conn;
 mod stats_keys;
 mod system_db;
+pub mod system_mysql;
 mod system_redis;
 mod system_rows;
 mod system_schema;
