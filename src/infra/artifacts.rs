@@ -382,7 +382,10 @@ mod tests {
             "{:#}",
             verify(folder, &files, &report).await.expect_err("changed")
         );
-        assert!(err.contains("the artifact b.rdb (") && err.contains("has changed"), "{err}");
+        assert!(
+            err.contains("the artifact b.rdb (") && err.contains("has changed"),
+            "{err}"
+        );
 
         let err = format!(
             "{:#}",

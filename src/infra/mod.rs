@@ -1,12 +1,15 @@
 //! Adapters to the outside world. Each module is a plain async API that works on its own, so
 //! the `cutover redis ...` style subcommands and the steps can share them.
 
+pub mod age;
 pub mod artifacts;
 pub mod disk;
 pub mod kube;
 pub mod mysql;
 pub mod pg;
+pub mod pgloader;
 pub mod queues;
+pub mod rdb;
 pub mod redis;
 pub mod redis_copy;
 pub mod tools;

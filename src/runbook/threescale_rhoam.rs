@@ -626,10 +626,14 @@ done
         doc: "Dumps the system database, the source of truth for accounts, APIs, plans and \
               applications. PostgreSQL is dumped with pg_dump in the custom format (-Fc); MySQL \
               with mysqldump --single-transaction, one consistent snapshot without locking the \
-              InnoDB tables. Exact row counts of the main tables are saved next to the dump so \
-              every later restore can be checked against them. Oracle is not automated: a DBA \
-              exports it with Oracle's own tools (Data Pump), and its conversion later is manual \
-              too. The source is only read; pg_dump refuses a server newer than itself.",
+              InnoDB tables, as plain SQL (system-mysql.sql) that must end with mysqldump's \
+              `-- Dump completed` line. An internal database is dumped by the client in its own \
+              pod, which matches its server; an external one by the local client, the password \
+              in an option file of mode 0600. Exact row counts of every table are saved next to \
+              the dump and in the manifest with its SHA-256, so every later restore or \
+              conversion can be checked against them. Oracle is not automated: a DBA exports it \
+              with Oracle's own tools (Data Pump), and its conversion later is manual too. The \
+              source is only read; pg_dump refuses a server newer than itself.",
         changes: None,
         procedure: concat!(
             source_kind!(),
@@ -646,18 +650,19 @@ psql "$SOURCE_SYSTEM_DATABASE_URL" -At -F ' ' -c "$COUNTS" > {dumps}/system-data
 # --- MySQL, internal system-mysql: the root password stays inside the pod
 MY=$({oc.source} get pods -l $POD_LABEL=system-mysql -o name | head -n1)
 {oc.source} exec $MY -- bash -c 'MYSQL_PWD=$MYSQL_ROOT_PASSWORD mysqldump -h127.0.0.1 -uroot \
-  --single-transaction --no-tablespaces --set-gtid-purged=OFF system' \
-  | gzip > {dumps}/system-mysql.sql.gz
+  --single-transaction --quick --routines --triggers --hex-blob --no-tablespaces \
+  --default-character-set=utf8mb4 --set-gtid-purged=OFF system' > {dumps}/system-mysql.sql
 {oc.source} exec -i $MY -- bash -c 'MYSQL_PWD=$MYSQL_ROOT_PASSWORD mysql -h127.0.0.1 -uroot \
   -N -B system' <<< "$COUNTS" | tr '\t' ' ' > {dumps}/system-database.counts
 # --- MySQL, external: option file written by check-mysql
-#   mysqldump --defaults-extra-file={dumps}/source-my.cnf --single-transaction \
-#     --no-tablespaces --set-gtid-purged=OFF system | gzip > {dumps}/system-mysql.sql.gz
-gzip -t {dumps}/system-mysql.sql.gz && zcat {dumps}/system-mysql.sql.gz | tail -n1
+#   mysqldump --defaults-extra-file={dumps}/source-my.cnf --single-transaction --quick \
+#     --routines --triggers --hex-blob --no-tablespaces --default-character-set=utf8mb4 \
+#     --set-gtid-purged=OFF system > {dumps}/system-mysql.sql   # MariaDB's: no --set-gtid-purged
+tail -n1 {dumps}/system-mysql.sql    # must print "-- Dump completed on ..."
 # --- Oracle: manual, by a DBA with Oracle Data Pump (expdp prompts for the password)
 #   expdp "$ORACLE_DUMP_USER@$ORACLE_CONNECT" SCHEMAS="$ORACLE_SCHEMA" \
 #     DIRECTORY=DATA_PUMP_DIR DUMPFILE=system-oracle.dmp LOGFILE=system-oracle-exp.log
-cd {dumps} && sha256sum system-database.dump system-mysql.sql.gz 2>/dev/null > system-db.sha256"#
+cd {dumps} && sha256sum system-database.dump system-mysql.sql 2>/dev/null > system-db.sha256"#
         ),
         action: Some(Action::DumpSystemDatabase),
         when: When::Always,
@@ -703,12 +708,19 @@ sha256sum {dumps}/zync-database.dump > {dumps}/zync-database.dump.sha256"#
         seed: Some(SEED_DUMPS),
         doc: "Snapshots the source Redis instances: backend storage (usage statistics, the \
               analytics that exist nowhere else), backend queues and the system Redis \
-              (Sidekiq). With pod access a fresh BGSAVE is started, LASTSAVE is polled until it \
-              changes and dump.rdb is copied out of the pod; without pod access redis-cli --rdb \
-              pulls a snapshot over the replication protocol, which managed services such as \
-              ElastiCache usually refuse. Only backend storage is restored later; the queue \
-              and system dumps are a record. Redis keeps serving while it saves, but the fork \
-              needs free memory.",
+              (Sidekiq), each server once (storage DB 0 and queues DB 1 of one backend-redis \
+              are one file). With pod access (the inventory found the server inside the source \
+              namespace, with a running pod) a fresh BGSAVE is started through redis-cli in the \
+              pod, LASTSAVE is polled until it changes with rdb_last_bgsave_status ok, and the \
+              file the server names (CONFIG GET dir and dbfilename) streams out through exec. \
+              Otherwise the config's URL, else its secret's, is used to pull a snapshot over \
+              the replication protocol as redis-cli --rdb does, which managed services such as \
+              ElastiCache refuse: then dump through the pod or copy the keys logically. Each \
+              file lands in the dump folder (mode 0600) and in manifest.json with its SHA-256, \
+              the server and RDB versions and the keys of each database. Only backend storage \
+              is restored later and must be dumped; a queue or system Redis that cannot be is \
+              a warning, those dumps being a record. Redis keeps serving while it saves, but \
+              the fork needs free memory.",
         changes: None,
         procedure: concat!(
             source_kind!(),
@@ -722,7 +734,10 @@ for R in backend-redis system-redis; do
   until [ "$({oc.source} exec $P -- redis-cli LASTSAVE)" != "$T" ]; do sleep 2; done
   {oc.source} exec $P -- redis-cli INFO persistence | grep rdb_last_bgsave_status    # ok
   {oc.source} exec $P -- redis-cli INFO keyspace > {dumps}/$R.keyspace
-  {oc.source} exec $P -- cat /var/lib/redis/data/dump.rdb > {dumps}/$R.rdb
+  # Where the server saves (the images' default: /var/lib/redis/data/dump.rdb)
+  D=$({oc.source} exec $P -- redis-cli CONFIG GET dir | tail -n1)
+  F=$({oc.source} exec $P -- redis-cli CONFIG GET dbfilename | tail -n1)
+  {oc.source} exec $P -- cat "$D/$F" > {dumps}/$R.rdb
 done
 # External Redis or no pod access: snapshot over the replication protocol
 #   redis-cli -u "$SOURCE_BACKEND_REDIS_URL" --rdb {dumps}/backend-redis.rdb
@@ -747,14 +762,21 @@ cd {dumps} && sha256sum backend-redis.rdb system-redis.rdb > redis.sha256"#
               and admin tokens and passwords, which match rows in the database), system-app, \
               system-master-apicast, system-database, system-redis, backend-redis, \
               backend-internal-api, backend-listener, system-events-hook, system-smtp, \
-              system-recaptcha, system-memcache and zync, the S3 file-storage secret if any, \
-              the configmaps system-environment, apicast-environment, system, \
-              backend-environment and redis-config (those that exist), and the APIManager. \
-              Server-owned fields (uid, resourceVersion, managedFields, ownerReferences, \
-              namespace, status) are dropped so the objects apply on another cluster. Each \
-              object is piped straight into age for the configured recipients, so no plaintext \
-              reaches the disk, and every file is mode 0600. Check before the window that \
-              whoever restores holds an identity for one of the recipients.",
+              system-recaptcha, system-memcache and zync, the S3 file-storage secret the \
+              APIManager names if any, the configmaps system-environment, apicast-environment, \
+              system, backend-environment and redis-config, and the APIManager(s); absent ones \
+              are noted, not errors. Server-owned fields (uid, resourceVersion, \
+              creationTimestamp, managedFields, ownerReferences, namespace, selfLink, \
+              generation, status and the last-applied annotation, which repeats the data in \
+              clear) are dropped so the objects apply on another cluster. Each object is \
+              encrypted in memory with age to dumps.age_recipients on its way to \
+              secrets/<kind>-<name>.json.age, so no plaintext reaches the disk; every file is \
+              mode 0600 and listed in manifest.json with its SHA-256 and number of keys, and \
+              the journal lists the key names, never a value. Without recipients the step \
+              stops and asks for them. A source tenant other than RHOAM's (TENANT_NAME 3scale, \
+              MASTER_DOMAIN master) is warned about here, since push-secrets refuses it. Check \
+              before the window that whoever restores holds an identity for one of the \
+              recipients.",
         changes: None,
         procedure: r#"umask 077; mkdir -p {dumps}/secrets
 # Fields the API server owns are dropped so the objects apply on another cluster
@@ -783,6 +805,9 @@ for A in $({oc.source} get apimanager -o name); do
 done
 chmod 600 {dumps}/secrets/*.age; ls -l {dumps}/secrets
 cd {dumps}/secrets && sha256sum *.age > SHA256SUMS
+# RHOAM runs tenant 3scale, master domain master (push-secrets refuses others); key names only
+age -d -i "$AGE_IDENTITY_FILE" {dumps}/secrets/secret-system-seed.json.age \
+  | jq -r '[.data.TENANT_NAME, .data.MASTER_DOMAIN] | map(@base64d) | join(" ")'
 # A holder of an identity can check one: age -d -i "$AGE_IDENTITY_FILE" FILE | jq .metadata.name"#,
         action: Some(Action::DumpSecrets),
         when: When::Always,
@@ -807,7 +832,7 @@ cd {dumps}/secrets && sha256sum *.age > SHA256SUMS
         changes: None,
         procedure: r#"cd {dumps}
 # Encrypt what is not encrypted yet (the secrets already are) for the configured recipients
-for F in system-database.dump system-mysql.sql.gz system-oracle.dmp zync-database.dump \
+for F in system-database.dump system-mysql.sql system-oracle.dmp zync-database.dump \
          backend-redis.rdb backend-redis-queues.rdb system-redis.rdb system-database.counts; do
   [ -f "$F" ] && age {age_recipients} -o "$F.age" "$F" && chmod 600 "$F.age"
 done
@@ -960,21 +985,29 @@ EOF
         owners: MIGRATION_WORK,
         seed: Some(SEED_RESTORE_DB),
         doc: "Turns a MySQL system database into PostgreSQL in the migration AWS account. The \
-              PostgreSQL schema of the same 3scale version is loaded first (db:schema:load with \
-              db/postgres_schema.rb, from the source's system image), so table and column \
-              types are the ones 3scale expects; then pgloader copies the data only, from a \
-              scratch MySQL loaded with the dump, casting tinyint(1) to boolean, binary and \
-              blobs to bytea, medium and long text to text and zero dates to NULL. Sequences \
-              are reset to the highest id and the row counts are compared with the ones saved \
-              at dump time. A target that already has 3scale tables is refused. Oracle is not \
-              automated: a DBA converts it with ora2pg (COPY of the data into the same \
-              pre-loaded schema), then runs the same sequence reset and count comparison.",
+              PostgreSQL schema of the same 3scale version must be loaded first (db:schema:load \
+              with db/postgres_schema.rb, from the source's system image), so table and column \
+              types are the ones 3scale expects: cutover loads the SQL file convert.postgres_schema \
+              into a target without 3scale tables, and fails without it. Then pgloader copies \
+              the data only, from a scratch MySQL (convert.scratch_mysql_url) loaded with the \
+              dump after its SHA-256 is checked against the manifest, or else from the source \
+              directly, casting tinyint(1) to boolean, binary and blobs to bytea, medium and \
+              long text to text and zero dates to NULL; schema_migrations keeps the rows of the \
+              schema load. pgloader's summary is read for rejected rows, every id sequence is \
+              set past the highest id, and every table's row count is compared with the one \
+              saved at dump time. A target whose 3scale tables hold rows is emptied only after \
+              the operator types `empty <database>`. Oracle is not automated: a DBA converts it \
+              with ora2pg (COPY of the data into the same pre-loaded schema), then runs the same \
+              sequence reset and count comparison.",
         changes: Some(
             "In the migration AWS account's PostgreSQL system database: loads the 3scale \
-             schema of the source version and every row of the MySQL dump, and resets the id \
-             sequences. On the migration cluster, namespace {migration_cluster.namespace}: \
-             creates the secrets schema-load and mysql-scratch, the Job system-schema-load and \
-             the pod mysql-scratch, all deleted at the end.",
+             schema of the source version when none is there, empties its 3scale tables when \
+             they hold rows (after the typed `empty <database>`), loads every row of the MySQL \
+             database and resets the id sequences. The scratch MySQL, when configured, gets the \
+             dump's tables; the dump folder gets the load file and pgloader's log. The manual \
+             procedure also creates, on the migration cluster (namespace \
+             {migration_cluster.namespace}), the secrets schema-load and mysql-scratch, the Job \
+             system-schema-load and the pod mysql-scratch, all deleted at the end.",
         ),
         procedure: concat!(
             counts_var!(),
@@ -1036,8 +1069,8 @@ EOF
 printf "ALTER USER 'root'@'%%' IDENTIFIED WITH mysql_native_password BY '%s';
 CREATE DATABASE system;\n" "$SCRATCH_MYSQL_PASSWORD" | {oc.migration_cluster} exec -i \
   mysql-scratch -- bash -c 'MYSQL_PWD=$MYSQL_ROOT_PASSWORD mysql -h127.0.0.1 -uroot'
-zcat {dumps}/system-mysql.sql.gz | {oc.migration_cluster} exec -i mysql-scratch -- \
-  bash -c 'MYSQL_PWD=$MYSQL_ROOT_PASSWORD mysql -h127.0.0.1 -uroot system'
+{oc.migration_cluster} exec -i mysql-scratch -- bash -c 'MYSQL_PWD=$MYSQL_ROOT_PASSWORD mysql \
+  -h127.0.0.1 -uroot --default-character-set=utf8mb4 system' < {dumps}/system-mysql.sql
 {oc.migration_cluster} port-forward pod/mysql-scratch 13306:3306 >/dev/null &
 # 4. Data only, into the pre-loaded schema (MySQL database "system" -> schema public)
 cat > {dumps}/system.load <<EOF
@@ -1050,6 +1083,7 @@ SET PostgreSQL PARAMETERS session_replication_role to 'replica'
 CAST type tinyint when (= precision 1) to boolean drop typemod using tinyint-to-boolean,
      type binary to bytea using byte-vector-to-bytea,
      type varbinary to bytea using byte-vector-to-bytea,
+     type tinyblob to bytea using byte-vector-to-bytea,
      type blob to bytea using byte-vector-to-bytea,
      type mediumblob to bytea using byte-vector-to-bytea,
      type longblob to bytea using byte-vector-to-bytea,
@@ -1342,23 +1376,34 @@ sha256sum {dumps}/migration-system-database.dump > {dumps}/migration-system-data
         owners: MIGRATION_WORK,
         seed: Some("Seeding the destination cluster system database"),
         doc: "Replaces the system database of RHOAM's freshly installed 3scale with the \
-              migration cluster's dump. RHOAM's operator and the 3scale operator are paused and \
-              3scale's components stopped first, so nothing reconciles or writes while the data \
-              changes; each keeps its count in cutover.io/pre-migration-replicas. The database \
-              RHOAM created (RDS through the Cloud Resource Operator, URL in secret \
-              system-database) is dumped to the dump folder as a fallback, then pg_restore \
-              --clean --if-exists --no-owner --no-acl replaces every object from the dump; the \
-              connection details stay RHOAM's. The RDS instance is usually reachable only from \
-              inside the cluster, so the client runs in a pod that reads the URL from the secret.",
+              migration cluster's dump (the one dump-migration-database recorded, else \
+              migration-system-database.dump with its .json record in {dumps}), after checking \
+              it against the manifest: a changed byte stops the step before anything changes. \
+              RHOAM's operator and the 3scale operator are paused and 3scale's components \
+              stopped first, so nothing reconciles or writes while the data changes; each keeps \
+              its count in cutover.io/pre-migration-replicas (one already at 0 keeps the count \
+              its annotation holds; one that does not exist is noted) and stays at 0 until \
+              restore-destination-3scale starts them again. The database RHOAM created (RDS \
+              through the Cloud Resource Operator, URL in secret system-database) is dumped to \
+              the dump folder as a fallback, then pg_restore --clean --if-exists --no-owner \
+              --no-acl replaces every object from the dump and every table's rows are checked \
+              against the dump's counts; the connection details stay RHOAM's. cutover reaches \
+              the database by destination.system_database_url. The RDS instance is usually \
+              reachable only from inside the cluster: without that URL (or a tunnel to it), \
+              run the procedure, whose client runs in a pod that reads the URL from the secret; \
+              the step then stops before pausing anything and says so.",
         changes: Some(
             "On the destination cluster: annotates with cutover.io/pre-migration-replicas and \
              scales to 0 the deployment rhmi-operator (namespace redhat-rhoam-operator), \
              threescale-operator-controller-manager-v2 (redhat-rhoam-3scale-operator) and the \
-             3scale deployments in {destination.namespace}; creates pod cutover-pg-client in \
-             {destination.namespace}; saves a dump of the current destination system database \
-             to {dumps}; then drops and recreates every table of that database from the \
-             migration cluster's dump. The RDS instance, its users and the secrets are not \
-             changed.",
+             3scale deployments apicast-production, apicast-staging, system-app, \
+             system-sidekiq, backend-listener, backend-worker, backend-cron, zync-que, zync and \
+             system-searchd in {destination.namespace}, and leaves them at 0; saves a dump of \
+             the current destination system database to \
+             {dumps}/destination-system-database-before-seed.dump; then drops and recreates \
+             every object of the migration cluster's dump in that database. The procedure \
+             also creates pod cutover-pg-client in {destination.namespace}. The RDS instance, \
+             its users and the secrets are not changed.",
         ),
         procedure: concat!(
             "umask 077\n",
@@ -1423,12 +1468,19 @@ EOF
         seed: Some(SEED_ANALYTICS),
         doc: "Brings the source's backend storage (usage statistics and analytics, which exist \
               only there) into the destination's backend Redis. On RHOAM that is ElastiCache, \
-              which cannot load an RDB file, so the copy is logical: the source dump is served \
-              by a scratch Redis and cutover redis copy moves every key of database 0 with \
-              SCAN, DUMP and PTTL into RESTORE, keeping the TTLs. Database 0 of the destination \
-              is flushed first, since it only holds what the fresh RHOAM install wrote; \
-              database 1 (backend queues) and the system Redis are left alone. A DUMP payload \
-              from a newer Redis than the destination's is refused; check-redis shows both.",
+              which cannot load an RDB file, so the copy is logical: every key of the storage \
+              database moves with SCAN, DUMP and PTTL into RESTORE, keeping the TTLs. The keys \
+              are read from the source backend storage itself when the config names it and it \
+              answers; otherwise from backend-redis.rdb, first checked against manifest.json \
+              (a changed byte stops the step, naming the file), then served by a scratch \
+              redis-server on this host (it must be installed, at least as new as the dumped \
+              Redis). Database 0 of the destination is flushed first, after its key count is \
+              recorded, since it only holds what the fresh RHOAM install wrote; database 1 \
+              (backend queues) and the system Redis are left alone. The destination is then \
+              compared with the source: after a copy from the dump any difference fails the \
+              step; a live source that changed meanwhile (traffic not stopped) is a warning. A \
+              DUMP payload from a newer Redis than the destination's is refused; check-redis \
+              shows both.",
         changes: Some(
             "In the destination's backend Redis (REDIS_STORAGE_URL of secret backend-redis in \
              {destination.namespace}), logical database 0 only: records its key count, flushes \
@@ -1472,48 +1524,91 @@ DEST_REDIS_HOST=$({oc.destination} extract secret/backend-redis --keys=REDIS_STO
         seed: None,
         doc: "Replaces the destination secrets whose values must match the migrated data: \
               system-seed (master and admin tokens and passwords stored in the database), \
-              system-app (SECRET_KEY_BASE), system-master-apicast (the token APIcast uses) and \
-              system-recaptcha. RHOAM keeps its own copies of system-seed and \
-              system-master-apicast in its operator namespace and restores them from there, so \
-              those copies are updated too. Database, Redis, SMTP, zync and backend secrets stay \
-              RHOAM's. The current values are saved encrypted first. TENANT_NAME and \
-              MASTER_DOMAIN must stay 3scale and master for RHOAM. The table is silent on this \
-              step. On the limited and further-limited paths Red Hat holds the secrets dump \
-              (the customer hands it over) and has full access to the destination cluster. On \
-              the no-access path the dumps stay with the customer, and the seed's no-access \
-              list gives the customer the restores at the destination, so the customer pushes \
-              the secrets there.",
+              system-app (SECRET_KEY_BASE), system-master-apicast (the token APIcast uses, a \
+              row of the database) and system-recaptcha. RHOAM keeps its own copies of \
+              system-seed and system-master-apicast in its operator namespace and restores \
+              them from there, so those copies are replaced too where they exist. As in the \
+              3scale operator's restore, system-database, backend-redis, system-redis and \
+              system-memcache stay the destination's (they point at its own stores); on RHOAM so \
+              do zync, backend-listener, backend-internal-api, system-events-hook, system-smtp, \
+              the S3 secret, the configmaps and the APIManager, which RHOAM reconciles. When no \
+              secrets dump is in the dump folder and the config names the source cluster, the \
+              step offers to export it first (the operator types `export now`). Every file of \
+              the secrets dump is checked against manifest.json (a changed byte stops the \
+              step, naming the file) and decrypted in memory with dumps.age_identity. \
+              TENANT_NAME and MASTER_DOMAIN must be the destination's (3scale and master for \
+              RHOAM): a source with others is refused, nothing pushed. The diff (per secret, \
+              the key names added, changed and removed, never a value) is shown and the \
+              operator types `push N secrets`; the current values are saved encrypted first, \
+              then each secret's data is replaced with exactly the source's, keeping its \
+              labels, annotations and owner references, and read back to compare. The table \
+              is silent on this step. On the limited and further-limited paths Red Hat holds \
+              the secrets dump (the customer hands it over) and has full access to the \
+              destination cluster. On the no-access path the dumps stay with the customer, and \
+              the seed's no-access list gives the customer the restores at the destination, so \
+              the customer pushes the secrets there.",
         changes: Some(
             "On the destination cluster: saves the current secrets system-seed, system-app, \
-             system-master-apicast and system-recaptcha of {destination.namespace}, encrypted \
-             with age, to {dumps}; replaces them with the source's values; updates RHOAM's \
-             copies of system-seed and system-master-apicast in namespace redhat-rhoam-operator. \
-             Other secrets are not touched.",
+             system-master-apicast and system-recaptcha of {destination.namespace} and RHOAM's \
+             copies of system-seed and system-master-apicast in namespace \
+             redhat-rhoam-operator, encrypted with age, to {dumps}/destination-secrets-before; \
+             replaces the data of each with the source's (keys the source lacks are removed; \
+             a secret absent from {destination.namespace} is created; an absent copy in \
+             redhat-rhoam-operator is left to RHOAM). Other secrets are not touched.",
         ),
-        procedure: r#"umask 077; mkdir -p {dumps}/destination-secrets-before
+        procedure: r#"umask 077; mkdir -p {dumps}/destination-secrets-before/redhat-rhoam-operator
+# The dump must be the one the manifest lists (sha256 of every secrets/ file)
+jq -r '.artifacts[] | select(.file | startswith("secrets/")) | "\(.sha256)  \(.file)"' \
+  {dumps}/manifest.json | (cd {dumps} && sha256sum -c -)
 CLEAN='del(.metadata.uid, .metadata.resourceVersion, .metadata.creationTimestamp,
-  .metadata.managedFields, .metadata.ownerReferences, .metadata.namespace, .status)'
-# Save what is there now
+  .metadata.managedFields, .metadata.ownerReferences, .metadata.namespace,
+  .metadata.selfLink, .metadata.generation, .status,
+  .metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"])'
+# TENANT_NAME and MASTER_DOMAIN of the source must be the destination's (stop otherwise)
+for K in TENANT_NAME MASTER_DOMAIN; do
+  [ "$(age -d -i "$AGE_IDENTITY_FILE" {dumps}/secrets/secret-system-seed.json.age \
+       | jq -r --arg k $K '.data[$k]')" = \
+    "$({oc.destination} get secret system-seed -o json | jq -r --arg k $K '.data[$k]')" ] \
+    || echo "STOP: $K differs"
+done
+# The diff, key names only: + added, ~ changed, - removed
+for S in system-seed system-app system-master-apicast system-recaptcha; do
+  F={dumps}/secrets/secret-$S.json.age; [ -f "$F" ] || continue
+  echo "== $S"; jq -rn --slurpfile a <(age -d -i "$AGE_IDENTITY_FILE" "$F") \
+    --slurpfile b <({oc.destination} get secret $S -o json 2>/dev/null || echo '{}') \
+    '($a[0].data // {}) as $s | ($b[0].data // {}) as $d
+     | ($s | keys[] | select($d[.] == null) | "+ " + .),
+       ($s | keys[] | select($d[.] != null and $d[.] != $s[.]) | "~ " + .),
+       ($d | keys[] | select($s[.] == null) | "- " + .)'
+done
+# Save what is there now (3scale namespace, then RHOAM's copies)
 for S in system-seed system-app system-master-apicast system-recaptcha; do
   {oc.destination} get secret $S -o json 2>/dev/null | jq "$CLEAN" \
     | age {age_recipients} -o {dumps}/destination-secrets-before/secret-$S.json.age
 done
-# TENANT_NAME and MASTER_DOMAIN of the source must be 3scale and master (stop otherwise)
-age -d -i "$AGE_IDENTITY_FILE" {dumps}/secrets/secret-system-seed.json.age \
-  | jq -r '.data.TENANT_NAME, .data.MASTER_DOMAIN' \
-  | while read -r V; do echo "$V" | base64 -d; echo; done
-# Push the source's values, keeping the destination's labels and owner references
+for S in system-seed system-master-apicast; do
+  {oc.destination} -n redhat-rhoam-operator get secret $S -o json 2>/dev/null | jq "$CLEAN" \
+    | age {age_recipients} \
+      -o {dumps}/destination-secrets-before/redhat-rhoam-operator/secret-$S.json.age
+done
+# Replace the data with the source's, keeping labels, annotations and owner references
 for S in system-seed system-app system-master-apicast system-recaptcha; do
   F={dumps}/secrets/secret-$S.json.age; [ -f "$F" ] || continue
-  age -d -i "$AGE_IDENTITY_FILE" "$F" | jq '{data: .data}' \
-    | {oc.destination} patch secret $S --type merge --patch-file /dev/stdin
+  if {oc.destination} get secret $S >/dev/null 2>&1; then
+    jq -s '.[0].data = (.[1].data // {}) | .[0] | del(.stringData)' \
+      <({oc.destination} get secret $S -o json) <(age -d -i "$AGE_IDENTITY_FILE" "$F") \
+      | {oc.destination} replace -f -
+  else
+    age -d -i "$AGE_IDENTITY_FILE" "$F" | {oc.destination} create -f -
+  fi
 done
-# RHOAM's copies in its operator namespace (same names)
-{oc.destination} -n redhat-rhoam-operator get secret | grep -e system-seed -e system-master-apicast
+# RHOAM's copies in its operator namespace (same names), where they exist
 for S in system-seed system-master-apicast; do
-  age -d -i "$AGE_IDENTITY_FILE" {dumps}/secrets/secret-$S.json.age | jq '{data: .data}' \
-    | {oc.destination} -n redhat-rhoam-operator patch secret $S --type merge \
-      --patch-file /dev/stdin
+  {oc.destination} -n redhat-rhoam-operator get secret $S >/dev/null 2>&1 || continue
+  jq -s '.[0].data = (.[1].data // {}) | .[0] | del(.stringData)' \
+    <({oc.destination} -n redhat-rhoam-operator get secret $S -o json) \
+    <(age -d -i "$AGE_IDENTITY_FILE" {dumps}/secrets/secret-$S.json.age) \
+    | {oc.destination} -n redhat-rhoam-operator replace -f -
 done"#,
         action: Some(Action::PushSecrets),
         when: When::Always,
@@ -1700,9 +1795,13 @@ grep -e '{source.wildcard_domain}' -e '{migration_cluster.wildcard_domain}' \
         doc: "The seed's table lists this row twice, the second time after configuring 3scale \
               at the destination; cutover reads the second as confirming that the analytics \
               survived the operator's reconciliation. It compares the destination's backend \
-              Redis with the source dump (cutover redis compare) and copies back the keys that \
-              are missing, never overwriting one that exists. Minute-level statistics expire \
-              after three minutes, so missing keys of that period are expected.",
+              Redis with the source (the source backend storage when the config names it and \
+              it answers, else the checked dump served by a scratch redis-server, as for \
+              restore-backend-redis), copies back the keys that are missing, never overwriting \
+              one that exists, and compares again. Minute-level statistics expire after three \
+              minutes, so missing keys of that period are expected and do not fail the step; \
+              values and TTLs the destination changed since (it counts traffic) are reported, \
+              not overwritten. Other keys still missing, or a key of another type, fail it.",
         changes: None,
         procedure: r#"# The source dump is served by the scratch pod of restore-backend-redis (make
 # it again as shown there if gone); this host needs a route to the destination ElastiCache

@@ -199,6 +199,26 @@ impl Sandbox {
         })
     }
 
+    /// The config's `[dumps]` section: the secrets dump is encrypted to an age identity the
+    /// sandbox generates in its folder (mode 0600), which push-secrets decrypts it with. Without
+    /// one (the folder cannot be written) the section says so, and dump-secrets asks for
+    /// recipients.
+    fn dumps_section(&self) -> String {
+        let dir = self.kubeconfig.parent().unwrap_or(Path::new("."));
+        match sandbox_age_identity(dir) {
+            Ok((path, public)) => format!(
+                "\n[dumps]\n# The sandbox's own age key; in a migration, both parties' public keys.\n\
+                 age_recipients = [{}]\nage_identity = {}\n",
+                toml_str(&public),
+                toml_str(&path.display().to_string())
+            ),
+            Err(e) => format!(
+                "\n[dumps]\n# No age identity: {}\n",
+                format!("{e:#}").replace('\n', " ")
+            ),
+        }
+    }
+
     /// A config for this sandbox: the whole 3scale runbook on `access_path`, the
     /// destination's external stores and the migration cluster's database by URL.
     pub fn config_toml(
@@ -259,7 +279,8 @@ system_redis_url = {dst_system}
 [drain]
 threshold = 0
 timeout = "2m"
-"#,
+{dumps}"#,
+            dumps = self.dumps_section(),
             name = toml_str(name),
             path = toml_str(access_path),
             party = toml_str(party),
@@ -291,7 +312,7 @@ struct Servers {
 fn start_servers() -> Result<Servers> {
     let redis = vec![
         RedisProcess::start(RedisOptions::default().rdb_file("dump.rdb"))?,
-        RedisProcess::start(RedisOptions::default())?,
+        RedisProcess::start(RedisOptions::default().rdb_file("dump.rdb"))?,
         RedisProcess::start(RedisOptions::default())?,
         RedisProcess::start(RedisOptions::default())?,
     ];
@@ -358,13 +379,15 @@ fn wire_source_pods(
         )
         .with_extra_args(),
     );
-    if let Some(rdb) = backend.rdb_path() {
-        let rdb = rdb.display().to_string();
-        source.allow_exec(ExecRule::new(
-            "backend-redis",
-            &["cat", "/var/lib/redis/data/dump.rdb"],
-            &["cat", &rdb],
-        ));
+    // The dump step asks the server where it saves (CONFIG GET dir, which names the sandbox
+    // server's folder) and reads that file; the images' default path maps there too.
+    for (pod, server) in [("backend-redis", backend), ("system-redis", system)] {
+        if let Some(rdb) = server.rdb_path() {
+            let rdb = rdb.display().to_string();
+            for asked in ["/var/lib/redis/data/dump.rdb", rdb.as_str()] {
+                source.allow_exec(ExecRule::new(pod, &["cat", asked], &["cat", &rdb]));
+            }
+        }
     }
     source.allow_exec(
         ExecRule::new(
@@ -462,6 +485,30 @@ fn watch_source_replicas(source: &Arc<SimCluster>) -> (WorkerFlags, AbortOnDrop)
         que: next(),
     };
     (flags, AbortOnDrop(task))
+}
+
+/// The sandbox's age identity in `dir` (created with mode 0600 on first use) and its public
+/// key.
+fn sandbox_age_identity(dir: &Path) -> Result<(PathBuf, String)> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    const PUBLIC: &str = "# public key: ";
+    let path = dir.join("age-identity.txt");
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Some(public) = text.lines().find_map(|l| l.strip_prefix(PUBLIC))
+    {
+        return Ok((path, public.trim().to_string()));
+    }
+    let (text, public) = crate::infra::age::generate_identity();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("cannot write the sandbox's age identity {}", path.display()))?;
+    Ok((path, public))
 }
 
 fn toml_str(s: &str) -> String {

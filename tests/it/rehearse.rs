@@ -100,9 +100,51 @@ fn a_headless_rehearsal_runs_the_whole_runbook_through() {
     let stop = by_id("stop-traffic");
     assert_eq!(stop["done_by_other_party"], true);
     assert_eq!(stop["confirmations"][0]["text"], "rehearsal operator");
-    let restore = by_id("restore-backend-redis");
-    assert_eq!(restore["confirmations"][0]["need"], "manual");
-    assert_eq!(restore["confirmations"][0]["text"], "restore analytics");
+    // The data moves for real on the migration cluster and the destination: behind their
+    // typed gates, with the artifacts they read or write in the manifest.
+    for (step, gate) in [
+        ("restore-system-database", Some("restore system database")),
+        ("dump-migration-database", None),
+        ("seed-destination-database", Some("seed destination database")),
+        ("restore-backend-redis", Some("restore analytics")),
+        ("push-secrets", Some("push secrets")),
+        ("verify-analytics", None),
+    ] {
+        let s = by_id(step);
+        assert_eq!(s["outcome"], "passed", "{step}: {}", s["summary"]);
+        assert_eq!(s["runs_as"], "automated", "{step}");
+        if let Some(gate) = gate {
+            assert_eq!(s["confirmations"][0]["need"], "typed", "{step}");
+            assert_eq!(s["confirmations"][0]["text"], gate, "{step}");
+        }
+    }
+    let folder = std::fs::read_dir(state.path())
+        .expect("state dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.is_dir() && p.join("journal.jsonl").exists())
+        .expect("the migration's folder");
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(folder.join("artifacts/manifest.json"))
+            .expect("the dumps are listed in artifacts/manifest.json"),
+    )
+    .expect("manifest json");
+    let files: Vec<&str> = manifest["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .filter_map(|a| a["file"].as_str())
+        .collect();
+    for file in [
+        "system-database.dump",
+        "migration-system-database.dump",
+        "destination-system-database-before-seed.dump",
+    ] {
+        assert!(files.contains(&file), "{file} in {files:?}");
+    }
+    assert!(
+        files.iter().any(|f| f.starts_with("secrets/secret-system-seed")),
+        "{files:?}"
+    );
 }
 
 #[test]
