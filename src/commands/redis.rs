@@ -24,7 +24,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, clap::Subcommand)]
 pub enum RedisCommand {
-    /// Copies keys from one Redis to another (SCAN, DUMP, RESTORE), resumable.
+    /// Copies keys from one Redis to another (SCAN; strings by value, other types with DUMP and
+    /// RESTORE), resumable.
     Copy {
         /// The source: redis://[USER:PASSWORD@]HOST:PORT/DB, or env:NAME / file:PATH holding it.
         #[arg(long, value_name = "URL")]
@@ -243,8 +244,12 @@ async fn copy(from: &str, to: &str, mut options: CopyOptions, resume: &str) -> R
         }
     };
     let method = match report.method {
-        CopyMethod::Restore { abs_ttl: true } => "DUMP/RESTORE with absolute expiry",
-        CopyMethod::Restore { abs_ttl: false } => "DUMP/RESTORE with remaining TTL",
+        CopyMethod::Restore { abs_ttl: true } => {
+            "strings by value, other types with DUMP/RESTORE, absolute expiry"
+        }
+        CopyMethod::Restore { abs_ttl: false } => {
+            "strings by value, other types with DUMP/RESTORE, remaining TTL"
+        }
         CopyMethod::PerType => "type commands",
     };
     outln!(

@@ -593,3 +593,96 @@ async fn passwords_never_show_and_bad_input_exits_2() {
         }
     }
 }
+
+#[tokio::test]
+async fn strings_are_copied_by_value_with_their_absolute_expiries() {
+    let source = RedisServer::start();
+    let target = RedisServer::start();
+    seed_every_type(&source.url()).await;
+    let expire_at = (chrono::Utc::now().timestamp_millis() + 3_600_000).to_string();
+    source.command(&["SET", "empty", ""]);
+    source.command(&["SET", "at", "fixed", "PXAT", &expire_at]);
+    let big = "x".repeat(300_000);
+    source.command(&["SET", "big", &big, "EX", "500"]);
+    let dir = tempfile::tempdir().unwrap();
+
+    let report = redis_copy::copy(&source.url(), &target.url(), options(dir.path()))
+        .await
+        .unwrap();
+
+    // string, counter, string:ttl, counter:ttl, the binary key, empty, at, big.
+    assert_eq!(report.keys, 18, "{report:?}");
+    assert_eq!(report.by_value_keys, 8, "{report:?}");
+    assert_equal(&source.url(), &target.url()).await;
+    // The absolute expiry is carried over, not the remaining time restarted at the write.
+    let at: i64 = target.command(&["PEXPIRETIME", "at"])[1..].parse().unwrap();
+    let wanted: i64 = expire_at.parse().unwrap();
+    assert!((at - wanted).abs() < 1_000, "{at} vs {wanted}");
+    let ttl: i64 = target.command(&["PTTL", "string:ttl"])[1..]
+        .parse()
+        .unwrap();
+    assert!((590_000..=600_000).contains(&ttl), "{ttl}");
+    assert_eq!(target.command(&["PTTL", "string"]), ":-1");
+    assert_eq!(target.command(&["GET", "empty"]), "");
+    assert_eq!(target.command(&["STRLEN", "big"]), ":300000");
+    let mut c = conn(&target.url()).await;
+    let value: Vec<u8> = redis::cmd("GET")
+        .arg(&b"bin\x00\xffkey"[..])
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(value, b"\x00\x01\x02\xfe");
+}
+
+#[tokio::test]
+async fn busy_strings_with_the_same_content_are_left_and_replace_overwrites_the_rest() {
+    let source = RedisServer::start();
+    let target = RedisServer::start();
+    seed_every_type(&source.url()).await;
+    // The same content as the source, TTL included: found busy, compared, left as it is.
+    target.command(&["SET", "counter", "12345"]);
+    target.command(&["SET", "string:ttl", "hello", "PX", "600000"]);
+    let dir = tempfile::tempdir().unwrap();
+
+    let report = redis_copy::copy(&source.url(), &target.url(), options(dir.path()))
+        .await
+        .unwrap();
+
+    assert_eq!(report.already_present, 2, "{report:?}");
+    assert_eq!(report.keys, 13, "{report:?}");
+    assert_equal(&source.url(), &target.url()).await;
+
+    // Other content, another type, a TTL the source has not: replace makes them the source's.
+    target.command(&["SET", "string", "other", "EX", "100"]);
+    target.command(&["DEL", "counter:ttl"]);
+    target.command(&["HSET", "counter:ttl", "f", "v"]);
+    target.command(&["SET", "hash", "not a hash"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.replace = true;
+    let report = redis_copy::copy(&source.url(), &target.url(), opts)
+        .await
+        .unwrap();
+    assert_eq!(report.keys, 15, "{report:?}");
+    assert_equal(&source.url(), &target.url()).await;
+    assert_eq!(target.command(&["PTTL", "string"]), ":-1");
+}
+
+#[tokio::test]
+async fn copies_between_databases_other_than_0() {
+    let source = RedisServer::start_with_password("pw-db");
+    let target = RedisServer::start_with_password("pw-db");
+    seed_every_type(&source.url_db(2)).await;
+    seed_many(&source.url_db(2), 5_000).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let report = redis_copy::copy(&source.url_db(2), &target.url_db(5), options(dir.path()))
+        .await
+        .unwrap();
+
+    assert_eq!(report.keys, 5_015, "{report:?}");
+    assert_equal(&source.url_db(2), &target.url_db(5)).await;
+    let mut c = conn(&target.url()).await;
+    let in_db0: i64 = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
+    assert_eq!(in_db0, 0);
+}
