@@ -47,6 +47,33 @@ impl StepContext {
     pub fn fact(&self, step: &str, key: &str) -> Option<&Value> {
         self.history.step(step)?.facts.get(key)
     }
+
+    /// Asks `question` and goes on only on its exact phrase: None then (the answer is logged
+    /// as `the operator typed ...: <doing>`). Another answer fails the step, a pause or quit
+    /// stops it; either way the result says that nothing was `<undone>`.
+    pub async fn confirm(
+        &self,
+        question: Question,
+        doing: &str,
+        undone: &str,
+    ) -> Result<Option<super::StepResult>> {
+        use super::StepResult;
+        let phrase = question.phrase.clone();
+        Ok(match self.sink.ask(question).await? {
+            Some(answer) if answer.trim() == phrase => {
+                self.sink
+                    .info(format!("the operator typed `{phrase}`: {doing}"));
+                None
+            }
+            Some(_) => Some(StepResult::failed(
+                format!("the answer was not `{phrase}`; nothing was {undone}"),
+                serde_json::Map::new(),
+            )),
+            None => Some(StepResult::stopped(format!(
+                "stopped before {doing}; nothing was {undone}"
+            ))),
+        })
+    }
 }
 
 /// Where a step reports: Events to the front end, lines to `logs/<step>.log`,

@@ -373,23 +373,11 @@ async fn convert(
             ),
             phrase: phrase.clone(),
         };
-        match ctx.sink.ask(question).await? {
-            Some(answer) if answer.trim() == phrase => {
-                ctx.sink.info(format!(
-                    "the operator typed `{phrase}`: the 3scale tables are emptied"
-                ));
-            }
-            Some(_) => {
-                return Ok(Err(StepResult::failed(
-                    format!("the answer was not `{phrase}`; nothing was converted"),
-                    Map::new(),
-                )));
-            }
-            None => {
-                return Ok(Err(StepResult::stopped(
-                    "stopped before emptying the target's tables; nothing was converted",
-                )));
-            }
+        if let Some(result) = ctx
+            .confirm(question, "emptying the target's 3scale tables", "converted")
+            .await?
+        {
+            return Ok(Err(result));
         }
         let list: Vec<String> = tables.iter().map(|(s, n)| pg::quote_table(s, n)).collect();
         client

@@ -1237,23 +1237,11 @@ impl StepAction for RestoreStep {
                     "{shown} already holds {} of the dump's tables; asking before replacing them",
                     occupied.len()
                 ));
-                match ctx.sink.ask(question).await? {
-                    Some(answer) if answer.trim() == phrase => {
-                        ctx.sink.info(format!(
-                            "the operator typed `{phrase}`: the existing tables are replaced"
-                        ));
-                    }
-                    Some(_) => {
-                        return Ok(StepResult::failed(
-                            format!("the answer was not `{phrase}`; nothing was restored"),
-                            Map::new(),
-                        ));
-                    }
-                    None => {
-                        return Ok(StepResult::stopped(
-                            "stopped before replacing the target's tables; nothing was restored",
-                        ));
-                    }
+                if let Some(result) = ctx
+                    .confirm(question, "replacing the existing tables", "restored")
+                    .await?
+                {
+                    return Ok(result);
                 }
             }
             ctx.sink.info(format!(
@@ -1362,19 +1350,11 @@ async fn dump_missing(
         ),
         phrase: phrase.to_string(),
     };
-    match ctx.sink.ask(question).await? {
-        Some(answer) if answer.trim() == phrase => {}
-        Some(_) => {
-            return Ok(Err(StepResult::failed(
-                format!("the answer was not `{phrase}`; nothing was dumped or restored"),
-                Map::new(),
-            )));
-        }
-        None => {
-            return Ok(Err(StepResult::stopped(
-                "stopped before dumping the source; nothing was restored",
-            )));
-        }
+    if let Some(result) = ctx
+        .confirm(question, "dumping the source", "dumped or restored")
+        .await?
+    {
+        return Ok(Err(result));
     }
     let record = dump_url(&store.url_value()?, &to, report).await?;
     ctx.sink.record_fact(FACT, serde_json::to_value(&record)?)?;

@@ -768,32 +768,6 @@ async fn not_holding(kube: &KubeCluster, targets: &[Target]) -> Result<Vec<Strin
     Ok(differ)
 }
 
-/// Asks `question`; None when the operator typed its phrase (the step goes on with `doing`),
-/// else the step's result: failed on another answer, stopped when the operator paused or quit.
-/// `undone` says what was not done (`pushed`).
-async fn confirm(
-    ctx: &StepContext,
-    question: Question,
-    doing: &str,
-    undone: &str,
-) -> Result<Option<StepResult>> {
-    let phrase = question.phrase.clone();
-    Ok(match ctx.sink.ask(question).await? {
-        Some(answer) if answer.trim() == phrase => {
-            ctx.sink
-                .info(format!("the operator typed `{phrase}`: {doing}"));
-            None
-        }
-        Some(_) => Some(StepResult::failed(
-            format!("the answer was not `{phrase}`; nothing was {undone}"),
-            Map::new(),
-        )),
-        None => Some(StepResult::stopped(format!(
-            "stopped before {doing}; nothing was {undone}"
-        ))),
-    })
-}
-
 /// What a push does when no secrets dump is in the dump folder (dump-secrets was the other
 /// party's, and its dump has not arrived): when the config names the source cluster, it offers
 /// to export the source's secrets here first, after the operator types `export now`; otherwise
@@ -825,8 +799,9 @@ async fn export_missing(
         ),
         phrase: phrase.to_string(),
     };
-    if let Some(result) =
-        confirm(ctx, question, "exporting the source", "exported or pushed").await?
+    if let Some(result) = ctx
+        .confirm(question, "exporting the source", "exported or pushed")
+        .await?
     {
         return Ok(Err(result));
     }
@@ -935,8 +910,9 @@ impl StepAction for PushSecrets {
                     ),
                     phrase: phrase.clone(),
                 };
-                if let Some(result) =
-                    confirm(ctx, question, "pushing the secrets", "pushed").await?
+                if let Some(result) = ctx
+                    .confirm(question, "pushing the secrets", "pushed")
+                    .await?
                 {
                     return Ok(result);
                 }

@@ -105,7 +105,10 @@ fn a_headless_rehearsal_runs_the_whole_runbook_through() {
     for (step, gate) in [
         ("restore-system-database", Some("restore system database")),
         ("dump-migration-database", None),
-        ("seed-destination-database", Some("seed destination database")),
+        (
+            "seed-destination-database",
+            Some("seed destination database"),
+        ),
         ("restore-backend-redis", Some("restore analytics")),
         ("push-secrets", Some("push secrets")),
         ("verify-analytics", None),
@@ -142,7 +145,9 @@ fn a_headless_rehearsal_runs_the_whole_runbook_through() {
         assert!(files.contains(&file), "{file} in {files:?}");
     }
     assert!(
-        files.iter().any(|f| f.starts_with("secrets/secret-system-seed")),
+        files
+            .iter()
+            .any(|f| f.starts_with("secrets/secret-system-seed")),
         "{files:?}"
     );
 }
