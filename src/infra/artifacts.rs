@@ -12,13 +12,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::error::bad_input;
+use crate::infra::kube::{ExecResult, KubeCluster};
 
 /// The manifest's file name, in the dump folder.
 pub const MANIFEST: &str = "manifest.json";
@@ -119,6 +120,52 @@ pub fn publish(partial: &Path, to: &Path) -> Result<()> {
             .with_context(|| format!("cannot sync the folder {}", dir.display()))?;
     }
     Ok(())
+}
+
+/// Runs `command` in `pod` through exec and writes its output into `to`'s `.partial` file (mode
+/// 0600), hashed on the way and synced; the caller checks and publishes it. The partial is
+/// removed when the command fails or the copy breaks off. `what` names the command in the
+/// failure ("pg_dump", "cat /data/dump.rdb"), `interrupted` says what did not complete.
+pub async fn exec_to_private_file(
+    kube: &KubeCluster,
+    pod: &str,
+    command: &[&str],
+    to: &Path,
+    mut throttle: Throttle<'_, '_>,
+    what: &str,
+    interrupted: &str,
+) -> Result<ExecResult> {
+    let partial = partial_path(to);
+    let file = create_private(&partial).await?;
+    let mut writer = tokio::io::BufWriter::with_capacity(CHUNK, file);
+    let result = kube
+        .exec_to_writer(pod, None, command, &mut writer, |n| throttle.tick(n))
+        .await;
+    let result = match result {
+        Ok(r) if r.success() => r,
+        Ok(r) => {
+            let _ = std::fs::remove_file(&partial);
+            bail!(
+                "{what} in pod {pod} failed (exit code {}): {}",
+                r.exit_code,
+                r.stderr.trim()
+            );
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e.context(interrupted.to_string()));
+        }
+    };
+    let synced = async {
+        writer.flush().await?;
+        writer.into_inner().sync_all().await
+    };
+    if let Err(e) = synced.await {
+        let _ = std::fs::remove_file(&partial);
+        return Err(anyhow!(e).context(format!("cannot sync {}", partial.display())));
+    }
+    throttle.done(result.bytes);
+    Ok(result)
 }
 
 /// Copies `from` into `file`, hashing it and reporting progress; syncs the file at the end.

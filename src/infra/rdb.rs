@@ -345,36 +345,16 @@ pub async fn copy_out_of_pod(
     report: &Report<'_>,
 ) -> Result<Written> {
     let partial = artifacts::partial_path(to);
-    let out = create_private(&partial).await?;
-    let mut writer = tokio::io::BufWriter::with_capacity(CHUNK, out);
-    let mut throttle = Throttle::new(report, None, "bytes");
-    let result = kube
-        .exec_to_writer(pod, None, &["cat", file], &mut writer, |n| throttle.tick(n))
-        .await;
-    let result = match result {
-        Ok(r) if r.success() => r,
-        Ok(r) => {
-            let _ = std::fs::remove_file(&partial);
-            bail!(
-                "cat {file} in pod {pod} failed (exit code {}): {}",
-                r.exit_code,
-                r.stderr.trim()
-            );
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e.context(format!("copying {file} out of pod {pod} did not complete")));
-        }
-    };
-    let synced = async {
-        writer.flush().await?;
-        writer.into_inner().sync_all().await
-    };
-    if let Err(e) = synced.await {
-        let _ = std::fs::remove_file(&partial);
-        return Err(anyhow!(e).context(format!("cannot sync {}", partial.display())));
-    }
-    throttle.done(result.bytes);
+    let result = artifacts::exec_to_private_file(
+        kube,
+        pod,
+        &["cat", file],
+        to,
+        Throttle::new(report, None, "bytes"),
+        &format!("cat {file}"),
+        &format!("copying {file} out of pod {pod} did not complete"),
+    )
+    .await?;
     let rdb_version = finish(&partial, to, &format!("{file} in pod {pod}"))?;
     Ok(Written {
         bytes: result.bytes,

@@ -1347,34 +1347,25 @@ async fn restore_batch(
         items.push(item);
     }
 
-    let mut retry = Vec::new();
-    let target = &mut wires.target;
-    send_writes(
-        ctx,
-        target,
-        &items,
-        writes,
-        &mut out,
-        &mut followups,
-        &mut retry,
-    )
-    .await?;
-    if !retry.is_empty() {
-        // An MSETNX that found one of its keys set none: each is written on its own, so that
-        // only the keys the target has are compared.
-        let writes = retry.into_iter().map(WriteOp::Set).collect();
-        let mut again = Vec::new();
-        let target = &mut wires.target;
+    // An MSETNX that found one of its keys set none: each is written on its own (SET NX), so
+    // that only the keys the target has are compared. Only MSETNX groups come back here, so
+    // the second round ends it.
+    loop {
+        let mut retry = Vec::new();
         send_writes(
             ctx,
-            target,
+            &mut wires.target,
             &items,
             writes,
             &mut out,
             &mut followups,
-            &mut again,
+            &mut retry,
         )
         .await?;
+        if retry.is_empty() {
+            break;
+        }
+        writes = retry.into_iter().map(WriteOp::Set).collect();
     }
     drop(items);
 

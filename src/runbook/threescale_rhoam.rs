@@ -1468,8 +1468,9 @@ EOF
         seed: Some(SEED_ANALYTICS),
         doc: "Brings the source's backend storage (usage statistics and analytics, which exist \
               only there) into the destination's backend Redis. On RHOAM that is ElastiCache, \
-              which cannot load an RDB file, so the copy is logical: every key of the storage \
-              database moves with SCAN, DUMP and PTTL into RESTORE, keeping the TTLs. The keys \
+              which cannot load an RDB file, so the copy is logical (cutover redis copy): \
+              every key of the storage database, strings by value and other types with DUMP \
+              and RESTORE, each with its absolute expiry. The keys \
               are read from the source backend storage itself when the config names it and it \
               answers; otherwise from backend-redis.rdb, first checked against manifest.json \
               (a changed byte stops the step, naming the file), then served by a scratch \

@@ -72,22 +72,10 @@ struct DataSource {
 
 /// The migration cluster's PostgreSQL system database URL.
 fn target(ctx: &StepContext) -> Result<String> {
-    let store = ctx
-        .config
-        .stores()
-        .find(|s| {
-            s.cluster == ClusterRole::MigrationCluster
-                && matches!(s.kind, StoreKind::SystemDatabase(_))
-        })
-        .context(
-            "migration_cluster.system_database_url is not set; name the migration AWS \
-             account's PostgreSQL system database there (as env:NAME or file:PATH)",
-        )?;
-    let url = store.url_value()?;
+    let (url, key) = pgdump::restore_target(ctx)?;
     if !(url.starts_with("postgres") || url.contains('=')) {
         bail!(
-            "{} is not a PostgreSQL URL ({}); the conversion writes into PostgreSQL",
-            store.key,
+            "{key} is not a PostgreSQL URL ({}); the conversion writes into PostgreSQL",
             redact(&url)
         );
     }
@@ -97,8 +85,7 @@ fn target(ctx: &StepContext) -> Result<String> {
 /// The MySQL dump to load: recorded by `dump-system-database`, else in the dump folder with its
 /// record.
 fn mysql_dump(ctx: &StepContext) -> Option<DumpRecord> {
-    ctx.fact(pgdump::SYSTEM_DUMP_STEP, pgdump::FACT)
-        .and_then(|v| serde_json::from_value::<DumpRecord>(v.clone()).ok())
+    pgdump::recorded_dump(ctx, pgdump::SYSTEM_DUMP_STEP)
         .filter(|r| r.format == mysqldump::FORMAT)
         .or_else(|| pgdump::read_record(&ctx.config.dumps.folder.join(mysqldump::FILE)))
 }
@@ -158,14 +145,8 @@ impl StepAction for ConvertStep {
                     Map::new(),
                 ));
             }
-            let sink = ctx.sink.clone();
-            let progress = move |done, total, unit| sink.progress(done, total, unit);
-            let sink = ctx.sink.clone();
-            let log = move |line: String| sink.info(line);
-            let report = Report {
-                progress: &progress,
-                log: &log,
-            };
+            let reporter = ctx.sink.reporter();
+            let report = reporter.report();
             match convert(ctx, &report).await? {
                 Ok(result) | Err(result) => Ok(result),
             }
@@ -185,15 +166,13 @@ impl StepAction for ConvertStep {
             };
             let url = target(ctx)?;
             let differ = compare(&url, &expected).await?;
-            Ok(if differ.is_empty() {
-                Recheck::Holds(format!(
+            Ok(Recheck::unless_differ(&differ, || {
+                format!(
                     "{} holds every row of the MySQL system database ({} tables)",
                     redact(&url),
                     expected.len()
-                ))
-            } else {
-                Recheck::DoesNotHold(differ.join("; "))
-            })
+                )
+            }))
         })
     }
 }
@@ -549,28 +528,11 @@ async fn convert(
 /// The tables whose rows in the target differ from `expected`: `public.name: N converted, M
 /// in MySQL`.
 async fn compare(url: &str, expected: &BTreeMap<String, u64>) -> Result<Vec<String>> {
-    let client = pg::connect(url, CONNECT_TIMEOUT).await?;
-    let tables = public(expected);
-    let existing = pg::existing_tables(&client, &tables)
-        .await
-        .map_err(|e| scrubbed(e, &[url]))?;
-    let present: Vec<(String, String)> = tables
-        .into_iter()
-        .filter(|(s, n)| existing.contains(&format!("{s}.{n}")))
+    let expected: BTreeMap<String, u64> = expected
+        .iter()
+        .map(|(table, n)| (format!("public.{table}"), *n))
         .collect();
-    let counts = pg::count_rows(&client, &present)
-        .await
-        .map_err(|e| scrubbed(e, &[url]))?;
-    let mut differ = Vec::new();
-    for (table, want) in expected {
-        let key = format!("public.{table}");
-        match counts.get(&key) {
-            Some(n) if n == want => {}
-            Some(n) => differ.push(format!("{key}: {n} converted, {want} in MySQL")),
-            None => differ.push(format!("{key}: missing, {want} in MySQL")),
-        }
-    }
-    Ok(differ)
+    pgdump::compare_rows(url, &expected, "converted", "in MySQL").await
 }
 
 /// Sets the sequence of every `id` column of the public schema to `max(id) + 1` (not yet

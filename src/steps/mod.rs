@@ -84,6 +84,17 @@ pub enum Recheck {
     DoesNotHold(String),
 }
 
+impl Recheck {
+    /// Holds (saying `holds`) when nothing differs; else does not, listing the differences.
+    pub fn unless_differ(differ: &[String], holds: impl FnOnce() -> String) -> Recheck {
+        if differ.is_empty() {
+            Recheck::Holds(holds())
+        } else {
+            Recheck::DoesNotHold(differ.join("; "))
+        }
+    }
+}
+
 /// An action's implementation.
 pub trait StepAction: Send + Sync {
     /// Does the step and reports through the context's sink.

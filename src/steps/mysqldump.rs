@@ -31,7 +31,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::pgdump::{DumpRecord, Report, human_bytes};
 use crate::infra::artifacts::{
-    CHUNK, Throttle, copy_hashing, create_private, partial_path, publish,
+    Throttle, copy_hashing, create_private, exec_to_private_file, partial_path, publish,
 };
 use crate::infra::kube::KubeCluster;
 use crate::infra::mysql::{self, MysqlParts};
@@ -210,17 +210,8 @@ pub async fn dump_url(url: &str, to: &Path, report: &Report<'_>) -> Result<DumpR
     let status = child.wait().await.context("waiting for mysqldump")?;
     drop(options);
     let errors = scrub(&errors, url);
-    let (bytes, sha256) = match copied {
-        Ok(done) if status.success() => done,
-        Ok(_) => {
-            let _ = std::fs::remove_file(&partial);
-            bail!("mysqldump of {shown} failed ({status}): {errors}");
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e.context(format!("the dump of {shown} did not complete: {errors}")));
-        }
-    };
+    let (bytes, sha256) =
+        super::pgdump::dumped(copied, status, &partial, "mysqldump", &shown, &errors)?;
     throttle.done(bytes);
     let rows = finish(
         &partial,
@@ -299,24 +290,12 @@ fn record(
 
 /// Runs `sql` with the pod's mysql client against `database`; tab-separated lines.
 async fn query_in_pod(kube: &KubeCluster, pod: &str, database: &str, sql: &str) -> Result<String> {
-    let mut out: Vec<u8> = Vec::new();
-    let result = kube
-        .exec_to_writer(
-            pod,
-            None,
-            &["sh", "-c", POD_QUERY_SCRIPT, "cutover", database, sql],
-            &mut out,
-            |_| {},
-        )
-        .await?;
-    if !result.success() {
-        bail!(
-            "mysql in pod {pod} failed (exit code {}): {}",
-            result.exit_code,
-            result.stderr.trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    kube.exec_output(
+        pod,
+        &["sh", "-c", POD_QUERY_SCRIPT, "cutover", database, sql],
+        "mysql",
+    )
+    .await
 }
 
 /// Dumps `database` with mysqldump in `pod` through exec (see the module's doc).
@@ -351,43 +330,17 @@ pub async fn dump_exec(
         human_bytes(size),
         to.display()
     ));
+    let result = exec_to_private_file(
+        kube,
+        pod,
+        &["sh", "-c", POD_DUMP_SCRIPT, "cutover", database],
+        to,
+        Throttle::new(report, Some(size), "bytes"),
+        "mysqldump",
+        &format!("the dump of database {database} did not complete"),
+    )
+    .await?;
     let partial = partial_path(to);
-    let file = create_private(&partial).await?;
-    let mut writer = tokio::io::BufWriter::with_capacity(CHUNK, file);
-    let mut throttle = Throttle::new(report, Some(size), "bytes");
-    let result = kube
-        .exec_to_writer(
-            pod,
-            None,
-            &["sh", "-c", POD_DUMP_SCRIPT, "cutover", database],
-            &mut writer,
-            |n| throttle.tick(n),
-        )
-        .await;
-    let result = match result {
-        Ok(r) if r.success() => r,
-        Ok(r) => {
-            let _ = std::fs::remove_file(&partial);
-            bail!(
-                "mysqldump in pod {pod} failed (exit code {}): {}",
-                r.exit_code,
-                r.stderr.trim()
-            );
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e.context(format!("the dump of database {database} did not complete")));
-        }
-    };
-    let synced = async {
-        writer.flush().await?;
-        writer.into_inner().sync_all().await
-    };
-    if let Err(e) = synced.await {
-        let _ = std::fs::remove_file(&partial);
-        return Err(anyhow::anyhow!(e).context(format!("cannot sync {}", partial.display())));
-    }
-    throttle.done(result.bytes);
     let rows = finish(
         &partial,
         to,

@@ -71,7 +71,8 @@ use super::inventory::{self, Location};
 use super::{Question, Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::config::StoreKind;
 use crate::infra::artifacts::{
-    self, CHUNK, Throttle, copy_hashing, create_private, partial_path, publish, sha256_file,
+    self, Throttle, copy_hashing, create_private, exec_to_private_file, partial_path, publish,
+    sha256_file,
 };
 pub use crate::infra::artifacts::{Report, human_bytes};
 use crate::infra::kube::KubeCluster;
@@ -337,17 +338,7 @@ pub async fn dump_url(url: &str, to: &Path, report: &Report<'_>) -> Result<DumpR
     );
     let status = child.wait().await.context("waiting for pg_dump")?;
     let errors = scrub(&errors, url);
-    let (bytes, sha256) = match copied {
-        Ok(done) if status.success() => done,
-        Ok(_) => {
-            let _ = std::fs::remove_file(&partial);
-            bail!("pg_dump of {shown} failed ({status}): {errors}");
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e.context(format!("the dump of {shown} did not complete: {errors}")));
-        }
-    };
+    let (bytes, sha256) = dumped(copied, status, &partial, "pg_dump", &shown, &errors)?;
     throttle.done(bytes);
 
     let snapshotted = snapshot.is_some();
@@ -444,28 +435,40 @@ where
     })
 }
 
+/// The size and checksum of the dump `tool` streamed into `partial`. When the tool failed or
+/// the copy broke off, the partial is removed and the error says which, with the tool's
+/// stderr (`errors`).
+pub(crate) fn dumped(
+    copied: Result<(u64, String)>,
+    status: std::process::ExitStatus,
+    partial: &Path,
+    tool: &str,
+    shown: &str,
+    errors: &str,
+) -> Result<(u64, String)> {
+    match copied {
+        Ok(done) if status.success() => Ok(done),
+        Ok(_) => {
+            let _ = std::fs::remove_file(partial);
+            bail!("{tool} of {shown} failed ({status}): {errors}");
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(partial);
+            Err(e.context(format!("the dump of {shown} did not complete: {errors}")))
+        }
+    }
+}
+
 /// Runs `psql` in `pod` against `database` and returns its unaligned, tuples-only output.
 async fn psql_in_pod(kube: &KubeCluster, pod: &str, database: &str, sql: &str) -> Result<String> {
-    let mut out: Vec<u8> = Vec::new();
-    let result = kube
-        .exec_to_writer(
-            pod,
-            None,
-            &[
-                "psql", "-X", "-A", "-t", "-F", "|", "-d", database, "-c", sql,
-            ],
-            &mut out,
-            |_| {},
-        )
-        .await?;
-    if !result.success() {
-        bail!(
-            "psql in pod {pod} failed (exit code {}): {}",
-            result.exit_code,
-            result.stderr.trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    kube.exec_output(
+        pod,
+        &[
+            "psql", "-X", "-A", "-t", "-F", "|", "-d", database, "-c", sql,
+        ],
+        "psql",
+    )
+    .await
 }
 
 /// Dumps `database` by running pg_dump in `pod` through exec (see the module's doc).
@@ -510,39 +513,17 @@ pub async fn dump_exec(
         human_bytes(info.size),
         to.display()
     ));
+    let result = exec_to_private_file(
+        kube,
+        pod,
+        &["pg_dump", "-Fc", "-d", database],
+        to,
+        Throttle::new(report, Some(info.size), "bytes"),
+        "pg_dump",
+        &format!("the dump of database {database} did not complete"),
+    )
+    .await?;
     let partial = partial_path(to);
-    let file = create_private(&partial).await?;
-    let mut writer = tokio::io::BufWriter::with_capacity(CHUNK, file);
-    let mut throttle = Throttle::new(report, Some(info.size), "bytes");
-    let result = kube
-        .exec_to_writer(
-            pod,
-            None,
-            &["pg_dump", "-Fc", "-d", database],
-            &mut writer,
-            |n| throttle.tick(n),
-        )
-        .await;
-    let result = match result {
-        Ok(r) if r.success() => r,
-        Ok(r) => {
-            let _ = std::fs::remove_file(&partial);
-            bail!(
-                "pg_dump in pod {pod} failed (exit code {}): {}",
-                r.exit_code,
-                r.stderr.trim()
-            );
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e.context(format!("the dump of database {database} did not complete")));
-        }
-    };
-    if let Err(e) = writer.into_inner().sync_all().await {
-        let _ = std::fs::remove_file(&partial);
-        return Err(anyhow!(e).context(format!("cannot sync {}", partial.display())));
-    }
-    throttle.done(result.bytes);
     let record = finish(&pg_restore, &partial, to, report, |tables| async move {
         let mut rows = BTreeMap::new();
         let Some(query) = pg::count_query(&tables) else {
@@ -779,8 +760,19 @@ pub async fn verify_restored(url: &str, record: &DumpRecord) -> Result<Verified>
 /// The tables whose rows in the target differ from the record: `schema.name: N restored, M
 /// dumped`.
 pub async fn compare_counts(url: &str, record: &DumpRecord) -> Result<Vec<String>> {
+    compare_rows(url, &record.rows, "restored", "dumped").await
+}
+
+/// The tables (`schema.name`) whose rows in the target at `url` differ from `expected`:
+/// `schema.name: N {landed}, M {origin}`, or `schema.name: missing, M {origin}`.
+pub(crate) async fn compare_rows(
+    url: &str,
+    expected: &BTreeMap<String, u64>,
+    landed: &str,
+    origin: &str,
+) -> Result<Vec<String>> {
     let client = pg::connect(url, CONNECT_TIMEOUT).await?;
-    let tables = record.tables();
+    let tables: Vec<(String, String)> = expected.keys().filter_map(|t| split_table(t)).collect();
     let existing = pg::existing_tables(&client, &tables)
         .await
         .map_err(|e| anyhow!(scrub(&format!("{e:#}"), url)))?;
@@ -792,11 +784,11 @@ pub async fn compare_counts(url: &str, record: &DumpRecord) -> Result<Vec<String
         .await
         .map_err(|e| anyhow!(scrub(&format!("{e:#}"), url)))?;
     let mut differ = Vec::new();
-    for (table, dumped) in &record.rows {
+    for (table, want) in expected {
         match counts.get(table) {
-            Some(n) if n == dumped => {}
-            Some(n) => differ.push(format!("{table}: {n} restored, {dumped} dumped")),
-            None => differ.push(format!("{table}: missing, {dumped} dumped")),
+            Some(n) if n == want => {}
+            Some(n) => differ.push(format!("{table}: {n} {landed}, {want} {origin}")),
+            None => differ.push(format!("{table}: missing, {want} {origin}")),
         }
     }
     Ok(differ)
@@ -983,7 +975,7 @@ fn figures_of(value: &Value) -> Map<String, Value> {
 }
 
 /// The dump an earlier attempt or step recorded.
-fn recorded_dump(ctx: &StepContext, step: &str) -> Option<DumpRecord> {
+pub(crate) fn recorded_dump(ctx: &StepContext, step: &str) -> Option<DumpRecord> {
     serde_json::from_value(ctx.fact(step, FACT)?.clone()).ok()
 }
 
@@ -1017,8 +1009,9 @@ pub fn write_record(record: &DumpRecord) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Writes the record next to the dump and adds the dump to the manifest of the dump folder.
-fn keep_record(ctx: &StepContext, record: &DumpRecord) -> Result<()> {
+/// Writes the record next to the dump and adds the dump to the manifest of the dump folder,
+/// where `source` says where it came from.
+pub(crate) fn keep_record(ctx: &StepContext, record: &DumpRecord, source: &str) -> Result<()> {
     write_record(record)?;
     let folder = &ctx.config.dumps.folder;
     let mysql = record.format == super::mysqldump::FORMAT;
@@ -1040,7 +1033,7 @@ fn keep_record(ctx: &StepContext, record: &DumpRecord) -> Result<()> {
                 "postgresql-dump"
             }
             .to_string(),
-            source: record.source.clone(),
+            source: source.to_string(),
             bytes: record.bytes,
             sha256: record.sha256.clone(),
             counts: record.rows.clone(),
@@ -1101,14 +1094,8 @@ impl StepAction for DumpStep {
         Box::pin(async move {
             let target = self.0;
             let to = ctx.config.dumps.folder.join(target.file());
-            let sink = ctx.sink.clone();
-            let progress = move |done, total, unit| sink.progress(done, total, unit);
-            let sink = ctx.sink.clone();
-            let log = move |line: String| sink.info(line);
-            let report = Report {
-                progress: &progress,
-                log: &log,
-            };
+            let reporter = ctx.sink.reporter();
+            let report = reporter.report();
             let record = match source_of(ctx, target).await? {
                 Source::Manual(why) => return Ok(StepResult::failed(why, Map::new())),
                 Source::Url { url, origin } if url.starts_with("mysql") => {
@@ -1139,7 +1126,7 @@ impl StepAction for DumpStep {
             };
             let value = serde_json::to_value(&record)?;
             ctx.sink.record_fact(FACT, value.clone())?;
-            keep_record(ctx, &record)?;
+            keep_record(ctx, &record, &record.source)?;
             Ok(StepResult::passed(record.summary(), figures_of(&value)))
         })
     }
@@ -1151,12 +1138,7 @@ impl StepAction for DumpStep {
                     "no dump is recorded; the dump runs again".to_string(),
                 ));
             };
-            let quiet = |_: u64, _: Option<u64>, _: &'static str| {};
-            let log = |_: String| {};
-            let report = Report {
-                progress: &quiet,
-                log: &log,
-            };
+            let report = artifacts::QUIET;
             Ok(match verify_file(&record, &report).await {
                 Ok(()) => Recheck::Holds(format!("{} is whole", record.summary())),
                 Err(e) => Recheck::DoesNotHold(format!("{e:#}")),
@@ -1165,8 +1147,8 @@ impl StepAction for DumpStep {
     }
 }
 
-/// The migration cluster's system database URL, from the config.
-fn restore_target(ctx: &StepContext) -> Result<(String, String)> {
+/// The migration cluster's system database URL and its config key, from the config.
+pub(crate) fn restore_target(ctx: &StepContext) -> Result<(String, String)> {
     let store = ctx
         .config
         .stores()
@@ -1187,14 +1169,8 @@ impl StepAction for RestoreStep {
             let started = Instant::now();
             let (url, key) = restore_target(ctx)?;
             let shown = redact(&url);
-            let sink = ctx.sink.clone();
-            let progress = move |done, total, unit| sink.progress(done, total, unit);
-            let sink = ctx.sink.clone();
-            let log = move |line: String| sink.info(line);
-            let report = Report {
-                progress: &progress,
-                log: &log,
-            };
+            let reporter = ctx.sink.reporter();
+            let report = reporter.report();
             let record = match system_dump(ctx) {
                 Some(record) => record,
                 None => match dump_missing(ctx, &report).await? {
@@ -1299,15 +1275,13 @@ impl StepAction for RestoreStep {
             };
             let (url, _) = restore_target(ctx)?;
             let differ = compare_counts(&url, &record).await?;
-            Ok(if differ.is_empty() {
-                Recheck::Holds(format!(
+            Ok(Recheck::unless_differ(&differ, || {
+                format!(
                     "{} holds every row of the dump ({} tables)",
                     redact(&url),
                     record.rows.len()
-                ))
-            } else {
-                Recheck::DoesNotHold(differ.join("; "))
-            })
+                )
+            }))
         })
     }
 }
@@ -1358,7 +1332,7 @@ async fn dump_missing(
     }
     let record = dump_url(&store.url_value()?, &to, report).await?;
     ctx.sink.record_fact(FACT, serde_json::to_value(&record)?)?;
-    keep_record(ctx, &record)?;
+    keep_record(ctx, &record, &record.source)?;
     ctx.sink.info(record.summary());
     Ok(Ok(record))
 }

@@ -27,7 +27,8 @@
 //! restore checks that the destination's RESTORE reads the source's payloads (RDB versions),
 //! records the destination's key count (fact `destination-before`), flushes the
 //! destination URL's database (backend storage, database 0) and copies every key with
-//! `infra::redis_copy::copy` (DUMP/PTTL → RESTORE, TTLs kept), then compares. The
+//! `infra::redis_copy::copy` (strings by value, MGET+PTTL → MSETNX or SET NX PXAT; other types
+//! DUMP → RESTORE; each with its absolute expiry), then compares. The
 //! verification compares, copies back the keys the destination lacks without touching one it
 //! has (`infra::redis::copy_missing`), and compares again; minute statistics
 //! (`.../minute:...`, TTL 180 s) missing from the destination are expected, values and TTLs
@@ -279,18 +280,6 @@ async fn source_kube<'a>(
 
 // ------------------------------------------------------------------------------ dump
 
-type ProgressFn = Box<dyn Fn(u64, Option<u64>, &'static str) + Send + Sync>;
-type LogFn = Box<dyn Fn(String) + Send + Sync>;
-
-/// The step's sink as the two halves of a [`Report`].
-fn report_of(ctx: &StepContext) -> (ProgressFn, LogFn) {
-    let sink = ctx.sink.clone();
-    let progress = move |done, total, unit| sink.progress(done, total, unit);
-    let sink = ctx.sink.clone();
-    let log = move |line: String| sink.info(line);
-    (Box::new(progress), Box::new(log))
-}
-
 async fn dump_instance(
     ctx: &StepContext,
     instance: &Instance,
@@ -405,11 +394,8 @@ struct DumpStep;
 impl StepAction for DumpStep {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult> {
         Box::pin(async move {
-            let (progress, log) = report_of(ctx);
-            let report = Report {
-                progress: &*progress,
-                log: &*log,
-            };
+            let reporter = ctx.sink.reporter();
+            let report = reporter.report();
             let inv = inventory::recorded(ctx);
             let mut kube = None;
             let mut instances: Vec<Instance> = Vec::new();
@@ -427,9 +413,10 @@ impl StepAction for DumpStep {
                         }
                     }
                     Err(e) if role == Role::Storage => {
-                        let text = format!("backend storage cannot be dumped: {e:#}");
-                        ctx.sink.error(&text);
-                        return Ok(StepResult::failed(text, Map::new()));
+                        return Ok(failed(
+                            ctx,
+                            format!("backend storage cannot be dumped: {e:#}"),
+                        ));
                     }
                     Err(e) => {
                         let text = format!("{} Redis not dumped: {e:#}", role.label());
@@ -447,9 +434,10 @@ impl StepAction for DumpStep {
                         fact.dumps.push(dump);
                     }
                     Err(e) if holds_storage => {
-                        let text = format!("the dump of backend storage failed: {e:#}");
-                        ctx.sink.error(&text);
-                        return Ok(StepResult::failed(text, Map::new()));
+                        return Ok(failed(
+                            ctx,
+                            format!("the dump of backend storage failed: {e:#}"),
+                        ));
                     }
                     Err(e) => {
                         let text = format!("{} not dumped: {e:#}", instance.identity);
@@ -576,6 +564,12 @@ async fn key_source(
     }))
 }
 
+/// A failure the operator reads as an error: logged, and the step's result.
+fn failed(ctx: &StepContext, text: String) -> StepResult {
+    ctx.sink.error(&text);
+    StepResult::failed(text, Map::new())
+}
+
 /// The destination backend storage URL and the source's keys; Err(text) when there are no
 /// keys to read (see [`key_source`]).
 async fn endpoints(
@@ -679,17 +673,11 @@ impl StepAction for RestoreStep {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult> {
         Box::pin(async move {
             let started = Instant::now();
-            let (progress, log) = report_of(ctx);
-            let report = Report {
-                progress: &*progress,
-                log: &*log,
-            };
+            let reporter = ctx.sink.reporter();
+            let report = reporter.report();
             let (target, source) = match endpoints(ctx, &report).await? {
                 Ok(found) => found,
-                Err(text) => {
-                    ctx.sink.error(&text);
-                    return Ok(StepResult::failed(text, Map::new()));
-                }
+                Err(text) => return Ok(failed(ctx, text)),
             };
             let shown = redact(&target);
             // RESTORE refuses payloads newer than its own: say so before anything is flushed.
@@ -698,9 +686,7 @@ impl StepAction for RestoreStep {
                 redis_copy::Endpoint::connect("target", &target)
             )?;
             if let Some(why) = redis_copy::version_refusal(&from.info, &to.info) {
-                let text = format!("{why}; nothing was flushed or copied");
-                ctx.sink.error(&text);
-                return Ok(StepResult::failed(text, Map::new()));
+                return Ok(failed(ctx, format!("{why}; nothing was flushed or copied")));
             }
             let before = dbsize(&target).await?;
             if ctx.fact(ctx.step.id.0, BEFORE_FACT).is_none() {
@@ -827,17 +813,11 @@ struct VerifyStep;
 impl StepAction for VerifyStep {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult> {
         Box::pin(async move {
-            let (progress, log) = report_of(ctx);
-            let report = Report {
-                progress: &*progress,
-                log: &*log,
-            };
+            let reporter = ctx.sink.reporter();
+            let report = reporter.report();
             let (target, source) = match endpoints(ctx, &report).await? {
                 Ok(found) => found,
-                Err(text) => {
-                    ctx.sink.error(&text);
-                    return Ok(StepResult::failed(text, Map::new()));
-                }
+                Err(text) => return Ok(failed(ctx, text)),
             };
             let shown = redact(&target);
             let first = redis_copy::compare(&source.url, &target, &listed()).await?;

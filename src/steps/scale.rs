@@ -62,6 +62,11 @@ pub const SCALE_DOWN_WORKLOADS: &[&str] = &[
     "system-memcache",
 ];
 
+/// 3scale's components of [`SCALE_DOWN_WORKLOADS`], in the same order: the gateways, the
+/// components that write, the search component; not the operator before them, nor the search
+/// component of 3scale 2.13 and older and the caches after them.
+pub const COMPONENTS: &[&str] = SCALE_DOWN_WORKLOADS.split_at(11).0.split_at(1).1;
+
 /// A stop of a list of workloads (one step).
 struct Quiesce(&'static [&'static str]);
 

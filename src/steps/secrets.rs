@@ -434,12 +434,7 @@ impl StepAction for DumpSecrets {
             };
             let files: Vec<String> = record.objects.iter().map(|o| o.file.clone()).collect();
             let folder = &ctx.config.dumps.folder;
-            let progress = |_: u64, _: Option<u64>, _: &'static str| {};
-            let log = |_: String| {};
-            let report = Report {
-                progress: &progress,
-                log: &log,
-            };
+            let report = artifacts::QUIET;
             Ok(match artifacts::verify(folder, &files, &report).await {
                 Ok(()) => Recheck::Holds(format!(
                     "{} exported objects are in {} with their manifest checksums",
@@ -996,14 +991,12 @@ impl StepAction for PushSecrets {
             let kube = connect(ctx, ClusterRole::Destination).await?;
             let targets = targets(&kube, &source).await?;
             let differ = not_holding(&kube, &targets).await?;
-            Ok(if differ.is_empty() {
-                Recheck::Holds(format!(
+            Ok(Recheck::unless_differ(&differ, || {
+                format!(
                     "the destination's {} secrets hold the source's values",
                     targets.iter().filter(|t| t.current.is_some()).count()
-                ))
-            } else {
-                Recheck::DoesNotHold(differ.join("; "))
-            })
+                )
+            }))
         })
     }
 }

@@ -40,13 +40,12 @@ use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
 use super::pgdump::{
-    self, DumpRecord, Report, compare_counts, dump_url, pg_restore_into, read_record,
-    verify_before_restore, verify_file, verify_restored, write_record,
+    self, DumpRecord, Report, compare_counts, dump_url, keep_record, pg_restore_into, read_record,
+    recorded_dump, verify_before_restore, verify_file, verify_restored,
 };
-use super::scale::{POD_STOP_TIMEOUT, quiesce};
+use super::scale::{COMPONENTS, POD_STOP_TIMEOUT, quiesce};
 use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::config::StoreKind;
-use crate::infra::artifacts::{self, Artifact, Manifest};
 use crate::infra::kube::KubeCluster;
 use crate::infra::url::redact;
 use crate::journal::{JournalState, Outcome};
@@ -77,18 +76,7 @@ pub const DESTINATION_OPERATORS: [(&str, &str); 2] = [
 /// 3scale's components in the destination namespace, in the order they are stopped: the
 /// gateways, the components that write, the rest. The caches and the external data stores
 /// are left alone.
-pub const DESTINATION_COMPONENTS: &[&str] = &[
-    "apicast-production",
-    "apicast-staging",
-    "system-app",
-    "system-sidekiq",
-    "backend-listener",
-    "backend-worker",
-    "backend-cron",
-    "zync-que",
-    "zync",
-    "system-searchd",
-];
+pub const DESTINATION_COMPONENTS: &[&str] = COMPONENTS;
 
 struct Seed;
 
@@ -104,9 +92,7 @@ pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> 
 /// The migration cluster's dump: recorded in this journal, else in the dump folder with its
 /// record. Err says what to bring.
 fn migration_dump(ctx: &StepContext) -> std::result::Result<DumpRecord, String> {
-    let recorded = ctx
-        .fact(MIGRATION_DUMP_STEP, pgdump::FACT)
-        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    let recorded = recorded_dump(ctx, MIGRATION_DUMP_STEP);
     let file = ctx.config.dumps.folder.join(MIGRATION_DUMP_FILE);
     recorded.or_else(|| read_record(&file)).ok_or_else(|| {
         format!(
@@ -261,35 +247,18 @@ async fn fallback(ctx: &StepContext, url: &str, report: &Report<'_>) -> Result<D
     let record = dump_url(url, &to, report)
         .await
         .context("the fallback dump of the destination database failed; nothing was seeded")?;
-    write_record(&record)?;
-    keep_in_manifest(ctx, &record)?;
+    keep_record(
+        ctx,
+        &record,
+        &format!(
+            "destination system database before the seed: {}",
+            record.source
+        ),
+    )?;
     ctx.sink
         .record_fact(FALLBACK_FACT, serde_json::to_value(&record)?)?;
     ctx.sink.info(format!("fallback: {}", record.summary()));
     Ok(record)
-}
-
-/// The fallback dump's entry in the manifest of the dump folder.
-fn keep_in_manifest(ctx: &StepContext, record: &DumpRecord) -> Result<()> {
-    let folder = &ctx.config.dumps.folder;
-    Manifest::record(
-        folder,
-        Artifact {
-            file: artifacts::relative(folder, &record.path),
-            kind: "postgresql-dump".to_string(),
-            source: format!(
-                "destination system database before the seed: {}",
-                record.source
-            ),
-            bytes: record.bytes,
-            sha256: record.sha256.clone(),
-            counts: record.rows.clone(),
-            versions: [("server".to_string(), record.server_version.clone())].into(),
-            encrypted: false,
-            step: ctx.step.id.0.to_string(),
-            time: chrono::Utc::now(),
-        },
-    )
 }
 
 /// A failure that leaves the destination paused: the step's result, with what was paused.
@@ -310,14 +279,8 @@ impl StepAction for Seed {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult> {
         Box::pin(async move {
             let started = Instant::now();
-            let sink = ctx.sink.clone();
-            let progress = move |done, total, unit| sink.progress(done, total, unit);
-            let sink = ctx.sink.clone();
-            let log = move |line: String| sink.info(line);
-            let report = Report {
-                progress: &progress,
-                log: &log,
-            };
+            let reporter = ctx.sink.reporter();
+            let report = reporter.report();
 
             let record = match migration_dump(ctx) {
                 Ok(record) => record,
@@ -430,16 +393,14 @@ impl StepAction for Seed {
                 Err(why) => return Ok(Recheck::DoesNotHold(why)),
             };
             let differ = compare_counts(&url, &record).await?;
-            Ok(if differ.is_empty() {
-                Recheck::Holds(format!(
+            Ok(Recheck::unless_differ(&differ, || {
+                format!(
                     "{} holds every row of {} ({} tables)",
                     redact(&url),
                     record.path.display(),
                     record.rows.len()
-                ))
-            } else {
-                Recheck::DoesNotHold(differ.join("; "))
-            })
+                )
+            }))
         })
     }
 }

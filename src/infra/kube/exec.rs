@@ -173,6 +173,28 @@ impl KubeCluster {
         })
     }
 
+    /// The output of `command` in `pod`, lossily decoded. A non-zero exit is an error naming
+    /// `what` (the program) with its exit code and stderr.
+    pub async fn exec_output(
+        &self,
+        pod: &str,
+        command: &[&str],
+        what: &str,
+    ) -> anyhow::Result<String> {
+        let mut out: Vec<u8> = Vec::new();
+        let result = self
+            .exec_to_writer(pod, None, command, &mut out, |_| {})
+            .await?;
+        if !result.success() {
+            anyhow::bail!(
+                "{what} in pod {pod} failed (exit code {}): {}",
+                result.exit_code,
+                result.stderr.trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
     /// [`exec_to_writer`](Self::exec_to_writer) into a new file at `path`, synced to disk. On
     /// an error the partial file is removed, so no half dump is mistaken for a whole one.
     pub async fn exec_to_file(
