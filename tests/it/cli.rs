@@ -110,6 +110,18 @@ impl Migration {
         Run::from(out)
     }
 
+    /// `cutover run --headless --until step`, confirming the step's gate with `phrase`.
+    pub fn run_confirmed(&self, step: &str, phrase: &str) -> Run {
+        self.run(&[
+            "run",
+            "--headless",
+            "--until",
+            step,
+            "--confirm",
+            &format!("{step}={phrase}"),
+        ])
+    }
+
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args)
             .stdout(Stdio::null())
@@ -355,6 +367,39 @@ impl SpawnCaptured for Command {
     }
 }
 
+/// The step the plan runs right after `id`.
+pub fn step_after(m: &Migration, id: &str) -> String {
+    let mut config = cutover::config::Config::load(&m.config).expect("the test config loads");
+    config.set_state_dir(m.state_dir());
+    let steps = cutover::plan::plan(&config);
+    let at = steps
+        .iter()
+        .position(|p| p.step.id.0 == id)
+        .unwrap_or_else(|| panic!("{id} is a step of this path"));
+    steps[at + 1].step.id.0.to_string()
+}
+
+/// The migration's config (with its state folder) and its journal, opened for appending as
+/// the test's own operator.
+pub fn open_journal(m: &Migration) -> (cutover::config::Config, cutover::journal::Journal) {
+    use cutover::config::Config;
+    use cutover::journal::{Header, Identity, Journal};
+    let mut config = Config::load(&m.config).expect("the test config loads");
+    config.set_state_dir(m.state_dir());
+    let header = Header {
+        migration: config.name.clone(),
+        runbook: config.runbook,
+        access_path: config.access_path,
+    };
+    let (journal, _) = Journal::open(
+        &config.migration_dir(),
+        &header,
+        Identity::of_this_process("Test Operator"),
+    )
+    .expect("the journal opens");
+    (config, journal)
+}
+
 /// Records the steps from `from` (inclusive; the first step when None) up to `to` (exclusive)
 /// as skipped, with the inventory step's fact when given.
 pub fn skip_steps(
@@ -363,22 +408,9 @@ pub fn skip_steps(
     to: &str,
     inventory: Option<&cutover::steps::inventory::Inventory>,
 ) {
-    use cutover::config::Config;
-    use cutover::journal::{Header, Identity, Journal, JournalEvent};
+    use cutover::journal::JournalEvent;
     use cutover::plan::plan;
-    let mut config = Config::load(&m.config).expect("the test config loads");
-    config.set_state_dir(m.state_dir());
-    let header = Header {
-        migration: config.name.clone(),
-        runbook: config.runbook,
-        access_path: config.access_path,
-    };
-    let (mut journal, _) = Journal::open(
-        &config.migration_dir(),
-        &header,
-        Identity::of_this_process("Test Operator"),
-    )
-    .expect("the journal opens");
+    let (config, mut journal) = open_journal(m);
     let steps = plan(&config);
     let position = |id: &str| {
         steps

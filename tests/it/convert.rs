@@ -8,17 +8,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use cutover::sim::seed::system_mysql::{payload, postgres_schema, seed_system_mysql};
+use cutover::steps::inventory::Inventory;
 use mysql_async::prelude::Queryable;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-use cutover::infra::kube::WorkloadKind;
-use cutover::sim::ExecRule;
-use cutover::steps::inventory::{
-    Inventory, Location, Permissions, StoreLocation, Versions, Workload,
-};
-
-use crate::cli::{Migration, Run, events, threescale_toml, wait_until, write_kubeconfigs};
+use crate::cli::{Migration, Run, events, threescale_toml, write_kubeconfigs};
+use crate::dumps;
 use crate::support::{MariaDb, PgDatabase, block_on};
 
 const DUMP: &str = "dump-system-database";
@@ -204,30 +199,12 @@ fn migration(source: &MysqlDb, target: &PgDatabase, scratch: Option<&MysqlDb>) -
     m
 }
 
-fn last_finished(m: &Migration, step: &str) -> Value {
-    let (entries, _) = m.journal();
-    events(&entries, "step-finished", step)
-        .last()
-        .map(|e| (*e).clone())
-        .unwrap_or_else(|| panic!("{step} finished"))
-}
-
-fn fact(m: &Migration, step: &str, key: &str) -> Value {
-    let (entries, _) = m.journal();
-    events(&entries, "step-fact", step)
-        .into_iter()
-        .rev()
-        .find(|e| e["key"] == key)
-        .map(|e| e["value"].clone())
-        .unwrap_or_else(|| panic!("{step} recorded {key}"))
-}
-
 /// Runs the dump step from a fresh journal and checks the file, its record and the manifest.
 fn dump(m: &Migration, source: &MysqlDb, inventory: Option<&Inventory>) -> Value {
     crate::cli::skip_steps(m, None, DUMP, inventory);
     let run = m.run(&["run", "--headless", "--until", DUMP]);
     run.expect_code(0);
-    let fact = fact(m, DUMP, "dump");
+    let fact = dumps::last_fact(m, DUMP, "dump");
     let path = PathBuf::from(fact["path"].as_str().expect("the dump's path"));
     assert_eq!(path, m.dir.path().join("dumps/system-mysql.sql"));
     let meta = std::fs::metadata(&path).expect("the dump is there");
@@ -235,10 +212,7 @@ fn dump(m: &Migration, source: &MysqlDb, inventory: Option<&Inventory>) -> Value
     assert_eq!(fact["bytes"], meta.len());
     assert_eq!(fact["format"], "mysqldump");
     let bytes = std::fs::read(&path).expect("read the dump");
-    let sha: String = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha = dumps::sha256_of(&path);
     assert_eq!(fact["sha256"], sha);
     let text = String::from_utf8_lossy(&bytes);
     assert!(
@@ -294,7 +268,7 @@ fn dump(m: &Migration, source: &MysqlDb, inventory: Option<&Inventory>) -> Value
         m.dir.path().join("dumps/system-mysql.sql.json").exists(),
         "the record travels with the dump"
     );
-    let finished = last_finished(m, DUMP);
+    let finished = dumps::last_finished(m, DUMP);
     assert_eq!(finished["outcome"], "passed");
     assert!(
         finished["summary"]
@@ -370,7 +344,7 @@ fn a_mysql_dump_converts_into_postgresql_with_every_count_equal() {
 
     let run = run_convert(&m, Some(Some("dump-zync-database")), &[]);
     run.expect_code(0);
-    let finished = last_finished(&m, CONVERT);
+    let finished = dumps::last_finished(&m, CONVERT);
     assert_eq!(finished["outcome"], "passed", "{finished}");
 
     // Every table of the MySQL source has its rows in PostgreSQL, Rails' bookkeeping aside.
@@ -387,7 +361,7 @@ fn a_mysql_dump_converts_into_postgresql_with_every_count_equal() {
         "the scratch MySQL got the dump"
     );
     assert_eq!(psql(&target, "SELECT count(*) FROM schema_migrations"), "1");
-    let converted = fact(&m, CONVERT, "convert");
+    let converted = dumps::last_fact(&m, CONVERT, "convert");
     assert_eq!(converted["differences"], serde_json::json!([]));
     assert_eq!(converted["schema_loaded"], true);
     assert_eq!(converted["read_from"], "convert.scratch_mysql_url");
@@ -537,19 +511,24 @@ fn a_mysql_dump_converts_into_postgresql_with_every_count_equal() {
     interrupt_after_the_last_fact(&m);
     let again = run_convert(&m, None, &[]);
     assert_ne!(again.code, 0, "{}", again.stdout);
-    let (entries, _) = m.journal();
-    let last = events(&entries, "step-rechecked", CONVERT)
-        .last()
-        .map(|e| (*e).clone())
-        .expect("a re-check");
-    assert_eq!(last["holds"], false, "{last}");
-    assert!(
-        last["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("public.web_hooks")),
-        "{last}"
-    );
-    assert_eq!(events(&entries, "step-started", CONVERT).len(), 2);
+    dumps::assert_recheck_failed_then_ran_again(&m, CONVERT, "public.web_hooks");
+}
+
+/// A PostgreSQL database with the 3scale schema, changed by `sql`.
+fn target_with_schema(sql: &str) -> PgDatabase {
+    let target = PgDatabase::create();
+    target.execute(&postgres_schema());
+    target.execute(sql);
+    target
+}
+
+/// Checks that `run` of the conversion failed, as its exit code and its journal entry say,
+/// and returns the summary of that entry.
+fn failed_summary(m: &Migration, run: &Run) -> String {
+    run.expect_code(1);
+    let finished = dumps::last_finished(m, CONVERT);
+    assert_eq!(finished["outcome"], "failed", "{finished}");
+    finished["summary"].as_str().unwrap_or("").to_string()
 }
 
 /// Cuts the journal after the conversion's last fact, as if the process had died there.
@@ -574,9 +553,7 @@ fn interrupt_after_the_last_fact(m: &Migration) {
 #[test]
 fn a_target_with_rows_is_not_converted_over_without_the_typed_phrase() {
     let source = seeded_source();
-    let target = PgDatabase::create();
-    target.execute(&postgres_schema());
-    target.execute("INSERT INTO accounts (id, created_at) VALUES (4242, now())");
+    let target = target_with_schema("INSERT INTO accounts (id, created_at) VALUES (4242, now())");
     // No scratch MySQL and no dump: the source is read directly.
     let m = migration(&source, &target, None);
 
@@ -609,7 +586,7 @@ fn a_target_with_rows_is_not_converted_over_without_the_typed_phrase() {
 
     let run = run_convert(&m, None, &[&phrase]);
     run.expect_code(0);
-    assert_eq!(last_finished(&m, CONVERT)["outcome"], "passed");
+    assert_eq!(dumps::last_finished(&m, CONVERT)["outcome"], "passed");
     assert_eq!(
         psql(&target, "SELECT count(*) FROM accounts WHERE id = 4242"),
         "0"
@@ -621,7 +598,7 @@ fn a_target_with_rows_is_not_converted_over_without_the_typed_phrase() {
     for (table, n) in &want {
         assert_eq!(got.get(table), Some(n), "{table}");
     }
-    let converted = fact(&m, CONVERT, "convert");
+    let converted = dumps::last_fact(&m, CONVERT, "convert");
     assert_eq!(converted["read_from"], "source.system_database_url");
     assert_eq!(converted["emptied"], true);
     assert_no_password(&m, &[&refused, &run]);
@@ -635,16 +612,10 @@ fn a_changed_byte_in_the_mysql_dump_stops_the_conversion_naming_the_file() {
     let m = migration(&source, &target, Some(&scratch));
     let dumped = dump(&m, &source, None);
     let path = PathBuf::from(dumped["path"].as_str().expect("path"));
-    let mut bytes = std::fs::read(&path).expect("read the dump");
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x01;
-    std::fs::write(&path, &bytes).expect("write the changed dump");
+    dumps::flip_middle_byte(&path);
 
     let run = run_convert(&m, Some(Some("dump-zync-database")), &[]);
-    run.expect_code(1);
-    let finished = last_finished(&m, CONVERT);
-    assert_eq!(finished["outcome"], "failed", "{finished}");
-    let summary = finished["summary"].as_str().unwrap_or("");
+    let summary = failed_summary(&m, &run);
     assert!(summary.contains("system-mysql.sql"), "{summary}");
     assert!(
         pg_counts(&target).is_empty(),
@@ -700,50 +671,9 @@ fn an_internal_mysql_is_dumped_by_mysqldump_in_its_pod() {
         format!("MYSQL_PASSWORD={MYSQL_PASSWORD}"),
         format!("MYSQL_TCP_PORT={port}"),
     ];
-    let mut run: Vec<&str> = vec!["env"];
-    run.extend(env.iter().map(String::as_str));
-    run.extend(["sh", "-c"]);
-    cluster.allow_exec(ExecRule::new("system-mysql", &["sh", "-c"], &run).with_extra_args());
-    wait_until("a running system-mysql pod", || {
-        cluster
-            .list_objects("v1", "Pod", Some("3scale"), None)
-            .iter()
-            .any(|p| {
-                p["metadata"]["name"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with("system-mysql"))
-                    && p["status"]["phase"] == "Running"
-            })
-    });
-    let inventory = Inventory {
-        schema: 1,
-        namespace: "3scale".to_string(),
-        versions: Versions {
-            source: None,
-            destination: None,
-            migration_cluster: None,
-        },
-        workload_kind: Some(WorkloadKind::DeploymentConfig),
-        workloads: vec![Workload {
-            name: "system-mysql".to_string(),
-            kind: WorkloadKind::DeploymentConfig,
-            replicas: 1,
-            known: true,
-        }],
-        stores: vec![StoreLocation {
-            secret: "system-database".to_string(),
-            key: "URL".to_string(),
-            location: Location::Internal,
-            scheme: Some("mysql2".to_string()),
-            host: Some("system-mysql".to_string()),
-            port: Some(3306),
-            database: Some(source.db.name().to_string()),
-            workload: Some("system-mysql".to_string()),
-            sentinel: false,
-        }],
-        permissions: Permissions::default(),
-        warnings: Vec::new(),
-    };
+    dumps::allow_local_tool(cluster, "system-mysql", &["sh", "-c"], &env);
+    dumps::wait_for_running_pod(cluster, "system-mysql");
+    let inventory = dumps::pod_database("system-mysql", "mysql2", 3306, source.db.name());
     let fact = dump(&m, &source, Some(&inventory));
     assert!(
         fact["source"]
@@ -770,10 +700,7 @@ fn an_oracle_system_database_is_left_to_the_manual_ora2pg_procedure() {
     );
     let m = Migration::new("convert", &toml);
     let run = run_convert(&m, Some(None), &[]);
-    run.expect_code(1);
-    let finished = last_finished(&m, CONVERT);
-    assert_eq!(finished["outcome"], "failed", "{finished}");
-    let summary = finished["summary"].as_str().unwrap_or("");
+    let summary = failed_summary(&m, &run);
     assert!(
         summary.contains("Oracle") && summary.contains("ora2pg"),
         "{summary}"
@@ -783,16 +710,12 @@ fn an_oracle_system_database_is_left_to_the_manual_ora2pg_procedure() {
 #[test]
 fn rows_pgloader_rejects_fail_the_conversion_naming_the_table() {
     let source = seeded_source();
-    let target = PgDatabase::create();
     // A schema that does not take the NULLs the source has in accounts.telephone_number.
-    target.execute(&postgres_schema());
-    target.execute("ALTER TABLE accounts ALTER COLUMN telephone_number SET NOT NULL");
+    let target =
+        target_with_schema("ALTER TABLE accounts ALTER COLUMN telephone_number SET NOT NULL");
     let m = migration(&source, &target, None);
     let run = run_convert(&m, Some(None), &[]);
-    run.expect_code(1);
-    let finished = last_finished(&m, CONVERT);
-    assert_eq!(finished["outcome"], "failed", "{finished}");
-    let summary = finished["summary"].as_str().unwrap_or("");
+    let summary = failed_summary(&m, &run);
     assert!(
         summary.contains("rejected") && summary.contains("public.accounts"),
         "{summary}"

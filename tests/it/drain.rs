@@ -12,9 +12,7 @@ use cutover::sim::seed::workers::{self, Worker};
 use cutover::sim::seed::{
     Sizes, queue_depths, seed_backend_redis, seed_system_redis, seed_zync_database,
 };
-use cutover::steps::inventory::{
-    Inventory, Location, Permissions, StoreLocation, Versions, Workload,
-};
+use cutover::steps::inventory::{Inventory, Location, StoreLocation};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -22,6 +20,7 @@ use crate::cli::{
     Background, Migration, SpawnCaptured, events, step, threescale_toml, wait_until,
     write_kubeconfigs,
 };
+use crate::dumps;
 use crate::sim_support::deployment;
 use crate::support::{PgDatabase, RedisServer, signal_pid};
 
@@ -513,22 +512,10 @@ fn without_urls_in_the_config_the_drain_watches_the_stores_the_inventory_found()
         .rsplit_once(':')
         .and_then(|(_, rest)| rest.split('/').next()?.parse().ok())
         .unwrap_or(5432);
-    let inventory = Inventory {
-        schema: 1,
-        namespace: "3scale".to_string(),
-        versions: Versions {
-            source: None,
-            destination: None,
-            migration_cluster: None,
-        },
-        workload_kind: Some(WorkloadKind::Deployment),
-        workloads: vec![Workload {
-            name: "system-redis".to_string(),
-            kind: WorkloadKind::Deployment,
-            replicas: 1,
-            known: true,
-        }],
-        stores: vec![
+    let inventory = dumps::inventory(
+        WorkloadKind::Deployment,
+        vec![dumps::workload("system-redis", WorkloadKind::Deployment)],
+        vec![
             located(
                 "backend-redis",
                 "REDIS_QUEUES_URL",
@@ -538,9 +525,7 @@ fn without_urls_in_the_config_the_drain_watches_the_stores_the_inventory_found()
             located("system-redis", "URL", "redis", Err(("system-redis", 6379))),
             located("zync", "DATABASE_URL", "postgresql", Ok(zync_port)),
         ],
-        permissions: Permissions::default(),
-        warnings: Vec::new(),
-    };
+    );
     record_before_the_drain(&m, Some(&inventory));
 
     let run = m.run(&drain_args(&["--confirm", STEP]));

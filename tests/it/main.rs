@@ -10,6 +10,7 @@ mod cluster_access;
 mod convert;
 mod crash;
 mod drain;
+mod dumps;
 mod engine_hold;
 mod examples;
 mod headless_run;

@@ -7,16 +7,12 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use cutover::infra::kube::WorkloadKind;
-use cutover::sim::ExecRule;
 use cutover::sim::seed::{Sizes, seed_system_database};
-use cutover::steps::inventory::{
-    Inventory, Location, Permissions, StoreLocation, Versions, Workload,
-};
+use cutover::steps::inventory::Inventory;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-use crate::cli::{Migration, Run, events, threescale_toml, wait_until, write_kubeconfigs};
+use crate::cli::{Migration, Run, events, threescale_toml, write_kubeconfigs};
+use crate::dumps;
 use crate::support::{PgDatabase, block_on};
 
 const DUMP: &str = "dump-system-database";
@@ -124,14 +120,6 @@ fn finished(m: &Migration, step: &str) -> Vec<Value> {
         .collect()
 }
 
-fn sha256_of(path: &PathBuf) -> String {
-    let bytes = std::fs::read(path).expect("read the dump");
-    Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Runs the dump step from a fresh journal and checks what it recorded against the file and
 /// the source.
 fn dump(m: &Migration, source: &PgDatabase, inventory: Option<&Inventory>) -> Value {
@@ -145,7 +133,7 @@ fn dump(m: &Migration, source: &PgDatabase, inventory: Option<&Inventory>) -> Va
     assert_eq!(meta.permissions().mode() & 0o777, 0o600, "mode 0600");
     assert_eq!(fact["mode"], "0600");
     assert_eq!(fact["bytes"], meta.len());
-    assert_eq!(fact["sha256"], sha256_of(&path));
+    assert_eq!(fact["sha256"], dumps::sha256_of(&path));
     assert!(
         !m.dir
             .path()
@@ -161,6 +149,12 @@ fn dump(m: &Migration, source: &PgDatabase, inventory: Option<&Inventory>) -> Va
     let done = finished(m, DUMP);
     assert_eq!(done.last().expect("finished")["outcome"], "passed");
     fact
+}
+
+/// Runs the restore with its gate confirmed, the steps after the dumps recorded as skipped.
+fn run_restore(m: &Migration) -> Run {
+    crate::cli::skip_steps(m, Some("dump-zync-database"), RESTORE, None);
+    m.run_confirmed(RESTORE, GATE)
 }
 
 /// Everything the runs printed or kept: stdout and stderr of `runs`, the journal, the logs.
@@ -199,15 +193,7 @@ fn a_dump_by_url_restores_into_an_empty_database_with_every_count_equal() {
     );
     assert!(fact["source"].as_str().is_some_and(|s| s.contains("***")));
 
-    crate::cli::skip_steps(&m, Some("dump-zync-database"), RESTORE, None);
-    let restore = m.run(&[
-        "run",
-        "--headless",
-        "--until",
-        RESTORE,
-        "--confirm",
-        &format!("{RESTORE}={GATE}"),
-    ]);
+    let restore = run_restore(&m);
     restore.expect_code(0);
     assert_eq!(counts(&target), counts(&source));
     let done = finished(&m, RESTORE);
@@ -230,20 +216,9 @@ fn a_changed_byte_in_the_dump_stops_the_restore_naming_the_file() {
     let m = migration(&source, &target);
     let fact = dump(&m, &source, None);
     let path = PathBuf::from(fact["path"].as_str().expect("path"));
-    let mut bytes = std::fs::read(&path).expect("read the dump");
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x01;
-    std::fs::write(&path, &bytes).expect("write the changed dump");
+    dumps::flip_middle_byte(&path);
 
-    crate::cli::skip_steps(&m, Some("dump-zync-database"), RESTORE, None);
-    let restore = m.run(&[
-        "run",
-        "--headless",
-        "--until",
-        RESTORE,
-        "--confirm",
-        &format!("{RESTORE}={GATE}"),
-    ]);
+    let restore = run_restore(&m);
     restore.expect_code(1);
     let done = finished(&m, RESTORE);
     let result = done.last().expect("the restore finished");
@@ -265,16 +240,8 @@ fn a_target_that_holds_the_tables_is_not_restored_over_without_the_typed_phrase(
     let m = migration(&source, &target);
     dump(&m, &source, None);
 
-    crate::cli::skip_steps(&m, Some("dump-zync-database"), RESTORE, None);
     // The gate's phrase is not the answer to the question: refused, nothing restored.
-    let restore = m.run(&[
-        "run",
-        "--headless",
-        "--until",
-        RESTORE,
-        "--confirm",
-        &format!("{RESTORE}={GATE}"),
-    ]);
+    let restore = run_restore(&m);
     assert_ne!(restore.code, 0, "{}\n{}", restore.stdout, restore.stderr);
     let (entries, _) = m.journal();
     let question = events(&entries, "step-waiting", RESTORE)
@@ -349,51 +316,10 @@ fn an_internal_database_is_dumped_through_exec_in_its_pod() {
         format!("PGUSER={user}"),
     ];
     for tool in ["pg_dump", "psql"] {
-        let mut run: Vec<&str> = vec!["env"];
-        run.extend(env.iter().map(String::as_str));
-        run.push(tool);
-        cluster.allow_exec(ExecRule::new("system-postgresql", &[tool], &run).with_extra_args());
+        dumps::allow_local_tool(cluster, "system-postgresql", &[tool], &env);
     }
-    wait_until("a running system-postgresql pod", || {
-        cluster
-            .list_objects("v1", "Pod", Some("3scale"), None)
-            .iter()
-            .any(|p| {
-                p["metadata"]["name"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with("system-postgresql"))
-                    && p["status"]["phase"] == "Running"
-            })
-    });
-    let inventory = Inventory {
-        schema: 1,
-        namespace: "3scale".to_string(),
-        versions: Versions {
-            source: None,
-            destination: None,
-            migration_cluster: None,
-        },
-        workload_kind: Some(WorkloadKind::DeploymentConfig),
-        workloads: vec![Workload {
-            name: "system-postgresql".to_string(),
-            kind: WorkloadKind::DeploymentConfig,
-            replicas: 1,
-            known: true,
-        }],
-        stores: vec![StoreLocation {
-            secret: "system-database".to_string(),
-            key: "URL".to_string(),
-            location: Location::Internal,
-            scheme: Some("postgresql".to_string()),
-            host: Some("system-postgresql".to_string()),
-            port: Some(5432),
-            database: Some(source.name().to_string()),
-            workload: Some("system-postgresql".to_string()),
-            sentinel: false,
-        }],
-        permissions: Permissions::default(),
-        warnings: Vec::new(),
-    };
+    dumps::wait_for_running_pod(cluster, "system-postgresql");
+    let inventory = dumps::pod_database("system-postgresql", "postgresql", 5432, source.name());
     let fact = dump(&m, &source, Some(&inventory));
     assert!(
         fact["source"]
@@ -446,7 +372,7 @@ fn cutover_pg_dumps_and_restores_with_the_same_checks() {
         &std::fs::read_to_string(dir.path().join("system.dump.json")).expect("the record"),
     )
     .expect("JSON");
-    assert_eq!(record["sha256"], sha256_of(&file));
+    assert_eq!(record["sha256"], dumps::sha256_of(&file));
 
     let restore = pg_command(&["restore", "--from", &file_arg, "--url", "env:DST"], &env);
     restore.expect_code(0);

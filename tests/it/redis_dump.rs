@@ -4,7 +4,7 @@
 //! and the replication fetch (`redis-cli --rdb`'s way) on its own.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use cutover::infra::artifacts::{Manifest, QUIET, Report};
 use cutover::infra::kube::WorkloadKind;
@@ -12,13 +12,11 @@ use cutover::infra::rdb;
 use cutover::infra::redis_copy::{self, CompareOptions};
 use cutover::sim::ExecRule;
 use cutover::sim::servers::{RedisOptions, RedisProcess};
-use cutover::steps::inventory::{
-    Inventory, Location, Permissions, StoreLocation, Versions, Workload,
-};
+use cutover::steps::inventory::{Inventory, StoreLocation};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-use crate::cli::{Migration, events, threescale_toml, wait_until, write_kubeconfigs};
+use crate::cli::{Migration, threescale_toml, write_kubeconfigs};
+use crate::dumps::{self, last_fact, last_finished, sha256_of, wait_for_running_pod};
 use crate::support::block_on;
 
 const DUMP: &str = "dump-redis";
@@ -123,70 +121,22 @@ fn compare(from: &str, to: &str) -> redis_copy::CompareReport {
     })
 }
 
-fn sha256_of(path: &Path) -> String {
-    Sha256::digest(std::fs::read(path).expect("read"))
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn finished(m: &Migration, step: &str) -> Value {
-    let (entries, _) = m.journal();
-    events(&entries, "step-finished", step)
-        .last()
-        .map(|e| (*e).clone())
-        .unwrap_or_else(|| panic!("{step} finished"))
-}
-
-fn fact(m: &Migration, step: &str, key: &str) -> Value {
-    let (entries, _) = m.journal();
-    events(&entries, "step-fact", step)
-        .into_iter()
-        .rfind(|e| e["key"] == key)
-        .map(|e| e["value"].clone())
-        .unwrap_or_else(|| panic!("{step} recorded {key}"))
-}
-
 fn store(secret: &str, key: &str, host: &str, db: &str) -> StoreLocation {
-    StoreLocation {
-        secret: secret.to_string(),
-        key: key.to_string(),
-        location: Location::Internal,
-        scheme: Some("redis".to_string()),
-        host: Some(host.to_string()),
-        port: Some(6379),
-        database: Some(db.to_string()),
-        workload: Some(host.to_string()),
-        sentinel: false,
-    }
+    dumps::internal_store(secret, key, "redis", host, 6379, db)
 }
 
 /// Both Redis servers inside the source namespace, each with its pod.
 fn inventory() -> Inventory {
-    let workload = |name: &str| Workload {
-        name: name.to_string(),
-        kind: WorkloadKind::DeploymentConfig,
-        replicas: 1,
-        known: true,
-    };
-    Inventory {
-        schema: 1,
-        namespace: "3scale".to_string(),
-        versions: Versions {
-            source: None,
-            destination: None,
-            migration_cluster: None,
-        },
-        workload_kind: Some(WorkloadKind::DeploymentConfig),
-        workloads: vec![workload("backend-redis"), workload("system-redis")],
-        stores: vec![
+    let workload = |name: &str| dumps::workload(name, WorkloadKind::DeploymentConfig);
+    dumps::inventory(
+        WorkloadKind::DeploymentConfig,
+        vec![workload("backend-redis"), workload("system-redis")],
+        vec![
             store("backend-redis", "REDIS_STORAGE_URL", "backend-redis", "0"),
             store("backend-redis", "REDIS_QUEUES_URL", "backend-redis", "1"),
             store("system-redis", "URL", "system-redis", "1"),
         ],
-        permissions: Permissions::default(),
-        warnings: Vec::new(),
-    }
+    )
 }
 
 /// A customer's no-access migration (the customer runs all three steps) whose source Redis
@@ -225,17 +175,7 @@ fn setup() -> Setup {
             .display()
             .to_string();
         cluster.allow_exec(ExecRule::new(pod, &["cat", &rdb], &["cat", &rdb]));
-        wait_until(&format!("a running {pod} pod"), || {
-            cluster
-                .list_objects("v1", "Pod", Some("3scale"), None)
-                .iter()
-                .any(|p| {
-                    p["metadata"]["name"]
-                        .as_str()
-                        .is_some_and(|n| n.starts_with(pod))
-                        && p["status"]["phase"] == "Running"
-                })
-        });
+        wait_for_running_pod(cluster, pod);
     }
     Setup {
         m,
@@ -258,14 +198,24 @@ fn lastsave(server: &RedisProcess) -> i64 {
 /// both were taken.
 fn dump(s: &Setup, method: &str) -> Value {
     let before = (lastsave(&s.backend), lastsave(&s.system));
+    // LASTSAVE counts whole seconds: the dump's save must fall in a later second than the
+    // setup's for "a fresh save" to show (the replication fetch saves at once).
+    let since = before.0.max(before.1);
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+        <= since
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     crate::cli::skip_steps(&s.m, None, DUMP, Some(&inventory()));
     let run = s.m.run(&["run", "--headless", "--until", DUMP]);
     run.expect_code(0);
-    assert_eq!(finished(&s.m, DUMP)["outcome"], "passed");
+    assert_eq!(last_finished(&s.m, DUMP)["outcome"], "passed");
     assert!(lastsave(&s.backend) > before.0, "a fresh BGSAVE");
     assert!(lastsave(&s.system) > before.1, "a fresh BGSAVE");
 
-    let dumps = fact(&s.m, DUMP, "redis-dumps");
+    let dumps = last_fact(&s.m, DUMP, "redis-dumps");
     let list = dumps["dumps"].as_array().expect("dumps");
     assert_eq!(list.len(), 2, "storage and queues are one server: {dumps}");
     assert_eq!(dumps["not_dumped"], serde_json::json!([]));
@@ -320,14 +270,7 @@ fn without_exec_the_pods_are_dumped_through_a_port_forward() {
 
 fn restore(s: &Setup) -> crate::cli::Run {
     crate::cli::skip_steps(&s.m, Some("dump-secrets"), RESTORE, None);
-    s.m.run(&[
-        "run",
-        "--headless",
-        "--until",
-        RESTORE,
-        "--confirm",
-        &format!("{RESTORE}={GATE}"),
-    ])
+    s.m.run_confirmed(RESTORE, GATE)
 }
 
 #[test]
@@ -340,7 +283,7 @@ fn dumped_through_exec_restored_from_the_file_and_verified() {
         .expect("SET");
 
     restore(&s).expect_code(0);
-    let done = finished(&s.m, RESTORE);
+    let done = last_finished(&s.m, RESTORE);
     assert_eq!(done["outcome"], "passed", "{done}");
     assert!(
         done["figures"]["source"]
@@ -368,7 +311,7 @@ fn dumped_through_exec_restored_from_the_file_and_verified() {
     let run =
         s.m.run(&["run", "--headless", "--until", VERIFY, "--confirm", VERIFY]);
     run.expect_code(0);
-    let done = finished(&s.m, VERIFY);
+    let done = last_finished(&s.m, VERIFY);
     assert_eq!(done["outcome"], "passed", "{done}");
     assert_eq!(done["figures"]["copied_back"]["copied"], 1, "{done}");
     assert_eq!(done["figures"]["after"]["missing"], 0, "{done}");
@@ -392,13 +335,10 @@ fn a_changed_byte_in_the_rdb_stops_the_restore_naming_it() {
         .command(&["SET", "fresh-install", "1"])
         .expect("SET");
     let path = s.m.dir.path().join("dumps/backend-redis.rdb");
-    let mut bytes = std::fs::read(&path).expect("read");
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x01;
-    std::fs::write(&path, &bytes).expect("write");
+    dumps::flip_middle_byte(&path);
 
     restore(&s).expect_code(1);
-    let done = finished(&s.m, RESTORE);
+    let done = last_finished(&s.m, RESTORE);
     assert_eq!(done["outcome"], "failed", "{done}");
     let summary = done["summary"].as_str().unwrap_or("");
     assert!(
@@ -541,7 +481,7 @@ fn a_source_named_by_url_is_fetched_by_replication_and_its_password_never_shows(
     crate::cli::skip_steps(&m, None, DUMP, None);
     let run = m.run(&["run", "--headless", "--until", DUMP]);
     run.expect_code(0);
-    let dumps = fact(&m, DUMP, "redis-dumps");
+    let dumps = last_fact(&m, DUMP, "redis-dumps");
     let storage = &dumps["dumps"][0];
     assert_eq!(storage["method"], "replication", "{dumps}");
     assert_eq!(storage["keyspace"]["db0"], 8, "{dumps}");

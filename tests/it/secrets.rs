@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::cli::{Migration, Run, events, threescale_toml, write_kubeconfigs};
+use crate::cli::{Migration, Run, events, step_after, threescale_toml, write_kubeconfigs};
 
 const DUMP: &str = "dump-secrets";
 const PUSH: &str = "push-secrets";
@@ -140,18 +140,6 @@ fn migration(name: &str) -> Migration {
 
 fn dumps(m: &Migration) -> PathBuf {
     m.dir.path().join("dumps")
-}
-
-/// The step after `id` on the migration's path.
-fn step_after(m: &Migration, id: &str) -> String {
-    let mut config = cutover::config::Config::load(&m.config).expect("config");
-    config.set_state_dir(m.state_dir());
-    let steps = cutover::plan::plan(&config);
-    let i = steps
-        .iter()
-        .position(|p| p.step.id.0 == id)
-        .expect("a step of the path");
-    steps[i + 1].step.id.0.to_string()
 }
 
 fn secret_data(cluster: &cutover::sim::SimCluster, ns: &str, name: &str) -> Value {
@@ -493,21 +481,8 @@ fn without_a_dump_the_push_offers_to_export_the_source_first() {
 
 /// Appends a start of `step` to the journal, as a process that died inside it leaves it.
 fn started_again(m: &Migration, step: &str) {
-    use cutover::config::Config;
-    use cutover::journal::{Header, Identity, Journal, JournalEvent};
-    let mut config = Config::load(&m.config).expect("the test config loads");
-    config.set_state_dir(m.state_dir());
-    let header = Header {
-        migration: config.name.clone(),
-        runbook: config.runbook,
-        access_path: config.access_path,
-    };
-    let (mut journal, _) = Journal::open(
-        &config.migration_dir(),
-        &header,
-        Identity::of_this_process("Test Operator"),
-    )
-    .expect("the journal opens");
+    use cutover::journal::JournalEvent;
+    let (_, mut journal) = crate::cli::open_journal(m);
     journal
         .append(JournalEvent::StepStarted {
             step: step.to_string(),

@@ -15,9 +15,11 @@ use cutover::sim::installation::{DESTINATION_WORKLOADS, OPERATOR_REPLICAS};
 use cutover::sim::seed::{Sizes, seed_system_database};
 use cutover::steps::seed::{DESTINATION_COMPONENTS, DESTINATION_OPERATORS, FALLBACK_FILE};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-use crate::cli::{Migration, Run, events, skip_steps, threescale_toml, write_kubeconfigs};
+use crate::cli::{
+    Migration, Run, events, skip_steps, step_after, threescale_toml, write_kubeconfigs,
+};
+use crate::dumps;
 use crate::support::{PgDatabase, block_on};
 
 const DUMP: &str = "dump-migration-database";
@@ -179,14 +181,7 @@ impl Env {
     }
 
     fn seed(&self) -> Run {
-        self.m.run(&[
-            "run",
-            "--headless",
-            "--until",
-            SEED,
-            "--confirm",
-            &format!("{SEED}={GATE}"),
-        ])
+        self.m.run_confirmed(SEED, GATE)
     }
 
     fn finished(&self) -> Vec<Value> {
@@ -204,26 +199,6 @@ impl Env {
             .rfind(|e| e["key"] == key)
             .map(|e| e["value"].clone())
     }
-}
-
-/// The step the plan runs right after `id`.
-fn step_after(m: &Migration, id: &str) -> String {
-    let mut config = cutover::config::Config::load(&m.config).expect("the test config loads");
-    config.set_state_dir(m.state_dir());
-    let steps = cutover::plan::plan(&config);
-    let at = steps
-        .iter()
-        .position(|p| p.step.id.0 == id)
-        .unwrap_or_else(|| panic!("{id} is a step of this path"));
-    steps[at + 1].step.id.0.to_string()
-}
-
-fn sha256_of(path: &PathBuf) -> String {
-    let bytes = std::fs::read(path).expect("read the file");
-    Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn manifest(env: &Env) -> Value {
@@ -273,7 +248,7 @@ fn the_seed_replaces_a_fresh_install_with_the_migration_dump_and_leaves_rhoam_pa
         .as_array()
         .and_then(|a| a.iter().find(|e| e["file"] == FALLBACK_FILE))
         .unwrap_or_else(|| panic!("the fallback in the manifest: {manifest}"));
-    assert_eq!(entry["sha256"], sha256_of(&fallback));
+    assert_eq!(entry["sha256"], dumps::sha256_of(&fallback));
     assert_eq!(entry["step"], SEED);
     let fallback_rows: BTreeMap<String, u64> =
         serde_json::from_value(entry["counts"].clone()).expect("counts");
@@ -307,10 +282,7 @@ fn a_changed_byte_in_the_migration_dump_stops_the_seed_before_anything_changes()
     let env = Env::new("seedflip");
     let fresh = counts(&env.destination_db);
     let path = env.dump();
-    let mut bytes = std::fs::read(&path).expect("read the dump");
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x01;
-    std::fs::write(&path, &bytes).expect("write the changed dump");
+    dumps::flip_middle_byte(&path);
 
     env.seed().expect_code(1);
     let done = env.finished();
@@ -365,7 +337,7 @@ fn a_resumed_run_rechecks_the_seeded_counts() {
     env.dump();
     env.seed().expect_code(0);
     let fallback = env.dumps().join(FALLBACK_FILE);
-    let fallback_sha = sha256_of(&fallback);
+    let fallback_sha = dumps::sha256_of(&fallback);
 
     // Stopped after the seed: the counts hold and the step is not run again.
     interrupt_after_the_seed(&env.m);
@@ -382,20 +354,10 @@ fn a_resumed_run_rechecks_the_seeded_counts() {
     env.destination_db
         .execute("DELETE FROM services WHERE id = (SELECT min(id) FROM services)");
     env.seed().expect_code(0);
-    let (entries, _) = env.m.journal();
-    let rechecked = events(&entries, "step-rechecked", SEED);
-    let last = rechecked.last().expect("a re-check");
-    assert_eq!(last["holds"], false, "{last}");
-    assert!(
-        last["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("public.services")),
-        "{last}"
-    );
-    assert_eq!(events(&entries, "step-started", SEED).len(), 2);
+    dumps::assert_recheck_failed_then_ran_again(&env.m, SEED, "public.services");
     assert_eq!(counts(&env.destination_db), migrated);
     assert_eq!(
-        sha256_of(&fallback),
+        dumps::sha256_of(&fallback),
         fallback_sha,
         "the first fallback is kept"
     );
