@@ -47,6 +47,17 @@ pub fn rate(per_second: f64, unit: &str) -> String {
     }
 }
 
+/// The first `n` of `items`, comma-separated, with `, ...` when there are more.
+pub fn first_of(items: &[String], n: usize) -> String {
+    let shown: Vec<&str> = items.iter().take(n).map(String::as_str).collect();
+    let more = if items.len() > shown.len() {
+        ", ..."
+    } else {
+        ""
+    };
+    format!("{}{more}", shown.join(", "))
+}
+
 /// A plain-text table with columns padded to their widest cell.
 pub fn text_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -111,5 +122,8 @@ mod tests {
         assert_eq!(super::done_of(700, None, "bytes"), "700 B");
         assert_eq!(super::rate(48.0 * 1048576.0, "bytes"), "48.0 MiB/s");
         assert_eq!(super::rate(1199.6, "keys"), "1200/s");
+        let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(super::first_of(&names, 2), "a, b, ...");
+        assert_eq!(super::first_of(&names, 3), "a, b, c");
     }
 }

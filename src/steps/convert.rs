@@ -331,7 +331,6 @@ async fn convert(
             .and_then(|r| r.try_get::<_, String>(0).ok())
             .unwrap_or_else(|| "the target".to_string());
         let phrase = format!("empty {database}");
-        let listed: Vec<&str> = occupied.iter().take(8).map(String::as_str).collect();
         ctx.sink.warn(format!(
             "{shown_target} already holds rows in {} of the 3scale tables; asking before \
              emptying them",
@@ -339,16 +338,11 @@ async fn convert(
         ));
         let question = Question {
             text: format!(
-                "The target {shown_target} already holds rows in {} 3scale tables ({}{}). The \
+                "The target {shown_target} already holds rows in {} 3scale tables ({}). The \
                  conversion empties them (TRUNCATE) and loads the MySQL data. Type `{phrase}` to \
                  empty them, or stop and check the target: ",
                 occupied.len(),
-                listed.join(", "),
-                if occupied.len() > listed.len() {
-                    ", ..."
-                } else {
-                    ""
-                }
+                crate::format::first_of(&occupied, 8),
             ),
             phrase: phrase.clone(),
         };

@@ -1193,19 +1193,13 @@ impl StepAction for RestoreStep {
             if replace {
                 let database = url_database(&url).unwrap_or_else(|| "the target".to_string());
                 let phrase = format!("replace {database}");
-                let shown_tables: Vec<&str> = occupied.iter().take(8).map(String::as_str).collect();
                 let question = Question {
                     text: format!(
-                        "The target {shown} ({key}) already holds {} of the dump's tables ({}{}). \
+                        "The target {shown} ({key}) already holds {} of the dump's tables ({}). \
                          Restoring drops and replaces them with the dump's data. Type `{phrase}` \
                          to replace them, or stop and empty the database yourself: ",
                         occupied.len(),
-                        shown_tables.join(", "),
-                        if occupied.len() > shown_tables.len() {
-                            ", ..."
-                        } else {
-                            ""
-                        }
+                        crate::format::first_of(&occupied, 8),
                     ),
                     phrase: phrase.clone(),
                 };
