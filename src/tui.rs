@@ -279,6 +279,9 @@ async fn event_loop(
                 while let Ok(ev) = events.try_recv() {
                     view.apply(&ev, now);
                 }
+                if let Some(c) = view.outbox.take() {
+                    send(c);
+                }
             }
             key = keys.next() => match key {
                 Some(Ok(TermEvent::Key(key))) => match view.on_key(key) {

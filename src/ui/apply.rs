@@ -225,6 +225,15 @@ impl ViewState {
                 let text = match hold {
                     Hold::Start {
                         next: Some(step), ..
+                    } if self.run_when_held => {
+                        self.run_when_held = false;
+                        self.marker = RunMarker::Running;
+                        self.follow_run = true;
+                        self.outbox = Some(crate::event::Command::Run);
+                        format!("starting the run at {step}")
+                    }
+                    Hold::Start {
+                        next: Some(step), ..
                     } => {
                         self.marker = RunMarker::Idle;
                         format!("ready: Enter starts the run at {step}")
@@ -250,7 +259,9 @@ impl ViewState {
                     _ => Level::Info,
                 };
                 self.log_line(now, None, level, &text);
-                self.holding = Some(hold.clone());
+                // Held unless the run was already asked for and goes on at once.
+                let going_on = self.outbox == Some(crate::event::Command::Run);
+                self.holding = (!going_on).then(|| hold.clone());
             }
             Event::QueueDepths { source, queues } => {
                 self.queues.apply_queue_sample(now, source, queues);

@@ -353,6 +353,11 @@ impl ViewState {
                 self.say(&text);
                 Effect::Nothing
             }
+            None if self.marker == RunMarker::Idle && !self.read_only => {
+                self.run_when_held = true;
+                self.say("starting as soon as the engine is ready");
+                Effect::Nothing
+            }
             Some(Hold::Start { next: None, .. }) | None => {
                 let text = match self.marker {
                     RunMarker::Running | RunMarker::Pausing => "a step is running",
@@ -671,6 +676,34 @@ mod tests {
         assert_eq!(v.selected, 0);
         assert_eq!(v.on_key(key(KeyCode::Enter)), Effect::Send(Command::Run));
         assert!(v.resume.is_none());
+    }
+
+    #[test]
+    fn enter_on_the_resume_prompt_before_the_engine_holds_starts_the_run_when_it_does() {
+        let mut v = view();
+        v.holding = None;
+        v.marker = RunMarker::Idle;
+        v.resume = Some(crate::ui::resume::ResumePrompt {
+            headline: String::new(),
+            sessions: Vec::new(),
+            stopped_at: String::new(),
+            next: Vec::new(),
+        });
+        assert_eq!(v.on_key(key(KeyCode::Enter)), Effect::Nothing);
+        assert!(v.resume.is_none());
+        assert!(v.run_when_held);
+        let step = v.steps[0].id;
+        v.apply(
+            &Event::Holding(Hold::Start {
+                next: Some(step),
+                resumed: true,
+            }),
+            t(1),
+        );
+        assert_eq!(v.outbox.take(), Some(Command::Run));
+        assert_eq!(v.holding, None);
+        assert_eq!(v.marker, RunMarker::Running);
+        assert!(!v.run_when_held);
     }
 
     #[test]

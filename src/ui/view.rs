@@ -191,6 +191,12 @@ pub struct ViewState {
     pub ended: Option<crate::event::RunEnd>,
     /// The resume prompt shown on start when the journal has history.
     pub resume: Option<super::resume::ResumePrompt>,
+    /// The operator asked to go on before the engine reached its first hold (it was still
+    /// re-checking or taking the lock over): the run starts as soon as it holds.
+    pub run_when_held: bool,
+    /// A command the view sends by itself in answer to an event (see `run_when_held`); the
+    /// event loop takes it after applying the events.
+    pub outbox: Option<crate::event::Command>,
     pub marker: RunMarker,
     /// Why the engine holds between steps, waiting for Enter (or `r` after a failure).
     pub holding: Option<Hold>,
@@ -277,6 +283,8 @@ impl ViewState {
             quit_asked: false,
             rollback_input: None,
             quitting: false,
+            run_when_held: false,
+            outbox: None,
             ended: None,
             resume: None,
             marker: RunMarker::Idle,
