@@ -144,6 +144,26 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Stderr of a tool kept for a message; the rest is read and dropped.
+pub const STDERR_KEPT: usize = 64 * 1024;
+
+/// Reads `from` to its end and returns its first [`STDERR_KEPT`] bytes, lossily decoded.
+pub async fn read_kept(mut from: impl tokio::io::AsyncRead + Unpin) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut kept = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = STDERR_KEPT.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,7 +65,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::AsyncRead;
 
 use super::inventory::{self, Location};
 use super::{Question, Recheck, StepAction, StepContext, StepFuture, StepResult};
@@ -89,9 +89,6 @@ pub const SYSTEM_DUMP_STEP: &str = "dump-system-database";
 
 /// Connecting to a database, before it counts as no answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Stderr of a tool kept for the error message.
-const STDERR_KEPT: usize = 64 * 1024;
-
 /// What a dump produced, recorded as the fact `dump`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DumpRecord {
@@ -159,20 +156,9 @@ struct ServerInfo {
     size: u64,
 }
 
-/// The first [`STDERR_KEPT`] bytes of a tool's stderr.
-pub(super) async fn read_all_kept(mut from: impl AsyncRead + Unpin) -> String {
-    let mut kept = Vec::new();
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        match from.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let room = STDERR_KEPT.saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
-            }
-        }
-    }
-    String::from_utf8_lossy(&kept).trim().to_string()
+/// The first [`tools::STDERR_KEPT`] bytes of a tool's stderr, trimmed.
+pub(super) async fn read_all_kept(from: impl AsyncRead + Unpin) -> String {
+    tools::read_kept(from).await.trim().to_string()
 }
 
 /// The tables whose data the archive holds, from `pg_restore --list`: (`schema`, `name`). Fails
@@ -657,7 +643,7 @@ pub async fn pg_restore_into(
             || l.contains("warning")
             || l.contains("DETAIL")
             || l.contains("Command was"))
-            && kept.len() < STDERR_KEPT
+            && kept.len() < tools::STDERR_KEPT
         {
             kept.push_str(l);
             kept.push('\n');

@@ -10,14 +10,12 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::AttachParams;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{KubeCluster, REQUEST_TIMEOUT};
 
 /// A command that produces no output for this long is taken as hung.
 pub const EXEC_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-/// Stderr kept for the report; the rest is counted but dropped.
-const STDERR_KEPT: usize = 64 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ExecResult {
@@ -60,21 +58,6 @@ fn exit_code(
                 .unwrap_or_else(|| "the exec failed".into())
         )
     })
-}
-
-async fn read_stderr(mut from: impl AsyncRead + Unpin) -> String {
-    let mut kept = Vec::new();
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        match from.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let room = STDERR_KEPT.saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
-            }
-        }
-    }
-    String::from_utf8_lossy(&kept).into_owned()
 }
 
 impl KubeCluster {
@@ -136,7 +119,7 @@ impl KubeCluster {
             sink.flush().await.context("writing the command's output")?;
             anyhow::Ok((bytes, hasher.finalize()))
         };
-        let (copied, stderr) = tokio::join!(copy, read_stderr(stderr));
+        let (copied, stderr) = tokio::join!(copy, crate::infra::tools::read_kept(stderr));
         let (bytes, digest) = copied.with_context(|| {
             format!(
                 "{} cluster (context {}), namespace {ns}: {what}",
