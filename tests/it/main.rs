@@ -28,6 +28,7 @@ mod monitor;
 mod pgdump;
 mod redis_copy;
 mod redis_dump;
+mod redis_versions;
 mod rehearse;
 mod sandbox;
 mod scale;

@@ -12,12 +12,12 @@ use redis::aio::MultiplexedConnection;
 
 use crate::support::{RedisServer, cutover_bin, signal_pid};
 
-async fn conn(url: &str) -> MultiplexedConnection {
+pub(crate) async fn conn(url: &str) -> MultiplexedConnection {
     let client = redis::Client::open(url).unwrap();
     client.get_multiplexed_async_connection().await.unwrap()
 }
 
-async fn run(c: &mut MultiplexedConnection, args: &[&str]) -> redis::Value {
+pub(crate) async fn run(c: &mut MultiplexedConnection, args: &[&str]) -> redis::Value {
     let mut cmd = redis::cmd(args[0]);
     for a in &args[1..] {
         cmd.arg(*a);
@@ -26,7 +26,7 @@ async fn run(c: &mut MultiplexedConnection, args: &[&str]) -> redis::Value {
 }
 
 /// Every type, each with and without a TTL, plus a binary key and value.
-async fn seed_every_type(url: &str) {
+pub(crate) async fn seed_every_type(url: &str) {
     let mut c = conn(url).await;
     for suffix in ["", ":ttl"] {
         let k = |name: &str| format!("{name}{suffix}");

@@ -19,7 +19,8 @@ use crate::infra::rdb::encode;
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 const LOG_FILE: &str = "redis.log";
 
-/// How to start a [`RedisProcess`]. The default: no password, no persistence at all.
+/// How to start a [`RedisProcess`]. The default: the `redis-server` on PATH, no password, no
+/// persistence at all.
 #[derive(Clone, Debug, Default)]
 pub struct RedisOptions {
     /// `requirepass`; [`RedisProcess::url`] then carries it.
@@ -29,6 +30,9 @@ pub struct RedisOptions {
     /// Either way the server runs with `--save ""` and `--appendonly no`: no automatic
     /// snapshots, no append-only file.
     pub rdb_file: Option<String>,
+    /// The `redis-server` binary to run, for a version other than the machine's (an older
+    /// Redis as a migration target, say). None: `redis-server` from PATH, else `/usr/bin`.
+    pub binary: Option<PathBuf>,
 }
 
 impl RedisOptions {
@@ -39,6 +43,11 @@ impl RedisOptions {
 
     pub fn rdb_file(mut self, name: impl Into<String>) -> RedisOptions {
         self.rdb_file = Some(name.into());
+        self
+    }
+
+    pub fn binary(mut self, path: impl Into<PathBuf>) -> RedisOptions {
+        self.binary = Some(path.into());
         self
     }
 }
@@ -61,13 +70,18 @@ impl RedisProcess {
         {
             bail!("the RDB file name {name:?} must be a plain file name");
         }
-        let binary =
-            find_binary(&["redis-server"], &[PathBuf::from("/usr/bin")]).ok_or_else(|| {
-                anyhow!(
-                    "redis-server not found on PATH nor in /usr/bin: install it (Debian/Ubuntu: \
-                     apt-get install redis-server; scripts/test does it when run as root)"
-                )
-            })?;
+        let binary = match &options.binary {
+            Some(path) => path.clone(),
+            None => {
+                find_binary(&["redis-server"], &[PathBuf::from("/usr/bin")]).ok_or_else(|| {
+                    anyhow!(
+                        "redis-server not found on PATH nor in /usr/bin: install it \
+                         (Debian/Ubuntu: apt-get install redis-server; scripts/test does it \
+                         when run as root)"
+                    )
+                })?
+            }
+        };
         let mut last_error = anyhow!("no attempt made");
         for _ in 0..PORT_ATTEMPTS {
             match Self::launch(&binary, &options)? {
