@@ -75,6 +75,7 @@ struct RawDumps {
     #[serde(default)]
     age_recipients: Vec<String>,
     age_identity: Option<String>,
+    pg_client_image: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -276,6 +277,9 @@ pub struct Dumps {
     pub age_recipients: Vec<String>,
     /// The operator's age identity file, to decrypt the secrets dump with.
     pub age_identity: Option<PathBuf>,
+    /// The image of the pod that runs PostgreSQL's clients in a cluster whose system database
+    /// the config gives no URL of (`cutover-pg-client`).
+    pub pg_client_image: String,
 }
 
 /// How `convert-system-database` turns a MySQL system database into PostgreSQL.
@@ -541,6 +545,17 @@ fn build(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
             .age_identity
             .as_deref()
             .map(|p| resolve_path(base, p)),
+        pg_client_image: match raw.dumps.pg_client_image {
+            Some(image) if image.trim().is_empty() || image.chars().any(char::is_whitespace) => {
+                return Err(bad_input(format!(
+                    "dumps.pg_client_image: `{image}` is not an image reference; name one such \
+                     as {}",
+                    crate::steps::pgtarget::DEFAULT_CLIENT_IMAGE
+                )));
+            }
+            Some(image) => image,
+            None => crate::steps::pgtarget::DEFAULT_CLIENT_IMAGE.to_string(),
+        },
     };
     let convert = Convert {
         postgres_schema: raw

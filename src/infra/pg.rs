@@ -352,25 +352,44 @@ pub async fn count_rows(
     Ok(counts)
 }
 
+/// A query listing which of `tables` (`schema`, `name`) exist, as `schema.name`, one per row;
+/// None for no tables. Literal text only, so it runs over psql as well as over a connection.
+pub fn existing_tables_query(tables: &[(String, String)]) -> Option<String> {
+    if tables.is_empty() {
+        return None;
+    }
+    let wanted: Vec<String> = tables
+        .iter()
+        .map(|(s, n)| format!("'{}'", format!("{s}.{n}").replace('\'', "''")))
+        .collect();
+    Some(format!(
+        "SELECT n.nspname::text || '.' || c.relname::text FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind IN ('r', 'p') AND n.nspname::text || '.' || c.relname::text IN ({}) \
+         ORDER BY 1",
+        wanted.join(", ")
+    ))
+}
+
 /// Which of `tables` (`schema`, `name`) exist in the database of `client`, as `schema.name`.
 pub async fn existing_tables(
     client: &tokio_postgres::Client,
     tables: &[(String, String)],
 ) -> anyhow::Result<Vec<String>> {
-    let wanted: Vec<String> = tables.iter().map(|(s, n)| format!("{s}.{n}")).collect();
-    let rows = client
-        .query(
-            "SELECT n.nspname || '.' || c.relname FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p') AND n.nspname || '.' || c.relname = ANY($1) \
-             ORDER BY 1",
-            &[&wanted],
-        )
+    let Some(query) = existing_tables_query(tables) else {
+        return Ok(Vec::new());
+    };
+    let messages = client
+        .simple_query(&query)
         .await
         .context("listing the tables of the target database")?;
-    rows.iter()
-        .map(|r| r.try_get::<_, String>(0).map_err(Into::into))
-        .collect()
+    Ok(messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -399,6 +418,13 @@ mod tests {
             split_password("postgresql://db/system").unwrap_or_else(|e| panic!("{e:#}"));
         assert_eq!(url, "postgresql://db/system");
         assert_eq!(pw, None);
+    }
+
+    #[test]
+    fn table_lists_quote_their_names() {
+        assert_eq!(existing_tables_query(&[]), None);
+        let q = existing_tables_query(&[("public".into(), "o'brien".into())]).unwrap_or_default();
+        assert!(q.ends_with("IN ('public.o''brien') ORDER BY 1"), "{q}");
     }
 
     #[test]

@@ -148,12 +148,43 @@ fn is_executable(path: &Path) -> bool {
 pub const STDERR_KEPT: usize = 64 * 1024;
 
 /// Reads `from` to its end and returns its first [`STDERR_KEPT`] bytes, lossily decoded.
-pub async fn read_kept(mut from: impl tokio::io::AsyncRead + Unpin) -> String {
+pub async fn read_kept(from: impl tokio::io::AsyncRead + Unpin) -> String {
+    read_kept_until(
+        from,
+        std::future::pending::<()>(),
+        std::time::Duration::ZERO,
+    )
+    .await
+}
+
+/// [`read_kept`] of a stream whose writer may vanish without closing it: once `ended` has
+/// resolved, a read that waits longer than `grace` ends the reading.
+pub async fn read_kept_until(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    ended: impl std::future::Future,
+    grace: std::time::Duration,
+) -> String {
     use tokio::io::AsyncReadExt;
     let mut kept = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
+    tokio::pin!(ended);
+    let mut over = false;
     loop {
-        match from.read(&mut buf).await {
+        let read = if over {
+            match tokio::time::timeout(grace, from.read(&mut buf)).await {
+                Ok(read) => read,
+                Err(_) => break,
+            }
+        } else {
+            tokio::select! {
+                read = from.read(&mut buf) => read,
+                _ = &mut ended => {
+                    over = true;
+                    continue;
+                }
+            }
+        };
+        match read {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 let room = STDERR_KEPT.saturating_sub(kept.len());

@@ -306,9 +306,28 @@ fn create(sim: &Shared, t: &Target, body: &Bytes) -> Result<Response, ApiError> 
             .unwrap_or(Value::Null);
         return Ok(json_response(StatusCode::CREATED, &stored));
     }
+    // A pod created directly (not by a workload) starts as the kubelet reports it: Pending
+    // until its containers are created.
+    let bare_pod = t.rt.kind == "Pod" && obj.pointer("/status/phase").is_none();
+    let obj = if bare_pod {
+        let mut obj = obj;
+        obj["status"] = super::controller::pending_status(&obj["spec"]);
+        obj
+    } else {
+        obj
+    };
     let stored = inner
         .store
         .create(t.rt, t.namespace.as_deref().unwrap_or(""), obj)?;
+    if bare_pod {
+        let key = (
+            meta_str(&stored, "namespace").unwrap_or("").to_string(),
+            meta_str(&stored, "name").unwrap_or("").to_string(),
+        );
+        inner
+            .pod_deadlines
+            .insert(key, std::time::Instant::now() + sim.spec.pod_start_delay);
+    }
     Ok(json_response(StatusCode::CREATED, &stored))
 }
 
@@ -517,14 +536,20 @@ async fn streaming(
     use axum::extract::ws::WebSocketUpgrade;
     let name = t.name.as_deref().unwrap_or("");
     let ns = t.namespace.as_deref().unwrap_or("");
-    let (pod, argv, targets) = {
+    let (pod, argv, targets, env) = {
         let inner = sim.lock();
         let pod = inner
             .store
             .get(t.rt, ns, name)
             .cloned()
             .ok_or_else(|| ApiError::not_found(t.rt, name))?;
-        (pod, inner.exec_rules.clone(), inner.port_targets.clone())
+        let env = super::controller::pod_env(&inner, &pod).unwrap_or_default();
+        (
+            pod,
+            inner.exec_rules.clone(),
+            inner.port_targets.clone(),
+            env,
+        )
     };
     if pod.pointer("/status/phase").and_then(Value::as_str) != Some("Running") {
         return Err(ApiError::bad_request(format!(
@@ -556,6 +581,7 @@ async fn streaming(
             pod: name.to_string(),
             argv: local,
             command,
+            env,
             stdin,
             stdout,
             stderr,

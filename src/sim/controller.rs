@@ -246,20 +246,7 @@ fn new_pod(inner: &mut Inner, rt: &'static ResourceType, workload: &Value) -> Va
         .filter(|s| s.get("containers").and_then(Value::as_array).is_some_and(|c| !c.is_empty()))
         .cloned()
         .unwrap_or_else(|| json!({"containers": [{"name": name, "image": format!("registry.sim/{name}:latest")}]}));
-    let containers: Vec<Value> = pod_spec["containers"]
-        .as_array()
-        .map(|cs| {
-            cs.iter()
-                .map(|c| {
-                    json!({
-                        "name": c["name"], "image": c["image"], "imageID": "", "ready": false,
-                        "restartCount": 0, "started": false,
-                        "state": {"waiting": {"reason": "ContainerCreating"}},
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let status = pending_status(&pod_spec);
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -275,13 +262,94 @@ fn new_pod(inner: &mut Inner, rt: &'static ResourceType, workload: &Value) -> Va
             }],
         },
         "spec": pod_spec,
-        "status": {
-            "phase": "Pending",
-            "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": now()}],
-            "containerStatuses": containers,
-            "qosClass": "BestEffort",
-        },
+        "status": status,
     })
+}
+
+/// The status of a new pod while its containers are created: Pending, scheduled, each
+/// container waiting in `ContainerCreating`.
+pub fn pending_status(pod_spec: &Value) -> Value {
+    let containers: Vec<Value> = pod_spec["containers"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    json!({
+                        "name": c["name"], "image": c["image"], "imageID": "", "ready": false,
+                        "restartCount": 0, "started": false,
+                        "state": {"waiting": {"reason": "ContainerCreating"}},
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "phase": "Pending",
+        "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": now()}],
+        "containerStatuses": containers,
+        "qosClass": "BestEffort",
+    })
+}
+
+/// The environment of `pod`'s first container as the kubelet gives it: plain values, and
+/// values from secret keys (`valueFrom.secretKeyRef`). Err is the kubelet's
+/// `CreateContainerConfigError` message for a secret or key that is not there.
+pub fn pod_env(inner: &Inner, pod: &Value) -> Result<Vec<(String, String)>, String> {
+    let ns = meta_str(pod, "namespace").unwrap_or("");
+    let Some(secrets_rt) = catalog::find_kind(&[], "v1", "Secret") else {
+        return Ok(Vec::new());
+    };
+    let env = pod
+        .pointer("/spec/containers/0/env")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for var in env {
+        let name = var["name"].as_str().unwrap_or("").to_string();
+        if let Some(value) = var["value"].as_str() {
+            out.push((name, value.to_string()));
+            continue;
+        }
+        let Some(reference) = var.pointer("/valueFrom/secretKeyRef") else {
+            continue;
+        };
+        let secret = reference["name"].as_str().unwrap_or("");
+        let key = reference["key"].as_str().unwrap_or("");
+        let Some(object) = inner.store.get(secrets_rt, ns, secret) else {
+            return Err(format!("secret \"{secret}\" not found"));
+        };
+        let encoded = object
+            .pointer(&format!(
+                "/data/{}",
+                key.replace('~', "~0").replace('/', "~1")
+            ))
+            .and_then(Value::as_str);
+        let decoded = encoded.and_then(|e| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(e).ok()
+        });
+        match decoded {
+            Some(bytes) => out.push((name, String::from_utf8_lossy(&bytes).into_owned())),
+            None => return Err(format!("couldn't find key {key} in Secret {ns}/{secret}")),
+        }
+    }
+    Ok(out)
+}
+
+/// A pending pod whose environment cannot be made stays Pending with the kubelet's reason.
+fn config_error(mut pod: Value, message: &str) -> Value {
+    if let Some(statuses) = pod
+        .pointer_mut("/status/containerStatuses")
+        .and_then(Value::as_array_mut)
+    {
+        for status in statuses {
+            status["state"] = json!({"waiting": {
+                "reason": "CreateContainerConfigError", "message": message,
+            }});
+        }
+    }
+    pod
 }
 
 /// Sets the deletionTimestamp; the pod vanishes after the stop delay.
@@ -343,9 +411,15 @@ fn advance_pods(
         let restarting =
             phase == Some("Running") && !is_ready(&pod) && inner.pod_deadlines.contains_key(&key);
         if (phase == Some("Pending") || restarting) && due {
-            let running = running(pod);
-            let _ = inner.store.replace(pods_rt, &ns, &name, running, None);
-            inner.pod_deadlines.remove(&key);
+            let next = match pod_env(inner, &pod) {
+                Ok(_) => {
+                    inner.pod_deadlines.remove(&key);
+                    running(pod)
+                }
+                // The kubelet retries; so does this, on every pass.
+                Err(message) => config_error(pod, &message),
+            };
+            let _ = inner.store.replace(pods_rt, &ns, &name, next, None);
         }
     }
 }

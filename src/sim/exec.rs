@@ -65,10 +65,33 @@ impl ExecRule {
     }
 }
 
+/// The rules that let cutover's client pod (`cutover-pg-client`) run psql, pg_dump and
+/// pg_restore here, exactly as cutover invokes them there: through `sh -c`, with the URL
+/// from the pod's environment, which the simulated kubelet fills from the pod's secret
+/// reference. No other program runs in that pod.
+pub fn client_pod_rules() -> Vec<ExecRule> {
+    let pod = crate::steps::pgtarget::CLIENT_POD;
+    let mut rules: Vec<ExecRule> = ["psql", "pg_dump", "pg_restore"]
+        .iter()
+        .map(|client| {
+            let argv = crate::infra::kube::with_url(client, &[]);
+            ExecRule::new(pod, &argv, &argv).with_extra_args()
+        })
+        .collect();
+    rules.push(ExecRule::new(
+        pod,
+        &["pg_restore", "--version"],
+        &["pg_restore", "--version"],
+    ));
+    rules
+}
+
 pub struct ExecRequest {
     pub pod: String,
     pub argv: Option<Vec<String>>,
     pub command: Vec<String>,
+    /// The container's environment (its secret references resolved), given to the process.
+    pub env: Vec<(String, String)>,
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
@@ -203,6 +226,7 @@ async fn run(
     };
     let spawned = tokio::process::Command::new(program)
         .args(args)
+        .envs(request.env.iter().map(|(k, v)| (k, v)))
         .stdin(if request.stdin {
             Stdio::piped()
         } else {

@@ -38,7 +38,7 @@ use anyhow::{Context, anyhow};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-pub use exec::ExecRule;
+pub use exec::{ExecRule, client_pod_rules};
 pub use kubeconfig::write_kubeconfig;
 pub use portforward::PortTarget;
 pub use status::ApiError;

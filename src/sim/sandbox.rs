@@ -152,6 +152,10 @@ impl Sandbox {
                 &stores.destination,
             ),
         )?;
+        // RHOAM's system database is reached through cutover's client pod there.
+        for rule in super::client_pod_rules() {
+            destination.allow_exec(rule);
+        }
         wire_source_pods(
             &source,
             src_backend,
@@ -270,7 +274,8 @@ context = "destination"
 namespace = "{DESTINATION_NAMESPACE}"
 wildcard_domain = "{DESTINATION_DOMAIN}"
 system_database_kind = "postgresql"
-system_database_url = {dst_db}
+# No system_database_url: seed-destination-database reaches RHOAM's database from inside the
+# cluster, through its client pod, which reads the URL from secret system-database.
 zync_database_url = {dst_zync}
 backend_redis_storage_url = {dst_storage}
 backend_redis_queues_url = {dst_queues}
@@ -292,7 +297,6 @@ timeout = "2m"
             src_db = toml_str(&self.stores.source_system_database),
             src_zync = toml_str(&self.stores.source_zync_database),
             mig_db = toml_str(&self.stores.migration_system_database),
-            dst_db = toml_str(&d.system_database),
             dst_zync = toml_str(&d.zync_database),
             dst_storage = toml_str(&d.backend_redis_storage),
             dst_queues = toml_str(&d.backend_redis_queues),

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde_json::{Map, Value, json};
 
 use super::{StepContext, StepResult};
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
 use crate::infra::kube::{Access, KubeCluster};
 use crate::plan::plan;
 use crate::runbook::{Action, ClusterRole};
@@ -227,8 +227,41 @@ pub fn needed_by_me(config: &Config) -> BTreeSet<Needed> {
         .iter()
         .filter(|p| !p.hand_off)
         .filter_map(|p| p.step.action)
-        .flat_map(required)
+        .flat_map(|action| {
+            let mut needs = required(action);
+            if let Some(role) = client_pod_cluster(config, action) {
+                needs.extend(client_pod(role));
+            }
+            needs
+        })
         .collect()
+}
+
+/// The cluster where `action` runs PostgreSQL's clients in a pod of its own: the one whose
+/// system database it works on, when the config gives no URL of it.
+fn client_pod_cluster(config: &Config, action: Action) -> Option<ClusterRole> {
+    let role = match action {
+        Action::RestoreSystemDatabase | Action::DumpMigrationDatabase => {
+            ClusterRole::MigrationCluster
+        }
+        Action::SeedDestinationDatabase => ClusterRole::Destination,
+        _ => return None,
+    };
+    let has_url = config
+        .stores()
+        .any(|s| s.cluster == role && matches!(s.kind, StoreKind::SystemDatabase(_)));
+    (!has_url).then_some(role)
+}
+
+/// Running the client pod (`cutover-pg-client`): creating it, watching it start, exec into it,
+/// deleting it.
+fn client_pod(c: ClusterRole) -> Vec<Needed> {
+    vec![
+        needed(c, "create", "", "pods"),
+        needed(c, "get", "", "pods"),
+        needed(c, "delete", "", "pods"),
+        sub(needed(c, "create", "", "pods"), "exec"),
+    ]
 }
 
 /// How long one cluster may take to answer the whole check.

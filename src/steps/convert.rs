@@ -72,7 +72,19 @@ struct DataSource {
 
 /// The migration cluster's PostgreSQL system database URL.
 fn target(ctx: &StepContext) -> Result<String> {
-    let (url, key) = pgdump::restore_target(ctx)?;
+    let store = ctx
+        .config
+        .stores()
+        .find(|s| {
+            s.cluster == ClusterRole::MigrationCluster
+                && matches!(s.kind, StoreKind::SystemDatabase(_))
+        })
+        .context(
+            "migration_cluster.system_database_url is not set: pgloader runs on this host and \
+             writes into the migration AWS account's PostgreSQL by that URL (as env:NAME or \
+             file:PATH; through a tunnel when the database is private)",
+        )?;
+    let (url, key) = (store.url_value()?, &store.key);
     if !(url.starts_with("postgres") || url.contains('=')) {
         bail!(
             "{key} is not a PostgreSQL URL ({}); the conversion writes into PostgreSQL",

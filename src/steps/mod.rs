@@ -9,6 +9,7 @@ mod drain;
 pub mod inventory;
 mod mysqldump;
 pub mod pgdump;
+pub mod pgtarget;
 mod prereq;
 pub mod redisdump;
 pub mod scale;

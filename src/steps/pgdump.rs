@@ -52,10 +52,14 @@
 //! Resume re-check: a dump holds when its file exists and its SHA-256 matches the fact; a
 //! restore holds when the target's row counts match the recorded ones.
 //!
+//! The migration cluster's database (`dump-migration-database`, `restore-system-database`) is
+//! reached by `migration_cluster.system_database_url`, else from inside that cluster through
+//! cutover's client pod, which reads the URL from secret `system-database` (see
+//! [`super::pgtarget`]); there the archive streams into `pg_restore` over exec's stdin.
+//!
 //! A MySQL system database is found the same way and dumped by `mysqldump` (see that module).
 //! Not automated here: an Oracle system database (the step fails and points to the manual
-//! procedure, which has the Data Pump commands), and `seed-destination-database`, which also
-//! pauses RHOAM and runs its client in a pod.
+//! procedure, which has the Data Pump commands). `seed-destination-database` is in `seed`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -68,6 +72,7 @@ use serde_json::{Map, Value, json};
 use tokio::io::AsyncRead;
 
 use super::inventory::{self, Location};
+use super::pgtarget::{CLIENT_POD, PgTarget, PodDb, SYSTEM_DATABASE_SECRET, psql_rows};
 use super::{Question, Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::config::StoreKind;
 use crate::infra::artifacts::{
@@ -75,7 +80,7 @@ use crate::infra::artifacts::{
     sha256_file,
 };
 pub use crate::infra::artifacts::{Report, human_bytes};
-use crate::infra::kube::KubeCluster;
+use crate::infra::kube::{CLIENT_POD_DEADLINE, KubeCluster};
 use crate::infra::pg;
 use crate::infra::tools::{self, ToolVersion};
 use crate::infra::url::{redact, scrub};
@@ -445,46 +450,34 @@ pub(crate) fn dumped(
     }
 }
 
-/// Runs `psql` in `pod` against `database` and returns its unaligned, tuples-only output.
-async fn psql_in_pod(kube: &KubeCluster, pod: &str, database: &str, sql: &str) -> Result<String> {
-    kube.exec_output(
-        pod,
-        &[
-            "psql", "-X", "-A", "-t", "-F", "|", "-d", database, "-c", sql,
-        ],
-        "psql",
-    )
-    .await
-}
-
-/// Dumps `database` by running pg_dump in `pod` through exec (see the module's doc).
+/// Dumps `db` by running pg_dump in `pod` through exec (see the module's doc): the database's
+/// own pod, or a client pod.
 pub async fn dump_exec(
     kube: &KubeCluster,
     pod: &str,
-    database: &str,
+    db: &PodDb,
     to: &Path,
     report: &Report<'_>,
 ) -> Result<DumpRecord> {
     let started = Instant::now();
     let pg_restore = tools::require("pg_restore").await?;
-    let info_text = psql_in_pod(
+    let database = db.describe();
+    let info_rows = psql_rows(
         kube,
         pod,
-        database,
+        db,
         "SELECT current_setting('server_version'), current_setting('server_version_num'), \
          pg_database_size(current_database())",
     )
     .await?;
-    let fields: Vec<&str> = info_text.trim().split('|').collect();
-    let info = match fields.as_slice() {
-        [version, num, size] => ServerInfo {
+    let info = match info_rows.first().map(Vec::as_slice) {
+        Some([version, num, size]) => ServerInfo {
             version: version.to_string(),
             major: num.parse::<u32>().map(|n| n / 10000).unwrap_or(0),
             size: size.parse().unwrap_or(0),
         },
         _ => bail!(
-            "psql in pod {pod} did not report the server version of database {database}: {:?}",
-            info_text.trim()
+            "psql in pod {pod} did not report the server version of {database}: {info_rows:?}"
         ),
     };
     check_tool_version(
@@ -492,9 +485,9 @@ pub async fn dump_exec(
         &info,
         "it could not read back the archive the pod's pg_dump writes",
     )?;
-    let shown = format!("pod {pod}, database {database}, through exec");
+    let shown = format!("pod {pod}, {database}, through exec");
     (report.log)(format!(
-        "dumping database {database} (PostgreSQL {}, {}) with pg_dump in pod {pod} to {}",
+        "dumping {database} (PostgreSQL {}, {}) with pg_dump in pod {pod} to {}",
         info.version,
         human_bytes(info.size),
         to.display()
@@ -502,11 +495,11 @@ pub async fn dump_exec(
     let result = exec_to_private_file(
         kube,
         pod,
-        &["pg_dump", "-Fc", "-d", database],
+        &db.argv("pg_dump", &["-Fc"]),
         to,
         Throttle::new(report, Some(info.size), "bytes"),
         "pg_dump",
-        &format!("the dump of database {database} did not complete"),
+        &format!("the dump of {database} did not complete"),
     )
     .await?;
     let partial = partial_path(to);
@@ -515,16 +508,14 @@ pub async fn dump_exec(
         let Some(query) = pg::count_query(&tables) else {
             return Ok(rows);
         };
-        let text = psql_in_pod(kube, pod, database, &query).await?;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let (table, n) = line
-                .rsplit_once('|')
-                .with_context(|| format!("psql printed {line:?}, not table|count"))?;
+        for row in psql_rows(kube, pod, db, &query).await? {
+            let [table, n] = row.as_slice() else {
+                bail!("psql printed {row:?}, not table and count");
+            };
             let n: u64 = n
-                .trim()
                 .parse()
-                .with_context(|| format!("psql printed {line:?}, not table|count"))?;
-            rows.insert(table.to_string(), n);
+                .with_context(|| format!("psql printed {row:?}, not table and count"))?;
+            rows.insert(table.clone(), n);
         }
         Ok(rows)
     })
@@ -565,12 +556,11 @@ pub async fn verify_file(record: &DumpRecord, report: &Report<'_>) -> Result<()>
     Ok(())
 }
 
-/// The dump's tables that already exist in the target.
+/// The dump's tables that already exist in the database at `url`.
 pub async fn occupied(url: &str, record: &DumpRecord) -> Result<Vec<String>> {
-    let client = pg::connect(url, CONNECT_TIMEOUT).await?;
-    pg::existing_tables(&client, &record.tables())
+    PgTarget::by_url(url.to_string(), "--to")
+        .occupied(record)
         .await
-        .map_err(|e| anyhow!(scrub(&format!("{e:#}"), url)))
 }
 
 /// The parallel jobs of a restore: the CPUs of this host, at most 4.
@@ -694,90 +684,23 @@ pub struct Verified {
     pub differences: Vec<String>,
 }
 
-/// The check right after a restore into tables it created: first the server's own counters
-/// (`pg_stat_user_tables`: rows inserted equal to live rows and to the recorded count, none
-/// deleted), which cost nothing; a backend's counters reach them when it ends, so they are read
-/// again for a moment. A table whose counters still do not match is counted exactly with
-/// count(*), and only an exact count decides that it differs.
+/// [`PgTarget::verify_restored`] of the database at `url`.
 pub async fn verify_restored(url: &str, record: &DumpRecord) -> Result<Verified> {
-    let client = pg::connect(url, CONNECT_TIMEOUT).await?;
-    let mut pending: BTreeMap<String, u64> = record.rows.clone();
-    let mut verified = Verified::default();
-    for attempt in 0..10 {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        let rows = client
-            .query(
-                "SELECT schemaname::text || '.' || relname::text, n_live_tup, n_tup_ins, \
-                        n_tup_del FROM pg_stat_user_tables",
-                &[],
-            )
-            .await
-            .map_err(|e| anyhow!(scrub(&format!("{e:#}"), url)))
-            .context("reading the target's table counters")?;
-        for row in rows {
-            let table: String = row.try_get(0)?;
-            let (live, inserted, deleted): (i64, i64, i64) =
-                (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
-            if let Some(expected) = pending.get(&table).copied()
-                && i64::try_from(expected).is_ok_and(|e| e == live && e == inserted)
-                && deleted == 0
-            {
-                pending.remove(&table);
-                verified.by_counters += 1;
-            }
-        }
-        if pending.is_empty() {
-            break;
-        }
-    }
-    if !pending.is_empty() {
-        let rest = DumpRecord {
-            rows: pending,
-            ..record.clone()
-        };
-        verified.by_count = rest.rows.len();
-        verified.differences = compare_counts(url, &rest).await?;
-    }
-    Ok(verified)
+    PgTarget::by_url(url.to_string(), "--to")
+        .verify_restored(record)
+        .await
 }
 
-/// The tables whose rows in the target differ from the record: `schema.name: N restored, M
-/// dumped`.
-pub async fn compare_counts(url: &str, record: &DumpRecord) -> Result<Vec<String>> {
-    compare_rows(url, &record.rows, "restored", "dumped").await
-}
-
-/// The tables (`schema.name`) whose rows in the target at `url` differ from `expected`:
-/// `schema.name: N {landed}, M {origin}`, or `schema.name: missing, M {origin}`.
+/// [`PgTarget::compare_rows`] of the database at `url`.
 pub(crate) async fn compare_rows(
     url: &str,
     expected: &BTreeMap<String, u64>,
     landed: &str,
     origin: &str,
 ) -> Result<Vec<String>> {
-    let client = pg::connect(url, CONNECT_TIMEOUT).await?;
-    let tables: Vec<(String, String)> = expected.keys().filter_map(|t| split_table(t)).collect();
-    let existing = pg::existing_tables(&client, &tables)
+    PgTarget::by_url(url.to_string(), "the config")
+        .compare_rows(expected, landed, origin)
         .await
-        .map_err(|e| anyhow!(scrub(&format!("{e:#}"), url)))?;
-    let present: Vec<(String, String)> = tables
-        .into_iter()
-        .filter(|(s, n)| existing.contains(&format!("{s}.{n}")))
-        .collect();
-    let counts = pg::count_rows(&client, &present)
-        .await
-        .map_err(|e| anyhow!(scrub(&format!("{e:#}"), url)))?;
-    let mut differ = Vec::new();
-    for (table, want) in expected {
-        match counts.get(table) {
-            Some(n) if n == want => {}
-            Some(n) => differ.push(format!("{table}: {n} {landed}, {want} {origin}")),
-            None => differ.push(format!("{table}: missing, {want} {origin}")),
-        }
-    }
-    Ok(differ)
 }
 
 // ---------------------------------------------------------------------------- the steps
@@ -839,6 +762,8 @@ enum Source {
         /// A MySQL database, dumped by `mysqldump` in its pod.
         mysql: bool,
     },
+    /// The migration cluster's database, by URL or through a client pod.
+    Database(PgTarget),
     /// Not automated: the reason, with what to do instead.
     Manual(String),
 }
@@ -851,16 +776,27 @@ fn manual(kind: &str, step: &str) -> String {
     )
 }
 
-async fn source_of(ctx: &StepContext, target: Target) -> Result<Source> {
+async fn source_of(ctx: &StepContext, target: Target, report: &Report<'_>) -> Result<Source> {
     let step = ctx.step.id.0;
-    let (role, kind_matches): (ClusterRole, fn(StoreKind) -> bool) = match target {
-        Target::System => (ClusterRole::Source, |k| {
-            matches!(k, StoreKind::SystemDatabase(_))
-        }),
-        Target::Zync => (ClusterRole::Source, |k| k == StoreKind::ZyncDatabase),
-        Target::Migration => (ClusterRole::MigrationCluster, |k| {
-            matches!(k, StoreKind::SystemDatabase(_))
-        }),
+    // The source's stores: their config key, else their secret as the inventory found it. The
+    // migration cluster's database has its own way (a URL or a client pod).
+    let (kind_matches, secret, key, config_key): (fn(StoreKind) -> bool, _, _, _) = match target {
+        Target::System => (
+            |k| matches!(k, StoreKind::SystemDatabase(_)),
+            "system-database",
+            "URL",
+            "source.system_database_url",
+        ),
+        Target::Zync => (
+            |k| k == StoreKind::ZyncDatabase,
+            "zync",
+            "DATABASE_URL",
+            "source.zync_database_url",
+        ),
+        Target::Migration => {
+            let database = system_database(ctx, ClusterRole::MigrationCluster, report).await?;
+            return Ok(Source::Database(database));
+        }
     };
     if target == Target::System && ctx.config.source_db_kind() == Some(DbKind::Oracle) {
         return Ok(Source::Manual(manual("Oracle", step)));
@@ -868,21 +804,13 @@ async fn source_of(ctx: &StepContext, target: Target) -> Result<Source> {
     if let Some(store) = ctx
         .config
         .stores()
-        .find(|s| s.cluster == role && kind_matches(s.kind))
+        .find(|s| s.cluster == ClusterRole::Source && kind_matches(s.kind))
     {
         return Ok(Source::Url {
             url: store.url_value()?,
             origin: format!("config {}", store.key),
         });
     }
-    let (secret, key, config_key) = match target {
-        Target::System => ("system-database", "URL", "source.system_database_url"),
-        Target::Zync => ("zync", "DATABASE_URL", "source.zync_database_url"),
-        Target::Migration => bail!(
-            "migration_cluster.system_database_url is not set; name the migration AWS \
-             account's system database there (as env:NAME or file:PATH)"
-        ),
-    };
     let fix = format!("or set {config_key} in the config (as env:NAME or file:PATH)");
     let Some(inv) = inventory::recorded(ctx) else {
         bail!("{config_key} is not set and no inventory is recorded; run the inventory step {fix}");
@@ -1047,7 +975,8 @@ pub async fn verify_before_restore(
         Some(artifact) => {
             if artifact.sha256 != record.sha256 {
                 bail!(
-                    "the manifest and the dump's record disagree on {file}: SHA-256 {} against                      {}. Nothing was restored; find which is the original before going on",
+                    "the manifest and the dump's record disagree on {file}: SHA-256 {} against \
+                     {}. Nothing was restored; find which is the original before going on",
                     artifact.sha256,
                     record.sha256
                 );
@@ -1082,8 +1011,15 @@ impl StepAction for DumpStep {
             let to = ctx.config.dumps.folder.join(target.file());
             let reporter = ctx.sink.reporter();
             let report = reporter.report();
-            let record = match source_of(ctx, target).await? {
+            let record = match source_of(ctx, target, &report).await? {
                 Source::Manual(why) => return Ok(StepResult::failed(why, Map::new())),
+                Source::Database(database) => {
+                    ctx.sink
+                        .info(format!("{} from {}", target.label(), database.shown()));
+                    let dumped = database.dump(&to, &report).await;
+                    close(ctx, database).await;
+                    dumped?
+                }
                 Source::Url { url, origin } if url.starts_with("mysql") => {
                     ctx.sink
                         .info(format!("{} (MySQL) from {origin}", target.label()));
@@ -1108,7 +1044,7 @@ impl StepAction for DumpStep {
                     pod,
                     database,
                     mysql: false,
-                } => dump_exec(&kube, &pod, &database, &to, &report).await?,
+                } => dump_exec(&kube, &pod, &PodDb::Named(database), &to, &report).await?,
             };
             let value = serde_json::to_value(&record)?;
             ctx.sink.record_fact(FACT, value.clone())?;
@@ -1133,28 +1069,58 @@ impl StepAction for DumpStep {
     }
 }
 
-/// The migration cluster's system database URL and its config key, from the config.
-pub(crate) fn restore_target(ctx: &StepContext) -> Result<(String, String)> {
+/// The system database of the migration cluster or the destination (`role`): by the URL the
+/// config names for it, else through a client pod in the cluster's namespace that reads
+/// secret `system-database`/`URL` (see [`super::pgtarget`]). The pod's progress goes to
+/// `report`.
+pub(crate) async fn system_database(
+    ctx: &StepContext,
+    role: ClusterRole,
+    report: &Report<'_>,
+) -> Result<PgTarget> {
     let store = ctx
         .config
         .stores()
-        .find(|s| {
-            s.cluster == ClusterRole::MigrationCluster
-                && matches!(s.kind, StoreKind::SystemDatabase(_))
-        })
-        .context(
-            "migration_cluster.system_database_url is not set; name the migration AWS \
-             account's PostgreSQL system database there (as env:NAME or file:PATH)",
-        )?;
-    Ok((store.url_value()?, store.key.clone()))
+        .find(|s| s.cluster == role && matches!(s.kind, StoreKind::SystemDatabase(_)));
+    if let Some(store) = store {
+        return Ok(PgTarget::by_url(store.url_value()?, &store.key));
+    }
+    let cluster = ctx.config.cluster(role).with_context(|| {
+        format!("the config has no {role} cluster, and no URL of its system database")
+    })?;
+    let kube = KubeCluster::connect(cluster).await?;
+    (report.log)(format!(
+        "no system database URL of the {role} is in the config: reaching it from inside the \
+         cluster, through pod {CLIENT_POD} in namespace {}",
+        cluster.namespace
+    ));
+    PgTarget::in_pod(
+        kube,
+        SYSTEM_DATABASE_SECRET,
+        &ctx.config.dumps.pg_client_image,
+        report.log,
+    )
+    .await
+}
+
+/// Lets go of `database`: deletes its client pod, if any; a failure to is a warning, since the
+/// pod ends by itself after its deadline.
+pub(crate) async fn close(ctx: &StepContext, database: PgTarget) {
+    let through_pod = database.through_pod();
+    match database.close().await {
+        Ok(()) if through_pod => ctx.sink.info(format!("deleted pod {CLIENT_POD}")),
+        Ok(()) => {}
+        Err(e) => ctx.sink.warn(format!(
+            "{e:#}; the pod ends by itself within {} h",
+            CLIENT_POD_DEADLINE.as_secs() / 3600
+        )),
+    }
 }
 
 impl StepAction for RestoreStep {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult> {
         Box::pin(async move {
             let started = Instant::now();
-            let (url, key) = restore_target(ctx)?;
-            let shown = redact(&url);
             let reporter = ctx.sink.reporter();
             let report = reporter.report();
             let record = match system_dump(ctx) {
@@ -1174,75 +1140,10 @@ impl StepAction for RestoreStep {
                 ctx.sink.error(&text);
                 return Ok(StepResult::failed(text, Map::new()));
             }
-            let occupied = occupied(&url, &record).await?;
-            let replace = !occupied.is_empty();
-            if replace {
-                let database = url_database(&url).unwrap_or_else(|| "the target".to_string());
-                let phrase = format!("replace {database}");
-                let question = Question {
-                    text: format!(
-                        "The target {shown} ({key}) already holds {} of the dump's tables ({}). \
-                         Restoring drops and replaces them with the dump's data. Type `{phrase}` \
-                         to replace them, or stop and empty the database yourself: ",
-                        occupied.len(),
-                        crate::format::first_of(&occupied, 8),
-                    ),
-                    phrase: phrase.clone(),
-                };
-                ctx.sink.warn(format!(
-                    "{shown} already holds {} of the dump's tables; asking before replacing them",
-                    occupied.len()
-                ));
-                if let Some(result) = ctx
-                    .confirm(question, "replacing the existing tables", "restored")
-                    .await?
-                {
-                    return Ok(result);
-                }
-            }
-            ctx.sink.info(format!(
-                "restoring {} into {shown} with pg_restore --no-owner --no-acl{}",
-                record.path.display(),
-                if replace { " --clean --if-exists" } else { "" }
-            ));
-            pg_restore_into(&url, &record.path, replace, record.table_data, &report).await?;
-            let verified = verify_restored(&url, &record).await?;
-            let differ = verified.differences.clone();
-            let value = json!({
-                "target": shown,
-                "file": record.path,
-                "sha256": record.sha256,
-                "tables": record.rows.len(),
-                "rows": record.total_rows(),
-                "replaced": replace,
-                "jobs": restore_jobs(),
-                "seconds": started.elapsed().as_secs_f64(),
-                "differences": differ,
-                "verified_by_counters": verified.by_counters,
-                "verified_by_count": verified.by_count,
-            });
-            ctx.sink.record_fact(RESTORE_FACT, value.clone())?;
-            if differ.is_empty() {
-                Ok(StepResult::passed(
-                    format!(
-                        "restored into {shown}: {} tables, {} rows, every count equal to the dump's",
-                        record.rows.len(),
-                        record.total_rows()
-                    ),
-                    figures_of(&value),
-                ))
-            } else {
-                for d in &differ {
-                    ctx.sink.error(d);
-                }
-                Ok(StepResult::failed(
-                    format!(
-                        "the restore into {shown} does not hold the dump's rows: {}",
-                        differ.join("; ")
-                    ),
-                    figures_of(&value),
-                ))
-            }
+            let target = system_database(ctx, ClusterRole::MigrationCluster, &report).await?;
+            let result = restore(ctx, &target, &record, &report, started).await;
+            close(ctx, target).await;
+            result
         })
     }
 
@@ -1253,16 +1154,125 @@ impl StepAction for RestoreStep {
                     "no dump of the system database is recorded".to_string(),
                 ));
             };
-            let (url, _) = restore_target(ctx)?;
-            let differ = compare_counts(&url, &record).await?;
+            let target =
+                system_database(ctx, ClusterRole::MigrationCluster, &artifacts::QUIET).await?;
+            let differ = target.compare_counts(&record).await;
+            close(ctx, target).await;
+            let differ = differ?;
+            let shown = target_shown(ctx);
             Ok(Recheck::unless_differ(&differ, || {
                 format!(
-                    "{} holds every row of the dump ({} tables)",
-                    redact(&url),
+                    "{shown} holds every row of the dump ({} tables)",
                     record.rows.len()
                 )
             }))
         })
+    }
+}
+
+/// How a re-check names the migration cluster's system database.
+fn target_shown(ctx: &StepContext) -> String {
+    ctx.config
+        .stores()
+        .find(|s| {
+            s.cluster == ClusterRole::MigrationCluster
+                && matches!(s.kind, StoreKind::SystemDatabase(_))
+        })
+        .map(|s| s.key.clone())
+        .unwrap_or_else(|| "the migration cluster's system database".to_string())
+}
+
+/// What a restore of `record` into `target` records: where, from which file, how long, and how
+/// every table's rows were checked.
+pub(crate) fn restored_fact(
+    target: &PgTarget,
+    record: &DumpRecord,
+    started: Instant,
+    verified: &Verified,
+) -> Map<String, Value> {
+    let value = json!({
+        "target": target.shown(),
+        "file": record.path,
+        "sha256": record.sha256,
+        "tables": record.rows.len(),
+        "rows": record.total_rows(),
+        "jobs": if target.through_pod() { 1 } else { restore_jobs() },
+        "seconds": started.elapsed().as_secs_f64(),
+        "differences": verified.differences,
+        "verified_by_counters": verified.by_counters,
+        "verified_by_count": verified.by_count,
+    });
+    figures_of(&value)
+}
+
+/// The restore of `record` into `target`, once the dump is verified: asks before replacing
+/// tables the target already holds, restores, and checks every table's rows.
+async fn restore(
+    ctx: &StepContext,
+    target: &PgTarget,
+    record: &DumpRecord,
+    report: &Report<'_>,
+    started: Instant,
+) -> Result<StepResult> {
+    let shown = target.shown();
+    let occupied = target.occupied(record).await?;
+    let replace = !occupied.is_empty();
+    if replace {
+        let database = target.database().await?;
+        let phrase = format!("replace {database}");
+        let question = Question {
+            text: format!(
+                "The target {shown} already holds {} of the dump's tables ({}). Restoring drops \
+                 and replaces them with the dump's data. Type `{phrase}` to replace them, or \
+                 stop and empty the database yourself: ",
+                occupied.len(),
+                crate::format::first_of(&occupied, 8),
+            ),
+            phrase: phrase.clone(),
+        };
+        ctx.sink.warn(format!(
+            "{shown} already holds {} of the dump's tables; asking before replacing them",
+            occupied.len()
+        ));
+        if let Some(result) = ctx
+            .confirm(question, "replacing the existing tables", "restored")
+            .await?
+        {
+            return Ok(result);
+        }
+    }
+    ctx.sink.info(format!(
+        "restoring {} into {shown} with pg_restore --no-owner --no-acl{}",
+        record.path.display(),
+        if replace { " --clean --if-exists" } else { "" }
+    ));
+    target.restore(record, replace, report).await?;
+    let verified = target.verify_restored(record).await?;
+    let differ = verified.differences.clone();
+    let mut fact = restored_fact(target, record, started, &verified);
+    fact.insert("replaced".into(), json!(replace));
+    let value = Value::Object(fact);
+    ctx.sink.record_fact(RESTORE_FACT, value.clone())?;
+    if differ.is_empty() {
+        Ok(StepResult::passed(
+            format!(
+                "restored into {shown}: {} tables, {} rows, every count equal to the dump's",
+                record.rows.len(),
+                record.total_rows()
+            ),
+            figures_of(&value),
+        ))
+    } else {
+        for d in &differ {
+            ctx.sink.error(d);
+        }
+        Ok(StepResult::failed(
+            format!(
+                "the restore into {shown} does not hold the dump's rows: {}",
+                differ.join("; ")
+            ),
+            figures_of(&value),
+        ))
     }
 }
 
@@ -1315,12 +1325,6 @@ async fn dump_missing(
     keep_record(ctx, &record, &record.source)?;
     ctx.sink.info(record.summary());
     Ok(Ok(record))
-}
-
-/// The database name of a URL or `dbname=` setting, for the typed phrase.
-fn url_database(url: &str) -> Option<String> {
-    let config: tokio_postgres::Config = url.parse().ok()?;
-    config.get_dbname().map(str::to_string)
 }
 
 #[cfg(test)]

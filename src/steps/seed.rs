@@ -26,11 +26,12 @@
 //! `pg_restore --clean --if-exists --no-owner --no-acl` replaces every object of the dump, and
 //! every table's rows are checked against the dump's record (fact `seed`).
 //!
-//! The database is reached by the URL the config names (`destination.system_database_url`).
-//! Without one, the procedure runs the clients in a pod (`cutover-pg-client`) that reads the
-//! URL from secret `system-database`, with the dump streamed in through exec's stdin; cutover's
-//! exec sends no stdin, so the step then fails before changing anything and points to the
-//! procedure.
+//! The database is reached by the URL the config names (`destination.system_database_url`);
+//! without one, from inside the cluster, through a client pod (`cutover-pg-client`) in the
+//! destination namespace that reads the URL from secret `system-database`: the fallback dump
+//! streams out of its pg_dump, the migration dump into its pg_restore over exec's stdin (see
+//! [`super::pgtarget`]). The pod is started, and the database must answer through it, before
+//! anything is paused; it is deleted when the step ends.
 //!
 //! Resume re-check: the destination database's row counts equal the dump's.
 
@@ -40,14 +41,14 @@ use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
 use super::pgdump::{
-    self, DumpRecord, Report, compare_counts, dump_url, keep_record, pg_restore_into, read_record,
-    recorded_dump, verify_before_restore, verify_file, verify_restored,
+    self, DumpRecord, Report, keep_record, read_record, recorded_dump, system_database,
+    verify_before_restore, verify_file,
 };
+use super::pgtarget::PgTarget;
 use super::scale::{COMPONENTS, POD_STOP_TIMEOUT, quiesce};
 use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
-use crate::config::StoreKind;
+use crate::infra::artifacts;
 use crate::infra::kube::KubeCluster;
-use crate::infra::url::redact;
 use crate::journal::{JournalState, Outcome};
 use crate::runbook::{Action, ClusterRole};
 
@@ -104,31 +105,6 @@ fn migration_dump(ctx: &StepContext) -> std::result::Result<DumpRecord, String> 
             pgdump::record_path(&file).display()
         )
     })
-}
-
-/// The destination system database's URL from the config; Err is why the step cannot reach it
-/// (the pod route of the procedure), with what to do.
-fn destination_url(ctx: &StepContext) -> Result<std::result::Result<String, String>> {
-    let store = ctx.config.stores().find(|s| {
-        s.cluster == ClusterRole::Destination && matches!(s.kind, StoreKind::SystemDatabase(_))
-    });
-    if let Some(store) = store {
-        return Ok(Ok(store.url_value()?));
-    }
-    let ns = ctx
-        .config
-        .cluster(ClusterRole::Destination)
-        .map_or("the destination namespace", |c| c.namespace.as_str());
-    Ok(Err(format!(
-        "destination.system_database_url is not set. Without it the database is reached from \
-         inside the cluster, through a client pod (cutover-pg-client in {ns}) that reads the \
-         URL from secret system-database/URL, with the dump streamed into the pod over exec's \
-         stdin, which cutover's exec does not send. Set destination.system_database_url (as \
-         env:NAME or file:PATH) to a URL this host reaches, e.g. through a tunnel, and run the \
-         step again; or follow the step's procedure by hand and mark the step done \
-         (`--skip {}=REASON` in headless mode). Nothing was paused or changed",
-        ctx.step.id.0
-    )))
 }
 
 async fn destination(ctx: &StepContext) -> Result<KubeCluster> {
@@ -219,7 +195,7 @@ async fn pause(ctx: &StepContext, kube: &KubeCluster) -> Result<Paused> {
 
 /// The fallback dump of the destination database: the one an earlier attempt recorded (kept,
 /// never taken again over a database that attempt may have half replaced), else a new one.
-async fn fallback(ctx: &StepContext, url: &str, report: &Report<'_>) -> Result<DumpRecord> {
+async fn fallback(ctx: &StepContext, target: &PgTarget, report: &Report<'_>) -> Result<DumpRecord> {
     let earlier: Option<DumpRecord> = ctx
         .fact(ctx.step.id.0, FALLBACK_FACT)
         .and_then(|v| serde_json::from_value(v.clone()).ok());
@@ -244,7 +220,8 @@ async fn fallback(ctx: &StepContext, url: &str, report: &Report<'_>) -> Result<D
         "saving the destination database as it is now to {}",
         to.display()
     ));
-    let record = dump_url(url, &to, report)
+    let record = target
+        .dump(&to, report)
         .await
         .context("the fallback dump of the destination database failed; nothing was seeded")?;
     keep_record(
@@ -296,89 +273,12 @@ impl StepAction for Seed {
                 ctx.sink.error(&text);
                 return Ok(StepResult::failed(text, Map::new()));
             }
-            let url = match destination_url(ctx)? {
-                Ok(url) => url,
-                Err(why) => {
-                    ctx.sink.error(&why);
-                    return Ok(StepResult::failed(why, Map::new()));
-                }
-            };
-            let shown = redact(&url);
-            // Reachable before anything is paused; and what it holds, for the log.
-            let occupied = pgdump::occupied(&url, &record).await.with_context(|| {
-                format!("the destination database {shown} does not answer; nothing was paused")
-            })?;
-            ctx.sink.info(format!(
-                "the destination database {shown} holds {} of the dump's {} tables; they are \
-                 replaced",
-                occupied.len(),
-                record.rows.len()
-            ));
-
-            let kube = destination(ctx).await?;
-            let paused = pause(ctx, &kube).await?;
-            if let Some(why) = &paused.failure {
-                return Ok(failed_paused(ctx, why.clone(), &paused));
-            }
-
-            let fallback = match fallback(ctx, &url, &report).await {
-                Ok(f) => f,
-                Err(e) => return Ok(failed_paused(ctx, format!("{e:#}"), &paused)),
-            };
-            ctx.sink.info(format!(
-                "restoring {} into {shown} with pg_restore --clean --if-exists --no-owner \
-                 --no-acl",
-                record.path.display()
-            ));
-            if let Err(e) =
-                pg_restore_into(&url, &record.path, true, record.table_data, &report).await
-            {
-                let why = format!(
-                    "{e:#}; the database may be partly seeded: the fallback {} holds it as it was",
-                    fallback.path.display()
-                );
-                return Ok(failed_paused(ctx, why, &paused));
-            }
-            let verified = verify_restored(&url, &record).await?;
-            let differ = verified.differences.clone();
-            let value = json!({
-                "target": shown,
-                "file": record.path,
-                "sha256": record.sha256,
-                "fallback": fallback.path,
-                "tables": record.rows.len(),
-                "rows": record.total_rows(),
-                "seconds": started.elapsed().as_secs_f64(),
-                "differences": differ,
-                "verified_by_counters": verified.by_counters,
-                "verified_by_count": verified.by_count,
-            });
-            ctx.sink.record_fact(SEED_FACT, value.clone())?;
-            let mut figures = value.as_object().cloned().unwrap_or_default();
-            figures.insert(PAUSED_FACT.into(), paused.fact());
-            if !differ.is_empty() {
-                let why = format!(
-                    "the seeded database {shown} does not hold the dump's rows: {}",
-                    differ.join("; ")
-                );
-                let mut result = failed_paused(ctx, why, &paused);
-                result.figures = figures;
-                return Ok(result);
-            }
-            let mut summary = format!(
-                "seeded {shown} from {}: {} tables, {} rows, every count equal to the dump's; \
-                 fallback in {}. Paused and left at 0 (step restore-destination-3scale starts \
-                 them from cutover.io/pre-migration-replicas): {}",
-                record.path.display(),
-                record.rows.len(),
-                record.total_rows(),
-                fallback.path.display(),
-                paused.describe()
-            );
-            if !paused.absent.is_empty() {
-                summary.push_str(&format!("; not there: {}", paused.absent.join(", ")));
-            }
-            Ok(StepResult::passed(summary, figures))
+            let target = system_database(ctx, ClusterRole::Destination, &report)
+                .await
+                .context("nothing was paused or changed")?;
+            let result = seed(ctx, &target, &record, &report, started).await;
+            pgdump::close(ctx, target).await;
+            result
         })
     }
 
@@ -388,19 +288,92 @@ impl StepAction for Seed {
                 Ok(record) => record,
                 Err(why) => return Ok(Recheck::DoesNotHold(why)),
             };
-            let url = match destination_url(ctx)? {
-                Ok(url) => url,
-                Err(why) => return Ok(Recheck::DoesNotHold(why)),
-            };
-            let differ = compare_counts(&url, &record).await?;
+            let target = system_database(ctx, ClusterRole::Destination, &artifacts::QUIET).await?;
+            let differ = target.compare_counts(&record).await;
+            let shown = target.shown().to_string();
+            pgdump::close(ctx, target).await;
+            let differ = differ?;
             Ok(Recheck::unless_differ(&differ, || {
                 format!(
-                    "{} holds every row of {} ({} tables)",
-                    redact(&url),
+                    "{shown} holds every row of {} ({} tables)",
                     record.path.display(),
                     record.rows.len()
                 )
             }))
         })
     }
+}
+
+/// The seed of `record` into the destination's database `target`, once the dump is verified:
+/// pauses the destination, keeps a fallback dump, restores, and checks every table's rows.
+async fn seed(
+    ctx: &StepContext,
+    target: &PgTarget,
+    record: &DumpRecord,
+    report: &Report<'_>,
+    started: Instant,
+) -> Result<StepResult> {
+    let shown = target.shown();
+    // Reachable before anything is paused; and what it holds, for the log.
+    let occupied = target.occupied(record).await.with_context(|| {
+        format!("the destination database {shown} does not answer; nothing was paused")
+    })?;
+    ctx.sink.info(format!(
+        "the destination database {shown} holds {} of the dump's {} tables; they are replaced",
+        occupied.len(),
+        record.rows.len()
+    ));
+
+    let kube = destination(ctx).await?;
+    let paused = pause(ctx, &kube).await?;
+    if let Some(why) = &paused.failure {
+        return Ok(failed_paused(ctx, why.clone(), &paused));
+    }
+
+    let fallback = match fallback(ctx, target, report).await {
+        Ok(f) => f,
+        Err(e) => return Ok(failed_paused(ctx, format!("{e:#}"), &paused)),
+    };
+    ctx.sink.info(format!(
+        "restoring {} into {shown} with pg_restore --clean --if-exists --no-owner --no-acl",
+        record.path.display()
+    ));
+    if let Err(e) = target.restore(record, true, report).await {
+        let why = format!(
+            "{e:#}; the database may be partly seeded: the fallback {} holds it as it was",
+            fallback.path.display()
+        );
+        return Ok(failed_paused(ctx, why, &paused));
+    }
+    let verified = target.verify_restored(record).await?;
+    let differ = verified.differences.clone();
+    let mut fact = pgdump::restored_fact(target, record, started, &verified);
+    fact.insert("fallback".into(), json!(fallback.path));
+    ctx.sink
+        .record_fact(SEED_FACT, Value::Object(fact.clone()))?;
+    let mut figures = fact;
+    figures.insert(PAUSED_FACT.into(), paused.fact());
+    if !differ.is_empty() {
+        let why = format!(
+            "the seeded database {shown} does not hold the dump's rows: {}",
+            differ.join("; ")
+        );
+        let mut result = failed_paused(ctx, why, &paused);
+        result.figures = figures;
+        return Ok(result);
+    }
+    let mut summary = format!(
+        "seeded {shown} from {}: {} tables, {} rows, every count equal to the dump's; fallback \
+         in {}. Paused and left at 0 (step restore-destination-3scale starts them from \
+         cutover.io/pre-migration-replicas): {}",
+        record.path.display(),
+        record.rows.len(),
+        record.total_rows(),
+        fallback.path.display(),
+        paused.describe()
+    );
+    if !paused.absent.is_empty() {
+        summary.push_str(&format!("; not there: {}", paused.absent.join(", ")));
+    }
+    Ok(StepResult::passed(summary, figures))
 }

@@ -2,7 +2,7 @@
 //! namespace, exec rules that run a local tool in place of one in a pod, and reading the
 //! journal and the files a step wrote.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cutover::infra::kube::WorkloadKind;
 use cutover::sim::{ExecRule, SimCluster};
@@ -12,7 +12,7 @@ use cutover::steps::inventory::{
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::cli::{Migration, events, wait_until};
+use crate::cli::{Migration, Run, events, wait_until};
 
 /// A workload of the source namespace with one replica that the inventory knows.
 pub fn workload(name: &str, kind: WorkloadKind) -> Workload {
@@ -157,4 +157,40 @@ pub fn assert_recheck_failed_then_ran_again(m: &Migration, step: &str, table: &s
         "{last}"
     );
     assert_eq!(events(&entries, "step-started", step).len(), 2);
+}
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// `needle` appears in no output of the runs and in no file under the migration's folder
+/// (journal, logs, state, dumps).
+pub fn assert_absent_everywhere(m: &Migration, runs: &[&Run], needle: &str) {
+    let found = |text: &[u8]| text.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(
+        found(format!("x{needle}y").as_bytes()),
+        "the search finds it"
+    );
+    for (i, run) in runs.iter().enumerate() {
+        assert!(!found(run.stdout.as_bytes()), "in the stdout of run {i}");
+        assert!(!found(run.stderr.as_bytes()), "in the stderr of run {i}");
+    }
+    let mut files = Vec::new();
+    files_under(m.dir.path(), &mut files);
+    assert!(files.contains(&m.journal_path()), "the journal is searched");
+    for f in &files {
+        let body = std::fs::read(f).expect("read an output file");
+        assert!(!found(&body), "{needle:?} appears in {}", f.display());
+    }
 }

@@ -1,6 +1,6 @@
 //! Exec and port-forward over WebSocket, through the Kubernetes layer and the simulator: a dump
-//! streamed from a pod to a file (byte count and checksum), exit codes and stderr, and a real
-//! Redis connection through a port-forward.
+//! streamed from a pod to a file (byte count and checksum), a file streamed into a command's
+//! stdin, exit codes and stderr, and a real Redis connection through a port-forward.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -143,6 +143,115 @@ async fn exec_reports_the_exit_code_and_stderr() {
         "{text}"
     );
     assert!(!target.exists());
+}
+
+/// `mib` MiB of varied bytes (xorshift), so a dropped or reordered chunk changes the checksum.
+fn varied_bytes(mib: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut out = vec![0u8; mib << 20];
+    for b in out.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        b.copy_from_slice(&x.to_le_bytes()[..b.len()]);
+    }
+    out
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn exec_feeds_a_file_to_stdin_and_the_command_reads_all_of_it() {
+    let (sb, kube, pod) = with_redis_pod().await;
+    sb.sim.allow_exec(ExecRule::new(
+        "backend-redis",
+        &["sha256sum"],
+        &["sha256sum"],
+    ));
+    let input = varied_bytes(24);
+    let expected = hex_sha256(&input);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let progress = {
+        let seen = seen.clone();
+        move |n: u64| seen.lock().unwrap().push(n)
+    };
+    let result = kube
+        .exec_with_input(
+            &pod,
+            None,
+            &["sha256sum"],
+            std::io::Cursor::new(input.clone()),
+            progress,
+        )
+        .await
+        .unwrap();
+    assert!(result.success(), "{result:?}");
+    assert_eq!(result.bytes, input.len() as u64);
+    assert_eq!(result.sha256, expected, "what was sent");
+    // The command saw every byte, in order, and then the end of its input.
+    assert_eq!(
+        result.stdout.split_whitespace().next(),
+        Some(expected.as_str())
+    );
+    let seen = seen.lock().unwrap();
+    assert!(seen.windows(2).all(|w| w[0] < w[1]) && seen.len() > 10);
+    assert_eq!(seen.last().copied(), Some(input.len() as u64));
+}
+
+#[tokio::test]
+async fn a_command_that_stops_reading_its_input_is_not_taken_as_done() {
+    let (sb, kube, pod) = with_redis_pod().await;
+    sb.sim.allow_exec(ExecRule::new(
+        "backend-redis",
+        &["pg_restore"],
+        &[
+            "sh",
+            "-c",
+            "head -c 1000 >/dev/null; echo 'input ended early?' >&2; exit 0",
+        ],
+    ));
+    sb.sim.allow_exec(ExecRule::new(
+        "backend-redis",
+        &["psql"],
+        &[
+            "sh",
+            "-c",
+            "head -c 10 >/dev/null; echo 'ERROR: bad input' >&2; exit 3",
+        ],
+    ));
+    let input = varied_bytes(16);
+
+    // Exit 0 without reading the whole input is an error.
+    let e = kube
+        .exec_with_input(
+            &pod,
+            None,
+            &["pg_restore"],
+            std::io::Cursor::new(input.clone()),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+    let text = format!("{e:#}");
+    assert!(
+        text.contains("ended after reading") && text.contains("namespace 3scale"),
+        "{text}"
+    );
+
+    // A failure is the command's exit code and stderr, whatever was left unsent (here the
+    // input fits in the pipes, so the session stays whole to the end).
+    let small = input[..64 * 1024].to_vec();
+    let result = kube
+        .exec_with_input(&pod, None, &["psql"], std::io::Cursor::new(small), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(result.exit_code, 3);
+    assert_eq!(result.stderr, "ERROR: bad input\n");
 }
 
 #[tokio::test]

@@ -157,6 +157,20 @@ fn run_restore(m: &Migration) -> Run {
     m.run_confirmed(RESTORE, GATE)
 }
 
+/// Runs the restore with its gate and its question (`replace <database>`) answered.
+fn run_replacing(m: &Migration, database: &str) -> Run {
+    m.run(&[
+        "run",
+        "--headless",
+        "--until",
+        RESTORE,
+        "--confirm",
+        &format!("{RESTORE}=replace {database}"),
+        "--confirm",
+        &format!("{RESTORE}={GATE}"),
+    ])
+}
+
 /// Everything the runs printed or kept: stdout and stderr of `runs`, the journal, the logs.
 fn assert_no_password(m: &Migration, password: &str, runs: &[&Run]) {
     let journal = std::fs::read_to_string(m.journal_path()).expect("the journal");
@@ -266,17 +280,7 @@ fn a_target_that_holds_the_tables_is_not_restored_over_without_the_typed_phrase(
     );
 
     // The gate and the question each take their own answer: the tables are replaced.
-    let replace = format!("{RESTORE}=replace {}", target.name());
-    let again = m.run(&[
-        "run",
-        "--headless",
-        "--until",
-        RESTORE,
-        "--confirm",
-        &replace,
-        "--confirm",
-        &format!("{RESTORE}={GATE}"),
-    ]);
+    let again = run_replacing(&m, target.name());
     assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
     let rows = counts(&target);
     assert!(rows.len() > 1, "the dump's tables are there: {rows:?}");
@@ -288,6 +292,69 @@ fn a_target_that_holds_the_tables_is_not_restored_over_without_the_typed_phrase(
         "the restore passed"
     );
     assert_no_password(&m, &with_password(source.url()).1, &[&restore, &again]);
+}
+
+#[test]
+fn a_migration_database_only_its_cluster_reaches_is_restored_through_the_client_pod() {
+    use base64::Engine;
+    let source = seeded_source();
+    let target = PgDatabase::create();
+    target.execute("CREATE TABLE accounts (id bigint); INSERT INTO accounts VALUES (42);");
+    // No migration cluster URL: its system-database secret holds it, inside the cluster.
+    let toml = threescale_toml(
+        "pgdump",
+        "customer",
+        "no-access",
+        "system_database_url = \"env:TEST_SOURCE_DB\"",
+    );
+    let mut m = Migration::new("pgdump", &toml);
+    m.set_env("TEST_SOURCE_DB", &with_password(source.url()).0);
+    write_kubeconfigs(&mut m);
+    let (target_url, target_password) = with_password(target.url());
+    let migration = &m.clusters.as_ref().expect("simulated clusters").migration;
+    migration
+        .apply_object(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "system-database", "namespace": "3scale"},
+            "data": {"URL": base64::engine::general_purpose::STANDARD.encode(&target_url)},
+        }))
+        .expect("the migration cluster's secret");
+    for rule in cutover::sim::client_pod_rules() {
+        migration.allow_exec(rule);
+    }
+    dump(&m, &source, None);
+
+    // The question names the database the pod's psql found, and the tables it holds.
+    crate::cli::skip_steps(&m, Some("dump-zync-database"), RESTORE, None);
+    let run = run_replacing(&m, target.name());
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        counts(&target),
+        counts(&source),
+        "every row, through the pod"
+    );
+    let done = finished(&m, RESTORE);
+    let result = done.last().expect("the restore finished");
+    assert_eq!(result["outcome"], "passed", "{result}");
+    assert_eq!(result["figures"]["replaced"], true);
+    assert_eq!(
+        result["figures"]["jobs"], 1,
+        "one pg_restore, reading stdin"
+    );
+    assert!(
+        result["figures"]["target"]
+            .as_str()
+            .is_some_and(|t| t.contains("cutover-pg-client")),
+        "{result}"
+    );
+    let left = migration
+        .list_objects("v1", "Pod", Some("3scale"), None)
+        .iter()
+        .filter(|p| p["metadata"]["name"] == cutover::steps::pgtarget::CLIENT_POD)
+        .count();
+    assert_eq!(left, 0, "the client pod is deleted");
+    assert_no_password(&m, &target_password, &[&run]);
 }
 
 #[test]

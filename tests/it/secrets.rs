@@ -5,7 +5,7 @@
 //! searched for those values, raw and base64-encoded.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -158,21 +158,6 @@ fn fact(m: &Migration, step: &str, key: &str) -> Value {
         .unwrap_or_else(|| panic!("{step} recorded no fact {key}"))
 }
 
-/// Every file under `dir`, recursively.
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files_under(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 /// The seeded value (raw or base64) that appears in `text`, named by secret and key.
 fn secret_in(text: &[u8]) -> Option<String> {
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -207,7 +192,7 @@ fn assert_nothing_in_clear(m: &Migration, runs: &[&Run]) {
         assert_no_secret(&format!("the stderr of run {i}"), run.stderr.as_bytes());
     }
     let mut files = Vec::new();
-    files_under(m.dir.path(), &mut files);
+    crate::dumps::files_under(m.dir.path(), &mut files);
     let journal = m.journal_path();
     assert!(files.contains(&journal), "the journal is searched");
     assert!(

@@ -73,8 +73,52 @@ struct Env {
     destination_db: PgDatabase,
 }
 
+/// How the steps reach the two databases.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// By the URLs in the config.
+    Url,
+    /// Through the client pod: the config names no URL, the clusters' `system-database`
+    /// secrets hold them (with [`POD_URL_PASSWORD`]).
+    Pod,
+}
+
+/// The password the secrets' URLs carry in the pod route; the servers trust loopback, so it
+/// is only there to be looked for in every output.
+const POD_URL_PASSWORD: &str = "P0d-route-S3cret";
+
+/// `url` with [`POD_URL_PASSWORD`] as its password.
+fn with_password(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (user, host) = rest.split_once('@').expect("a user in the URL");
+    let user = user.split(':').next().unwrap_or(user);
+    format!("{scheme}://{user}:{POD_URL_PASSWORD}@{host}")
+}
+
+/// Points `system-database`/`URL` of `ns` at `url`, and lets the client pod's psql, pg_dump
+/// and pg_restore run here (with the pod's environment, so with that URL).
+fn serve_through_pod(cluster: &SimCluster, ns: &str, url: &str) {
+    use base64::Engine;
+    cluster
+        .apply_object(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "system-database", "namespace": ns},
+            "type": "Opaque",
+            "data": {"URL": base64::engine::general_purpose::STANDARD.encode(with_password(url))},
+        }))
+        .expect("apply the system-database secret");
+    for rule in cutover::sim::client_pod_rules() {
+        cluster.allow_exec(rule);
+    }
+}
+
 impl Env {
     fn new(name: &str) -> Env {
+        Env::reached(name, Reach::Url)
+    }
+
+    fn reached(name: &str, reach: Reach) -> Env {
         let migration_db = seeded(
             "apps.rhoam.test",
             Sizes {
@@ -92,8 +136,11 @@ impl Env {
                 ..Sizes::default()
             },
         );
-        let toml = threescale_toml(name, "red-hat", "limited", "")
-            .replace(
+        let toml = threescale_toml(name, "red-hat", "limited", "");
+        let toml = if reach == Reach::Pod {
+            toml
+        } else {
+            toml.replace(
                 "wildcard_domain = \"apps.migration.test\"\n",
                 "wildcard_domain = \"apps.migration.test\"\nsystem_database_kind = \
                  \"postgresql\"\nsystem_database_url = \"env:TEST_MIGRATION_DB\"\n",
@@ -102,11 +149,17 @@ impl Env {
                 "wildcard_domain = \"apps.rhoam.test\"\n",
                 "wildcard_domain = \"apps.rhoam.test\"\nsystem_database_kind = \
                  \"postgresql\"\nsystem_database_url = \"env:TEST_DESTINATION_DB\"\n",
-            );
+            )
+        };
         let mut m = Migration::new(name, &toml);
         m.set_env("TEST_MIGRATION_DB", migration_db.url());
         m.set_env("TEST_DESTINATION_DB", destination_db.url());
         write_kubeconfigs(&mut m);
+        if reach == Reach::Pod {
+            let clusters = m.clusters.as_ref().expect("simulated clusters");
+            serve_through_pod(&clusters.migration, "3scale", migration_db.url());
+            serve_through_pod(&clusters.destination, NS, destination_db.url());
+        }
         let env = Env {
             m,
             migration_db,
@@ -206,6 +259,40 @@ fn manifest(env: &Env) -> Value {
     serde_json::from_str(&text).expect("the manifest is JSON")
 }
 
+/// Runs the seed, which must pass holding the migration database's rows (`migrated`); returns
+/// its result and the run.
+fn seed_passes(env: &Env, migrated: &BTreeMap<String, u64>) -> (Value, Run) {
+    let run = env.seed();
+    run.expect_code(0);
+    let done = env.finished();
+    let result = done.last().expect("the seed finished").clone();
+    assert_eq!(result["outcome"], "passed", "{result}");
+    assert_eq!(&counts(&env.destination_db), migrated, "the dump's rows");
+    (result, run)
+}
+
+/// Runs the seed, which must fail (exit 1); returns its summary.
+fn seed_fails(env: &Env) -> String {
+    env.seed().expect_code(1);
+    let done = env.finished();
+    let result = done.last().expect("the seed finished");
+    assert_eq!(result["outcome"], "failed", "{result}");
+    result["summary"].as_str().unwrap_or("").to_string()
+}
+
+/// The fallback's manifest entry, checked against the file: the rows it holds.
+fn fallback_rows(env: &Env) -> BTreeMap<String, u64> {
+    let fallback = env.dumps().join(FALLBACK_FILE);
+    let manifest = manifest(env);
+    let entry = manifest["artifacts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["file"] == FALLBACK_FILE))
+        .unwrap_or_else(|| panic!("the fallback in the manifest: {manifest}"));
+    assert_eq!(entry["sha256"], dumps::sha256_of(&fallback));
+    assert_eq!(entry["step"], SEED);
+    serde_json::from_value(entry["counts"].clone()).expect("counts")
+}
+
 #[test]
 fn the_seed_replaces_a_fresh_install_with_the_migration_dump_and_leaves_rhoam_paused() {
     let env = Env::new("seed");
@@ -223,12 +310,7 @@ fn the_seed_replaces_a_fresh_install_with_the_migration_dump_and_leaves_rhoam_pa
     );
 
     env.dump();
-    let run = env.seed();
-    run.expect_code(0);
-    let done = env.finished();
-    let result = done.last().expect("the seed finished");
-    assert_eq!(result["outcome"], "passed", "{result}");
-    assert_eq!(counts(&env.destination_db), migrated, "the dump's rows");
+    let (result, _) = seed_passes(&env, &migrated);
     assert_eq!(result["figures"]["differences"], serde_json::json!([]));
     let summary = result["summary"].as_str().unwrap_or("");
     assert!(
@@ -243,16 +325,11 @@ fn the_seed_replaces_a_fresh_install_with_the_migration_dump_and_leaves_rhoam_pa
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
-    let manifest = manifest(&env);
-    let entry = manifest["artifacts"]
-        .as_array()
-        .and_then(|a| a.iter().find(|e| e["file"] == FALLBACK_FILE))
-        .unwrap_or_else(|| panic!("the fallback in the manifest: {manifest}"));
-    assert_eq!(entry["sha256"], dumps::sha256_of(&fallback));
-    assert_eq!(entry["step"], SEED);
-    let fallback_rows: BTreeMap<String, u64> =
-        serde_json::from_value(entry["counts"].clone()).expect("counts");
-    assert_eq!(fallback_rows, fresh, "the fallback is the fresh install");
+    assert_eq!(
+        fallback_rows(&env),
+        fresh,
+        "the fallback is the fresh install"
+    );
 
     // Everything paused, with its count; the one at 0 kept its annotation.
     let paused = env.fact("paused").expect("the fact paused");
@@ -284,11 +361,7 @@ fn a_changed_byte_in_the_migration_dump_stops_the_seed_before_anything_changes()
     let path = env.dump();
     dumps::flip_middle_byte(&path);
 
-    env.seed().expect_code(1);
-    let done = env.finished();
-    let result = done.last().expect("the seed finished");
-    assert_eq!(result["outcome"], "failed", "{result}");
-    let summary = result["summary"].as_str().unwrap_or("");
+    let summary = seed_fails(&env);
     assert!(
         summary.contains("migration-system-database.dump") && summary.contains("has changed"),
         "{summary}"
@@ -361,4 +434,90 @@ fn a_resumed_run_rechecks_the_seeded_counts() {
         fallback_sha,
         "the first fallback is kept"
     );
+}
+
+/// The client pods left in `cluster`'s namespace `ns`.
+fn client_pods(cluster: &SimCluster, ns: &str) -> usize {
+    cluster
+        .list_objects("v1", "Pod", Some(ns), None)
+        .iter()
+        .filter(|p| p["metadata"]["name"] == cutover::steps::pgtarget::CLIENT_POD)
+        .count()
+}
+
+#[test]
+fn without_urls_the_dump_and_the_seed_go_through_a_client_pod_that_reads_the_secret() {
+    let env = Env::reached("seedpod", Reach::Pod);
+    let migrated = counts(&env.migration_db);
+    let fresh = counts(&env.destination_db);
+    let clusters = env.m.clusters.as_ref().expect("simulated clusters");
+
+    // The dump of the migration cluster's database streams out of pg_dump in the pod.
+    env.dump();
+    let dumped = dumps::last_finished(&env.m, DUMP);
+    assert_eq!(dumped["outcome"], "passed", "{dumped}");
+    let source = dumped["figures"]["source"].as_str().unwrap_or("");
+    assert!(
+        source.contains("cutover-pg-client") && source.contains("system-database/URL"),
+        "{source}"
+    );
+    assert_eq!(client_pods(&clusters.migration, "3scale"), 0, "deleted");
+
+    // The seed: the fallback streams out, the dump streams in over exec's stdin.
+    let (_, run) = seed_passes(&env, &migrated);
+    assert_eq!(client_pods(&clusters.destination, NS), 0, "deleted");
+    assert_eq!(
+        fallback_rows(&env),
+        fresh,
+        "the fallback is the fresh install"
+    );
+
+    // The step's log says where the pod ran and that it is gone; the URL's password is
+    // nowhere.
+    let mut logs = Vec::new();
+    dumps::files_under(&env.m.migration_dir().join("logs"), &mut logs);
+    let logged: String = logs
+        .iter()
+        .filter(|f| f.display().to_string().contains(SEED))
+        .map(|f| std::fs::read_to_string(f).expect("read the step's log"))
+        .collect();
+    assert!(
+        logged.contains("created pod cutover-pg-client")
+            && logged.contains("deleted pod cutover-pg-client"),
+        "{logged}"
+    );
+    dumps::assert_absent_everywhere(&env.m, &[&run], POD_URL_PASSWORD);
+}
+
+#[test]
+fn a_client_pod_that_cannot_start_stops_the_seed_before_anything_is_paused() {
+    let env = Env::reached("seedpodbad", Reach::Pod);
+    let fresh = counts(&env.destination_db);
+    env.dump();
+    // The destination's secret lost its key: the kubelet cannot build the pod's environment.
+    let clusters = env.m.clusters.as_ref().expect("simulated clusters");
+    let mut secret = clusters
+        .destination
+        .get_object("v1", "Secret", NS, "system-database")
+        .expect("the secret");
+    secret["data"] = serde_json::json!({"DATABASE_URL": "eA=="});
+    clusters.destination.apply_object(secret).expect("apply");
+
+    let summary = seed_fails(&env);
+    assert!(
+        summary.contains("CreateContainerConfigError")
+            && summary.contains("system-database")
+            && summary.contains("nothing was paused"),
+        "{summary}"
+    );
+    assert_eq!(client_pods(&clusters.destination, NS), 0, "deleted");
+    assert!(env.fact("paused").is_none(), "nothing paused");
+    assert_eq!(counts(&env.destination_db), fresh, "untouched");
+    for (ns, name, replicas) in env.all_deployments() {
+        assert_eq!(
+            env.deployment(&ns, &name)["spec"]["replicas"],
+            replicas,
+            "{ns}/{name}"
+        );
+    }
 }

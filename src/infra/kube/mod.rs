@@ -6,9 +6,11 @@
 //! One file per family of objects, as kdash does: `workloads` (Deployments and
 //! DeploymentConfigs), `pods`, `config_objects` (Secrets and ConfigMaps), `custom` (APIManager,
 //! Velero, Route), `access` (SelfSubjectAccessReview), `threescale` (installed version), `exec`
-//! (stdout to a file) and `portforward` (a local port to a pod port).
+//! (stdout to a file, or a file to stdin), `client_pod` (a pod of cutover's own that runs database
+//! clients in the cluster) and `portforward` (a local port to a pod port).
 
 mod access;
+mod client_pod;
 mod config_objects;
 mod custom;
 mod errors;
@@ -28,6 +30,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 
 pub use access::Access;
+pub use client_pod::{CLIENT_POD_DEADLINE, ClientPodSpec, URL_ENV, with_url};
 pub use custom::CustomKind;
 pub use exec::{EXEC_IDLE_TIMEOUT, ExecResult};
 pub use pods::PodInfo;

@@ -53,7 +53,7 @@ impl PodInfo {
 }
 
 impl KubeCluster {
-    fn pods_api(&self) -> Api<Pod> {
+    pub(super) fn pods_api(&self) -> Api<Pod> {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
 
