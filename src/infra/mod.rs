@@ -12,5 +12,6 @@ pub mod queues;
 pub mod rdb;
 pub mod redis;
 pub mod redis_copy;
+pub mod resp;
 pub mod tools;
 pub mod url;

@@ -8,9 +8,17 @@
 //! strings come back with their values, other types as nil, and those are read with a second
 //! pipeline of `DUMP`. Strings are written by value: those without expiry with one
 //! `MSETNX` (`MSET` with replace), the others with `SET key value NX PXAT at`; other types with
-//! `RESTORE key ttl payload [REPLACE] [ABSTTL]`, all in one pipeline. Up to [`IN_FLIGHT`]
-//! batches run at once; the walk waits for the oldest before it scans more, so memory holds at
-//! most that many batches whatever the key count.
+//! `RESTORE key ttl payload [REPLACE] [ABSTTL]`, all in one pipeline.
+//!
+//! Up to [`IN_FLIGHT`] batches are under way at once, and finish in any order. They share
+//! [`WIRES`] connections to each server: a batch takes a source connection for its reads and
+//! gives it back as soon as they are answered, then takes a target connection for its writes
+//! (first come, first served). So a batch never holds a connection to one server while it
+//! waits on the other, one slow batch (a busy key, a large one) holds up no other, and both
+//! servers keep work queued: while the target is slower (it rehashes its key table as it
+//! grows), the source goes on reading batches ahead, and the other way round. The walk runs
+//! ahead on a connection of its own by at most [`IN_FLIGHT`] SCAN replies, so memory holds at
+//! most twice that many batches of keys, and that many of values, whatever the key count.
 //!
 //! Why not DUMP for everything: for the source, a DUMP (RDB encoding and CRC64) costs more than
 //! a key's share of an MGET; on the target one MSETNX of many keys costs less than as many
@@ -21,10 +29,10 @@
 //! each key in one call (each `redis.call` and the conversion of its reply cost more than a
 //! pipelined command), so there is no script.
 //!
-//! The batches talk to the servers over connections of their own (`Wire`, one pair per batch
-//! in flight): commands are written straight into a buffer and replies read in place, which
-//! takes the client's CPU per key to well under half of what it was through `redis::Pipeline`
-//! and `redis::Value` (it shares the machine's cores with the two servers).
+//! The batches talk to the servers over connections of their own (`resp::Wire`, in a
+//! `resp::WirePool` per server): commands are written straight into a buffer and replies read
+//! in place, which takes the client's CPU per key to well under half of what it was through
+//! `redis::Pipeline` and `redis::Value` (it shares the machine's cores with the two servers).
 //!
 //! MSETNX sets all its keys or, when one exists, none: then each of its keys is written again
 //! on its own with `SET key value NX`, so that only the keys the target has are compared.
@@ -58,13 +66,15 @@
 //!
 //! # Checkpoint and resume
 //!
-//! After the oldest batch in flight is written (every write answered OK), the SCAN cursor
-//! that follows it is written to the checkpoint file (write to a temporary file, rename; fsynced
-//! at most once a second and always at the end), in order: the checkpoint never runs past a
-//! batch that is not confirmed. A crash therefore loses at most the batches in flight; `resume`
-//! scans again from the checkpoint's cursor, so the keys of those batches are read and written
-//! again. With `replace` they are overwritten with the same source content; without it, each
-//! one the crashed run had written is found busy, compared, and counted as already present when
+//! A batch is confirmed when every write of it answered OK. The checkpoint file holds the SCAN
+//! cursor that follows the last batch confirmed with every batch before it confirmed too
+//! (written to a temporary file and renamed; fsynced at most once a second and always at the
+//! end): batches confirmed out of order wait until those before them are, and the checkpoint
+//! never runs past a batch that still runs or failed. At most [`WINDOW`] batches are started
+//! past the checkpoint, so a crash loses at most those; `resume` scans again from the
+//! checkpoint's cursor, so the keys of those batches are read and written again. With
+//! `replace` they are overwritten with the same source content; without it, each one the
+//! crashed run had written is found busy, compared, and counted as already present when
 //! identical. Either way a key written again ends identical to the source.
 //!
 //! A SCAN cursor only means something to the server that gave it, with the same hash table
@@ -88,17 +98,29 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use redis::Value;
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
 
+use super::resp::{
+    CONNECT_TIMEOUT, RESPONSE_TIMEOUT, Reply, Wire, WirePool, array, bytes, check_ok, error_text,
+    int, text,
+};
 use super::url::{redact, scrub_error};
 use crate::error::bad_input;
 
 /// Keys asked for per SCAN call.
 pub const SCAN_COUNT: usize = 1000;
-/// Batches read or written at once.
-pub const IN_FLIGHT: usize = 16;
+/// Batches under way at once: being read, waiting for a connection to the target, or being
+/// written.
+pub const IN_FLIGHT: usize = 32;
+/// Connections to each server the batches share (besides the walk's own).
+pub const WIRES: usize = 8;
+/// Batches started and not yet under the checkpoint (running, or finished after one that still
+/// runs): what a crash may make a resume redo.
+pub const WINDOW: usize = 2 * IN_FLIGHT;
 /// Largest payload one RESTORE may carry when the target does not say (`proto-max-bulk-len`).
 pub const DEFAULT_MAX_PAYLOAD: u64 = 512 * 1024 * 1024;
 /// TTLs closer than this count as the same when a busy key is checked against the source.
@@ -111,10 +133,6 @@ const STRING_CHUNK: usize = 8 * 1024 * 1024;
 const PIPELINE_BYTES: usize = 64 * 1024 * 1024;
 /// Keys copied at once in per-type mode.
 const PER_TYPE_CONCURRENCY: usize = 32;
-/// Bytes read from a server at a time by the copy's connections.
-const WIRE_BUFFER: usize = 256 * 1024;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(300);
 const CHECKPOINT_FSYNC_EVERY: Duration = Duration::from_secs(1);
 const CHECKPOINT_FORMAT: u32 = 1;
 const TMP_PREFIX: &[u8] = b"cutover:copy-tmp:";
@@ -358,391 +376,6 @@ impl Endpoint {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Wire: the copy's own connections
-
-/// A plain RESP2 connection for the copy's batch pipelines. Commands are written straight into
-/// one buffer and replies are read in place, without a `redis::Value` (and its allocations)
-/// per reply: the client's share of the work per key is most of what a copy costs beyond the
-/// two servers' own. Each batch in flight has its own pair, so no multiplexing is needed.
-struct Wire {
-    role: &'static str,
-    shown: String,
-    stream: WireStream,
-    out: Vec<u8>,
-    buf: Vec<u8>,
-    /// Unread bytes are `buf[at..end]`.
-    at: usize,
-    end: usize,
-}
-
-enum WireStream {
-    Tcp(tokio::net::TcpStream),
-    Unix(tokio::net::UnixStream),
-}
-
-/// One reply as the copy needs it.
-#[derive(Debug, PartialEq)]
-enum Reply {
-    /// A simple string (`+OK`).
-    Simple,
-    Int(i64),
-    Nil,
-    Bulk(Vec<u8>),
-    /// The header of an array of this many elements, which follow as replies of their own.
-    Array(usize),
-    Error(String),
-}
-
-impl Wire {
-    /// Connects to the server `url` names, authenticates and selects its database.
-    async fn connect(role: &'static str, url: &str, shown: &str) -> Result<Wire> {
-        let info = redis::IntoConnectionInfo::into_connection_info(url).map_err(|e| {
-            anyhow!(
-                "the {role} URL {shown} is not usable: {}",
-                scrub_error(&e, url)
-            )
-        })?;
-        let unreachable = |e: &dyn std::fmt::Display| {
-            bad_input(format!(
-                "the {role} Redis at {shown} did not answer: {e}; check the host and port, and \
-                 that it is reachable from this host"
-            ))
-        };
-        let stream = match info.addr() {
-            redis::ConnectionAddr::Tcp(host, port) => {
-                let tcp = tokio::time::timeout(
-                    CONNECT_TIMEOUT,
-                    tokio::net::TcpStream::connect((host.as_str(), *port)),
-                )
-                .await
-                .map_err(|_| unreachable(&format!("no answer within {CONNECT_TIMEOUT:?}")))?
-                .map_err(|e| unreachable(&e))?;
-                tcp.set_nodelay(true).map_err(|e| unreachable(&e))?;
-                WireStream::Tcp(tcp)
-            }
-            redis::ConnectionAddr::Unix(path) => WireStream::Unix(
-                tokio::net::UnixStream::connect(path)
-                    .await
-                    .map_err(|e| unreachable(&e))?,
-            ),
-            _ => {
-                return Err(bad_input(format!(
-                    "the {role} URL {shown}: copy connects over TCP or a Unix socket only"
-                )));
-            }
-        };
-        let mut wire = Wire {
-            role,
-            shown: shown.to_string(),
-            stream,
-            out: Vec::with_capacity(64 * 1024),
-            buf: vec![0; WIRE_BUFFER],
-            at: 0,
-            end: 0,
-        };
-        let settings = info.redis_settings();
-        if let Some(password) = settings.password() {
-            match settings.username() {
-                Some(user) => wire.cmd(&[b"AUTH", user.as_bytes(), password.as_bytes()]),
-                None => wire.cmd(&[b"AUTH", password.as_bytes()]),
-            }
-            wire.flush().await?;
-            if let Reply::Error(e) = wire.reply().await? {
-                return Err(bad_input(format!(
-                    "the {role} Redis at {shown} refused the password: {e}"
-                )));
-            }
-        }
-        if settings.db() != 0 {
-            wire.begin(2);
-            wire.arg(b"SELECT");
-            wire.int(settings.db());
-            wire.flush().await?;
-            if let Reply::Error(e) = wire.reply().await? {
-                bail!("the {role} Redis at {shown}: SELECT {}: {e}", settings.db());
-            }
-        }
-        Ok(wire)
-    }
-
-    /// Starts a command of `argc` arguments (its name included).
-    fn begin(&mut self, argc: usize) {
-        self.out.push(b'*');
-        self.number(argc as i64);
-    }
-
-    fn arg(&mut self, a: &[u8]) {
-        self.out.push(b'$');
-        self.number(a.len() as i64);
-        self.out.extend_from_slice(a);
-        self.out.extend_from_slice(b"\r\n");
-    }
-
-    fn int(&mut self, n: i64) {
-        let mut b = [0u8; 20];
-        let digits = decimal(n, &mut b);
-        self.arg(digits);
-    }
-
-    fn number(&mut self, n: i64) {
-        let mut b = [0u8; 20];
-        let digits = decimal(n, &mut b);
-        self.out.extend_from_slice(digits);
-        self.out.extend_from_slice(b"\r\n");
-    }
-
-    fn cmd(&mut self, args: &[&[u8]]) {
-        self.begin(args.len());
-        for a in args {
-            self.arg(a);
-        }
-    }
-
-    fn error(&self, doing: &str, e: &dyn std::fmt::Display) -> anyhow::Error {
-        anyhow!("{} Redis at {}: {doing}: {e}", self.role, self.shown)
-    }
-
-    /// Sends what the commands since the last flush wrote.
-    async fn flush(&mut self) -> Result<()> {
-        use tokio::io::AsyncWriteExt;
-        let sent = match &mut self.stream {
-            WireStream::Tcp(s) => s.write_all(&self.out).await,
-            WireStream::Unix(s) => s.write_all(&self.out).await,
-        };
-        sent.map_err(|e| self.error("sending", &e))?;
-        self.out.clear();
-        Ok(())
-    }
-
-    /// Reads more from the server: at least one more byte, and room for `need` unread bytes.
-    async fn fill(&mut self, need: usize) -> Result<()> {
-        use tokio::io::AsyncReadExt;
-        if self.at == self.end {
-            self.at = 0;
-            self.end = 0;
-        }
-        if self.buf.len() - self.at < need {
-            self.buf.copy_within(self.at..self.end, 0);
-            self.end -= self.at;
-            self.at = 0;
-            if self.buf.len() < need {
-                self.buf.resize(need, 0);
-            }
-        } else if self.end == self.buf.len() {
-            self.buf.copy_within(self.at..self.end, 0);
-            self.end -= self.at;
-            self.at = 0;
-        }
-        let room = &mut self.buf[self.end..];
-        let read = match &mut self.stream {
-            WireStream::Tcp(s) => tokio::time::timeout(RESPONSE_TIMEOUT, s.read(room)).await,
-            WireStream::Unix(s) => tokio::time::timeout(RESPONSE_TIMEOUT, s.read(room)).await,
-        };
-        let n = match read {
-            Err(_) => {
-                return Err(
-                    self.error("reading", &format!("no answer within {RESPONSE_TIMEOUT:?}"))
-                );
-            }
-            Ok(r) => r.map_err(|e| self.error("reading", &e))?,
-        };
-        if n == 0 {
-            return Err(self.error("reading", &"the server closed the connection"));
-        }
-        self.end += n;
-        Ok(())
-    }
-
-    /// The next line (without its CRLF) as a range of `buf`.
-    async fn line(&mut self) -> Result<std::ops::Range<usize>> {
-        let mut from = self.at;
-        loop {
-            if let Some(i) = self.buf[from..self.end].iter().position(|&b| b == b'\n') {
-                let nl = from + i;
-                if nl > self.at && self.buf[nl - 1] == b'\r' {
-                    let line = self.at..nl - 1;
-                    self.at = nl + 1;
-                    return Ok(line);
-                }
-                return Err(self.error("reading", &"a reply line without CRLF"));
-            }
-            let seen = self.end - self.at;
-            self.fill(seen + 1).await?;
-            from = self.at + seen;
-        }
-    }
-
-    fn parse_number(&self, range: std::ops::Range<usize>) -> Result<i64> {
-        std::str::from_utf8(&self.buf[range])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| self.error("reading", &"a malformed number in a reply"))
-    }
-
-    /// Reads one reply; an array gives its header only.
-    async fn reply(&mut self) -> Result<Reply> {
-        let line = self.line().await?;
-        if line.is_empty() {
-            return Err(self.error("reading", &"an empty reply line"));
-        }
-        let kind = self.buf[line.start];
-        let rest = line.start + 1..line.end;
-        Ok(match kind {
-            b'+' => Reply::Simple,
-            b'-' => Reply::Error(String::from_utf8_lossy(&self.buf[rest]).into_owned()),
-            b':' => Reply::Int(self.parse_number(rest)?),
-            b'*' => match self.parse_number(rest)? {
-                n if n < 0 => Reply::Nil,
-                n => Reply::Array(usize::try_from(n).unwrap_or(0)),
-            },
-            b'$' => {
-                let len = self.parse_number(rest)?;
-                let Ok(len) = usize::try_from(len) else {
-                    return Ok(Reply::Nil);
-                };
-                while self.end - self.at < len + 2 {
-                    self.fill(len + 2).await?;
-                }
-                let data = self.buf[self.at..self.at + len].to_vec();
-                self.at += len + 2;
-                // A large value grew the buffer; it is not kept that large for the next ones.
-                if self.buf.len() > WIRE_BUFFER * 16 && self.at == self.end {
-                    self.buf = vec![0; WIRE_BUFFER];
-                    self.at = 0;
-                    self.end = 0;
-                }
-                Reply::Bulk(data)
-            }
-            other => {
-                return Err(self.error(
-                    "reading",
-                    &format!("a reply of unknown kind {:?}", other as char),
-                ));
-            }
-        })
-    }
-
-    /// Reads an array header, or fails saying what was asked.
-    async fn array(&mut self, doing: &str) -> Result<usize> {
-        match self.reply().await? {
-            Reply::Array(n) => Ok(n),
-            Reply::Error(e) => Err(self.error(doing, &e)),
-            other => Err(self.error(doing, &format!("unexpected reply {other:?}"))),
-        }
-    }
-
-    /// `SCAN cursor [MATCH pattern] COUNT n`: the next cursor and the keys.
-    async fn scan(&mut self, cursor: u64, pattern: Option<&str>) -> Result<(u64, Vec<Vec<u8>>)> {
-        self.begin(if pattern.is_some() { 6 } else { 4 });
-        self.arg(b"SCAN");
-        self.arg(cursor.to_string().as_bytes());
-        if let Some(p) = pattern {
-            self.arg(b"MATCH");
-            self.arg(p.as_bytes());
-        }
-        self.arg(b"COUNT");
-        self.int(SCAN_COUNT as i64);
-        self.flush().await?;
-        if self.array("SCAN").await? != 2 {
-            return Err(self.error("SCAN", &"a reply that is not cursor and keys"));
-        }
-        let next = match self.reply().await? {
-            Reply::Bulk(c) => std::str::from_utf8(&c).ok().and_then(|s| s.parse().ok()),
-            _ => None,
-        }
-        .ok_or_else(|| self.error("SCAN", &"no cursor"))?;
-        let n = self.array("SCAN").await?;
-        let mut keys = Vec::with_capacity(n);
-        for _ in 0..n {
-            if let Reply::Bulk(k) = self.reply().await? {
-                keys.push(k);
-            }
-        }
-        Ok((next, keys))
-    }
-}
-
-/// `n` in decimal, written at the end of `buf`.
-fn decimal(n: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    let mut v = n.unsigned_abs();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    &buf[at..]
-}
-
-/// The two connections one batch in flight reads and writes with.
-struct WirePair {
-    source: Wire,
-    target: Wire,
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reply helpers
-
-fn bytes(v: Value) -> Option<Vec<u8>> {
-    match v {
-        Value::BulkString(b) => Some(b),
-        Value::SimpleString(s) => Some(s.into_bytes()),
-        Value::Okay => Some(b"OK".to_vec()),
-        Value::Int(i) => Some(i.to_string().into_bytes()),
-        Value::Double(d) => Some(d.to_string().into_bytes()),
-        _ => None,
-    }
-}
-
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::Okay => Some("OK".to_string()),
-        Value::Int(i) => Some(i.to_string()),
-        _ => None,
-    }
-}
-
-fn int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Int(i) => Some(*i),
-        other => text(other)?.parse().ok(),
-    }
-}
-
-fn array(v: Value) -> Vec<Value> {
-    match v {
-        Value::Array(items) | Value::Set(items) => items,
-        Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// The message of a server error reply as [`Endpoint::pipeline`] keeps it.
-fn error_text(v: &Value) -> Option<&str> {
-    match v {
-        Value::SimpleString(s) => s.strip_prefix('-'),
-        Value::ServerError(_) => Some("server error"),
-        _ => None,
-    }
-}
-
-fn check_ok(v: &Value, what: &str) -> Result<()> {
-    match error_text(v) {
-        Some(e) => bail!("{what}: {e}"),
-        None => Ok(()),
-    }
-}
-
 /// A key name as an operator reads it.
 pub fn show_key(key: &[u8]) -> String {
     String::from_utf8_lossy(key).into_owned()
@@ -946,7 +579,7 @@ impl CheckpointWriter {
 }
 
 /// What one batch did.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct BatchOutcome {
     keys: u64,
     by_value_keys: u64,
@@ -974,6 +607,14 @@ struct Ctx {
     replace: bool,
     per_type: bool,
     max_payload: u64,
+    /// The batches' connections, none in per-type mode.
+    wires: Option<Wires>,
+}
+
+/// The connections the batches read and write with.
+struct Wires {
+    source: WirePool,
+    target: WirePool,
 }
 
 /// Copies the keys of `from` (those matching `options.pattern`) into `to`. See the module doc.
@@ -990,7 +631,8 @@ pub async fn copy(from: &str, to: &str, mut options: CopyOptions) -> Result<Copy
     if !options.per_type
         && let Some(reason) = version_refusal(&source.info, &target.info)
     {
-        bail!("copy refused: {reason}");
+        // The operator's choice of target and method, and nothing written yet: bad input.
+        return Err(bad_input(format!("copy refused: {reason}")));
     }
 
     let existing = Checkpoint::read(&options.checkpoint)?;
@@ -1061,24 +703,23 @@ pub async fn copy(from: &str, to: &str, mut options: CopyOptions) -> Result<Copy
     }
 
     let max_payload = max_payload(&target).await;
+    let wires = if options.per_type {
+        None
+    } else {
+        let (source, target) = tokio::try_join!(
+            WirePool::connect("source", from, &source.shown, WIRES),
+            WirePool::connect("target", to, &target.shown, WIRES),
+        )?;
+        Some(Wires { source, target })
+    };
     let ctx = Arc::new(Ctx {
         source: source.clone(),
         target,
         replace: options.replace,
         per_type: options.per_type,
         max_payload,
+        wires,
     });
-    // Each batch in flight reads and writes on connections of its own.
-    let mut pool = Vec::new();
-    if !options.per_type {
-        let pairs = (0..IN_FLIGHT).map(|_| async {
-            Ok::<_, anyhow::Error>(WirePair {
-                source: Wire::connect("source", from, &source.shown).await?,
-                target: Wire::connect("target", to, &ctx.target.shown).await?,
-            })
-        });
-        pool = futures::future::try_join_all(pairs).await?;
-    }
     // The walk runs ahead on a connection of its own, at most IN_FLIGHT replies ahead, so that
     // a SCAN never waits behind the read pipelines.
     let mut scanner = Wire::connect("source", from, &source.shown).await?;
@@ -1088,7 +729,7 @@ pub async fn copy(from: &str, to: &str, mut options: CopyOptions) -> Result<Copy
     let mut cursor = checkpoint.cursor;
     let walker = tokio::spawn(async move {
         while !walk_stop.load(Ordering::SeqCst) {
-            let reply = scanner.scan(cursor, pattern.as_deref()).await;
+            let reply = scanner.scan(cursor, pattern.as_deref(), SCAN_COUNT).await;
             let next = reply.as_ref().map(|(next, _)| *next).ok();
             if tx.send(reply).await.is_err() {
                 break;
@@ -1100,62 +741,73 @@ pub async fn copy(from: &str, to: &str, mut options: CopyOptions) -> Result<Copy
         }
     });
     let mut totals = BatchOutcome::default();
-    type Handle = tokio::task::JoinHandle<(Option<WirePair>, Result<BatchOutcome>)>;
-    let mut in_flight: VecDeque<(u64, Handle)> = VecDeque::new();
+    let mut window = Window::default();
+    // The running batches, each giving back its number, as they finish (in any order). They
+    // run within this task, not as tasks of their own: the client then takes at most one core
+    // whatever the runtime's threads, and leaves the others to the servers when they share a
+    // machine (a batch's own work is small next to what it waits for).
+    let mut running: FuturesUnordered<BoxFuture<'static, (usize, Result<BatchOutcome>)>> =
+        FuturesUnordered::new();
     let mut walked = false;
+    // The first error; no batch starts after it.
     let mut failure: Option<anyhow::Error> = None;
 
     loop {
         let stopping = options.stop.load(Ordering::SeqCst) || failure.is_some();
-        let free = options.per_type || !pool.is_empty();
-        if !walked && !stopping && in_flight.len() < IN_FLIGHT && free {
-            match rx.recv().await {
-                Some(Ok((next, keys))) => {
-                    let ctx = Arc::clone(&ctx);
-                    let wires = pool.pop();
-                    in_flight.push_back((next, tokio::spawn(run_batch(ctx, wires, keys))));
-                    walked = next == 0;
-                }
-                Some(Err(e)) => failure = Some(e),
-                // The walk stopped because `stop` was set.
-                None => walked = true,
-            }
-            continue;
-        }
-        let Some((next, handle)) = in_flight.pop_front() else {
+        let start = !walked && !stopping && running.len() < IN_FLIGHT && window.len() < WINDOW;
+        if !start && running.is_empty() {
             break;
-        };
-        let outcome = match handle.await {
-            Ok((wires, r)) => {
-                pool.extend(wires);
-                r
+        }
+        tokio::select! {
+            biased;
+            Some((n, outcome)) = running.next() => {
+                let outcome = match outcome {
+                    Ok(o) => Some(o),
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                        None
+                    }
+                };
+                window.finish(n, outcome);
             }
-            Err(e) => Err(anyhow!("a copy task stopped: {e}")),
-        };
-        match outcome {
-            Ok(o) if failure.is_none() => {
-                totals.add(&o);
-                checkpoint.cursor = next;
-                checkpoint.done = next == 0;
-                checkpoint.keys += o.keys + o.already_present;
-                checkpoint.bytes += o.bytes;
-                checkpoint.updated = chrono::Utc::now().to_rfc3339();
-                writer.write(&checkpoint, checkpoint.done)?;
-                if let Some(progress) = options.progress.as_mut() {
-                    progress(&Progress {
-                        keys: checkpoint.keys - resumed_from_keys,
-                        bytes: totals.bytes,
-                        elapsed: started.elapsed(),
-                    });
+            scanned = rx.recv(), if start => {
+                match scanned {
+                    Some(Ok((next, keys))) => {
+                        let n = window.start(next);
+                        let ctx = Arc::clone(&ctx);
+                        running.push(Box::pin(async move { (n, run_batch(&ctx, keys).await) }));
+                        walked = next == 0;
+                    }
+                    Some(Err(e)) => failure = Some(e),
+                    // The walk stopped because `stop` was set.
+                    None => walked = true,
                 }
+                continue;
             }
-            // Later batches may have been written, but the checkpoint stays before the first
-            // one that failed.
-            Ok(o) => totals.add(&o),
-            Err(e) => {
-                if failure.is_none() {
-                    failure = Some(e);
+        }
+        let mut moved = false;
+        while let Some(finished) = window.pop_finished() {
+            match finished {
+                Finished::Confirmed(next, o) => {
+                    totals.add(&o);
+                    checkpoint.cursor = next;
+                    checkpoint.done = next == 0;
+                    checkpoint.keys += o.keys + o.already_present;
+                    checkpoint.bytes += o.bytes;
+                    moved = true;
                 }
+                Finished::AfterFailure(o) => totals.add(&o),
+            }
+        }
+        if moved {
+            checkpoint.updated = chrono::Utc::now().to_rfc3339();
+            writer.write(&checkpoint, checkpoint.done)?;
+            if let Some(progress) = options.progress.as_mut() {
+                progress(&Progress {
+                    keys: checkpoint.keys - resumed_from_keys,
+                    bytes: totals.bytes,
+                    elapsed: started.elapsed(),
+                });
             }
         }
     }
@@ -1178,6 +830,67 @@ pub async fn copy(from: &str, to: &str, mut options: CopyOptions) -> Result<Copy
     }
     report.interrupted = !checkpoint.done;
     Ok(report)
+}
+
+/// The batches started and not yet under the checkpoint, in walk order: the cursor that
+/// follows each, and once it has finished its outcome (None when it failed). Batches finish in
+/// any order; the checkpoint moves over those finished without a gap before them, never past
+/// one still running or failed.
+#[derive(Default)]
+struct Window {
+    /// The number of the oldest batch.
+    first: usize,
+    batches: VecDeque<(u64, Option<Option<BatchOutcome>>)>,
+    /// A failed batch left the window: the checkpoint stays before it for good.
+    blocked: bool,
+}
+
+/// A batch leaving the [`Window`].
+#[derive(Debug)]
+enum Finished {
+    /// Confirmed with every batch before it: the checkpoint moves to this cursor.
+    Confirmed(u64, BatchOutcome),
+    /// Finished after a batch that failed: its keys are counted, and written again by a
+    /// resume.
+    AfterFailure(BatchOutcome),
+}
+
+impl Window {
+    fn len(&self) -> usize {
+        self.batches.len()
+    }
+
+    /// A batch is started, whose SCAN reply gave the cursor `next`; gives its number.
+    fn start(&mut self, next: u64) -> usize {
+        self.batches.push_back((next, None));
+        self.first + self.batches.len() - 1
+    }
+
+    /// Batch `n` finished, or failed (None).
+    fn finish(&mut self, n: usize, outcome: Option<BatchOutcome>) {
+        if let Some(slot) = n
+            .checked_sub(self.first)
+            .and_then(|i| self.batches.get_mut(i))
+        {
+            slot.1 = Some(outcome);
+        }
+    }
+
+    /// The next batch to leave: the oldest, once finished.
+    fn pop_finished(&mut self) -> Option<Finished> {
+        loop {
+            if !self.batches.front().is_some_and(|(_, done)| done.is_some()) {
+                return None;
+            }
+            let (next, done) = self.batches.pop_front()?;
+            self.first += 1;
+            match done.flatten() {
+                Some(o) if !self.blocked => return Some(Finished::Confirmed(next, o)),
+                Some(o) => return Some(Finished::AfterFailure(o)),
+                None => self.blocked = true,
+            }
+        }
+    }
 }
 
 fn elapsed_ms(started: Instant) -> u64 {
@@ -1239,28 +952,14 @@ async fn max_payload(target: &Endpoint) -> u64 {
     }
 }
 
-/// Copies one batch; gives back its connections unless the batch failed (their state is then
-/// unknown).
-async fn run_batch(
-    ctx: Arc<Ctx>,
-    wires: Option<WirePair>,
-    keys: Vec<Vec<u8>>,
-) -> (Option<WirePair>, Result<BatchOutcome>) {
+/// Copies one batch, with the shared connections or, in per-type mode, key by key.
+async fn run_batch(ctx: &Ctx, keys: Vec<Vec<u8>>) -> Result<BatchOutcome> {
     if keys.is_empty() {
-        return (wires, Ok(BatchOutcome::default()));
+        return Ok(BatchOutcome::default());
     }
-    if ctx.per_type {
-        return (wires, per_type_batch(&ctx, keys).await);
-    }
-    let Some(mut wires) = wires else {
-        return (
-            None,
-            Err(anyhow!("a batch was started without connections")),
-        );
-    };
-    match restore_batch(&ctx, &mut wires, keys).await {
-        Ok(o) => (Some(wires), Ok(o)),
-        Err(e) => (None, Err(e)),
+    match &ctx.wires {
+        Some(wires) if !ctx.per_type => restore_batch(ctx, wires, keys).await,
+        _ => per_type_batch(ctx, keys).await,
     }
 }
 
@@ -1297,16 +996,18 @@ impl WriteOp {
     }
 }
 
-async fn restore_batch(
-    ctx: &Ctx,
-    wires: &mut WirePair,
-    keys: Vec<Vec<u8>>,
-) -> Result<BatchOutcome> {
+/// Copies one batch: reads it on a source connection, given back before the writes, and writes
+/// it on a target connection, given back before the followups.
+async fn restore_batch(ctx: &Ctx, wires: &Wires, keys: Vec<Vec<u8>>) -> Result<BatchOutcome> {
     let mut out = BatchOutcome::default();
+    let mut src = wires.source.take().await?;
+    let read = read_batch(&mut src, keys, &mut out).await;
+    wires.source.give(read.is_ok().then_some(src));
+    let (strings, others) = read?;
+
     let mut followups = Vec::new();
-    let mut items: Vec<Item> = Vec::with_capacity(keys.len());
+    let mut items: Vec<Item> = Vec::with_capacity(strings.len() + others.len());
     let mut writes = Vec::new();
-    let (strings, others) = read_strings(&mut wires.source, keys, &mut out).await?;
     let mut plain = Vec::new();
     let mut plain_bytes = 0usize;
     for item in strings {
@@ -1330,7 +1031,7 @@ async fn restore_batch(
     if !plain.is_empty() {
         writes.push(WriteOp::Group(plain));
     }
-    for item in read_dumps(&mut wires.source, others, &mut out).await? {
+    for item in others {
         if item.data.len() as u64 > ctx.max_payload {
             followups.push(Followup::PerType(item.key));
             continue;
@@ -1347,26 +1048,10 @@ async fn restore_batch(
         items.push(item);
     }
 
-    // An MSETNX that found one of its keys set none: each is written on its own (SET NX), so
-    // that only the keys the target has are compared. Only MSETNX groups come back here, so
-    // the second round ends it.
-    loop {
-        let mut retry = Vec::new();
-        send_writes(
-            ctx,
-            &mut wires.target,
-            &items,
-            writes,
-            &mut out,
-            &mut followups,
-            &mut retry,
-        )
-        .await?;
-        if retry.is_empty() {
-            break;
-        }
-        writes = retry.into_iter().map(WriteOp::Set).collect();
-    }
+    let mut dst = wires.target.take().await?;
+    let written = write_batch(ctx, &mut dst, &items, writes, &mut out, &mut followups).await;
+    wires.target.give(written.is_ok().then_some(dst));
+    written?;
     drop(items);
 
     let mut busy = Vec::new();
@@ -1393,6 +1078,38 @@ async fn restore_batch(
     }
     busy_error(&busy)?;
     Ok(out)
+}
+
+/// Reads a batch: the strings with their values, the other keys with their DUMP payloads.
+async fn read_batch(
+    src: &mut Wire,
+    keys: Vec<Vec<u8>>,
+    out: &mut BatchOutcome,
+) -> Result<(Vec<Item>, Vec<Item>)> {
+    let (strings, others) = read_strings(src, keys, out).await?;
+    let dumps = read_dumps(src, others, out).await?;
+    Ok((strings, dumps))
+}
+
+/// Writes a batch. An MSETNX that found one of its keys set none: each is written on its own
+/// (SET NX), so that only the keys the target has are compared. Only MSETNX groups come back
+/// for that, so the second round ends it.
+async fn write_batch(
+    ctx: &Ctx,
+    dst: &mut Wire,
+    items: &[Item],
+    mut writes: Vec<WriteOp>,
+    out: &mut BatchOutcome,
+    followups: &mut Vec<Followup>,
+) -> Result<()> {
+    loop {
+        let mut retry = Vec::new();
+        send_writes(ctx, dst, items, writes, out, followups, &mut retry).await?;
+        if retry.is_empty() {
+            return Ok(());
+        }
+        writes = retry.into_iter().map(WriteOp::Set).collect();
+    }
 }
 
 /// Reads a batch with one pipeline, `MGET` of every key and `PTTL` of each: the strings with
@@ -2479,6 +2196,63 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
+    fn keys(n: u64) -> BatchOutcome {
+        BatchOutcome {
+            keys: n,
+            ..BatchOutcome::default()
+        }
+    }
+
+    fn confirmed(w: &mut Window) -> Vec<(u64, u64)> {
+        std::iter::from_fn(|| w.pop_finished())
+            .map(|f| match f {
+                Finished::Confirmed(next, o) => (next, o.keys),
+                Finished::AfterFailure(o) => panic!("after a failure: {o:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_checkpoint_moves_only_over_batches_finished_without_a_gap() {
+        let mut w = Window::default();
+        let (a, b, c, d) = (w.start(10), w.start(20), w.start(30), w.start(0));
+        w.finish(c, Some(keys(3)));
+        w.finish(b, Some(keys(2)));
+        assert!(confirmed(&mut w).is_empty(), "the first batch still runs");
+        assert_eq!(w.len(), 4);
+        w.finish(a, Some(keys(1)));
+        assert_eq!(confirmed(&mut w), [(10, 1), (20, 2), (30, 3)]);
+        let e = w.start(40);
+        w.finish(e, Some(keys(5)));
+        assert!(confirmed(&mut w).is_empty());
+        w.finish(d, Some(keys(4)));
+        assert_eq!(confirmed(&mut w), [(0, 4), (40, 5)]);
+        assert_eq!(w.len(), 0);
+    }
+
+    #[test]
+    fn the_checkpoint_stays_before_a_failed_batch_for_good() {
+        let mut w = Window::default();
+        let (a, b, c) = (w.start(10), w.start(20), w.start(30));
+        w.finish(c, Some(keys(3)));
+        w.finish(b, None);
+        assert!(confirmed(&mut w).is_empty());
+        w.finish(a, Some(keys(1)));
+        assert!(matches!(
+            w.pop_finished(),
+            Some(Finished::Confirmed(10, BatchOutcome { keys: 1, .. }))
+        ));
+        // The failed batch leaves without a word; the one after it is counted, not confirmed.
+        assert!(matches!(
+            w.pop_finished(),
+            Some(Finished::AfterFailure(BatchOutcome { keys: 3, .. }))
+        ));
+        let d = w.start(0);
+        w.finish(d, Some(keys(4)));
+        assert!(matches!(w.pop_finished(), Some(Finished::AfterFailure(_))));
+        assert!(w.pop_finished().is_none());
+    }
+
     #[test]
     fn refuses_a_source_newer_than_the_target() {
         let reason = version_refusal(&info("7.2.4"), &info("7.0.15")).unwrap_or_default();
@@ -2492,79 +2266,5 @@ mod tests {
         assert!(info("6.2.0").set_pxat);
         assert!(info("7.0.15").set_pxat);
         assert_eq!(info("6.2.0").run_id, "abc");
-    }
-
-    fn wire(stream: tokio::net::UnixStream, buf: usize) -> Wire {
-        Wire {
-            role: "source",
-            shown: "redis://test".into(),
-            stream: WireStream::Unix(stream),
-            out: Vec::new(),
-            buf: vec![0; buf],
-            at: 0,
-            end: 0,
-        }
-    }
-
-    #[tokio::test]
-    async fn writes_commands_in_resp() {
-        let (a, _b) = tokio::net::UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
-        {
-            let mut w = wire(a, 16);
-            w.cmd(&[b"GET", b"k"]);
-            w.begin(3);
-            w.arg(b"PEXPIREAT");
-            w.arg(b"");
-            w.int(-1_700_000_000_123);
-            assert_eq!(
-                w.out,
-                b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*3\r\n$9\r\nPEXPIREAT\r\n$0\r\n\r\n$14\r\n-1700000000123\r\n"
-            );
-        }
-        let mut b = [0u8; 20];
-        assert_eq!(decimal(0, &mut b), b"0");
-        assert_eq!(decimal(i64::MAX, &mut b), b"9223372036854775807");
-        assert_eq!(decimal(i64::MIN, &mut b), b"-9223372036854775808");
-    }
-
-    #[tokio::test]
-    async fn reads_replies_split_anywhere_and_larger_than_the_buffer() {
-        use tokio::io::AsyncWriteExt;
-        let (a, mut b) = tokio::net::UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
-        let mut w = wire(a, 16);
-        let big = vec![b'z'; 100];
-        let mut bytes =
-            b"+OK\r\n:-42\r\n$-1\r\n*3\r\n$3\r\na\r\n\r\n$0\r\n\r\n*-1\r\n-ERR wrong\r\n".to_vec();
-        bytes.extend_from_slice(b"$100\r\n");
-        bytes.extend_from_slice(&big);
-        bytes.extend_from_slice(b"\r\n*2\r\n$2\r\n17\r\n*2\r\n$1\r\nx\r\n$1\r\ny\r\n");
-        let writer = tokio::spawn(async move {
-            for chunk in bytes.chunks(3) {
-                b.write_all(chunk).await.unwrap_or_else(|e| panic!("{e}"));
-                tokio::task::yield_now().await;
-            }
-            b
-        });
-        assert_eq!(w_reply(&mut w).await, Reply::Simple);
-        assert_eq!(w_reply(&mut w).await, Reply::Int(-42));
-        assert_eq!(w_reply(&mut w).await, Reply::Nil);
-        assert_eq!(w_reply(&mut w).await, Reply::Array(3));
-        assert_eq!(w_reply(&mut w).await, Reply::Bulk(b"a\r\n".to_vec()));
-        assert_eq!(w_reply(&mut w).await, Reply::Bulk(Vec::new()));
-        assert_eq!(w_reply(&mut w).await, Reply::Nil);
-        assert_eq!(w_reply(&mut w).await, Reply::Error("ERR wrong".into()));
-        assert_eq!(w_reply(&mut w).await, Reply::Bulk(big));
-        // A SCAN reply, read the way the walk reads it.
-        let _b = writer.await.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(w.array("SCAN").await.unwrap_or_else(|e| panic!("{e:#}")), 2);
-        assert_eq!(
-            w.reply().await.unwrap_or_else(|e| panic!("{e:#}")),
-            Reply::Bulk(b"17".to_vec())
-        );
-        assert_eq!(w.array("SCAN").await.unwrap_or_else(|e| panic!("{e:#}")), 2);
-    }
-
-    async fn w_reply(w: &mut Wire) -> Reply {
-        w.reply().await.unwrap_or_else(|e| panic!("{e:#}"))
     }
 }

@@ -187,9 +187,8 @@ async fn copy_to_an_older_redis_is_refused_and_writes_nothing() {
 
     let (code, text) = copy(&p.new.url(), &p.old.url(), dir.path(), &[]);
 
-    // The copy ends with a plain error (1, "a check failed"), not 2: the refusal is a plain
-    // `bail!` in redis_copy::copy, not marked as bad input.
-    assert_eq!(code, Some(1), "{text}");
+    // Refused as bad input (2): the target and the method are the operator's to change.
+    assert_eq!(code, Some(2), "{text}");
     for wanted in [
         "copy refused".to_string(),
         format!("Redis {}", p.new_info.version),
