@@ -315,11 +315,12 @@ async fn seed(
 ) -> Result<StepResult> {
     let shown = target.shown();
     // Reachable before anything is paused; and what it holds, for the log.
-    let occupied = target.occupied(record).await.with_context(|| {
-        format!("the destination database {shown} does not answer; nothing was paused")
-    })?;
+    let occupied = target
+        .occupied(record)
+        .await
+        .with_context(|| format!("{shown} does not answer; nothing was paused"))?;
     ctx.sink.info(format!(
-        "the destination database {shown} holds {} of the dump's {} tables; they are replaced",
+        "{shown} holds {} of the dump's {} tables; they are replaced",
         occupied.len(),
         record.rows.len()
     ));
@@ -355,7 +356,7 @@ async fn seed(
     figures.insert(PAUSED_FACT.into(), paused.fact());
     if !differ.is_empty() {
         let why = format!(
-            "the seeded database {shown} does not hold the dump's rows: {}",
+            "{shown} does not hold the dump's rows after the seed: {}",
             differ.join("; ")
         );
         let mut result = failed_paused(ctx, why, &paused);
