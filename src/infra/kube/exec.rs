@@ -3,15 +3,12 @@
 //! exit status returned. This is how a dump is taken from an in-cluster database, or restored
 //! into one, when the bastion cannot reach it directly.
 
+use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
-use std::future::Future;
-
-use futures::FutureExt;
-
-use crate::infra::tools::read_kept_until;
 use anyhow::{Context, anyhow, bail};
+use futures::FutureExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::Api;
@@ -20,6 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{KubeCluster, REQUEST_TIMEOUT};
+use crate::infra::tools::read_kept_until;
 
 /// A command that produces no output (or reads none of its input) for this long is taken as
 /// hung.
@@ -36,7 +34,8 @@ fn hex(digest: &[u8]) -> String {
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ExecResult {
-    /// Bytes written from stdout.
+    /// Bytes of stdout written to the sink; for [`KubeCluster::exec_with_input`], bytes of
+    /// the input sent.
     pub bytes: u64,
     /// Lowercase hex SHA-256 of those bytes.
     pub sha256: String,
