@@ -72,7 +72,7 @@ use serde_json::{Map, Value, json};
 use tokio::io::AsyncRead;
 
 use super::inventory::{self, Location};
-use super::pgtarget::{CLIENT_POD, PgTarget, PodDb, SYSTEM_DATABASE_SECRET, psql_rows};
+use super::pgtarget::{CLIENT_POD, PgTarget, PodDb, SYSTEM_DATABASE_SECRET, counts_of, psql_rows};
 use super::{Question, Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::config::StoreKind;
 use crate::infra::artifacts::{
@@ -504,20 +504,10 @@ pub async fn dump_exec(
     .await?;
     let partial = partial_path(to);
     let record = finish(&pg_restore, &partial, to, report, |tables| async move {
-        let mut rows = BTreeMap::new();
         let Some(query) = pg::count_query(&tables) else {
-            return Ok(rows);
+            return Ok(BTreeMap::new());
         };
-        for row in psql_rows(kube, pod, db, &query).await? {
-            let [table, n] = row.as_slice() else {
-                bail!("psql printed {row:?}, not table and count");
-            };
-            let n: u64 = n
-                .parse()
-                .with_context(|| format!("psql printed {row:?}, not table and count"))?;
-            rows.insert(table.clone(), n);
-        }
-        Ok(rows)
+        counts_of(psql_rows(kube, pod, db, &query).await?)
     })
     .await?;
     Ok(DumpRecord {

@@ -111,6 +111,21 @@ fn parse_psql(text: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The rows of [`pg::count_query`] as counts by `schema.name`.
+pub fn counts_of(rows: Vec<Vec<String>>) -> Result<BTreeMap<String, u64>> {
+    let mut counts = BTreeMap::new();
+    for row in rows {
+        let [table, n] = row.as_slice() else {
+            bail!("a row count came back as {row:?}, not table and count");
+        };
+        let n: u64 = n
+            .parse()
+            .with_context(|| format!("count(*) of {table} returned {n:?}"))?;
+        counts.insert(table.clone(), n);
+    }
+    Ok(counts)
+}
+
 /// The major version of `pg_restore --version` output (`pg_restore (PostgreSQL) 15.8`).
 fn tool_major(version: &str) -> Option<u32> {
     version
@@ -270,17 +285,7 @@ impl PgTarget {
         let Some(sql) = pg::count_query(tables) else {
             return Ok(BTreeMap::new());
         };
-        let mut counts = BTreeMap::new();
-        for row in self.rows(&sql, "counting the rows of the tables").await? {
-            let [table, n] = row.as_slice() else {
-                bail!("a row count came back as {row:?}, not table and count");
-            };
-            let n: u64 = n
-                .parse()
-                .with_context(|| format!("count(*) of {table} returned {n:?}"))?;
-            counts.insert(table.clone(), n);
-        }
-        Ok(counts)
+        counts_of(self.rows(&sql, "counting the rows of the tables").await?)
     }
 
     /// The dump's tables that already exist here.
