@@ -299,6 +299,28 @@ fn conninfo_without_password(conninfo: &str) -> String {
     kept.join(" ")
 }
 
+/// A command that runs the PostgreSQL client `program` (psql, pg_dump, pg_restore) against
+/// `url`: the connection string without its password in `--dbname`, the password in
+/// `PGPASSWORD` (never on the command line), `--no-password` so that it never prompts, no
+/// stdin, stderr piped, killed when dropped. The caller adds its options and stdout.
+pub fn client_command(
+    program: &std::path::Path,
+    url: &str,
+) -> anyhow::Result<tokio::process::Command> {
+    let (conninfo, password) = split_password(url)?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.arg("--no-password")
+        .arg("--dbname")
+        .arg(conninfo)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(pw) = password {
+        cmd.env("PGPASSWORD", pw);
+    }
+    Ok(cmd)
+}
+
 /// `"schema"."name"`, quoted for SQL.
 pub fn quote_table(schema: &str, name: &str) -> String {
     format!(

@@ -591,27 +591,11 @@ async fn load_schema(url: &str, schema: &PathBuf) -> Result<()> {
         );
     }
     let psql = tools::require("psql").await?;
-    let (conninfo, password) = pg::split_password(url)?;
-    let mut cmd = tokio::process::Command::new(&psql.path);
-    cmd.args([
-        "-X",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "--single-transaction",
-        "--no-password",
-    ])
-    .arg("--file")
-    .arg(schema)
-    .arg("--dbname")
-    .arg(&conninfo)
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .kill_on_drop(true);
-    if let Some(pw) = &password {
-        cmd.env("PGPASSWORD", pw);
-    }
+    let mut cmd = pg::client_command(&psql.path, url)?;
+    cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"])
+        .arg("--file")
+        .arg(schema)
+        .stdout(Stdio::null());
     let out = cmd
         .output()
         .await

@@ -290,20 +290,10 @@ pub async fn dump_url(url: &str, to: &Path, report: &Report<'_>) -> Result<DumpR
         }
     };
 
-    let (conninfo, password) = pg::split_password(url)?;
-    let mut cmd = tokio::process::Command::new(&pg_dump.path);
-    cmd.arg("--format=custom").arg("--no-password");
+    let mut cmd = pg::client_command(&pg_dump.path, url)?;
+    cmd.arg("--format=custom").stdout(Stdio::piped());
     if let Some(s) = &snapshot {
         cmd.arg(format!("--snapshot={s}"));
-    }
-    cmd.arg("--dbname")
-        .arg(&conninfo)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(pw) = &password {
-        cmd.env("PGPASSWORD", pw);
     }
     let partial = partial_path(to);
     let file = create_private(&partial).await?;
@@ -571,29 +561,13 @@ pub async fn pg_restore_into(
     report: &Report<'_>,
 ) -> Result<()> {
     let pg_restore = tools::require("pg_restore").await?;
-    let (conninfo, password) = pg::split_password(url)?;
-    let mut cmd = tokio::process::Command::new(&pg_restore.path);
-    cmd.args([
-        "--no-owner",
-        "--no-acl",
-        "--exit-on-error",
-        "--no-password",
-        "--verbose",
-    ])
-    .arg(format!("--jobs={}", restore_jobs()));
+    let mut cmd = pg::client_command(&pg_restore.path, url)?;
+    cmd.args(["--no-owner", "--no-acl", "--exit-on-error", "--verbose"])
+        .arg(format!("--jobs={}", restore_jobs()));
     if replace {
         cmd.args(["--clean", "--if-exists"]);
     }
-    cmd.arg("--dbname")
-        .arg(&conninfo)
-        .arg(file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(pw) = &password {
-        cmd.env("PGPASSWORD", pw);
-    }
+    cmd.arg(file).stdout(Stdio::null());
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot run {}", pg_restore.path.display()))?;
