@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use cutover::journal::{self, Header, Identity, Journal, JournalEvent, JournalState, Outcome};
+use cutover::journal::{self, Header, Identity, Journal, JournalEvent, JournalState};
+use cutover::runbook::Outcome;
 use cutover::runbook::{AccessPath, RunbookId};
 use serde_json::{Map, json};
 

@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use crate::error::bad_input;
+use crate::infra::kube::ClusterTarget;
 use crate::infra::url::redact;
 use crate::runbook::{self, AccessPath, ClusterRole, DbKind, Party, Runbook, RunbookId};
 
@@ -261,6 +262,18 @@ pub struct Cluster {
     pub wildcard_domain: Option<String>,
     pub system_database_kind: Option<DbKind>,
     pub stores: Vec<Store>,
+}
+
+impl Cluster {
+    /// Where the cluster is, for the Kubernetes layer.
+    pub fn target(&self) -> ClusterTarget {
+        ClusterTarget {
+            name: self.role.to_string(),
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -550,11 +563,11 @@ fn build(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
                 return Err(bad_input(format!(
                     "dumps.pg_client_image: `{image}` is not an image reference; name one such \
                      as {}",
-                    crate::steps::pgtarget::DEFAULT_CLIENT_IMAGE
+                    crate::infra::kube::DEFAULT_CLIENT_IMAGE
                 )));
             }
             Some(image) => image,
-            None => crate::steps::pgtarget::DEFAULT_CLIENT_IMAGE.to_string(),
+            None => crate::infra::kube::DEFAULT_CLIENT_IMAGE.to_string(),
         },
     };
     let convert = Convert {

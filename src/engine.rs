@@ -15,9 +15,10 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use crate::config::Config;
 use crate::event::{Command, Event, Hold, Level, Request, RunEnd};
 use crate::journal::{
-    Confirmation, Header, Identity, Journal, JournalEvent, JournalState, Need, Outcome, StepStatus,
+    Confirmation, Header, Identity, Journal, JournalEvent, JournalState, StepStatus,
 };
 use crate::plan::{PlannedStep, plan};
+use crate::runbook::{Need, Outcome};
 use crate::runbook::{StepId, StepKind};
 use crate::steps::{self, Recheck, StepContext, StepResult, StepSink};
 

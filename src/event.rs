@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::journal::{Need, Outcome};
+use crate::runbook::{Need, Outcome};
 use crate::runbook::{Party, StepId, StepKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -14,9 +14,9 @@ use crate::config::Config;
 use crate::engine::{Engine, EngineOptions};
 use crate::error::{ExitCode, bad_input};
 use crate::event::{Command, Event, Level, Request, RunEnd};
-use crate::journal::{Need, Outcome};
 use crate::plan::plan;
 use crate::runbook::StepId;
+use crate::runbook::{Need, Outcome};
 
 pub struct HeadlessOptions {
     pub until: Option<String>,

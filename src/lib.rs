@@ -7,6 +7,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod follow;
 pub mod format;
 pub mod headless;
 pub mod infra;

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::journal::Need;
+use crate::runbook::Need;
 use crate::runbook::{DbKind, Party, Step, StepKind, When};
 use crate::steps;
 

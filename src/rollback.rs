@@ -193,7 +193,7 @@ pub async fn rollback(
     let cluster = config
         .cluster(ClusterRole::Source)
         .context("the config has no [source] cluster; add it with its kubeconfig and namespace")?;
-    let kube = KubeCluster::connect(cluster).await?;
+    let kube = KubeCluster::connect(&cluster.target()).await?;
     // First, before the operator comes back: the APIManager's APIcast replicas, or
     // the operator would scale the gateways straight back to 0.
     restore_apimanager(&kube, state, log).await?;

@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::engine::{Engine, EngineOptions};
 use crate::error::{ExitCode, bad_input};
 use crate::event::{Command, Event, RunEnd};
-use crate::journal::{DEFAULT_POLL as FOLLOW_POLL, Follower, holder_text};
+use crate::follow::{DEFAULT_POLL as FOLLOW_POLL, Follower, holder_text};
 use crate::monitor::{MonitorOptions, Monitors};
 use crate::plan::plan;
 use crate::ui::input::Effect;

@@ -3,6 +3,7 @@
 
 pub mod age;
 pub mod artifacts;
+pub mod backoff;
 pub mod disk;
 pub mod kube;
 pub mod mysql;

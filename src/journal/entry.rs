@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::bad_input;
-use crate::runbook::{AccessPath, Party, RunbookId};
+use crate::runbook::{AccessPath, Need, Outcome, Party, RunbookId};
 
 /// One line of the journal.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -21,45 +21,6 @@ pub struct Entry {
     pub pid: u32,
     #[serde(flatten)]
     pub event: JournalEvent,
-}
-
-/// What a step needed from the operator before it ran.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Need {
-    /// A yes.
-    Confirm,
-    /// The exact phrase of a typed gate.
-    Typed,
-    /// Confirmation that the operator did a manual step by hand.
-    Manual,
-    /// Confirmation that the other party did its step.
-    HandOff,
-}
-
-impl Need {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Need::Confirm => "confirm",
-            Need::Typed => "typed",
-            Need::Manual => "manual",
-            Need::HandOff => "hand-off",
-        }
-    }
-}
-
-/// How a step ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    Passed,
-    Failed,
-    /// The step had nothing to do in this migration (e.g. no Redis configured).
-    NotApplicable,
-    /// The step ended early because the operator paused or quit while it asked a
-    /// question (e.g. whether to accept the loss of queued jobs); it runs again on
-    /// resume.
-    Stopped,
 }
 
 /// A confirmation as recorded: what was asked, what was answered, by whom.

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use rustix::fs::{FlockOperation, flock};
 use serde::{Deserialize, Serialize};
 
-use super::{Identity, hostname};
+use super::identity::{Identity, hostname};
 use crate::error::bad_input;
 
 pub const LOCK_FILE: &str = "lock";

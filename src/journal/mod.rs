@@ -8,7 +8,8 @@
 //! not parse makes the journal corrupt, and the message names the line.
 
 mod entry;
-mod follow;
+mod identity;
+
 mod lock;
 mod state;
 mod timeline;
@@ -20,8 +21,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use chrono::Utc;
 
-pub use entry::{Confirmation, Entry, Header, JournalEvent, Need, Outcome};
-pub use follow::{DEFAULT_POLL, Follower, holder_text};
+pub use entry::{Confirmation, Entry, Header, JournalEvent};
+pub use identity::{Identity, hostname};
+
 pub use lock::{Lock, LockHolder, current_holder};
 pub use state::{JournalState, StepRecord, StepStatus};
 pub use timeline::{SessionEnd, SessionSummary, sessions};
@@ -29,32 +31,6 @@ pub use timeline::{SessionEnd, SessionSummary, sessions};
 use crate::error::bad_input;
 
 pub const JOURNAL_FILE: &str = "journal.jsonl";
-
-/// Who writes the entries of this process: recorded on every line.
-#[derive(Clone, Debug)]
-pub struct Identity {
-    pub operator: String,
-    pub host: String,
-    pub pid: u32,
-}
-
-impl Identity {
-    pub fn of_this_process(operator: &str) -> Identity {
-        Identity {
-            operator: operator.to_string(),
-            host: hostname(),
-            pid: std::process::id(),
-        }
-    }
-}
-
-/// This machine's host name.
-pub fn hostname() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
-}
 
 /// A line that was cut short when a process died while writing it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -90,7 +66,9 @@ pub fn read(path: &Path) -> Result<JournalRead> {
     parse(&bytes, path)
 }
 
-fn parse(bytes: &[u8], path: &Path) -> Result<JournalRead> {
+/// Reads and checks journal bytes (the whole file, or its complete lines so far); `path` names
+/// the file in messages.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<JournalRead> {
     let mut out = JournalRead {
         len: bytes.len() as u64,
         ..Default::default()

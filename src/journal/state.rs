@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::entry::{Confirmation, Entry, JournalEvent, Need, Outcome};
+use super::entry::{Confirmation, Entry, JournalEvent};
 use crate::runbook::{AccessPath, RunbookId};
+use crate::runbook::{Need, Outcome};
 
 /// Where one step stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::entry::{Entry, JournalEvent, Outcome};
+use super::entry::{Entry, JournalEvent};
+use crate::runbook::Outcome;
 use crate::runbook::Party;
 
 /// How a session ended.

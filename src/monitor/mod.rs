@@ -7,12 +7,11 @@
 //! back to its interval once a reading works again. Connections are kept between readings, and
 //! the tasks sleep between ticks, so an idle wizard costs next to nothing.
 
-mod backoff;
+mod options;
 pub mod pods;
 pub mod queues;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
@@ -20,32 +19,9 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::event::Event;
 
+pub use crate::infra::backoff::MAX_BACKOFF;
+pub use options::MonitorOptions;
 pub use pods::{PodCounts, workload_phase};
-
-/// The longest wait between two attempts of a monitor that keeps failing.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
-
-/// How often the monitors read, and how long one reading may take.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MonitorOptions {
-    /// Between two readings of the queue depths (default 1 s).
-    pub queue_interval: Duration,
-    /// Between two readings of the workloads and their pods (default 2 s).
-    pub pod_interval: Duration,
-    /// Connecting to a store or cluster, and then each reading, before it counts as no answer
-    /// (default 5 s).
-    pub timeout: Duration,
-}
-
-impl Default for MonitorOptions {
-    fn default() -> MonitorOptions {
-        MonitorOptions {
-            queue_interval: Duration::from_secs(1),
-            pod_interval: Duration::from_secs(2),
-            timeout: Duration::from_secs(5),
-        }
-    }
-}
 
 /// The running monitors. Dropping it (or [`Monitors::stop`]) stops them.
 #[derive(Debug)]

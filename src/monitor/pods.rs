@@ -11,10 +11,10 @@ use kube::Api;
 use kube::api::ListParams;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::MonitorOptions;
-use super::backoff::Pacer;
+use super::options::MonitorOptions;
 use crate::config::{Cluster, Config};
 use crate::event::{Event, WorkloadSample};
+use crate::infra::backoff::Pacer;
 use crate::infra::kube::{
     KubeCluster, ORIGINAL_REPLICAS_ANNOTATION, PodInfo, WorkloadInfo, WorkloadKind,
 };
@@ -168,7 +168,7 @@ pub(super) async fn run(cluster: Cluster, events: UnboundedSender<Event>, option
         }
         let reading = match &kube {
             Some(k) => read(k, &options).await,
-            None => match KubeCluster::connect(&cluster).await {
+            None => match KubeCluster::connect(&cluster.target()).await {
                 Ok(k) => {
                     let reading = read(&k, &options).await;
                     kube = Some(k);
@@ -213,7 +213,7 @@ async fn read(kube: &KubeCluster, options: &MonitorOptions) -> anyhow::Result<Ve
         anyhow!(
             "{} cluster (context {}, server {}), namespace {}: no answer within {timeout:?} while \
              listing the {what}; check that the API server is reachable from this host",
-            kube.role(),
+            kube.name(),
             kube.context(),
             kube.server(),
             kube.namespace()
@@ -230,7 +230,7 @@ async fn read(kube: &KubeCluster, options: &MonitorOptions) -> anyhow::Result<Ve
         anyhow!(
             "{} cluster (context {}), namespace {}: listing the pods failed: {e}; check the \
              network and that this user may list pods there",
-            kube.role(),
+            kube.name(),
             kube.context(),
             kube.namespace()
         )

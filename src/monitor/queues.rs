@@ -3,10 +3,10 @@
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::MonitorOptions;
-use super::backoff::Pacer;
+use super::options::MonitorOptions;
 use crate::config::{Config, Store, StoreKind};
 use crate::event::{Event, QueueSample};
+use crate::infra::backoff::Pacer;
 use crate::infra::queues::QueueProbe;
 use crate::infra::url::scrub;
 use crate::runbook::ClusterRole;

@@ -173,6 +173,46 @@ impl Gate {
     }
 }
 
+/// What a step needs from the operator before it runs (from its gate, its kind and its owner;
+/// see `plan`), as the journal records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Need {
+    /// A yes.
+    Confirm,
+    /// The exact phrase of a typed gate.
+    Typed,
+    /// Confirmation that the operator did a manual step by hand.
+    Manual,
+    /// Confirmation that the other party did its step.
+    HandOff,
+}
+
+impl Need {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Need::Confirm => "confirm",
+            Need::Typed => "typed",
+            Need::Manual => "manual",
+            Need::HandOff => "hand-off",
+        }
+    }
+}
+
+/// How an attempt of a step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    /// The step had nothing to do in this migration (e.g. no Redis configured).
+    NotApplicable,
+    /// The step ended early because the operator paused or quit while it asked a
+    /// question (e.g. whether to accept the loss of queued jobs); it runs again on
+    /// resume.
+    Stopped,
+}
+
 /// A step's stable id (kebab-case): the key of the journal and of `--confirm`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]

@@ -70,7 +70,7 @@ impl ExecRule {
 /// from the pod's environment, which the simulated kubelet fills from the pod's secret
 /// reference. No other program runs in that pod.
 pub fn client_pod_rules() -> Vec<ExecRule> {
-    let pod = crate::steps::pgtarget::CLIENT_POD;
+    let pod = crate::infra::kube::CLIENT_POD;
     let mut rules: Vec<ExecRule> = ["psql", "pg_dump", "pg_restore"]
         .iter()
         .map(|client| {

@@ -174,7 +174,7 @@ pub fn required(action: Action) -> Vec<Needed> {
             reach_data(Destination),
             read_workloads(Destination),
             scale_workloads(Destination),
-            crate::steps::seed::DESTINATION_OPERATORS
+            crate::infra::kube::RHOAM_OPERATORS
                 .iter()
                 .flat_map(|(ns, _)| pause_operator(Destination, ns))
                 .collect(),
@@ -371,7 +371,7 @@ async fn probe_cluster(
     needs: &[&Needed],
 ) -> Result<ClusterFindings> {
     let role = cluster.role;
-    let kube = KubeCluster::connect(cluster).await?;
+    let kube = KubeCluster::connect(&cluster.target()).await?;
     let version = kube.server_version().await?;
     ctx.sink.info(format!("{role}: API server {version}"));
     let mut problems = Vec::new();

@@ -7,15 +7,16 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::Utc;
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::Config;
 use crate::event::{Event, Level};
+use crate::infra::kube::KubeCluster;
 use crate::journal::JournalState;
-use crate::runbook::{Step, StepId};
+use crate::runbook::{ClusterRole, Step, StepId};
 
 /// Records a fact in the journal before returning (provided by the engine).
 pub type FactRecorder = Arc<dyn Fn(StepId, &str, Value) -> Result<()> + Send + Sync>;
@@ -43,6 +44,15 @@ pub struct StepContext {
 }
 
 impl StepContext {
+    /// A connection to the configured cluster of `role`; without one in the config, a message
+    /// that says to add it.
+    pub async fn cluster(&self, role: ClusterRole) -> Result<KubeCluster> {
+        let cluster = self.config.cluster(role).with_context(|| {
+            format!("the config has no [{role}] cluster; add it with its kubeconfig and namespace")
+        })?;
+        KubeCluster::connect(&cluster.target()).await
+    }
+
     /// A fact an earlier attempt of `step` recorded, if any.
     pub fn fact(&self, step: &str, key: &str) -> Option<&Value> {
         self.history.step(step)?.facts.get(key)

@@ -26,7 +26,7 @@
 //! Freshness rule: it passes only on a reading taken just now in which every watched store
 //! answered. A store that does not answer makes the figures stale: the step says so, retries
 //! with a backoff (the interval doubled after each failure, at most
-//! [`crate::monitor::MAX_BACKOFF`]), and neither passes nor asks to accept a loss while any
+//! [`crate::infra::backoff::MAX_BACKOFF`]), and neither passes nor asks to accept a loss while any
 //! figure is stale. When the drain time is over with the figures stale, it asks instead whether
 //! to keep waiting (type `wait`: another drain time) or pause: no number of lost jobs can be
 //! given then, and a store that never answers again must not hold the run forever.
@@ -51,6 +51,7 @@ use serde_json::{Map, Value, json};
 use super::inventory::{self, Inventory, Location};
 use super::{Question, Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::config::StoreKind;
+use crate::infra::backoff::backoff;
 use crate::infra::kube::{KubeCluster, PortForward};
 use crate::infra::pg::QueJobsProbe;
 use crate::infra::queues::{QueueFamily, QueueProbe};
@@ -408,12 +409,7 @@ impl<'a> Inventoried<'a> {
             );
         }
         if self.kube.is_none() {
-            let cluster = self
-                .ctx
-                .config
-                .cluster(ClusterRole::Source)
-                .context("the config has no [source] cluster")?;
-            self.kube = Some(KubeCluster::connect(cluster).await?);
+            self.kube = Some(self.ctx.cluster(ClusterRole::Source).await?);
         }
         let Some(kube) = self.kube.as_ref() else {
             anyhow::bail!("no connection to the source cluster");
@@ -488,14 +484,6 @@ fn nothing_to_watch() -> String {
      stores; set [source].backend_redis_queues_url, system_redis_url and zync_database_url (as \
      env:NAME or file:PATH), or drain the queues by hand with the procedure"
         .to_string()
-}
-
-/// The wait after the `failures`-th failed reading in a row: the interval (at least one
-/// second), doubled each time, at most `MAX_BACKOFF` (the live panels' policy).
-fn backoff(failures: u32) -> Duration {
-    let base = INTERVAL.max(Duration::from_secs(1));
-    let factor = 1u32 << failures.saturating_sub(1).min(16);
-    base.saturating_mul(factor).min(crate::monitor::MAX_BACKOFF)
 }
 
 /// The queues above `threshold`, deepest first.
@@ -704,7 +692,7 @@ impl Tracker {
         if self.failures == 0 {
             INTERVAL
         } else {
-            backoff(self.failures)
+            backoff(INTERVAL, self.failures)
         }
     }
 
@@ -1036,13 +1024,6 @@ async fn check(ctx: &StepContext) -> Result<Recheck> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let s = Duration::from_secs;
-        let waits: Vec<Duration> = (1..=6).map(backoff).collect();
-        assert_eq!(waits, [s(1), s(2), s(4), s(8), s(10), s(10)]);
-    }
 
     #[test]
     fn a_forwarded_url_keeps_its_credentials_and_database() {

@@ -251,7 +251,7 @@ pub fn recorded(ctx: &StepContext) -> Option<Inventory> {
 /// namespace at the moment of use. It holds credentials: never log, record or show it
 /// (show [`redact`]ed text instead). Errors name the secret and key, never the value.
 pub async fn store_url(kube: &KubeCluster, secret: &str, key: &str) -> Result<String> {
-    let role = kube.role();
+    let role = kube.name();
     let ns = kube.namespace();
     let found = kube.get_secret(None, secret).await.with_context(|| {
         format!(
@@ -336,16 +336,8 @@ enum Taken {
     Failed(String),
 }
 
-async fn connect(ctx: &StepContext, role: ClusterRole) -> Result<KubeCluster> {
-    let cluster = ctx
-        .config
-        .cluster(role)
-        .with_context(|| format!("the config has no [{role}] cluster; add it"))?;
-    KubeCluster::connect(cluster).await
-}
-
 async fn take(ctx: &StepContext, report: &mut Report<'_>) -> Result<Taken> {
-    let source = connect(ctx, ClusterRole::Source).await?;
+    let source = ctx.cluster(ClusterRole::Source).await?;
     let ns = source.namespace().to_string();
 
     // Versions. The source's may be unreadable only when its workloads tell the story.
@@ -363,7 +355,7 @@ async fn take(ctx: &StepContext, report: &mut Report<'_>) -> Result<Taken> {
             None
         }
     };
-    let destination = connect(ctx, ClusterRole::Destination).await?;
+    let destination = ctx.cluster(ClusterRole::Destination).await?;
     let destination_version = match destination.threescale_version().await {
         Ok(v) => {
             report.info(format!(
@@ -381,8 +373,8 @@ async fn take(ctx: &StepContext, report: &mut Report<'_>) -> Result<Taken> {
     };
     let migration_version = match ctx.config.cluster(ClusterRole::MigrationCluster) {
         None => None,
-        Some(cluster) => {
-            let version = match KubeCluster::connect(cluster).await {
+        Some(_) => {
+            let version = match ctx.cluster(ClusterRole::MigrationCluster).await {
                 Ok(kube) => kube.threescale_version().await,
                 Err(e) => Err(e),
             };
@@ -758,7 +750,7 @@ async fn permissions(ctx: &StepContext, report: &mut Report<'_>) -> Result<Permi
             continue;
         };
         let namespace = need.scope.namespace(&cluster.namespace, None);
-        let kube = KubeCluster::connect(cluster).await?;
+        let kube = ctx.cluster(need.cluster).await?;
         let access = Access {
             verb: need.verb.to_string(),
             group: need.group.to_string(),

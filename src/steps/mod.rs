@@ -24,8 +24,8 @@ use serde_json::{Map, Value};
 
 pub use context::{FactRecorder, Question, QuestionSender, StepContext, StepSink};
 
-use crate::journal::Outcome;
 use crate::runbook::Action;
+use crate::runbook::Outcome;
 
 pub type StepFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 

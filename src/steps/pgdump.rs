@@ -72,7 +72,7 @@ use serde_json::{Map, Value, json};
 use tokio::io::AsyncRead;
 
 use super::inventory::{self, Location};
-use super::pgtarget::{CLIENT_POD, PgTarget, PodDb, SYSTEM_DATABASE_SECRET, counts_of, psql_rows};
+use super::pgtarget::{PgTarget, PodDb, SYSTEM_DATABASE_SECRET, counts_of, psql_rows};
 use super::{Question, Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::config::StoreKind;
 use crate::infra::artifacts::{
@@ -80,6 +80,7 @@ use crate::infra::artifacts::{
     sha256_file,
 };
 pub use crate::infra::artifacts::{Report, human_bytes};
+use crate::infra::kube::CLIENT_POD;
 use crate::infra::kube::{CLIENT_POD_DEADLINE, KubeCluster};
 use crate::infra::pg;
 use crate::infra::tools::{self, ToolVersion};
@@ -786,11 +787,7 @@ async fn source_of(ctx: &StepContext, target: Target, report: &Report<'_>) -> Re
     if scheme.starts_with("oracle") {
         return Ok(Source::Manual(manual("Oracle", step)));
     }
-    let cluster = ctx
-        .config
-        .cluster(ClusterRole::Source)
-        .context("the config has no [source] cluster")?;
-    let kube = KubeCluster::connect(cluster).await?;
+    let kube = ctx.cluster(ClusterRole::Source).await?;
     match location.location {
         Location::External => {
             let url = inventory::store_url(&kube, secret, key)
@@ -1052,7 +1049,7 @@ pub(crate) async fn system_database(
     let cluster = ctx.config.cluster(role).with_context(|| {
         format!("the config has no {role} cluster, and no URL of its system database")
     })?;
-    let kube = KubeCluster::connect(cluster).await?;
+    let kube = KubeCluster::connect(&cluster.target()).await?;
     (report.log)(format!(
         "no system database URL of the {role} is in the config: reaching it from inside the \
          cluster, through pod {CLIENT_POD} in namespace {}",

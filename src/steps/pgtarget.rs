@@ -26,14 +26,10 @@ use tokio::sync::OnceCell;
 
 use super::pgdump::{DumpRecord, Report, Verified, pg_restore_into};
 use crate::infra::artifacts::Throttle;
-use crate::infra::kube::{ClientPodSpec, KubeCluster, with_url};
+use crate::infra::kube::{CLIENT_POD, ClientPodSpec, KubeCluster, with_url};
 use crate::infra::pg;
 use crate::infra::url::{redact, scrub};
 
-/// The client pod's name.
-pub const CLIENT_POD: &str = "cutover-pg-client";
-/// The image of the client pod when `dumps.pg_client_image` is not set.
-pub const DEFAULT_CLIENT_IMAGE: &str = "registry.redhat.io/rhel9/postgresql-15";
 /// The secret and key that hold a 3scale system database's URL, in its namespace.
 pub const SYSTEM_DATABASE_SECRET: (&str, &str) = ("system-database", "URL");
 
@@ -183,7 +179,7 @@ impl PgTarget {
             "the database of secret {secret}/{key} in namespace {} ({} cluster), through pod \
              {CLIENT_POD}",
             kube.namespace(),
-            kube.role()
+            kube.name()
         );
         Ok(PgTarget {
             reach: Reach::Pod {

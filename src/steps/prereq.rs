@@ -14,7 +14,7 @@ use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::config::{Store, StoreKind};
 use crate::format::bytes;
 use crate::infra;
-use crate::journal::Outcome;
+use crate::runbook::Outcome;
 use crate::runbook::{Action, DbKind};
 
 /// How long one data store may take to answer a probe.

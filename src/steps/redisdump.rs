@@ -269,11 +269,7 @@ async fn source_kube<'a>(
     kube: &'a mut Option<KubeCluster>,
 ) -> Result<&'a KubeCluster> {
     if kube.is_none() {
-        let cluster = ctx
-            .config
-            .cluster(ClusterRole::Source)
-            .context("the config has no [source] cluster")?;
-        *kube = Some(KubeCluster::connect(cluster).await?);
+        *kube = Some(ctx.cluster(ClusterRole::Source).await?);
     }
     kube.as_ref().context("the source cluster is not connected")
 }

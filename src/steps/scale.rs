@@ -84,7 +84,7 @@ pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> 
 impl StepAction for Quiesce {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult> {
         Box::pin(async move {
-            let kube = source(ctx).await?;
+            let kube = ctx.cluster(ClusterRole::Source).await?;
             if self.0 == STOP_TRAFFIC_WORKLOADS {
                 hold_apimanager(&kube, &ctx.sink, &ctx.history).await?;
             }
@@ -94,7 +94,7 @@ impl StepAction for Quiesce {
 
     fn check<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, Recheck> {
         Box::pin(async move {
-            let kube = source(ctx).await?;
+            let kube = ctx.cluster(ClusterRole::Source).await?;
             if self.0 == STOP_TRAFFIC_WORKLOADS
                 && let Some(why) = apimanager_not_held(&kube).await?
             {
@@ -122,14 +122,6 @@ async fn apimanager_not_held(kube: &KubeCluster) -> Result<Option<String>> {
         }
     }
     Ok(None)
-}
-
-async fn source(ctx: &StepContext) -> Result<KubeCluster> {
-    let cluster = ctx
-        .config
-        .cluster(ClusterRole::Source)
-        .context("the config has no [source] cluster; add it with its kubeconfig and namespace")?;
-    KubeCluster::connect(cluster).await
 }
 
 /// The replicas the journal recorded for `name` (stop-traffic's facts, then scale-down's).
@@ -300,7 +292,7 @@ fn refused(
         format!(
             "{what} was refused: the {role} cluster's user needs {rule} in namespace {ns} \
              (check with `kubectl --context {ctx} auth can-i patch {resource} -n {ns}`): {text}",
-            role = kube.role(),
+            role = kube.name(),
             ns = kube.namespace(),
             ctx = kube.context(),
         )

@@ -170,13 +170,6 @@ pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> 
     }
 }
 
-async fn connect(ctx: &StepContext, role: ClusterRole) -> Result<KubeCluster> {
-    let cluster = ctx.config.cluster(role).with_context(|| {
-        format!("the config has no [{role}] cluster; add it with its kubeconfig and namespace")
-    })?;
-    KubeCluster::connect(cluster).await
-}
-
 /// The object without what the API server owns, so that it applies on another cluster.
 fn clean(mut object: Value) -> Value {
     if let Some(o) = object.as_object_mut() {
@@ -306,7 +299,7 @@ fn warn_tenant(ctx: &StepContext, seed: &Secret) {
 /// running step.
 async fn export_source(ctx: &StepContext) -> Result<ExportRecord> {
     let recipients = Recipients::parse(&ctx.config.dumps.age_recipients)?;
-    let kube = connect(ctx, ClusterRole::Source).await?;
+    let kube = ctx.cluster(ClusterRole::Source).await?;
     let managers = kube.list_custom(CustomKind::ApiManager, None).await?;
     let exporter = Exporter {
         ctx,
@@ -879,7 +872,7 @@ impl StepAction for PushSecrets {
                 Err(result) => return Ok(result),
             };
             let recipients = Recipients::parse(&ctx.config.dumps.age_recipients)?;
-            let kube = connect(ctx, ClusterRole::Destination).await?;
+            let kube = ctx.cluster(ClusterRole::Destination).await?;
             let targets = targets(&kube, &source).await?;
             if let Some(refusal) = tenant_mismatch(&source, &targets) {
                 ctx.sink.error(&refusal);
@@ -988,7 +981,7 @@ impl StepAction for PushSecrets {
                 Ok(s) => s,
                 Err(result) => return Ok(Recheck::DoesNotHold(result.summary)),
             };
-            let kube = connect(ctx, ClusterRole::Destination).await?;
+            let kube = ctx.cluster(ClusterRole::Destination).await?;
             let targets = targets(&kube, &source).await?;
             let differ = not_holding(&kube, &targets).await?;
             Ok(Recheck::unless_differ(&differ, || {

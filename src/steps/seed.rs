@@ -49,7 +49,8 @@ use super::scale::{COMPONENTS, POD_STOP_TIMEOUT, quiesce};
 use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::infra::artifacts;
 use crate::infra::kube::KubeCluster;
-use crate::journal::{JournalState, Outcome};
+use crate::journal::JournalState;
+use crate::runbook::Outcome;
 use crate::runbook::{Action, ClusterRole};
 
 /// The step whose dump is seeded.
@@ -64,15 +65,8 @@ pub const PAUSED_FACT: &str = "paused";
 pub const FALLBACK_FACT: &str = "fallback";
 pub const SEED_FACT: &str = "seed";
 
-/// RHOAM's operator and the 3scale operator RHOAM installs, each in its own namespace, in the
-/// order they are paused: (namespace, deployment).
-pub const DESTINATION_OPERATORS: [(&str, &str); 2] = [
-    ("redhat-rhoam-operator", "rhmi-operator"),
-    (
-        "redhat-rhoam-3scale-operator",
-        "threescale-operator-controller-manager-v2",
-    ),
-];
+/// RHOAM's operator and the 3scale operator RHOAM installs, paused in this order.
+pub use crate::infra::kube::RHOAM_OPERATORS as DESTINATION_OPERATORS;
 
 /// 3scale's components in the destination namespace, in the order they are stopped: the
 /// gateways, the components that write, the rest. The caches and the external data stores
@@ -105,13 +99,6 @@ fn migration_dump(ctx: &StepContext) -> std::result::Result<DumpRecord, String> 
             pgdump::record_path(&file).display()
         )
     })
-}
-
-async fn destination(ctx: &StepContext) -> Result<KubeCluster> {
-    let cluster = ctx.config.cluster(ClusterRole::Destination).context(
-        "the config has no [destination] cluster; add it with its kubeconfig and namespace",
-    )?;
-    KubeCluster::connect(cluster).await
 }
 
 /// What the pause found: the counts by namespace and deployment, the deployments that are not
@@ -325,7 +312,7 @@ async fn seed(
         record.rows.len()
     ));
 
-    let kube = destination(ctx).await?;
+    let kube = ctx.cluster(ClusterRole::Destination).await?;
     let paused = pause(ctx, &kube).await?;
     if let Some(why) = &paused.failure {
         return Ok(failed_paused(ctx, why.clone(), &paused));

@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::safe::safe_text;
 use super::status::StepState;
 use super::view::{DialogMode, LastResult, Progress, RunMarker, ViewState, figures};
 use crate::event::{Event, Hold, Level, RunEnd};
-use crate::journal::Outcome;
+use crate::infra::url::redact_text;
+use crate::runbook::Outcome;
 
 impl ViewState {
     /// Takes one Event from the engine, at time `now`.
@@ -51,8 +51,8 @@ impl ViewState {
             Event::Waiting(req) => {
                 self.holding = None;
                 let mut req = req.clone();
-                req.changes = req.changes.as_deref().map(safe_text);
-                req.condition = req.condition.as_deref().map(safe_text);
+                req.changes = req.changes.as_deref().map(redact_text);
+                req.condition = req.condition.as_deref().map(redact_text);
                 // The view already holds this step's texts, filled from the same config
                 // with the config's values masked; the runbook's own shell (e.g.
                 // `printf 'PASSWORD=%s'`) must reach the operator unaltered.
@@ -65,7 +65,7 @@ impl ViewState {
                         req.procedure = req
                             .procedure
                             .lines()
-                            .map(safe_text)
+                            .map(redact_text)
                             .collect::<Vec<_>>()
                             .join("\n");
                     }
@@ -94,7 +94,7 @@ impl ViewState {
                 }
             }
             Event::ConfirmRefused { step, reason } => {
-                self.refused = Some(safe_text(reason));
+                self.refused = Some(redact_text(reason));
                 self.input.clear();
                 self.log_line(now, Some(*step), Level::Warn, &format!("refused: {reason}"));
             }
@@ -164,7 +164,7 @@ impl ViewState {
                     };
                     s.last = Some(LastResult {
                         outcome: Some(*outcome),
-                        summary: safe_text(summary),
+                        summary: redact_text(summary),
                         figures: figures(figs),
                     });
                 }
@@ -201,7 +201,7 @@ impl ViewState {
                     s.state = StepState::Skipped;
                     s.last = Some(LastResult {
                         outcome: None,
-                        summary: safe_text(&format!("skipped: {reason}")),
+                        summary: redact_text(&format!("skipped: {reason}")),
                         figures: Vec::new(),
                     });
                 }
@@ -275,7 +275,7 @@ impl ViewState {
                 if self
                     .notice
                     .as_ref()
-                    .is_none_or(|(_, t)| *t != safe_text(&text))
+                    .is_none_or(|(_, t)| *t != redact_text(&text))
                 {
                     self.set_notice(Level::Warn, &text);
                     self.log_line(now, None, Level::Warn, &text);

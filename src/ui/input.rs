@@ -7,7 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::keymap::{Action, Context, action_for};
 use super::view::{DialogMode, Panel, RunMarker, ViewState};
 use crate::event::{Command, Hold, Level};
-use crate::journal::Need;
+use crate::runbook::Need;
 
 /// What the event loop does after a key.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,7 +17,7 @@ pub struct LogLine {
     /// None for lines about the run rather than one step.
     pub step: Option<StepId>,
     pub level: Level,
-    /// Already passed through `safe_text`.
+    /// Already passed through `redact_text`.
     pub text: String,
 }
 

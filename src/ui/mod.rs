@@ -16,7 +16,6 @@ mod layout;
 pub mod logbuf;
 pub mod panels;
 pub mod resume;
-pub mod safe;
 pub mod status;
 pub mod theme;
 pub mod view;

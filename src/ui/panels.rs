@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 
-use super::safe::safe_text;
 pub use crate::event::{QueueSample, WorkloadSample};
+use crate::infra::url::redact_text;
 
 /// How many samples of history each row keeps: a few minutes at one a second.
 pub const HISTORY: usize = 300;
@@ -74,10 +74,10 @@ impl QueuePanel {
     /// Takes one probe's depths. A queue missing from a probe keeps its last depth:
     /// the probe lists what it found, and an absent key is an empty list in Redis.
     pub fn apply_queue_sample(&mut self, at: DateTime<Utc>, source: &str, samples: &[QueueSample]) {
-        self.source = safe_text(source);
+        self.source = redact_text(source);
         self.updated = Some(at);
         for s in samples {
-            let name = safe_text(&s.name);
+            let name = redact_text(&s.name);
             let row = match self.rows.iter().position(|r| r.name == name) {
                 Some(i) => &mut self.rows[i],
                 None => {
@@ -123,13 +123,13 @@ impl PodsPanel {
     /// Takes one listing. Unlike queues, a workload missing from a listing is gone
     /// (deleted), so rows follow the listing, keeping the history of those that stay.
     pub fn apply_pods(&mut self, at: DateTime<Utc>, scope: &str, workloads: &[WorkloadSample]) {
-        self.scope = safe_text(scope);
+        self.scope = redact_text(scope);
         self.updated = Some(at);
         let mut rows = Vec::with_capacity(workloads.len());
         for w in workloads {
             let mut sample = w.clone();
-            sample.name = safe_text(&w.name);
-            sample.phase = safe_text(&w.phase);
+            sample.name = redact_text(&w.name);
+            sample.phase = redact_text(&w.phase);
             let mut history = self
                 .rows
                 .iter()

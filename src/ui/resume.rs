@@ -4,9 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::safe::safe_text;
 use super::status::StepState;
 use super::view::ViewState;
+use crate::infra::url::redact_text;
 use crate::journal::{SessionEnd, SessionSummary};
 
 /// Sessions shown; older ones are counted, not listed.
@@ -33,7 +33,7 @@ impl ResumePrompt {
         let headline = format!(
             "started {} by {}; {} session{} so far, {} of {} steps settled",
             when(first.started),
-            safe_text(&first.operator),
+            redact_text(&first.operator),
             sessions.len(),
             if sessions.len() == 1 { "" } else { "s" },
             view.settled(),
@@ -133,7 +133,7 @@ fn session_line(s: &SessionSummary, view: &ViewState) -> String {
             )
         }
     };
-    safe_text(&format!(
+    redact_text(&format!(
         "{}  {} ({}) on {} [{}]: {did}; {end}",
         s.started.format("%m-%d %H:%M"),
         s.operator,

@@ -7,13 +7,14 @@ use serde_json::{Map, Value};
 
 use super::logbuf::{LogBuffer, LogLine};
 use super::panels::{PodsPanel, QueuePanel};
-use super::safe::safe_text;
 use super::status::StepState;
 use crate::config::Config;
 use crate::event::{Hold, Level, Request};
-use crate::journal::{JournalState, Need, Outcome};
+use crate::infra::url::redact_text;
+use crate::journal::JournalState;
 use crate::plan::PlannedStep;
 use crate::runbook::{AccessPath, Party, RunbookId, StepId, StepKind};
+use crate::runbook::{Need, Outcome};
 
 /// What the header says about the migration; taken from the config so the view
 /// does not keep the config (which holds secret references) around.
@@ -31,10 +32,10 @@ pub struct ConfigSummary {
 impl ConfigSummary {
     pub fn of(config: &Config) -> ConfigSummary {
         ConfigSummary {
-            migration: safe_text(&config.name),
+            migration: redact_text(&config.name),
             runbook: config.runbook,
             access_path: config.access_path,
-            operator: safe_text(&config.operator),
+            operator: redact_text(&config.operator),
             party: config.party,
             drain_threshold: config.drain.threshold,
         }
@@ -248,7 +249,7 @@ impl ViewState {
                     last: record.and_then(|r| {
                         r.summary.as_ref().map(|s| LastResult {
                             outcome: r.outcome,
-                            summary: safe_text(s),
+                            summary: redact_text(s),
                             figures: figures(&r.figures),
                         })
                     }),
@@ -317,7 +318,7 @@ impl ViewState {
         use crate::runbook::render_procedure;
         // The runbook's own text holds no secret (procedures name them through shell
         // variables); only the values the config fills in are masked.
-        let lookup = |name: &str| lookup(name).map(|v| safe_text(&v));
+        let lookup = |name: &str| lookup(name).map(|v| redact_text(&v));
         for s in &mut self.steps {
             s.doc = render_procedure(&s.doc, lookup);
             s.changes = s.changes.as_deref().map(|c| render_procedure(c, lookup));
@@ -327,7 +328,7 @@ impl ViewState {
 
     /// Shows `text` above the key bar for a while.
     pub fn set_notice(&mut self, level: Level, text: &str) {
-        self.notice = Some((level, safe_text(text)));
+        self.notice = Some((level, redact_text(text)));
         self.notice_at = self.now;
     }
 
@@ -408,7 +409,7 @@ impl ViewState {
             at: now,
             step,
             level,
-            text: safe_text(text),
+            text: redact_text(text),
         });
     }
 }
@@ -424,7 +425,7 @@ pub(super) fn figures(map: &Map<String, Value>) -> Vec<(String, String)> {
                     .map_or_else(|| n.to_string(), crate::format::bytes),
                 other => other.to_string(),
             };
-            (k.replace('_', " "), safe_text(&text))
+            (k.replace('_', " "), redact_text(&text))
         })
         .collect()
 }

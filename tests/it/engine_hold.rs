@@ -334,7 +334,7 @@ fn a_question_left_for_a_pause_asks_again_and_takes_only_its_exact_answer() {
         });
         d.until("the drain passed", |e| match e {
             Event::StepFinished { step, outcome, .. } if step.0 == "drain-queues" => {
-                assert_eq!(*outcome, cutover::journal::Outcome::Passed);
+                assert_eq!(*outcome, cutover::runbook::Outcome::Passed);
                 Some(())
             }
             _ => None,

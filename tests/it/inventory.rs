@@ -385,7 +385,9 @@ fn a_2_15_source_runs_deployments_and_an_external_database_is_located() {
     let config = cutover::config::Config::load(&m.config).expect("config");
     let cluster = config.cluster(ClusterRole::Source).expect("source").clone();
     let (url, missing) = crate::support::block_on(move || async move {
-        let kube = KubeCluster::connect(&cluster).await.expect("connect");
+        let kube = KubeCluster::connect(&cluster.target())
+            .await
+            .expect("connect");
         let url = store_url(&kube, "system-database", "URL").await;
         let missing = store_url(&kube, "no-such-secret", "URL").await;
         (url, missing)

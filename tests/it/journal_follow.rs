@@ -11,11 +11,10 @@ use std::time::Duration;
 use cutover::config::Config;
 use cutover::error::{ExitCode, exit_code_of};
 use cutover::event::Event;
-use cutover::journal::{
-    Confirmation, Entry, Follower, Header, Identity, Journal, JournalEvent, Need, Outcome,
-    holder_text,
-};
+use cutover::follow::{Follower, holder_text};
+use cutover::journal::{Confirmation, Entry, Header, Identity, Journal, JournalEvent};
 use cutover::plan::{PlannedStep, plan};
+use cutover::runbook::{Need, Outcome};
 use cutover::runbook::{Party, StepId, StepKind};
 use cutover::steps::{FactRecorder, StepSink};
 use serde_json::{Map, json};

@@ -101,7 +101,7 @@ async fn a_wrong_context_is_refused_before_any_request() {
     let sb = Sandbox::start("source", "3scale").await;
     let mut config = sb.cluster_config(ClusterRole::Source, "3scale");
     config.context = Some("sourse".into());
-    let e = KubeCluster::connect(&config).await.unwrap_err();
+    let e = KubeCluster::connect(&config.target()).await.unwrap_err();
     let text = format!("{e:#}");
     assert!(
         text.contains("\"sourse\"") && text.contains("it has: source"),
@@ -109,7 +109,7 @@ async fn a_wrong_context_is_refused_before_any_request() {
     );
 
     config.kubeconfig = sb.dir.path().join("missing-kubeconfig");
-    let e = KubeCluster::connect(&config).await.unwrap_err();
+    let e = KubeCluster::connect(&config.target()).await.unwrap_err();
     assert!(
         format!("{e:#}").contains("cannot read the kubeconfig"),
         "{e:#}"

@@ -351,7 +351,7 @@ fn a_migration_database_only_its_cluster_reaches_is_restored_through_the_client_
     let left = migration
         .list_objects("v1", "Pod", Some("3scale"), None)
         .iter()
-        .filter(|p| p["metadata"]["name"] == cutover::steps::pgtarget::CLIENT_POD)
+        .filter(|p| p["metadata"]["name"] == cutover::infra::kube::CLIENT_POD)
         .count();
     assert_eq!(left, 0, "the client pod is deleted");
     assert_no_password(&m, &target_password, &[&run]);

@@ -44,7 +44,7 @@ async fn the_source_stores_are_reached_through_exec_and_port_forward() {
     let sandbox = Sandbox::start(dir.path(), options)
         .await
         .expect("the sandbox starts");
-    let kube = KubeCluster::connect(&source_config(&sandbox))
+    let kube = KubeCluster::connect(&source_config(&sandbox).target())
         .await
         .expect("connect");
     assert!(

@@ -441,7 +441,7 @@ fn client_pods(cluster: &SimCluster, ns: &str) -> usize {
     cluster
         .list_objects("v1", "Pod", Some(ns), None)
         .iter()
-        .filter(|p| p["metadata"]["name"] == cutover::steps::pgtarget::CLIENT_POD)
+        .filter(|p| p["metadata"]["name"] == cutover::infra::kube::CLIENT_POD)
         .count()
 }
 

@@ -57,7 +57,7 @@ impl Sandbox {
     }
 
     pub async fn connect(&self, role: ClusterRole, ns: &str) -> KubeCluster {
-        KubeCluster::connect(&self.cluster_config(role, ns))
+        KubeCluster::connect(&self.cluster_config(role, ns).target())
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the simulator: {e:#}"))
     }

@@ -7,7 +7,7 @@ use k8s_openapi::api::authorization::v1::{
 use kube::Api;
 use kube::api::PostParams;
 
-use super::KubeCluster;
+use super::cluster::KubeCluster;
 
 /// One permission, as RBAC words it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

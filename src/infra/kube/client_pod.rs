@@ -19,10 +19,14 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 
-use super::KubeCluster;
+use super::cluster::KubeCluster;
 
 /// The environment variable that holds the URL inside the pod.
 pub const URL_ENV: &str = "DATABASE_URL";
+/// The name of cutover's pod that runs PostgreSQL's clients in a cluster (`cutover-pg-client`).
+pub const CLIENT_POD: &str = "cutover-pg-client";
+/// Its image when the config names none (`dumps.pg_client_image`).
+pub const DEFAULT_CLIENT_IMAGE: &str = "registry.redhat.io/rhel9/postgresql-15";
 /// How long the pod may take to start (pulling its image included).
 pub const CLIENT_POD_START: Duration = Duration::from_secs(300);
 /// The pod's `activeDeadlineSeconds`: the cluster ends it after this, whatever happens here.
@@ -220,7 +224,7 @@ impl KubeCluster {
                 bail!(
                     "{} cluster, namespace {ns}: pod {} vanished while starting; something \
                      deletes pods there (a quota or admission policy?)",
-                    self.role,
+                    self.name,
                     spec.name
                 );
             };
@@ -233,7 +237,7 @@ impl KubeCluster {
                 bail!(
                     "{} cluster, namespace {ns}: pod {} cannot start: {why}. Check that secret \
                      {} holds key {} and that image {} exists; the pod was deleted",
-                    self.role,
+                    self.name,
                     spec.name,
                     spec.secret,
                     spec.key,
@@ -246,7 +250,7 @@ impl KubeCluster {
                     "{} cluster, namespace {ns}: pod {} did not start within {} min ({state}); \
                      check that the cluster can pull image {} and has room for the pod; the \
                      pod was deleted",
-                    self.role,
+                    self.name,
                     spec.name,
                     CLIENT_POD_START.as_secs() / 60,
                     spec.image
@@ -273,7 +277,7 @@ impl KubeCluster {
         match api.delete(name, &params).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
-            Err(e) => return Err(super::errors::explain(self, Some(&ns), &what, e)),
+            Err(e) => return Err(super::cluster::explain(self, Some(&ns), &what, e)),
         }
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(60) {
@@ -289,7 +293,7 @@ impl KubeCluster {
         bail!(
             "{} cluster, namespace {ns}: pod {name} is still there a minute after it was \
              deleted; delete it by hand (`oc delete pod {name} -n {ns}`)",
-            self.role
+            self.name
         )
     }
 }

@@ -8,7 +8,7 @@ use kube::{Api, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::KubeCluster;
+use super::cluster::KubeCluster;
 
 /// The field manager cutover's server-side applies are recorded under.
 pub const FIELD_MANAGER: &str = "cutover";

@@ -7,7 +7,7 @@ use kube::api::{
 };
 use serde_json::Value;
 
-use super::KubeCluster;
+use super::cluster::KubeCluster;
 use super::config_objects::FIELD_MANAGER;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]

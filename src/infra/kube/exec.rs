@@ -16,7 +16,7 @@ use kube::api::{AttachParams, AttachedProcess};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{KubeCluster, REQUEST_TIMEOUT};
+use super::cluster::{KubeCluster, REQUEST_TIMEOUT};
 use crate::infra::tools::read_kept_until;
 
 /// A command that produces no output (or reads none of its input) for this long is taken as
@@ -112,7 +112,7 @@ impl KubeCluster {
     fn exec_place(&self, what: &str) -> String {
         format!(
             "{} cluster (context {}), namespace {}: {what}",
-            self.role, self.context, self.namespace
+            self.name, self.context, self.namespace
         )
     }
 

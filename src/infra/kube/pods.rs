@@ -7,7 +7,8 @@ use kube::Api;
 use kube::api::ListParams;
 use kube::runtime::watcher;
 
-use super::{KubeCluster, WorkloadKind};
+use super::cluster::KubeCluster;
+use super::workloads::WorkloadKind;
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PodInfo {
@@ -132,7 +133,7 @@ impl KubeCluster {
                     Err(e) => Some(Err(anyhow::anyhow!(
                         "{} cluster (context {}, namespace {}): {what}: {e}; retrying (check the \
                          network and RBAC for list/watch on pods)",
-                        cluster.role,
+                        cluster.name,
                         cluster.context,
                         cluster.namespace
                     ))),
@@ -170,7 +171,7 @@ impl KubeCluster {
                     "{} cluster (context {}), namespace {}: {kind} {name} did not reach {replicas} ready \
                      pods within {}s (now: {}); check `kubectl --context {} get pods -l {}={name} -n {}` \
                      and the pods' events",
-                    self.role,
+                    self.name,
                     self.context,
                     self.namespace,
                     timeout.as_secs(),

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{KubeCluster, REQUEST_TIMEOUT};
+use super::cluster::{KubeCluster, REQUEST_TIMEOUT};
 
 /// A running forward; dropping it stops accepting and ends the open connections.
 pub struct PortForward {
@@ -78,7 +78,7 @@ impl KubeCluster {
             anyhow::bail!(
                 "{} cluster (context {}), namespace {}: pod {pod} is {phase}, not Running; a port-forward \
                  needs a running pod (check `kubectl get pod {pod}`)",
-                self.role,
+                self.name,
                 self.context,
                 self.namespace
             );

@@ -1,11 +1,23 @@
-//! Which 3scale version a namespace runs. The 3scale operator records it on the APIManager
+//! What the Kubernetes layer knows of a 3scale installation: the names of RHOAM's operators, the
+//! annotation cutover records replica counts in, and which 3scale version a namespace runs. The 3scale operator records it on the APIManager
 //! (annotation `apps.3scale.net/apimanager-threescale-version`); without an APIManager or that
 //! annotation, the installed operator's ClusterServiceVersion tells the operator version, which
 //! maps onto the 3scale minor (operator 0.11 → 2.14, 0.12 → 2.15, 0.13 → 2.16; threescale.md §5, §7).
 
 use serde_json::Value;
 
-use super::{CustomKind, KubeCluster};
+use super::cluster::KubeCluster;
+use super::custom::CustomKind;
+
+/// RHOAM's operator and the 3scale operator RHOAM installs, each in its own namespace, in the
+/// order they are paused before RHOAM's database is replaced: (namespace, deployment).
+pub const RHOAM_OPERATORS: [(&str, &str); 2] = [
+    ("redhat-rhoam-operator", "rhmi-operator"),
+    (
+        "redhat-rhoam-3scale-operator",
+        "threescale-operator-controller-manager-v2",
+    ),
+];
 
 pub const VERSION_ANNOTATION: &str = "apps.3scale.net/apimanager-threescale-version";
 
@@ -81,7 +93,7 @@ impl KubeCluster {
             "{} cluster (context {}, namespace {}): cannot tell the 3scale version: {} and no \
              3scale-operator ClusterServiceVersion; check the namespace in the config and \
              `kubectl --context {} get apimanager,csv -n {}`",
-            self.role,
+            self.name,
             self.context,
             self.namespace,
             if managers.is_empty() {

@@ -9,7 +9,7 @@ use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use super::KubeCluster;
+use super::cluster::KubeCluster;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum WorkloadKind {
@@ -133,7 +133,7 @@ impl KubeCluster {
             anyhow!(
                 "{} cluster (context {}): no Deployment or DeploymentConfig named {name} in namespace \
                  {}; check the namespace in the config and `kubectl --context {} get deploy,dc -n {}`",
-                self.role,
+                self.name,
                 self.context,
                 self.namespace,
                 self.context,

@@ -11,7 +11,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 use super::SimCluster;
-use crate::steps::seed::DESTINATION_OPERATORS;
+use crate::infra::kube::RHOAM_OPERATORS as DESTINATION_OPERATORS;
 
 use objects::{Generator, apimanager, configmap, deployment, deployment_config, route, secret};
 

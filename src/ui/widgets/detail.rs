@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{LineGauge, Paragraph, Wrap};
 
 use super::{hms, panel};
-use crate::journal::{Need, Outcome};
+use crate::runbook::{Need, Outcome};
 use crate::ui::theme::Theme;
 use crate::ui::view::{Panel, Progress, StepView, ViewState};
 

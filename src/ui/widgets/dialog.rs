@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 
 use super::{modal, modal_inner_width, wrapped_rows};
 use crate::event::Request;
-use crate::journal::Need;
+use crate::runbook::Need;
 use crate::ui::theme::Theme;
 use crate::ui::view::{DialogMode, ViewState};
 

@@ -1,21 +1,22 @@
-//! The wait of a monitor between readings: its interval while readings work, doubling after
-//! each failure up to [`super::MAX_BACKOFF`].
+//! The wait between readings of something that polls (the live panels' monitors, the drain):
+//! its interval while readings work, doubling after each failure up to [`MAX_BACKOFF`].
 
 use std::time::Duration;
 
 use tokio::time::{Interval, MissedTickBehavior};
 
-use super::MAX_BACKOFF;
+/// The longest wait between two attempts of a poller that keeps failing.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// Ticks at the monitor's interval; after a failure, waits its backoff first.
-pub(super) struct Pacer {
+/// Ticks at the poller's interval; after a failure, waits its backoff first.
+pub struct Pacer {
     ticker: Interval,
     interval: Duration,
     failures: u32,
 }
 
 impl Pacer {
-    pub(super) fn new(interval: Duration) -> Pacer {
+    pub fn new(interval: Duration) -> Pacer {
         // A zero period would make `interval` panic and a monitor spin.
         let interval = interval.max(Duration::from_millis(10));
         let mut ticker = tokio::time::interval(interval);
@@ -30,17 +31,17 @@ impl Pacer {
     }
 
     /// Waits until the next reading is due (the first one is due at once).
-    pub(super) async fn tick(&mut self) {
+    pub async fn tick(&mut self) {
         self.ticker.tick().await;
     }
 
     /// A reading worked: back to the interval.
-    pub(super) fn succeeded(&mut self) {
+    pub fn succeeded(&mut self) {
         self.failures = 0;
     }
 
     /// A reading failed: waits the backoff, then the next tick is due at once.
-    pub(super) async fn failed(&mut self) {
+    pub async fn failed(&mut self) {
         self.failures = self.failures.saturating_add(1);
         tokio::time::sleep(backoff(self.interval, self.failures)).await;
         self.ticker.reset_immediately();
@@ -49,7 +50,7 @@ impl Pacer {
 
 /// The wait after the `failures`-th failure in a row: the interval (at least one second),
 /// doubled each time, at most `MAX_BACKOFF`.
-pub(super) fn backoff(interval: Duration, failures: u32) -> Duration {
+pub fn backoff(interval: Duration, failures: u32) -> Duration {
     let base = interval.max(Duration::from_secs(1));
     let factor = 1u32 << failures.saturating_sub(1).min(16);
     base.saturating_mul(factor).min(MAX_BACKOFF)
