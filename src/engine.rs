@@ -490,6 +490,11 @@ impl Engine {
                 Some(self.config.migration_dir().join("logs")),
             ),
             history,
+            own_actions: plan(&self.config)
+                .iter()
+                .filter(|p| !p.hand_off)
+                .filter_map(|p| p.step.action)
+                .collect(),
         })
     }
 
@@ -500,7 +505,10 @@ impl Engine {
         self.emit(Event::StepRechecking { step: id });
         let action = match planned.runs_as {
             StepKind::Manual => None,
-            _ => planned.step.action.and_then(steps::implementation),
+            _ => planned
+                .step
+                .action
+                .and_then(|a| steps::implementation(a).automated()),
         };
         let verdict = match action {
             None => Recheck::DoesNotHold(
@@ -640,7 +648,10 @@ impl Engine {
 
         let action = match planned.runs_as {
             StepKind::Manual => None,
-            _ => planned.step.action.and_then(steps::implementation),
+            _ => planned
+                .step
+                .action
+                .and_then(|a| steps::implementation(a).automated()),
         };
         let result = match action {
             None => manual_result(planned, done_by.as_deref()),

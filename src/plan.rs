@@ -72,7 +72,10 @@ impl PlannedStep {
 
     /// Whether cutover has an implementation for this step's action.
     pub fn automation_available(&self) -> bool {
-        self.step.action.and_then(steps::implementation).is_some()
+        self.step
+            .action
+            .and_then(|a| steps::implementation(a).automated())
+            .is_some()
     }
 }
 
@@ -99,7 +102,10 @@ pub fn plan(config: &Config) -> Vec<PlannedStep> {
 
 fn planned(step: &'static Step, owner: Party, me: Party, applies: Applies) -> PlannedStep {
     let hand_off = !owner.includes(me);
-    let implemented = step.action.and_then(steps::implementation).is_some();
+    let implemented = step
+        .action
+        .and_then(|a| steps::implementation(a).automated())
+        .is_some();
     let runs_as = if hand_off || step.kind == StepKind::Manual || !implemented {
         StepKind::Manual
     } else {

@@ -55,7 +55,10 @@ fn step_json(book: &Runbook, s: &Step) -> Value {
 /// Whether cutover runs a step's action today: `available`, `manual-for-now`
 /// (an automated or check step whose implementation arrives later) or `manual`.
 pub fn automation(s: &Step) -> &'static str {
-    match (s.kind, s.action.and_then(steps::implementation)) {
+    match (
+        s.kind,
+        s.action.and_then(|a| steps::implementation(a).automated()),
+    ) {
         (StepKind::Manual, _) => "manual",
         (_, Some(_)) => "available",
         (_, None) => "manual-for-now",

@@ -11,7 +11,6 @@ use serde_json::{Map, Value, json};
 use super::{StepContext, StepResult};
 use crate::config::{Config, StoreKind};
 use crate::infra::kube::{Access, KubeCluster};
-use crate::plan::plan;
 use crate::runbook::{Action, ClusterRole};
 
 /// Where a permission applies.
@@ -220,13 +219,12 @@ pub fn required(action: Action) -> Vec<Needed> {
     }
 }
 
-/// The permissions the operator's own steps need on this migration: hand-offs are
-/// the other party's business, and manual steps are checked by the operator.
-pub fn needed_by_me(config: &Config) -> BTreeSet<Needed> {
-    plan(config)
+/// The permissions the operator's own steps need on this migration (`own_actions`: the actions
+/// of the plan's steps that are not hand-offs, which are the other party's business).
+pub fn needed_by_me(config: &Config, own_actions: &[Action]) -> BTreeSet<Needed> {
+    own_actions
         .iter()
-        .filter(|p| !p.hand_off)
-        .filter_map(|p| p.step.action)
+        .copied()
         .flat_map(|action| {
             let mut needs = required(action);
             if let Some(role) = client_pod_cluster(config, action) {
@@ -269,7 +267,7 @@ const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) async fn check_cluster_access(ctx: &StepContext) -> Result<StepResult> {
     let config = &ctx.config;
-    let needs = needed_by_me(config);
+    let needs = needed_by_me(config, &ctx.own_actions);
     let mut figures = Map::new();
     let mut table: Vec<Value> = Vec::new();
     let mut problems = Vec::new();

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::event::{Event, Level};
 use crate::infra::kube::KubeCluster;
 use crate::journal::JournalState;
-use crate::runbook::{ClusterRole, Step, StepId};
+use crate::runbook::{Action, ClusterRole, Step, StepId};
 
 /// Records a fact in the journal before returning (provided by the engine).
 pub type FactRecorder = Arc<dyn Fn(StepId, &str, Value) -> Result<()> + Send + Sync>;
@@ -41,6 +41,9 @@ pub struct StepContext {
     /// inventory, recorded replica counts) and this step's own from an interrupted
     /// attempt.
     pub history: Arc<JournalState>,
+    /// The actions of the plan's steps this operator does themselves (not hand-offs), in plan
+    /// order: what the access check asks permissions for.
+    pub own_actions: Vec<Action>,
 }
 
 impl StepContext {
@@ -66,8 +69,8 @@ impl StepContext {
         question: Question,
         doing: &str,
         undone: &str,
-    ) -> Result<Option<super::StepResult>> {
-        use super::StepResult;
+    ) -> Result<Option<super::result::StepResult>> {
+        use super::result::StepResult;
         let phrase = question.phrase.clone();
         Ok(match self.sink.ask(question).await? {
             Some(answer) if answer.trim() == phrase => {

@@ -44,7 +44,7 @@ use crate::config::StoreKind;
 use crate::infra::artifacts::{CHUNK, Throttle};
 use crate::infra::url::{redact, scrub};
 use crate::infra::{mysql, pg, pgloader, tools};
-use crate::runbook::{Action, ClusterRole, DbKind};
+use crate::runbook::{ClusterRole, DbKind};
 
 /// The facts of the step.
 pub const FACT: &str = "convert";
@@ -54,14 +54,7 @@ pub const LOAD_FILE: &str = "system-mysql.load";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct ConvertStep;
-static CONVERT: ConvertStep = ConvertStep;
-
-pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> {
-    match action {
-        Action::ConvertSystemDatabase => Some(&CONVERT),
-        _ => None,
-    }
-}
+pub(super) static CONVERT: &dyn StepAction = &ConvertStep;
 
 /// Where pgloader reads the MySQL data from.
 struct DataSource {

@@ -56,7 +56,7 @@ use crate::infra::kube::{KubeCluster, PortForward};
 use crate::infra::pg::QueJobsProbe;
 use crate::infra::queues::{QueueFamily, QueueProbe};
 use crate::infra::url::scrub;
-use crate::runbook::{Action, ClusterRole};
+use crate::runbook::ClusterRole;
 
 /// Between two readings while the stores answer.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -71,14 +71,7 @@ const QUE_JOBS: &str = "que_jobs";
 
 struct Drain;
 
-static DRAIN: Drain = Drain;
-
-pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> {
-    match action {
-        Action::DrainQueues => Some(&DRAIN),
-        _ => None,
-    }
-}
+pub(super) static DRAIN: &dyn StepAction = &Drain;
 
 impl StepAction for Drain {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult> {

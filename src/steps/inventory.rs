@@ -289,14 +289,7 @@ fn value_of(secret: &k8s_openapi::api::core::v1::Secret, key: &str) -> Result<St
 
 struct InventoryStep;
 
-static INVENTORY: InventoryStep = InventoryStep;
-
-pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> {
-    match action {
-        Action::Inventory => Some(&INVENTORY),
-        _ => None,
-    }
-}
+pub(super) static INVENTORY: &dyn StepAction = &InventoryStep;
 
 impl StepAction for InventoryStep {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult> {

@@ -85,7 +85,7 @@ use crate::infra::kube::{CLIENT_POD_DEADLINE, KubeCluster};
 use crate::infra::pg;
 use crate::infra::tools::{self, ToolVersion};
 use crate::infra::url::{redact, scrub};
-use crate::runbook::{Action, ClusterRole, DbKind};
+use crate::runbook::{ClusterRole, DbKind};
 
 /// The fact of a dump step, and of a restore step.
 pub const FACT: &str = "dump";
@@ -699,20 +699,10 @@ impl Target {
 struct DumpStep(Target);
 struct RestoreStep;
 
-static DUMP_SYSTEM: DumpStep = DumpStep(Target::System);
-static DUMP_ZYNC: DumpStep = DumpStep(Target::Zync);
-static DUMP_MIGRATION: DumpStep = DumpStep(Target::Migration);
-static RESTORE_SYSTEM: RestoreStep = RestoreStep;
-
-pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> {
-    Some(match action {
-        Action::DumpSystemDatabase => &DUMP_SYSTEM,
-        Action::DumpZyncDatabase => &DUMP_ZYNC,
-        Action::DumpMigrationDatabase => &DUMP_MIGRATION,
-        Action::RestoreSystemDatabase => &RESTORE_SYSTEM,
-        _ => return None,
-    })
-}
+pub(super) static DUMP_SYSTEM: &dyn StepAction = &DumpStep(Target::System);
+pub(super) static DUMP_ZYNC: &dyn StepAction = &DumpStep(Target::Zync);
+pub(super) static DUMP_MIGRATION: &dyn StepAction = &DumpStep(Target::Migration);
+pub(super) static RESTORE_SYSTEM: &dyn StepAction = &RestoreStep;
 
 /// How a step reaches the database it dumps.
 enum Source {

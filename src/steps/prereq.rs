@@ -14,8 +14,8 @@ use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::config::{Store, StoreKind};
 use crate::format::bytes;
 use crate::infra;
+use crate::runbook::DbKind;
 use crate::runbook::Outcome;
-use crate::runbook::{Action, DbKind};
 
 /// How long one data store may take to answer a probe.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,27 +45,17 @@ impl StepAction for Check {
     }
 }
 
-static CHECK_REDIS: Check = Check(|ctx| Box::pin(check_redis(ctx)));
-static CHECK_POSTGRESQL: Check = Check(|ctx| Box::pin(check_sql(ctx, DbKind::Postgresql)));
-static CHECK_MYSQL: Check = Check(|ctx| Box::pin(check_sql(ctx, DbKind::Mysql)));
-static CHECK_DUMP_TOOLS: Check = Check(|ctx| Box::pin(check_dump_tools(ctx)));
-static CHECK_DISK_SPACE: Check = Check(|ctx| Box::pin(check_disk_space(ctx)));
-static CHECK_KUBECONFIGS: Check = Check(|ctx| Box::pin(check_kubeconfigs(ctx)));
-static CHECK_CLUSTER_ACCESS: Check =
-    Check(|ctx| Box::pin(super::access::check_cluster_access(ctx)));
-
-pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> {
-    Some(match action {
-        Action::CheckRedis => &CHECK_REDIS,
-        Action::CheckPostgresql => &CHECK_POSTGRESQL,
-        Action::CheckMysql => &CHECK_MYSQL,
-        Action::CheckDumpTools => &CHECK_DUMP_TOOLS,
-        Action::CheckDiskSpace => &CHECK_DISK_SPACE,
-        Action::CheckKubeconfigs => &CHECK_KUBECONFIGS,
-        Action::CheckClusterAccess => &CHECK_CLUSTER_ACCESS,
-        _ => return None,
-    })
-}
+pub(super) static CHECK_REDIS: &dyn StepAction = &Check(|ctx| Box::pin(check_redis(ctx)));
+pub(super) static CHECK_POSTGRESQL: &dyn StepAction =
+    &Check(|ctx| Box::pin(check_sql(ctx, DbKind::Postgresql)));
+pub(super) static CHECK_MYSQL: &dyn StepAction =
+    &Check(|ctx| Box::pin(check_sql(ctx, DbKind::Mysql)));
+pub(super) static CHECK_DUMP_TOOLS: &dyn StepAction = &Check(|ctx| Box::pin(check_dump_tools(ctx)));
+pub(super) static CHECK_DISK_SPACE: &dyn StepAction = &Check(|ctx| Box::pin(check_disk_space(ctx)));
+pub(super) static CHECK_KUBECONFIGS: &dyn StepAction =
+    &Check(|ctx| Box::pin(check_kubeconfigs(ctx)));
+pub(super) static CHECK_CLUSTER_ACCESS: &dyn StepAction =
+    &Check(|ctx| Box::pin(super::access::check_cluster_access(ctx)));
 
 /// The outcome of probing every store of one kind.
 struct Probed<T> {

@@ -59,7 +59,7 @@ use crate::infra::kube::KubeCluster;
 use crate::infra::rdb::{self, Commander, Scratch};
 use crate::infra::redis_copy::{self, CompareOptions, CompareReport, CopyOptions, DiffKind};
 use crate::infra::url::redact;
-use crate::runbook::{Action, ClusterRole};
+use crate::runbook::ClusterRole;
 
 /// The facts of the three steps.
 pub const FACT: &str = "redis-dumps";
@@ -889,18 +889,9 @@ impl StepAction for VerifyStep {
     }
 }
 
-static DUMP: DumpStep = DumpStep;
-static RESTORE: RestoreStep = RestoreStep;
-static VERIFY: VerifyStep = VerifyStep;
-
-pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> {
-    Some(match action {
-        Action::DumpRedis => &DUMP,
-        Action::RestoreBackendRedis => &RESTORE,
-        Action::VerifyBackendRedis => &VERIFY,
-        _ => return None,
-    })
-}
+pub(super) static DUMP: &dyn StepAction = &DumpStep;
+pub(super) static RESTORE: &dyn StepAction = &RestoreStep;
+pub(super) static VERIFY: &dyn StepAction = &VerifyStep;
 
 #[cfg(test)]
 mod tests {

@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use super::{Recheck, StepAction, StepContext, StepFuture, StepResult, StepSink};
 use crate::infra::kube::{KubeCluster, ORIGINAL_REPLICAS_ANNOTATION, WorkloadInfo, WorkloadKind};
 use crate::journal::JournalState;
-use crate::runbook::{Action, ClusterRole};
+use crate::runbook::ClusterRole;
 
 /// How long one workload's pods may take to end after it is scaled to 0.
 pub const POD_STOP_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -70,16 +70,8 @@ pub const COMPONENTS: &[&str] = SCALE_DOWN_WORKLOADS.split_at(11).0.split_at(1).
 /// A stop of a list of workloads (one step).
 struct Quiesce(&'static [&'static str]);
 
-static STOP_TRAFFIC: Quiesce = Quiesce(STOP_TRAFFIC_WORKLOADS);
-static SCALE_DOWN: Quiesce = Quiesce(SCALE_DOWN_WORKLOADS);
-
-pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> {
-    Some(match action {
-        Action::StopTraffic => &STOP_TRAFFIC,
-        Action::ScaleDown => &SCALE_DOWN,
-        _ => return None,
-    })
-}
+pub(super) static STOP_TRAFFIC: &dyn StepAction = &Quiesce(STOP_TRAFFIC_WORKLOADS);
+pub(super) static SCALE_DOWN: &dyn StepAction = &Quiesce(SCALE_DOWN_WORKLOADS);
 
 impl StepAction for Quiesce {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult> {

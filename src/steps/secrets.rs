@@ -60,7 +60,7 @@ use crate::error::bad_input;
 use crate::infra::age::{Identities, Recipients, decrypt_file, encrypt_to_file};
 use crate::infra::artifacts::{self, Artifact, Manifest, Report};
 use crate::infra::kube::{CustomKind, KubeCluster};
-use crate::runbook::{Action, ClusterRole};
+use crate::runbook::ClusterRole;
 
 /// The fact of `dump-secrets`: an [`ExportRecord`].
 pub const EXPORT_FACT: &str = "exported";
@@ -162,13 +162,8 @@ pub struct ExportRecord {
 struct DumpSecrets;
 struct PushSecrets;
 
-pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> {
-    match action {
-        Action::DumpSecrets => Some(&DumpSecrets),
-        Action::PushSecrets => Some(&PushSecrets),
-        _ => None,
-    }
-}
+pub(super) static DUMP_SECRETS: &dyn StepAction = &DumpSecrets;
+pub(super) static PUSH_SECRETS: &dyn StepAction = &PushSecrets;
 
 /// The object without what the API server owns, so that it applies on another cluster.
 fn clean(mut object: Value) -> Value {

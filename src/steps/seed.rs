@@ -50,8 +50,8 @@ use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::infra::artifacts;
 use crate::infra::kube::KubeCluster;
 use crate::journal::JournalState;
+use crate::runbook::ClusterRole;
 use crate::runbook::Outcome;
-use crate::runbook::{Action, ClusterRole};
 
 /// The step whose dump is seeded.
 pub const MIGRATION_DUMP_STEP: &str = "dump-migration-database";
@@ -75,14 +75,7 @@ pub const DESTINATION_COMPONENTS: &[&str] = COMPONENTS;
 
 struct Seed;
 
-static SEED: Seed = Seed;
-
-pub(super) fn implementation(action: Action) -> Option<&'static dyn StepAction> {
-    match action {
-        Action::SeedDestinationDatabase => Some(&SEED),
-        _ => None,
-    }
-}
+pub(super) static SEED: &dyn StepAction = &Seed;
 
 /// The migration cluster's dump: recorded in this journal, else in the dump folder with its
 /// record. Err says what to bring.

@@ -1,0 +1,69 @@
+//! The one place that says how each action runs: every `Action` of the runbooks is matched here,
+//! to its implementation or, explicitly, to `ManualForNow`. The match has no wildcard arm, so a
+//! new `Action` does not compile until someone decides about it.
+
+use super::action::StepAction;
+use super::{convert, drain, inventory, pgdump, prereq, redisdump, scale, secrets, seed};
+use crate::runbook::Action;
+
+/// How cutover runs an action today.
+#[derive(Clone, Copy)]
+pub enum Implementation {
+    /// cutover does it: `run` and `check`.
+    Automated(&'static dyn StepAction),
+    /// Not automated yet: the step shows its manual procedure and the operator confirms it was
+    /// done, as for a manual step.
+    ManualForNow,
+}
+
+impl Implementation {
+    /// The implementation, when cutover has one.
+    pub fn automated(self) -> Option<&'static dyn StepAction> {
+        match self {
+            Implementation::Automated(a) => Some(a),
+            Implementation::ManualForNow => None,
+        }
+    }
+}
+
+/// How `action` runs today.
+pub fn implementation(action: Action) -> Implementation {
+    use Implementation::{Automated, ManualForNow};
+    match action {
+        Action::CheckRedis => Automated(prereq::CHECK_REDIS),
+        Action::CheckPostgresql => Automated(prereq::CHECK_POSTGRESQL),
+        Action::CheckMysql => Automated(prereq::CHECK_MYSQL),
+        Action::CheckDumpTools => Automated(prereq::CHECK_DUMP_TOOLS),
+        Action::CheckDiskSpace => Automated(prereq::CHECK_DISK_SPACE),
+        Action::CheckKubeconfigs => Automated(prereq::CHECK_KUBECONFIGS),
+        Action::CheckClusterAccess => Automated(prereq::CHECK_CLUSTER_ACCESS),
+        Action::Inventory => Automated(inventory::INVENTORY),
+        Action::StopTraffic => Automated(scale::STOP_TRAFFIC),
+        Action::DrainQueues => Automated(drain::DRAIN),
+        Action::ScaleDown => Automated(scale::SCALE_DOWN),
+        Action::DumpSystemDatabase => Automated(pgdump::DUMP_SYSTEM),
+        Action::DumpZyncDatabase => Automated(pgdump::DUMP_ZYNC),
+        Action::DumpRedis => Automated(redisdump::DUMP),
+        Action::DumpSecrets => Automated(secrets::DUMP_SECRETS),
+        Action::ConvertSystemDatabase => Automated(convert::CONVERT),
+        Action::RestoreSystemDatabase => Automated(pgdump::RESTORE_SYSTEM),
+        Action::RewriteRoutes => ManualForNow,
+        Action::DumpMigrationDatabase => Automated(pgdump::DUMP_MIGRATION),
+        Action::SeedDestinationDatabase => Automated(seed::SEED),
+        Action::RestoreBackendRedis => Automated(redisdump::RESTORE),
+        Action::VerifyBackendRedis => Automated(redisdump::VERIFY),
+        Action::PushSecrets => Automated(secrets::PUSH_SECRETS),
+        Action::CheckMasterPlan => ManualForNow,
+        Action::CheckMasterAccess => ManualForNow,
+        Action::CheckDefaultTenant => ManualForNow,
+        Action::CheckSsoIntegrations => ManualForNow,
+        Action::CheckPlatformInstalled => ManualForNow,
+        Action::CheckPlatformVersions => ManualForNow,
+        Action::CheckKeycloak => ManualForNow,
+        Action::CheckVelero => ManualForNow,
+        Action::VeleroBackup => ManualForNow,
+        Action::VeleroWaitSynced => ManualForNow,
+        Action::VeleroRestore => ManualForNow,
+        Action::VeleroVerify => ManualForNow,
+    }
+}
