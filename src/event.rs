@@ -173,9 +173,9 @@ pub enum Event {
 pub enum Command {
     /// Confirm what a waiting step needs; `text` is the typed phrase, or for a
     /// hand-off the name of who did the step.
-    Confirm { step: String, text: Option<String> },
+    Confirm { step: StepId, text: Option<String> },
     /// Skip a waiting step, with the reason recorded.
-    Skip { step: String, reason: String },
+    Skip { step: StepId, reason: String },
     /// Hold at the next safe point (a gate, or the end of the running step) until
     /// `Run` or `Quit`.
     Pause,

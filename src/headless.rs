@@ -105,7 +105,7 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
                         let Some(ev) = ev else { break };
                         match &ev {
                             Event::Waiting(req) => {
-        let step = req.step.0.to_string();
+        let step = req.step;
                                 if let Some(reason) = skips.remove(&req.step) {
                                     let _ = command_tx.send(Command::Skip { step, reason });
                                     continue;

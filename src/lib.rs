@@ -15,7 +15,6 @@ pub mod journal;
 pub mod monitor;
 pub mod output;
 pub mod plan;
-pub mod rollback;
 pub mod runbook;
 pub mod sim;
 pub mod steps;

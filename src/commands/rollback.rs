@@ -1,18 +1,22 @@
-//! `cutover rollback --confirm "roll back"`: brings the source's 3scale back as it ran before the
-//! migration stopped it (see `crate::rollback`), under the migration's lock, recorded in its
-//! journal as a session of mode `rollback` whose end says what each workload became.
+//! `cutover rollback --confirm "roll back"`: brings the source back as it ran before the migration
+//! stopped it (the runbook's `Rollback`), as a session of mode `rollback` that the engine runs and
+//! journals under the migration's lock (`Engine::run_rollback`). Without the phrase, it reads the
+//! journal, says what it would do and exits 3, writing nothing.
+
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 
 use crate::config::Config;
+use crate::engine::{Engine, RollbackEnd, rollback::taken_over};
 use crate::error::{ExitCode, bad_input};
-use crate::journal::{self, Header, Identity, JOURNAL_FILE, Journal, JournalEvent, JournalState};
-use crate::rollback::{RollbackOutcome, recorded_counts, rollback, taken_over};
-use crate::runbook::{ClusterRole, RunbookId};
+use crate::event::{Command, Event, Level};
+use crate::journal::{self, Header, JOURNAL_FILE, JournalState};
+use crate::runbook::{ClusterRole, Rollback};
+use crate::steps::rollback::{RollbackOutcome, recorded_counts};
 use crate::{errln, outln};
-
-pub use crate::rollback::PHRASE;
 
 pub struct RollbackOptions {
     /// The typed confirmation (`--confirm "roll back"`).
@@ -20,14 +24,14 @@ pub struct RollbackOptions {
 }
 
 pub async fn run(config: &Config, options: RollbackOptions) -> Result<ExitCode> {
-    if config.runbook != RunbookId::ThreescaleRhoam {
+    let Some(spec) = config.runbook().rollback.as_ref() else {
         return Err(bad_input(format!(
-            "`cutover rollback` applies to the threescale-rhoam runbook; migration {} runs {}",
+            "migration {} runs {}, which has no rollback; undo its steps by hand with their \
+             procedures",
             config.name, config.runbook
         )));
-    }
-    let dir = config.migration_dir();
-    let path = dir.join(JOURNAL_FILE);
+    };
+    let path = config.migration_dir().join(JOURNAL_FILE);
     let header = Header {
         migration: config.name.clone(),
         runbook: config.runbook,
@@ -43,96 +47,69 @@ pub async fn run(config: &Config, options: RollbackOptions) -> Result<ExitCode> 
     };
     header.check_matches(first, &path)?;
     let state = JournalState::fold(&read.entries);
-    if let Some(reason) = taken_over(&state) {
+    if let Some(reason) = taken_over(spec, &state) {
         anyhow::bail!("rollback refused: {reason}");
     }
-    if options.confirm.as_deref() != Some(PHRASE) {
-        explain(config, &state, options.confirm.as_deref());
+    if options.confirm.as_deref() != Some(spec.phrase) {
+        explain(config, spec, &state, options.confirm.as_deref());
         return Ok(ExitCode::Waiting);
     }
 
-    let identity = Identity::of_this_process(&config.operator);
-    let (mut journal, report) = Journal::open(&dir, &header, identity)?;
-    if let Some(t) = &report.torn {
-        errln!(
-            "warning: line {} of the journal was cut short when a process stopped while writing \
-             it ({} bytes); it is kept as it is and recorded as torn",
-            t.line,
-            t.bytes
-        );
-    }
-    if let Some(prev) = &report.took_over {
-        errln!(
-            "warning: took over the lock of {prev}, which no longer runs; recorded in the journal"
-        );
-    }
-    // The journal may have moved between the read above and the lock.
-    let state = journal.state();
-    if let Some(reason) = taken_over(&state) {
-        anyhow::bail!("rollback refused: {reason}");
-    }
-    journal.append(JournalEvent::SessionStarted {
-        party: config.party,
-        mode: "rollback".to_string(),
-        resumed: true,
-    })?;
-
+    let (event_tx, mut events) = mpsc::unbounded_channel();
+    let (command_tx, commands) = mpsc::unbounded_channel();
+    let engine = Engine::open_for_rollback(Arc::new(config.clone()), event_tx, commands)?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let log = |line: &str| outln!("{line}");
-    let result = tokio::select! {
-        r = rollback(config, &state, &log) => Some(r),
-        _ = sigint.recv() => None,
-        _ = sigterm.recv() => None,
+    let phrase = spec.phrase.to_string();
+    let rollback = engine.run_rollback(&phrase);
+    tokio::pin!(rollback);
+    let end = loop {
+        tokio::select! {
+            end = &mut rollback => break end,
+            Some(event) = events.recv() => print(&event),
+            _ = sigint.recv() => { let _ = command_tx.send(Command::Quit); }
+            _ = sigterm.recv() => { let _ = command_tx.send(Command::Quit); }
+        }
     };
-    let (reason, outcome) = match result {
-        None => (
-            "rollback interrupted by a signal; run `cutover rollback` again to finish it"
-                .to_string(),
-            Ok(ExitCode::Waiting),
-        ),
-        Some(Ok(report)) => {
-            let code = if report.failed() {
-                ExitCode::Failed
-            } else {
-                ExitCode::Success
-            };
+    while let Ok(event) = events.try_recv() {
+        print(&event);
+    }
+    match end? {
+        RollbackEnd::RolledBack(report) => {
+            outln!("{}", report.summary());
+            Ok(ExitCode::Success)
+        }
+        RollbackEnd::Incomplete(report) => {
             for w in &report.workloads {
                 if let RollbackOutcome::Failed(why) = &w.outcome {
                     errln!("{}: could not be brought back: {why}", w.name);
                 }
             }
-            if !report.failed() {
-                // The source runs again: everything from stopping the traffic on is to
-                // be done again, or a later run would dump a source that kept changing.
-                let steps = crate::rollback::steps_to_redo(config, &state);
-                journal
-                    .append(JournalEvent::RolledBack {
-                        steps,
-                        summary: report.summary(),
-                    })
-                    .context("the rollback ended but could not be journaled")?;
-            }
-            (report.summary(), Ok(code))
+            errln!("{}", report.summary());
+            Ok(ExitCode::Failed)
         }
-        Some(Err(e)) => (format!("rollback stopped by an error: {e:#}"), Err(e)),
-    };
-    journal
-        .append(JournalEvent::SessionEnded {
-            reason: reason.clone(),
-        })
-        .context("the rollback ended but could not be journaled")?;
-    let code = outcome?;
-    if code == ExitCode::Success {
-        outln!("{reason}");
-    } else {
-        errln!("{reason}");
+        RollbackEnd::Interrupted => {
+            errln!("rollback interrupted by a signal; run `cutover rollback` again to finish it");
+            Ok(ExitCode::Waiting)
+        }
     }
-    Ok(code)
+}
+
+/// A line for what the engine sends: what the rollback does as it goes, and warnings.
+fn print(event: &Event) {
+    match event {
+        Event::Notice {
+            level: Level::Info,
+            text,
+        } => outln!("{text}"),
+        Event::Notice { text, .. } => errln!("{text}"),
+        _ => {}
+    }
 }
 
 /// What the rollback would do and the exact confirmation, when it was not given.
-fn explain(config: &Config, state: &JournalState, given: Option<&str>) {
+fn explain(config: &Config, spec: &Rollback, state: &JournalState, given: Option<&str>) {
+    let phrase = spec.phrase;
     let counts = recorded_counts(state);
     let place = config
         .cluster(ClusterRole::Source)
@@ -145,9 +122,9 @@ fn explain(config: &Config, state: &JournalState, given: Option<&str>) {
         })
         .unwrap_or_else(|| "the source cluster".to_string());
     if let Some(text) = given {
-        errln!("the text {text:?} does not match; type exactly: {PHRASE}");
+        errln!("the text {text:?} does not match; type exactly: {phrase}");
     }
-    errln!("waiting: rollback needs the typed phrase \"{PHRASE}\"");
+    errln!("waiting: rollback needs the typed phrase \"{phrase}\"");
     if counts.is_empty() {
         errln!(
             "the journal records no replica count yet; the rollback would scale back only \
@@ -164,7 +141,7 @@ fn explain(config: &Config, state: &JournalState, given: Option<&str>) {
     }
     errln!("and removes the annotation once each is ready. To go on:");
     errln!(
-        "  cutover --config {} rollback --confirm \"{PHRASE}\"",
+        "  cutover --config {} rollback --confirm \"{phrase}\"",
         config.path.display()
     );
 }

@@ -115,13 +115,15 @@ impl JournalState {
         s
     }
 
-    pub fn step(&self, id: &str) -> Option<&StepRecord> {
-        self.steps.get(id)
+    /// The record of step `id` (a `StepId` or a step's name as the journal has it).
+    pub fn step(&self, id: impl AsRef<str>) -> Option<&StepRecord> {
+        self.steps.get(id.as_ref())
     }
 
-    pub fn status(&self, id: &str) -> StepStatus {
+    /// The status of step `id`; pending when the journal has nothing of it.
+    pub fn status(&self, id: impl AsRef<str>) -> StepStatus {
         self.steps
-            .get(id)
+            .get(id.as_ref())
             .map(|r| r.status)
             .unwrap_or(StepStatus::Pending)
     }

@@ -1,6 +1,7 @@
 //! Runbooks are pure data: phases, steps, owners per access path and gates.
 //! Nothing here performs I/O; `steps/` implements the actions a step names.
 
+pub mod ids;
 mod model;
 mod procedure;
 mod threescale_rhoam;
@@ -56,6 +57,16 @@ mod tests {
                     step.id
                 );
             }
+        }
+    }
+
+    #[test]
+    fn every_step_id_constant_names_a_step_of_a_runbook() {
+        for id in ids::ALL {
+            assert!(
+                all().iter().any(|b| b.step(id.0).is_some()),
+                "{id} is no step of any runbook"
+            );
         }
     }
 

@@ -218,6 +218,12 @@ pub enum Outcome {
 #[serde(transparent)]
 pub struct StepId(pub &'static str);
 
+impl AsRef<str> for StepId {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
 impl fmt::Display for StepId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
@@ -327,6 +333,27 @@ pub struct Phase {
     pub title: &'static str,
 }
 
+/// How a runbook rolls the source back while the run holds (`R` in the wizard, `cutover
+/// rollback`). The engine runs it and journals it; `steps::rollback_of` holds its implementation.
+#[derive(Debug)]
+pub struct Rollback {
+    /// What the operator types to roll back.
+    pub phrase: &'static str,
+    /// What a rollback does, for the prompt that asks for the phrase.
+    pub doc: &'static str,
+    /// The step after which the destination has taken over: once it has been confirmed, started,
+    /// done or skipped, a rollback is refused, since it would lose what was written there.
+    pub takeover_step: StepId,
+    /// What it means once `takeover_step` is under way, for the refusal: "the customer's systems
+    /// point at the destination".
+    pub taken_over: &'static str,
+    /// What the operator can still do by hand when a rollback is refused, for the refusal.
+    pub by_hand: &'static str,
+    /// The first step a rollback undoes: it and every later step of the plan that is not pending
+    /// are to be done again after it.
+    pub first_undone: StepId,
+}
+
 /// The ordered steps of one kind of migration.
 #[derive(Debug)]
 pub struct Runbook {
@@ -342,6 +369,8 @@ pub struct Runbook {
     /// What both parties must have agreed and granted before the migration starts,
     /// per access path: the checklist of the prerequisites step.
     pub checklists: &'static [(AccessPath, &'static [&'static str])],
+    /// How the source is rolled back, if this runbook can.
+    pub rollback: Option<Rollback>,
 }
 
 impl Runbook {

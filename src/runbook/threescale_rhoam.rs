@@ -1,6 +1,7 @@
 //! 3scale API Management 2.x -> RHOAM, through a migration cluster (seed 000).
 //! Domain facts behind the procedures: shared/reference/threescale.md, datamove.md.
 
+use super::ids;
 use super::model::AccessPath::{FurtherLimited, Limited, NoAccess};
 use super::model::Party::{Both, Customer, RedHat};
 use super::model::*;
@@ -161,7 +162,7 @@ static PHASES: &[Phase] = &[
 static STEPS: &[Step] = &[
     // ---------------------------------------------------------------- prerequisites
     Step {
-        id: StepId("check-kubeconfigs"),
+        id: ids::CHECK_KUBECONFIGS,
         title: "Check the kubeconfigs",
         phase: "prerequisites",
         kind: StepKind::Check,
@@ -187,7 +188,7 @@ ls -l {source.kubeconfig} {migration_cluster.kubeconfig} {destination.kubeconfig
         when: When::Always,
     },
     Step {
-        id: StepId("check-cluster-access"),
+        id: ids::CHECK_CLUSTER_ACCESS,
         title: "Check cluster access and permissions",
         phase: "prerequisites",
         kind: StepKind::Check,
@@ -224,7 +225,7 @@ ls -l {source.kubeconfig} {migration_cluster.kubeconfig} {destination.kubeconfig
         when: When::Always,
     },
     Step {
-        id: StepId("inventory"),
+        id: ids::INVENTORY,
         title: "Take the inventory of the installations",
         phase: "prerequisites",
         kind: StepKind::Check,
@@ -268,7 +269,7 @@ done
         when: When::Always,
     },
     Step {
-        id: StepId("check-redis"),
+        id: ids::CHECK_REDIS,
         title: "Check the Redis servers",
         phase: "prerequisites",
         kind: StepKind::Check,
@@ -305,7 +306,7 @@ DEST_REDIS_HOST=$({oc.destination} extract secret/backend-redis --keys=REDIS_STO
         when: When::Always,
     },
     Step {
-        id: StepId("check-postgresql"),
+        id: ids::CHECK_POSTGRESQL,
         title: "Check the PostgreSQL servers",
         phase: "prerequisites",
         kind: StepKind::Check,
@@ -340,7 +341,7 @@ ZDB=$({oc.source} get pods -l $POD_LABEL=zync-database -o name | head -n1)
         when: When::Always,
     },
     Step {
-        id: StepId("check-mysql"),
+        id: ids::CHECK_MYSQL,
         title: "Check the source MySQL",
         phase: "prerequisites",
         kind: StepKind::Check,
@@ -371,7 +372,7 @@ mysql --defaults-extra-file={dumps}/source-my.cnf -N -e 'SELECT VERSION()' syste
         when: When::SourceDbIs(&[DbKind::Mysql]),
     },
     Step {
-        id: StepId("check-dump-tools"),
+        id: ids::CHECK_DUMP_TOOLS,
         title: "Check the dump tools",
         phase: "prerequisites",
         kind: StepKind::Check,
@@ -395,7 +396,7 @@ pgloader --version; mysql --version; mysqldump --version"#,
         when: When::Always,
     },
     Step {
-        id: StepId("check-disk-space"),
+        id: ids::CHECK_DISK_SPACE,
         title: "Check free disk for the dumps",
         phase: "prerequisites",
         kind: StepKind::Check,
@@ -417,7 +418,7 @@ du -sh {dumps}
         when: When::Always,
     },
     Step {
-        id: StepId("agree-prerequisites"),
+        id: ids::AGREE_PREREQUISITES,
         title: "Confirm the agreed prerequisites",
         phase: "prerequisites",
         kind: StepKind::Manual,
@@ -452,7 +453,7 @@ umask 077; mkdir -p {dumps}
     },
     // ---------------------------------------------------------------- source-shutdown
     Step {
-        id: StepId("stop-traffic"),
+        id: ids::STOP_TRAFFIC,
         title: "Stop API traffic to 3scale",
         phase: "source-shutdown",
         kind: StepKind::Automated,
@@ -504,7 +505,7 @@ done"#
         when: When::Always,
     },
     Step {
-        id: StepId("drain-queues"),
+        id: ids::DRAIN_QUEUES,
         title: "Drain the job queues",
         phase: "source-shutdown",
         kind: StepKind::Automated,
@@ -560,7 +561,7 @@ echo "$(date -u +%FT%TZ) jobs-accepted-as-lost=$TOTAL accepted-by=$USER" \
         when: When::Always,
     },
     Step {
-        id: StepId("scale-down"),
+        id: ids::SCALE_DOWN,
         title: "Scale down 3scale",
         phase: "source-shutdown",
         kind: StepKind::Automated,
@@ -615,7 +616,7 @@ done
     },
     // ---------------------------------------------------------------- dumps
     Step {
-        id: StepId("dump-system-database"),
+        id: ids::DUMP_SYSTEM_DATABASE,
         title: "Dump the system database",
         phase: "dumps",
         kind: StepKind::Automated,
@@ -668,7 +669,7 @@ cd {dumps} && sha256sum system-database.dump system-mysql.sql 2>/dev/null > syst
         when: When::Always,
     },
     Step {
-        id: StepId("dump-zync-database"),
+        id: ids::DUMP_ZYNC_DATABASE,
         title: "Dump the zync database",
         phase: "dumps",
         kind: StepKind::Automated,
@@ -698,7 +699,7 @@ sha256sum {dumps}/zync-database.dump > {dumps}/zync-database.dump.sha256"#
         when: When::Always,
     },
     Step {
-        id: StepId("dump-redis"),
+        id: ids::DUMP_REDIS,
         title: "Dump the Redis databases",
         phase: "dumps",
         kind: StepKind::Automated,
@@ -750,7 +751,7 @@ cd {dumps} && sha256sum backend-redis.rdb system-redis.rdb > redis.sha256"#
         when: When::Always,
     },
     Step {
-        id: StepId("dump-secrets"),
+        id: ids::DUMP_SECRETS,
         title: "Export the 3scale secrets",
         phase: "dumps",
         kind: StepKind::Automated,
@@ -813,7 +814,7 @@ age -d -i "$AGE_IDENTITY_FILE" {dumps}/secrets/secret-system-seed.json.age \
         when: When::Always,
     },
     Step {
-        id: StepId("hand-over-dumps"),
+        id: ids::HAND_OVER_DUMPS,
         title: "Hand the dumps over to Red Hat",
         phase: "dumps",
         kind: StepKind::Manual,
@@ -848,7 +849,7 @@ cd {dumps} && sha256sum -c SHA256SUMS"#,
     },
     // ---------------------------------------------------------------- migration-cluster
     Step {
-        id: StepId("create-migration-cluster"),
+        id: ids::CREATE_MIGRATION_CLUSTER,
         title: "Create the migration cluster",
         phase: "migration-cluster",
         kind: StepKind::Manual,
@@ -884,7 +885,7 @@ oc --kubeconfig {migration_cluster.kubeconfig} --context {migration_cluster.cont
         when: When::Always,
     },
     Step {
-        id: StepId("connect-migration-aws"),
+        id: ids::CONNECT_MIGRATION_AWS,
         title: "Connect the migration cluster to AWS",
         phase: "migration-cluster",
         kind: StepKind::Manual,
@@ -927,7 +928,7 @@ export MIGRATION_DB_PASSWORD=$(aws secretsmanager get-secret-value --secret-id \
         when: When::Always,
     },
     Step {
-        id: StepId("install-source-3scale"),
+        id: ids::INSTALL_SOURCE_3SCALE,
         title: "Install the source 3scale version on the migration cluster",
         phase: "migration-cluster",
         kind: StepKind::Manual,
@@ -976,7 +977,7 @@ EOF
         when: When::Always,
     },
     Step {
-        id: StepId("convert-system-database"),
+        id: ids::CONVERT_SYSTEM_DATABASE,
         title: "Convert the system database to PostgreSQL",
         phase: "migration-cluster",
         kind: StepKind::Automated,
@@ -1115,7 +1116,7 @@ psql "$MIGRATION_SYSTEM_DATABASE_URL" -At -F ' ' -c "$COUNTS" \
         when: When::SourceDbIs(&[DbKind::Mysql, DbKind::Oracle]),
     },
     Step {
-        id: StepId("restore-system-database"),
+        id: ids::RESTORE_SYSTEM_DATABASE,
         title: "Restore the system database on the migration AWS account",
         phase: "migration-cluster",
         kind: StepKind::Automated,
@@ -1154,7 +1155,7 @@ psql "$MIGRATION_SYSTEM_DATABASE_URL" -At -F ' ' -c "$COUNTS" \
         when: When::SourceDbIs(&[DbKind::Postgresql]),
     },
     Step {
-        id: StepId("rewrite-routes-migration"),
+        id: ids::REWRITE_ROUTES_MIGRATION,
         title: "Rewrite the domains for the migration cluster",
         phase: "migration-cluster",
         kind: StepKind::Automated,
@@ -1193,7 +1194,7 @@ psql "$MIGRATION_SYSTEM_DATABASE_URL" -Atc "SELECT domain, self_domain FROM acco
         when: When::Always,
     },
     Step {
-        id: StepId("connect-migration-3scale"),
+        id: ids::CONNECT_MIGRATION_3SCALE,
         title: "Connect 3scale on the migration cluster to the data",
         phase: "migration-cluster",
         kind: StepKind::Manual,
@@ -1261,7 +1262,7 @@ curl -sS -o /dev/null -D - https://master.{migration_cluster.wildcard_domain}/p/
         when: When::Always,
     },
     Step {
-        id: StepId("upgrade-3scale"),
+        id: ids::UPGRADE_3SCALE,
         title: "Upgrade 3scale to the RHOAM-matching version",
         phase: "migration-cluster",
         kind: StepKind::Manual,
@@ -1302,7 +1303,7 @@ SUB=$({oc.migration_cluster} get subscription -o name | grep 3scale)
         when: When::Always,
     },
     Step {
-        id: StepId("rewrite-routes-destination"),
+        id: ids::REWRITE_ROUTES_DESTINATION,
         title: "Rewrite the domains for the destination cluster",
         phase: "migration-cluster",
         kind: StepKind::Automated,
@@ -1338,7 +1339,7 @@ psql "$MIGRATION_SYSTEM_DATABASE_URL" -Atc "SELECT domain, self_domain FROM acco
         when: When::Always,
     },
     Step {
-        id: StepId("dump-migration-database"),
+        id: ids::DUMP_MIGRATION_DATABASE,
         title: "Dump the system database from the migration cluster",
         phase: "migration-cluster",
         kind: StepKind::Automated,
@@ -1367,7 +1368,7 @@ sha256sum {dumps}/migration-system-database.dump > {dumps}/migration-system-data
     },
     // ---------------------------------------------------------------- destination
     Step {
-        id: StepId("seed-destination-database"),
+        id: ids::SEED_DESTINATION_DATABASE,
         title: "Seed the destination system database",
         phase: "destination",
         kind: StepKind::Automated,
@@ -1458,7 +1459,7 @@ EOF
         when: When::Always,
     },
     Step {
-        id: StepId("restore-backend-redis"),
+        id: ids::RESTORE_BACKEND_REDIS,
         title: "Restore the analytics into the destination backend Redis",
         phase: "destination",
         kind: StepKind::Automated,
@@ -1515,7 +1516,7 @@ DEST_REDIS_HOST=$({oc.destination} extract secret/backend-redis --keys=REDIS_STO
         when: When::Always,
     },
     Step {
-        id: StepId("push-secrets"),
+        id: ids::PUSH_SECRETS,
         title: "Push the 3scale secrets to the destination",
         phase: "destination",
         kind: StepKind::Automated,
@@ -1615,7 +1616,7 @@ done"#,
         when: When::Always,
     },
     Step {
-        id: StepId("restore-destination-3scale"),
+        id: ids::RESTORE_DESTINATION_3SCALE,
         title: "Start 3scale at the destination",
         phase: "destination",
         kind: StepKind::Manual,
@@ -1656,7 +1657,7 @@ resume redhat-rhoam-operator rhmi-operator
         when: When::Always,
     },
     Step {
-        id: StepId("configure-destination-3scale"),
+        id: ids::CONFIGURE_DESTINATION_3SCALE,
         title: "Configure 3scale at the destination",
         phase: "destination",
         kind: StepKind::Manual,
@@ -1684,7 +1685,7 @@ resume redhat-rhoam-operator rhmi-operator
         when: When::Always,
     },
     Step {
-        id: StepId("check-master-plan"),
+        id: ids::CHECK_MASTER_PLAN,
         title: "Check the master account's application plan",
         phase: "destination",
         kind: StepKind::Check,
@@ -1709,7 +1710,7 @@ ActiveRecord::Base.connection.select_rows("SELECT a.id, a.org_name, a.master, p.
         when: When::Always,
     },
     Step {
-        id: StepId("check-master-access"),
+        id: ids::CHECK_MASTER_ACCESS,
         title: "Check the master account is reachable",
         phase: "destination",
         kind: StepKind::Check,
@@ -1736,7 +1737,7 @@ rm -f {dumps}/master-token.curl"#,
         when: When::Always,
     },
     Step {
-        id: StepId("check-default-tenant"),
+        id: ids::CHECK_DEFAULT_TENANT,
         title: "Check RHOAM's default tenant",
         phase: "destination",
         kind: StepKind::Check,
@@ -1759,7 +1760,7 @@ curl -sS -o /dev/null -D - https://3scale-admin.{destination.wildcard_domain}/p/
         when: When::Always,
     },
     Step {
-        id: StepId("check-sso-integrations"),
+        id: ids::CHECK_SSO_INTEGRATIONS,
         title: "Check the SSO integrations of the tenants",
         phase: "destination",
         kind: StepKind::Check,
@@ -1785,7 +1786,7 @@ grep -e '{source.wildcard_domain}' -e '{migration_cluster.wildcard_domain}' \
         when: When::Always,
     },
     Step {
-        id: StepId("verify-analytics"),
+        id: ids::VERIFY_ANALYTICS,
         title: "Verify the analytics survived reconciliation",
         phase: "destination",
         kind: StepKind::Automated,
@@ -1819,7 +1820,7 @@ cutover redis copy --from redis://127.0.0.1:16379/0 --to "$DESTINATION_BACKEND_S
     },
     // ---------------------------------------------------------------- handover
     Step {
-        id: StepId("publish-sso"),
+        id: ids::PUBLISH_SSO,
         title: "Test and publish the SSO integrations",
         phase: "handover",
         kind: StepKind::Manual,
@@ -1850,7 +1851,7 @@ rm -f {dumps}/tenant-token.curl"#,
         when: When::Always,
     },
     Step {
-        id: StepId("verify-installation"),
+        id: ids::VERIFY_INSTALLATION,
         title: "Verify 3scale and RHOAM together",
         phase: "handover",
         kind: StepKind::Manual,
@@ -1881,7 +1882,7 @@ rm -f {dumps}/test-app.curl
         when: When::Always,
     },
     Step {
-        id: StepId("point-customer-systems"),
+        id: ids::POINT_CUSTOMER_SYSTEMS,
         title: "Point customer systems at the new routes",
         phase: "handover",
         kind: StepKind::Manual,
@@ -2011,6 +2012,18 @@ pub static RUNBOOK: Runbook = Runbook {
             ],
         ),
     ],
+    rollback: Some(Rollback {
+        phrase: "roll back",
+        doc: "Roll the source back: every workload stopped by this migration goes back to the \
+              replicas recorded before, the gateways last, and traffic returns to the source. The \
+              steps from stopping the traffic on are then to be done again. Refused once the \
+              customer's systems point at the destination.",
+        takeover_step: ids::POINT_CUSTOMER_SYSTEMS,
+        taken_over: "the customer's systems point at the destination",
+        by_hand: "if it never took traffic, scale the source back by hand to the counts in the \
+                  cutover.io/pre-migration-replicas annotations (`oc scale`) and record why",
+        first_undone: ids::STOP_TRAFFIC,
+    }),
 };
 
 #[cfg(test)]

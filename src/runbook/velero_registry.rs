@@ -2,6 +2,7 @@
 //! two OKD clusters with Velero (seed 004; facts in `shared/reference/velero.md` §1, §2, §4).
 //! Cluster A is the config's `source`, cluster B its `destination`.
 
+use super::ids;
 use super::model::*;
 
 /// Every step is done by the one platform team that runs the wizard, on both clusters.
@@ -63,12 +64,13 @@ pub static RUNBOOK: Runbook = Runbook {
              transformed into the registry's format: the Platform only loads it.",
         ],
     )],
+    rollback: None,
 };
 
 static STEPS: &[Step] = &[
     // ---------------------------------------------------------------- prerequisites
     Step {
-        id: StepId("check-kubeconfigs"),
+        id: ids::CHECK_KUBECONFIGS,
         title: "Check the kubeconfigs of cluster A and cluster B",
         phase: "prerequisites",
         kind: StepKind::Check,
@@ -99,7 +101,7 @@ oc config get-contexts {destination.context} --kubeconfig {destination.kubeconfi
         when: When::Always,
     },
     Step {
-        id: StepId("check-cluster-access"),
+        id: ids::CHECK_CLUSTER_ACCESS,
         title: "Check access to both clusters",
         phase: "prerequisites",
         kind: StepKind::Check,
@@ -130,7 +132,7 @@ oc config get-contexts {destination.context} --kubeconfig {destination.kubeconfi
         when: When::Always,
     },
     Step {
-        id: StepId("check-platform-installed"),
+        id: ids::CHECK_PLATFORM_INSTALLED,
         title: "Check that the Platform is installed on both clusters",
         phase: "prerequisites",
         kind: StepKind::Check,
@@ -157,7 +159,7 @@ oc config get-contexts {destination.context} --kubeconfig {destination.kubeconfi
         when: When::Always,
     },
     Step {
-        id: StepId("check-versions-match"),
+        id: ids::CHECK_VERSIONS_MATCH,
         title: "Check that Platform and registry versions are identical on A and B",
         phase: "prerequisites",
         kind: StepKind::Check,
@@ -190,7 +192,7 @@ git ls-remote --heads ${CLUSTER_MGMT_REPO_URL} | grep ${REGISTRY_VERSION}
         when: When::Always,
     },
     Step {
-        id: StepId("check-keycloak"),
+        id: ids::CHECK_KEYCLOAK,
         title: "Check that Keycloak runs on cluster B",
         phase: "prerequisites",
         kind: StepKind::Check,
@@ -219,7 +221,7 @@ diff <({oc.source} get crd -o name | grep -i keycloak) \\
         when: When::Always,
     },
     Step {
-        id: StepId("check-velero"),
+        id: ids::CHECK_VELERO,
         title: "Check Velero and the shared backup storage location",
         phase: "prerequisites",
         kind: StepKind::Check,
@@ -257,7 +259,7 @@ diff <({oc.source} get crd -o name | grep -i keycloak) \\
     },
     // ---------------------------------------------------------------- backup
     Step {
-        id: StepId("backup-registry"),
+        id: ids::BACKUP_REGISTRY,
         title: "Back up the registry on cluster A",
         phase: "backup",
         kind: StepKind::Automated,
@@ -290,7 +292,7 @@ diff <({oc.source} get crd -o name | grep -i keycloak) \\
         when: When::Always,
     },
     Step {
-        id: StepId("wait-backup-synced"),
+        id: ids::WAIT_BACKUP_SYNCED,
         title: "Wait until cluster B sees the backup",
         phase: "backup",
         kind: StepKind::Automated,
@@ -320,7 +322,7 @@ until {velero.destination} backup get {velero.backup} >/dev/null 2>&1; do sleep 
     },
     // ---------------------------------------------------------------- restore
     Step {
-        id: StepId("restore-registry"),
+        id: ids::RESTORE_REGISTRY,
         title: "Restore the registry on cluster B",
         phase: "restore",
         kind: StepKind::Automated,
@@ -360,7 +362,7 @@ done
     },
     // ---------------------------------------------------------------- verify
     Step {
-        id: StepId("verify-registry"),
+        id: ids::VERIFY_REGISTRY,
         title: "Verify the restored registry",
         phase: "verify",
         kind: StepKind::Check,

@@ -57,7 +57,7 @@ impl StepContext {
     }
 
     /// A fact an earlier attempt of `step` recorded, if any.
-    pub fn fact(&self, step: &str, key: &str) -> Option<&Value> {
+    pub fn fact(&self, step: impl AsRef<str>, key: &str) -> Option<&Value> {
         self.history.step(step)?.facts.get(key)
     }
 

@@ -966,7 +966,7 @@ async fn accept_loss(
 /// On resume: the end state holds when an earlier attempt recorded an accepted loss, or when a
 /// fresh, complete reading has every queue at or under the threshold.
 async fn check(ctx: &StepContext) -> Result<Recheck> {
-    if let Some(accepted) = ctx.fact(ctx.step.id.0, "accepted-loss") {
+    if let Some(accepted) = ctx.fact(ctx.step.id, "accepted-loss") {
         let total = accepted.get("total").and_then(Value::as_u64).unwrap_or(0);
         return Ok(Recheck::Holds(format!(
             "the loss of {} was accepted in an earlier attempt",

@@ -56,10 +56,10 @@ use super::access::{required, resource_name};
 use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::infra::kube::{Access, CustomKind, KubeCluster, WorkloadInfo, WorkloadKind};
 use crate::infra::url::redact;
-use crate::runbook::{Action, ClusterRole};
+use crate::runbook::{Action, ClusterRole, StepId, ids};
 
 /// The id of the step and the key of its fact.
-pub const STEP: &str = "inventory";
+pub const STEP: StepId = ids::INVENTORY;
 pub const FACT: &str = "inventory";
 /// The version of the fact's shape; a later change of shape gets a new number.
 pub const SCHEMA: u32 = 1;
@@ -710,7 +710,7 @@ fn sentinel_key(secret: &str, key: &str) -> Option<&'static str> {
 async fn permissions(ctx: &StepContext, report: &mut Report<'_>) -> Result<Permissions> {
     let table = ctx
         .history
-        .step("check-cluster-access")
+        .step(ids::CHECK_CLUSTER_ACCESS)
         .and_then(|r| r.figures.get("permissions"))
         .and_then(Value::as_array);
     if let Some(table) = table {

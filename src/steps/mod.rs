@@ -19,11 +19,13 @@ mod prereq;
 pub mod redisdump;
 mod registry;
 mod result;
+pub mod rollback;
 pub mod scale;
 pub mod secrets;
 pub mod seed;
 
 pub use action::{StepAction, StepFuture};
 pub use context::{FactRecorder, Question, QuestionSender, StepContext, StepSink};
-pub use registry::{Implementation, implementation};
+pub use registry::{Implementation, implementation, rollback_of};
 pub use result::{Recheck, StepResult};
+pub use rollback::{RollbackAction, RollbackReport};

@@ -85,13 +85,13 @@ use crate::infra::kube::{CLIENT_POD_DEADLINE, KubeCluster};
 use crate::infra::pg;
 use crate::infra::tools::{self, ToolVersion};
 use crate::infra::url::{redact, scrub};
-use crate::runbook::{ClusterRole, DbKind};
+use crate::runbook::{ClusterRole, DbKind, StepId, ids};
 
 /// The fact of a dump step, and of a restore step.
 pub const FACT: &str = "dump";
 pub const RESTORE_FACT: &str = "restore";
 /// The step whose dump `restore-system-database` restores.
-pub const SYSTEM_DUMP_STEP: &str = "dump-system-database";
+pub const SYSTEM_DUMP_STEP: StepId = ids::DUMP_SYSTEM_DATABASE;
 
 /// Connecting to a database, before it counts as no answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -840,7 +840,7 @@ fn figures_of(value: &Value) -> Map<String, Value> {
 }
 
 /// The dump an earlier attempt or step recorded.
-pub(crate) fn recorded_dump(ctx: &StepContext, step: &str) -> Option<DumpRecord> {
+pub(crate) fn recorded_dump(ctx: &StepContext, step: StepId) -> Option<DumpRecord> {
     serde_json::from_value(ctx.fact(step, FACT)?.clone()).ok()
 }
 
@@ -951,7 +951,7 @@ pub fn read_record(dump: &Path) -> Option<DumpRecord> {
 /// dump folder with its record (taken by the other party's cutover).
 fn system_dump(ctx: &StepContext) -> Option<DumpRecord> {
     recorded_dump(ctx, SYSTEM_DUMP_STEP)
-        .or_else(|| recorded_dump(ctx, ctx.step.id.0))
+        .or_else(|| recorded_dump(ctx, ctx.step.id))
         .or_else(|| read_record(&ctx.config.dumps.folder.join(Target::System.file())))
 }
 
@@ -1006,7 +1006,7 @@ impl StepAction for DumpStep {
 
     fn check<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, Recheck> {
         Box::pin(async move {
-            let Some(record) = recorded_dump(ctx, ctx.step.id.0) else {
+            let Some(record) = recorded_dump(ctx, ctx.step.id) else {
                 return Ok(Recheck::DoesNotHold(
                     "no dump is recorded; the dump runs again".to_string(),
                 ));

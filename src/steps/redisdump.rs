@@ -59,7 +59,7 @@ use crate::infra::kube::KubeCluster;
 use crate::infra::rdb::{self, Commander, Scratch};
 use crate::infra::redis_copy::{self, CompareOptions, CompareReport, CopyOptions, DiffKind};
 use crate::infra::url::redact;
-use crate::runbook::ClusterRole;
+use crate::runbook::{ClusterRole, StepId, ids};
 
 /// The facts of the three steps.
 pub const FACT: &str = "redis-dumps";
@@ -67,7 +67,7 @@ pub const RESTORE_FACT: &str = "restore";
 pub const BEFORE_FACT: &str = "destination-before";
 pub const VERIFY_FACT: &str = "verify";
 /// The step whose dumps the restore reads.
-pub const DUMP_STEP: &str = "dump-redis";
+pub const DUMP_STEP: StepId = ids::DUMP_REDIS;
 /// The backend storage dump, in the dump folder.
 pub const STORAGE_FILE: &str = "backend-redis.rdb";
 /// Compare differences listed, enough to tell minute statistics from the rest.
@@ -685,7 +685,7 @@ impl StepAction for RestoreStep {
                 return Ok(failed(ctx, format!("{why}; nothing was flushed or copied")));
             }
             let before = dbsize(&target).await?;
-            if ctx.fact(ctx.step.id.0, BEFORE_FACT).is_none() {
+            if ctx.fact(ctx.step.id, BEFORE_FACT).is_none() {
                 ctx.sink
                     .record_fact(BEFORE_FACT, json!({ "target": shown, "keys": before }))?;
             }

@@ -1,10 +1,12 @@
 //! The one place that says how each action runs: every `Action` of the runbooks is matched here,
 //! to its implementation or, explicitly, to `ManualForNow`. The match has no wildcard arm, so a
-//! new `Action` does not compile until someone decides about it.
+//! new `Action` does not compile until someone decides about it. The same for each runbook's
+//! rollback.
 
 use super::action::StepAction;
+use super::rollback::{self, RollbackAction};
 use super::{convert, drain, inventory, pgdump, prereq, redisdump, scale, secrets, seed};
-use crate::runbook::Action;
+use crate::runbook::{Action, RunbookId};
 
 /// How cutover runs an action today.
 #[derive(Clone, Copy)]
@@ -23,6 +25,15 @@ impl Implementation {
             Implementation::Automated(a) => Some(a),
             Implementation::ManualForNow => None,
         }
+    }
+}
+
+/// How the source of a `runbook` migration is rolled back, for a runbook that declares a
+/// `Rollback`; None for one that does not (a test checks that the two agree).
+pub fn rollback_of(runbook: RunbookId) -> Option<&'static dyn RollbackAction> {
+    match runbook {
+        RunbookId::ThreescaleRhoam => Some(rollback::THREESCALE_SOURCE),
+        RunbookId::VeleroRegistry => None,
     }
 }
 
@@ -65,5 +76,22 @@ pub fn implementation(action: Action) -> Implementation {
         Action::VeleroWaitSynced => ManualForNow,
         Action::VeleroRestore => ManualForNow,
         Action::VeleroVerify => ManualForNow,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runbook_declares_a_rollback_exactly_when_it_has_one() {
+        for book in crate::runbook::all() {
+            assert_eq!(
+                book.rollback.is_some(),
+                rollback_of(book.id).is_some(),
+                "{}",
+                book.id
+            );
+        }
     }
 }

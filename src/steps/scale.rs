@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use super::{Recheck, StepAction, StepContext, StepFuture, StepResult, StepSink};
 use crate::infra::kube::{KubeCluster, ORIGINAL_REPLICAS_ANNOTATION, WorkloadInfo, WorkloadKind};
 use crate::journal::JournalState;
-use crate::runbook::ClusterRole;
+use crate::runbook::{ClusterRole, StepId, ids};
 
 /// How long one workload's pods may take to end after it is scaled to 0.
 pub const POD_STOP_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -31,7 +31,7 @@ pub const POD_STOP_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 const POLL: Duration = Duration::from_millis(500);
 
 /// The steps whose facts hold recorded replica counts, in the order they run.
-pub const QUIESCE_STEPS: [&str; 2] = ["stop-traffic", "scale-down"];
+pub const QUIESCE_STEPS: [StepId; 2] = [ids::STOP_TRAFFIC, ids::SCALE_DOWN];
 
 /// The fact key of a workload's recorded replicas.
 pub fn fact_key(name: &str) -> String {

@@ -50,11 +50,11 @@ use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::infra::artifacts;
 use crate::infra::kube::KubeCluster;
 use crate::journal::JournalState;
-use crate::runbook::ClusterRole;
 use crate::runbook::Outcome;
+use crate::runbook::{ClusterRole, StepId, ids};
 
 /// The step whose dump is seeded.
-pub const MIGRATION_DUMP_STEP: &str = "dump-migration-database";
+pub const MIGRATION_DUMP_STEP: StepId = ids::DUMP_MIGRATION_DATABASE;
 /// Its file in the dump folder, where a dump the other party took arrives.
 pub const MIGRATION_DUMP_FILE: &str = "migration-system-database.dump";
 /// The destination database as it was before the seed.

@@ -148,7 +148,7 @@ impl ViewState {
         let Some(req) = self.waiting.as_ref() else {
             return Effect::Nothing;
         };
-        let step = req.step.0.to_string();
+        let step = req.step;
         let takes_text = match self.dialog {
             DialogMode::SkipReason => true,
             DialogMode::Answer => match req.need {
@@ -271,6 +271,8 @@ impl ViewState {
     fn begin_rollback(&mut self) {
         if self.read_only {
             self.say("read-only: this screen follows the migration and cannot roll it back");
+        } else if crate::runbook::get(self.summary.runbook).rollback.is_none() {
+            self.say("this runbook has no rollback: undo its steps by hand with their procedures");
         } else if self.holding.is_none() {
             self.say("a rollback runs only while the run holds: p pauses it first");
         } else {
@@ -489,7 +491,12 @@ mod tests {
         }
     }
 
-    fn wait(v: &mut ViewState, i: usize, need: Need, phrase: Option<&str>) -> String {
+    fn wait(
+        v: &mut ViewState,
+        i: usize,
+        need: Need,
+        phrase: Option<&str>,
+    ) -> crate::runbook::StepId {
         let s = &v.steps[i];
         let req = Request {
             step: s.id,
@@ -502,7 +509,7 @@ mod tests {
             procedure: String::new(),
             condition: None,
         };
-        let id = s.id.0.to_string();
+        let id = s.id;
         v.apply(&Event::Waiting(req), t(1));
         id
     }
@@ -546,7 +553,7 @@ mod tests {
         assert_eq!(
             v.on_key(key(KeyCode::Enter)),
             Effect::Send(Command::Skip {
-                step: id.clone(),
+                step: id,
                 reason: "no redis here".into()
             })
         );

@@ -9,6 +9,7 @@ use std::time::Duration;
 use cutover::config::Config;
 use cutover::engine::{Engine, EngineOptions};
 use cutover::event::{Command, Event, Hold, RunEnd};
+use cutover::runbook::StepId;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::cli::{Migration, events, threescale_toml, write_kubeconfigs};
@@ -136,7 +137,7 @@ fn nothing_runs_before_the_operator_starts_and_a_failed_step_is_retried_on_run()
         );
         // A confirm while nothing waits is refused, not taken.
         d.send(Command::Confirm {
-            step: "check-redis".into(),
+            step: StepId("check-redis"),
             text: None,
         });
         d.send(Command::Run);
@@ -215,7 +216,7 @@ fn a_pause_at_a_gate_holds_and_run_asks_again() {
             .await;
         assert_eq!(again, waiting);
         d.send(Command::Confirm {
-            step: waiting.0.into(),
+            step: waiting,
             text: None,
         });
         d.until("the confirmed step done", |e| match e {
@@ -278,11 +279,11 @@ fn a_question_left_for_a_pause_asks_again_and_takes_only_its_exact_answer() {
             match (req.step.0, &req.question) {
                 ("drain-queues", Some(_)) => break req,
                 ("drain-queues", None) => d.send(Command::Confirm {
-                    step: "drain-queues".into(),
+                    step: StepId("drain-queues"),
                     text: None,
                 }),
                 (step, _) => d.send(Command::Skip {
-                    step: step.into(),
+                    step: StepId(step),
                     reason: "not part of this test".into(),
                 }),
             }
@@ -311,7 +312,7 @@ fn a_question_left_for_a_pause_asks_again_and_takes_only_its_exact_answer() {
         })
         .await;
         d.send(Command::Confirm {
-            step: "drain-queues".into(),
+            step: StepId("drain-queues"),
             text: None,
         });
         d.until("the question again", |e| match e {
@@ -320,7 +321,7 @@ fn a_question_left_for_a_pause_asks_again_and_takes_only_its_exact_answer() {
         })
         .await;
         d.send(Command::Confirm {
-            step: "drain-queues".into(),
+            step: StepId("drain-queues"),
             text: Some("2".into()),
         });
         d.until("the wrong number refused", |e| match e {
@@ -329,7 +330,7 @@ fn a_question_left_for_a_pause_asks_again_and_takes_only_its_exact_answer() {
         })
         .await;
         d.send(Command::Confirm {
-            step: "drain-queues".into(),
+            step: StepId("drain-queues"),
             text: Some("3".into()),
         });
         d.until("the drain passed", |e| match e {

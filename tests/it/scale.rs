@@ -663,7 +663,11 @@ fn rollback_is_refused_once_the_customer_systems_point_at_the_destination() {
     };
     let mut entries = vec![entry(1, header.opened_event())];
     let state = JournalState::fold(&entries);
-    assert_eq!(cutover::rollback::taken_over(&state), None);
+    let spec = cutover::runbook::get(RunbookId::ThreescaleRhoam)
+        .rollback
+        .as_ref()
+        .expect("threescale-rhoam rolls back");
+    assert_eq!(cutover::engine::rollback::taken_over(spec, &state), None);
     entries.push(entry(
         2,
         JournalEvent::StepConfirmed {
@@ -675,7 +679,7 @@ fn rollback_is_refused_once_the_customer_systems_point_at_the_destination() {
             },
         },
     ));
-    let reason = cutover::rollback::taken_over(&JournalState::fold(&entries))
+    let reason = cutover::engine::rollback::taken_over(spec, &JournalState::fold(&entries))
         .expect("confirmed: taken over");
     assert!(
         reason.contains("point-customer-systems was confirmed by Carla")
@@ -747,13 +751,13 @@ fn the_wizard_rolls_back_while_the_run_holds_and_the_steps_are_to_be_done_again(
             match ev {
                 Ok("stop-traffic") => {
                     d.send(Command::Confirm {
-                        step: "stop-traffic".into(),
+                        step: StepId("stop-traffic"),
                         text: Some("stop traffic".into()),
                     });
                     d.send(Command::Pause);
                 }
                 Ok(step) => d.send(Command::Confirm {
-                    step: step.into(),
+                    step: StepId(step),
                     text: None,
                 }),
                 Err(Hold::Paused { next }) => {

@@ -44,18 +44,12 @@ pub fn render_rollback(frame: &mut Frame, area: Rect, view: &ViewState, theme: &
     let Some(input) = &view.rollback_input else {
         return;
     };
-    let phrase = crate::rollback::PHRASE;
+    let Some(spec) = crate::runbook::get(view.summary.runbook).rollback.as_ref() else {
+        return;
+    };
     let lines = vec![
-        Line::styled(
-            "Roll the source back: every workload stopped by this migration goes back to the \
-             replicas recorded before, the gateways last, and traffic returns to the source.",
-            theme.warn,
-        ),
-        Line::raw(
-            "The steps from stopping the traffic on are then to be done again. Refused once the \
-             customer's systems point at the destination.",
-        ),
-        Line::raw(format!("Type exactly: {phrase}")),
+        Line::styled(spec.doc, theme.warn),
+        Line::raw(format!("Type exactly: {}", spec.phrase)),
         Line::styled(format!("> {input}█"), theme.input),
         Line::raw(""),
         Line::styled("Enter roll back · Esc cancel", theme.key),

@@ -1,5 +1,6 @@
-//! Rollback of a threescale-rhoam migration: the source's 3scale comes back as it ran before
-//! `stop-traffic` and `scale-down`.
+//! The rollback of a threescale-rhoam migration: the source's 3scale comes back as it ran before
+//! `stop-traffic` and `scale-down`. The engine runs it (see `engine::rollback`) and journals it;
+//! this module only scales.
 //!
 //! Every workload those steps stopped is scaled back to the replica count they recorded (the
 //! journal's facts, or the `cutover.io/pre-migration-replicas` annotation when the journal has no
@@ -9,33 +10,24 @@
 //! as it is. Each is waited for until its recorded number of pods is ready, then its annotation is
 //! removed. The source's data stores were never stopped or changed, so nothing else is needed.
 //!
-//! Refused once the destination has taken over. The runbook's notes put the limit at "until the
-//! customer's systems point at the destination": that is step `point-customer-systems` (DNS
-//! records, consumers' base URLs, pipelines move to the destination). Until it has been confirmed
-//! or started, no customer traffic reaches the destination and the source holds every change; from
-//! then on the destination takes writes that a rollback would silently lose. A skipped
-//! `point-customer-systems` counts as taken over too: cutover cannot tell whether the switch was
-//! made outside it, and the refusal is the side that loses nothing.
+//! The engine refuses it once the destination has taken over (the runbook's `Rollback`: step
+//! `point-customer-systems`, where DNS records, consumers' base URLs and pipelines move to the
+//! destination); from then on the destination takes writes that a rollback would silently lose.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::config::Config;
-use crate::error::bad_input;
-use crate::infra::kube::{KubeCluster, ORIGINAL_REPLICAS_ANNOTATION, PodInfo};
-use crate::journal::{JournalState, StepStatus};
-use crate::runbook::{ClusterRole, RunbookId};
-use crate::steps::scale::{
-    SCALE_DOWN_WORKLOADS, STOP_TRAFFIC_WORKLOADS, recorded_in_annotation, recorded_in_journal,
+use super::action::StepFuture;
+use super::scale::{
+    APICAST_SPECS, QUIESCE_STEPS, SCALE_DOWN_WORKLOADS, STOP_TRAFFIC_WORKLOADS,
+    apimanager_fact_key, recorded_in_annotation, recorded_in_journal,
 };
-
-/// The step after which the destination has taken over.
-pub const TAKEOVER_STEP: &str = "point-customer-systems";
-
-/// What the operator types to roll back (`cutover rollback --confirm`, or in the wizard).
-pub const PHRASE: &str = "roll back";
+use crate::config::Config;
+use crate::infra::kube::{CustomKind, KubeCluster, ORIGINAL_REPLICAS_ANNOTATION, PodInfo};
+use crate::journal::JournalState;
+use crate::runbook::ClusterRole;
 
 /// How long one workload may take to have its recorded number of pods ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -69,6 +61,34 @@ pub struct RolledBackWorkload {
     pub found: Option<i32>,
     #[serde(flatten)]
     pub outcome: RollbackOutcome,
+}
+
+/// How a runbook's source is rolled back; `steps::rollback_of` gives the one of a runbook.
+pub trait RollbackAction: Send + Sync {
+    /// Rolls back what the journal's `state` says was stopped; `log` gets one line per thing
+    /// done or seen.
+    fn run<'a>(
+        &'a self,
+        config: &'a Config,
+        state: &'a JournalState,
+        log: &'a (dyn Fn(&str) + Send + Sync),
+    ) -> StepFuture<'a, RollbackReport>;
+}
+
+/// The threescale-rhoam rollback: the source's workloads back to their recorded replicas.
+pub(super) static THREESCALE_SOURCE: &dyn RollbackAction = &ThreescaleSource;
+
+struct ThreescaleSource;
+
+impl RollbackAction for ThreescaleSource {
+    fn run<'a>(
+        &'a self,
+        config: &'a Config,
+        state: &'a JournalState,
+        log: &'a (dyn Fn(&str) + Send + Sync),
+    ) -> StepFuture<'a, RollbackReport> {
+        Box::pin(rollback(config, state, log))
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -111,33 +131,6 @@ impl RollbackReport {
     }
 }
 
-/// Why a rollback is refused because the destination has taken over, or None.
-pub fn taken_over(state: &JournalState) -> Option<String> {
-    let r = state.step(TAKEOVER_STEP)?;
-    let what = match r.status {
-        StepStatus::Pending if r.confirmations.is_empty() => return None,
-        StepStatus::Pending => "was confirmed".to_string(),
-        StepStatus::Running | StepStatus::Failed => "was started".to_string(),
-        StepStatus::Done => "is done".to_string(),
-        StepStatus::Skipped => format!(
-            "was skipped ({}), so cutover cannot tell whether they were switched outside it",
-            r.summary.as_deref().unwrap_or("no reason recorded")
-        ),
-    };
-    let by = r
-        .operator
-        .as_deref()
-        .or_else(|| r.confirmations.last().map(|c| c.operator.as_str()))
-        .map(|o| format!(" by {o}"))
-        .unwrap_or_default();
-    Some(format!(
-        "step {TAKEOVER_STEP} {what}{by}: the customer's systems point at the destination, which \
-         has taken over. A rollback would lose everything written there since. Fix forward at the \
-         destination; if it never took traffic, scale the source back by hand to the counts in \
-         the {ORIGINAL_REPLICAS_ANNOTATION} annotations (`oc scale`) and record why"
-    ))
-}
-
 /// Workload names in rollback order: the reverse of the scale-down without the gateways, any
 /// other recorded name, then the gateways (reverse of stop-traffic).
 pub fn rollback_order(state: &JournalState) -> Vec<String> {
@@ -148,7 +141,7 @@ pub fn rollback_order(state: &JournalState) -> Vec<String> {
         .filter(|n| !gateways.contains(n))
         .map(|n| n.to_string())
         .collect();
-    for step in crate::steps::scale::QUIESCE_STEPS {
+    for step in QUIESCE_STEPS {
         let Some(r) = state.step(step) else { continue };
         for key in r.facts.keys() {
             if let Some(name) = key.strip_prefix("replicas/")
@@ -173,23 +166,13 @@ pub fn recorded_counts(state: &JournalState) -> Vec<(String, i32)> {
 }
 
 /// Scales the source's stopped workloads back (see the module's doc). `log` gets one line per
-/// thing done or seen. Refused (an error) for another runbook or once the destination has taken
-/// over; a workload that cannot be brought back is reported in the result, and the others are
-/// still brought back.
-pub async fn rollback(
+/// thing done or seen. A workload that cannot be brought back is reported in the result, and the
+/// others are still brought back.
+async fn rollback(
     config: &Config,
     state: &JournalState,
     log: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<RollbackReport> {
-    if config.runbook != RunbookId::ThreescaleRhoam {
-        return Err(bad_input(format!(
-            "rollback applies to the threescale-rhoam runbook; this migration runs {}",
-            config.runbook
-        )));
-    }
-    if let Some(reason) = taken_over(state) {
-        anyhow::bail!("rollback refused: {reason}");
-    }
     let cluster = config
         .cluster(ClusterRole::Source)
         .context("the config has no [source] cluster; add it with its kubeconfig and namespace")?;
@@ -345,8 +328,6 @@ async fn restore_apimanager(
     state: &JournalState,
     log: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<()> {
-    use crate::infra::kube::CustomKind;
-    use crate::steps::scale::{APICAST_SPECS, QUIESCE_STEPS, apimanager_fact_key};
     let Some(facts) = state.step(QUIESCE_STEPS[0]).map(|r| &r.facts) else {
         return Ok(());
     };
@@ -386,16 +367,4 @@ async fn restore_apimanager(
         }
     }
     Ok(())
-}
-
-/// The steps of the plan from `stop-traffic` on that are not pending: after a
-/// rollback the source runs again, so they are done again.
-pub fn steps_to_redo(config: &Config, state: &JournalState) -> Vec<String> {
-    crate::plan::plan(config)
-        .iter()
-        .map(|p| p.step.id.0)
-        .skip_while(|id| *id != crate::steps::scale::QUIESCE_STEPS[0])
-        .filter(|id| state.status(id) != StepStatus::Pending)
-        .map(str::to_string)
-        .collect()
 }

@@ -8,19 +8,33 @@
 
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::config::Config;
+use crate::error::bad_input;
 use crate::event::{Command, Event, Hold, Level, Request, RunEnd};
 use crate::journal::{
     Confirmation, Header, Identity, Journal, JournalEvent, JournalState, StepStatus,
 };
 use crate::plan::{PlannedStep, plan};
-use crate::runbook::{Need, Outcome};
-use crate::runbook::{StepId, StepKind};
-use crate::steps::{self, Recheck, StepContext, StepResult, StepSink};
+use crate::runbook::{Need, Outcome, Rollback, StepId, StepKind};
+use crate::steps::{self, Recheck, RollbackReport, StepContext, StepResult, StepSink};
+
+pub mod rollback;
+
+/// How `cutover rollback` (`Engine::run_rollback`) ended.
+#[derive(Debug)]
+pub enum RollbackEnd {
+    /// Every workload came back, or none had to; journaled with the steps to do again.
+    RolledBack(RollbackReport),
+    /// Some workload could not be brought back; the others were. Nothing is to be done again
+    /// yet: the rollback is to be finished first.
+    Incomplete(RollbackReport),
+    /// Stopped by a signal; running it again finishes it.
+    Interrupted,
+}
 
 /// What the engine needs to run a migration.
 pub struct EngineOptions {
@@ -77,6 +91,30 @@ impl Engine {
         for store in config.stores() {
             store.url_value()?;
         }
+        Engine::open_journal(config, events, commands, options)
+    }
+
+    /// Opens a migration for `run_rollback` (`cutover rollback`): takes the lock and opens the
+    /// journal like `open`, without reading the stores' secrets, which a rollback never uses.
+    pub fn open_for_rollback(
+        config: Arc<Config>,
+        events: UnboundedSender<Event>,
+        commands: UnboundedReceiver<Command>,
+    ) -> Result<Engine> {
+        let options = EngineOptions {
+            mode: "rollback",
+            until: None,
+            hold: false,
+        };
+        Engine::open_journal(config, events, commands, options)
+    }
+
+    fn open_journal(
+        config: Arc<Config>,
+        events: UnboundedSender<Event>,
+        commands: UnboundedReceiver<Command>,
+        options: EngineOptions,
+    ) -> Result<Engine> {
         let header = Header {
             migration: config.name.clone(),
             runbook: config.runbook,
@@ -122,39 +160,28 @@ impl Engine {
     }
 
     fn record(&self, event: JournalEvent) -> Result<()> {
-        let mut journal = self
-            .journal
-            .lock()
-            .map_err(|_| anyhow!("the journal writer failed earlier; stop and resume"))?;
-        journal.append(event)?;
-        Ok(())
+        record_in(&self.journal, event)
+    }
+
+    /// The journal, for reading; a writer that panicked earlier is an error.
+    fn journal(&self) -> Result<std::sync::MutexGuard<'_, Journal>> {
+        lock(&self.journal)
     }
 
     /// What the journal holds when the engine opens it: the fold and the sessions
     /// so far, for the front end's first screen and its resume prompt.
     pub fn history(&self) -> Result<(JournalState, Vec<crate::journal::SessionSummary>)> {
-        let journal = self
-            .journal
-            .lock()
-            .map_err(|_| anyhow!("the journal writer failed earlier; stop and resume"))?;
+        let journal = self.journal()?;
         Ok((journal.state(), crate::journal::sessions(journal.entries())))
     }
 
     /// Where the journal is, for the message that says how to resume.
     pub fn journal_path(&self) -> Result<std::path::PathBuf> {
-        let journal = self
-            .journal
-            .lock()
-            .map_err(|_| anyhow!("the journal writer failed earlier; stop and resume"))?;
-        Ok(journal.path().to_path_buf())
+        Ok(self.journal()?.path().to_path_buf())
     }
 
     fn state(&self) -> Result<JournalState> {
-        let journal = self
-            .journal
-            .lock()
-            .map_err(|_| anyhow!("the journal writer failed earlier; stop and resume"))?;
-        Ok(journal.state())
+        Ok(self.journal()?.state())
     }
 
     /// Runs until every step is done, a step fails, a gate waits without an answer,
@@ -344,7 +371,7 @@ impl Engine {
                 }
                 Some(Command::Confirm { step, .. } | Command::Skip { step, .. }) => {
                     self.emit(Event::ConfirmRefused {
-                        step: StepId(leak_free_id(&step)),
+                        step,
                         reason: format!("step {step} is not waiting for an answer"),
                     });
                 }
@@ -377,27 +404,47 @@ impl Engine {
         });
     }
 
-    /// Rolls the source back while the run holds; true when it did, and the journal
-    /// now shows the steps from stopping the traffic on as to be done again.
+    /// Rolls the source back while the run holds (the wizard's `R`); true when it did, and the
+    /// journal now shows the steps the runbook's rollback undoes as to be done again.
     async fn roll_back(&mut self, text: &str) -> bool {
-        let phrase = crate::rollback::PHRASE;
-        if text != phrase {
-            self.emit(Event::Notice {
-                level: Level::Warn,
-                text: format!("rollback not started: type exactly: {phrase}"),
-            });
-            return false;
-        }
-        let state = match self.state() {
-            Ok(s) => s,
-            Err(e) => {
-                self.emit(Event::Notice {
-                    level: Level::Error,
-                    text: format!("{e:#}"),
-                });
-                return false;
-            }
+        let outcome = match self.rollback_allowed(text) {
+            Ok(spec) => self.rolled_back(spec).await,
+            Err(e) => Err(e),
         };
+        let (level, text, done) = match outcome {
+            Ok(report) if !report.failed() => (Level::Info, report.summary(), true),
+            Ok(report) => (Level::Error, report.summary(), false),
+            Err(e) => (Level::Error, format!("{e:#}"), false),
+        };
+        self.emit(Event::Notice { level, text });
+        done
+    }
+
+    /// The runbook's rollback, when `text` is its phrase and the destination has not taken
+    /// over; otherwise why not (bad input for a runbook without a rollback).
+    fn rollback_allowed(&self, text: &str) -> Result<&'static Rollback> {
+        let book = self.config.runbook();
+        let Some(spec) = book.rollback.as_ref() else {
+            return Err(bad_input(format!(
+                "runbook {} has no rollback; undo its steps by hand with their procedures",
+                book.id
+            )));
+        };
+        if text != spec.phrase {
+            bail!("rollback not started: type exactly: {}", spec.phrase);
+        }
+        if let Some(reason) = rollback::taken_over(spec, &self.state()?) {
+            bail!("rollback refused: {reason}");
+        }
+        Ok(spec)
+    }
+
+    /// Runs the runbook's rollback and journals it: when every workload came back, a
+    /// `rolled-back` entry with the steps to do again. Its lines go out as notices.
+    async fn rolled_back(&self, spec: &'static Rollback) -> Result<RollbackReport> {
+        let action = steps::rollback_of(self.config.runbook)
+            .with_context(|| format!("runbook {} has no rollback", self.config.runbook))?;
+        let state = self.state()?;
         let events = self.events.clone();
         let log = move |line: &str| {
             let _ = events.send(Event::Notice {
@@ -405,42 +452,69 @@ impl Engine {
                 text: format!("rollback: {line}"),
             });
         };
-        let (level, text, done) = match crate::rollback::rollback(&self.config, &state, &log).await
-        {
-            Ok(report) if !report.failed() => {
-                let steps = crate::rollback::steps_to_redo(&self.config, &state);
-                let recorded = self.record(JournalEvent::RolledBack {
-                    steps: steps.clone(),
-                    summary: report.summary(),
-                });
-                match recorded {
-                    Ok(()) => {
-                        for step in steps.iter().map(|s| StepId(leak_free_id(s))) {
-                            self.emit(Event::StepFinished {
-                                step,
-                                outcome: Outcome::Stopped,
-                                summary: "rolled back; to be done again".to_string(),
-                                figures: Map::new(),
-                            });
-                        }
-                        (Level::Info, report.summary(), true)
-                    }
-                    Err(e) => (
-                        Level::Error,
-                        format!("rolled back, but it could not be journaled: {e:#}"),
-                        false,
-                    ),
+        let report = action.run(&self.config, &state, &log).await?;
+        if report.failed() {
+            return Ok(report);
+        }
+        let steps = rollback::steps_to_redo(&plan(&self.config), spec, &state);
+        self.record(JournalEvent::RolledBack {
+            steps: steps.clone(),
+            summary: report.summary(),
+        })
+        .context("rolled back, but it could not be journaled")?;
+        let book = self.config.runbook();
+        for step in steps.iter().filter_map(|s| book.step(s)) {
+            self.emit(Event::StepFinished {
+                step: step.id,
+                outcome: Outcome::Stopped,
+                summary: "rolled back; to be done again".to_string(),
+                figures: Map::new(),
+            });
+        }
+        Ok(report)
+    }
+
+    /// `cutover rollback`: a session of its own (mode `rollback`) that rolls the source back
+    /// and ends, with everything in the journal. `Quit` (a signal) stops it where it is; running
+    /// it again finishes it. A wrong phrase, a runbook without a rollback and a destination that
+    /// has taken over are errors, and then nothing is journaled.
+    pub async fn run_rollback(mut self, text: &str) -> Result<RollbackEnd> {
+        let spec = self.rollback_allowed(text)?;
+        self.record(JournalEvent::SessionStarted {
+            party: self.config.party,
+            mode: self.options.mode.to_string(),
+            resumed: true,
+        })?;
+        let (_, closed) = tokio::sync::mpsc::unbounded_channel();
+        let mut commands = std::mem::replace(&mut self.commands, closed);
+        let quit = async {
+            while let Some(c) = commands.recv().await {
+                if c == Command::Quit {
+                    return;
                 }
             }
-            Ok(report) => (
-                Level::Error,
-                format!("rollback incomplete: {}", report.summary()),
-                false,
-            ),
-            Err(e) => (Level::Error, format!("{e:#}"), false),
         };
-        self.emit(Event::Notice { level, text });
-        done
+        let end = tokio::select! {
+            r = self.rolled_back(spec) => r.map(|report| if report.failed() {
+                RollbackEnd::Incomplete(report)
+            } else {
+                RollbackEnd::RolledBack(report)
+            }),
+            () = quit => Ok(RollbackEnd::Interrupted),
+        };
+        let reason = match &end {
+            Ok(RollbackEnd::RolledBack(report) | RollbackEnd::Incomplete(report)) => {
+                report.summary()
+            }
+            Ok(RollbackEnd::Interrupted) => {
+                "rollback interrupted by a signal; run `cutover rollback` again to finish it"
+                    .to_string()
+            }
+            Err(e) => format!("rollback stopped by an error: {e:#}"),
+        };
+        self.record(JournalEvent::SessionEnded { reason })
+            .context("the rollback ended but could not be journaled")?;
+        end
     }
 
     /// Processes commands that arrived between steps.
@@ -453,7 +527,7 @@ impl Engine {
                 Ok(Command::RollBack { .. }) => self.refuse_rollback(),
                 Ok(Command::Confirm { step, .. } | Command::Skip { step, .. }) => {
                     self.emit(Event::ConfirmRefused {
-                        step: StepId(leak_free_id(&step)),
+                        step,
                         reason: format!("step {step} is not waiting for an answer"),
                     });
                 }
@@ -470,15 +544,12 @@ impl Engine {
         let history = Arc::new(self.state()?);
         let journal = Arc::clone(&self.journal);
         let facts: steps::FactRecorder = Arc::new(move |step: StepId, key: &str, value: Value| {
-            let mut j = journal
-                .lock()
-                .map_err(|_| anyhow!("the journal writer failed earlier; stop and resume"))?;
-            j.append(JournalEvent::StepFact {
+            let fact = JournalEvent::StepFact {
                 step: step.0.to_string(),
                 key: key.to_string(),
                 value,
-            })?;
-            Ok(())
+            };
+            record_in(&journal, fact)
         });
         Ok(StepContext {
             config: Arc::clone(&self.config),
@@ -585,7 +656,7 @@ impl Engine {
                 }
                 Command::Run => {}
                 Command::RollBack { .. } => self.refuse_rollback(),
-                Command::Skip { step, reason } if step == id.0 => {
+                Command::Skip { step, reason } if step == id => {
                     if reason.trim().is_empty() {
                         self.emit(Event::ConfirmRefused {
                             step: id,
@@ -600,7 +671,7 @@ impl Engine {
                     self.emit(Event::StepSkipped { step: id, reason });
                     return Ok(Answer::Skipped);
                 }
-                Command::Confirm { step, text } if step == id.0 => {
+                Command::Confirm { step, text } if step == id => {
                     match check_answer(&request, text) {
                         Ok(text) => {
                             self.record(JournalEvent::StepConfirmed {
@@ -618,7 +689,7 @@ impl Engine {
                 }
                 Command::Confirm { step, .. } | Command::Skip { step, .. } => {
                     self.emit(Event::ConfirmRefused {
-                        step: StepId(leak_free_id(&step)),
+                        step,
                         reason: format!("step {step} is not waiting; {id} is"),
                     });
                 }
@@ -690,7 +761,7 @@ impl Engine {
                             }
                         }
                         c = self.commands.recv() => match c {
-                            Some(Command::Confirm { step, text }) if step == id.0 && pending.is_some() => {
+                            Some(Command::Confirm { step, text }) if step == id && pending.is_some() => {
                                 let Some((request, reply)) = pending.take() else { continue };
                                 match check_answer(&request, text) {
                                     Ok(text) => {
@@ -711,7 +782,7 @@ impl Engine {
                                     }
                                 }
                             }
-                            Some(Command::Skip { step, .. }) if step == id.0 && pending.is_some() => {
+                            Some(Command::Skip { step, .. }) if step == id && pending.is_some() => {
                                 self.emit(Event::ConfirmRefused {
                                     step: id,
                                     reason: "a running step cannot be skipped; answer its question, \
@@ -739,7 +810,7 @@ impl Engine {
                             Some(Command::RollBack { .. }) => self.refuse_rollback(),
                             Some(Command::Confirm { step, .. } | Command::Skip { step, .. }) => {
                                 self.emit(Event::ConfirmRefused {
-                                    step: StepId(leak_free_id(&step)),
+                                    step,
                                     reason: format!("step {step} is not waiting for an answer"),
                                 });
                             }
@@ -807,12 +878,14 @@ fn check_answer(request: &Request, text: Option<String>) -> Result<Option<String
     }
 }
 
-/// A `StepId` for a name that may not be a step of the runbook, for messages only.
-fn leak_free_id(name: &str) -> &'static str {
-    crate::runbook::all()
-        .iter()
-        .flat_map(|b| b.steps.iter())
-        .find(|s| s.id.0 == name)
-        .map(|s| s.id.0)
-        .unwrap_or("(unknown step)")
+/// Appends `event` to the shared journal and makes it durable.
+fn record_in(journal: &Mutex<Journal>, event: JournalEvent) -> Result<()> {
+    lock(journal)?.append(event)?;
+    Ok(())
+}
+
+fn lock(journal: &Mutex<Journal>) -> Result<std::sync::MutexGuard<'_, Journal>> {
+    journal
+        .lock()
+        .map_err(|_| anyhow!("the journal writer failed earlier; stop and resume"))
 }
