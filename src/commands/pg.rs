@@ -15,9 +15,13 @@ use anyhow::Result;
 
 use crate::errln;
 use crate::error::{ExitCode, bad_input};
+use crate::format::bytes;
+use crate::infra::artifacts::Report;
+use crate::infra::dump_record::{self, DumpRecord};
+use crate::infra::pgdump;
+use crate::infra::pgtarget;
 use crate::infra::url::redact;
 use crate::outln;
-use crate::steps::pgdump::{self, DumpRecord, Report};
 
 pub struct DumpOptions {
     pub url: String,
@@ -71,11 +75,7 @@ fn terminal_report() -> (Progress, Log) {
         last.store(now, std::sync::atomic::Ordering::Relaxed);
         if unit == "bytes" {
             let rate = done as f64 / secs;
-            errln!(
-                "  {} at {}/s",
-                pgdump::human_bytes(done),
-                pgdump::human_bytes(rate as u64)
-            );
+            errln!("  {} at {}/s", bytes(done), bytes(rate as u64));
         } else {
             match total {
                 Some(t) => errln!("  {done}/{t} {unit}"),
@@ -95,7 +95,7 @@ pub async fn dump(options: DumpOptions) -> Result<ExitCode> {
         log: &*log,
     };
     let record = pgdump::dump_url(&url, &options.to, &report).await?;
-    let manifest = pgdump::write_record(&record)?;
+    let manifest = dump_record::write_record(&record)?;
     outln!("{}", record.summary());
     outln!("record: {} ({:.1}s)", manifest.display(), record.seconds);
     Ok(ExitCode::Success)
@@ -110,7 +110,7 @@ pub async fn restore(options: RestoreOptions) -> Result<ExitCode> {
         progress: &*progress,
         log: &*log,
     };
-    let manifest = pgdump::record_path(&options.from);
+    let manifest = dump_record::record_path(&options.from);
     let record: Option<DumpRecord> = match std::fs::read_to_string(&manifest) {
         Ok(text) => {
             let mut r: DumpRecord = serde_json::from_str(&text).map_err(|e| {
@@ -136,7 +136,7 @@ pub async fn restore(options: RestoreOptions) -> Result<ExitCode> {
                 options.from.display()
             );
             pgdump::verify_file(record, &report).await?;
-            let occupied = pgdump::occupied(&url, record).await?;
+            let occupied = pgtarget::occupied(&url, record).await?;
             if !occupied.is_empty() && !options.replace {
                 errln!(
                     "{shown} already holds {} of the dump's tables ({}); nothing was restored. \
@@ -156,7 +156,7 @@ pub async fn restore(options: RestoreOptions) -> Result<ExitCode> {
     errln!("restoring {} into {shown}", options.from.display());
     pgdump::pg_restore_into(&url, &options.from, options.replace, tables, &report).await?;
     if let Some(record) = &record {
-        let differ = pgdump::verify_restored(&url, record).await?.differences;
+        let differ = pgtarget::verify_restored(&url, record).await?.differences;
         if !differ.is_empty() {
             errln!("the restore does not hold the dump's rows:");
             for d in &differ {

@@ -80,8 +80,6 @@ pub fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub use crate::format::bytes as human_bytes;
-
 /// `<file>.partial`, where an archive is written before it is known to be whole.
 pub fn partial_path(to: &Path) -> PathBuf {
     let mut name = to.file_name().map(|n| n.to_os_string()).unwrap_or_default();
@@ -390,6 +388,30 @@ pub fn make_private_dir(dir: &Path) -> Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create the folder {}", dir.display()))
+}
+
+/// The size and checksum of the dump `tool` streamed into `partial`. When the tool failed or
+/// the copy broke off, the partial is removed and the error says which, with the tool's
+/// stderr (`errors`).
+pub fn dumped(
+    copied: Result<(u64, String)>,
+    status: std::process::ExitStatus,
+    partial: &Path,
+    tool: &str,
+    shown: &str,
+    errors: &str,
+) -> Result<(u64, String)> {
+    match copied {
+        Ok(done) if status.success() => Ok(done),
+        Ok(_) => {
+            let _ = std::fs::remove_file(partial);
+            bail!("{tool} of {shown} failed ({status}): {errors}");
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(partial);
+            Err(e.context(format!("the dump of {shown} did not complete: {errors}")))
+        }
+    }
 }
 
 #[cfg(test)]

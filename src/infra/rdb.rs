@@ -569,7 +569,7 @@ pub async fn fetch(url: &str, to: &Path, report: &Report<'_>) -> Result<Written>
         })?;
     (report.log)(format!(
         "{shown} is sending a snapshot of {}",
-        artifacts::human_bytes(len)
+        crate::format::bytes(len)
     ));
     let partial = artifacts::partial_path(to);
     let file = create_private(&partial).await?;

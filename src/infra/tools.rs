@@ -148,6 +148,11 @@ fn is_executable(path: &Path) -> bool {
 pub const STDERR_KEPT: usize = 64 * 1024;
 
 /// Reads `from` to its end and returns its first [`STDERR_KEPT`] bytes, lossily decoded.
+/// [`read_kept`], trimmed: a tool's stderr for a message.
+pub async fn stderr_text(from: impl tokio::io::AsyncRead + Unpin) -> String {
+    read_kept(from).await.trim().to_string()
+}
+
 pub async fn read_kept(from: impl tokio::io::AsyncRead + Unpin) -> String {
     read_kept_until(
         from,

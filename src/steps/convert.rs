@@ -37,11 +37,15 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::mysqldump::{self, OptionFile};
-use super::pgdump::{self, DumpRecord, Report};
+use super::pgdump;
 use super::{Question, Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::config::StoreKind;
+use crate::infra::artifacts::Report;
 use crate::infra::artifacts::{CHUNK, Throttle};
+use crate::infra::dump_record::{DumpRecord, read_record};
+use crate::infra::mysqldump::{self, OptionFile};
+use crate::infra::pgdump::verify_before_restore;
+use crate::infra::pgtarget::compare_rows;
 use crate::infra::url::{redact, scrub};
 use crate::infra::{mysql, pg, pgloader, tools};
 use crate::runbook::{ClusterRole, DbKind};
@@ -92,7 +96,7 @@ fn target(ctx: &StepContext) -> Result<String> {
 fn mysql_dump(ctx: &StepContext) -> Option<DumpRecord> {
     pgdump::recorded_dump(ctx, pgdump::SYSTEM_DUMP_STEP)
         .filter(|r| r.format == mysqldump::FORMAT)
-        .or_else(|| pgdump::read_record(&ctx.config.dumps.folder.join(mysqldump::FILE)))
+        .or_else(|| read_record(&ctx.config.dumps.folder.join(mysqldump::FILE)))
 }
 
 fn source_url(ctx: &StepContext) -> Option<Result<String>> {
@@ -216,7 +220,7 @@ async fn convert(
                 "checking {} against the manifest",
                 dump.path.display()
             ));
-            if let Err(e) = pgdump::verify_before_restore(folder, &dump, report).await {
+            if let Err(e) = verify_before_restore(folder, &dump, report).await {
                 let text = format!("{e:#}");
                 ctx.sink.error(&text);
                 return Ok(Err(StepResult::failed(text, Map::new())));
@@ -531,7 +535,7 @@ async fn compare(url: &str, expected: &BTreeMap<String, u64>) -> Result<Vec<Stri
         .iter()
         .map(|(table, n)| (format!("public.{table}"), *n))
         .collect();
-    pgdump::compare_rows(url, &expected, "converted", "in MySQL").await
+    compare_rows(url, &expected, "converted", "in MySQL").await
 }
 
 /// Sets the sequence of every `id` column of the public schema to `max(id) + 1` (not yet
@@ -657,7 +661,7 @@ async fn load_scratch(url: &str, dump: &Path, folder: &Path, report: &Report<'_>
         throttle.done(sent);
         Ok::<_, std::io::Error>(())
     };
-    let (fed, errors) = tokio::join!(feed, pgdump::read_all_kept(stderr));
+    let (fed, errors) = tokio::join!(feed, crate::infra::tools::stderr_text(stderr));
     let status = child.wait().await.context("waiting for the mysql client")?;
     drop(options);
     let errors = scrub(&errors, url);

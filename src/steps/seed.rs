@@ -40,15 +40,15 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
-use super::pgdump::{
-    self, DumpRecord, Report, keep_record, read_record, recorded_dump, system_database,
-    verify_before_restore, verify_file,
-};
-use super::pgtarget::PgTarget;
+use super::pgdump::{self, keep_record, recorded_dump, system_database};
 use super::scale::{COMPONENTS, POD_STOP_TIMEOUT, quiesce};
 use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::infra::artifacts;
+use crate::infra::artifacts::Report;
+use crate::infra::dump_record::{DumpRecord, read_record, record_path};
 use crate::infra::kube::KubeCluster;
+use crate::infra::pgdump::{verify_before_restore, verify_file};
+use crate::infra::pgtarget::PgTarget;
 use crate::journal::JournalState;
 use crate::runbook::Outcome;
 use crate::runbook::{ClusterRole, StepId, ids};
@@ -89,7 +89,7 @@ fn migration_dump(ctx: &StepContext) -> std::result::Result<DumpRecord, String> 
              and row counts the seed cannot be verified. Run {MIGRATION_DUMP_STEP}, or bring \
              the dump and its .json record from whoever ran it. Nothing was paused or changed",
             file.display(),
-            pgdump::record_path(&file).display()
+            record_path(&file).display()
         )
     })
 }

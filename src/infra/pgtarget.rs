@@ -24,104 +24,18 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use tokio::sync::OnceCell;
 
-use super::pgdump::{DumpRecord, Report, Verified, pg_restore_into};
-use crate::infra::artifacts::Throttle;
-use crate::infra::kube::{CLIENT_POD, ClientPodSpec, KubeCluster, with_url};
-use crate::infra::pg;
-use crate::infra::url::{redact, scrub};
+use super::artifacts::{Report, Throttle};
+use super::dump_record::DumpRecord;
+use super::kube::{CLIENT_POD, ClientPodSpec, KubeCluster};
+use super::pg;
+use super::pg_pod::{PodDb, counts_of, psql_rows};
+use super::pgdump::{dump_exec, dump_url, pg_restore_into};
+use super::url::{redact, scrub};
 
 /// The secret and key that hold a 3scale system database's URL, in its namespace.
 pub const SYSTEM_DATABASE_SECRET: (&str, &str) = ("system-database", "URL");
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// psql's field and record separators for rows read back: bytes no table name or number holds.
-const FIELD_SEPARATOR: &str = "\u{1f}";
-const RECORD_SEPARATOR: &str = "\u{1e}";
-
-/// Which database the PostgreSQL clients in a pod work on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PodDb {
-    /// A database of the server that runs in the pod itself (`-d <name>`, no password).
-    Named(String),
-    /// The URL in the client pod's environment, from this secret and key.
-    Secret { secret: String, key: String },
-}
-
-impl PodDb {
-    /// The argv that runs `client` with `args` on this database.
-    pub fn argv<'a>(&'a self, client: &'a str, args: &[&'a str]) -> Vec<&'a str> {
-        match self {
-            PodDb::Named(database) => {
-                let mut argv = vec![client];
-                argv.extend_from_slice(args);
-                argv.extend_from_slice(&["-d", database.as_str()]);
-                argv
-            }
-            PodDb::Secret { .. } => with_url(client, args),
-        }
-    }
-
-    /// How a message names it.
-    pub fn describe(&self) -> String {
-        match self {
-            PodDb::Named(database) => format!("database {database}"),
-            PodDb::Secret { secret, key } => format!("the database of secret {secret}/{key}"),
-        }
-    }
-}
-
-/// Runs `sql` with psql in `pod` and returns its rows as text fields.
-pub async fn psql_rows(
-    kube: &KubeCluster,
-    pod: &str,
-    db: &PodDb,
-    sql: &str,
-) -> Result<Vec<Vec<String>>> {
-    let argv = db.argv(
-        "psql",
-        &[
-            "-X",
-            "-A",
-            "-t",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-F",
-            FIELD_SEPARATOR,
-            "-R",
-            RECORD_SEPARATOR,
-            "-c",
-            sql,
-        ],
-    );
-    let text = kube.exec_output(pod, &argv, "psql").await?;
-    Ok(parse_psql(&text))
-}
-
-fn parse_psql(text: &str) -> Vec<Vec<String>> {
-    text.trim_end_matches('\n')
-        .split(RECORD_SEPARATOR)
-        .map(|r| r.trim_start_matches('\n'))
-        .filter(|r| !r.is_empty())
-        .map(|r| r.split(FIELD_SEPARATOR).map(str::to_string).collect())
-        .collect()
-}
-
-/// The rows of [`pg::count_query`] as counts by `schema.name`.
-pub fn counts_of(rows: Vec<Vec<String>>) -> Result<BTreeMap<String, u64>> {
-    let mut counts = BTreeMap::new();
-    for row in rows {
-        let [table, n] = row.as_slice() else {
-            bail!("a row count came back as {row:?}, not table and count");
-        };
-        let n: u64 = n
-            .parse()
-            .with_context(|| format!("count(*) of {table} returned {n:?}"))?;
-        counts.insert(table.clone(), n);
-    }
-    Ok(counts)
-}
-
 /// The major version of `pg_restore --version` output (`pg_restore (PostgreSQL) 15.8`).
 fn tool_major(version: &str) -> Option<u32> {
     version
@@ -437,35 +351,55 @@ impl PgTarget {
         Ok(())
     }
 
-    /// Dumps the database to `to` (see [`super::pgdump::dump_url`] and
-    /// [`super::pgdump::dump_exec`]).
+    /// Dumps the database to `to` (see [`dump_url`] and [`dump_exec`]).
     pub async fn dump(&self, to: &Path, report: &Report<'_>) -> Result<DumpRecord> {
         match &self.reach {
-            Reach::Url { url, .. } => super::pgdump::dump_url(url, to, report).await,
-            Reach::Pod { kube, db } => {
-                super::pgdump::dump_exec(kube, CLIENT_POD, db, to, report).await
-            }
+            Reach::Url { url, .. } => dump_url(url, to, report).await,
+            Reach::Pod { kube, db } => dump_exec(kube, CLIENT_POD, db, to, report).await,
         }
     }
+}
+
+/// The dump's tables that already exist in the database at `url`.
+pub async fn occupied(url: &str, record: &DumpRecord) -> Result<Vec<String>> {
+    PgTarget::by_url(url.to_string(), "--to")
+        .occupied(record)
+        .await
+}
+
+/// How a restore's rows were checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Verified {
+    /// Tables whose rows the server's counters vouch for.
+    pub by_counters: usize,
+    /// Tables counted with count(*).
+    pub by_count: usize,
+    /// `schema.name: N restored, M dumped`, for every table that differs.
+    pub differences: Vec<String>,
+}
+
+/// [`PgTarget::verify_restored`] of the database at `url`.
+pub async fn verify_restored(url: &str, record: &DumpRecord) -> Result<Verified> {
+    PgTarget::by_url(url.to_string(), "--to")
+        .verify_restored(record)
+        .await
+}
+
+/// [`PgTarget::compare_rows`] of the database at `url`.
+pub async fn compare_rows(
+    url: &str,
+    expected: &BTreeMap<String, u64>,
+    landed: &str,
+    origin: &str,
+) -> Result<Vec<String>> {
+    PgTarget::by_url(url.to_string(), "the config")
+        .compare_rows(expected, landed, origin)
+        .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn psql_rows_are_split_on_their_separators() {
-        let text = "public.accounts\u{1f}3\u{1e}public.we|ird\u{1f}0\n";
-        assert_eq!(
-            parse_psql(text),
-            vec![
-                vec!["public.accounts".to_string(), "3".to_string()],
-                vec!["public.we|ird".to_string(), "0".to_string()],
-            ]
-        );
-        assert!(parse_psql("\n").is_empty());
-        assert!(parse_psql("").is_empty());
-    }
 
     #[test]
     fn the_major_version_of_a_client_is_read() {
@@ -475,19 +409,5 @@ mod tests {
             Some(16)
         );
         assert_eq!(tool_major("sh: pg_restore: not found"), None);
-    }
-
-    #[test]
-    fn clients_name_their_database() {
-        let named = PodDb::Named("system".into());
-        assert_eq!(
-            named.argv("pg_dump", &["-Fc"]),
-            ["pg_dump", "-Fc", "-d", "system"]
-        );
-        let secret = PodDb::Secret {
-            secret: "system-database".into(),
-            key: "URL".into(),
-        };
-        assert_eq!(secret.argv("pg_dump", &["-Fc"])[4..], ["pg_dump", "-Fc"]);
     }
 }

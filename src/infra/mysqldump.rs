@@ -29,19 +29,21 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use super::pgdump::{DumpRecord, Report, human_bytes};
-use crate::infra::artifacts::{
-    Throttle, copy_hashing, create_private, exec_to_private_file, partial_path, publish,
+use super::artifacts::{
+    Report, Throttle, copy_hashing, create_private, dumped, exec_to_private_file, partial_path,
+    publish,
 };
-use crate::infra::kube::KubeCluster;
-use crate::infra::mysql::{self, MysqlParts};
-use crate::infra::tools::{self, ToolVersion};
-use crate::infra::url::{redact, scrub};
+use super::dump_record::{DumpRecord, MYSQLDUMP_FORMAT};
+use super::kube::KubeCluster;
+use super::mysql::{self, MysqlParts};
+use super::tools::{self, ToolVersion};
+use super::url::{redact, scrub};
+use crate::format::bytes;
 
 /// The dump's file name in the dump folder.
 pub const FILE: &str = "system-mysql.sql";
 /// The record's `format`.
-pub const FORMAT: &str = "mysqldump";
+pub const FORMAT: &str = MYSQLDUMP_FORMAT;
 /// What mysqldump writes last (with its default `--comments`).
 const COMPLETED: &str = "-- Dump completed";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -176,7 +178,7 @@ pub async fn dump_url(url: &str, to: &Path, report: &Report<'_>) -> Result<DumpR
         "dumping {shown} ({} {}, {}) with {} {} to {}",
         info.flavor,
         info.server_version,
-        human_bytes(info.size_bytes),
+        bytes(info.size_bytes),
         tool.name,
         tool.version,
         to.display()
@@ -205,13 +207,12 @@ pub async fn dump_url(url: &str, to: &Path, report: &Report<'_>) -> Result<DumpR
     let mut throttle = Throttle::new(report, Some(info.size_bytes), "bytes");
     let (copied, errors) = tokio::join!(
         copy_hashing(stdout, file, &mut throttle),
-        super::pgdump::read_all_kept(stderr)
+        tools::stderr_text(stderr)
     );
     let status = child.wait().await.context("waiting for mysqldump")?;
     drop(options);
     let errors = scrub(&errors, url);
-    let (bytes, sha256) =
-        super::pgdump::dumped(copied, status, &partial, "mysqldump", &shown, &errors)?;
+    let (bytes, sha256) = dumped(copied, status, &partial, "mysqldump", &shown, &errors)?;
     throttle.done(bytes);
     let rows = finish(
         &partial,
@@ -327,7 +328,7 @@ pub async fn dump_exec(
         })?;
     (report.log)(format!(
         "dumping database {database} (MySQL {version}, {}) with mysqldump in pod {pod} to {}",
-        human_bytes(size),
+        bytes(size),
         to.display()
     ));
     let result = exec_to_private_file(
