@@ -77,7 +77,7 @@ pub async fn run(config: Config, options: TuiOptions) -> Result<ExitCode> {
     let (state, sessions) = engine.history()?;
     let journal_path = engine.journal_path()?;
     let mut view = ViewState::from_config(&config, &plan(&config), &state, chrono::Utc::now());
-    view.resume = ResumePrompt::new(&sessions, &view);
+    view.resume = ResumePrompt::new(&sessions, &view.steps);
     let _monitors = Monitors::start(Arc::clone(&config), event_tx, MonitorOptions::default());
     let engine = tokio::spawn(engine.run());
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use tokio_postgres::NoTls;
 
-use super::url::{redact, scrub_error};
+use super::url::{self, redact, scrub_error};
 
 /// What a PostgreSQL server says about itself and the database of the URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,71 +232,8 @@ pub fn split_password(url: &str) -> anyhow::Result<(String, Option<String>)> {
     let password = config
         .get_password()
         .map(|p| String::from_utf8_lossy(p).into_owned());
-    let stripped = if let Some((scheme, rest)) = url.split_once("://") {
-        let end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        let authority = match authority.rfind('@') {
-            Some(at) => {
-                let (userinfo, host) = authority.split_at(at);
-                let user = userinfo.split(':').next().unwrap_or("");
-                format!("{user}{host}")
-            }
-            None => authority.to_string(),
-        };
-        let tail = match tail.split_once('?') {
-            Some((path, query)) => {
-                let kept: Vec<&str> = query
-                    .split('&')
-                    .filter(|p| !p.starts_with("password="))
-                    .collect();
-                if kept.is_empty() {
-                    path.to_string()
-                } else {
-                    format!("{path}?{}", kept.join("&"))
-                }
-            }
-            None => tail.to_string(),
-        };
-        format!("{scheme}://{authority}{tail}")
-    } else {
-        conninfo_without_password(url)
-    };
+    let stripped = url::without_password(url);
     Ok((stripped, password))
-}
-
-/// A libpq `key=value` string without its `password` setting (values may be single-quoted,
-/// with backslash escapes).
-fn conninfo_without_password(conninfo: &str) -> String {
-    let mut kept = Vec::new();
-    let mut chars = conninfo.char_indices().peekable();
-    while let Some((start, c)) = chars.next() {
-        if c.is_whitespace() {
-            continue;
-        }
-        let mut end = start + c.len_utf8();
-        let mut quoted = c == '\'';
-        let mut escaped = false;
-        while let Some(&(i, c)) = chars.peek() {
-            if !quoted && !escaped && c.is_whitespace() {
-                break;
-            }
-            chars.next();
-            end = i + c.len_utf8();
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '\'' {
-                quoted = !quoted;
-            }
-        }
-        let token = &conninfo[start..end];
-        let key = token.split('=').next().unwrap_or("").trim();
-        if key != "password" {
-            kept.push(token);
-        }
-    }
-    kept.join(" ")
 }
 
 /// A command that runs the PostgreSQL client `program` (psql, pg_dump, pg_restore) against

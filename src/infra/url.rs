@@ -71,6 +71,168 @@ fn redact_word(word: &str) -> String {
     }
 }
 
+/// The parts of a `scheme://[userinfo@]host[:port][/path][?query][#fragment]` URL, borrowed
+/// from it. This is the one place cutover splits a URL by hand; client libraries parse the
+/// URLs they connect with themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parts<'a> {
+    pub scheme: &'a str,
+    /// `user[:password]`: up to the last `@`, even past a `/`, `?` or `#` it holds unencoded
+    /// (the rule [`redact`] masks by).
+    pub userinfo: Option<&'a str>,
+    /// The host; an IPv6 address without its brackets.
+    pub host: &'a str,
+    pub port: Option<&'a str>,
+    /// From the `/` after the authority up to `?` or `#`; empty when there is none.
+    pub path: &'a str,
+    /// After `?`, up to `#`.
+    pub query: Option<&'a str>,
+    /// Everything after the authority: path, query and fragment, as written.
+    pub tail: &'a str,
+}
+
+impl Parts<'_> {
+    /// The database a URL's path names (`/name`), if any.
+    pub fn database(&self) -> Option<&str> {
+        self.path.strip_prefix('/').filter(|d| !d.is_empty())
+    }
+
+    /// The user of `userinfo`, without its password.
+    pub fn user(&self) -> Option<&str> {
+        self.userinfo.map(|u| u.split(':').next().unwrap_or(""))
+    }
+}
+
+/// `url` split into its parts; None for a string that is not `scheme://host...`.
+pub fn parts(url: &str) -> Option<Parts<'_>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme_ok = !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return None;
+    }
+    // The user info ends at the last '@': one past the first '/', '?' or '#' means those
+    // characters stand unencoded in the user info (the rule `redact` masks by).
+    let (userinfo, rest) = match rest.rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let before_fragment = tail.split('#').next().unwrap_or("");
+    let (path, query) = match before_fragment.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (before_fragment, None),
+    };
+    Some(Parts {
+        scheme,
+        userinfo,
+        host,
+        port: port.filter(|p| !p.is_empty()),
+        path,
+        query,
+        tail,
+    })
+}
+
+/// `url` with its host and port replaced by `host:port`; user, password, path and query kept.
+/// None for a string that is not a URL.
+pub fn with_host_port(url: &str, host: &str, port: u16) -> Option<String> {
+    let p = parts(url)?;
+    let userinfo = p.userinfo.map(|u| format!("{u}@")).unwrap_or_default();
+    Some(format!("{}://{userinfo}{host}:{port}{}", p.scheme, p.tail))
+}
+
+/// `url` pointing at database `name`: the path replaced, the query kept. A libpq `key=value`
+/// string gets a `dbname` (libpq takes the last value of a repeated key).
+pub fn with_database(url: &str, name: &str) -> String {
+    let Some(p) = parts(url) else {
+        return format!("{url} dbname={name}");
+    };
+    let userinfo = p.userinfo.map(|u| format!("{u}@")).unwrap_or_default();
+    let port = p.port.map(|port| format!(":{port}")).unwrap_or_default();
+    let host = if p.host.contains(':') {
+        format!("[{}]", p.host)
+    } else {
+        p.host.to_string()
+    };
+    let query = p.query.map(|q| format!("?{q}")).unwrap_or_default();
+    format!("{}://{userinfo}{host}{port}/{name}{query}", p.scheme)
+}
+
+/// `url` without its password: the user kept, `password=` dropped from the query; a libpq
+/// `key=value` string without its `password` setting.
+pub fn without_password(url: &str) -> String {
+    let Some(p) = parts(url) else {
+        return conninfo_without_password(url);
+    };
+    let user = p.user().map(|u| format!("{u}@")).unwrap_or_default();
+    let port = p.port.map(|port| format!(":{port}")).unwrap_or_default();
+    let host = if p.host.contains(':') {
+        format!("[{}]", p.host)
+    } else {
+        p.host.to_string()
+    };
+    let query = p
+        .query
+        .map(|q| {
+            q.split('&')
+                .filter(|kv| !kv.starts_with("password="))
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+        .filter(|q| !q.is_empty())
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{}://{user}{host}{port}{}{query}", p.scheme, p.path)
+}
+
+/// A libpq `key=value` string without its `password` setting (values may be single-quoted,
+/// with backslash escapes).
+fn conninfo_without_password(conninfo: &str) -> String {
+    let mut kept = Vec::new();
+    let mut chars = conninfo.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        if c.is_whitespace() {
+            continue;
+        }
+        let mut end = start + c.len_utf8();
+        let mut quoted = c == '\'';
+        let mut escaped = false;
+        while let Some(&(i, c)) = chars.peek() {
+            if !quoted && !escaped && c.is_whitespace() {
+                break;
+            }
+            chars.next();
+            end = i + c.len_utf8();
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '\'' {
+                quoted = !quoted;
+            }
+        }
+        let token = &conninfo[start..end];
+        let key = token.split('=').next().unwrap_or("").trim();
+        if key != "password" {
+            kept.push(token);
+        }
+    }
+    kept.join(" ")
+}
+
 /// An error rebuilt from the text of `err` and its sources, scrubbed of the secrets of `url`.
 ///
 /// The original error is not kept as a source: its `Display` could still print the password
@@ -396,5 +558,94 @@ mod tests {
     fn plain_text_is_unchanged() {
         let line = "scaled 11 workloads to 0 in namespace 3scale";
         assert_eq!(redact_text(line), line);
+    }
+
+    #[test]
+    fn parts_of_urls() {
+        let p = parts("redis://u:p@ss@h.example:6380/2?x=1#f").expect("a URL");
+        assert_eq!(
+            (p.scheme, p.userinfo, p.host, p.port, p.path, p.query),
+            (
+                "redis",
+                Some("u:p@ss"),
+                "h.example",
+                Some("6380"),
+                "/2",
+                Some("x=1")
+            )
+        );
+        assert_eq!(p.database(), Some("2"));
+        assert_eq!(p.user(), Some("u"));
+        let p = parts("postgresql://[::1]:5432/db").expect("a URL");
+        assert_eq!(
+            (p.host, p.port, p.database()),
+            ("::1", Some("5432"), Some("db"))
+        );
+        let p = parts("postgres://h/db?email=a@b").expect("a URL");
+        assert_eq!(p.userinfo, Some("h/db?email=a"), "as redact reads it");
+        let p = parts("mysql://root@127.0.0.1:3306").expect("a URL");
+        assert_eq!((p.path, p.query, p.database()), ("", None, None));
+        assert!(parts("host=x dbname=y").is_none());
+        assert!(parts("://h").is_none());
+        // A password holding '/' unencoded still ends at the last '@'.
+        let p = parts("redis://:a/b@h:1/0").expect("a URL");
+        assert_eq!((p.userinfo, p.host, p.path), (Some(":a/b"), "h", "/0"));
+    }
+
+    #[test]
+    fn a_forwarded_url_keeps_its_credentials_and_database() {
+        assert_eq!(
+            with_host_port("redis://:pw@system-redis:6379/1", "127.0.0.1", 40000).as_deref(),
+            Some("redis://:pw@127.0.0.1:40000/1")
+        );
+        assert_eq!(
+            with_host_port(
+                "postgresql://u:p@ss@zync-database/zync_production?sslmode=disable",
+                "127.0.0.1",
+                5
+            )
+            .as_deref(),
+            Some("postgresql://u:p@ss@127.0.0.1:5/zync_production?sslmode=disable")
+        );
+        assert_eq!(
+            with_host_port("redis://backend-redis:6379", "127.0.0.1", 7).as_deref(),
+            Some("redis://127.0.0.1:7")
+        );
+        assert_eq!(
+            with_host_port("host=zync-database dbname=zync", "127.0.0.1", 7),
+            None
+        );
+    }
+
+    #[test]
+    fn urls_rebuilt_from_their_parts() {
+        assert_eq!(
+            with_host_port("redis://:pw@10.0.0.5:6379/3?x=1", "127.0.0.1", 4000).as_deref(),
+            Some("redis://:pw@127.0.0.1:4000/3?x=1")
+        );
+        assert_eq!(
+            with_database("postgresql://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgresql://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("mysql://root@127.0.0.1:3306/?ssl-mode=disabled", "x"),
+            "mysql://root@127.0.0.1:3306/x?ssl-mode=disabled"
+        );
+        assert_eq!(
+            with_database("mysql://root@127.0.0.1:3306", "x"),
+            "mysql://root@127.0.0.1:3306/x"
+        );
+        assert_eq!(
+            with_database("host=/tmp user=postgres", "x"),
+            "host=/tmp user=postgres dbname=x"
+        );
+        assert_eq!(
+            without_password("postgresql://u:s3cret@h:5/db?sslmode=require&password=x"),
+            "postgresql://u@h:5/db?sslmode=require"
+        );
+        assert_eq!(
+            without_password("postgresql://h/db?password=x"),
+            "postgresql://h/db"
+        );
     }
 }

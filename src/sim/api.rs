@@ -10,11 +10,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::catalog::{self, ResourceType};
-use super::http::{Query, json_response, media_type};
+use super::http::{Query, json_response};
+use super::request::{PatchKind, Target, apply_patch, parse_body, patch_kind};
 use super::selector::Selector;
+use super::state::{Shared, ensure_namespace};
 use super::status::ApiError;
 use super::store::meta_str;
-use super::{Shared, discovery, ensure_namespace, patch, scale, ssar, validate, watch};
+use super::{discovery, patch, scale, ssar, validate, watch};
 
 /// Request bodies larger than this are refused (the real server's limit is 3 MiB per object).
 const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -24,14 +26,6 @@ pub async fn handle(State(sim): State<Arc<Shared>>, req: Request) -> Response {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
-}
-
-/// What a resource path points at.
-pub struct Target {
-    pub rt: &'static ResourceType,
-    pub namespace: Option<String>,
-    pub name: Option<String>,
-    pub sub: Option<String>,
 }
 
 async fn serve(sim: &Arc<Shared>, req: Request) -> Result<Response, ApiError> {
@@ -237,14 +231,6 @@ fn list(sim: &Shared, t: &Target, query: &Query, as_table: bool) -> Result<Respo
     Ok(json_response(StatusCode::OK, &body))
 }
 
-pub fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::bad_request("the request body is empty".into()));
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("error decoding the request body as JSON: {e}")))
-}
-
 /// The body's kind/apiVersion, when given, must be the URL's.
 fn check_type(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or(rt.kind);
@@ -386,47 +372,6 @@ fn update(
         .store
         .replace(t.rt, ns, name, next, expect_rv.as_deref())?;
     Ok(json_response(StatusCode::OK, &stored))
-}
-
-pub enum PatchKind {
-    Merge,
-    Strategic,
-    Json,
-    Apply,
-}
-
-pub fn patch_kind(headers: &HeaderMap, rt: &ResourceType) -> Result<PatchKind, ApiError> {
-    match media_type(headers).as_str() {
-        "application/merge-patch+json" => Ok(PatchKind::Merge),
-        "application/strategic-merge-patch+json" if rt.builtin => Ok(PatchKind::Strategic),
-        "application/json-patch+json" => Ok(PatchKind::Json),
-        "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(PatchKind::Apply),
-        _ => Err(ApiError::unsupported_media(rt.builtin)),
-    }
-}
-
-/// Applies a non-apply patch body to `current`; a body that is JSON but not a patch is 422.
-pub fn apply_patch(
-    kind: &PatchKind,
-    current: &Value,
-    patch_body: &Value,
-) -> Result<Value, ApiError> {
-    match kind {
-        PatchKind::Merge | PatchKind::Strategic => {
-            if !patch_body.is_object() {
-                return Err(ApiError::unprocessable(
-                    "the patch is not a JSON object: a merge patch must be an object".into(),
-                ));
-            }
-            let mut next = current.clone();
-            patch::merge(&mut next, patch_body);
-            Ok(next)
-        }
-        PatchKind::Json => {
-            patch::json_patch(current.clone(), patch_body).map_err(ApiError::unprocessable)
-        }
-        PatchKind::Apply => Err(ApiError::internal("apply is handled by the caller".into())),
-    }
 }
 
 fn patch_object(

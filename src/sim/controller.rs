@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::catalog::{self, ResourceType};
+use super::state::{ClusterSpec, Inner, Shared};
 use super::status::ApiError;
 use super::store::{meta_str, now};
-use super::{ClusterSpec, Inner, Shared};
 
 /// The longest the controller sleeps with nothing due: a safety net, since every
 /// write kicks it and every pod or Velero deadline is known.

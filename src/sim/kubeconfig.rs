@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::json;
 
-use super::SimCluster;
+use super::server::SimCluster;
 
 /// Writes `path` with one context per `(context name, cluster)`; the first is the current
 /// context. Each context has its own cluster entry (plain http), token user and namespace.

@@ -13,11 +13,14 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::exec::{ExecRule, client_pod_rules};
 use super::installation::{ExternalStores, InternalDatabases, destination_objects, source_objects};
+use super::kubeconfig::write_kubeconfig;
 use super::seed::workers::{self, Worker};
 use super::seed::{self, Sizes};
+use super::server::SimCluster;
 use super::servers::{PgDatabase, PgServer, RedisOptions, RedisProcess};
-use super::{ClusterSpec, ExecRule, SimCluster, write_kubeconfig};
+use super::state::ClusterSpec;
 
 pub const SOURCE_NAMESPACE: &str = "3scale";
 pub const MIGRATION_NAMESPACE: &str = "3scale";
@@ -153,7 +156,7 @@ impl Sandbox {
             ),
         )?;
         // RHOAM's system database is reached through cutover's client pod there.
-        for rule in super::client_pod_rules() {
+        for rule in client_pod_rules() {
             destination.allow_exec(rule);
         }
         wire_source_pods(
@@ -425,19 +428,13 @@ fn wire_source_pods(
 
 /// `host:port` of a PostgreSQL URL, for the port-forward target.
 fn server_addr(url: &str) -> Option<SocketAddr> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?']).next()?;
-    let host_port = authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority);
-    let (host, port) = host_port.rsplit_once(':').unwrap_or((host_port, "5432"));
-    let host = if host == "localhost" {
+    let p = crate::infra::url::parts(url)?;
+    let host = if p.host == "localhost" {
         "127.0.0.1"
     } else {
-        host
+        p.host
     };
-    format!("{host}:{port}").parse().ok()
+    format!("{host}:{}", p.port.unwrap_or("5432")).parse().ok()
 }
 
 /// Whether each simulated worker runs: the workloads that do its work have replicas.

@@ -6,9 +6,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::Shared;
-use super::api::{PatchKind, Target, apply_patch, parse_body, patch_kind};
 use super::http::json_response;
+use super::request::{PatchKind, Target, apply_patch, parse_body, patch_kind};
+use super::state::Shared;
 use super::status::ApiError;
 use super::store::meta_str;
 use super::validate::replicas_not_negative;

@@ -7,9 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::Shared;
-use super::api::parse_body;
 use super::http::{json_response, media_type};
+use super::request::parse_body;
+use super::state::Shared;
 use super::status::ApiError;
 
 pub fn review(sim: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response, ApiError> {

@@ -3,64 +3,21 @@
 //! `status.progress` counting up over a few steps, then Completed (velero.md §1).
 //!
 //! Backups are real: a completed Backup writes the objects of its namespaces to the bucket of
-//! its storage location in an [`ObjectStorage`] that several simulated clusters can share; a
+//! its storage location in an `ObjectStorage` that several simulated clusters can share; a
 //! cluster whose BackupStorageLocation points at the same bucket sees the Backup appear (as
 //! Velero's BSL sync does), and a Restore of it creates the objects there.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use super::catalog::{self, ResourceType};
+use super::object_storage::StoredBackup;
+use super::state::{ClusterSpec, Inner, ensure_namespace};
 use super::store::{meta_str, now};
-use super::{ClusterSpec, Inner};
 
 /// Progress steps from InProgress to Completed.
 const STEPS: u64 = 5;
-
-/// What a backup leaves in its bucket: the Backup object and the items it holds.
-#[derive(Clone, Debug)]
-struct StoredBackup {
-    backup: Value,
-    items: Vec<Value>,
-}
-
-/// Object storage buckets (by name) shared by the simulated clusters given the same handle.
-#[derive(Clone, Default)]
-pub struct ObjectStorage(Arc<Mutex<HashMap<String, BTreeMap<String, StoredBackup>>>>);
-
-impl std::fmt::Debug for ObjectStorage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ObjectStorage")
-    }
-}
-
-impl ObjectStorage {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<String, StoredBackup>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Backup names in a bucket.
-    pub fn backups(&self, bucket: &str) -> Vec<String> {
-        self.lock()
-            .get(bucket)
-            .map(|b| b.keys().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    fn put(&self, bucket: &str, name: &str, stored: StoredBackup) {
-        self.lock()
-            .entry(bucket.to_string())
-            .or_default()
-            .insert(name.to_string(), stored);
-    }
-
-    fn get(&self, bucket: &str, name: &str) -> Option<StoredBackup> {
-        self.lock().get(bucket).and_then(|b| b.get(name)).cloned()
-    }
-}
 
 /// The bucket of a storage location (`bucket/prefix` when it has a prefix).
 fn bucket_of(bsl: &Value) -> Option<String> {
@@ -318,7 +275,7 @@ fn restore_items(inner: &mut Inner, restore: &Value, items: &[Value], done: u64,
             continue;
         };
         if rt.kind == "Namespace" {
-            let _ = super::ensure_namespace(inner, &map(meta_str(item, "name").unwrap_or("")));
+            let _ = ensure_namespace(inner, &map(meta_str(item, "name").unwrap_or("")));
             continue;
         }
         let ns = map(meta_str(item, "namespace").unwrap_or(""));
@@ -326,7 +283,7 @@ fn restore_items(inner: &mut Inner, restore: &Value, items: &[Value], done: u64,
         if inner.store.get(rt, &ns, name).is_some() {
             continue;
         }
-        let _ = super::ensure_namespace(inner, &ns);
+        let _ = ensure_namespace(inner, &ns);
         let _ = inner.store.create(rt, &ns, restorable(item.clone(), &ns));
     }
 }

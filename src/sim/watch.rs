@@ -11,10 +11,10 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
-use super::Shared;
 use super::catalog::ResourceType;
 use super::http::Query;
 use super::selector::Selector;
+use super::state::Shared;
 use super::status::ApiError;
 use super::store::Change;
 

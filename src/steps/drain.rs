@@ -55,7 +55,7 @@ use crate::infra::backoff::backoff;
 use crate::infra::kube::{KubeCluster, PortForward};
 use crate::infra::pg::QueJobsProbe;
 use crate::infra::queues::{QueueFamily, QueueProbe};
-use crate::infra::url::scrub;
+use crate::infra::url::{self, scrub};
 use crate::runbook::ClusterRole;
 
 /// Between two readings while the stores answer.
@@ -448,7 +448,7 @@ impl<'a> Inventoried<'a> {
                 )
             })?;
         let forward = kube.port_forward(&pod, port).await?;
-        let Some(local) = via_local(&url, forward.local_port()) else {
+        let Some(local) = url::with_host_port(&url, "127.0.0.1", forward.local_port()) else {
             anyhow::bail!(
                 "the {} URL in secret {secret}/{key} is not of the form scheme://host:port/...; \
                  {fix}",
@@ -459,16 +459,6 @@ impl<'a> Inventoried<'a> {
             format!("secret {secret}/{key} ({shown}), through a port-forward to pod {pod}");
         Ok(Some((local, origin, Some(forward))))
     }
-}
-
-/// `url` with its host and port replaced by `127.0.0.1:port`; user, password, path and query
-/// kept. None for a string that is not `scheme://...`.
-fn via_local(url: &str, port: u16) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let userinfo = authority.rfind('@').map_or("", |at| &authority[..=at]);
-    Some(format!("{scheme}://{userinfo}127.0.0.1:{port}{tail}"))
 }
 
 /// The message of a step that has nothing to watch.
@@ -1017,27 +1007,6 @@ async fn check(ctx: &StepContext) -> Result<Recheck> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_forwarded_url_keeps_its_credentials_and_database() {
-        assert_eq!(
-            via_local("redis://:pw@system-redis:6379/1", 40000).as_deref(),
-            Some("redis://:pw@127.0.0.1:40000/1")
-        );
-        assert_eq!(
-            via_local(
-                "postgresql://u:p@ss@zync-database/zync_production?sslmode=disable",
-                5
-            )
-            .as_deref(),
-            Some("postgresql://u:p@ss@127.0.0.1:5/zync_production?sslmode=disable")
-        );
-        assert_eq!(
-            via_local("redis://backend-redis:6379", 7).as_deref(),
-            Some("redis://127.0.0.1:7")
-        );
-        assert_eq!(via_local("host=zync-database dbname=zync", 7), None);
-    }
 
     #[test]
     fn queues_belong_to_their_store() {

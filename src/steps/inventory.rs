@@ -55,7 +55,7 @@ use serde_json::{Map, Value, json};
 use super::access::{required, resource_name};
 use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::infra::kube::{Access, CustomKind, KubeCluster, WorkloadInfo, WorkloadKind};
-use crate::infra::url::redact;
+use crate::infra::url::{self, redact};
 use crate::runbook::{Action, ClusterRole, StepId, ids};
 
 /// The id of the step and the key of its fact.
@@ -587,47 +587,24 @@ struct Parsed {
 /// password can reach the result even when the URL is malformed.
 fn parse_url(url: &str) -> Option<Parsed> {
     let redacted = redact(url.trim());
-    let (scheme, rest) = redacted.split_once("://")?;
-    let scheme_ok = !scheme.is_empty()
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    if !scheme_ok {
+    let p = url::parts(&redacted)?;
+    let scheme = p.scheme.to_ascii_lowercase();
+    if p.host.is_empty() {
         return None;
     }
-    let scheme = scheme.to_ascii_lowercase();
-    // The user info ends at the last '@' (the same rule `redact` masks by).
-    let rest = rest.rfind('@').map_or(rest, |i| &rest[i + 1..]);
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) if !p.is_empty() => Some(p.parse::<u16>().ok()?),
-            _ => None,
-        };
-        (host.to_string(), port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, "")) => (h.to_string(), None),
-            Some((h, p)) => (h.to_string(), Some(p.parse::<u16>().ok()?)),
-            None => (authority.to_string(), None),
-        }
+    let port = match p.port {
+        Some(port) => Some(port.parse::<u16>().ok()?),
+        None => default_port(&scheme),
     };
-    if host.is_empty() {
-        return None;
-    }
-    let database = tail
-        .strip_prefix('/')
-        .and_then(|p| p.split(['?', '#']).next())
-        .filter(|d| !d.is_empty())
-        .map(str::to_string);
     let is_redis = scheme == "redis" || scheme == "rediss";
     Some(Parsed {
-        port: port.or_else(|| default_port(&scheme)),
-        database: database.or_else(|| is_redis.then(|| "0".to_string())),
+        port,
+        database: p
+            .database()
+            .map(str::to_string)
+            .or_else(|| is_redis.then(|| "0".to_string())),
         scheme,
-        host: host.to_ascii_lowercase(),
+        host: p.host.to_ascii_lowercase(),
     })
 }
 

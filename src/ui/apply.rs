@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use super::status::StepState;
-use super::view::{DialogMode, LastResult, Progress, RunMarker, ViewState, figures};
+use super::step_view::{LastResult, Progress};
+use super::view::{DialogMode, RunMarker, ViewState, figures};
 use crate::event::{Event, Hold, Level, RunEnd};
 use crate::infra::url::redact_text;
 use crate::runbook::Outcome;

@@ -17,8 +17,11 @@ pub mod logbuf;
 pub mod panels;
 pub mod resume;
 pub mod status;
+pub mod step_view;
 pub mod theme;
 pub mod view;
+#[cfg(test)]
+mod view_tests;
 pub mod widgets;
 
 pub use layout::{MIN_HEIGHT, MIN_WIDTH, draw};

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::status::StepState;
-use super::view::ViewState;
+use super::step_view::{StepView, settled};
 use crate::infra::url::redact_text;
 use crate::journal::{SessionEnd, SessionSummary};
 
@@ -26,9 +26,9 @@ pub struct ResumePrompt {
 }
 
 impl ResumePrompt {
-    /// From the journal's sessions and the view built from the journal's state.
+    /// From the journal's sessions and the step rows built from the journal's state.
     /// None when nothing has happened yet (a fresh migration has no prompt).
-    pub fn new(sessions: &[SessionSummary], view: &ViewState) -> Option<ResumePrompt> {
+    pub fn new(sessions: &[SessionSummary], steps: &[StepView]) -> Option<ResumePrompt> {
         let first = sessions.first()?;
         let headline = format!(
             "started {} by {}; {} session{} so far, {} of {} steps settled",
@@ -36,29 +36,33 @@ impl ResumePrompt {
             redact_text(&first.operator),
             sessions.len(),
             if sessions.len() == 1 { "" } else { "s" },
-            view.settled(),
-            view.steps.len(),
+            settled(steps),
+            steps.len(),
         );
         let skipped = sessions.len().saturating_sub(SESSIONS_SHOWN);
         let mut lines: Vec<String> = Vec::new();
         if skipped > 0 {
             lines.push(format!("({skipped} earlier sessions not shown)"));
         }
-        lines.extend(sessions.iter().skip(skipped).map(|s| session_line(s, view)));
+        lines.extend(
+            sessions
+                .iter()
+                .skip(skipped)
+                .map(|s| session_line(s, steps)),
+        );
 
         let number = |id: &str| {
-            view.steps
+            steps
                 .iter()
                 .find(|s| s.id.0 == id)
                 .map_or_else(|| id.to_string(), |s| format!("{}. {}", s.number, s.title))
         };
-        let interrupted: Vec<_> = view
-            .steps
+        let interrupted: Vec<_> = steps
             .iter()
             .filter(|s| s.state == StepState::Interrupted)
             .collect();
-        let failed = view.steps.iter().find(|s| s.state == StepState::Failed);
-        let next_step = view.steps.iter().find(|s| !s.state.is_settled());
+        let failed = steps.iter().find(|s| s.state == StepState::Failed);
+        let next_step = steps.iter().find(|s| !s.state.is_settled());
         let stopped_at = match (interrupted.first(), failed, next_step) {
             (Some(s), _, _) => format!(
                 "stopped inside step {}. {}: the process ended while it ran",
@@ -98,7 +102,7 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-fn session_line(s: &SessionSummary, view: &ViewState) -> String {
+fn session_line(s: &SessionSummary, steps: &[StepView]) -> String {
     let mut did = Vec::new();
     if !s.done.is_empty() {
         did.push(format!("{} done", s.done.len()));
@@ -123,7 +127,7 @@ fn session_line(s: &SessionSummary, view: &ViewState) -> String {
             let inside = s
                 .last_started
                 .as_deref()
-                .and_then(|id| view.steps.iter().find(|v| v.id.0 == id))
+                .and_then(|id| steps.iter().find(|v| v.id.0 == id))
                 .filter(|v| v.state == StepState::Interrupted)
                 .map(|v| format!(" inside step {}", v.number))
                 .unwrap_or_default();

@@ -7,14 +7,15 @@ use serde_json::{Map, Value};
 
 use super::logbuf::{LogBuffer, LogLine};
 use super::panels::{PodsPanel, QueuePanel};
+use super::resume::ResumePrompt;
 use super::status::StepState;
+use super::step_view::{LastResult, StepView};
 use crate::config::Config;
 use crate::event::{Hold, Level, Request};
 use crate::infra::url::redact_text;
 use crate::journal::JournalState;
 use crate::plan::PlannedStep;
-use crate::runbook::{AccessPath, Party, RunbookId, StepId, StepKind};
-use crate::runbook::{Need, Outcome};
+use crate::runbook::{AccessPath, Party, RunbookId, StepId};
 
 /// What the header says about the migration; taken from the config so the view
 /// does not keep the config (which holds secret references) around.
@@ -40,69 +41,6 @@ impl ConfigSummary {
             drain_threshold: config.drain.threshold,
         }
     }
-}
-
-/// The last result of a step, with its figures as `key: value` text.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LastResult {
-    pub outcome: Option<Outcome>,
-    pub summary: String,
-    pub figures: Vec<(String, String)>,
-}
-
-/// Progress of the running transfer.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Progress {
-    pub done: u64,
-    pub total: Option<u64>,
-    pub unit: &'static str,
-    pub started: DateTime<Utc>,
-    pub at: DateTime<Utc>,
-}
-
-impl Progress {
-    /// 0..=1, clamped (a total can be an estimate that the transfer passes).
-    pub fn ratio(&self) -> Option<f64> {
-        let total = self.total.filter(|t| *t > 0)?;
-        Some((self.done as f64 / total as f64).clamp(0.0, 1.0))
-    }
-
-    /// Units per second since the first progress report of this attempt.
-    pub fn rate(&self) -> Option<f64> {
-        let secs = (self.at - self.started).num_milliseconds() as f64 / 1000.0;
-        (secs > 0.0).then(|| self.done as f64 / secs)
-    }
-
-    pub fn eta_secs(&self) -> Option<u64> {
-        let left = self.total?.saturating_sub(self.done);
-        let rate = self.rate().filter(|r| *r > 0.0)?;
-        Some((left as f64 / rate).ceil() as u64)
-    }
-}
-
-/// One row of the step list and what its detail panel shows.
-#[derive(Clone, Debug)]
-pub struct StepView {
-    pub id: StepId,
-    /// 1-based, in plan order.
-    pub number: usize,
-    pub title: &'static str,
-    pub phase: &'static str,
-    pub phase_title: &'static str,
-    pub owner: Party,
-    pub hand_off: bool,
-    pub runs_as: StepKind,
-    pub destructive: bool,
-    pub need: Option<Need>,
-    pub condition: Option<String>,
-    pub state: StepState,
-    pub attempts: u32,
-    /// Doc, changes and procedure with the config's placeholders filled.
-    pub doc: String,
-    pub changes: Option<String>,
-    pub procedure: String,
-    pub last: Option<LastResult>,
-    pub progress: Option<Progress>,
 }
 
 /// The panel that has the keyboard.
@@ -191,7 +129,7 @@ pub struct ViewState {
     /// How the engine's run ended, once it has.
     pub ended: Option<crate::event::RunEnd>,
     /// The resume prompt shown on start when the journal has history.
-    pub resume: Option<super::resume::ResumePrompt>,
+    pub resume: Option<ResumePrompt>,
     /// The operator asked to go on before the engine reached its first hold (it was still
     /// re-checking or taking the lock over): the run starts as soon as it holds.
     pub run_when_held: bool,
@@ -374,7 +312,7 @@ impl ViewState {
     }
 
     pub fn settled(&self) -> usize {
-        self.steps.iter().filter(|s| s.state.is_settled()).count()
+        super::step_view::settled(&self.steps)
     }
 
     /// The UI sent `Command::Pause`; the engine has not held yet.
@@ -428,129 +366,4 @@ pub(super) fn figures(map: &Map<String, Value>) -> Vec<(String, String)> {
             (k.replace('_', " "), redact_text(&text))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::{Event, RunEnd};
-    use crate::plan::plan;
-    use crate::ui::fixture::{config, t, view};
-
-    #[test]
-    fn a_fresh_view_has_every_step_pending_and_selects_the_first() {
-        let v = view();
-        assert!(v.steps.iter().all(|s| s.state == StepState::Pending));
-        assert_eq!(v.selected, 0);
-        assert_eq!(v.marker, RunMarker::Idle);
-        assert!(!v.steps.iter().any(|s| s.procedure.contains("{oc.source}")));
-    }
-
-    #[test]
-    fn procedures_are_the_runbook_text_with_the_config_filled_in() {
-        let config = config();
-        let v = view();
-        for (s, p) in v.steps.iter().zip(plan(&config)) {
-            let expected =
-                crate::runbook::render_procedure(p.step.procedure, |n| config.placeholder(n));
-            assert_eq!(s.procedure, expected, "{}", s.id);
-        }
-    }
-
-    #[test]
-    fn events_move_a_step_through_its_states() {
-        let mut v = view();
-        let id = v.steps[1].id;
-        v.apply(
-            &Event::RunStarted {
-                resumed: false,
-                done: 0,
-                total: v.steps.len(),
-            },
-            t(1),
-        );
-        v.apply(
-            &Event::StepStarted {
-                step: id,
-                attempt: 1,
-                runs_as: StepKind::Check,
-            },
-            t(2),
-        );
-        assert_eq!(v.step(id).map(|s| s.state), Some(StepState::Running));
-        assert_eq!((v.selected, v.running), (1, Some(id)));
-        v.apply(
-            &Event::StepFinished {
-                step: id,
-                outcome: Outcome::Failed,
-                summary: "no access".into(),
-                figures: Map::new(),
-            },
-            t(3),
-        );
-        assert_eq!(v.step(id).map(|s| s.state), Some(StepState::Failed));
-        v.apply(&Event::RunEnded(RunEnd::Failed { step: id }), t(4));
-        assert_eq!(v.marker, RunMarker::Failed);
-        assert_eq!(v.running, None);
-        assert_eq!(v.elapsed_secs(), 4);
-        assert_eq!(v.log.matching(Some(id), None).count(), 2);
-    }
-
-    #[test]
-    fn a_finished_hand_off_is_done_by_the_other_party() {
-        let mut v = view();
-        let Some(i) = v.steps.iter().position(|s| s.hand_off) else {
-            panic!("the limited path has hand-offs for red-hat");
-        };
-        let id = v.steps[i].id;
-        v.apply(
-            &Event::StepFinished {
-                step: id,
-                outcome: Outcome::Passed,
-                summary: "done by Bo".into(),
-                figures: Map::new(),
-            },
-            t(1),
-        );
-        assert_eq!(v.steps[i].state, StepState::DoneByOther);
-    }
-
-    #[test]
-    fn progress_gives_rate_and_eta() {
-        let mut v = view();
-        let id = v.steps[0].id;
-        let p = |done| Event::StepProgress {
-            step: id,
-            done,
-            total: Some(1000),
-            unit: "keys",
-        };
-        v.apply(&p(0), t(0));
-        v.apply(&p(100), t(10));
-        let Some(progress) = v.steps[0].progress.clone() else {
-            panic!("progress kept")
-        };
-        assert_eq!(progress.rate(), Some(10.0));
-        assert_eq!(progress.eta_secs(), Some(90));
-        assert_eq!(progress.ratio(), Some(0.1));
-    }
-
-    #[test]
-    fn log_lines_are_redacted() {
-        let mut v = view();
-        let id = v.steps[0].id;
-        v.apply(
-            &Event::StepLog {
-                step: id,
-                level: Level::Info,
-                line: "connect redis://:sekrit@h:6379/1".into(),
-            },
-            t(1),
-        );
-        assert!(
-            v.log
-                .matching(None, None)
-                .all(|l| !l.text.contains("sekrit"))
-        );
-    }
 }

@@ -666,7 +666,7 @@ fn resumed_view() -> ViewState {
     let state = JournalState::fold(&entries);
     let config = config("red-hat");
     let mut view = ViewState::from_config(&config, &plan(&config), &state, t(4_000));
-    view.resume = cutover::ui::resume::ResumePrompt::new(&sessions(&entries), &view);
+    view.resume = cutover::ui::resume::ResumePrompt::new(&sessions(&entries), &view.steps);
     view
 }
 

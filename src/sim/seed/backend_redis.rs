@@ -7,8 +7,8 @@ use redis::aio::MultiplexedConnection;
 use super::jobs::{failed_job, notify_job, report_job, stats_job};
 use super::model::{Model, Service};
 use super::redis_conn::{connect, refuse_if_not_empty, run};
+use super::sizes::{SeedSummary, Sizes};
 use super::stats_keys::stats_keys;
-use super::{SeedSummary, Sizes};
 
 /// Commands per pipelined round trip: large enough to amortise the round trip, small enough
 /// that one reply never holds much memory.

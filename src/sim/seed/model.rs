@@ -2,7 +2,7 @@
 //! plans on both sides, as `rake backend:storage:rewrite` would leave them, so that a later
 //! comparison between the stores finds them consistent.
 
-use super::Sizes;
+use super::sizes::Sizes;
 
 pub(super) const MASTER_ACCOUNT_ID: i64 = 1;
 pub(super) const TENANT_ACCOUNT_ID: i64 = 2;

@@ -6,9 +6,9 @@ use anyhow::{Context, bail};
 
 use super::copy::copy_rows;
 use super::model::Model;
+use super::sizes::{SeedSummary, Sizes};
 use super::system_rows::{Hosts, build};
 use super::system_schema::{DDL, TABLES};
-use super::{SeedSummary, Sizes};
 use crate::infra::pg;
 use crate::infra::url::redact;
 

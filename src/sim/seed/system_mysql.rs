@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Params, Value};
 
-use super::SeedSummary;
+use super::sizes::SeedSummary;
 use super::system_schema::DDL;
 
 /// Columns given a larger MySQL text type than `text`, as porta's MySQL schema has them.

@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 use super::depths::SIDEKIQ_QUEUES;
 use super::jobs::{sidekiq_failed_job, sidekiq_job};
 use super::redis_conn::{connect, refuse_if_not_empty, run};
-use super::{SeedSummary, Sizes};
+use super::sizes::{SeedSummary, Sizes};
 
 /// How jobs spread over the queues: sync, zync and default traffic dominate a busy system.
 const WEIGHTS: [(&str, u32); 11] = [

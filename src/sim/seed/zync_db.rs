@@ -8,9 +8,9 @@ use serde_json::json;
 
 use super::copy::{Rows, copy_rows, n, s};
 use super::model::{Model, TENANT_ACCOUNT_ID, hex};
+use super::sizes::{SeedSummary, Sizes};
 use super::system_db::{CONNECT_TIMEOUT, refuse_if_not_empty};
 use super::system_rows::{Hosts, oidc_issuer};
-use super::{SeedSummary, Sizes};
 use crate::infra::pg;
 use crate::infra::url::redact;
 

@@ -10,11 +10,14 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use mysql_async::prelude::Queryable;
 
+use super::names::database_name;
+use super::ports::{PORT_ATTEMPTS, free_port};
 use super::process::{
     POLL_INTERVAL, START_POLLS, Watchdog, find_binary, is_root, kept_tempdir, kill_all_mentioning,
     log_tail, path_str, run, shq,
 };
-use super::{PORT_ATTEMPTS, block_on, database_name, free_port, with_database};
+use super::runtime::block_on;
+use crate::infra::url::with_database;
 use crate::infra::url::{redact, scrub_error};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

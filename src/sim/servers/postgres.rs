@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 
+use super::names::database_name;
+use super::ports::{PORT_ATTEMPTS, free_port};
 use super::process::{
     Watchdog, as_user, command_line, find_binary, kept_tempdir, kill_all_mentioning, log_tail,
     path_str, postgres_bin_dirs, run, shq,
 };
-use super::{PORT_ATTEMPTS, block_on, database_name, free_port, with_database};
+use super::runtime::block_on;
+use crate::infra::url::with_database;
 use crate::infra::url::{redact, scrub_error};
 
 /// Long enough for a busy machine; the probe only decides whether a server is there.

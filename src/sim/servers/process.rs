@@ -171,7 +171,7 @@ pub(super) fn kept_tempdir(prefix: &str, owner: Option<&str>) -> anyhow::Result<
     let base = std::env::temp_dir();
     let mut last_error = None;
     for _ in 0..16 {
-        let dir = base.join(super::unique_name(prefix));
+        let dir = base.join(super::names::unique_name(prefix));
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {
                 if let Some(user) = owner

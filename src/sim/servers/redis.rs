@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 
+use super::ports::{PORT_ATTEMPTS, free_port};
 use super::process::{
     POLL_INTERVAL, START_POLLS, Watchdog, find_binary, guarded_kill, kept_tempdir, log_tail,
     path_str, shq, signal,
 };
-use super::{PORT_ATTEMPTS, free_port};
 use crate::infra::rdb::encode;
 
 /// How long one setup command may take.

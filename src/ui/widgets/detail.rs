@@ -9,8 +9,9 @@ use ratatui::widgets::{LineGauge, Paragraph, Wrap};
 
 use super::{hms, panel};
 use crate::runbook::{Need, Outcome};
+use crate::ui::step_view::{Progress, StepView};
 use crate::ui::theme::Theme;
-use crate::ui::view::{Panel, Progress, StepView, ViewState};
+use crate::ui::view::{Panel, ViewState};
 
 pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
     let Some(step) = view.selected_step() else {

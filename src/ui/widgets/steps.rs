@@ -8,8 +8,9 @@ use ratatui::widgets::{List, ListItem, ListState};
 
 use super::{fit, panel};
 use crate::runbook::Party;
+use crate::ui::step_view::StepView;
 use crate::ui::theme::Theme;
-use crate::ui::view::{Panel, StepView, ViewState};
+use crate::ui::view::{Panel, ViewState};
 
 pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
     let block = panel(

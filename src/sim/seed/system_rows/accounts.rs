@@ -5,7 +5,7 @@ use super::super::model::{
     IMPERSONATION_ADMIN_ID, MASTER_ACCOUNT_ID, MASTER_SERVICE_ID, MASTER_USER_ID, Model,
     TENANT_ACCOUNT_ID, TENANT_ADMIN_ID, TENANT_NAME, hex,
 };
-use super::{At, Hosts};
+use super::hosts::{At, Hosts};
 
 pub(super) fn accounts(model: &Model, hosts: &Hosts, at: At) -> Rows {
     let mut rows = Rows::new(

@@ -5,14 +5,14 @@ use serde_json::json;
 
 use super::super::copy::{Rows, b, n, s};
 use super::super::model::{Model, Service, TENANT_ACCOUNT_ID, TENANT_ADMIN_ID, hex};
-use super::{At, Hosts};
+use super::hosts::{At, Hosts};
 
 pub(super) fn endpoint(hosts: &Hosts, svc: &Service, environment: &str) -> String {
     format!("https://{}:443", hosts.apicast(svc, environment))
 }
 
 /// `client:secret@host`, as operators paste the issuer of an OIDC product.
-pub(in crate::sim::seed) fn oidc_issuer(hosts: &Hosts, svc: &Service) -> Option<String> {
+pub(crate) fn oidc_issuer(hosts: &Hosts, svc: &Service) -> Option<String> {
     (svc.backend_version == "oidc").then(|| {
         format!(
             "https://zync:{}@{}/auth/realms/3scale-api",

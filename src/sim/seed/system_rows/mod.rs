@@ -3,45 +3,17 @@
 
 mod accounts;
 mod gateway;
+mod hosts;
 mod products;
 mod sso;
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::copy::{Rows, s};
-use super::model::{Model, Service, TENANT_NAME};
+use super::model::Model;
 
 pub(super) use gateway::oidc_issuer;
-
-/// The host names 3scale builds from the wildcard domain (`THREESCALE_SUPERDOMAIN`).
-pub(super) struct Hosts {
-    pub wildcard: String,
-}
-
-impl Hosts {
-    pub fn master(&self) -> String {
-        format!("master.{}", self.wildcard)
-    }
-    pub fn tenant(&self) -> String {
-        format!("{TENANT_NAME}.{}", self.wildcard)
-    }
-    pub fn tenant_admin(&self) -> String {
-        format!("{TENANT_NAME}-admin.{}", self.wildcard)
-    }
-    pub fn backend(&self) -> String {
-        format!("backend-{TENANT_NAME}.{}", self.wildcard)
-    }
-    /// The RH-SSO (Keycloak) route of the installation, which lives under the same wildcard.
-    pub fn sso(&self) -> String {
-        format!("keycloak-rhsso.{}", self.wildcard)
-    }
-    pub fn apicast(&self, service: &Service, environment: &str) -> String {
-        format!(
-            "{}-{TENANT_NAME}-apicast-{environment}.{}",
-            service.system_name, self.wildcard
-        )
-    }
-}
+pub(super) use hosts::Hosts;
 
 pub(super) fn build(model: &Model, hosts: &Hosts, now: DateTime<Utc>) -> Vec<Rows> {
     let at = |days_ago: i64| s(stamp(now - Duration::days(days_ago)));
@@ -69,5 +41,3 @@ pub(super) fn build(model: &Model, hosts: &Hosts, now: DateTime<Utc>) -> Vec<Row
 fn stamp(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
-
-pub(super) type At<'a> = &'a dyn Fn(i64) -> Option<String>;

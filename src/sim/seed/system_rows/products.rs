@@ -4,7 +4,7 @@ use super::super::copy::{Rows, n, s};
 use super::super::model::{
     MASTER_ACCOUNT_ID, MASTER_SERVICE_ID, Model, TENANT_ACCOUNT_ID, TENANT_NAME, hex,
 };
-use super::{At, Hosts};
+use super::hosts::{At, Hosts};
 
 pub(super) fn services(model: &Model, at: At) -> Rows {
     let mut rows = Rows::new(

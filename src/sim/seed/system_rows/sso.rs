@@ -2,7 +2,7 @@
 
 use super::super::copy::{Rows, b, n, s};
 use super::super::model::{TENANT_ACCOUNT_ID, hex};
-use super::{At, Hosts};
+use super::hosts::{At, Hosts};
 
 pub(super) fn authentication_providers(hosts: &Hosts, at: At) -> Rows {
     let mut rows = Rows::new(
