@@ -213,6 +213,25 @@ pub enum StoreKind {
 }
 
 impl StoreKind {
+    /// The field of a cluster's table that names this store's URL: `system_redis_url`.
+    pub fn field(self) -> &'static str {
+        match self {
+            StoreKind::SystemDatabase(_) => "system_database_url",
+            StoreKind::ZyncDatabase => "zync_database_url",
+            StoreKind::BackendRedisStorage => "backend_redis_storage_url",
+            StoreKind::BackendRedisQueues => "backend_redis_queues_url",
+            StoreKind::SystemRedis => "system_redis_url",
+        }
+    }
+
+    /// Whether two kinds are the same store: a system database is one whatever its kind.
+    pub fn same_store(self, other: StoreKind) -> bool {
+        match (self, other) {
+            (StoreKind::SystemDatabase(_), StoreKind::SystemDatabase(_)) => true,
+            (a, b) => a == b,
+        }
+    }
+
     pub fn is_redis(self) -> bool {
         matches!(
             self,
@@ -375,6 +394,19 @@ impl Config {
     /// Every configured data store, in config order.
     pub fn stores(&self) -> impl Iterator<Item = &Store> {
         self.clusters.iter().flat_map(|c| c.stores.iter())
+    }
+
+    /// The store of `kind` the config names on the cluster of `role` (a system database of any
+    /// database kind).
+    pub fn store(&self, role: ClusterRole, kind: StoreKind) -> Option<&Store> {
+        self.stores()
+            .find(|s| s.cluster == role && s.kind.same_store(kind))
+    }
+
+    /// The system database the config names on the cluster of `role`, whatever its kind.
+    pub fn system_database(&self, role: ClusterRole) -> Option<&Store> {
+        self.stores()
+            .find(|s| s.cluster == role && matches!(s.kind, StoreKind::SystemDatabase(_)))
     }
 
     /// The source system database kind, when the config says it.
@@ -644,9 +676,9 @@ fn build_cluster(
         }
     }
     let mut stores = Vec::new();
-    let mut add = |field: &str, kind: StoreKind, value: Option<String>| -> Result<()> {
+    let mut add = |kind: StoreKind, value: Option<String>| -> Result<()> {
         if let Some(v) = value {
-            let key = format!("{role}.{field}");
+            let key = format!("{role}.{}", kind.field());
             let url = SecretRef::parse(&key, &v, base)?;
             if let SecretRef::Inline(value) = &url {
                 kind.check_url(&key, value)?;
@@ -667,32 +699,12 @@ fn build_cluster(
         )));
     }
     if let Some(kind) = c.system_database_kind {
-        add(
-            "system_database_url",
-            StoreKind::SystemDatabase(kind),
-            c.system_database_url,
-        )?;
+        add(StoreKind::SystemDatabase(kind), c.system_database_url)?;
     }
-    add(
-        "zync_database_url",
-        StoreKind::ZyncDatabase,
-        c.zync_database_url,
-    )?;
-    add(
-        "backend_redis_storage_url",
-        StoreKind::BackendRedisStorage,
-        c.backend_redis_storage_url,
-    )?;
-    add(
-        "backend_redis_queues_url",
-        StoreKind::BackendRedisQueues,
-        c.backend_redis_queues_url,
-    )?;
-    add(
-        "system_redis_url",
-        StoreKind::SystemRedis,
-        c.system_redis_url,
-    )?;
+    add(StoreKind::ZyncDatabase, c.zync_database_url)?;
+    add(StoreKind::BackendRedisStorage, c.backend_redis_storage_url)?;
+    add(StoreKind::BackendRedisQueues, c.backend_redis_queues_url)?;
+    add(StoreKind::SystemRedis, c.system_redis_url)?;
     Ok(Cluster {
         role,
         kubeconfig: resolve_path(base, &c.kubeconfig),

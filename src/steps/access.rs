@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde_json::{Map, Value, json};
 
 use super::{StepContext, StepResult};
-use crate::config::{Config, StoreKind};
+use crate::config::Config;
 use crate::infra::kube::{Access, KubeCluster};
 use crate::runbook::{Action, ClusterRole};
 
@@ -245,9 +245,7 @@ fn client_pod_cluster(config: &Config, action: Action) -> Option<ClusterRole> {
         Action::SeedDestinationDatabase => ClusterRole::Destination,
         _ => return None,
     };
-    let has_url = config
-        .stores()
-        .any(|s| s.cluster == role && matches!(s.kind, StoreKind::SystemDatabase(_)));
+    let has_url = config.system_database(role).is_some();
     (!has_url).then_some(role)
 }
 

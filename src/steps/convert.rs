@@ -71,11 +71,7 @@ struct DataSource {
 fn target(ctx: &StepContext) -> Result<String> {
     let store = ctx
         .config
-        .stores()
-        .find(|s| {
-            s.cluster == ClusterRole::MigrationCluster
-                && matches!(s.kind, StoreKind::SystemDatabase(_))
-        })
+        .system_database(ClusterRole::MigrationCluster)
         .context(
             "migration_cluster.system_database_url is not set: pgloader runs on this host and \
              writes into the migration AWS account's PostgreSQL by that URL (as env:NAME or \
@@ -101,10 +97,8 @@ fn mysql_dump(ctx: &StepContext) -> Option<DumpRecord> {
 
 fn source_url(ctx: &StepContext) -> Option<Result<String>> {
     ctx.config
-        .stores()
-        .find(|s| {
-            s.cluster == ClusterRole::Source && s.kind == StoreKind::SystemDatabase(DbKind::Mysql)
-        })
+        .system_database(ClusterRole::Source)
+        .filter(|s| s.kind == StoreKind::SystemDatabase(DbKind::Mysql))
         .map(|s| s.url_value())
 }
 

@@ -44,19 +44,19 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
-use super::inventory::{self, Inventory, Location};
+use super::inventory::StoreLocation;
+use super::stores::{Reach, SourceStores, config_key, secret_of};
 use super::{Question, Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::config::StoreKind;
 use crate::infra::backoff::backoff;
-use crate::infra::kube::{KubeCluster, PortForward};
+use crate::infra::kube::PortForward;
 use crate::infra::pg::QueJobsProbe;
 use crate::infra::queues::{QueueFamily, QueueProbe};
 use crate::infra::url::{self, scrub};
-use crate::runbook::ClusterRole;
 
 /// Between two readings while the stores answer.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -84,7 +84,7 @@ impl StepAction for Drain {
 }
 
 /// One of the three stores whose queues the drain watches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Part {
     BackendQueues,
     SystemRedis,
@@ -107,24 +107,6 @@ impl Part {
             Part::BackendQueues => StoreKind::BackendRedisQueues,
             Part::SystemRedis => StoreKind::SystemRedis,
             Part::Zync => StoreKind::ZyncDatabase,
-        }
-    }
-
-    /// The config key that names the store's URL.
-    fn config_key(self) -> &'static str {
-        match self {
-            Part::BackendQueues => "backend_redis_queues_url",
-            Part::SystemRedis => "system_redis_url",
-            Part::Zync => "zync_database_url",
-        }
-    }
-
-    /// The secret and key of the source namespace that hold the store's URL (§3–5).
-    fn secret(self) -> (&'static str, &'static str) {
-        match self {
-            Part::BackendQueues => ("backend-redis", "REDIS_QUEUES_URL"),
-            Part::SystemRedis => ("system-redis", "URL"),
-            Part::Zync => ("zync", "DATABASE_URL"),
         }
     }
 
@@ -198,38 +180,38 @@ impl Watch {
     /// inventory found it. Err: a store that is configured or inventoried but whose URL cannot
     /// be read or reached, which the operator must fix rather than have it left out.
     async fn open(ctx: &StepContext) -> Result<Watch> {
-        let mut urls: BTreeMap<&'static str, String> = BTreeMap::new();
+        let mut urls: BTreeMap<Part, String> = BTreeMap::new();
         let mut parts = Vec::new();
         let mut origins = Vec::new();
         let mut missing = Vec::new();
         let mut forwards = Vec::new();
-        let mut inventoried = Inventoried::new(ctx);
+        let mut stores = SourceStores::new(ctx);
         for part in Part::ALL {
-            let store = ctx
-                .config
-                .stores()
-                .find(|s| s.cluster == ClusterRole::Source && s.kind == part.kind());
-            let found = match store {
-                Some(store) => Some((store.url_value()?, store.key.clone(), None)),
-                None => inventoried.url(part).await?,
-            };
-            match found {
-                Some((url, origin, forward)) => {
-                    urls.insert(part.config_key(), url);
-                    parts.push(part);
-                    origins.push(origin);
-                    forwards.extend(forward);
+            let kind = part.kind();
+            let (url, origin) = match stores.find(kind, part.label()).await? {
+                Some(Reach::Url { url, origin }) => (url, origin),
+                Some(Reach::Pod { pod, location }) => {
+                    let (url, origin, forward) =
+                        forwarded(&mut stores, part, &pod, &location).await?;
+                    forwards.push(forward);
+                    (url, origin)
                 }
-                None => missing.push((part, inventoried.why_missing(part))),
-            }
+                None => {
+                    missing.push((part, stores.why_missing(kind)));
+                    continue;
+                }
+            };
+            urls.insert(part, url);
+            parts.push(part);
+            origins.push(origin);
         }
         let redis = QueueProbe::new(
-            urls.get(Part::BackendQueues.config_key()).cloned(),
-            urls.get(Part::SystemRedis.config_key()).cloned(),
+            urls.get(&Part::BackendQueues).cloned(),
+            urls.get(&Part::SystemRedis).cloned(),
         )
         .with_timeout(READ_TIMEOUT);
         let zync = urls
-            .get(Part::Zync.config_key())
+            .get(&Part::Zync)
             .map(|url| QueJobsProbe::new(url.clone()).with_timeout(READ_TIMEOUT));
         Ok(Watch {
             redis,
@@ -339,126 +321,41 @@ impl Watch {
     }
 }
 
-/// The URLs the inventory step's record leads to: read from the source's secrets at the moment
-/// of use, through a port-forward for a store inside the source namespace.
-struct Inventoried<'a> {
-    ctx: &'a StepContext,
-    inventory: Option<Inventory>,
-    kube: Option<KubeCluster>,
-}
-
-impl<'a> Inventoried<'a> {
-    fn new(ctx: &'a StepContext) -> Inventoried<'a> {
-        Inventoried {
-            ctx,
-            inventory: inventory::recorded(ctx),
-            kube: None,
-        }
-    }
-
-    /// Why a store without a config URL is left out.
-    fn why_missing(&self, part: Part) -> String {
-        let (secret, key) = part.secret();
-        match &self.inventory {
-            None => format!(
-                "source.{} is not set and no inventory is recorded",
-                part.config_key()
-            ),
-            Some(_) => format!(
-                "source.{} is not set and the inventory found no {secret}/{key}",
-                part.config_key()
-            ),
-        }
-    }
-
-    /// The store's URL, where it came from, and the port-forward it needs; None when the
-    /// inventory has no usable location for it.
-    async fn url(&mut self, part: Part) -> Result<Option<(String, String, Option<PortForward>)>> {
-        let (secret, key) = part.secret();
-        let Some(location) = self
-            .inventory
-            .as_ref()
-            .and_then(|inv| inv.store(secret, key))
-            .cloned()
-        else {
-            return Ok(None);
-        };
-        let fix = format!(
-            "or set source.{} in the config (as env:NAME or file:PATH)",
-            part.config_key()
+/// A store inside the source namespace, reached through a port-forward to the pod serving it:
+/// the URL of its secret with the forward's local port, where that URL came from, and the
+/// forward, open while it is kept.
+async fn forwarded(
+    stores: &mut SourceStores<'_>,
+    part: Part,
+    pod: &str,
+    location: &StoreLocation,
+) -> Result<(String, String, PortForward)> {
+    let kind = part.kind();
+    let (secret, key) = secret_of(kind);
+    let fix = format!(
+        "or set {} in the config (as env:NAME or file:PATH)",
+        config_key(kind)
+    );
+    let shown = location.describe();
+    let port = location.port.with_context(|| {
+        format!(
+            "the inventory found no port for the {} ({shown}); {fix}",
+            part.label()
+        )
+    })?;
+    let url = stores
+        .secret_url(kind)
+        .await
+        .with_context(|| format!("the {} is not reachable; {fix}", part.label()))?;
+    let forward = stores.kube().await?.port_forward(pod, port).await?;
+    let Some(local) = url::with_host_port(&url, "127.0.0.1", forward.local_port()) else {
+        bail!(
+            "the {} URL in secret {secret}/{key} is not of the form scheme://host:port/...; {fix}",
+            part.label()
         );
-        if location.sentinel {
-            anyhow::bail!(
-                "the inventory found the {} behind Redis Sentinel ({secret}/{key} names the \
-                 master group, not a server); set source.{} in the config to the URL of the \
-                 current master (as env:NAME or file:PATH)",
-                part.label(),
-                part.config_key()
-            );
-        }
-        if location.location == Location::Unknown {
-            anyhow::bail!(
-                "the inventory could not read {secret}/{key} as a URL; check the secret, {fix}"
-            );
-        }
-        if self.kube.is_none() {
-            self.kube = Some(self.ctx.cluster(ClusterRole::Source).await?);
-        }
-        let Some(kube) = self.kube.as_ref() else {
-            anyhow::bail!("no connection to the source cluster");
-        };
-        let url = inventory::store_url(kube, secret, key)
-            .await
-            .with_context(|| format!("the {} is not reachable; {fix}", part.label()))?;
-        if location.location == Location::External {
-            let origin = format!("secret {secret}/{key}, as the inventory found");
-            return Ok(Some((url, origin, None)));
-        }
-        // In the source namespace: reached through a port-forward to the pod serving it.
-        let shown = location.describe();
-        let workload = location
-            .workload
-            .as_deref()
-            .and_then(|name| self.inventory.as_ref()?.workload(name))
-            .cloned()
-            .with_context(|| {
-                format!(
-                    "the {} is inside the source namespace ({shown}) and the inventory found no \
-                     workload serving it to forward a port to; {fix}",
-                    part.label()
-                )
-            })?;
-        let port = location.port.with_context(|| {
-            format!(
-                "the inventory found no port for the {} ({shown}); {fix}",
-                part.label()
-            )
-        })?;
-        let pods = kube.workload_pods(workload.kind, &workload.name).await?;
-        let pod = pods
-            .iter()
-            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-            .and_then(|p| p.metadata.name.clone())
-            .with_context(|| {
-                format!(
-                    "no running pod of {} {} serves the {}; {fix}",
-                    workload.kind,
-                    workload.name,
-                    part.label()
-                )
-            })?;
-        let forward = kube.port_forward(&pod, port).await?;
-        let Some(local) = url::with_host_port(&url, "127.0.0.1", forward.local_port()) else {
-            anyhow::bail!(
-                "the {} URL in secret {secret}/{key} is not of the form scheme://host:port/...; \
-                 {fix}",
-                part.label()
-            );
-        };
-        let origin =
-            format!("secret {secret}/{key} ({shown}), through a port-forward to pod {pod}");
-        Ok(Some((local, origin, Some(forward))))
-    }
+    };
+    let origin = format!("secret {secret}/{key} ({shown}), through a port-forward to pod {pod}");
+    Ok((local, origin, forward))
 }
 
 /// The message of a step that has nothing to watch.

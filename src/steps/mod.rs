@@ -21,6 +21,7 @@ pub mod rollback;
 pub mod scale;
 pub mod secrets;
 pub mod seed;
+pub mod stores;
 
 pub use action::{StepAction, StepFuture};
 pub use context::{FactRecorder, Question, QuestionSender, StepContext, StepSink};

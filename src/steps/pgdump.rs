@@ -42,7 +42,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
-use super::inventory::{self, Location};
+use super::stores::{Reach, SourceStores, config_key, secret_of};
 use super::{Question, Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::config::StoreKind;
 use crate::infra::artifacts::{self, Report};
@@ -129,19 +129,9 @@ async fn source_of(ctx: &StepContext, target: Target, report: &Report<'_>) -> Re
     let step = ctx.step.id.0;
     // The source's stores: their config key, else their secret as the inventory found it. The
     // migration cluster's database has its own way (a URL or a client pod).
-    let (kind_matches, secret, key, config_key): (fn(StoreKind) -> bool, _, _, _) = match target {
-        Target::System => (
-            |k| matches!(k, StoreKind::SystemDatabase(_)),
-            "system-database",
-            "URL",
-            "source.system_database_url",
-        ),
-        Target::Zync => (
-            |k| k == StoreKind::ZyncDatabase,
-            "zync",
-            "DATABASE_URL",
-            "source.zync_database_url",
-        ),
+    let kind = match target {
+        Target::System => StoreKind::SystemDatabase(DbKind::Postgresql),
+        Target::Zync => StoreKind::ZyncDatabase,
         Target::Migration => {
             let database = system_database(ctx, ClusterRole::MigrationCluster, report).await?;
             return Ok(Source::Database(database));
@@ -150,52 +140,22 @@ async fn source_of(ctx: &StepContext, target: Target, report: &Report<'_>) -> Re
     if target == Target::System && ctx.config.source_db_kind() == Some(DbKind::Oracle) {
         return Ok(Source::Manual(manual("Oracle", step)));
     }
-    if let Some(store) = ctx
-        .config
-        .stores()
-        .find(|s| s.cluster == ClusterRole::Source && kind_matches(s.kind))
-    {
-        return Ok(Source::Url {
-            url: store.url_value()?,
-            origin: format!("config {}", store.key),
-        });
-    }
-    let fix = format!("or set {config_key} in the config (as env:NAME or file:PATH)");
-    let Some(inv) = inventory::recorded(ctx) else {
-        bail!("{config_key} is not set and no inventory is recorded; run the inventory step {fix}");
-    };
-    let Some(location) = inv.store(secret, key).cloned() else {
-        bail!("{config_key} is not set and the inventory found no {secret}/{key}; {fix}");
-    };
-    let scheme = location.scheme.clone().unwrap_or_default();
-    if scheme.starts_with("oracle") {
+    let mut stores = SourceStores::new(ctx);
+    let fix = format!(
+        "or set {} in the config (as env:NAME or file:PATH)",
+        config_key(kind)
+    );
+    let scheme = stores
+        .location(kind)
+        .and_then(|l| l.scheme.clone())
+        .unwrap_or_default();
+    if stores.configured(kind)?.is_none() && scheme.starts_with("oracle") {
         return Ok(Source::Manual(manual("Oracle", step)));
     }
-    let kube = ctx.cluster(ClusterRole::Source).await?;
-    match location.location {
-        Location::External => {
-            let url = inventory::store_url(&kube, secret, key)
-                .await
-                .with_context(|| format!("{} is not reachable; {fix}", target.label()))?;
-            Ok(Source::Url {
-                url,
-                origin: format!("secret {secret}/{key}, as the inventory found"),
-            })
-        }
-        Location::Internal => {
-            let shown = location.describe();
-            let workload = location
-                .workload
-                .as_deref()
-                .and_then(|name| inv.workload(name))
-                .cloned()
-                .with_context(|| {
-                    format!(
-                        "{} is inside the source namespace ({shown}) and the inventory found no \
-                         workload serving it; {fix}",
-                        target.label()
-                    )
-                })?;
+    match stores.find(kind, target.label()).await? {
+        Some(Reach::Url { url, origin }) => Ok(Source::Url { url, origin }),
+        Some(Reach::Pod { pod, location }) => {
+            let (secret, key) = secret_of(kind);
             let database = location
                 .database
                 .clone()
@@ -203,29 +163,17 @@ async fn source_of(ctx: &StepContext, target: Target, report: &Report<'_>) -> Re
                 .with_context(|| {
                     format!("the inventory found no database name in {secret}/{key}; {fix}")
                 })?;
-            let pods = kube.workload_pods(workload.kind, &workload.name).await?;
-            let pod = pods
-                .iter()
-                .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-                .and_then(|p| p.metadata.name.clone())
-                .with_context(|| {
-                    format!(
-                        "no running pod of {} {} serves {}; {fix}",
-                        workload.kind,
-                        workload.name,
-                        target.label()
-                    )
-                })?;
             Ok(Source::Exec {
-                kube: Box::new(kube),
+                kube: Box::new(stores.kube().await?.clone()),
                 pod,
                 database,
                 mysql: scheme.starts_with("mysql"),
             })
         }
-        Location::Unknown => {
-            bail!("the inventory could not read {secret}/{key} as a URL; check the secret, {fix}")
+        None if stores.inventory().is_none() => {
+            bail!("{}; run the inventory step {fix}", stores.why_missing(kind))
         }
+        None => bail!("{}; {fix}", stores.why_missing(kind)),
     }
 }
 
@@ -360,10 +308,7 @@ pub(crate) async fn system_database(
     role: ClusterRole,
     report: &Report<'_>,
 ) -> Result<PgTarget> {
-    let store = ctx
-        .config
-        .stores()
-        .find(|s| s.cluster == role && matches!(s.kind, StoreKind::SystemDatabase(_)));
+    let store = ctx.config.system_database(role);
     if let Some(store) = store {
         return Ok(PgTarget::by_url(store.url_value()?, &store.key));
     }
@@ -455,11 +400,7 @@ impl StepAction for RestoreStep {
 /// How a re-check names the migration cluster's system database.
 fn target_shown(ctx: &StepContext) -> String {
     ctx.config
-        .stores()
-        .find(|s| {
-            s.cluster == ClusterRole::MigrationCluster
-                && matches!(s.kind, StoreKind::SystemDatabase(_))
-        })
+        .system_database(ClusterRole::MigrationCluster)
         .map(|s| s.key.clone())
         .unwrap_or_else(|| "the migration cluster's system database".to_string())
 }
@@ -574,9 +515,10 @@ async fn dump_missing(
         to.display(),
         record_path(&to).display()
     );
-    let store = ctx.config.stores().find(|s| {
-        s.cluster == ClusterRole::Source && s.kind == StoreKind::SystemDatabase(DbKind::Postgresql)
-    });
+    let store = ctx
+        .config
+        .system_database(ClusterRole::Source)
+        .filter(|s| s.kind == StoreKind::SystemDatabase(DbKind::Postgresql));
     let Some(store) = store else {
         return Ok(Err(StepResult::failed(
             format!(

@@ -51,7 +51,8 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::inventory::{self, Inventory, Location};
+use super::inventory::Location;
+use super::stores::{Reach, SourceStores, config_key, secret_of};
 use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::config::StoreKind;
 use crate::format::bytes as human_bytes;
@@ -149,22 +150,6 @@ impl Role {
         }
     }
 
-    fn secret(self) -> (&'static str, &'static str) {
-        match self {
-            Role::Storage => ("backend-redis", "REDIS_STORAGE_URL"),
-            Role::Queues => ("backend-redis", "REDIS_QUEUES_URL"),
-            Role::System => ("system-redis", "URL"),
-        }
-    }
-
-    fn config_key(self) -> &'static str {
-        match self {
-            Role::Storage => "source.backend_redis_storage_url",
-            Role::Queues => "source.backend_redis_queues_url",
-            Role::System => "source.system_redis_url",
-        }
-    }
-
     fn label(self) -> &'static str {
         match self {
             Role::Storage => "backend storage",
@@ -198,81 +183,49 @@ fn db_of(text: Option<&str>) -> i64 {
     text.and_then(|d| d.parse().ok()).unwrap_or(0)
 }
 
-/// Where `role` is: its pod, its config URL, or its secret's URL.
-async fn reach(
-    ctx: &StepContext,
-    role: Role,
-    inv: Option<&Inventory>,
-    kube: &mut Option<KubeCluster>,
-) -> Result<(Access, String, i64)> {
-    let (secret, key) = role.secret();
-    let location = inv.and_then(|i| i.store(secret, key)).cloned();
-    if let (Some(inv), Some(loc)) = (inv, &location)
-        && loc.location == Location::Internal
-        && let Some(workload) = loc.workload.as_deref().and_then(|w| inv.workload(w))
+/// Where `role` is: its pod, its config URL, or its secret's URL; with the server's identity
+/// and the database of the store. A server inside the namespace is dumped in its pod, whose
+/// own tools match it, even when the config names its URL.
+async fn reach(stores: &mut SourceStores<'_>, role: Role) -> Result<(Access, String, i64)> {
+    let kind = role.kind();
+    if let Some(location) = stores.location(kind).cloned()
+        && location.location == Location::Internal
+        && let Some(pod) = stores.running_pod(&location).await?
     {
-        let kube = source_kube(ctx, kube).await?;
-        let pods = kube.workload_pods(workload.kind, &workload.name).await?;
-        if let Some(pod) = pods
-            .iter()
-            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-            .and_then(|p| p.metadata.name.clone())
-        {
-            let identity = format!("pod {pod}");
-            return Ok((Access::Pod(pod), identity, db_of(loc.database.as_deref())));
-        }
+        let identity = format!("pod {pod}");
+        return Ok((
+            Access::Pod(pod),
+            identity,
+            db_of(location.database.as_deref()),
+        ));
     }
-    let fix = format!(
-        "set {} in the config (as env:NAME or file:PATH)",
-        role.config_key()
-    );
-    if let Some(store) = ctx
-        .config
-        .stores()
-        .find(|s| s.cluster == ClusterRole::Source && s.kind == role.kind())
+    match stores
+        .find(kind, &format!("{} Redis", role.label()))
+        .await?
     {
-        let url = store.url_value()?;
-        let identity = rdb::address(&url)?;
-        let db = rdb::database(&url)?;
-        let origin = format!("config {}", store.key);
-        return Ok((Access::Url { url, origin }, identity, db));
-    }
-    let Some(loc) = location else {
-        bail!(
-            "the {} Redis is not in the config and the inventory did not find {secret}/{key} \
-             (run the inventory step), or {fix}",
-            role.label()
-        );
-    };
-    match loc.location {
-        Location::External => {
-            let kube = source_kube(ctx, kube).await?;
-            let url = inventory::store_url(kube, secret, key).await?;
+        Some(Reach::Url { url, origin }) => {
             let identity = rdb::address(&url)?;
             let db = rdb::database(&url)?;
-            let origin = format!("secret {secret}/{key}, as the inventory found");
             Ok((Access::Url { url, origin }, identity, db))
         }
-        Location::Internal => bail!(
-            "the {} Redis is inside the source namespace ({}) but no running pod serves it; \
-             start it, or {fix}",
-            role.label(),
-            loc.describe()
-        ),
-        Location::Unknown => bail!(
-            "the inventory could not read {secret}/{key} as a URL; check the secret, or {fix}"
-        ),
+        Some(Reach::Pod { pod, location }) => {
+            let identity = format!("pod {pod}");
+            Ok((
+                Access::Pod(pod),
+                identity,
+                db_of(location.database.as_deref()),
+            ))
+        }
+        None => {
+            let (secret, key) = secret_of(kind);
+            bail!(
+                "the {} Redis is not in the config and the inventory did not find {secret}/{key} \
+                 (run the inventory step), or set {} in the config (as env:NAME or file:PATH)",
+                role.label(),
+                config_key(kind)
+            )
+        }
     }
-}
-
-async fn source_kube<'a>(
-    ctx: &StepContext,
-    kube: &'a mut Option<KubeCluster>,
-) -> Result<&'a KubeCluster> {
-    if kube.is_none() {
-        *kube = Some(ctx.cluster(ClusterRole::Source).await?);
-    }
-    kube.as_ref().context("the source cluster is not connected")
 }
 
 // ------------------------------------------------------------------------------ dump
@@ -393,12 +346,11 @@ impl StepAction for DumpStep {
         Box::pin(async move {
             let reporter = ctx.sink.reporter();
             let report = reporter.report();
-            let inv = inventory::recorded(ctx);
-            let mut kube = None;
+            let mut stores = SourceStores::new(ctx);
             let mut instances: Vec<Instance> = Vec::new();
             let mut fact = Dumps::default();
             for role in Role::ALL {
-                match reach(ctx, role, inv.as_ref(), &mut kube).await {
+                match reach(&mut stores, role).await {
                     Ok((access, identity, db)) => {
                         match instances.iter_mut().find(|i| i.identity == identity) {
                             Some(same) => same.roles.push((role, db)),
@@ -424,7 +376,7 @@ impl StepAction for DumpStep {
             }
             for instance in &instances {
                 let holds_storage = instance.roles.iter().any(|(r, _)| *r == Role::Storage);
-                match dump_instance(ctx, instance, kube.as_ref(), &report).await {
+                match dump_instance(ctx, instance, stores.connected(), &report).await {
                     Ok(dump) => {
                         keep_in_manifest(ctx, &dump)?;
                         ctx.sink.info(dump.summary());
@@ -507,8 +459,7 @@ async fn key_source(
 ) -> Result<std::result::Result<KeySource, String>> {
     let store = ctx
         .config
-        .stores()
-        .find(|s| s.cluster == ClusterRole::Source && s.kind == StoreKind::BackendRedisStorage);
+        .store(ClusterRole::Source, StoreKind::BackendRedisStorage);
     if let Some(store) = store {
         let url = store.url_value()?;
         match crate::infra::redis::probe(&url, PROBE_TIMEOUT).await {
@@ -595,8 +546,7 @@ async fn recompare(
 /// The destination backend storage URL, from the config.
 fn destination(ctx: &StepContext) -> Result<String> {
     ctx.config
-        .stores()
-        .find(|s| s.cluster == ClusterRole::Destination && s.kind == StoreKind::BackendRedisStorage)
+        .store(ClusterRole::Destination, StoreKind::BackendRedisStorage)
         .context(
             "destination.backend_redis_storage_url is not set; name the destination's backend \
              Redis there (REDIS_STORAGE_URL of secret backend-redis, as env:NAME or file:PATH)",
