@@ -15,7 +15,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::SecretRef;
 use crate::error::{ExitCode, bad_input};
-use crate::infra::redis_copy::{self, CompareOptions, CopyMethod, CopyOptions, Progress};
+use crate::infra::redis_copy::{self, CompareOptions, CopyMethod, CopyOptions, CopyProgress};
 use crate::infra::url::redact;
 use crate::{errln, outln};
 
@@ -215,7 +215,7 @@ async fn copy(from: &str, to: &str, mut options: CopyOptions, resume: &str) -> R
     let stop = Arc::clone(&options.stop);
     watch_signals(Arc::clone(&stop))?;
     let mut last = Instant::now();
-    options.progress = Some(Box::new(move |p: &Progress| {
+    options.progress = Some(Box::new(move |p: &CopyProgress| {
         if last.elapsed() >= PROGRESS_EVERY {
             last = Instant::now();
             errln!(

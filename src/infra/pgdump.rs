@@ -51,7 +51,7 @@ use crate::format::bytes;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the server says about itself.
-struct ServerInfo {
+struct PgServerInfo {
     version: String,
     major: u32,
     size: u64,
@@ -100,7 +100,7 @@ fn parse_table_data(listing: &str) -> Vec<(String, String)> {
 }
 
 /// Refuses a tool older than the server it serves.
-fn check_tool_version(tool: &ToolVersion, server: &ServerInfo, what: &str) -> Result<()> {
+fn check_tool_version(tool: &ToolVersion, server: &PgServerInfo, what: &str) -> Result<()> {
     if tool.major < server.major {
         bail!(
             "{} {} ({}) is older than the PostgreSQL {} server; {what}. Install the PostgreSQL \
@@ -115,7 +115,7 @@ fn check_tool_version(tool: &ToolVersion, server: &ServerInfo, what: &str) -> Re
     Ok(())
 }
 
-async fn server_info(client: &tokio_postgres::Client, url: &str) -> Result<ServerInfo> {
+async fn server_info(client: &tokio_postgres::Client, url: &str) -> Result<PgServerInfo> {
     let row = client
         .query_one(
             "SELECT current_setting('server_version'), \
@@ -129,7 +129,7 @@ async fn server_info(client: &tokio_postgres::Client, url: &str) -> Result<Serve
     let version: String = row.try_get(0)?;
     let num: i32 = row.try_get(1)?;
     let size: i64 = row.try_get(2)?;
-    Ok(ServerInfo {
+    Ok(PgServerInfo {
         version,
         major: u32::try_from(num / 10000).unwrap_or(0),
         size: u64::try_from(size).unwrap_or(0),
@@ -328,7 +328,7 @@ pub async fn dump_exec(
     )
     .await?;
     let info = match info_rows.first().map(Vec::as_slice) {
-        Some([version, num, size]) => ServerInfo {
+        Some([version, num, size]) => PgServerInfo {
             version: version.to_string(),
             major: num.parse::<u32>().map(|n| n / 10000).unwrap_or(0),
             size: size.parse().unwrap_or(0),

@@ -153,7 +153,7 @@ pub fn parse_summary(output: &str) -> BTreeMap<String, TableLoad> {
 
 /// What a run of pgloader loaded, and the errors it logged.
 #[derive(Clone, Debug, Default)]
-pub struct Outcome {
+pub struct LoadReport {
     pub tables: BTreeMap<String, TableLoad>,
     /// Its `ERROR` lines with the one or two lines that follow (detail, context), at most 20.
     pub errors: Vec<String>,
@@ -161,7 +161,7 @@ pub struct Outcome {
     pub output: Vec<String>,
 }
 
-impl Outcome {
+impl LoadReport {
     pub fn rejected(&self) -> u64 {
         self.tables.values().map(|t| t.errors).sum()
     }
@@ -177,7 +177,7 @@ pub async fn run(
     mysql_password: Option<&str>,
     pg_password: Option<&str>,
     line: &(dyn Fn(&str) + Send + Sync),
-) -> Result<Outcome> {
+) -> Result<LoadReport> {
     std::fs::create_dir_all(root_dir)
         .with_context(|| format!("cannot create {}", root_dir.display()))?;
     let mut cmd = tokio::process::Command::new(&tool.path);
@@ -243,7 +243,7 @@ pub async fn run(
             errors.join(" / ")
         );
     }
-    Ok(Outcome {
+    Ok(LoadReport {
         tables,
         errors,
         output,

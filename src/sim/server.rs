@@ -41,7 +41,7 @@ impl SimCluster {
             spec: spec.clone(),
             addr,
             inner: Mutex::new(Inner {
-                store: store::Store::new(salt),
+                store: store::ObjectStore::new(salt),
                 denials: Vec::new(),
                 unauthorized: false,
                 pod_deadlines: HashMap::new(),

@@ -122,7 +122,7 @@ impl Denial {
 }
 
 pub(crate) struct Inner {
-    pub store: store::Store,
+    pub store: store::ObjectStore,
     pub denials: Vec<Denial>,
     pub unauthorized: bool,
     /// Pod (namespace, name) → when it becomes ready, or when it is gone if deleting.

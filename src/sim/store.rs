@@ -32,7 +32,7 @@ pub struct Change {
     pub object: Value,
 }
 
-pub struct Store {
+pub struct ObjectStore {
     rv: u64,
     uid_seq: u64,
     uid_salt: u64,
@@ -95,10 +95,10 @@ fn same_content(a: &Value, b: &Value) -> bool {
     strip(a) == strip(b)
 }
 
-impl Store {
-    pub fn new(salt: u64) -> Store {
+impl ObjectStore {
+    pub fn new(salt: u64) -> ObjectStore {
         let (changes, _) = broadcast::channel(4096);
-        Store {
+        ObjectStore {
             rv: 1000,
             uid_seq: 0,
             uid_salt: salt,

@@ -17,7 +17,7 @@
 //!
 //! Files: `<dumps>/backend-redis.rdb`, `backend-redis-queues.rdb`, `system-redis.rdb`, each in
 //! the manifest (kind `redis-rdb`, keys per database, server and RDB versions), and the fact
-//! `redis-dumps` ([`Dumps`]). Backend storage is required; a queues or system Redis that
+//! `redis-dumps` ([`RedisDumps`]). Backend storage is required; a queues or system Redis that
 //! cannot be dumped is a warning and listed as not dumped, since only storage is restored.
 //!
 //! `restore-backend-redis` and `verify-analytics` read the source's keys from the source
@@ -124,7 +124,7 @@ impl RedisDump {
 
 /// The fact of `dump-redis`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Dumps {
+pub struct RedisDumps {
     pub dumps: Vec<RedisDump>,
     /// Stores that could not be dumped, with the reason.
     pub not_dumped: Vec<String>,
@@ -348,7 +348,7 @@ impl StepAction for DumpStep {
             let report = reporter.report();
             let mut stores = SourceStores::new(ctx);
             let mut instances: Vec<Instance> = Vec::new();
-            let mut fact = Dumps::default();
+            let mut fact = RedisDumps::default();
             for role in Role::ALL {
                 match reach(&mut stores, role).await {
                     Ok((access, identity, db)) => {
@@ -431,7 +431,7 @@ impl StepAction for DumpStep {
     }
 }
 
-fn recorded_dumps(ctx: &StepContext) -> Option<Dumps> {
+fn recorded_dumps(ctx: &StepContext) -> Option<RedisDumps> {
     serde_json::from_value(ctx.fact(DUMP_STEP, FACT)?.clone()).ok()
 }
 
@@ -668,7 +668,7 @@ impl StepAction for RestoreStep {
                 _ => {}
             }
             let mut options = CopyOptions::new(checkpoint);
-            options.progress = Some(Box::new(move |p: &redis_copy::Progress| {
+            options.progress = Some(Box::new(move |p: &redis_copy::CopyProgress| {
                 sink.progress(p.keys, Some(total.max(p.keys)), "keys");
             }));
             ctx.sink.info(format!(

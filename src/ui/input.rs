@@ -4,7 +4,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::keymap::{Action, Context, action_for};
+use super::keymap::{Context, KeyAction, action_for};
 use super::view::{DialogMode, Panel, RunMarker, ViewState};
 use crate::event::{Command, Hold, Level};
 use crate::runbook::Need;
@@ -62,13 +62,13 @@ impl ViewState {
         }
     }
 
-    fn on_ask(&mut self, action: Option<Action>) -> Effect {
+    fn on_ask(&mut self, action: Option<KeyAction>) -> Effect {
         match action {
-            Some(Action::Continue) => {
+            Some(KeyAction::Continue) => {
                 self.quit_asked = false;
                 self.quit_now()
             }
-            Some(Action::Back) => {
+            Some(KeyAction::Back) => {
                 self.quit_asked = false;
                 Effect::Nothing
             }
@@ -76,20 +76,20 @@ impl ViewState {
         }
     }
 
-    fn on_rollback(&mut self, key: KeyEvent, action: Option<Action>) -> Effect {
+    fn on_rollback(&mut self, key: KeyEvent, action: Option<KeyAction>) -> Effect {
         match action {
-            Some(Action::Continue) => {
+            Some(KeyAction::Continue) => {
                 let text = self.rollback_input.take().unwrap_or_default();
                 self.say("rolling the source back; the log shows each workload");
                 Effect::Send(Command::RollBack {
                     text: text.trim().to_string(),
                 })
             }
-            Some(Action::Back) => {
+            Some(KeyAction::Back) => {
                 self.rollback_input = None;
                 Effect::Nothing
             }
-            Some(Action::Quit) => {
+            Some(KeyAction::Quit) => {
                 self.rollback_input = None;
                 self.quit()
             }
@@ -102,15 +102,15 @@ impl ViewState {
         }
     }
 
-    fn on_help(&mut self, action: Option<Action>) -> Effect {
+    fn on_help(&mut self, action: Option<KeyAction>) -> Effect {
         match action {
-            Some(Action::Back | Action::Help) => {
+            Some(KeyAction::Back | KeyAction::Help) => {
                 self.show_help = false;
                 self.help_scroll = 0;
             }
-            Some(Action::Down) => self.help_scroll = self.help_scroll.saturating_add(1),
-            Some(Action::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
-            Some(Action::Quit) => {
+            Some(KeyAction::Down) => self.help_scroll = self.help_scroll.saturating_add(1),
+            Some(KeyAction::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
+            Some(KeyAction::Quit) => {
                 self.show_help = false;
                 return self.quit();
             }
@@ -119,19 +119,19 @@ impl ViewState {
         Effect::Nothing
     }
 
-    fn on_search(&mut self, key: KeyEvent, action: Option<Action>) -> Effect {
+    fn on_search(&mut self, key: KeyEvent, action: Option<KeyAction>) -> Effect {
         match action {
-            Some(Action::Continue) => {
+            Some(KeyAction::Continue) => {
                 self.search_editing = false;
                 if self.search.as_deref().is_some_and(str::is_empty) {
                     self.search = None;
                 }
             }
-            Some(Action::Back) => {
+            Some(KeyAction::Back) => {
                 self.search_editing = false;
                 self.search = None;
             }
-            Some(Action::Quit) => {
+            Some(KeyAction::Quit) => {
                 self.search_editing = false;
                 return self.quit();
             }
@@ -144,7 +144,7 @@ impl ViewState {
         Effect::Nothing
     }
 
-    fn on_dialog(&mut self, key: KeyEvent, action: Option<Action>) -> Effect {
+    fn on_dialog(&mut self, key: KeyEvent, action: Option<KeyAction>) -> Effect {
         let Some(req) = self.waiting.as_ref() else {
             return Effect::Nothing;
         };
@@ -158,8 +158,8 @@ impl ViewState {
             },
         };
         match action {
-            Some(Action::Quit) => self.quit(),
-            Some(Action::Back) => {
+            Some(KeyAction::Quit) => self.quit(),
+            Some(KeyAction::Back) => {
                 match self.dialog {
                     DialogMode::SkipReason => self.dialog = DialogMode::Answer,
                     DialogMode::Answer => self.dialog_hidden = true,
@@ -168,16 +168,16 @@ impl ViewState {
                 self.refused = None;
                 Effect::Nothing
             }
-            Some(Action::Skip) if req.question.is_some() => {
+            Some(KeyAction::Skip) if req.question.is_some() => {
                 self.refused = Some("a running step cannot be skipped; answer, or pause".into());
                 Effect::Nothing
             }
-            Some(Action::Skip) => {
+            Some(KeyAction::Skip) => {
                 self.begin_skip();
                 self.refused = None;
                 Effect::Nothing
             }
-            Some(Action::Continue) => match self.dialog {
+            Some(KeyAction::Continue) => match self.dialog {
                 DialogMode::SkipReason => {
                     let reason = self.input.trim().to_string();
                     if reason.is_empty() {
@@ -205,7 +205,7 @@ impl ViewState {
         }
     }
 
-    fn on_main(&mut self, action: Option<Action>) -> Effect {
+    fn on_main(&mut self, action: Option<KeyAction>) -> Effect {
         let Some(action) = action else {
             return Effect::Nothing;
         };
@@ -213,52 +213,52 @@ impl ViewState {
             return self.on_resume(action);
         }
         match action {
-            Action::Help => self.show_help = true,
-            Action::Quit => return self.quit(),
-            Action::Continue => return self.go_on(),
-            Action::Retry => return self.retry(),
-            Action::Pause => return self.pause(),
-            Action::Up => self.move_by(-1),
-            Action::Down => self.move_by(1),
-            Action::PageUp => self.log_scroll = self.log_scroll.saturating_add(10),
-            Action::PageDown => self.log_scroll = self.log_scroll.saturating_sub(10),
-            Action::Newest => self.log_scroll = 0,
-            Action::NextPanel => self.focus = self.focus.next(),
-            Action::PrevPanel => self.focus = self.focus.next().next(),
-            Action::Manual => {
+            KeyAction::Help => self.show_help = true,
+            KeyAction::Quit => return self.quit(),
+            KeyAction::Continue => return self.go_on(),
+            KeyAction::Retry => return self.retry(),
+            KeyAction::Pause => return self.pause(),
+            KeyAction::Up => self.move_by(-1),
+            KeyAction::Down => self.move_by(1),
+            KeyAction::PageUp => self.log_scroll = self.log_scroll.saturating_add(10),
+            KeyAction::PageDown => self.log_scroll = self.log_scroll.saturating_sub(10),
+            KeyAction::Newest => self.log_scroll = 0,
+            KeyAction::NextPanel => self.focus = self.focus.next(),
+            KeyAction::PrevPanel => self.focus = self.focus.next().next(),
+            KeyAction::Manual => {
                 self.show_procedure = !self.show_procedure;
                 self.detail_scroll = 0;
             }
-            Action::FilterLog => {
+            KeyAction::FilterLog => {
                 self.log_follows_step = !self.log_follows_step;
                 self.log_scroll = 0;
             }
-            Action::Search => {
+            KeyAction::Search => {
                 self.search_editing = true;
                 self.search.get_or_insert_with(String::new);
                 self.focus = Panel::Log;
             }
-            Action::Back => self.back(),
-            Action::RollBack => self.begin_rollback(),
-            Action::Skip => {}
+            KeyAction::Back => self.back(),
+            KeyAction::RollBack => self.begin_rollback(),
+            KeyAction::Skip => {}
         }
         Effect::Nothing
     }
 
     /// The resume prompt has the keyboard: Enter resumes, Esc looks around first
     /// (Enter later starts the run), q quits, ? helps.
-    fn on_resume(&mut self, action: Action) -> Effect {
+    fn on_resume(&mut self, action: KeyAction) -> Effect {
         match action {
-            Action::Continue => {
+            KeyAction::Continue => {
                 self.resume = None;
                 self.go_on()
             }
-            Action::Back => {
+            KeyAction::Back => {
                 self.resume = None;
                 Effect::Nothing
             }
-            Action::Quit => self.quit(),
-            Action::Help => {
+            KeyAction::Quit => self.quit(),
+            KeyAction::Help => {
                 self.show_help = true;
                 Effect::Nothing
             }

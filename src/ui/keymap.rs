@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use super::theme::Theme;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
+pub enum KeyAction {
     Help,
     Quit,
     /// Run the next step, continue after a pause, or confirm the open dialog.
@@ -69,7 +69,7 @@ pub struct Binding {
     pub keys: &'static [KeyCode],
     /// How the key is written in the bar and the help.
     pub label: &'static str,
-    pub action: Action,
+    pub action: KeyAction,
     pub context: Context,
     /// The word in the key bar.
     pub hint: &'static str,
@@ -82,7 +82,7 @@ pub struct Binding {
 const fn b(
     keys: &'static [KeyCode],
     label: &'static str,
-    action: Action,
+    action: KeyAction,
     context: Context,
     hint: &'static str,
     desc: &'static str,
@@ -99,8 +99,8 @@ const fn b(
     }
 }
 
-use Action as A;
 use Context as C;
+use KeyAction as A;
 use KeyCode as K;
 
 // One binding a line, so the table reads as a table.
@@ -141,10 +141,10 @@ pub const KEYMAP: &[Binding] = &[
 
 /// The action of a key in `context`: that context's own binding first, then a
 /// global one (not in a dialog, where letters are text).
-pub fn action_for(code: KeyCode, modifiers: KeyModifiers, context: Context) -> Option<Action> {
+pub fn action_for(code: KeyCode, modifiers: KeyModifiers, context: Context) -> Option<KeyAction> {
     // In raw mode Ctrl-C is a key, not SIGINT: it quits from anywhere.
     if modifiers.contains(KeyModifiers::CONTROL) && code == KeyCode::Char('c') {
-        return Some(Action::Quit);
+        return Some(KeyAction::Quit);
     }
     let find = |ctx: Context| {
         KEYMAP
@@ -161,7 +161,8 @@ pub fn action_for(code: KeyCode, modifiers: KeyModifiers, context: Context) -> O
 }
 
 /// What a read-only watcher's bar leaves out: the keys that act on the run.
-pub const READ_ONLY_HIDES: &[Action] = &[Action::Continue, Action::Pause, Action::Retry];
+pub const READ_ONLY_HIDES: &[KeyAction] =
+    &[KeyAction::Continue, KeyAction::Pause, KeyAction::Retry];
 
 /// The bindings the bar offers in `context`, best first.
 fn bar_bindings(context: Context) -> Vec<&'static Binding> {
@@ -180,7 +181,7 @@ fn bar_bindings(context: Context) -> Vec<&'static Binding> {
     list.sort_by_key(|b| b.priority);
     // j and k share one hint.
     list.dedup_by_key(|b| b.label);
-    list.retain(|b| b.action != Action::Up);
+    list.retain(|b| b.action != KeyAction::Up);
     list
 }
 
@@ -188,11 +189,11 @@ fn bar_bindings(context: Context) -> Vec<&'static Binding> {
 /// dropped, lowest priority first, and the kept ones stay in table order.
 /// `hide`: actions that do nothing now (a read-only watcher's keys that act on the
 /// run, the skip of a running step's question) and are left out.
-pub fn key_bar(context: Context, width: u16, hide: &[Action], theme: &Theme) -> Line<'static> {
+pub fn key_bar(context: Context, width: u16, hide: &[KeyAction], theme: &Theme) -> Line<'static> {
     let mut candidates = bar_bindings(context);
     candidates.retain(|b| !hide.contains(&b.action));
     let cost = |b: &Binding| {
-        let hint = if b.action == Action::Down {
+        let hint = if b.action == KeyAction::Down {
             "move"
         } else {
             b.hint
@@ -210,7 +211,7 @@ pub fn key_bar(context: Context, width: u16, hide: &[Action], theme: &Theme) -> 
     }
     let mut spans = Vec::new();
     for b in kept {
-        let (label, hint) = if b.action == Action::Down {
+        let (label, hint) = if b.action == KeyAction::Down {
             ("j/k", "move")
         } else {
             (b.label, b.hint)

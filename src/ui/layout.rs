@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::input::context;
-use super::keymap::{Action, READ_ONLY_HIDES, key_bar};
+use super::keymap::{KeyAction, READ_ONLY_HIDES, key_bar};
 use super::theme::Theme;
 use super::view::ViewState;
 use super::widgets::{detail, dialog, header, help, log, pods, prompt, queues, steps, too_small};
@@ -66,11 +66,11 @@ pub fn draw(frame: &mut Frame, view: &ViewState, theme: &Theme) {
 }
 
 /// The keys that would do nothing now, left out of the bar.
-fn hidden(view: &ViewState) -> &'static [Action] {
+fn hidden(view: &ViewState) -> &'static [KeyAction] {
     if view.read_only {
         READ_ONLY_HIDES
     } else if view.waiting.as_ref().is_some_and(|r| r.question.is_some()) {
-        &[Action::Skip]
+        &[KeyAction::Skip]
     } else {
         &[]
     }

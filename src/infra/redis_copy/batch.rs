@@ -33,7 +33,7 @@ enum Followup {
 
 /// One key read for writing: a string's value, or another type's DUMP payload.
 struct Item {
-    pub(super) key: Vec<u8>,
+    key: Vec<u8>,
     data: Vec<u8>,
     /// Absolute expiry in ms, None without one.
     expire_at: Option<i64>,
@@ -50,7 +50,7 @@ enum WriteOp {
 }
 
 impl WriteOp {
-    pub(super) fn bytes(&self, items: &[Item]) -> usize {
+    fn bytes(&self, items: &[Item]) -> usize {
         match self {
             WriteOp::Group(group) => group.iter().map(|&i| items[i].data.len()).sum(),
             WriteOp::Set(i) | WriteOp::Restore(i) => items[*i].data.len(),

@@ -96,10 +96,10 @@ async fn read_value(end: &Endpoint, key: &[u8], kind: &str) -> Result<TypedValue
 
 /// One key as read for comparison.
 struct KeyState {
-    pub(super) kind: String,
+    kind: String,
     /// PTTL: -1 no expiry, -2 gone.
-    pub(super) pttl: i64,
-    pub(super) payload: Option<Vec<u8>>,
+    pttl: i64,
+    payload: Option<Vec<u8>>,
 }
 
 async fn read_states(end: &Endpoint, keys: &[Vec<u8>]) -> Result<Vec<KeyState>> {

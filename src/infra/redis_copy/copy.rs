@@ -34,7 +34,7 @@ pub const DEFAULT_MAX_PAYLOAD: u64 = 512 * 1024 * 1024;
 
 /// Figures for a progress gauge.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Progress {
+pub struct CopyProgress {
     /// Keys written (or found already there) so far.
     pub keys: u64,
     /// Payload bytes written so far.
@@ -42,7 +42,7 @@ pub struct Progress {
     pub elapsed: Duration,
 }
 
-impl Progress {
+impl CopyProgress {
     pub fn keys_per_second(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
         if secs > 0.0 {
@@ -53,7 +53,7 @@ impl Progress {
     }
 }
 
-pub type ProgressFn = Box<dyn FnMut(&Progress) + Send>;
+pub type ProgressFn = Box<dyn FnMut(&CopyProgress) + Send>;
 
 pub struct CopyOptions {
     /// SCAN MATCH glob; every key when None.
@@ -309,7 +309,7 @@ pub async fn copy(from: &str, to: &str, mut options: CopyOptions) -> Result<Copy
             checkpoint.updated = chrono::Utc::now().to_rfc3339();
             writer.write(&checkpoint, checkpoint.done)?;
             if let Some(progress) = options.progress.as_mut() {
-                progress(&Progress {
+                progress(&CopyProgress {
                     keys: checkpoint.keys - resumed_from_keys,
                     bytes: totals.bytes,
                     elapsed: started.elapsed(),

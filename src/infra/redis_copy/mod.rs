@@ -107,7 +107,7 @@ mod version;
 
 pub use compare::{CompareOptions, CompareReport, DiffKind, Difference, SAME_TTL_MS, compare};
 pub use copy::{
-    CopyMethod, CopyOptions, CopyReport, DEFAULT_MAX_PAYLOAD, IN_FLIGHT, Progress, ProgressFn,
+    CopyMethod, CopyOptions, CopyProgress, CopyReport, DEFAULT_MAX_PAYLOAD, IN_FLIGHT, ProgressFn,
     WINDOW, WIRES, copy,
 };
 pub use endpoint::{Endpoint, SCAN_COUNT, show_key};
