@@ -50,6 +50,19 @@ pub struct Needed {
     pub scope: Scope,
 }
 
+impl Needed {
+    /// The access review of this permission in `namespace` (None: cluster-scoped).
+    pub fn access(&self, namespace: Option<String>) -> Access {
+        Access {
+            verb: self.verb.to_string(),
+            group: self.group.to_string(),
+            resource: self.resource.to_string(),
+            subresource: self.subresource.map(str::to_string),
+            namespace,
+        }
+    }
+}
+
 const fn needed(
     cluster: ClusterRole,
     verb: &'static str,
@@ -390,13 +403,7 @@ async fn probe_cluster(
         let namespace = need
             .scope
             .namespace(&cluster.namespace, velero_ns.as_deref());
-        let access = Access {
-            verb: need.verb.to_string(),
-            group: need.group.to_string(),
-            resource: need.resource.to_string(),
-            subresource: need.subresource.map(str::to_string),
-            namespace: namespace.clone(),
-        };
+        let access = need.access(namespace.clone());
         let allowed = kube.can_i(&access).await?;
         ctx.sink.info(format!(
             "{role}: {} {}{}: {}",

@@ -11,7 +11,7 @@ use super::record::{
     FACT, Inventory, Location, Permissions, SCHEMA, STORE_KEYS, THREESCALE_WORKLOADS, VersionFound,
     Versions, Workload, recorded, value_of,
 };
-use crate::infra::kube::{Access, CustomKind, WorkloadInfo, WorkloadKind};
+use crate::infra::kube::{CustomKind, WorkloadInfo, WorkloadKind};
 use crate::runbook::{Action, ClusterRole, ids};
 use crate::steps::access::{required, resource_name};
 use crate::steps::{Recheck, StepAction, StepContext, StepFuture, StepResult};
@@ -342,13 +342,7 @@ async fn permissions(ctx: &StepContext, report: &mut Findings<'_>) -> Result<Per
         };
         let namespace = need.scope.namespace(&cluster.namespace, None);
         let kube = ctx.cluster(need.cluster).await?;
-        let access = Access {
-            verb: need.verb.to_string(),
-            group: need.group.to_string(),
-            resource: need.resource.to_string(),
-            subresource: need.subresource.map(str::to_string),
-            namespace: namespace.clone(),
-        };
+        let access = need.access(namespace.clone());
         p.checked += 1;
         if !kube.can_i(&access).await? {
             p.denied.push(format!(
