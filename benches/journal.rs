@@ -5,8 +5,7 @@
 use std::time::{Duration, Instant};
 
 use cutover::journal::{self, Header, Identity, Journal, JournalEvent, JournalState};
-use cutover::runbook::Outcome;
-use cutover::runbook::{AccessPath, RunbookId};
+use cutover::runbook::{AccessPath, Outcome, RunbookId};
 use serde_json::{Map, json};
 
 const APPENDS: usize = 2_000;

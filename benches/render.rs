@@ -2,7 +2,7 @@
 //! buffer full (10,000 log lines, ten queues and a dozen workloads each with a full
 //! history), at a roomy and at the smallest size, and with the log searched or
 //! filtered to one step (the cases that may walk the whole ring). The target is
-//! under 2 ms a frame (DESIGN.md). Run: `cargo bench --bench render`.
+//! under 2 ms a frame (ARCHITECTURE.md, "Performance targets"). Run: `cargo bench --bench render`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,8 +13,7 @@ use cutover::config::Config;
 use cutover::event::{Event, Level};
 use cutover::journal::JournalState;
 use cutover::plan::plan;
-use cutover::runbook::Outcome;
-use cutover::runbook::{StepId, StepKind};
+use cutover::runbook::{Outcome, StepId, StepKind};
 use cutover::ui::logbuf::{LOG_CAPACITY, LogLine};
 use cutover::ui::panels::{HISTORY, QueueSample, WorkloadSample};
 use cutover::ui::view::Panel;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// The process exit codes (DESIGN.md, "CLI contract").
+/// The process exit codes (README, "Commands").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitCode {
     Success = 0,

@@ -1,12 +1,11 @@
-//! The messages between the engine and a front end. The engine and the monitors
-//! send Events; a front end renders them and answers with Commands. Nothing else
+//! The messages between the engine and a front end. The engine, the monitors and the
+//! follower send Events; a front end renders them and answers with Commands. Nothing else
 //! passes between them, so a new front end needs no engine change.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::runbook::{Need, Outcome};
-use crate::runbook::{Party, StepId, StepKind};
+use crate::runbook::{Need, Outcome, Party, StepId, StepKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

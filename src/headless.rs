@@ -15,8 +15,7 @@ use crate::engine::{Engine, EngineOptions};
 use crate::error::{ExitCode, bad_input};
 use crate::event::{Command, Event, Level, Request, RunEnd};
 use crate::plan::plan;
-use crate::runbook::StepId;
-use crate::runbook::{Need, Outcome};
+use crate::runbook::{Need, Outcome, StepId};
 
 pub struct HeadlessOptions {
     pub until: Option<String>,

@@ -4,8 +4,7 @@
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::runbook::Need;
-use crate::runbook::{DbKind, Party, Step, StepKind, When};
+use crate::runbook::{DbKind, Need, Party, Step, StepKind, When};
 use crate::steps;
 
 /// Whether a step is part of this migration.

@@ -18,9 +18,8 @@ use crate::error::{ExitCode, bad_input};
 use crate::format::bytes;
 use crate::infra::artifacts::Report;
 use crate::infra::dump_record::{self, DumpRecord};
-use crate::infra::pgdump;
-use crate::infra::pgtarget;
 use crate::infra::url::redact;
+use crate::infra::{pgdump, pgtarget};
 use crate::outln;
 
 pub struct DumpOptions {

@@ -1,5 +1,7 @@
 //! Runs the steps of a migration in order, asks for gates, records everything in
-//! the journal, and resumes where the journal says.
+//! the journal, and resumes where the journal says. The engine is the journal's only
+//! writer: a rollback, from the wizard or from `cutover rollback` (`run_rollback`), is run
+//! and journaled here too (`rollback` decides when one is refused and what it undoes).
 //!
 //! Write-ahead: every entry that announces an action (a confirmation, a step
 //! start) is fsynced before the action begins, and the end of every step is

@@ -1,5 +1,7 @@
 //! Adapters to the outside world. Each module is a plain async API that works on its own, so
-//! the `cutover redis ...` style subcommands and the steps can share them.
+//! the `cutover redis ...` style subcommands and the steps can share them. Nothing here knows
+//! the config, the runbook or the journal: callers pass what a call needs (a URL, a
+//! `kube::ClusterTarget`, a path).
 
 pub mod age;
 pub mod artifacts;

@@ -88,7 +88,7 @@ pub async fn probe(url: &str, timeout: Duration) -> anyhow::Result<PgInfo> {
     })
 }
 
-/// Counts zync's pending Que jobs (`que_jobs`, reference/threescale.md §4) again and again over
+/// Counts zync's pending Que jobs (`que_jobs`) again and again over
 /// one kept connection, connecting again only after an error. Pending means not finished and
 /// not expired where the table has `finished_at` and `expired_at` (Que 1 and later); Que 0.x
 /// deletes a job when it is done, so there every row is pending.

@@ -1,7 +1,7 @@
 //! Queue depths of backend's Resque queues and system's Sidekiq queues, each Redis in one
 //! pipelined round trip. The drain step, the `cutover redis queues` subcommand, the live queue
 //! panel and the sandbox all read the same figures from here (key names:
-//! `reference/threescale.md`).
+//! apisonator and porta).
 //!
 //! [`queue_depths`] connects, reads and disconnects: right for a one-off reading. A poller uses a
 //! [`QueueProbe`], which keeps its connections open between readings and opens a new one only

@@ -17,7 +17,7 @@
 //! Either way the file is written as every artifact is (`artifacts::create_private`, hashed on
 //! the way, synced, renamed into place), with live progress, and must begin with `REDIS` and
 //! four version digits (Valkey 9: `VALKEY`), the RDB version. The server's version and the RDB
-//! version it writes (datamove.md §1.5, [`redis_copy::rdb_version_of_server`]) are recorded
+//! version it writes ([`redis_copy::rdb_version_of_server`], from Redis's `rdb.h`) are recorded
 //! with it, with the keys of each database (INFO keyspace) at dump time.
 //!
 //! [`Scratch`] starts a local `redis-server` on a free loopback port that loads an RDB file and

@@ -9,7 +9,6 @@
 
 mod entry;
 mod identity;
-
 mod lock;
 mod state;
 mod timeline;

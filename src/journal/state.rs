@@ -7,8 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::entry::{Confirmation, Entry, JournalEvent};
-use crate::runbook::{AccessPath, RunbookId};
-use crate::runbook::{Need, Outcome};
+use crate::runbook::{AccessPath, Need, Outcome, RunbookId};
 
 /// Where one step stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -5,8 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::entry::{Entry, JournalEvent};
-use crate::runbook::Outcome;
-use crate::runbook::Party;
+use crate::runbook::{Outcome, Party};
 
 /// How a session ended.
 #[derive(Clone, Debug, PartialEq, Eq)]

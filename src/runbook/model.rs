@@ -1,4 +1,4 @@
-//! The vocabulary of a runbook: one type per concept (see DESIGN.md "Words").
+//! The vocabulary of a runbook: one type per concept (ARCHITECTURE.md, "Words").
 
 use std::fmt;
 use std::str::FromStr;
@@ -359,7 +359,7 @@ pub struct Rollback {
 pub struct Runbook {
     pub id: RunbookId,
     pub title: &'static str,
-    /// The seed document this runbook implements (file name in `shared/seeds/`).
+    /// The name of the seed document this runbook was written from, for the record.
     pub seed_document: &'static str,
     pub paths: &'static [AccessPath],
     pub phases: &'static [Phase],

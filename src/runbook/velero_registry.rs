@@ -1,5 +1,6 @@
 //! Runbook `velero-registry`: a registry of the EPAM Digital Registries Platform moved between
-//! two OKD clusters with Velero (seed 004; facts in `shared/reference/velero.md` §1, §2, §4).
+//! two OKD clusters with Velero (facts from Velero's own sources and the Platform's "Migrating
+//! registries" procedure, epam/edp-ddm-architecture and epam/edp-ddm-backup-management).
 //! Cluster A is the config's `source`, cluster B its `destination`.
 
 use super::ids;

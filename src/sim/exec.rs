@@ -1,7 +1,8 @@
 //! `pods/exec` over WebSocket (`v5.channel.k8s.io`, else `v4.channel.k8s.io`): the command a
 //! client asks for runs only when an allow-listed rule maps it onto a real local process (e.g.
 //! `cat /var/lib/redis/data/dump.rdb` in a backend-redis pod reads the sandbox Redis's RDB file).
-//! Framing per kube-wire.md §1: an empty first frame, output on channels 1/2, the status on
+//! Framing as the kubelet's exec streams speak it to kube-rs (kube-client's
+//! `src/api/remote_command.rs`): an empty first frame, output on channels 1/2, the status on
 //! channel 3 after all output, then Close 1000.
 
 use std::process::Stdio;

@@ -1,9 +1,10 @@
 //! The rehearsal sandbox: a simulated Kubernetes API server on loopback (plain HTTP) that
 //! kube-rs and kubectl talk to like to any cluster, plus the seeded data stores (`seed`).
 //!
-//! One `SimCluster` (`server`) is one cluster, its state in `state`: its own port, object store, resourceVersion counter, pod
-//! controller and injected RBAC denials. Wire details it follows are in
-//! `reference/kube-wire.md`.
+//! One `SimCluster` (`server`) is one cluster, its state in `state`: its own port, object
+//! store, resourceVersion counter, pod controller and injected RBAC denials. The wire details it
+//! follows are those of kube-rs (kube-client) and kubectl 1.32/1.33 against a real API server;
+//! each file names the part of the protocol it serves.
 
 mod api;
 pub mod catalog;

@@ -1,4 +1,5 @@
-//! `pods/portforward` over WebSocket as the kubelet serves it to kube-rs (kube-wire.md §2):
+//! `pods/portforward` over WebSocket as the kubelet serves it to kube-rs (kube-client's
+//! `src/api/portforward.rs`):
 //! protocol `v4.channel.k8s.io`, the i-th requested port on data channel 2i and error channel
 //! 2i+1, each first announced by a 3-byte frame [channel, port lo, port hi]. A port reaches the
 //! local TCP address registered for that pod (the sandbox's real Redis or PostgreSQL).

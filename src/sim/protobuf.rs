@@ -1,5 +1,5 @@
 //! Just enough protobuf to read the SelfSubjectAccessReview `kubectl auth can-i` (1.32+) posts
-//! (kube-wire.md §7): the `k8s\0` envelope, `runtime.Unknown{typeMeta=1, raw=2}`, and in `raw`
+//! (apimachinery's protobuf serializer): the `k8s\0` envelope, `runtime.Unknown{typeMeta=1, raw=2}`, and in `raw`
 //! the review's `spec.resourceAttributes`. The answer goes back as JSON, which kubectl accepts.
 
 use serde_json::{Map, Value, json};

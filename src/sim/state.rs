@@ -25,7 +25,7 @@ pub struct ClusterSpec {
     /// Namespaces that exist from the start; the first is the kubeconfig context's namespace.
     pub namespaces: Vec<String>,
     /// The minor version `/version` reports. 32 keeps Google's kubectl dispatcher on its
-    /// built-in kubectl 1.32 (see kube-wire.md §0.7).
+    /// built-in kubectl 1.32, which picks its version from `/version`.
     pub server_minor: u32,
     /// How long a new pod stays Pending before it runs and is ready.
     pub pod_start_delay: Duration,

@@ -1,5 +1,5 @@
 //! `Accept: application/json;as=Table;...`: the server-side tables `kubectl get` prints, with
-//! the columns a real cluster gives for the kinds a trainee looks at (kube-wire.md §4).
+//! the columns a real cluster gives for the kinds a trainee looks at (`kubectl get`'s Table negotiation).
 
 use serde_json::{Value, json};
 

@@ -1,6 +1,6 @@
 //! A stand-in for the Velero server: a BackupStorageLocation becomes Available; a Backup or
 //! Restore is validated (its storage location, its backup), then goes InProgress with
-//! `status.progress` counting up over a few steps, then Completed (velero.md §1).
+//! `status.progress` counting up over a few steps, then Completed, as Velero's controllers move them.
 //!
 //! Backups are real: a completed Backup writes the objects of its namespaces to the bucket of
 //! its storage location in an `ObjectStorage` that several simulated clusters can share; a

@@ -1,7 +1,7 @@
 //! The queue drain (step `drain-queues`): watches the source's job queues empty out before the
 //! source is scaled down, and records the jobs whose loss is accepted when they do not.
 //!
-//! What it reads, once a second (reference/threescale.md §3–4):
+//! What it reads, once a second (apisonator's Resque queues, porta's Sidekiq, zync's Que):
 //! - backend's queues Redis: `resque:queue:priority`, `resque:queue:main`,
 //!   `resque:queue:stats` and `resque:failed`, in one pipelined round trip;
 //! - system's Redis: `queue:<name>` for the eleven Sidekiq queues and the `schedule`, `retry`

@@ -14,8 +14,7 @@ use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::config::{Store, StoreKind};
 use crate::format::bytes;
 use crate::infra;
-use crate::runbook::DbKind;
-use crate::runbook::Outcome;
+use crate::runbook::{DbKind, Outcome};
 
 /// How long one data store may take to answer a probe.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -50,8 +50,7 @@ use crate::infra::kube::KubeCluster;
 use crate::infra::pgdump::{verify_before_restore, verify_file};
 use crate::infra::pgtarget::PgTarget;
 use crate::journal::JournalState;
-use crate::runbook::Outcome;
-use crate::runbook::{ClusterRole, StepId, ids};
+use crate::runbook::{ClusterRole, Outcome, StepId, ids};
 
 /// The step whose dump is seeded.
 pub const MIGRATION_DUMP_STEP: StepId = ids::DUMP_MIGRATION_DATABASE;

@@ -1,4 +1,4 @@
-//! The full-screen front end. It follows the rules of the house (DESIGN.md): it
+//! The full-screen front end. It follows the rules of the house (ARCHITECTURE.md): it
 //! builds a view from Events, draws it, and will answer with Commands; it never
 //! touches infra, the journal or the network.
 //!

@@ -1,7 +1,7 @@
 //! Colours, modifiers and glyphs. Every status has a glyph and a word, so no theme
 //! relies on colour alone; `mono` (for `NO_COLOR`) uses no colour at all, only
 //! bold, reverse and glyphs, because crossterm 0.29 turns a colour command under
-//! NO_COLOR into a bare SGR reset that would wipe them (tui.md §5).
+//! NO_COLOR into a bare SGR reset that would wipe them.
 
 use ratatui::style::{Color, Modifier, Style};
 

@@ -14,8 +14,7 @@ use cutover::event::Event;
 use cutover::follow::{Follower, holder_text};
 use cutover::journal::{Confirmation, Entry, Header, Identity, Journal, JournalEvent};
 use cutover::plan::{PlannedStep, plan};
-use cutover::runbook::{Need, Outcome};
-use cutover::runbook::{Party, StepId, StepKind};
+use cutover::runbook::{Need, Outcome, Party, StepId, StepKind};
 use cutover::steps::{FactRecorder, StepSink};
 use serde_json::{Map, json};
 

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use cutover::infra::kube::{KubeCluster, ORIGINAL_REPLICAS_ANNOTATION};
 use cutover::journal::{Confirmation, Entry, Header, JournalEvent, JournalState};
-use cutover::runbook::{AccessPath, ClusterRole, Party, RunbookId, StepId};
-use cutover::runbook::{Need, Outcome};
+use cutover::runbook::{AccessPath, ClusterRole, Need, Outcome, Party, RunbookId, StepId};
 use cutover::sim::installation::{
     ExternalStores, InternalDatabases, SOURCE_WORKLOADS, destination_objects, source_objects,
 };

@@ -52,7 +52,7 @@ impl ExecResult {
     }
 }
 
-/// The exit code from the exec's Status (kube-wire.md §1.4): Success, or a NonZeroExitCode
+/// The exit code from the exec's Status (the kubelet's v5 channel protocol): Success, or a NonZeroExitCode
 /// Status whose `ExitCode` cause holds the number.
 fn exit_code(status: &Status) -> anyhow::Result<i32> {
     if status.status.as_deref() == Some("Success") {

@@ -2,7 +2,8 @@
 //! annotation cutover records replica counts in, and which 3scale version a namespace runs. The 3scale operator records it on the APIManager
 //! (annotation `apps.3scale.net/apimanager-threescale-version`); without an APIManager or that
 //! annotation, the installed operator's ClusterServiceVersion tells the operator version, which
-//! maps onto the 3scale minor (operator 0.11 → 2.14, 0.12 → 2.15, 0.13 → 2.16; threescale.md §5, §7).
+//! maps onto the 3scale minor (operator 0.11 → 2.14, 0.12 → 2.15, 0.13 → 2.16, as the
+//! operator's release branches pair them).
 
 use serde_json::Value;
 

@@ -1,5 +1,6 @@
 //! Copying the keys of one Redis into another, and comparing two of them (`cutover redis copy`,
-//! `cutover redis compare`). Tools and formats: `reference/datamove.md` §1, §3.
+//! `cutover redis compare`). Tools and formats: Redis's DUMP/RESTORE and
+//! replication, RedisShake's readers, `redis-cli --pipe`.
 //!
 //! # Copy
 //!

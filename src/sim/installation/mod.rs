@@ -3,7 +3,7 @@
 //! 2.15 source (the same with Deployments), and a RHOAM-like 3scale 2.16 destination
 //! (Deployments, external data stores, and the RHOAM and 3scale operators in namespaces of
 //! their own, which `seed-destination-database` pauses). Names, labels and secret keys
-//! follow shared/reference/threescale.md §5.
+//! follow the 3scale operator (`pkg/3scale/amp/component`).
 
 mod objects;
 

@@ -1,5 +1,5 @@
 //! Fills backend's two Redis databases: storage (the configuration system pushes, and the usage
-//! counters only backend has) and queues (Resque), as reference/threescale.md §3 lists them.
+//! counters only backend has) and queues (Resque), as apisonator's `docs/redis_keys.md` lists them.
 
 use chrono::{DateTime, Duration, Utc};
 use redis::aio::MultiplexedConnection;

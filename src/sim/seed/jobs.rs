@@ -1,4 +1,4 @@
-//! Job payloads as backend's Resque and system's Sidekiq write them (reference/threescale.md
+//! Job payloads as backend's Resque and system's Sidekiq write them (apisonator and porta
 //! §3–4): the seeders and the simulated traffic enqueue the same shapes.
 
 use chrono::{DateTime, Utc};

@@ -1,7 +1,8 @@
 //! The seeded data of the rehearsal sandbox: a 3scale 2.14-like source installation (system and
 //! zync databases, backend and system Redis) with enough rows, keys and queued jobs that the
 //! migration steps have real work to do, plus the simulated workers that move those queues while
-//! the matching workloads have replicas. Facts come from `reference/threescale.md` §1–4.
+//! the matching workloads have replicas. Facts come from 3scale's sources: porta's
+//! `db/schema.rb`, apisonator's `docs/redis_keys.md`, porta's Sidekiq setup and zync's Que.
 
 mod backend_redis;
 mod copy;

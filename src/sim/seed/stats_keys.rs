@@ -1,5 +1,5 @@
 //! The usage counters backend keeps per service: `stats/{service:SID}/...` keys with the period
-//! suffixes and timestamp formats apisonator writes (reference/threescale.md §3).
+//! suffixes and timestamp formats apisonator writes (`docs/redis_keys.md`).
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 

@@ -1,4 +1,4 @@
-//! Fills system's Redis with Sidekiq's keys (reference/threescale.md §4): the queue set, one
+//! Fills system's Redis with Sidekiq's keys (porta's Sidekiq configuration): the queue set, one
 //! list per queue, the scheduled, retry and dead sets, counters and sidekiq-cron's entries.
 
 use chrono::{Duration, Utc};

@@ -1,6 +1,6 @@
 //! The subset of the 3scale system schema the migration touches, in PostgreSQL: table and column
 //! names, types, defaults and the unique indexes of porta's `db/postgres_schema.rb`
-//! (reference/threescale.md §1–2). Columns no step reads are left out; every `id` is a
+//! (porta's `db/schema.rb`). Columns no step reads are left out; every `id` is a
 //! `bigserial`, so each table has its `<table>_id_seq`, as Rails creates them.
 
 pub(super) const TABLES: &[&str] = &[

@@ -1,6 +1,6 @@
 //! Creates and fills zync's database: the Que job table the migration drains, and the tenant,
 //! model, entry and integration rows that carry the installation's domains
-//! (reference/threescale.md §4).
+//! (zync's `db/schema.rb`).
 
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};

@@ -17,8 +17,7 @@ use super::process::{
     log_tail, path_str, run, shq,
 };
 use super::runtime::block_on;
-use crate::infra::url::with_database;
-use crate::infra::url::{redact, scrub_error};
+use crate::infra::url::{redact, scrub_error, with_database};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// MariaDB's and MySQL's limit for a database name.

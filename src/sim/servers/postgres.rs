@@ -14,8 +14,7 @@ use super::process::{
     path_str, postgres_bin_dirs, run, shq,
 };
 use super::runtime::block_on;
-use crate::infra::url::with_database;
-use crate::infra::url::{redact, scrub_error};
+use crate::infra::url::{redact, scrub_error, with_database};
 
 /// Long enough for a busy machine; the probe only decides whether a server is there.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -109,7 +109,7 @@ pub(super) fn locate(
     }
 }
 
-/// The key that lists the Sentinel hosts of a Redis store (threescale.md §3-5).
+/// The key that lists the Sentinel hosts of a Redis store (the operator's `*_SENTINEL_HOSTS` keys).
 pub(super) fn sentinel_key(secret: &str, key: &str) -> Option<&'static str> {
     match (secret, key) {
         ("backend-redis", "REDIS_STORAGE_URL") => Some("REDIS_STORAGE_SENTINEL_HOSTS"),

@@ -6,7 +6,7 @@
 //! - the workloads of the source namespace: which of the 3scale workloads exist, as
 //!   DeploymentConfigs (3scale 2.14 and earlier) or Deployments (2.15 and later), with
 //!   their replicas, and any other workload found there;
-//! - where each data store is, from the source's secrets (threescale.md §5): in the
+//! - where each data store is, from the source's secrets (3scale-operator's secrets): in the
 //!   namespace (a service such as `system-postgresql`) or outside it, with its scheme,
 //!   host, port and database. Never the user or the password: the URL is redacted
 //!   before it is parsed, and the steps that need a store read it from its secret at

@@ -16,7 +16,7 @@ pub const FACT: &str = "inventory";
 /// The version of the fact's shape; a later change of shape gets a new number.
 pub const SCHEMA: u32 = 1;
 
-/// The workloads the 3scale operator creates (threescale.md §5); `system-sphinx` is
+/// The workloads the 3scale operator creates (`deployments_lister.go`); `system-sphinx` is
 /// the search component's name up to 2.13.
 pub const THREESCALE_WORKLOADS: &[&str] = &[
     "apicast-production",
@@ -38,7 +38,7 @@ pub const THREESCALE_WORKLOADS: &[&str] = &[
     "zync-database",
 ];
 
-/// The secrets and keys that say where each data store is (threescale.md §3-5).
+/// The secrets and keys that say where each data store is (the operator's secrets).
 pub const STORE_KEYS: &[(&str, &str)] = &[
     ("system-database", "URL"),
     ("backend-redis", "REDIS_STORAGE_URL"),

@@ -1,7 +1,7 @@
 //! The 3scale secrets: `dump-secrets` exports them from the source, encrypted with age, and
 //! `push-secrets` puts the ones that must match the migrated data onto the destination.
 //!
-//! Export (threescale.md §5): the secrets system-seed, system-app, system-master-apicast,
+//! Export (the objects of 3scale-operator's `pkg/3scale/amp/component`): the secrets system-seed, system-app, system-master-apicast,
 //! system-database, system-redis, backend-redis, backend-internal-api, backend-listener,
 //! system-events-hook, system-smtp, system-recaptcha, system-memcache and zync, the S3
 //! file-storage secret the APIManager names, the configmaps system-environment,

@@ -13,7 +13,7 @@ pub const FOLDER: &str = "secrets";
 /// Where the destination's secrets are saved before the push, under the dump folder.
 pub const BEFORE_FOLDER: &str = "destination-secrets-before";
 
-/// The 3scale secrets of threescale.md §5.
+/// The 3scale secrets the operator creates (`pkg/3scale/amp/component`).
 pub const SECRETS: &[&str] = &[
     "system-seed",
     "system-app",
@@ -29,7 +29,7 @@ pub const SECRETS: &[&str] = &[
     "system-memcache",
     "zync",
 ];
-/// The 3scale configmaps of threescale.md §5.
+/// The 3scale configmaps the operator creates.
 pub const CONFIGMAPS: &[&str] = &[
     "system-environment",
     "apicast-environment",

@@ -1,5 +1,5 @@
 //! The rows of the seeded system database, built from the [`Model`] and the wildcard domain the
-//! way 3scale derives its hosts from it (reference/threescale.md §1a–1b, §2).
+//! way 3scale derives its hosts from it (porta's `db/schema.rb` and its domain settings).
 
 mod accounts;
 mod gateway;
