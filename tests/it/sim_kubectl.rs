@@ -190,6 +190,13 @@ async fn kubectl_scales_and_patches() {
         .get_object("apps/v1", "Deployment", "3scale", "apicast-production")
         .unwrap();
     assert_eq!(dep["spec"]["replicas"], 3);
+    // The controller updates the status while the new pods start; a patch that reads the
+    // object during that sees it change under it, so the no-op patch below waits for it.
+    eventually("apicast-production's 3 pods ready", || async {
+        sim.get_object("apps/v1", "Deployment", "3scale", "apicast-production")
+            .is_some_and(|d| d["status"]["readyReplicas"] == 3)
+    })
+    .await;
 
     let patch = r#"{"metadata":{"annotations":{"cutover/original-replicas":"1"}}}"#;
     let out = run(
