@@ -409,11 +409,17 @@ impl Engine {
     /// Rolls the source back while the run holds (the wizard's `R`); true when it did, and the
     /// journal now shows the steps the runbook's rollback undoes as to be done again.
     async fn roll_back(&mut self, text: &str) -> bool {
-        let outcome = match self.rollback_allowed(text) {
-            Ok(spec) => self.rolled_back(spec).await,
-            Err(e) => Err(e),
+        let spec = match self.rollback_allowed(text) {
+            Ok(spec) => spec,
+            Err(e) => {
+                self.emit(Event::Notice {
+                    level: Level::Warn,
+                    text: format!("{e:#}"),
+                });
+                return false;
+            }
         };
-        let (level, text, done) = match outcome {
+        let (level, text, done) = match self.rolled_back(spec).await {
             Ok(report) if !report.failed() => (Level::Info, report.summary(), true),
             Ok(report) => (Level::Error, report.summary(), false),
             Err(e) => (Level::Error, format!("{e:#}"), false),
@@ -489,12 +495,14 @@ impl Engine {
         })?;
         let (_, closed) = tokio::sync::mpsc::unbounded_channel();
         let mut commands = std::mem::replace(&mut self.commands, closed);
+        // Only a Quit stops it; a front end that goes away lets it finish.
         let quit = async {
             while let Some(c) = commands.recv().await {
                 if c == Command::Quit {
                     return;
                 }
             }
+            std::future::pending::<()>().await
         };
         let end = tokio::select! {
             r = self.rolled_back(spec) => r.map(|report| if report.failed() {

@@ -213,7 +213,11 @@ impl JournalState {
                     let r = self.steps.entry(step.clone()).or_default();
                     r.status = StepStatus::Pending;
                     r.outcome = None;
-                    r.summary = Some(format!("rolled back: {summary}"));
+                    r.summary = Some(if summary.starts_with("rolled back") {
+                        summary.clone()
+                    } else {
+                        format!("rolled back: {summary}")
+                    });
                     r.finished_at = None;
                     r.waiting_since = None;
                     r.unused_confirmation = None;
