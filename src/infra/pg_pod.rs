@@ -80,7 +80,7 @@ fn parse_psql(text: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The rows of [`pg::count_query`] as counts by `schema.name`.
+/// The rows of [`super::pg::count_query`] as counts by `schema.name`.
 pub fn counts_of(rows: Vec<Vec<String>>) -> Result<BTreeMap<String, u64>> {
     let mut counts = BTreeMap::new();
     for row in rows {

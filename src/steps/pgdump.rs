@@ -301,7 +301,7 @@ impl StepAction for DumpStep {
 
 /// The system database of the migration cluster or the destination (`role`): by the URL the
 /// config names for it, else through a client pod in the cluster's namespace that reads
-/// secret `system-database`/`URL` (see [`super::pgtarget`]). The pod's progress goes to
+/// secret `system-database`/`URL` (see `infra::pgtarget`). The pod's progress goes to
 /// `report`.
 pub(crate) async fn system_database(
     ctx: &StepContext,

@@ -7,7 +7,7 @@
 //! `scale` subresource and wait until its pods are gone, terminating ones included. A count
 //! already recorded (by an interrupted attempt, by stop-traffic for the gateways, or by the manual
 //! procedure's annotation) is never replaced, so a workload found at 0 after a crash keeps the
-//! count it had before the migration. A rollback (`crate::rollback`) scales back to those counts.
+//! count it had before the migration. A rollback (`steps::rollback`, run by the engine) scales back to those counts.
 //!
 //! The config has no setting for how long a workload's pods may take to end yet: each workload
 //! gets [`POD_STOP_TIMEOUT`] (5 minutes), well beyond the default 30 s termination grace period.

@@ -30,7 +30,7 @@
 //! without one, from inside the cluster, through a client pod (`cutover-pg-client`) in the
 //! destination namespace that reads the URL from secret `system-database`: the fallback dump
 //! streams out of its pg_dump, the migration dump into its pg_restore over exec's stdin (see
-//! [`super::pgtarget`]). The pod is started, and the database must answer through it, before
+//! `infra::pgtarget`). The pod is started, and the database must answer through it, before
 //! anything is paused; it is deleted when the step ends.
 //!
 //! Resume re-check: the destination database's row counts equal the dump's.

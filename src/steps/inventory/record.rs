@@ -201,7 +201,7 @@ pub fn recorded(ctx: &StepContext) -> Option<Inventory> {
 
 /// The URL of a data store, read from `key` of the secret `secret` in the cluster's
 /// namespace at the moment of use. It holds credentials: never log, record or show it
-/// (show [`redact`]ed text instead). Errors name the secret and key, never the value.
+/// (show [`crate::infra::url::redact`]ed text instead). Errors name the secret and key, never the value.
 pub async fn store_url(kube: &KubeCluster, secret: &str, key: &str) -> Result<String> {
     let role = kube.name();
     let ns = kube.namespace();
