@@ -33,6 +33,8 @@ pub fn context(view: &ViewState) -> Context {
         Context::Dialog
     } else if view.focus == Panel::Log {
         Context::Log
+    } else if matches!(view.focus, Panel::Queues | Panel::Pods) {
+        Context::Live
     } else {
         Context::Steps
     }
@@ -58,7 +60,7 @@ impl ViewState {
             Context::Help => self.on_help(action),
             Context::Search => self.on_search(key, action),
             Context::Dialog => self.on_dialog(key, action),
-            Context::Steps | Context::Log | Context::Global => self.on_main(action),
+            Context::Steps | Context::Log | Context::Live | Context::Global => self.on_main(action),
         }
     }
 
@@ -220,11 +222,14 @@ impl ViewState {
             KeyAction::Pause => return self.pause(),
             KeyAction::Up => self.move_by(-1),
             KeyAction::Down => self.move_by(1),
-            KeyAction::PageUp => self.log_scroll = self.log_scroll.saturating_add(10),
-            KeyAction::PageDown => self.log_scroll = self.log_scroll.saturating_sub(10),
+            KeyAction::PageUp => self.page(-1),
+            KeyAction::PageDown => self.page(1),
             KeyAction::Newest => self.log_scroll = 0,
-            KeyAction::NextPanel => self.focus = self.focus.next(),
-            KeyAction::PrevPanel => self.focus = self.focus.next().next(),
+            KeyAction::NextPanel => self.cycle_focus(true),
+            KeyAction::PrevPanel => self.cycle_focus(false),
+            KeyAction::Zoom => self.zoomed = !self.zoomed,
+            KeyAction::Wrap => self.log_wrap = !self.log_wrap,
+            KeyAction::ClearInput => {}
             KeyAction::Manual => {
                 self.show_procedure = !self.show_procedure;
                 self.detail_scroll = 0;
@@ -298,6 +303,8 @@ impl ViewState {
                     self.detail_scroll.saturating_sub(1)
                 };
             }
+            Panel::Queues => self.queue_scroll = self.queue_scroll.saturating_add_signed(delta),
+            Panel::Pods => self.pod_scroll = self.pod_scroll.saturating_add_signed(delta),
             // Up goes back in time: further from the newest line.
             Panel::Log => {
                 self.log_scroll = if delta < 0 {
@@ -309,6 +316,18 @@ impl ViewState {
         }
     }
 
+    /// PgUp (-1) and PgDn (1): ten rows of the log or of a live panel.
+    fn page(&mut self, direction: isize) {
+        match self.focus {
+            Panel::Queues => {
+                self.queue_scroll = self.queue_scroll.saturating_add_signed(10 * direction);
+            }
+            Panel::Pods => self.pod_scroll = self.pod_scroll.saturating_add_signed(10 * direction),
+            // Up goes back in time: further from the newest line.
+            _ => self.log_scroll = self.log_scroll.saturating_add_signed(-10 * direction),
+        }
+    }
+
     /// Esc on the main screen: clear the search, then back to the step list
     /// following the run.
     fn back(&mut self) {
@@ -317,6 +336,7 @@ impl ViewState {
             return;
         }
         self.focus = Panel::Steps;
+        self.zoomed = false;
         self.follow_run = true;
         self.log_scroll = 0;
         let at = self

@@ -30,6 +30,12 @@ pub enum KeyAction {
     Newest,
     /// Roll the source back (asks for the phrase).
     RollBack,
+    /// The focused panel fills the screen, or goes back to its place.
+    Zoom,
+    /// Long log lines wrap, or are cut.
+    Wrap,
+    /// Clears the text typed so far (Ctrl-U, handled with the text input).
+    ClearInput,
 }
 
 /// Where a key applies. `Global` keys apply everywhere except in a dialog, whose
@@ -39,6 +45,8 @@ pub enum Context {
     Global,
     Steps,
     Log,
+    /// The queue or the pods panel has the keyboard.
+    Live,
     Dialog,
     /// Typing the `/` search text.
     Search,
@@ -55,6 +63,7 @@ impl Context {
             Context::Global => "Everywhere",
             Context::Steps => "Steps and detail",
             Context::Log => "Log",
+            Context::Live => "Queues and pods",
             Context::Dialog => "In a dialog",
             Context::Search => "Typing a search",
             Context::Ask => "Asked whether to quit",
@@ -121,7 +130,14 @@ pub const KEYMAP: &[Binding] = &[
     b(&[K::Esc], "Esc", A::Back, C::RollBack, "cancel", "cancel; nothing is changed", 1),
     b(&[K::Char('j'), K::Down], "j/↓", A::Down, C::Log, "down", "scroll the log down", 6),
     b(&[K::Char('k'), K::Up], "k/↑", A::Up, C::Log, "up", "scroll the log up", 6),
+    b(&[K::Char('z')], "z", A::Zoom, C::Global, "zoom", "zoom the focused panel to the whole screen, or back", 5),
+    b(&[], "Ctrl-C", A::Quit, C::Global, "", "quit, as q does", 10),
+    b(&[K::Char('j'), K::Down], "j/↓", A::Down, C::Live, "down", "scroll the panel down", 6),
+    b(&[K::Char('k'), K::Up], "k/↑", A::Up, C::Live, "up", "scroll the panel up", 6),
+    b(&[K::PageDown], "PgDn", A::PageDown, C::Live, "", "scroll the panel down a page", 9),
+    b(&[K::PageUp], "PgUp", A::PageUp, C::Live, "", "scroll the panel up a page", 9),
     b(&[K::Char('/')], "/", A::Search, C::Global, "search", "search the log", 7),
+    b(&[K::Char('w')], "w", A::Wrap, C::Log, "wrap", "wrap long log lines, or cut them", 6),
     b(&[K::Char('f')], "f", A::FilterLog, C::Log, "filter", "show only the selected step's lines, or all", 5),
     b(&[K::PageUp], "PgUp", A::PageUp, C::Log, "", "scroll the log up a page", 9),
     b(&[K::PageDown], "PgDn", A::PageDown, C::Log, "", "scroll the log down a page", 9),
@@ -135,6 +151,7 @@ pub const KEYMAP: &[Binding] = &[
     b(&[K::Enter], "Enter", A::Continue, C::Dialog, "confirm", "confirm; a typed phrase must match exactly", 0),
     b(&[K::Tab], "Tab", A::Skip, C::Dialog, "skip", "skip the step instead, with a recorded reason", 4),
     b(&[K::Esc], "Esc", A::Back, C::Dialog, "back", "close the dialog; the step keeps waiting", 1),
+    b(&[], "Ctrl-U", A::ClearInput, C::Dialog, "", "clear what was typed (also in a search and the rollback phrase)", 10),
     b(&[K::Esc], "Esc", A::Back, C::Help, "close", "close the help", 0),
     b(&[K::Esc], "Esc", A::Back, C::Global, "back", "close search or panel, back to the step list", 8),
 ];
@@ -229,6 +246,7 @@ pub fn help_lines(theme: &Theme) -> Vec<Line<'static>> {
         Context::Global,
         Context::Steps,
         Context::Log,
+        Context::Live,
         Context::Dialog,
         Context::Search,
         Context::Ask,

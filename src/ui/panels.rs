@@ -71,6 +71,21 @@ impl QueuePanel {
         self.rows.iter().map(|r| r.depth).sum()
     }
 
+    /// The rows in the order the panel shows them: the queues holding jobs, deepest first
+    /// (by name for equal depths), and the names of the empty ones, which fold into one row.
+    pub fn by_depth(&self) -> (Vec<&QueueRow>, Vec<&str>) {
+        let mut full: Vec<&QueueRow> = self.rows.iter().filter(|r| r.depth > 0).collect();
+        full.sort_by(|a, b| b.depth.cmp(&a.depth).then_with(|| a.name.cmp(&b.name)));
+        let mut empty: Vec<&str> = self
+            .rows
+            .iter()
+            .filter(|r| r.depth == 0)
+            .map(|r| r.name.as_str())
+            .collect();
+        empty.sort_unstable();
+        (full, empty)
+    }
+
     /// Takes one probe's depths. A queue missing from a probe keeps its last depth:
     /// the probe lists what it found, and an absent key is an empty list in Redis.
     pub fn apply_queue_sample(&mut self, at: DateTime<Utc>, source: &str, samples: &[QueueSample]) {
@@ -115,9 +130,25 @@ pub struct PodsPanel {
     pub updated: Option<DateTime<Utc>>,
 }
 
+impl PodRow {
+    /// Pods as wanted: as many ready as desired and no other pod left.
+    pub fn steady(&self) -> bool {
+        let s = &self.sample;
+        s.ready == s.desired && s.current == s.desired
+    }
+}
+
 impl PodsPanel {
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+
+    /// The rows in the order the panel shows them: the workloads still moving (pods starting
+    /// or ending) first, then the steady ones, each in the monitor's order.
+    pub fn moving_first(&self) -> Vec<&PodRow> {
+        let (moving, steady): (Vec<&PodRow>, Vec<&PodRow>) =
+            self.rows.iter().partition(|r| !r.steady());
+        moving.into_iter().chain(steady).collect()
     }
 
     /// Takes one listing. Unlike queues, a workload missing from a listing is gone
@@ -189,6 +220,55 @@ mod tests {
         let mut p = QueuePanel::new(0);
         p.apply_queue_sample(at(0), "redis://:topsecret@h:1/1", &[q("main", 1)]);
         assert!(!p.source.contains("topsecret"));
+    }
+
+    #[test]
+    fn queues_with_jobs_come_first_and_empty_ones_fold() {
+        let mut p = QueuePanel::new(0);
+        p.apply_queue_sample(
+            at(0),
+            "r",
+            &[
+                q("queue:a", 0),
+                q("dead", 17),
+                q("retry", 17),
+                q("queue:b", 0),
+                q("failed", 3),
+            ],
+        );
+        let (full, empty) = p.by_depth();
+        let names: Vec<&str> = full.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["dead", "retry", "failed"]);
+        assert_eq!(empty, ["queue:a", "queue:b"]);
+    }
+
+    #[test]
+    fn moving_workloads_come_before_steady_ones() {
+        let w = |name: &str, desired, ready, current| WorkloadSample {
+            name: name.into(),
+            desired,
+            ready,
+            current,
+            phase: String::new(),
+            original: None,
+        };
+        let mut p = PodsPanel::default();
+        p.apply_pods(
+            at(0),
+            "source / 3scale",
+            &[
+                w("a", 1, 1, 1),
+                w("b", 0, 0, 2),
+                w("c", 0, 0, 0),
+                w("d", 2, 1, 2),
+            ],
+        );
+        let names: Vec<&str> = p
+            .moving_first()
+            .iter()
+            .map(|r| r.sample.name.as_str())
+            .collect();
+        assert_eq!(names, ["b", "d", "a", "c"]);
     }
 
     #[test]

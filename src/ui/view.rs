@@ -48,17 +48,11 @@ impl ConfigSummary {
 pub enum Panel {
     Steps,
     Detail,
+    /// The live queue depths.
+    Queues,
+    /// The live workloads and their pods.
+    Pods,
     Log,
-}
-
-impl Panel {
-    pub fn next(self) -> Panel {
-        match self {
-            Panel::Steps => Panel::Detail,
-            Panel::Detail => Panel::Log,
-            Panel::Log => Panel::Steps,
-        }
-    }
 }
 
 /// What the run is doing, for the header's marker.
@@ -97,6 +91,13 @@ pub struct ViewState {
     pub log_follows_step: bool,
     /// Lines scrolled up from the newest.
     pub log_scroll: usize,
+    /// Long log lines wrap instead of being cut.
+    pub log_wrap: bool,
+    /// Rows the queue panel and the pods panel are scrolled down, when they have the keyboard.
+    pub queue_scroll: usize,
+    pub pod_scroll: usize,
+    /// The focused panel fills the screen below the header.
+    pub zoomed: bool,
     /// The `/` search text, when one is set.
     pub search: Option<String>,
     /// The Request of the step waiting now, texts already safe.
@@ -207,6 +208,10 @@ impl ViewState {
             log: LogBuffer::default(),
             log_follows_step: false,
             log_scroll: 0,
+            log_wrap: false,
+            queue_scroll: 0,
+            pod_scroll: 0,
+            zoomed: false,
             search: None,
             waiting: None,
             dialog: DialogMode::Answer,
@@ -313,6 +318,33 @@ impl ViewState {
 
     pub fn settled(&self) -> usize {
         super::step_view::settled(&self.steps)
+    }
+
+    /// The panels on screen, in the order Tab visits them: a live panel only once it has
+    /// figures.
+    pub fn panels(&self) -> Vec<Panel> {
+        let mut out = vec![Panel::Steps, Panel::Detail];
+        if !self.queues.is_empty() {
+            out.push(Panel::Queues);
+        }
+        if !self.pods.is_empty() {
+            out.push(Panel::Pods);
+        }
+        out.push(Panel::Log);
+        out
+    }
+
+    /// Gives the keyboard to the next panel on screen (the previous one when not `forward`).
+    pub fn cycle_focus(&mut self, forward: bool) {
+        let panels = self.panels();
+        let at = panels.iter().position(|p| *p == self.focus).unwrap_or(0);
+        let n = panels.len();
+        let next = if forward {
+            (at + 1) % n
+        } else {
+            (at + n - 1) % n
+        };
+        self.focus = panels[next];
     }
 
     /// The UI sent `Command::Pause`; the engine has not held yet.

@@ -322,3 +322,27 @@ fn a_read_only_watcher_follows_and_cannot_answer() {
     assert_eq!(exit_of(&operator), 0);
     restored(&operator);
 }
+
+#[test]
+fn the_three_live_panels_are_on_screen_at_80x24_120x34_and_200x50() {
+    let r = Rehearsal::start("panels", "customer");
+    let t = r.wizard((80, 24), &[], &[]);
+    wait(&t, "READY");
+    for (w, h) in [(80, 24), (120, 34), (200, 50)] {
+        t.resize(w, h).expect("tmux resizes the pane");
+        let screen = wait(&t, "Pods · source / 3scale");
+        for title in ["Queues ·", "Log ·", "Steps "] {
+            assert!(screen.contains(title), "{w}x{h}: no {title}\n{screen}");
+        }
+    }
+    // Tab reaches the pods panel, z gives it the screen with every workload of the source.
+    t.resize(80, 24).expect("tmux resizes the pane");
+    wait(&t, "Pods · source / 3scale");
+    keys(&t, &["Tab", "Tab", "Tab", "z"]);
+    let zoomed = wait(&t, "zync-database");
+    assert!(zoomed.contains("system-memcache"), "{zoomed}");
+    assert!(!zoomed.contains("Steps "), "{zoomed}");
+    keys(&t, &["z", "q"]);
+    assert_eq!(exit_of(&t), 0);
+    restored(&t);
+}

@@ -742,3 +742,169 @@ fn contrast_theme_for_screen_sharing() {
     assert!(bold > 0, "the header's second line has bold cells");
     insta::assert_snapshot!(backend);
 }
+
+/// A view in the scale-down with both live panels full: the queues of a drained source (five
+/// holding jobs, eleven empty) and the fifteen workloads of a 3scale namespace, three moving.
+fn busy_view() -> ViewState {
+    let mut view = fresh("customer");
+    let mut at = 0;
+    pass_until(&mut view, "scale-down", &mut at);
+    let step = id(&view, "scale-down");
+    view.apply(
+        &Event::StepStarted {
+            step,
+            attempt: 1,
+            runs_as: StepKind::Automated,
+        },
+        t(at),
+    );
+    let mut queues: Vec<QueueSample> = [
+        ("dead", 17),
+        ("retry", 17),
+        ("schedule", 17),
+        ("resque:failed", 3),
+        ("queue:default", 1),
+    ]
+    .iter()
+    .map(|(name, depth)| QueueSample {
+        name: (*name).into(),
+        depth: *depth,
+    })
+    .collect();
+    for name in [
+        "queue:billing",
+        "queue:critical",
+        "queue:deletion",
+        "queue:events",
+        "queue:low",
+        "queue:mailers",
+        "queue:priority",
+        "queue:web_hooks",
+        "queue:zync",
+        "resque:queue:main",
+        "resque:queue:priority",
+    ] {
+        queues.push(QueueSample {
+            name: name.into(),
+            depth: 0,
+        });
+    }
+    view.apply(
+        &Event::QueueDepths {
+            source: "redis://system-redis:6379/1".into(),
+            queues,
+        },
+        t(at),
+    );
+    let names = [
+        "apicast-production",
+        "apicast-staging",
+        "system-app",
+        "system-sidekiq",
+        "backend-listener",
+        "backend-worker",
+        "backend-cron",
+        "zync-que",
+        "zync",
+        "system-searchd",
+        "system-memcache",
+        "system-postgresql",
+        "backend-redis",
+        "system-redis",
+        "zync-database",
+    ];
+    let workloads: Vec<WorkloadSample> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            // The first four are down, the next three on their way, the rest run.
+            let (desired, current) = match i {
+                0..=3 => (0, 0),
+                4..=6 => (0, 1),
+                _ => (1, 1),
+            };
+            WorkloadSample {
+                name: format!("deploymentconfig/{name}"),
+                desired,
+                ready: desired,
+                current,
+                phase: if current > desired {
+                    "Terminating"
+                } else {
+                    "Running"
+                }
+                .into(),
+                original: (i < 7).then_some(2),
+            }
+        })
+        .collect();
+    view.apply(
+        &Event::Workloads {
+            scope: "source / 3scale".into(),
+            workloads,
+        },
+        t(at + 1),
+    );
+    view.apply(
+        &log(
+            step,
+            "backend-listener: scaled deploymentconfig from 2 to 0",
+        ),
+        t(at + 1),
+    );
+    view
+}
+
+#[test]
+fn the_three_live_panels_show_at_every_size() {
+    let view = busy_view();
+    for (w, h) in [(80, 24), (100, 30), (120, 34), (160, 45), (200, 50)] {
+        let shown = text(&screen(&view, &Theme::default(), w, h));
+        for title in ["Queues ·", "Pods ·", "Log ·"] {
+            assert!(shown.contains(title), "{w}x{h}: no {title}\n{shown}");
+        }
+        // The deepest queue and the moving workloads come first; the empty queues fold.
+        assert!(shown.contains("dead"), "{w}x{h}: no deepest queue\n{shown}");
+        assert!(
+            shown.contains("backend-listener"),
+            "{w}x{h}: no moving workload\n{shown}"
+        );
+        assert!(
+            !shown.contains("queue:billing    "),
+            "{w}x{h}: an empty queue has a row of its own\n{shown}"
+        );
+    }
+    insta::assert_snapshot!(screen(&view, &Theme::default(), 80, 24));
+}
+
+#[test]
+fn a_zoomed_pods_panel_shows_every_workload_at_80x24() {
+    let mut view = busy_view();
+    view.focus = cutover::ui::view::Panel::Pods;
+    view.zoomed = true;
+    let shown = text(&screen(&view, &Theme::default(), 80, 24));
+    for name in ["apicast-production", "zync-database", "system-memcache"] {
+        assert!(shown.contains(name), "{name}\n{shown}");
+    }
+    assert!(
+        !shown.contains("Steps "),
+        "the step list gives way\n{shown}"
+    );
+}
+
+#[test]
+fn a_wrapped_log_shows_the_end_of_a_long_line() {
+    let mut view = busy_view();
+    let step = id(&view, "scale-down");
+    let long = format!(
+        "{} the end of it",
+        "a long line about a workload ".repeat(6)
+    );
+    view.apply(&log(step, &long), t(400));
+    let cut = text(&screen(&view, &Theme::default(), 100, 30));
+    assert!(!cut.contains("the end of it"), "{cut}");
+    view.log_wrap = true;
+    let wrapped = text(&screen(&view, &Theme::default(), 100, 30));
+    assert!(wrapped.contains("the end of it"), "{wrapped}");
+    assert!(wrapped.contains("Log · all steps · wrapped"), "{wrapped}");
+}

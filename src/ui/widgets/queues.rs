@@ -1,5 +1,7 @@
-//! Queue depths while the queues drain: one row per queue with its depth, a
-//! sparkline of the kept history, the drain rate and the time to the threshold.
+//! Queue depths while the queues drain: the queues holding jobs first, deepest first, each with
+//! its depth, a sparkline of the kept history, the drain rate and the time to the threshold; the
+//! empty ones folded into one row. With little room the heading goes and the rows that fit stay;
+//! with the keyboard it scrolls, and `z` gives it the whole screen.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -7,74 +9,136 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Sparkline};
 
 use super::{fit, hms, panel};
+use crate::ui::panels::QueueRow;
 use crate::ui::theme::Theme;
-use crate::ui::view::ViewState;
+use crate::ui::view::{Panel, ViewState};
 
-/// Rows the panel wants: one per queue, a heading and the border.
+/// Rows the panel wants: the queues holding jobs, one row for the empty ones, a heading and
+/// the border.
 pub fn height(view: &ViewState) -> u16 {
-    u16::try_from(view.queues.rows.len())
-        .unwrap_or(u16::MAX)
-        .saturating_add(3)
+    let (full, empty) = view.queues.by_depth();
+    let rows = full.len() + usize::from(!empty.is_empty());
+    u16::try_from(rows).unwrap_or(u16::MAX).saturating_add(3)
+}
+
+/// One row of the panel: a queue, or the empty ones folded.
+enum Row<'a> {
+    Queue(&'a QueueRow),
+    Empty(Vec<&'a str>),
 }
 
 pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
     let q = &view.queues;
+    let (full, empty) = q.by_depth();
     let block = panel(
         format!(
-            "Queues · total {} · threshold {} · {}",
+            "Queues · {} jobs in {} · threshold {} · {}",
             q.total(),
+            full.len(),
             q.threshold,
             q.source
         ),
-        false,
+        view.focus == Panel::Queues,
         theme,
     );
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let name_w = 24.min(inner.width / 3);
+    let mut rows: Vec<Row> = full.iter().map(|r| Row::Queue(r)).collect();
+    if !empty.is_empty() {
+        rows.push(Row::Empty(empty));
+    }
+    // The heading only when every row fits under it, or the panel has the room to scroll.
+    let heading = inner.height >= 4 && usize::from(inner.height) > rows.len().min(3);
+    let body_rows = usize::from(inner.height) - usize::from(heading);
+    let scroll = view.queue_scroll.min(rows.len().saturating_sub(body_rows));
+    let longest = full
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(5);
+    let name_w = u16::try_from(longest)
+        .unwrap_or(u16::MAX)
+        .clamp(5, (inner.width / 2).max(5));
     let [names, depths, sparks, rates] = Layout::horizontal([
         Constraint::Length(name_w),
-        Constraint::Length(8),
+        Constraint::Length(7),
         Constraint::Fill(1),
         Constraint::Length(22),
     ])
     .spacing(1)
     .areas(inner);
-    let head = |r: Rect| Rect { height: 1, ..r };
-    frame.render_widget(
-        Paragraph::new(Line::styled("queue", theme.dim)),
-        head(names),
-    );
-    frame.render_widget(
-        Paragraph::new(Line::styled("   depth", theme.dim)),
-        head(depths),
-    );
-    frame.render_widget(
-        Paragraph::new(Line::styled("history", theme.dim)),
-        head(sparks),
-    );
-    frame.render_widget(
-        Paragraph::new(Line::styled("rate · to threshold", theme.dim)),
-        head(rates),
-    );
-    for (i, row) in q.rows.iter().enumerate() {
-        let y = 1 + u16::try_from(i).unwrap_or(u16::MAX);
-        if y >= inner.height {
-            break;
+    let line_at = |r: Rect, y: u16| Rect {
+        y: r.y + y,
+        height: 1,
+        ..r
+    };
+    if heading {
+        for (r, text) in [
+            (names, "queue"),
+            (depths, "  depth"),
+            (sparks, "history"),
+            (rates, "rate · to threshold"),
+        ] {
+            frame.render_widget(Line::styled(text, theme.dim), line_at(r, 0));
         }
-        let at = |r: Rect| Rect {
-            y: r.y + y,
+    }
+    let first_y = u16::from(heading);
+    // Rows that do not fit are counted on the last line.
+    let left = rows.len().saturating_sub(scroll);
+    let take = if left > body_rows {
+        body_rows.saturating_sub(1)
+    } else {
+        left
+    };
+    if left > take {
+        let (mut full, mut empty) = (0, 0);
+        for row in &rows[scroll + take..] {
+            match row {
+                Row::Queue(_) => full += 1,
+                Row::Empty(names) => empty += names.len(),
+            }
+        }
+        let text = match (full, empty) {
+            (0, e) => format!("… {e} empty (z zooms)"),
+            (f, 0) => format!("… {f} more with jobs (z zooms)"),
+            (f, e) => format!("… {f} more with jobs, {e} empty (z zooms)"),
+        };
+        let at = Rect {
+            y: inner.y + first_y + u16::try_from(take).unwrap_or(u16::MAX),
             height: 1,
-            ..r
+            ..inner
+        };
+        frame.render_widget(
+            Line::styled(fit(&text, usize::from(inner.width)), theme.dim),
+            at,
+        );
+    }
+    for (i, row) in rows.iter().skip(scroll).take(take).enumerate() {
+        let y = first_y + u16::try_from(i).unwrap_or(u16::MAX);
+        let row = match row {
+            Row::Queue(row) => row,
+            Row::Empty(names) => {
+                let text = format!("{} empty: {}", names.len(), names.join(", "));
+                let at = Rect {
+                    y: inner.y + y,
+                    height: 1,
+                    ..inner
+                };
+                frame.render_widget(
+                    Line::styled(fit(&text, usize::from(inner.width)), theme.dim),
+                    at,
+                );
+                continue;
+            }
         };
         frame.render_widget(
             Paragraph::new(fit(&row.name, usize::from(name_w))),
-            at(names),
+            line_at(names, y),
         );
         // Plain lines for the figures: no wrapping to work out, same cells.
-        frame.render_widget(Line::raw(format!("{:>8}", row.depth)), at(depths));
+        frame.render_widget(Line::raw(format!("{:>7}", row.depth)), line_at(depths, y));
         // The newest samples that fit, right-aligned in time.
-        let spark_area = at(sparks);
+        let spark_area = line_at(sparks, y);
         let skip = row
             .history
             .len()
@@ -92,6 +156,6 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
             Some(s) => hms(s),
             None => "not draining".to_string(),
         };
-        frame.render_widget(Line::raw(format!("{rate} · {eta}")), at(rates));
+        frame.render_widget(Line::raw(format!("{rate} · {eta}")), line_at(rates, y));
     }
 }
