@@ -271,6 +271,14 @@ impl ViewState {
                 self.pods.apply_pods(now, scope, workloads);
             }
             Event::MonitorProblem { monitor, text } => {
+                // The panel keeps its last figures, greyed, and says since when.
+                match *monitor {
+                    crate::monitor::queues::MONITOR => self.queues.stale(now),
+                    crate::monitor::pods::MONITOR => {
+                        self.pods.stale_since.get_or_insert(now);
+                    }
+                    _ => {}
+                }
                 let text = format!("{monitor} monitor: {text}");
                 // A monitor that keeps failing says so once, not every second.
                 if self

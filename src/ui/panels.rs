@@ -53,6 +53,8 @@ pub struct QueuePanel {
     pub threshold: u64,
     pub rows: Vec<QueueRow>,
     pub updated: Option<DateTime<Utc>>,
+    /// Since when a store stopped answering: its figures are the last it gave.
+    pub stale_since: Option<DateTime<Utc>>,
 }
 
 impl QueuePanel {
@@ -111,6 +113,24 @@ impl QueuePanel {
             }
             row.history.push_back((at, s.depth));
         }
+        // Every queue answered: whatever stopped answering before answers again.
+        if self
+            .rows
+            .iter()
+            .all(|r| r.history.back().map(|(t, _)| *t) == Some(at))
+        {
+            self.stale_since = None;
+        }
+    }
+
+    /// A store did not answer at `at`; the first time since it last did is kept.
+    pub fn stale(&mut self, at: DateTime<Utc>) {
+        self.stale_since.get_or_insert(at);
+    }
+
+    /// Whether a row's figure is older than the panel's newest reading.
+    pub fn is_stale(&self, row: &QueueRow) -> bool {
+        self.stale_since.is_some() && row.history.back().map(|(t, _)| *t) < self.updated
     }
 }
 
@@ -128,6 +148,8 @@ pub struct PodsPanel {
     pub scope: String,
     pub rows: Vec<PodRow>,
     pub updated: Option<DateTime<Utc>>,
+    /// Since when the cluster stopped answering: the rows are its last listing.
+    pub stale_since: Option<DateTime<Utc>>,
 }
 
 impl PodRow {
@@ -156,6 +178,7 @@ impl PodsPanel {
     pub fn apply_pods(&mut self, at: DateTime<Utc>, scope: &str, workloads: &[WorkloadSample]) {
         self.scope = redact_text(scope);
         self.updated = Some(at);
+        self.stale_since = None;
         let mut rows = Vec::with_capacity(workloads.len());
         for w in workloads {
             let mut sample = w.clone();
@@ -220,6 +243,36 @@ mod tests {
         let mut p = QueuePanel::new(0);
         p.apply_queue_sample(at(0), "redis://:topsecret@h:1/1", &[q("main", 1)]);
         assert!(!p.source.contains("topsecret"));
+    }
+
+    #[test]
+    fn a_store_that_stops_answering_leaves_its_rows_stale_until_it_answers_again() {
+        let mut p = QueuePanel::new(0);
+        p.apply_queue_sample(
+            at(0),
+            "r",
+            &[q("resque:queue:main", 4), q("queue:mailers", 2)],
+        );
+        // The system Redis stops answering: only the backend queue is read.
+        p.apply_queue_sample(at(1), "r", &[q("resque:queue:main", 3)]);
+        p.stale(at(1));
+        p.apply_queue_sample(at(2), "r", &[q("resque:queue:main", 2)]);
+        p.stale(at(2));
+        assert_eq!(p.stale_since, Some(at(1)), "since the first miss");
+        let stale: Vec<&str> = p
+            .rows
+            .iter()
+            .filter(|r| p.is_stale(r))
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(stale, ["queue:mailers"]);
+        p.apply_queue_sample(
+            at(3),
+            "r",
+            &[q("resque:queue:main", 1), q("queue:mailers", 0)],
+        );
+        assert_eq!(p.stale_since, None);
+        assert!(p.rows.iter().all(|r| !p.is_stale(r)));
     }
 
     #[test]

@@ -18,7 +18,7 @@ const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A sandbox serving while the test runs, and a config for it.
 struct Rehearsal {
-    _sandbox: Sandbox,
+    sandbox: Sandbox,
     config: PathBuf,
     state: PathBuf,
     name: String,
@@ -47,7 +47,7 @@ impl Rehearsal {
         let toml = sandbox.config_toml(name, "limited", party, "Ana", &state);
         std::fs::write(&config, toml).expect("write the config");
         Rehearsal {
-            _sandbox: sandbox,
+            sandbox,
             config,
             state,
             name: name.to_string(),
@@ -345,4 +345,29 @@ fn the_three_live_panels_are_on_screen_at_80x24_120x34_and_200x50() {
     keys(&t, &["z", "q"]);
     assert_eq!(exit_of(&t), 0);
     restored(&t);
+}
+
+#[test]
+fn a_queue_panel_whose_redis_stops_answering_says_since_when() {
+    let r = Rehearsal::start("stale", "customer");
+    let t = r.wizard((120, 34), &[], &[]);
+    wait(&t, "READY");
+    wait(&t, "Queues ·");
+    assert!(!t.capture().unwrap_or_default().contains("NO ANSWER"));
+    // The source's system Redis goes away; the backend queues Redis still answers.
+    let url = r.sandbox.stores.source_system_redis.clone();
+    let shut = r._runtime.block_on(async move {
+        let client = redis::Client::open(url.as_str())?;
+        let mut con = client.get_multiplexed_async_connection().await?;
+        redis::cmd("SHUTDOWN")
+            .arg("NOSAVE")
+            .query_async::<()>(&mut con)
+            .await
+    });
+    // SHUTDOWN closes the connection instead of answering.
+    assert!(shut.is_err(), "the server answered SHUTDOWN: {shut:?}");
+    let screen = wait(&t, "NO ANSWER since");
+    assert!(screen.contains("Queues ·"), "{screen}");
+    keys(&t, &["q"]);
+    assert_eq!(exit_of(&t), 0);
 }

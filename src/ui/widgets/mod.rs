@@ -33,6 +33,26 @@ pub fn panel<'a>(title: String, focused: bool, theme: &Theme) -> Block<'a> {
     }
 }
 
+/// A live panel's frame, titled `name · details`: when its server has not answered, the
+/// title says since when right after the name (the details may be cut), in the warning style,
+/// while the figures below are the last it gave.
+pub fn live_panel<'a>(
+    name: &str,
+    details: String,
+    focused: bool,
+    stale_since: Option<chrono::DateTime<chrono::Utc>>,
+    theme: &Theme,
+) -> Block<'a> {
+    let Some(since) = stale_since else {
+        return panel(format!("{name} · {details}"), focused, theme);
+    };
+    let title = format!(
+        "{name} · NO ANSWER since {} · {details}",
+        since.format("%H:%M:%S")
+    );
+    panel(title, focused, theme).title_style(theme.warn)
+}
+
 /// `text` cut to `width` characters, with `…` when cut.
 pub fn fit(text: &str, width: usize) -> String {
     if text.chars().count() <= width {

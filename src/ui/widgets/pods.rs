@@ -9,7 +9,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
 
-use super::{fit, panel};
+use super::{fit, live_panel};
 use crate::ui::panels::PodRow;
 use crate::ui::theme::Theme;
 use crate::ui::view::{Panel, ViewState};
@@ -45,17 +45,25 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
     let p = &view.pods;
     let rows = p.moving_first();
     let moving = rows.iter().filter(|r| !r.steady()).count();
-    let block = panel(
-        format!("Pods · {} · {moving} of {} moving", p.scope, rows.len()),
+    let block = live_panel(
+        "Pods",
+        format!("{} · {moving} of {} moving", p.scope, rows.len()),
         view.focus == Panel::Pods,
+        p.stale_since,
         theme,
     );
+    // The last listing of a cluster that stopped answering, greyed.
+    let style = if p.stale_since.is_some() {
+        theme.dim
+    } else {
+        ratatui::style::Style::default()
+    };
     let inner = block.inner(area);
     let room = usize::from(inner.height);
     // The table when every row fits under its heading, or the panel may scroll through it.
     if room > rows.len() || (view.focus == Panel::Pods && room >= 4) {
         let scroll = view.pod_scroll.min(rows.len().saturating_sub(room - 1));
-        table(frame, area, block, &rows[scroll..], theme);
+        table(frame, area, block, &rows[scroll..], style, theme);
         return;
     }
     frame.render_widget(block, area);
@@ -83,7 +91,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
             theme.dim,
         ));
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    frame.render_widget(Paragraph::new(lines).style(style), inner);
 }
 
 /// `system-app      2/2 ✓ Running`: ready of desired, the glyph, and the phase when it fits.
@@ -109,6 +117,7 @@ fn table(
     area: Rect,
     block: ratatui::widgets::Block<'_>,
     rows: &[&PodRow],
+    style: ratatui::style::Style,
     theme: &Theme,
 ) {
     let header = Row::new([
@@ -141,5 +150,11 @@ fn table(
         Constraint::Length(12),
         Constraint::Length(8),
     ];
-    frame.render_widget(Table::new(body, widths).header(header).block(block), area);
+    frame.render_widget(
+        Table::new(body, widths)
+            .header(header)
+            .block(block)
+            .style(style),
+        area,
+    );
 }

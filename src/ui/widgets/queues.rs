@@ -8,7 +8,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Sparkline};
 
-use super::{fit, hms, panel};
+use super::{fit, hms, live_panel};
 use crate::ui::panels::QueueRow;
 use crate::ui::theme::Theme;
 use crate::ui::view::{Panel, ViewState};
@@ -30,15 +30,17 @@ enum Row<'a> {
 pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
     let q = &view.queues;
     let (full, empty) = q.by_depth();
-    let block = panel(
+    let block = live_panel(
+        "Queues",
         format!(
-            "Queues · {} jobs in {} · threshold {} · {}",
+            "{} jobs in {} · threshold {} · {}",
             q.total(),
             full.len(),
             q.threshold,
             q.source
         ),
         view.focus == Panel::Queues,
+        q.stale_since,
         theme,
     );
     let inner = block.inner(area);
@@ -131,12 +133,21 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
                 continue;
             }
         };
+        // A queue whose store stopped answering keeps its last depth, greyed.
+        let style = if q.is_stale(row) {
+            theme.dim
+        } else {
+            ratatui::style::Style::default()
+        };
         frame.render_widget(
-            Paragraph::new(fit(&row.name, usize::from(name_w))),
+            Paragraph::new(fit(&row.name, usize::from(name_w))).style(style),
             line_at(names, y),
         );
         // Plain lines for the figures: no wrapping to work out, same cells.
-        frame.render_widget(Line::raw(format!("{:>7}", row.depth)), line_at(depths, y));
+        frame.render_widget(
+            Line::styled(format!("{:>7}", row.depth), style),
+            line_at(depths, y),
+        );
         // The newest samples that fit, right-aligned in time.
         let spark_area = line_at(sparks, y);
         let skip = row
