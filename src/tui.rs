@@ -78,7 +78,8 @@ pub async fn run(config: Config, options: TuiOptions) -> Result<ExitCode> {
     let journal_path = engine.journal_path()?;
     let mut view = ViewState::from_config(&config, &plan(&config), &state, chrono::Utc::now());
     view.resume = ResumePrompt::new(&sessions, &view.steps);
-    let _monitors = Monitors::start(Arc::clone(&config), event_tx, MonitorOptions::default());
+    let monitors = Monitors::start(Arc::clone(&config), event_tx, MonitorOptions::default());
+    monitors.follow_journal(&state);
     let engine = tokio::spawn(engine.run());
 
     let mut screen = Screen::open()?;
@@ -90,6 +91,7 @@ pub async fn run(config: Config, options: TuiOptions) -> Result<ExitCode> {
         Some(&command_tx),
         &mut signals,
         Some(engine),
+        &monitors,
     )
     .await;
     drop(screen);
@@ -119,11 +121,12 @@ async fn watch(config: Config, theme: Theme) -> Result<ExitCode> {
     let text = format!("watching read-only; {}", holder_text(follower.holder()));
     view.set_notice(crate::event::Level::Info, &text);
     let (event_tx, events) = mpsc::unbounded_channel();
-    let _monitors = Monitors::start(
+    let monitors = Monitors::start(
         Arc::clone(&config),
         event_tx.clone(),
         MonitorOptions::default(),
     );
+    monitors.follow_journal(follower.state());
     let following = tokio::spawn(follower.run(event_tx, FOLLOW_POLL));
     let mut screen = Screen::open()?;
     let outcome = event_loop(
@@ -134,6 +137,7 @@ async fn watch(config: Config, theme: Theme) -> Result<ExitCode> {
         None,
         &mut signals,
         None,
+        &monitors,
     )
     .await;
     drop(screen);
@@ -253,6 +257,7 @@ async fn event_loop(
     commands: Option<&UnboundedSender<Command>>,
     signals: &mut Signals,
     engine: Option<tokio::task::JoinHandle<Result<RunEnd>>>,
+    monitors: &Monitors,
 ) -> Result<LoopEnd> {
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -273,10 +278,18 @@ async fn event_loop(
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
                 let now = chrono::Utc::now();
+                // The pods panel follows the cluster whose workloads the step scales.
+                let follow = |ev: &Event| {
+                    if let Event::StepStarted { step, .. } = ev {
+                        monitors.step_started(*step);
+                    }
+                };
+                follow(&ev);
                 view.apply(&ev, now);
                 // Take what else has arrived before drawing: a burst of log lines
                 // makes one frame, not one each.
                 while let Ok(ev) = events.try_recv() {
+                    follow(&ev);
                     view.apply(&ev, now);
                 }
                 if let Some(c) = view.outbox.take() {

@@ -16,8 +16,12 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use tokio::sync::watch;
+
+use crate::config::{Cluster, Config};
 use crate::event::Event;
+use crate::journal::JournalState;
+use crate::runbook::StepId;
 
 pub use crate::infra::backoff::MAX_BACKOFF;
 pub use options::MonitorOptions;
@@ -27,6 +31,9 @@ pub use pods::{PodCounts, workload_phase};
 #[derive(Debug)]
 pub struct Monitors {
     tasks: Vec<(&'static str, JoinHandle<()>)>,
+    config: Arc<Config>,
+    /// The cluster the pod monitor watches.
+    pods_follow: Option<watch::Sender<Cluster>>,
 }
 
 impl Monitors {
@@ -40,6 +47,7 @@ impl Monitors {
         options: MonitorOptions,
     ) -> Monitors {
         let mut tasks = Vec::new();
+        let mut pods_follow = None;
         let runtime = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime,
             Err(_) => {
@@ -49,7 +57,11 @@ impl Monitors {
                            panels stay empty"
                         .to_string(),
                 });
-                return Monitors { tasks };
+                return Monitors {
+                    tasks,
+                    config,
+                    pods_follow,
+                };
             }
         };
         let stores = queues::watched_stores(&config);
@@ -58,10 +70,55 @@ impl Monitors {
             tasks.push((queues::MONITOR, runtime.spawn(task)));
         }
         if let Some(cluster) = pods::watched_cluster(&config) {
-            let task = pods::run(cluster, events, options);
+            let (follow, watched) = watch::channel(cluster);
+            let task = pods::run(watched, events, options);
             tasks.push((pods::MONITOR, runtime.spawn(task)));
+            pods_follow = Some(follow);
         }
-        Monitors { tasks }
+        Monitors {
+            tasks,
+            config,
+            pods_follow,
+        }
+    }
+
+    /// On opening a migration with history: the pod monitor looks where the last step that
+    /// scaled workloads acted, as if the run had gone on.
+    pub fn follow_journal(&self, state: &JournalState) {
+        let book = self.config.runbook();
+        let mut started: Vec<_> = state
+            .steps
+            .iter()
+            .filter_map(|(id, r)| Some((r.started_at?, book.step(id)?.id)))
+            .collect();
+        started.sort();
+        for (_, step) in started {
+            self.step_started(step);
+        }
+    }
+
+    /// A step started: the pod monitor follows the cluster whose workloads it scales (the
+    /// destination's during the seed), and stays there until a step acts on another one.
+    pub fn step_started(&self, step: StepId) {
+        let Some(follow) = &self.pods_follow else {
+            return;
+        };
+        let role = self
+            .config
+            .runbook()
+            .step(step.0)
+            .and_then(|s| s.action)
+            .and_then(crate::steps::access::scaled_cluster);
+        let Some(cluster) = role.and_then(|r| self.config.cluster(r)) else {
+            return;
+        };
+        follow.send_if_modified(|watched| {
+            let changed = watched.role != cluster.role;
+            if changed {
+                *watched = cluster.clone();
+            }
+            changed
+        });
     }
 
     /// The monitors that were started, by the name their problems carry (`queue`, `pod`).

@@ -1,7 +1,8 @@
-//! The pod monitor: every Deployment and DeploymentConfig of the source namespace with its
+//! The pod monitor: every Deployment and DeploymentConfig of a cluster's namespace with its
 //! desired, ready and existing pods, worded as an operator reads a scale-down. One list of
 //! workloads per kind and one list of the namespace's pods per reading, however many workloads
-//! there are.
+//! there are. It watches the source until it is told to follow another cluster (the one whose
+//! workloads the running step scales: the destination during the seed).
 
 use std::collections::HashMap;
 
@@ -10,6 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch;
 
 use super::options::MonitorOptions;
 use crate::config::{Cluster, Config};
@@ -34,7 +36,7 @@ const STUCK_REASONS: [&str; 6] = [
     "InvalidImageName",
 ];
 
-/// The cluster whose namespace the drain and the scale-down act on: the source.
+/// The cluster watched first: the source, whose namespace the drain and the scale-down act on.
 pub fn watched_cluster(config: &Config) -> Option<Cluster> {
     config.cluster(ClusterRole::Source).cloned()
 }
@@ -156,13 +158,29 @@ pub fn samples(workloads: &[WorkloadInfo], pods: &[Pod]) -> Vec<WorkloadSample> 
         .collect()
 }
 
-/// Reads until aborted or until nobody listens to the events any more.
-pub(super) async fn run(cluster: Cluster, events: UnboundedSender<Event>, options: MonitorOptions) {
+/// Reads until aborted or until nobody listens to the events any more. `follow` says which
+/// cluster to watch; when it changes, the next reading is of the new one.
+pub(super) async fn run(
+    mut follow: watch::Receiver<Cluster>,
+    events: UnboundedSender<Event>,
+    options: MonitorOptions,
+) {
     let mut pacer = Pacer::new(options.pod_interval);
-    let scope = format!("{} / {}", cluster.role, cluster.namespace);
+    let mut cluster = follow.borrow_and_update().clone();
+    let mut scope = format!("{} / {}", cluster.role, cluster.namespace);
     let mut kube: Option<KubeCluster> = None;
     loop {
-        pacer.tick().await;
+        tokio::select! {
+            _ = pacer.tick() => {}
+            changed = follow.changed() => {
+                if changed.is_ok() {
+                    cluster = follow.borrow_and_update().clone();
+                    scope = format!("{} / {}", cluster.role, cluster.namespace);
+                    kube = None;
+                    pacer.succeeded();
+                }
+            }
+        }
         if events.is_closed() {
             return;
         }

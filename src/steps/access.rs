@@ -232,6 +232,15 @@ pub fn required(action: Action) -> Vec<Needed> {
     }
 }
 
+/// The cluster whose workloads `action` scales, if it scales any: where the live pods panel
+/// looks while the action runs. Read from `required`, so the two cannot disagree.
+pub fn scaled_cluster(action: Action) -> Option<ClusterRole> {
+    required(action)
+        .into_iter()
+        .find(|n| n.resource == "deployments" && n.subresource == Some("scale"))
+        .map(|n| n.cluster)
+}
+
 /// The permissions the operator's own steps need on this migration (`own_actions`: the actions
 /// of the plan's steps that are not hand-offs, which are the other party's business).
 pub fn needed_by_me(config: &Config, own_actions: &[Action]) -> BTreeSet<Needed> {
@@ -422,4 +431,24 @@ async fn probe_cluster(
         rows,
         problems,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scaled_cluster_is_the_one_whose_workloads_an_action_scales() {
+        assert_eq!(
+            scaled_cluster(Action::StopTraffic),
+            Some(ClusterRole::Source)
+        );
+        assert_eq!(scaled_cluster(Action::ScaleDown), Some(ClusterRole::Source));
+        assert_eq!(
+            scaled_cluster(Action::SeedDestinationDatabase),
+            Some(ClusterRole::Destination)
+        );
+        assert_eq!(scaled_cluster(Action::DumpRedis), None);
+        assert_eq!(scaled_cluster(Action::VeleroRestore), None);
+    }
 }

@@ -487,3 +487,42 @@ async fn queue_monitor_reads_a_missing_url_file_again_until_it_is_there() {
     std::fs::write(&file, redis.url()).expect("write the URL file");
     until(&mut rx, "depths once the file is there", queues).await;
 }
+
+#[tokio::test]
+async fn the_pod_monitor_follows_the_cluster_of_the_step_that_scales() {
+    let spec = ClusterSpec::new("source")
+        .namespace("3scale")
+        .namespace("rhoam")
+        .pod_delays(Duration::from_millis(50), Duration::from_millis(50));
+    let sb = Sandbox::with_spec("source", spec).await;
+    sb.sim
+        .apply_object(deployment_config("3scale", "system-app", 1))
+        .expect("create the source's workload");
+    sb.sim
+        .apply_object(deployment("rhoam", "system-app", 2))
+        .expect("create the destination's workload");
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let cfg = config(dir.path(), &sb.kubeconfig, None, None);
+    let (tx, mut rx) = unbounded_channel();
+    let monitors = Monitors::start(cfg, tx, fast());
+    let (scope, _) = until(&mut rx, "the source's workloads", workloads).await;
+    assert_eq!(scope, "source / 3scale");
+
+    // A step that touches no workload leaves the panel where it is.
+    monitors.step_started(cutover::runbook::ids::DUMP_REDIS);
+    // The seed scales the destination's workloads: the panel goes there.
+    monitors.step_started(cutover::runbook::ids::SEED_DESTINATION_DATABASE);
+    let (scope, rows) = until(&mut rx, "the destination's workloads", |e| {
+        workloads(e).filter(|(scope, _)| scope.starts_with("destination"))
+    })
+    .await;
+    assert_eq!(scope, "destination / rhoam");
+    let app = row(&rows, "deployment/system-app").expect("the destination's system-app");
+    assert_eq!(app.desired, 2);
+    // The scale-down of the source takes it back.
+    monitors.step_started(cutover::runbook::ids::SCALE_DOWN);
+    until(&mut rx, "the source again", |e| {
+        workloads(e).filter(|(scope, _)| scope == "source / 3scale")
+    })
+    .await;
+}
