@@ -83,17 +83,13 @@ pub async fn run(config: Config, options: TuiOptions) -> Result<ExitCode> {
     let engine = tokio::spawn(engine.run());
 
     let mut screen = Screen::open()?;
-    let outcome = event_loop(
-        &mut screen,
-        &mut view,
-        &theme,
+    let wiring = Wiring {
         events,
-        Some(&command_tx),
-        &mut signals,
-        Some(engine),
-        &monitors,
-    )
-    .await;
+        commands: Some(&command_tx),
+        engine: Some(engine),
+        monitors: &monitors,
+    };
+    let outcome = event_loop(&mut screen, &mut view, &theme, &mut signals, wiring).await;
     drop(screen);
     let end = outcome?;
     let resume = if options.rehearsal {
@@ -129,17 +125,13 @@ async fn watch(config: Config, theme: Theme) -> Result<ExitCode> {
     monitors.follow_journal(follower.state());
     let following = tokio::spawn(follower.run(event_tx, FOLLOW_POLL));
     let mut screen = Screen::open()?;
-    let outcome = event_loop(
-        &mut screen,
-        &mut view,
-        &theme,
+    let wiring = Wiring {
         events,
-        None,
-        &mut signals,
-        None,
-        &monitors,
-    )
-    .await;
+        commands: None,
+        engine: None,
+        monitors: &monitors,
+    };
+    let outcome = event_loop(&mut screen, &mut view, &theme, &mut signals, wiring).await;
     drop(screen);
     following.abort();
     outcome?;
@@ -249,16 +241,29 @@ impl Signals {
     }
 }
 
+/// What the event loop listens to and talks to, besides the screen and the signals.
+struct Wiring<'a> {
+    events: UnboundedReceiver<Event>,
+    /// Where Commands go; None for a read-only watcher.
+    commands: Option<&'a UnboundedSender<Command>>,
+    /// The engine's task; None for a read-only watcher.
+    engine: Option<tokio::task::JoinHandle<Result<RunEnd>>>,
+    monitors: &'a Monitors,
+}
+
 async fn event_loop(
     screen: &mut Screen,
     view: &mut ViewState,
     theme: &Theme,
-    mut events: UnboundedReceiver<Event>,
-    commands: Option<&UnboundedSender<Command>>,
     signals: &mut Signals,
-    engine: Option<tokio::task::JoinHandle<Result<RunEnd>>>,
-    monitors: &Monitors,
+    wiring: Wiring<'_>,
 ) -> Result<LoopEnd> {
+    let Wiring {
+        mut events,
+        commands,
+        engine,
+        monitors,
+    } = wiring;
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
