@@ -2,6 +2,7 @@
 //! follower send Events; a front end renders them and answers with Commands. Nothing else
 //! passes between them, so a new front end needs no engine change.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -132,6 +133,13 @@ pub enum Event {
         step: StepId,
         level: Level,
         line: String,
+    },
+    /// A running step waits at most until `until` (an agreed time, counted from `since`, which
+    /// a resumed attempt keeps): the screen counts down to it.
+    StepDeadline {
+        step: StepId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
     },
     StepFinished {
         step: StepId,

@@ -363,6 +363,12 @@ fn print_line(ev: &Event) {
         }
         // Printed through ProgressLines, which spaces them out.
         Event::StepProgress { .. } => {}
+        Event::StepDeadline { step, since, until } => outln!(
+            "{now}   {step}: waits at most until {} UTC ({} agreed, counted since {} UTC)",
+            until.format("%H:%M:%S"),
+            crate::config::format_duration((*until - *since).to_std().unwrap_or_default()),
+            since.format("%H:%M:%S")
+        ),
         Event::StepLog { step, level, line } => {
             outln!("{now}   {step} {} {line}", level_tag(*level))
         }

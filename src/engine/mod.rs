@@ -571,6 +571,8 @@ impl Engine {
                 Some(self.config.migration_dir().join("logs")),
             ),
             history,
+            // A re-check cannot be asked to stop; an attempt gets a channel of its own.
+            stop: tokio::sync::watch::channel(false).1,
             own_actions: plan(&self.config)
                 .iter()
                 .filter(|p| !p.hand_off)
@@ -738,8 +740,10 @@ impl Engine {
             None => manual_result(planned, done_by.as_deref()),
             Some(action) => {
                 let (questions, mut asked) = tokio::sync::mpsc::unbounded_channel();
+                let (stop_step, stop) = tokio::sync::watch::channel(false);
                 let mut ctx = self.context(planned)?;
                 ctx.sink = ctx.sink.with_questions(questions);
+                ctx.stop = stop;
                 let fut = action.run(&ctx);
                 tokio::pin!(fut);
                 // The question the step waits on, with where its answer goes.
@@ -756,6 +760,15 @@ impl Engine {
                         biased;
                         r = &mut fut => break r,
                         q = asked.recv() => {
+                            // Asked to pause or quit: a question is not put any more, the
+                            // step ends at once without its answer.
+                            let q = match q {
+                                Some((_, reply)) if self.stop.is_some() => {
+                                    let _ = reply.send(None);
+                                    continue;
+                                }
+                                q => q,
+                            };
                             if let Some((question, reply)) = q {
                                 let mut request = planned.request(&self.config, Need::Typed);
                                 request.question = Some(question.text);
@@ -811,6 +824,8 @@ impl Engine {
                                     (Stop::Pause, "pausing")
                                 };
                                 self.stop = Some(if self.stop == Some(Stop::Quit) { Stop::Quit } else { stop });
+                                // A step in a long wait ends it now; others finish first.
+                                let _ = stop_step.send(true);
                                 self.emit(Event::Notice {
                                     level: Level::Info,
                                     text: format!("{what} after {id} finishes"),

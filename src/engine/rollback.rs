@@ -37,13 +37,18 @@ pub fn taken_over(spec: &Rollback, state: &JournalState) -> Option<String> {
     ))
 }
 
-/// The steps of the plan from the rollback's first undone step on that are not pending: after
-/// a rollback the source runs again, so they are done again.
+/// The steps of the plan from the rollback's first undone step on that have any history (not
+/// pending, or pending after a stopped attempt): after a rollback the source runs again, so
+/// they are done again from the start.
 pub fn steps_to_redo(plan: &[PlannedStep], spec: &Rollback, state: &JournalState) -> Vec<String> {
     plan.iter()
         .map(|p| p.step.id)
         .skip_while(|id| *id != spec.first_undone)
-        .filter(|id| state.status(id) != StepStatus::Pending)
+        .filter(|id| {
+            state.step(id).is_some_and(|r| {
+                r.status != StepStatus::Pending || r.attempts > 0 || !r.facts.is_empty()
+            })
+        })
         .map(|id| id.0.to_string())
         .collect()
 }

@@ -10,6 +10,7 @@ use crate::infra::url::redact_text;
 use crate::journal::{Entry, JournalEvent, JournalState, StepStatus};
 use crate::plan::PlannedStep;
 use crate::runbook::{Need, Outcome, StepId, StepKind};
+use crate::steps::DEADLINE_FACT;
 
 /// One Event from the journal, with where it sorts among step log lines.
 pub(super) struct Item {
@@ -218,6 +219,23 @@ impl Replay {
                     detail: redact_text(detail),
                 }]
             }),
+            JournalEvent::StepFact { step, key, value } if key == DEADLINE_FACT => step_of(step)
+                .map(|id| {
+                    let time = |k: &str| {
+                        value[k]
+                            .as_str()
+                            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                            .map(|t| t.with_timezone(&Utc))
+                    };
+                    match (time("since"), time("until")) {
+                        (Some(since), Some(until)) => vec![Event::StepDeadline {
+                            step: id,
+                            since,
+                            until,
+                        }],
+                        _ => Vec::new(),
+                    }
+                }),
             JournalEvent::StepFact { step, key, value } => step_of(step).map(|id| {
                 let value = match value {
                     Value::String(s) => s.clone(),

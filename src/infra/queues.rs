@@ -72,6 +72,37 @@ impl QueueFamily {
     }
 }
 
+/// Why the jobs of a set do not leave it by themselves while workers run, for the sets that
+/// are not plain queues: draining the queues does not empty them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// Failed jobs (Sidekiq's `dead`, Resque's `resque:failed`): never run again unless retried
+    /// by hand.
+    Never,
+    /// Jobs waiting for their time (Sidekiq's `retry` and `schedule`): run only when it comes,
+    /// which may be long after the drain time.
+    UntilDue,
+}
+
+impl Held {
+    /// The set a queue key is, when it does not drain by itself; None for a plain queue.
+    pub fn of(key: &str) -> Option<Held> {
+        match key {
+            "dead" | "resque:failed" => Some(Held::Never),
+            "retry" | "schedule" => Some(Held::UntilDue),
+            _ => None,
+        }
+    }
+
+    /// A few words for the operator.
+    pub fn text(self) -> &'static str {
+        match self {
+            Held::Never => "failed, never run again by themselves",
+            Held::UntilDue => "run only when their time comes",
+        }
+    }
+}
+
 /// Depth of every queue, keyed by its Redis key: `resque:queue:<q>` and `resque:failed` from
 /// `queues_url`; `queue:<q>`, `schedule`, `retry` and `dead` from `system_redis_url`.
 /// Connects to both, reads each in one round trip and closes the connections.

@@ -221,6 +221,10 @@ impl JournalState {
                     r.finished_at = None;
                     r.waiting_since = None;
                     r.unused_confirmation = None;
+                    // What the step recorded described a run the rollback undid (the replicas
+                    // it found, a drain's clock and first depths, a dump's record): done again,
+                    // it records afresh.
+                    r.facts.clear();
                 }
             }
             JournalEvent::StepSkipped { step, reason } => {

@@ -18,6 +18,9 @@ use crate::infra::kube::KubeCluster;
 use crate::journal::JournalState;
 use crate::runbook::{Action, ClusterRole, Step, StepId};
 
+/// The fact a step's agreed wait is recorded in (see `StepSink::deadline`).
+pub const DEADLINE_FACT: &str = "deadline";
+
 /// Records a fact in the journal before returning (provided by the engine).
 pub type FactRecorder = Arc<dyn Fn(StepId, &str, Value) -> Result<()> + Send + Sync>;
 
@@ -44,9 +47,26 @@ pub struct StepContext {
     /// The actions of the plan's steps this operator does themselves (not hand-offs), in plan
     /// order: what the access check asks permissions for.
     pub own_actions: Vec<Action>,
+    /// Turns true when the operator pauses or quits while the step runs; a step that waits a
+    /// long time (the drain) ends its wait then, at a safe point.
+    pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl StepContext {
+    /// Whether the operator asked to pause or quit while the step runs.
+    pub fn stop_requested(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Resolves when the operator asks to pause or quit; never, for a step that cannot be
+    /// asked (a re-check).
+    pub async fn stop_request(&self) {
+        let mut stop = self.stop.clone();
+        if stop.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// A connection to the configured cluster of `role`; without one in the config, a message
     /// that says to add it.
     pub async fn cluster(&self, role: ClusterRole) -> Result<KubeCluster> {
@@ -194,6 +214,25 @@ impl StepSink {
             progress: Box::new(move |done, total, unit| progress.progress(done, total, unit)),
             log: Box::new(move |line| log.info(line)),
         }
+    }
+
+    /// Says that the step waits at most until `until`, counted from `since`: recorded as the
+    /// fact `deadline` (so a watcher and a resumed attempt see it) and shown as a countdown.
+    pub fn deadline(
+        &self,
+        since: chrono::DateTime<Utc>,
+        until: chrono::DateTime<Utc>,
+    ) -> Result<()> {
+        self.record_fact(
+            DEADLINE_FACT,
+            serde_json::json!({ "since": since.to_rfc3339(), "until": until.to_rfc3339() }),
+        )?;
+        let _ = self.events.send(Event::StepDeadline {
+            step: self.step,
+            since,
+            until,
+        });
+        Ok(())
     }
 
     /// Records a fact in the journal (fsynced) before the step goes on.

@@ -24,7 +24,7 @@ pub mod seed;
 pub mod stores;
 
 pub use action::{StepAction, StepFuture};
-pub use context::{FactRecorder, Question, QuestionSender, StepContext, StepSink};
+pub use context::{DEADLINE_FACT, FactRecorder, Question, QuestionSender, StepContext, StepSink};
 pub use registry::{Implementation, implementation, rollback_of};
 pub use result::{Recheck, StepResult};
 pub use rollback::{RollbackAction, RollbackReport};

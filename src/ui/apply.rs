@@ -90,9 +90,8 @@ impl ViewState {
                 self.dialog = DialogMode::Answer;
                 self.input.clear();
                 self.refused = None;
-                if self.marker != RunMarker::Pausing {
-                    self.marker = RunMarker::Waiting;
-                }
+                // The question waits, whatever was asked before: the header says so.
+                self.marker = RunMarker::Waiting;
             }
             Event::ConfirmRefused { step, reason } => {
                 self.refused = Some(redact_text(reason));
@@ -114,6 +113,7 @@ impl ViewState {
                     s.state = StepState::Running;
                     s.attempts = *attempt;
                     s.progress = None;
+                    s.deadline = None;
                 }
                 // Follow the run, unless the operator is looking at another step.
                 if self.follow_run
@@ -146,6 +146,11 @@ impl ViewState {
                     });
                 }
             }
+            Event::StepDeadline { step, since, until } => {
+                if let Some(s) = self.step_mut(*step) {
+                    s.deadline = Some((*since, *until));
+                }
+            }
             Event::StepLog { step, level, line } => {
                 self.log_line(now, Some(*step), *level, line);
             }
@@ -156,6 +161,7 @@ impl ViewState {
                 figures: figs,
             } => {
                 if let Some(s) = self.step_mut(*step) {
+                    s.deadline = None;
                     s.state = match outcome {
                         Outcome::Passed if s.hand_off => StepState::DoneByOther,
                         Outcome::Passed => StepState::Done,

@@ -447,6 +447,15 @@ impl ViewState {
             return Effect::Exit;
         }
         if self.quitting {
+            let text = match self.running.and_then(|id| self.step(id)) {
+                Some(step) => format!(
+                    "already quitting: {} ends at its next safe point and is journaled, then \
+                     the session closes",
+                    step.id
+                ),
+                None => "already quitting: the session closes once the run has stopped".into(),
+            };
+            self.say(&text);
             return Effect::Nothing;
         }
         self.quitting = true;

@@ -67,6 +67,43 @@ pub struct StepView {
     pub procedure: String,
     pub last: Option<LastResult>,
     pub progress: Option<Progress>,
+    /// The running step waits at most until `.1`, counted from `.0` (its agreed time).
+    pub deadline: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl StepView {
+    /// Where the running step stands against its agreed time: `3:15 of 5:00 agreed, 1:45 left
+    /// (until 09:05:00 UTC)`, or how long ago the agreed time ended.
+    pub fn countdown(&self, now: DateTime<Utc>) -> Option<String> {
+        let (since, until) = self.deadline?;
+        let agreed = (until - since).num_seconds().max(0) as u64;
+        let elapsed = (now - since).num_seconds().max(0) as u64;
+        let left = (until - now).num_seconds();
+        let clock = |secs: u64| {
+            let (m, s) = (secs / 60, secs % 60);
+            if m >= 60 {
+                format!("{}:{:02}:{s:02}", m / 60, m % 60)
+            } else {
+                format!("{m}:{s:02}")
+            }
+        };
+        let end = until.format("%H:%M:%S");
+        Some(if left >= 0 {
+            format!(
+                "{} of {} agreed, {} left (until {end} UTC)",
+                clock(elapsed),
+                clock(agreed),
+                clock(left as u64),
+            )
+        } else {
+            format!(
+                "{} of {} agreed: over {} ago (at {end} UTC)",
+                clock(elapsed),
+                clock(agreed),
+                clock(left.unsigned_abs()),
+            )
+        })
+    }
 }
 
 /// How many of `steps` are settled (done, skipped or done by the other party).

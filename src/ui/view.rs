@@ -193,6 +193,7 @@ impl ViewState {
                         })
                     }),
                     progress: None,
+                    deadline: None,
                 }
             })
             .collect();

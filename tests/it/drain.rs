@@ -598,6 +598,81 @@ fn stale_figures_after_the_drain_time_ask_to_keep_waiting_and_never_a_loss() {
 }
 
 #[test]
+fn the_drain_clock_survives_a_kill_and_a_resume() {
+    let source = Source::seed(&small(), None);
+    let n = source.total();
+    // No worker runs: the queues never drain, so the drain ends with its question once the
+    // agreed time is over.
+    let m = source.migration(0, "4s");
+    let run = m
+        .command(&drain_args(&["--confirm", STEP]))
+        .output_in_background();
+    wait_for("the first figures", &run, |out| {
+        out.contains("drain-queues info: queued: ")
+    });
+    let first = run.stdout_so_far();
+    assert!(
+        first.contains("drain-queues: waits at most until "),
+        "the countdown's end is said: {first}"
+    );
+    assert!(
+        first.contains("sets that do not drain by themselves: "),
+        "{first}"
+    );
+    signal_pid(run.id(), rustix::process::Signal::KILL);
+    run.finish();
+    let (entries, _) = m.journal();
+    let clocks: Vec<Value> = events(&entries, "step-fact", STEP)
+        .into_iter()
+        .filter(|e| e["key"] == "deadline")
+        .map(|e| e["value"].clone())
+        .collect();
+    assert_eq!(clocks.len(), 1, "the clock is journaled before the wait");
+    let clock = clocks[0].clone();
+    let until = clock["until"].as_str().expect("the deadline's end");
+    let until = chrono::DateTime::parse_from_rfc3339(until).expect("an RFC 3339 time");
+
+    // The resumed attempt goes on with the same clock: same start, same end.
+    let resumed = m.run(&drain_args(&["--confirm", STEP]));
+    resumed.expect_code(3);
+    let (entries, _) = m.journal();
+    assert_eq!(
+        events(&entries, "step-started", STEP).len(),
+        2,
+        "the drain ran again after the crash"
+    );
+    let clocks: Vec<Value> = events(&entries, "step-fact", STEP)
+        .into_iter()
+        .filter(|e| e["key"] == "deadline")
+        .map(|e| e["value"].clone())
+        .collect();
+    assert!(clocks.len() >= 2, "the resumed attempt says its clock");
+    assert!(
+        clocks.iter().all(|c| *c == clock),
+        "the resumed attempt kept the first attempt's clock: {clocks:?}"
+    );
+    let question = events(&entries, "step-waiting", STEP)
+        .into_iter()
+        .find(|e| e["question"].is_string())
+        .expect("the question is journaled");
+    let asked_at = question["time"].as_str().expect("the entry's time");
+    let asked_at = chrono::DateTime::parse_from_rfc3339(asked_at).expect("an RFC 3339 time");
+    assert!(
+        asked_at >= until,
+        "the question came once the first attempt's time was over ({asked_at} < {until})"
+    );
+    // The question names the sets that do not drain by themselves, with why.
+    let text = question["question"].as_str().unwrap_or_default();
+    assert!(
+        text.contains(&format!("{n} jobs are still queued"))
+            && text.contains("of them, in sets that do not drain by themselves: ")
+            && text.contains("dead 4 (failed, never run again by themselves)")
+            && text.contains("retry 4 (run only when their time comes)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_drain_interrupted_by_a_crash_is_done_on_resume_once_the_queues_are_under_the_threshold() {
     let source = Source::seed(&small(), None);
     let threshold = 5;

@@ -635,6 +635,16 @@ fn kill_mid_scale_down_then_resume_keeps_the_counts_and_rollback_restores_them()
             "{step}"
         );
     }
+    // What they recorded described the run the rollback undid: done again, they record afresh.
+    let parsed: Vec<Entry> = entries
+        .iter()
+        .map(|e| serde_json::from_value(e.clone()).expect("a journal entry"))
+        .collect();
+    let state = JournalState::fold(&parsed);
+    for step in ["stop-traffic", "scale-down"] {
+        let facts = &state.step(step).expect("the step's record").facts;
+        assert!(facts.is_empty(), "{step} keeps {facts:?}");
+    }
 
     // A second rollback finds everything running: nothing to scale, exit 0.
     let again = env.m.run(&["rollback", "--confirm", "roll back"]);

@@ -371,3 +371,82 @@ fn a_queue_panel_whose_redis_stops_answering_says_since_when() {
     keys(&t, &["q"]);
     assert_eq!(exit_of(&t), 0);
 }
+
+/// The `HH:MM:SS` the countdown on `screen` runs until.
+fn countdown_end(screen: &str) -> String {
+    let at = screen
+        .find(" left (until ")
+        .unwrap_or_else(|| panic!("no countdown on the screen:\n{screen}"));
+    screen[at + " left (until ".len()..]
+        .chars()
+        .take(8)
+        .collect()
+}
+
+#[test]
+fn the_drain_counts_down_keeps_its_clock_across_a_kill_and_quits_at_once() {
+    let r = Rehearsal::start("countdown", "customer");
+    let t = r.wizard((120, 36), &[], &[]);
+    wait(&t, "READY");
+    keys(&t, &["Enter"]);
+    wait(&t, "Manual step: Confirm the agreed prerequisites");
+    keys(&t, &["Enter"]);
+    wait(&t, "Type exactly: stop traffic");
+    t.send_text("stop traffic").expect("type");
+    keys(&t, &["Enter"]);
+    wait(&t, "Drain the job queues · step 10");
+    keys(&t, &["Enter"]);
+    // The sandbox's retry, schedule and dead sets never empty: the drain waits its agreed
+    // two minutes, counting down, and names them.
+    let screen = wait(&t, " of 2:00 agreed, ");
+    let until = countdown_end(&screen);
+    assert!(
+        screen.contains(" left)"),
+        "the header counts down too:\n{screen}"
+    );
+    wait(&t, "do not drain by themselves");
+
+    // Killed: on resume the drain goes on with the same clock.
+    let pid = t.pane_pid().expect("the wizard's pid");
+    signal_pid(pid, rustix::process::Signal::KILL);
+    assert_eq!(exit_of(&t), 128 + 9);
+    let t = r.wizard((120, 36), &[], &[]);
+    wait(&t, "Resume this migration?");
+    keys(&t, &["Enter"]);
+    // A confirmation counts for its session only: the gate asks again.
+    wait(&t, "Go ahead with “Drain the job queues”?");
+    keys(&t, &["Enter"]);
+    let screen = wait(&t, " left (until ");
+    assert_eq!(
+        countdown_end(&screen),
+        until,
+        "the clock goes on:\n{screen}"
+    );
+
+    // q during the wait ends it at once, journaled, long before the agreed time is over.
+    keys(&t, &["Escape", "q"]);
+    wait(&t, "Quit?");
+    let asked = std::time::Instant::now();
+    keys(&t, &["y"]);
+    assert_eq!(exit_of(&t), 0);
+    eprintln!("the session ended {:?} after the quit", asked.elapsed());
+    restored(&t);
+    let entries = r.journal();
+    let ended = entries
+        .iter()
+        .rfind(|e| e["event"] == "step-finished" && e["step"] == "drain-queues")
+        .expect("the drain ended, journaled");
+    assert_eq!(ended["outcome"], "stopped", "{ended}");
+    let summary = ended["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.starts_with("paused during the drain with ")
+            && summary.contains(" of the agreed time left"),
+        "{summary}"
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e["event"] == "step-waiting" && e["question"].is_string()),
+        "the drain's question never came"
+    );
+}

@@ -101,6 +101,23 @@ fn pass_until(view: &mut ViewState, until: &str, at: &mut i64) {
         );
     }
 }
+/// A fresh view of `party` with every step before `step` passed, and `step` started (an
+/// automated attempt) `delay` seconds after: the view, the step and the time it ran until.
+fn running(party: &str, step: &str, delay: i64) -> (ViewState, StepId, i64) {
+    let mut view = fresh(party);
+    let mut at = 0;
+    pass_until(&mut view, step, &mut at);
+    let id = id(&view, step);
+    view.apply(
+        &Event::StepStarted {
+            step: id,
+            attempt: 1,
+            runs_as: StepKind::Automated,
+        },
+        t(at + delay),
+    );
+    (view, id, at)
+}
 
 fn waiting(view: &ViewState, step: &str, need: Need, phrase: Option<&'static str>) -> Event {
     let step = id(view, step);
@@ -220,18 +237,7 @@ fn help_overlay() {
 
 #[test]
 fn smallest_screen_with_a_transfer_running() {
-    let mut view = fresh("customer");
-    let mut at = 0;
-    pass_until(&mut view, "dump-redis", &mut at);
-    let step = id(&view, "dump-redis");
-    view.apply(
-        &Event::StepStarted {
-            step,
-            attempt: 1,
-            runs_as: StepKind::Automated,
-        },
-        t(at),
-    );
+    let (mut view, step, at) = running("customer", "dump-redis", 0);
     for i in 0..=4u64 {
         let ev = Event::StepProgress {
             step,
@@ -260,18 +266,7 @@ fn too_small() {
 
 #[test]
 fn a_drain_with_queue_history() {
-    let mut view = fresh("customer");
-    let mut at = 0;
-    pass_until(&mut view, "drain-queues", &mut at);
-    let step = id(&view, "drain-queues");
-    view.apply(
-        &Event::StepStarted {
-            step,
-            attempt: 1,
-            runs_as: StepKind::Automated,
-        },
-        t(at),
-    );
+    let (mut view, step, at) = running("customer", "drain-queues", 0);
     let queues: [(&str, u64, u64); 5] = [
         ("resque:queue:priority", 40, 2),
         ("resque:queue:main", 1_800, 45),
@@ -298,24 +293,63 @@ fn a_drain_with_queue_history() {
         t(at),
     );
     view.apply(&log(step, "total 95 jobs, draining 1,044/min"), t(at + 195));
+    view.apply(
+        &Event::StepDeadline {
+            step,
+            since: t(at),
+            until: t(at + 300),
+        },
+        t(at + 1),
+    );
     view.tick(t(at + 195));
-    insta::assert_snapshot!(screen(&view, &Theme::default(), 120, 40));
+    let drawn = screen(&view, &Theme::default(), 120, 40);
+    let shown = text(&drawn);
+    assert!(
+        shown.contains("⏱ 3:15 of 5:00 agreed, 1:45 left (until 09:")
+            && shown.contains("(0:01:45 left)"),
+        "{shown}"
+    );
+    insta::assert_snapshot!(drawn);
+}
+
+#[test]
+fn the_header_says_what_the_run_does_after_a_pause_or_a_quit() {
+    let (mut view, _, at) = running("customer", "drain-queues", 0);
+    let header = |view: &ViewState| {
+        text(&screen(view, &Theme::default(), 100, 30))
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(header(&view).contains("▶ RUNNING"), "{}", header(&view));
+    // A pause asked, then a question: it waits for the operator, and the header says so.
+    view.on_key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('p'),
+    ));
+    assert!(header(&view).contains("PAUSING"), "{}", header(&view));
+    view.apply(
+        &waiting(&view, "drain-queues", Need::Typed, Some("54")),
+        t(at + 2),
+    );
+    assert!(
+        header(&view).contains("WAITING FOR YOU"),
+        "{}",
+        header(&view)
+    );
+    // Quit: QUITTING until the session ends.
+    view.quitting = true;
+    assert!(header(&view).contains("QUITTING"), "{}", header(&view));
+    view.apply(
+        &Event::RunEnded(RunEnd::Paused { waiting: None }),
+        t(at + 3),
+    );
+    assert!(!header(&view).contains("QUITTING"), "{}", header(&view));
 }
 
 #[test]
 fn scale_down_with_pods_terminating() {
-    let mut view = fresh("customer");
-    let mut at = 0;
-    pass_until(&mut view, "scale-down", &mut at);
-    let step = id(&view, "scale-down");
-    view.apply(
-        &Event::StepStarted {
-            step,
-            attempt: 1,
-            runs_as: StepKind::Automated,
-        },
-        t(at),
-    );
+    let (mut view, step, at) = running("customer", "scale-down", 0);
     let w = |name: &str, current, phase: &str, original| WorkloadSample {
         name: name.into(),
         desired: 0,
@@ -696,18 +730,7 @@ fn a_notice_shows_above_the_key_bar_for_a_while() {
 
 #[test]
 fn a_running_step_asks_to_accept_the_loss_of_queued_jobs() {
-    let mut view = fresh("customer");
-    let mut at = 0;
-    pass_until(&mut view, "drain-queues", &mut at);
-    let step = id(&view, "drain-queues");
-    view.apply(
-        &Event::StepStarted {
-            step,
-            attempt: 1,
-            runs_as: StepKind::Automated,
-        },
-        t(at + 1),
-    );
+    let (mut view, step, at) = running("customer", "drain-queues", 1);
     let Event::Waiting(mut request) = waiting(&view, "drain-queues", Need::Typed, Some("1207"))
     else {
         panic!("a waiting event")
@@ -746,18 +769,7 @@ fn contrast_theme_for_screen_sharing() {
 /// A view in the scale-down with both live panels full: the queues of a drained source (five
 /// holding jobs, eleven empty) and the fifteen workloads of a 3scale namespace, three moving.
 fn busy_view() -> ViewState {
-    let mut view = fresh("customer");
-    let mut at = 0;
-    pass_until(&mut view, "scale-down", &mut at);
-    let step = id(&view, "scale-down");
-    view.apply(
-        &Event::StepStarted {
-            step,
-            attempt: 1,
-            runs_as: StepKind::Automated,
-        },
-        t(at),
-    );
+    let (mut view, step, at) = running("customer", "scale-down", 0);
     let mut queues: Vec<QueueSample> = [
         ("dead", 17),
         ("retry", 17),

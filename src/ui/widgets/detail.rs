@@ -24,7 +24,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
     );
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let body = match &step.progress {
+    let mut body = match &step.progress {
         Some(p) if inner.height > 3 => {
             let [gauge, rest] =
                 Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(inner);
@@ -33,6 +33,13 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
         }
         _ => inner,
     };
+    // A wait with an agreed end counts down to it, above the rest.
+    if let Some(countdown) = step.countdown(view.now).filter(|_| body.height > 2) {
+        let [line, rest] =
+            Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(body);
+        frame.render_widget(Line::styled(format!("⏱ {countdown}"), theme.warn), line);
+        body = rest;
+    }
     let text = lines(step, view, theme);
     frame.render_widget(
         Paragraph::new(text)

@@ -25,6 +25,8 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
         Span::raw(if view.read_only { " · READ-ONLY" } else { "" }),
     ]);
     let (word, style) = match view.marker {
+        // Quitting until the session ends: the running step stops at its safe point first.
+        _ if view.quitting && view.ended.is_none() => (" ■ QUITTING ", theme.marker_paused),
         RunMarker::Idle => (" READY ", theme.marker_paused),
         RunMarker::Running => (" ▶ RUNNING ", theme.marker_running),
         RunMarker::Pausing => (" ‖ PAUSING ", theme.marker_paused),
@@ -43,11 +45,25 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
         .or(failed)
         .map(|id| format!(" {id}"))
         .unwrap_or_default();
+    // The running step's agreed time, counting down: the first thing people on a call ask.
+    let left = view
+        .running
+        .and_then(|id| view.step(id))
+        .and_then(|s| s.deadline)
+        .map(|(_, until)| {
+            let secs = (until - view.now).num_seconds();
+            if secs >= 0 {
+                format!(" ({} left)", hms(secs as u64))
+            } else {
+                " (agreed time over)".to_string()
+            }
+        })
+        .unwrap_or_default();
     // Elapsed before the phase: on a narrow screen the phase is what gets cut.
     let second = Line::from(vec![
         Span::styled(word, style),
         Span::raw(format!(
-            "{what} · {}/{} steps · elapsed {} · phase: {}",
+            "{what}{left} · {}/{} steps · elapsed {} · phase: {}",
             view.settled(),
             view.steps.len(),
             hms(view.elapsed_secs()),
