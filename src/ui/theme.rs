@@ -34,8 +34,11 @@ pub struct Theme {
     pub name: ThemeName,
     pub base: Style,
     pub header: Style,
+    /// The migration's name at the start of the header: it stands out from the header.
+    pub header_name: Style,
     pub marker_running: Style,
     pub marker_paused: Style,
+    pub marker_failed: Style,
     pub border: Style,
     pub border_focused: Style,
     pub title: Style,
@@ -78,13 +81,28 @@ impl Theme {
         }
     }
 
+    /// For any terminal, dark or light. The 16 colours a terminal may redefine are used only
+    /// where they carry no text the operator must read on both (yellow, cyan, and the
+    /// markers' backgrounds, with black or white text chosen for them); greys, blues, reds,
+    /// greens and purples are taken from the 256-colour cube, the same in every terminal, at a
+    /// luminance that reaches WCAG AA (4.5:1) on black and on white alike.
     pub fn default_theme() -> Theme {
         let fg = |c: Color| Style::new().fg(c);
         let bold = Modifier::BOLD;
+        // #767676, #5f5fff, #af5f5f, #00875f and #875fd7: 4.5:1 or more on black and on white.
+        let grey = Color::Indexed(243);
+        let blue = Color::Indexed(63);
+        let red = Color::Indexed(131);
+        let green = Color::Indexed(29);
+        let purple = Color::Indexed(98);
         Theme {
             name: ThemeName::Default,
             base: Style::new(),
             header: Style::new().bg(Color::Blue).fg(Color::White),
+            header_name: Style::new()
+                .bg(Color::Blue)
+                .fg(Color::White)
+                .add_modifier(bold),
             marker_running: Style::new()
                 .bg(Color::Green)
                 .fg(Color::Black)
@@ -93,30 +111,35 @@ impl Theme {
                 .bg(Color::Yellow)
                 .fg(Color::Black)
                 .add_modifier(bold),
-            border: fg(Color::DarkGray),
+            marker_failed: Style::new()
+                .bg(Color::Red)
+                .fg(Color::White)
+                .add_modifier(bold),
+            border: fg(grey),
             border_focused: fg(Color::Cyan),
-            title: Style::new().add_modifier(bold),
+            // Reset: a panel's title is drawn over its border, whose grey it would keep.
+            title: fg(Color::Reset).add_modifier(bold),
             phase: fg(Color::Cyan).add_modifier(bold),
             selected: Style::new().add_modifier(Modifier::REVERSED),
-            dim: fg(Color::DarkGray),
+            dim: fg(grey),
             key: fg(Color::Cyan).add_modifier(bold),
-            danger: fg(Color::Red).add_modifier(bold),
+            danger: fg(red).add_modifier(bold),
             input: fg(Color::Yellow).add_modifier(bold),
-            gauge: fg(Color::Green),
+            gauge: fg(green),
             spark: fg(Color::Cyan),
             info: Style::new(),
             warn: fg(Color::Yellow),
-            error: fg(Color::Red).add_modifier(bold),
-            red_hat: fg(Color::Red),
-            customer: fg(Color::Blue),
-            both: fg(Color::Magenta),
+            error: fg(red).add_modifier(bold),
+            red_hat: fg(red),
+            customer: fg(blue),
+            both: fg(purple),
             hand_off: fg(Color::Yellow).add_modifier(bold),
-            pending: fg(Color::DarkGray),
-            running: fg(Color::Green).add_modifier(bold),
+            pending: fg(grey),
+            running: fg(green).add_modifier(bold),
             waiting: fg(Color::Yellow).add_modifier(bold),
-            done: fg(Color::Green),
-            failed: fg(Color::Red).add_modifier(bold),
-            skipped: fg(Color::DarkGray),
+            done: fg(green),
+            failed: fg(red).add_modifier(bold),
+            skipped: fg(grey),
             heavy_glyphs: false,
         }
     }
@@ -130,12 +153,20 @@ impl Theme {
                 .bg(Color::White)
                 .fg(Color::Black)
                 .add_modifier(Modifier::BOLD),
+            header_name: Style::new()
+                .bg(Color::Black)
+                .fg(Color::White)
+                .add_modifier(Modifier::BOLD),
             marker_running: Style::new()
                 .bg(Color::LightGreen)
                 .fg(Color::Black)
                 .add_modifier(Modifier::BOLD),
             marker_paused: Style::new()
                 .bg(Color::LightYellow)
+                .fg(Color::Black)
+                .add_modifier(Modifier::BOLD),
+            marker_failed: Style::new()
+                .bg(Color::LightRed)
                 .fg(Color::Black)
                 .add_modifier(Modifier::BOLD),
             border: Style::new().fg(Color::White),
@@ -153,7 +184,8 @@ impl Theme {
             warn: fg(Color::LightYellow),
             error: fg(Color::LightRed),
             red_hat: fg(Color::LightRed),
-            customer: fg(Color::LightBlue),
+            // #5fafff: LightBlue (#5c5cff in xterm) is under 4.5:1 on black.
+            customer: fg(Color::Indexed(75)),
             both: fg(Color::LightMagenta),
             hand_off: fg(Color::LightYellow),
             pending: Style::new().fg(Color::Gray),
@@ -174,8 +206,10 @@ impl Theme {
             name: ThemeName::Mono,
             base: plain,
             header: reverse,
+            header_name: reverse.add_modifier(Modifier::BOLD),
             marker_running: bold,
             marker_paused: bold,
+            marker_failed: bold.add_modifier(Modifier::UNDERLINED),
             border: plain,
             border_focused: bold,
             title: bold,

@@ -43,4 +43,5 @@ mod sim_support;
 mod sim_watch;
 mod tmux_harness;
 mod tui_e2e;
+mod ui_contrast;
 mod ui_snapshots;

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::threescale_toml;
 
-fn t(secs: i64) -> DateTime<Utc> {
+pub(crate) fn t(secs: i64) -> DateTime<Utc> {
     let start = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).single();
     start.expect("a valid time") + Duration::seconds(secs)
 }
@@ -30,12 +30,12 @@ fn config(party: &str) -> Config {
     Config::parse(&toml, Path::new("/home/sre/acme/cutover.toml")).expect("the test config parses")
 }
 
-fn fresh(party: &str) -> ViewState {
+pub(crate) fn fresh(party: &str) -> ViewState {
     let config = config(party);
     ViewState::from_config(&config, &plan(&config), &JournalState::default(), t(0))
 }
 
-fn screen(view: &ViewState, theme: &Theme, width: u16, height: u16) -> TestBackend {
+pub(crate) fn screen(view: &ViewState, theme: &Theme, width: u16, height: u16) -> TestBackend {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
     terminal
         .draw(|frame| draw(frame, view, theme))
@@ -103,7 +103,7 @@ fn pass_until(view: &mut ViewState, until: &str, at: &mut i64) {
 }
 /// A fresh view of `party` with every step before `step` passed, and `step` started (an
 /// automated attempt) `delay` seconds after: the view, the step and the time it ran until.
-fn running(party: &str, step: &str, delay: i64) -> (ViewState, StepId, i64) {
+pub(crate) fn running(party: &str, step: &str, delay: i64) -> (ViewState, StepId, i64) {
     let mut view = fresh(party);
     let mut at = 0;
     pass_until(&mut view, step, &mut at);
@@ -119,7 +119,12 @@ fn running(party: &str, step: &str, delay: i64) -> (ViewState, StepId, i64) {
     (view, id, at)
 }
 
-fn waiting(view: &ViewState, step: &str, need: Need, phrase: Option<&'static str>) -> Event {
+pub(crate) fn waiting(
+    view: &ViewState,
+    step: &str,
+    need: Need,
+    phrase: Option<&'static str>,
+) -> Event {
     let step = id(view, step);
     let s = view.step(step).expect("the step is in the view");
     Event::Waiting(Request {
@@ -149,7 +154,7 @@ fn fresh_start() {
     insta::assert_snapshot!(screen(&view, &Theme::default(), 120, 36));
 }
 
-fn failed_step() -> ViewState {
+pub(crate) fn failed_step() -> ViewState {
     let mut view = fresh("red-hat");
     let mut at = 0;
     pass_until(&mut view, "check-cluster-access", &mut at);
@@ -598,7 +603,7 @@ fn quit_while_a_step_runs_asks_first() {
 
 /// A journal written over two sessions by two operators; the first session's
 /// process stopped inside a step.
-fn resumed_view() -> ViewState {
+pub(crate) fn resumed_view() -> ViewState {
     use cutover::journal::{Entry, JournalEvent, sessions};
     use cutover::runbook::{AccessPath, Party, RunbookId};
     let entry = |seq: u64, secs: i64, who: &str, pid: u32, event: JournalEvent| Entry {
@@ -768,7 +773,7 @@ fn contrast_theme_for_screen_sharing() {
 
 /// A view in the scale-down with both live panels full: the queues of a drained source (five
 /// holding jobs, eleven empty) and the fifteen workloads of a 3scale namespace, three moving.
-fn busy_view() -> ViewState {
+pub(crate) fn busy_view() -> ViewState {
     let (mut view, step, at) = running("customer", "scale-down", 0);
     let mut queues: Vec<QueueSample> = [
         ("dead", 17),

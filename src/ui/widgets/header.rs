@@ -14,7 +14,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
     let s = &view.summary;
     let first = Line::from(vec![
         // The migration's name first: it is what the people on the call check.
-        Span::styled(format!(" {} ", s.migration), theme.title),
+        Span::styled(format!(" {} ", s.migration), theme.header_name),
         Span::raw(format!(
             "· {} · path {} · {} ({})",
             s.runbook,
@@ -33,7 +33,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
         RunMarker::Paused => (" ‖ PAUSED ", theme.marker_paused),
         RunMarker::Waiting => (" ? WAITING FOR YOU ", theme.marker_paused),
         RunMarker::Finished => (" ✓ FINISHED ", theme.marker_running),
-        RunMarker::Failed => (" ✗ FAILED ", theme.danger),
+        RunMarker::Failed => (" ✗ FAILED ", theme.marker_failed),
     };
     let failed = (view.marker == RunMarker::Failed)
         .then(|| view.steps.iter().find(|s| s.state == StepState::Failed))
