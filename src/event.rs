@@ -173,6 +173,30 @@ pub enum Event {
         monitor: &'static str,
         text: String,
     },
+    /// Who runs the migration a read-only screen follows (None: nobody now). Sent by the
+    /// follower when it starts and whenever another session takes the migration or ends.
+    RunBy {
+        operator: Option<Operator>,
+    },
+}
+
+/// Who runs a migration, as its journal and lock say.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Operator {
+    pub name: String,
+    /// From the session's start in the journal; None when the journal does not say.
+    pub party: Option<Party>,
+    pub host: String,
+}
+
+impl Operator {
+    /// `Ana (Customer)`, or `Ana` when the party is not known.
+    pub fn label(&self) -> String {
+        match self.party {
+            Some(p) => format!("{} ({})", self.name, p.label()),
+            None => self.name.clone(),
+        }
+    }
 }
 
 /// What a front end asks of the engine.

@@ -363,6 +363,8 @@ fn print_line(ev: &Event) {
         }
         // Printed through ProgressLines, which spaces them out.
         Event::StepProgress { .. } => {}
+        // Only a read-only screen is told who runs the migration.
+        Event::RunBy { .. } => {}
         Event::StepDeadline { step, since, until } => outln!(
             "{now}   {step}: waits at most until {} UTC ({} agreed, counted since {} UTC)",
             until.format("%H:%M:%S"),

@@ -110,7 +110,7 @@ async fn watch(config: Config, theme: Theme) -> Result<ExitCode> {
     let now = chrono::Utc::now();
     let config = Arc::new(config);
     let mut view = ViewState::from_config(&config, &plan(&config), follower.state(), now);
-    view.read_only = true;
+    view.watching(follower.runs_now());
     for ev in follower.initial_events() {
         view.apply(&ev, now);
     }

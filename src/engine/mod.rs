@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::bad_input;
 use crate::event::{Command, Event, Hold, Level, Request, RunEnd};
 use crate::journal::{
-    Confirmation, Header, Identity, Journal, JournalEvent, JournalState, StepStatus,
+    Confirmation, Header, HeldAt, Identity, Journal, JournalEvent, JournalState, StepStatus,
 };
 use crate::plan::{PlannedStep, plan};
 use crate::runbook::{Need, Outcome, Rollback, StepId, StepKind};
@@ -356,6 +356,22 @@ impl Engine {
     /// Holds at a safe point until `Run` (true) or `Quit` (false). A closed command
     /// channel is a quit: the front end has gone.
     async fn hold_here(&mut self, hold: Hold) -> bool {
+        // Journaled, so a second person following the journal sees the run hold too.
+        let (at, step) = match &hold {
+            Hold::Start { next, .. } => (HeldAt::Start, *next),
+            Hold::Paused { next } => (HeldAt::Paused, *next),
+            Hold::Failed { step } => (HeldAt::Failed, Some(*step)),
+        };
+        if let Err(e) = self.record(JournalEvent::RunHeld {
+            hold: at,
+            step: step.map(|s| s.0.to_string()),
+        }) {
+            // Nothing is lost but a watcher's view of the hold; the run holds all the same.
+            self.emit(Event::Notice {
+                level: Level::Warn,
+                text: format!("the hold could not be journaled: {e:#}"),
+            });
+        }
         self.emit(Event::Holding(hold));
         self.stop = None;
         while self.commands_open {

@@ -149,6 +149,12 @@ impl Follower {
         self.holder.as_ref()
     }
 
+    /// Whether a live process runs the migration now (it holds the lock, and its session has
+    /// started and not ended): a step the journal shows as started is running, not stopped.
+    pub fn runs_now(&self) -> bool {
+        self.holder.is_some() && self.replay.session_open()
+    }
+
     /// The journal file followed.
     pub fn path(&self) -> &Path {
         &self.path
@@ -158,15 +164,22 @@ impl Follower {
     /// the run in progress and what it waits for, and the last lines of the
     /// running step's log. `run` sends these first.
     pub fn initial_events(&self) -> Vec<Event> {
-        let mut out = vec![Event::Notice {
-            level: Level::Info,
-            text: format!(
-                "watching migration {} read-only: {}",
-                self.replay.config.name,
-                holder_text(self.holder.as_ref())
-            ),
-        }];
-        if self.holder.is_some() && self.replay.session_open() {
+        let mut out = vec![
+            Event::Notice {
+                level: Level::Info,
+                text: format!(
+                    "watching migration {} read-only: {}",
+                    self.replay.config.name,
+                    holder_text(self.holder.as_ref())
+                ),
+            },
+            Event::RunBy {
+                operator: self
+                    .replay
+                    .operator(self.holder.as_ref().filter(|_| self.runs_now())),
+            },
+        ];
+        if self.runs_now() {
             let (done, total) = self.replay.progress();
             let resumed = self
                 .replay
@@ -184,6 +197,8 @@ impl Follower {
             });
             if let Some(request) = self.replay.waiting_request() {
                 out.push(Event::Waiting(request));
+            } else if let Some((at, step)) = &self.replay.state.held {
+                out.push(Event::Holding(self.replay.hold(*at, step.as_deref())));
             }
         }
         out.extend(self.start_tail.iter().cloned());
@@ -223,6 +238,9 @@ impl Follower {
                     out.push(Event::Notice {
                         level: Level::Info,
                         text,
+                    });
+                    out.push(Event::RunBy {
+                        operator: self.replay.operator(now.as_ref()),
                     });
                 }
                 self.holder = now;

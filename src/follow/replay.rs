@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::event::{Event, Level, Request, RunEnd};
+use crate::event::{Event, Hold, Level, Operator, Request, RunEnd};
 use crate::infra::url::redact_text;
-use crate::journal::{Entry, JournalEvent, JournalState, StepStatus};
+use crate::journal::{Entry, HeldAt, JournalEvent, JournalState, StepStatus};
 use crate::plan::PlannedStep;
 use crate::runbook::{Need, Outcome, StepId, StepKind};
-use crate::steps::DEADLINE_FACT;
+use crate::steps::{DEADLINE_FACT, PROGRESS_WORD};
 
 /// One Event from the journal, with where it sorts among step log lines.
 pub(super) struct Item {
@@ -93,6 +93,13 @@ impl Replay {
                             e.pid
                         ),
                     ),
+                    Event::RunBy {
+                        operator: Some(Operator {
+                            name: e.operator.clone(),
+                            party: Some(*party),
+                            host: e.host.clone(),
+                        }),
+                    },
                     Event::RunStarted {
                         resumed: *resumed,
                         done,
@@ -120,9 +127,13 @@ impl Replay {
                 }));
                 Ok(events)
             }
+            JournalEvent::RunHeld { hold, step } => {
+                Ok(vec![Event::Holding(self.hold(*hold, step.as_deref()))])
+            }
             JournalEvent::SessionEnded { reason } => Ok(vec![
                 notice(Level::Info, format!("the session of {who} ended: {reason}")),
                 Event::RunEnded(self.run_end()),
+                Event::RunBy { operator: None },
             ]),
             JournalEvent::LockTakenOver {
                 previous_pid,
@@ -237,14 +248,10 @@ impl Replay {
                     }
                 }),
             JournalEvent::StepFact { step, key, value } => step_of(step).map(|id| {
-                let value = match value {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
                 vec![Event::StepLog {
                     step: id,
                     level: Level::Info,
-                    line: redact_text(&format!("recorded {key}: {value}")),
+                    line: redact_text(&fact_text(key, value)),
                 }]
             }),
             JournalEvent::StepFinished {
@@ -268,6 +275,40 @@ impl Replay {
             }),
         };
         result.unwrap_or_else(|e| e)
+    }
+
+    /// The wizard's hold as journaled, for the watcher's screen.
+    pub(super) fn hold(&self, at: HeldAt, step: Option<&str>) -> Hold {
+        let step = step.and_then(|s| self.step_id(s));
+        match (at, step) {
+            (HeldAt::Start, next) => Hold::Start {
+                resumed: self.state.sessions > 1
+                    || self
+                        .state
+                        .steps
+                        .values()
+                        .any(|r| r.status != StepStatus::Pending),
+                next,
+            },
+            (HeldAt::Failed, Some(step)) => Hold::Failed { step },
+            (HeldAt::Paused | HeldAt::Failed, next) => Hold::Paused { next },
+        }
+    }
+
+    /// Who holds the lock, with the party of the session they started (from the journal).
+    pub(super) fn operator(&self, holder: Option<&crate::journal::LockHolder>) -> Option<Operator> {
+        let h = holder?;
+        let party = self.entries.iter().rev().find_map(|e| match e.event {
+            JournalEvent::SessionStarted { party, .. } if e.pid == h.pid && e.host == h.host => {
+                Some(party)
+            }
+            _ => None,
+        });
+        Some(Operator {
+            name: h.operator.clone(),
+            party,
+            host: h.host.clone(),
+        })
     }
 
     /// The id of a step of this runbook (or of any runbook cutover ships).
@@ -388,6 +429,71 @@ pub(super) fn merge(items: Vec<Item>, lines: Vec<LogItem>) -> Vec<Event> {
 
 /// A step log line as `StepSink` writes it: `<UTC time> <Info|Warn|Error> <text>`.
 /// A line in another shape is shown whole.
+/// The gauge of a progress line's `<done> <total or -> <unit>`; None when it is not one.
+fn progress_event(step: StepId, text: &str) -> Option<Event> {
+    let mut words = text.split(' ');
+    let done = words.next()?.parse().ok()?;
+    let total = match words.next()? {
+        "-" => None,
+        t => Some(t.parse().ok()?),
+    };
+    // Event units are static words: the ones steps report in.
+    let unit = match words.next()? {
+        "bytes" => "bytes",
+        "keys" => "keys",
+        "jobs" => "jobs",
+        "workloads" => "workloads",
+        "rows" => "rows",
+        "objects" => "objects",
+        "files" => "files",
+        "tables" => "tables",
+        _ => "items",
+    };
+    Some(Event::StepProgress {
+        step,
+        done,
+        total,
+        unit,
+    })
+}
+
+/// A recorded fact in words, for the log of a watcher: `recorded replicas/system-app:
+/// replicas 2`, `recorded initial-depths: at 09:01:02 UTC, depths of 18`. Never JSON: nested
+/// values are counted, times shortened, long texts cut.
+fn fact_text(key: &str, value: &Value) -> String {
+    fn scalar(v: &Value) -> String {
+        match v {
+            Value::String(s) => match DateTime::parse_from_rfc3339(s) {
+                Ok(t) => t.with_timezone(&Utc).format("%H:%M:%S UTC").to_string(),
+                Err(_) if s.chars().count() > 60 => {
+                    format!("{}…", s.chars().take(59).collect::<String>())
+                }
+                Err(_) => s.clone(),
+            },
+            Value::Array(a) => format!("{} items", a.len()),
+            Value::Object(o) => format!("of {}", o.len()),
+            Value::Null => "none".to_string(),
+            other => other.to_string(),
+        }
+    }
+    let text = match value {
+        Value::Object(fields) if fields.is_empty() => "nothing".to_string(),
+        Value::Object(fields) => {
+            let mut parts: Vec<String> = fields
+                .iter()
+                .take(6)
+                .map(|(k, v)| format!("{k} {}", scalar(v)))
+                .collect();
+            if fields.len() > 6 {
+                parts.push(format!("and {} more", fields.len() - 6));
+            }
+            parts.join(", ")
+        }
+        other => scalar(other),
+    };
+    format!("recorded {key}: {text}")
+}
+
 pub(super) fn log_item(step: StepId, line: &[u8]) -> LogItem {
     let text = String::from_utf8_lossy(line);
     let text = text.trim_end_matches('\r');
@@ -396,7 +502,17 @@ pub(super) fn log_item(step: StepId, line: &[u8]) -> LogItem {
         .next()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc));
-    let level = match parts.next() {
+    let word = parts.next();
+    if word == Some(PROGRESS_WORD)
+        && let Some(time) = time
+        && let Some(event) = progress_event(step, parts.next().unwrap_or_default())
+    {
+        return LogItem {
+            ms: time.timestamp_millis(),
+            event,
+        };
+    }
+    let level = match word {
         Some("Info") => Some(Level::Info),
         Some("Warn") => Some(Level::Warn),
         Some("Error") => Some(Level::Error),
@@ -423,6 +539,34 @@ pub(super) fn log_item(step: StepId, line: &[u8]) -> LogItem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fact_reads_as_words_never_as_json() {
+        let depths = serde_json::json!({
+            "at": "2026-12-07T09:01:02.5+00:00",
+            "depths": {"dead": 17, "retry": 17},
+        });
+        assert_eq!(
+            fact_text("initial-depths", &depths),
+            "recorded initial-depths: at 09:01:02 UTC, depths of 2"
+        );
+        assert_eq!(
+            fact_text("replicas/system-app", &serde_json::json!({"replicas": 2})),
+            "recorded replicas/system-app: replicas 2"
+        );
+        assert_eq!(
+            fact_text("note", &serde_json::json!("kept")),
+            "recorded note: kept"
+        );
+        let many: serde_json::Map<String, Value> = (0..8)
+            .map(|i| (format!("k{i}"), serde_json::json!(i)))
+            .collect();
+        let text = fact_text("many", &Value::Object(many));
+        assert!(text.ends_with("k5 5, and 2 more"), "{text}");
+        for text in [text, fact_text("initial-depths", &depths)] {
+            assert!(!text.contains('{') && !text.contains('"'), "{text}");
+        }
+    }
 
     fn ev(ms: i64, rank: u8, line: &str) -> Item {
         Item {

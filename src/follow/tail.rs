@@ -8,6 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::journal::Entry;
+use crate::steps::PROGRESS_WORD;
 
 /// Lines of the running step's log shown when the follower starts.
 const TAIL_AT_START: usize = 5;
@@ -140,8 +141,19 @@ impl StepLogs {
                 let lines: Vec<&[u8]> = tail[..complete - 1].split(|&b| b == b'\n').collect();
                 // The first piece may be cut by where the read began.
                 let whole = if from > 0 { &lines[1..] } else { &lines[..] };
-                let skip = whole.len().saturating_sub(TAIL_AT_START);
-                start_tail.extend(whole[skip..].iter().map(|l| (name.clone(), l.to_vec())));
+                // The last lines of text, then the last progress line (the gauge as it is).
+                let is_progress =
+                    |l: &&[u8]| l.split(|&b| b == b' ').nth(1) == Some(PROGRESS_WORD.as_bytes());
+                let text: Vec<&[u8]> = whole.iter().copied().filter(|l| !is_progress(l)).collect();
+                let skip = text.len().saturating_sub(TAIL_AT_START);
+                let gauge = whole.iter().copied().rfind(is_progress);
+                start_tail.extend(
+                    text[skip..]
+                        .iter()
+                        .copied()
+                        .chain(gauge)
+                        .map(|l| (name.clone(), l.to_vec())),
+                );
             }
             self.tails.insert(
                 name,

@@ -109,12 +109,29 @@ pub enum JournalEvent {
         step: String,
         reason: String,
     },
+    /// The wizard's run holds at a safe point until the operator goes on: before the first
+    /// step of a session, after a pause, or after a failure; `step` is the step it goes to next
+    /// (the failed one after a failure). Read by a second person following the journal.
+    RunHeld {
+        hold: HeldAt,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+    },
     /// The source was rolled back (`cutover rollback`): its workloads run again, so
     /// every step from stopping the traffic on must be done again; they are pending.
     RolledBack {
         steps: Vec<String>,
         summary: String,
     },
+}
+
+/// Where a run holds (see `JournalEvent::RunHeld`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeldAt {
+    Start,
+    Paused,
+    Failed,
 }
 
 impl JournalEvent {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use chrono::Utc;
 
-pub use entry::{Confirmation, Entry, Header, JournalEvent};
+pub use entry::{Confirmation, Entry, Header, HeldAt, JournalEvent};
 pub use identity::{Identity, hostname};
 
 pub use lock::{Lock, LockHolder, current_holder};

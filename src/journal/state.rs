@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::entry::{Confirmation, Entry, JournalEvent};
+use super::entry::{Confirmation, Entry, HeldAt, JournalEvent};
 use crate::runbook::{AccessPath, Need, Outcome, RunbookId};
 
 /// Where one step stands.
@@ -103,6 +103,9 @@ pub struct JournalState {
     pub torn_lines: Vec<u64>,
     pub lock_takeovers: u32,
     pub entries: u64,
+    /// Where the run of the open session holds now, and the step it goes to next; None while
+    /// it runs, or once the session ended.
+    pub held: Option<(HeldAt, Option<String>)>,
 }
 
 impl JournalState {
@@ -130,7 +133,13 @@ impl JournalState {
     pub fn apply(&mut self, e: &Entry) {
         self.entries += 1;
         self.last_entry_at = Some(e.time);
+        // Anything but a hold means the run no longer holds where it did (a fact or a log of a
+        // step that ends after a pause is not journaled after the hold).
+        if !matches!(e.event, JournalEvent::RunHeld { .. }) {
+            self.held = None;
+        }
         match &e.event {
+            JournalEvent::RunHeld { hold, step } => self.held = Some((*hold, step.clone())),
             JournalEvent::MigrationOpened {
                 migration,
                 runbook,

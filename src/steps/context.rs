@@ -109,6 +109,12 @@ impl StepContext {
     }
 }
 
+/// The word of a progress line in a step log (next to `Info`, `Warn`, `Error`):
+/// `<time> Progress <done> <total or -> <unit>`, so a watcher can draw the gauge.
+pub const PROGRESS_WORD: &str = "Progress";
+/// Progress lines are written at most this often (and at the end of a transfer).
+const PROGRESS_LINE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Where a step reports: Events to the front end, lines to `logs/<step>.log`,
 /// facts to the journal.
 #[derive(Clone)]
@@ -117,6 +123,8 @@ pub struct StepSink {
     events: UnboundedSender<Event>,
     facts: FactRecorder,
     log_file: Arc<Mutex<Option<std::fs::File>>>,
+    /// When the last progress line was written.
+    progress_line: Arc<Mutex<Option<std::time::Instant>>>,
     questions: Option<QuestionSender>,
 }
 
@@ -140,6 +148,7 @@ impl StepSink {
             events,
             facts,
             log_file: Arc::new(Mutex::new(file)),
+            progress_line: Arc::new(Mutex::new(None)),
             questions: None,
         }
     }
@@ -198,6 +207,26 @@ impl StepSink {
     }
 
     pub fn progress(&self, done: u64, total: Option<u64>, unit: &'static str) {
+        // A line in the step log too, spaced out, for a read-only screen's gauge.
+        let due = self.progress_line.lock().is_ok_and(|mut last| {
+            let due = total == Some(done)
+                || last.is_none_or(|t: std::time::Instant| t.elapsed() >= PROGRESS_LINE_EVERY);
+            if due {
+                *last = Some(std::time::Instant::now());
+            }
+            due
+        });
+        if due
+            && let Ok(mut guard) = self.log_file.lock()
+            && let Some(f) = guard.as_mut()
+        {
+            let total = total.map_or_else(|| "-".to_string(), |t| t.to_string());
+            let _ = writeln!(
+                f,
+                "{} {PROGRESS_WORD} {done} {total} {unit}",
+                Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            );
+        }
         let _ = self.events.send(Event::StepProgress {
             step: self.step,
             done,

@@ -24,7 +24,9 @@ pub mod seed;
 pub mod stores;
 
 pub use action::{StepAction, StepFuture};
-pub use context::{DEADLINE_FACT, FactRecorder, Question, QuestionSender, StepContext, StepSink};
+pub use context::{
+    DEADLINE_FACT, FactRecorder, PROGRESS_WORD, Question, QuestionSender, StepContext, StepSink,
+};
 pub use registry::{Implementation, implementation, rollback_of};
 pub use result::{Recheck, StepResult};
 pub use rollback::{RollbackAction, RollbackReport};

@@ -83,7 +83,7 @@ impl ViewState {
                 self.dialog_hidden = false;
                 let text = match &req.question {
                     Some(q) => format!("asks: {q}"),
-                    None => format!("waiting for you: {}", req.need.as_str()),
+                    None => format!("waiting for {}: {}", self.answerer(), req.need.as_str()),
                 };
                 self.log_line(now, Some(req.step), Level::Info, &text);
                 self.waiting = Some(req);
@@ -243,7 +243,11 @@ impl ViewState {
                         next: Some(step), ..
                     } => {
                         self.marker = RunMarker::Idle;
-                        format!("ready: Enter starts the run at {step}")
+                        if self.read_only {
+                            format!("ready: {} starts the run at {step}", self.answerer())
+                        } else {
+                            format!("ready: Enter starts the run at {step}")
+                        }
                     }
                     Hold::Start { next: None, .. } => {
                         self.marker = RunMarker::Finished;
@@ -251,14 +255,23 @@ impl ViewState {
                     }
                     Hold::Paused { next } => {
                         self.marker = RunMarker::Paused;
+                        let goes_on = if self.read_only {
+                            ""
+                        } else {
+                            "; Enter goes on"
+                        };
                         match next {
-                            Some(step) => format!("paused before {step}; Enter goes on"),
-                            None => "paused; Enter goes on".to_string(),
+                            Some(step) => format!("paused before {step}{goes_on}"),
+                            None => format!("paused{goes_on}"),
                         }
                     }
                     Hold::Failed { step } => {
                         self.marker = RunMarker::Failed;
-                        format!("step {step} failed; fix the cause, then r retries it")
+                        if self.read_only {
+                            format!("step {step} failed; the run holds until it is retried")
+                        } else {
+                            format!("step {step} failed; fix the cause, then r retries it")
+                        }
                     }
                 };
                 let level = match hold {
@@ -270,6 +283,7 @@ impl ViewState {
                 let going_on = self.outbox == Some(crate::event::Command::Run);
                 self.holding = (!going_on).then(|| hold.clone());
             }
+            Event::RunBy { operator } => self.run_by = operator.clone(),
             Event::QueueDepths { source, queues } => {
                 self.queues.apply_queue_sample(now, source, queues);
             }

@@ -52,7 +52,7 @@ impl StepState {
             StepState::Pending => "not started",
             StepState::Running => "running now",
             StepState::Interrupted => "stopped inside it; re-checked on resume",
-            StepState::Waiting => "waiting for you at its gate",
+            StepState::Waiting => "waits for an answer",
             StepState::Done => "done",
             StepState::Failed => "failed; r retries it",
             StepState::Skipped => "skipped, with the reason recorded",

@@ -151,9 +151,37 @@ pub struct ViewState {
     pub started: DateTime<Utc>,
     pub now: DateTime<Utc>,
     pub read_only: bool,
+    /// On a read-only screen: who runs the migration now (None: nobody).
+    pub run_by: Option<crate::event::Operator>,
 }
 
 impl ViewState {
+    /// Makes this a read-only screen. With `live` (another process runs the migration now), a
+    /// step the journal shows as started runs: it is not a stopped one to re-check.
+    pub fn watching(&mut self, live: bool) {
+        self.read_only = true;
+        if !live {
+            return;
+        }
+        for s in self.steps.iter_mut() {
+            if s.state == StepState::Interrupted {
+                s.state = StepState::Running;
+                self.running = Some(s.id);
+            }
+        }
+    }
+
+    /// Who answers the run's questions, as this screen names them: `you` for the operator,
+    /// the operator's name (or `the operator`) on a read-only screen.
+    pub fn answerer(&self) -> String {
+        if !self.read_only {
+            return "you".to_string();
+        }
+        self.run_by
+            .as_ref()
+            .map_or_else(|| "the operator".to_string(), |o| o.label())
+    }
+
     /// The steps' texts keep their `{placeholders}` until `fill_placeholders`;
     /// `from_config` does both.
     pub fn new(
@@ -241,6 +269,7 @@ impl ViewState {
             started: journal.started_at.unwrap_or(now),
             now,
             read_only: false,
+            run_by: None,
         }
     }
 

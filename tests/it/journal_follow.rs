@@ -88,6 +88,12 @@ fn describe(e: &Event) -> String {
             total,
         } => format!("run-started resumed={resumed} {done}/{total}"),
         Event::RunEnded(end) => format!("run-ended {end:?}"),
+        Event::RunBy { operator } => format!(
+            "run-by {}",
+            operator
+                .as_ref()
+                .map_or("nobody".to_string(), |o| o.label())
+        ),
         Event::Waiting(r) => format!("waiting {} {}", r.step, r.need.as_str()),
         Event::StepStarted {
             step,
@@ -221,7 +227,7 @@ fn each_appended_entry_arrives_as_its_event_in_order() {
     let got = described(&events);
     let want = [
         format!("started {a} #1 check"),
-        format!("log {a} Info: recorded replicas: {{\"system-app\":2}}"),
+        format!("log {a} Info: recorded replicas: system-app 2"),
         format!("finished {a} Passed: all three answer"),
         format!("waiting {h} hand-off"),
         format!("log {h} Info: done by Bo from Red Hat, recorded by Ana (Customer) on bastion-1"),
@@ -287,12 +293,13 @@ fn a_session_start_and_a_lock_takeover_say_who_where_and_how() {
         got[0],
         "notice Info: Ana (Customer) started the migration on bastion-1, pid 4242, in tui mode"
     );
+    assert_eq!(got[1], "run-by Ana (Customer)");
     assert!(
-        got[1].starts_with("run-started resumed=false 0/"),
+        got[2].starts_with("run-started resumed=false 0/"),
         "{got:?}"
     );
     assert_eq!(
-        got[2],
+        got[3],
         "notice Warn: Ana on bastion-1, pid 4242 took over the lock of Bo (pid 77 on \
          bastion-2), which no longer ran"
     );
@@ -438,9 +445,9 @@ fn step_log_lines_arrive_as_step_log_between_start_and_end() {
     );
 }
 
-#[test]
-fn a_watcher_that_starts_mid_step_gets_its_last_log_lines() {
-    let fx = Fixture::new();
+/// A session started and the plan's first step started in it (running as `runs_as`), by a
+/// writer that keeps the lock while it lives.
+fn first_step_started(fx: &Fixture, runs_as: &str) -> (Journal, StepId) {
     let mut journal = fx.writer();
     journal.append(session_started()).expect("append");
     let step = fx.plan()[0].step.id;
@@ -448,9 +455,16 @@ fn a_watcher_that_starts_mid_step_gets_its_last_log_lines() {
         .append(JournalEvent::StepStarted {
             step: step.0.to_string(),
             attempt: 1,
-            runs_as: "check".to_string(),
+            runs_as: runs_as.to_string(),
         })
         .expect("append");
+    (journal, step)
+}
+
+#[test]
+fn a_watcher_that_starts_mid_step_gets_its_last_log_lines() {
+    let fx = Fixture::new();
+    let (_journal, step) = first_step_started(&fx, "check");
     let sink = fx.sink(step);
     for i in 0..8 {
         sink.info(format!("line {i}"));
@@ -464,6 +478,47 @@ fn a_watcher_that_starts_mid_step_gets_its_last_log_lines() {
         .map(|i| format!("log {step} Info: line {i}"))
         .collect();
     assert_eq!(logs, want);
+}
+
+#[test]
+fn a_watcher_draws_the_gauge_of_the_running_step_from_its_log() {
+    let fx = Fixture::new();
+    let (_journal, step) = first_step_started(&fx, "automated");
+    let sink = fx.sink(step);
+    sink.info("copying");
+    sink.progress(10, Some(100), "keys");
+    // Spaced out: a progress line right after another is not written.
+    sink.progress(20, Some(100), "keys");
+    for i in 0..8 {
+        sink.info(format!("line {i}"));
+    }
+    // A watcher that starts now: the last lines of text, and the gauge as it was last written.
+    let mut follower = fx.follower();
+    let start = described(&follower.initial_events());
+    let gauges: Vec<&String> = start
+        .iter()
+        .filter(|e| e.contains("StepProgress"))
+        .collect();
+    assert_eq!(gauges.len(), 1, "{start:?}");
+    // 10, or 20 on a machine so slow that the two calls were half a second apart.
+    assert!(
+        gauges[0].contains("total: Some(100), unit: \"keys\""),
+        "{start:?}"
+    );
+    assert_eq!(
+        start.iter().filter(|e| e.starts_with("log ")).count(),
+        5,
+        "the progress lines take no place among the lines of text: {start:?}"
+    );
+    // Then as the step goes: the end of a transfer is always written.
+    sink.progress(100, Some(100), "keys");
+    let got = described(&follower.poll_once());
+    assert!(
+        got.iter()
+            .any(|e| e.contains("StepProgress") && e.contains("done: 100, total: Some(100)")),
+        "{got:?}"
+    );
+    assert!(!got.iter().any(|e| e.starts_with("log ")), "{got:?}");
 }
 
 #[test]
@@ -709,8 +764,9 @@ fn a_watcher_that_starts_while_a_step_waits_shows_what_it_waits_for() {
         })
         .expect("append");
     let got = described(&fx.follower().initial_events());
-    assert!(got[1].starts_with("run-started resumed=false"), "{got:?}");
-    assert_eq!(got[2], format!("waiting {} hand-off", hand_off.step.id));
+    assert_eq!(got[1], "run-by Ana (Customer)");
+    assert!(got[2].starts_with("run-started resumed=false"), "{got:?}");
+    assert_eq!(got[3], format!("waiting {} hand-off", hand_off.step.id));
 
     // Once the session has ended, nothing is shown as waiting.
     journal
@@ -719,5 +775,6 @@ fn a_watcher_that_starts_while_a_step_waits_shows_what_it_waits_for() {
         })
         .expect("append");
     let got = described(&fx.follower().initial_events());
-    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1], "run-by nobody");
 }

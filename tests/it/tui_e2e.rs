@@ -304,13 +304,36 @@ fn a_read_only_watcher_follows_and_cannot_answer() {
     wait(&operator, "READY");
     let watcher = r.wizard((120, 36), &["tui", "--read-only"], &[]);
     wait(&watcher, "READ-ONLY");
-    wait(&watcher, "run by Ana");
+    // The operator's state, not a guess: the run has not started, the operator's screen says
+    // READY, and so does the watcher's.
+    let ready = wait(&watcher, "run by Ana (Customer) on ");
+    assert!(ready.contains(" READY "), "{ready}");
+    assert!(!ready.contains("RUNNING"), "{ready}");
     keys(&operator, &["Enter"]);
     wait(&operator, "Manual step: Confirm the agreed prerequisites");
-    // The watcher sees the checks done and the step waiting, without a dialog.
-    let seen = wait(&watcher, "waiting for you: manual");
-    assert!(!seen.contains("Enter done"), "no dialog: {seen}");
-    assert!(!seen.contains("p pause"), "no keys that act: {seen}");
+    // The watcher sees the checks done and the step waiting, for whom, without a dialog.
+    let seen = wait(&watcher, "waiting for Ana (Customer): manual");
+    let seen = if seen.contains("WAITING FOR OPERATOR") {
+        seen
+    } else {
+        wait(&watcher, "WAITING FOR OPERATOR")
+    };
+    assert!(
+        seen.contains("Ana (Customer) at agree-prerequisites"),
+        "{seen}"
+    );
+    for never in [
+        "WAITING FOR YOU",
+        "(you)",
+        "your yes",
+        "Enter done",
+        "p pause",
+    ] {
+        assert!(
+            !seen.contains(never),
+            "{never:?} on the watcher's screen: {seen}"
+        );
+    }
     keys(&watcher, &["Enter"]);
     wait(&watcher, "read-only: this screen follows the migration");
     keys(&operator, &["Enter"]);

@@ -925,3 +925,48 @@ fn a_wrapped_log_shows_the_end_of_a_long_line() {
     assert!(wrapped.contains("the end of it"), "{wrapped}");
     assert!(wrapped.contains("Log · all steps · wrapped"), "{wrapped}");
 }
+
+#[test]
+fn a_watcher_sees_the_operators_state_and_never_you() {
+    let mut view = fresh("customer");
+    view.watching(false);
+    view.apply(
+        &Event::RunBy {
+            operator: Some(cutover::event::Operator {
+                name: "Ana".into(),
+                party: Some(cutover::runbook::Party::Customer),
+                host: "bastion-1".into(),
+            }),
+        },
+        t(0),
+    );
+    let mut at = 0;
+    pass_until(&mut view, "agree-prerequisites", &mut at);
+    view.apply(
+        &waiting(&view, "agree-prerequisites", Need::Manual, None),
+        t(at + 1),
+    );
+    let drawn = screen(&view, &Theme::default(), 120, 36);
+    let shown = text(&drawn);
+    assert!(
+        shown.contains("run by Ana (Customer) on bastion-1 · READ-ONLY"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("? WAITING FOR OPERATOR  Ana (Customer) at agree-prerequisites"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("waiting for Ana (Customer): manual"),
+        "{shown}"
+    );
+    for never in ["you", "YOU", "your"] {
+        assert!(
+            !shown
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|w| w == never),
+            "{never:?} on a watcher's screen:\n{shown}"
+        );
+    }
+    insta::assert_snapshot!(drawn);
+}

@@ -79,13 +79,20 @@ fn render_gauge(frame: &mut Frame, area: Rect, p: &Progress, theme: &Theme) {
 fn lines(step: &StepView, view: &ViewState, theme: &Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     out.push(Line::styled(step.title, theme.title));
-    let who = if step.hand_off {
-        format!(
+    let who = match (step.hand_off, view.read_only) {
+        (true, false) => format!(
             "{} does it: a hand-off; you record who did it",
             step.owner.label()
-        )
-    } else {
-        format!("{} (you)", step.owner.label())
+        ),
+        (true, true) => format!(
+            "{} does it: a hand-off; the operator records who did it",
+            step.owner.label()
+        ),
+        (false, false) => format!("{} (you)", step.owner.label()),
+        (false, true) => match &view.run_by {
+            Some(o) => format!("{} (run by {})", step.owner.label(), o.name),
+            None => step.owner.label().to_string(),
+        },
     };
     out.push(Line::from(vec![
         Span::styled("Owner: ", theme.dim),
@@ -93,6 +100,7 @@ fn lines(step: &StepView, view: &ViewState, theme: &Theme) -> Vec<Line<'static>>
     ]));
     let gate = match step.need {
         None => "none",
+        Some(Need::Confirm) if view.read_only => "the operator's yes",
         Some(Need::Confirm) => "your yes",
         Some(Need::Typed) => "a typed phrase",
         Some(Need::Manual) => "done by hand, then confirmed",

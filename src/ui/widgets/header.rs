@@ -12,17 +12,19 @@ use crate::ui::view::{RunMarker, ViewState};
 
 pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
     let s = &view.summary;
+    // Who runs it: this operator, or on a read-only screen whoever holds the migration.
+    let who = if !view.read_only {
+        format!("{} ({})", s.operator, s.party.label())
+    } else {
+        match &view.run_by {
+            Some(o) => format!("run by {} on {} · READ-ONLY", o.label(), o.host),
+            None => "nobody runs it now · READ-ONLY".to_string(),
+        }
+    };
     let first = Line::from(vec![
         // The migration's name first: it is what the people on the call check.
         Span::styled(format!(" {} ", s.migration), theme.header_name),
-        Span::raw(format!(
-            "· {} · path {} · {} ({})",
-            s.runbook,
-            s.access_path,
-            s.operator,
-            s.party.label()
-        )),
-        Span::raw(if view.read_only { " · READ-ONLY" } else { "" }),
+        Span::raw(format!("· {} · path {} · {who}", s.runbook, s.access_path)),
     ]);
     let (word, style) = match view.marker {
         // Quitting until the session ends: the running step stops at its safe point first.
@@ -31,6 +33,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
         RunMarker::Running => (" ▶ RUNNING ", theme.marker_running),
         RunMarker::Pausing => (" ‖ PAUSING ", theme.marker_paused),
         RunMarker::Paused => (" ‖ PAUSED ", theme.marker_paused),
+        RunMarker::Waiting if view.read_only => (" ? WAITING FOR OPERATOR ", theme.marker_paused),
         RunMarker::Waiting => (" ? WAITING FOR YOU ", theme.marker_paused),
         RunMarker::Finished => (" ✓ FINISHED ", theme.marker_running),
         RunMarker::Failed => (" ✗ FAILED ", theme.marker_failed),
@@ -43,7 +46,11 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
         .running
         .or(view.waiting.as_ref().map(|r| r.step))
         .or(failed)
-        .map(|id| format!(" {id}"))
+        .map(|id| match view.marker {
+            // The watcher learns whom the run waits for.
+            RunMarker::Waiting if view.read_only => format!(" {} at {id}", view.answerer()),
+            _ => format!(" {id}"),
+        })
         .unwrap_or_default();
     // The running step's agreed time, counting down: the first thing people on a call ask.
     let left = view
