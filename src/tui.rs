@@ -297,6 +297,10 @@ async fn event_loop(
                     follow(&ev);
                     view.apply(&ev, now);
                 }
+                // The end-of-run summary says what the dumps folder holds.
+                if view.finished_open && view.artifacts.is_none() {
+                    view.artifacts = folder_size(&view.summary.dumps_folder);
+                }
                 if let Some(c) = view.outbox.take() {
                     send(c);
                 }
@@ -306,6 +310,26 @@ async fn event_loop(
                     Effect::Nothing => {}
                     Effect::Send(c) => send(c),
                     Effect::Exit => quit_now = true,
+                    Effect::Save { path, text } => {
+                        let (level, said) = match save_file(&path, &text) {
+                            Ok(()) => (
+                                crate::event::Level::Info,
+                                format!("procedure written to {}", path.display()),
+                            ),
+                            Err(e) => (crate::event::Level::Warn, format!("{e:#}")),
+                        };
+                        view.set_notice(level, &said);
+                    }
+                    Effect::Copy { what, text } => {
+                        let said = match copy_to_clipboard(&text) {
+                            Ok(()) => format!(
+                                "{what} sent to the terminal's clipboard (OSC 52); if nothing \
+                                 arrives, the terminal does not allow it: P writes it to a file"
+                            ),
+                            Err(e) => format!("cannot reach the terminal's clipboard: {e}"),
+                        };
+                        view.set_notice(crate::event::Level::Info, &said);
+                    }
                 },
                 Some(Ok(TermEvent::Resize(..))) => {
                     let _ = screen.terminal.autoresize();
@@ -418,5 +442,85 @@ fn farewell(view: &ViewState, end: LoopEnd, journal: &std::path::Path, resume: &
             }
         }
         None => ExitCode::Success,
+    }
+}
+
+/// Writes `text` to `path` whole or not at all (a temporary file renamed into place).
+fn save_file(path: &std::path::Path, text: &str) -> Result<()> {
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create {}: check its permissions", dir.display()))?;
+    let tmp = path.with_extension("sh.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| {
+            format!(
+                "cannot write {}: check the state folder's permissions and free space",
+                path.display()
+            )
+        })
+}
+
+/// The OSC 52 sequence that asks the terminal to put `text` on its clipboard; inside tmux
+/// it is also wrapped for tmux to pass on (when its `allow-passthrough` is on).
+pub fn osc52(text: &str, in_tmux: bool) -> String {
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD.encode(text);
+    let plain = format!("\x1b]52;c;{data}\x07");
+    if in_tmux {
+        format!("{plain}\x1bPtmux;\x1b\x1b]52;c;{data}\x07\x1b\\")
+    } else {
+        plain
+    }
+}
+
+fn copy_to_clipboard(text: &str) -> std::io::Result<()> {
+    let mut out = stdout();
+    out.write_all(osc52(text, std::env::var_os("TMUX").is_some()).as_bytes())?;
+    out.flush()
+}
+
+/// Files and bytes under `dir`, or None when it cannot be read.
+fn folder_size(dir: &std::path::Path) -> Option<(u64, u64)> {
+    let mut files = 0u64;
+    let mut bytes = 0u64;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).ok()?.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else {
+                files += 1;
+                bytes += meta.len();
+            }
+        }
+    }
+    Some((files, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn osc52_carries_the_text_in_base64_and_tmux_gets_it_wrapped() {
+        assert_eq!(osc52("ls\n", false), "\x1b]52;c;bHMK\x07");
+        let wrapped = osc52("ls\n", true);
+        assert!(wrapped.starts_with("\x1b]52;c;bHMK\x07\x1bPtmux;\x1b\x1b]52;c;bHMK\x07"));
+        assert!(wrapped.ends_with("\x1b\\"));
+    }
+
+    #[test]
+    fn a_saved_file_is_whole_and_its_folder_is_made() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("procedures").join("09-stop-traffic.sh");
+        save_file(&path, "echo one\n").expect("written");
+        assert_eq!(
+            std::fs::read_to_string(&path).ok().as_deref(),
+            Some("echo one\n")
+        );
+        assert_eq!(folder_size(dir.path()), Some((1, 9)));
+        assert!(!path.with_extension("sh.tmp").exists());
     }
 }

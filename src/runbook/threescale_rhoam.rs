@@ -1889,7 +1889,9 @@ rm -f {dumps}/test-app.curl
         phase: "handover",
         kind: StepKind::Manual,
         destructive: false,
-        gate: Gate::Confirm,
+        // Not destructive in itself, but the point of no return: a rollback is refused after
+        // it, so it takes a typed phrase, not one Enter.
+        gate: Gate::Typed("point at the destination"),
         owners: CUSTOMER_ALL,
         seed: Some("Updates to customer systems to point to the new routes"),
         doc: "The customer moves its systems to the destination: DNS records and custom \

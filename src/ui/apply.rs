@@ -86,9 +86,15 @@ impl ViewState {
                     None => format!("waiting for {}: {}", self.answerer(), req.need.as_str()),
                 };
                 self.log_line(now, Some(req.step), Level::Info, &text);
-                self.waiting = Some(req);
                 self.dialog = DialogMode::Answer;
                 self.input.clear();
+                // Who did the party's last hand-off is offered again; Ctrl-U clears it.
+                if req.need == crate::runbook::Need::HandOff
+                    && let Some(name) = self.last_done_by.get(&req.owner)
+                {
+                    self.input = name.clone();
+                }
+                self.waiting = Some(req);
                 self.refused = None;
                 // The question waits, whatever was asked before: the header says so.
                 self.marker = RunMarker::Waiting;
@@ -315,6 +321,7 @@ impl ViewState {
                 self.holding = None;
                 self.ended = Some(end.clone());
                 self.quit_asked = false;
+                self.finished_open = *end == RunEnd::Finished;
                 let (marker, text) = match end {
                     RunEnd::Finished => (RunMarker::Finished, "every step is done".to_string()),
                     RunEnd::ReachedUntil { step } => {

@@ -16,6 +16,16 @@ pub enum Effect {
     Send(Command),
     /// Leave the wizard now: the engine has ended, or this is a read-only watcher.
     Exit,
+    /// Write `text` to the file `path` (a step's procedure) and say where.
+    Save {
+        path: std::path::PathBuf,
+        text: String,
+    },
+    /// Put `text` on the terminal's clipboard (OSC 52).
+    Copy {
+        what: String,
+        text: String,
+    },
 }
 
 /// The context whose bindings apply now, most specific first. The key bar uses
@@ -194,6 +204,9 @@ impl ViewState {
                         self.refused = Some("type the name of who did it".to_string());
                         return Effect::Nothing;
                     }
+                    if req.need == Need::HandOff {
+                        self.last_done_by.insert(req.owner, text.clone());
+                    }
                     let text = takes_text.then_some(text);
                     Effect::Send(Command::Confirm { step, text })
                 }
@@ -213,6 +226,15 @@ impl ViewState {
         };
         if self.resume.is_some() {
             return self.on_resume(action);
+        }
+        if self.finished_open {
+            match action {
+                KeyAction::Back | KeyAction::Continue => self.finished_open = false,
+                KeyAction::Quit => return self.quit(),
+                KeyAction::Help => self.show_help = true,
+                _ => {}
+            }
+            return Effect::Nothing;
         }
         match action {
             KeyAction::Help => self.show_help = true,
@@ -234,6 +256,8 @@ impl ViewState {
                 self.show_procedure = !self.show_procedure;
                 self.detail_scroll = 0;
             }
+            KeyAction::SaveProcedure => return self.save_procedure(),
+            KeyAction::CopyProcedure => return self.copy_procedure(),
             KeyAction::FilterLog => {
                 self.log_follows_step = !self.log_follows_step;
                 self.log_scroll = 0;
@@ -346,6 +370,41 @@ impl ViewState {
         if let Some(i) = at {
             self.selected = i;
             self.detail_scroll = 0;
+        }
+    }
+
+    /// P: the selected step's procedure as a file under the migration's folder:
+    /// `procedures/<NN>-<step>.sh`, with a header that says what it is.
+    fn save_procedure(&mut self) -> Effect {
+        let Some(step) = self.steps.get(self.selected) else {
+            return Effect::Nothing;
+        };
+        let path = self
+            .summary
+            .migration_dir
+            .join("procedures")
+            .join(format!("{:02}-{}.sh", step.number, step.id));
+        let text = format!(
+            "# Step {} · {} · {}\n# Migration {}, written by cutover at {} UTC from the config; \
+             read it before running it.\n{}\n",
+            step.number,
+            step.id,
+            step.title,
+            self.summary.migration,
+            self.now.format("%Y-%m-%d %H:%M:%S"),
+            step.procedure.trim_end()
+        );
+        Effect::Save { path, text }
+    }
+
+    /// c: the selected step's procedure to the terminal's clipboard.
+    fn copy_procedure(&mut self) -> Effect {
+        let Some(step) = self.steps.get(self.selected) else {
+            return Effect::Nothing;
+        };
+        Effect::Copy {
+            what: format!("the procedure of step {} ({})", step.number, step.id),
+            text: format!("{}\n", step.procedure.trim_end()),
         }
     }
 

@@ -36,6 +36,10 @@ pub enum KeyAction {
     Wrap,
     /// Clears the text typed so far (Ctrl-U, handled with the text input).
     ClearInput,
+    /// Writes the selected step's procedure, config filled in, to a file in the state folder.
+    SaveProcedure,
+    /// Copies the selected step's procedure to the terminal's clipboard (OSC 52).
+    CopyProcedure,
 }
 
 /// Where a key applies. `Global` keys apply everywhere except in a dialog, whose
@@ -124,6 +128,8 @@ pub const KEYMAP: &[Binding] = &[
     b(&[K::Char('j'), K::Down], "j/↓", A::Down, C::Steps, "down", "select the next step", 6),
     b(&[K::Char('k'), K::Up], "k/↑", A::Up, C::Steps, "up", "select the previous step", 6),
     b(&[K::Char('m')], "m", A::Manual, C::Steps, "manual", "show or hide the step's manual procedure", 5),
+    b(&[K::Char('P')], "P", A::SaveProcedure, C::Steps, "", "write the step's procedure, config filled in, to a file in the state folder", 9),
+    b(&[K::Char('c')], "c", A::CopyProcedure, C::Steps, "", "copy the step's procedure to the terminal's clipboard (OSC 52, where the terminal allows it)", 9),
     b(&[K::Char('r')], "r", A::Retry, C::Steps, "retry", "retry the selected step after it failed", 3),
     b(&[K::Char('R')], "R", A::RollBack, C::Steps, "", "roll the source back (while the run holds)", 9),
     b(&[K::Enter], "Enter", A::Continue, C::RollBack, "roll back", "roll back once the phrase is typed exactly", 0),
@@ -206,17 +212,23 @@ fn bar_bindings(context: Context) -> Vec<&'static Binding> {
 /// dropped, lowest priority first, and the kept ones stay in table order.
 /// `hide`: actions that do nothing now (a read-only watcher's keys that act on the
 /// run, the skip of a running step's question) and are left out.
-pub fn key_bar(context: Context, width: u16, hide: &[KeyAction], theme: &Theme) -> Line<'static> {
+/// `enter`: what Enter does now on the main screen (start, go on, answer), in place of the
+/// table's word.
+pub fn key_bar(
+    context: Context,
+    width: u16,
+    hide: &[KeyAction],
+    enter: Option<&'static str>,
+    theme: &Theme,
+) -> Line<'static> {
     let mut candidates = bar_bindings(context);
     candidates.retain(|b| !hide.contains(&b.action));
-    let cost = |b: &Binding| {
-        let hint = if b.action == KeyAction::Down {
-            "move"
-        } else {
-            b.hint
-        };
-        b.label.chars().count() + 1 + hint.chars().count() + 2
+    let hint_of = |b: &Binding| match (b.action, b.context, enter) {
+        (KeyAction::Down, _, _) => "move",
+        (KeyAction::Continue, Context::Global, Some(word)) => word,
+        _ => b.hint,
     };
+    let cost = |b: &Binding| b.label.chars().count() + 1 + hint_of(b).chars().count() + 2;
     let mut used = 0;
     let mut kept: Vec<&Binding> = Vec::new();
     for b in candidates {
@@ -228,10 +240,11 @@ pub fn key_bar(context: Context, width: u16, hide: &[KeyAction], theme: &Theme) 
     }
     let mut spans = Vec::new();
     for b in kept {
-        let (label, hint) = if b.action == KeyAction::Down {
-            ("j/k", "move")
+        let hint = hint_of(b);
+        let label = if b.action == KeyAction::Down {
+            "j/k"
         } else {
-            (b.label, b.hint)
+            b.label
         };
         spans.push(Span::styled(label, theme.key));
         spans.push(Span::raw(format!(" {hint}  ")));
@@ -276,19 +289,19 @@ mod tests {
     fn the_bar_fits_and_keeps_the_most_important_keys() {
         let theme = Theme::mono();
         for width in [20u16, 40, 80, 200] {
-            let bar = key_bar(Context::Steps, width, &[], &theme);
+            let bar = key_bar(Context::Steps, width, &[], None, &theme);
             assert!(bar.width() <= usize::from(width), "{width}: {}", text(&bar));
         }
-        let narrow = text(&key_bar(Context::Steps, 30, &[], &theme));
+        let narrow = text(&key_bar(Context::Steps, 30, &[], None, &theme));
         assert!(narrow.starts_with("Enter run"), "{narrow}");
         assert!(narrow.contains("? help"), "{narrow}");
         assert!(!narrow.contains("manual"), "{narrow}");
-        let watching = text(&key_bar(Context::Steps, 200, READ_ONLY_HIDES, &theme));
+        let watching = text(&key_bar(Context::Steps, 200, READ_ONLY_HIDES, None, &theme));
         assert!(
             !watching.contains("run") && !watching.contains("pause"),
             "{watching}"
         );
-        let wide = text(&key_bar(Context::Steps, 200, &[], &theme));
+        let wide = text(&key_bar(Context::Steps, 200, &[], None, &theme));
         assert!(
             wide.contains("m manual") && wide.contains("j/k move"),
             "{wide}"

@@ -12,6 +12,7 @@ use super::keymap::{KeyAction, READ_ONLY_HIDES, key_bar};
 use super::theme::Theme;
 use super::view::{Panel, ViewState};
 use super::widgets::{detail, dialog, header, help, log, pods, prompt, queues, steps, too_small};
+use crate::event::Hold;
 
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
@@ -53,8 +54,9 @@ pub fn draw(frame: &mut Frame, view: &ViewState, theme: &Theme) {
         draw_right(frame, right, view, theme);
     }
 
+    let (hide, enter) = bar_state(view);
     frame.render_widget(
-        Paragraph::new(key_bar(context(view), bar.width, hidden(view), theme)),
+        Paragraph::new(key_bar(context(view), bar.width, &hide, enter, theme)),
         bar,
     );
 
@@ -67,20 +69,42 @@ pub fn draw(frame: &mut Frame, view: &ViewState, theme: &Theme) {
         prompt::render_rollback(frame, body, view, theme);
     } else if view.resume.is_some() {
         prompt::render_resume(frame, body, view, theme);
+    } else if view.finished_open {
+        prompt::render_finished(frame, body, view, theme);
     } else if super::input::dialog_open(view) {
         dialog::render(frame, body, view, theme);
     }
 }
 
-/// The keys that would do nothing now, left out of the bar.
-fn hidden(view: &ViewState) -> &'static [KeyAction] {
+/// The keys that would do nothing now, left out of the bar, and what Enter does now.
+fn bar_state(view: &ViewState) -> (Vec<KeyAction>, Option<&'static str>) {
+    use super::view::RunMarker;
     if view.read_only {
-        READ_ONLY_HIDES
-    } else if view.waiting.as_ref().is_some_and(|r| r.question.is_some()) {
-        &[KeyAction::Skip]
-    } else {
-        &[]
+        return (READ_ONLY_HIDES.to_vec(), None);
     }
+    let mut hide = Vec::new();
+    if view.waiting.as_ref().is_some_and(|r| r.question.is_some()) {
+        hide.push(KeyAction::Skip);
+    }
+    let ended = view.ended.is_some() || view.quitting;
+    // Enter: starts, goes on after a pause, or opens the dialog of the step that waits.
+    let enter = match (&view.holding, view.marker) {
+        _ if ended => None,
+        _ if view.waiting.is_some() => Some("answer"),
+        (Some(Hold::Start { next: Some(_), .. }), _) | (None, RunMarker::Idle) => Some("start"),
+        (Some(Hold::Paused { .. }), _) => Some("go on"),
+        _ => None,
+    };
+    if enter.is_none() {
+        hide.push(KeyAction::Continue);
+    }
+    if ended || !matches!(view.marker, RunMarker::Running | RunMarker::Waiting) {
+        hide.push(KeyAction::Pause);
+    }
+    if ended || !matches!(view.holding, Some(Hold::Failed { .. })) {
+        hide.push(KeyAction::Retry);
+    }
+    (hide, enter)
 }
 
 /// Rows the detail, a live panel and the log keep at the least: a live panel always shows its

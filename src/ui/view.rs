@@ -28,6 +28,10 @@ pub struct ConfigSummary {
     pub party: Party,
     /// `[drain] threshold`, for the queue panel's time to threshold.
     pub drain_threshold: u64,
+    /// This migration's folder (journal, logs, procedures written with `P`).
+    pub migration_dir: std::path::PathBuf,
+    /// Where the dumps and other artifacts go.
+    pub dumps_folder: std::path::PathBuf,
 }
 
 impl ConfigSummary {
@@ -39,6 +43,8 @@ impl ConfigSummary {
             operator: redact_text(&config.operator),
             party: config.party,
             drain_threshold: config.drain.threshold,
+            migration_dir: config.migration_dir(),
+            dumps_folder: config.dumps.folder.clone(),
         }
     }
 }
@@ -151,6 +157,13 @@ pub struct ViewState {
     pub started: DateTime<Utc>,
     pub now: DateTime<Utc>,
     pub read_only: bool,
+    /// The last name typed for who did a hand-off, per party: offered again, editable.
+    pub last_done_by: std::collections::HashMap<Party, String>,
+    /// The end-of-run summary is open (after the last step; Esc closes it).
+    pub finished_open: bool,
+    /// What the dumps folder holds at the end of the run: files and bytes (read by the front
+    /// end, which may touch the disk).
+    pub artifacts: Option<(u64, u64)>,
     /// On a read-only screen: who runs the migration now (None: nobody).
     pub run_by: Option<crate::event::Operator>,
 }
@@ -227,6 +240,25 @@ impl ViewState {
             .collect();
         // Start on the step the run will go to next: the first one not settled.
         let selected = rows.iter().position(|s| !s.state.is_settled()).unwrap_or(0);
+        // The last name recorded for each party's hand-offs, to offer again.
+        let mut done_by: Vec<(Party, DateTime<Utc>, String)> = Vec::new();
+        for p in steps.iter().filter(|p| p.hand_off) {
+            let Some(record) = journal.step(p.step.id.0) else {
+                continue;
+            };
+            for c in &record.confirmations {
+                if let (crate::runbook::Need::HandOff, Some(name)) =
+                    (c.confirmation.need, &c.confirmation.text)
+                {
+                    done_by.push((p.owner, c.time, name.clone()));
+                }
+            }
+        }
+        done_by.sort_by_key(|(_, time, _)| *time);
+        let last_done_by = done_by
+            .into_iter()
+            .map(|(party, _, name)| (party, redact_text(&name)))
+            .collect();
         ViewState {
             queues: QueuePanel::new(summary.drain_threshold),
             summary,
@@ -270,6 +302,9 @@ impl ViewState {
             now,
             read_only: false,
             run_by: None,
+            finished_open: false,
+            artifacts: None,
+            last_done_by,
         }
     }
 

@@ -44,4 +44,5 @@ mod sim_watch;
 mod tmux_harness;
 mod tui_e2e;
 mod ui_contrast;
+mod ui_end;
 mod ui_snapshots;

@@ -144,7 +144,7 @@ fn run_the_first_steps_answer_the_gates_quit_and_resume() {
     keys(&t, &["?"]);
     wait(&t, "Help · j/k scroll · Esc closes");
     keys(&t, &["Escape"]);
-    let screen = wait(&t, "Enter run");
+    let screen = wait(&t, "Enter start");
     assert!(!screen.contains("Help · j/k"), "{screen}");
 
     // Run: the checks pass, the manual step waits with its dialog.
@@ -472,4 +472,34 @@ fn the_drain_counts_down_keeps_its_clock_across_a_kill_and_quits_at_once() {
             .any(|e| e["event"] == "step-waiting" && e["question"].is_string()),
         "the drain's question never came"
     );
+}
+
+#[test]
+fn a_procedure_is_written_to_a_file_and_sent_to_the_clipboard() {
+    let r = Rehearsal::start("paste", "customer");
+    let t = r.wizard((100, 30), &[], &[]);
+    wait(&t, "READY");
+    keys(&t, &["j", "P"]);
+    let screen = wait(&t, "procedure written to ");
+    let path = r
+        .state
+        .join(&r.name)
+        .join("procedures")
+        .join("02-check-cluster-access.sh");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{screen}", path.display()));
+    assert!(
+        text.starts_with("# Step 2 · check-cluster-access"),
+        "{text}"
+    );
+    // The config is filled in: the sandbox's kubeconfig, not a placeholder.
+    assert!(
+        text.contains("auth can-i") && !text.contains("{oc."),
+        "{text}"
+    );
+    keys(&t, &["c"]);
+    wait(&t, "sent to the terminal's clipboard (OSC 52)");
+    keys(&t, &["q"]);
+    assert_eq!(exit_of(&t), 0);
+    restored(&t);
 }

@@ -19,8 +19,8 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
     let number = view.step(req.step).map_or(0, |s| s.number);
     let Parts {
         title,
-        head,
-        mut preview,
+        mut head,
+        preview,
         mut tail,
         keys,
     } = match view.dialog {
@@ -33,6 +33,27 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
             Need::Confirm => confirm(req, theme),
         },
     };
+    // The point of no return says so before it is crossed.
+    if let Some(rollback) = crate::runbook::get(view.summary.runbook).rollback.as_ref()
+        && rollback.takeover_step == req.step
+        && view.dialog == DialogMode::Answer
+    {
+        let mut warning = vec![
+            Line::styled("⚠ POINT OF NO RETURN: rollback ends here.", theme.danger),
+            Line::styled(
+                format!(
+                    "Once this is recorded, cutover refuses to roll the source back: {}, and a \
+                     rollback would lose what is written there. In doubt? Esc, p, then R rolls \
+                     back now.",
+                    rollback.taken_over
+                ),
+                theme.warn,
+            ),
+            Line::raw(""),
+        ];
+        warning.append(&mut head);
+        head = warning;
+    }
     if let Some(c) = &req.condition {
         tail.push(Line::styled(format!("It applies {c}."), theme.warn));
     }
@@ -42,6 +63,21 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
     tail.push(Line::raw(""));
     tail.push(Line::styled(keys, theme.key));
     let inner_w = modal_inner_width(area, DIALOG_WIDTH);
+    // A command never wraps: a wrapped one pasted into a shell would run as two. A line too
+    // long is cut with a marker; m shows it whole, and P writes the procedure to a file.
+    let preview: Vec<Line<'static>> = preview
+        .into_iter()
+        .map(|line| {
+            let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+            if text.chars().count() <= usize::from(inner_w) {
+                line
+            } else {
+                let style = line.spans.first().map_or(line.style, |s| s.style);
+                Line::styled(super::fit(&text, usize::from(inner_w)), style)
+            }
+        })
+        .collect();
+    let mut preview = preview;
     let rows = |lines: &[Line]| wrapped_rows(lines, inner_w);
     // What to answer and the keys always show; the procedure's preview gives way
     // on a small screen (m in the step detail shows it all).
@@ -52,7 +88,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
         }
         if room > 0 {
             preview.push(Line::styled(
-                "  … (m in the step detail shows all)",
+                "  … (m shows it all; P writes it to a file, c copies it)",
                 theme.dim,
             ));
         }
@@ -184,7 +220,7 @@ fn manual(req: &Request, view: &ViewState, theme: &Theme) -> Parts {
         .collect();
     if req.procedure.lines().count() > 8 {
         preview.push(Line::styled(
-            "  … (m in the step detail shows all)",
+            "  … (m shows it all; P writes it to a file, c copies it)",
             theme.dim,
         ));
     }

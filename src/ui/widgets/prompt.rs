@@ -1,5 +1,5 @@
-//! The prompts that are not a step's gate: the resume prompt on start, and the
-//! question asked when the operator quits while a step runs or waits.
+//! The prompts that are not a step's gate: the resume prompt on start, the question asked
+//! when the operator quits while a step runs or waits, and the summary at the end of the run.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -82,4 +82,95 @@ pub fn render_quit(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Them
         Line::styled("y quit · n stay", theme.key),
     ];
     modal(frame, area, "Quit?".into(), lines, 96, theme);
+}
+
+/// The end of the run: what was done, how long it took, where the artifacts and the journal
+/// are, and what can no longer be rolled back.
+pub fn render_finished(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
+    use crate::ui::status::StepState;
+    let count = |states: &[StepState]| {
+        view.steps
+            .iter()
+            .filter(|s| states.contains(&s.state))
+            .count()
+    };
+    let done = count(&[StepState::Done]);
+    let by_other = count(&[StepState::DoneByOther]);
+    let skipped = count(&[StepState::Skipped]);
+    let mut lines = vec![
+        Line::raw(format!(
+            "All {} steps are settled, in {} (from {} to {} UTC): {done} done here, {by_other} \
+             done by the other party and recorded, {skipped} skipped.",
+            view.steps.len(),
+            super::hms(view.elapsed_secs()),
+            view.started.format("%Y-%m-%d %H:%M"),
+            view.now.format("%H:%M"),
+        )),
+        Line::raw(""),
+    ];
+    let skipped: Vec<String> = view
+        .steps
+        .iter()
+        .filter(|s| s.state == StepState::Skipped)
+        .map(|s| {
+            let why = s.last.as_ref().map_or("", |l| l.summary.as_str());
+            let why = why.strip_prefix("skipped: ").unwrap_or(why);
+            format!("  {} {}: {why}", s.number, s.id)
+        })
+        .collect();
+    if !skipped.is_empty() {
+        lines.push(Line::styled("Skipped", theme.title));
+        lines.extend(skipped.into_iter().map(Line::raw));
+        lines.push(Line::raw(""));
+    }
+    lines.push(Line::styled("Where things are", theme.title));
+    let artifacts = match view.artifacts {
+        Some((files, bytes)) => format!(
+            " ({files} files, {})",
+            crate::format::quantity(bytes, "bytes")
+        ),
+        None => String::new(),
+    };
+    lines.push(Line::raw(format!(
+        "  artifacts: {}{artifacts}",
+        view.summary.dumps_folder.display()
+    )));
+    lines.push(Line::raw(format!(
+        "  journal:   {}",
+        view.summary
+            .migration_dir
+            .join(crate::journal::JOURNAL_FILE)
+            .display()
+    )));
+    lines.push(Line::raw(format!(
+        "  step logs: {}",
+        view.summary.migration_dir.join("logs").display()
+    )));
+    if let Some(rollback) = crate::runbook::get(view.summary.runbook).rollback.as_ref()
+        && let Some(step) = view.step(rollback.takeover_step)
+    {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled("Rollback", theme.title));
+        lines.push(Line::styled(
+            format!(
+                "  no longer possible: step {} {} is {}, so {}; `cutover rollback` refuses. \
+                 Fix forward at the destination.",
+                step.number,
+                step.id,
+                step.state.word(),
+                rollback.taken_over
+            ),
+            theme.warn,
+        ));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("Esc close · q quit", theme.key));
+    modal(
+        frame,
+        area,
+        format!("Finished · {}", view.summary.migration),
+        lines,
+        110,
+        theme,
+    );
 }
