@@ -52,7 +52,10 @@ pub struct Throttle<'a, 'b> {
 }
 
 impl<'a, 'b> Throttle<'a, 'b> {
+    /// A new gauge starts at 0 at once: what an earlier stage of the step reached (a checksum
+    /// at 100% before the restore) does not stay on screen as this one's.
     pub fn new(report: &'a Report<'b>, total: Option<u64>, unit: &'static str) -> Self {
+        (report.progress)(0, total, unit);
         Throttle {
             report,
             total,
@@ -432,6 +435,33 @@ mod tests {
             step: "dump-redis".to_string(),
             time: Utc::now(),
         }
+    }
+
+    #[tokio::test]
+    async fn each_stage_starts_its_gauge_at_zero_and_ends_it_full() {
+        let seen = std::sync::Mutex::new(Vec::new());
+        let progress = |done: u64, total: Option<u64>, _: &'static str| {
+            if let Ok(mut s) = seen.lock() {
+                s.push((done, total));
+            }
+        };
+        let report = Report {
+            progress: &progress,
+            log: &|_| {},
+        };
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("dump");
+        std::fs::write(&path, vec![7u8; 3 * CHUNK + 5]).expect("write");
+        let size = (3 * CHUNK + 5) as u64;
+        sha256_file(&path, &report).await.expect("hashed");
+        sha256_file(&path, &report).await.expect("hashed again");
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        // Two stages: each opens at 0 of its total and closes at all of it.
+        let starts: Vec<usize> = (0..seen.len()).filter(|i| seen[*i].0 == 0).collect();
+        assert_eq!(starts.len(), 2, "{seen:?}");
+        assert_eq!(seen[starts[0]], (0, Some(size)));
+        assert_eq!(seen[starts[1] - 1], (size, Some(size)), "{seen:?}");
+        assert_eq!(seen.last(), Some(&(size, Some(size))));
     }
 
     #[tokio::test]

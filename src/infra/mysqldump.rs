@@ -204,7 +204,9 @@ pub async fn dump_url(url: &str, to: &Path, report: &Report<'_>) -> Result<DumpR
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         bail!("mysqldump started without its output pipes");
     };
-    let mut throttle = Throttle::new(report, Some(info.size_bytes), "bytes");
+    // No total: the database's size is no measure of its dump's (compressed, or text), and
+    // a ratio of the two would mislead; the gauge counts the bytes written.
+    let mut throttle = Throttle::new(report, None, "bytes");
     let (copied, errors) = tokio::join!(
         copy_hashing(stdout, file, &mut throttle),
         tools::stderr_text(stderr)
@@ -336,7 +338,9 @@ pub async fn dump_exec(
         pod,
         &["sh", "-c", POD_DUMP_SCRIPT, "cutover", database],
         to,
-        Throttle::new(report, Some(size), "bytes"),
+        // No total: the database's size is no measure of its dump's (compressed, or text), and
+        // a ratio of the two would mislead; the gauge counts the bytes written.
+        Throttle::new(report, None, "bytes"),
         "mysqldump",
         &format!("the dump of database {database} did not complete"),
     )

@@ -202,7 +202,9 @@ pub async fn dump_url(url: &str, to: &Path, report: &Report<'_>) -> Result<DumpR
             .map_err(|e| anyhow!(scrub(&format!("{e:#}"), url)))?,
         None => Vec::new(),
     };
-    let mut throttle = Throttle::new(report, Some(info.size), "bytes");
+    // No total: the database's size is no measure of its dump's (compressed, or text), and
+    // a ratio of the two would mislead; the gauge counts the bytes written.
+    let mut throttle = Throttle::new(report, None, "bytes");
     let (copied, errors, counted) = tokio::join!(
         copy_hashing(stdout, file, &mut throttle),
         tools::stderr_text(stderr),
@@ -354,7 +356,9 @@ pub async fn dump_exec(
         pod,
         &db.argv("pg_dump", &["-Fc"]),
         to,
-        Throttle::new(report, Some(info.size), "bytes"),
+        // No total: the database's size is no measure of its dump's (compressed, or text), and
+        // a ratio of the two would mislead; the gauge counts the bytes written.
+        Throttle::new(report, None, "bytes"),
         "pg_dump",
         &format!("the dump of {database} did not complete"),
     )

@@ -142,7 +142,13 @@ impl ViewState {
                 unit,
             } => {
                 if let Some(s) = self.step_mut(*step) {
-                    let started = s.progress.as_ref().map_or(now, |p| p.started);
+                    // A gauge that goes back, or counts something else, is a new stage: its
+                    // rate is its own (a total may grow: an estimate the transfer passed).
+                    let started = s
+                        .progress
+                        .as_ref()
+                        .filter(|p| p.done <= *done && p.unit == *unit)
+                        .map_or(now, |p| p.started);
                     s.progress = Some(Progress {
                         done: *done,
                         total: *total,

@@ -66,6 +66,35 @@ impl Rehearsal {
             .expect("tmux starts the wizard")
     }
 
+    /// Records every step before `step` as skipped in this migration's journal, as a journal
+    /// of a migration that got that far shows them done.
+    fn skip_to(&self, step: &str) {
+        use cutover::journal::{Header, Identity, Journal, JournalEvent};
+        let config = cutover::config::Config::load(&self.config).expect("the config loads");
+        let header = Header {
+            migration: config.name.clone(),
+            runbook: config.runbook,
+            access_path: config.access_path,
+        };
+        let (mut journal, _) = Journal::open(
+            &config.migration_dir(),
+            &header,
+            Identity::of_this_process("Ana"),
+        )
+        .expect("the journal opens");
+        for p in cutover::plan::plan(&config)
+            .iter()
+            .take_while(|p| p.step.id.0 != step)
+        {
+            journal
+                .append(JournalEvent::StepSkipped {
+                    step: p.step.id.0.to_string(),
+                    reason: "done before this test".to_string(),
+                })
+                .expect("record a skipped step");
+        }
+    }
+
     fn journal(&self) -> Vec<serde_json::Value> {
         read_journal(&self.state.join(&self.name).join("journal.jsonl")).0
     }
@@ -501,5 +530,29 @@ fn a_procedure_is_written_to_a_file_and_sent_to_the_clipboard() {
     wait(&t, "sent to the terminal's clipboard (OSC 52)");
     keys(&t, &["q"]);
     assert_eq!(exit_of(&t), 0);
+    restored(&t);
+}
+
+#[test]
+fn the_pods_panel_names_the_destination_while_the_seed_runs() {
+    let r = Rehearsal::start("seedpods", "red-hat");
+    r.skip_to("seed-destination-database");
+    let t = r.wizard((120, 34), &[], &[]);
+    let ready = wait(&t, "Enter starts the run at seed-destination-database");
+    // Before the seed, the panel watches the source, where nothing was scaled yet.
+    assert!(ready.contains("Pods · source / 3scale"), "{ready}");
+    keys(&t, &["Enter"]);
+    wait(&t, "Type exactly: seed destination database");
+    t.send_text("seed destination database").expect("type");
+    keys(&t, &["Enter"]);
+    // The seed scales the destination's workloads: the panel follows it there.
+    let screen = wait(&t, "Pods · destination / redhat-rhoam-3scale");
+    assert!(!screen.contains("Pods · source"), "{screen}");
+    keys(&t, &["Escape", "q"]);
+    if t.wait_for("Quit?", Duration::from_secs(2)).is_ok() {
+        keys(&t, &["y"]);
+    }
+    let code = exit_of(&t);
+    assert!(code == 0 || code == 1, "exit {code}");
     restored(&t);
 }

@@ -180,3 +180,27 @@ fn the_end_of_the_run_is_a_summary() {
     assert!(!view.finished_open);
     assert!(text(&screen(&view, &Theme::default(), 120, 40)).contains("FINISHED"));
 }
+
+#[test]
+fn a_new_stage_of_a_step_starts_its_gauge_again() {
+    let (mut view, step, at) = running("red-hat", "seed-destination-database", 0);
+    let progress = |done: u64, total: u64| Event::StepProgress {
+        step,
+        done,
+        total: Some(total),
+        unit: "bytes",
+    };
+    // The dump's checksum, to the end.
+    view.apply(&progress(0, 64_000), t(at));
+    view.apply(&progress(64_000, 64_000), t(at + 2));
+    // The restore: a new gauge at 0, with a rate of its own.
+    view.apply(&progress(0, 64_000), t(at + 60));
+    view.apply(&progress(32_000, 64_000), t(at + 64));
+    let gauge = view
+        .step(step)
+        .and_then(|s| s.progress.clone())
+        .expect("a gauge");
+    assert_eq!(gauge.ratio(), Some(0.5));
+    assert_eq!(gauge.started, t(at + 60), "the restore's own start");
+    assert_eq!(gauge.rate(), Some(8_000.0));
+}

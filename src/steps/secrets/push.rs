@@ -473,15 +473,17 @@ impl StepAction for PushSecrets {
                 let n = changing.len();
                 let phrase = format!("push {n} secret{}", if n == 1 { "" } else { "s" });
                 let question = Question {
+                    // The key names are in the question itself: the log lines that list
+                    // them may have scrolled away, or be cut on a small screen.
                     text: format!(
-                        "{n} destination secret(s) change: {} (key names above; values are \
+                        "{n} destination secret(s) change: {} (key names only; values are \
                          never shown). The current values are saved encrypted first. Type \
                          `{phrase}` to replace them with the source's, or stop: ",
                         changing
                             .iter()
-                            .map(|t| t.place())
+                            .map(|t| t.describe())
                             .collect::<Vec<_>>()
-                            .join(", ")
+                            .join("; ")
                     ),
                     phrase: phrase.clone(),
                 };
