@@ -102,7 +102,8 @@ enum Cmd {
         skips: Vec<String>,
     },
     /// Rehearses the whole migration on this machine: simulated clusters, real Redis
-    /// and PostgreSQL servers, seeded 3scale data.
+    /// and PostgreSQL servers, seeded 3scale data. The sandbox keeps its state in the state
+    /// folder: a rehearsal paused, quit or killed part-way is resumed by the same command.
     Rehearse {
         /// Colours of the wizard (without --headless or --serve).
         #[arg(long, value_enum)]
@@ -114,14 +115,25 @@ enum Cmd {
         /// Start the sandbox and print how to reach it, until Ctrl-C.
         #[arg(long, conflicts_with = "headless")]
         serve: bool,
+        /// Start a new rehearsal even when a paused one could be resumed; the paused one's
+        /// sandbox is removed (its journal stays).
+        #[arg(long)]
+        new: bool,
+        /// Remove the sandbox of the paused rehearsal (its servers' data and databases; its
+        /// journal stays) and start nothing.
+        #[arg(long, conflicts_with_all = ["new", "headless", "serve"])]
+        discard: bool,
         /// Stop after this step is done.
         #[arg(long, value_name = "STEP")]
         until: Option<String>,
+        /// The access path of a new rehearsal (a resumed one keeps its own).
         #[arg(long, default_value = "limited")]
         access_path: String,
+        /// The party the rehearsal operator acts for, in a new rehearsal.
         #[arg(long, default_value = "red-hat")]
         party: String,
-        /// Services (products) in the seeded source.
+        /// Services (products) in the seeded source (of a new rehearsal; a resumed one keeps
+        /// its data, as do the two sizes below).
         #[arg(long, default_value_t = 5)]
         services: u32,
         /// Applications per service.
@@ -209,7 +221,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         let options = TuiOptions {
             theme: None,
             read_only: false,
-            rehearsal: false,
+            rehearsal: None,
         };
         return tui::run(load_config(&cli)?, options).await;
     };
@@ -239,7 +251,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = TuiOptions {
                 theme: theme.map(ThemeName::from),
                 read_only: *read_only,
-                rehearsal: false,
+                rehearsal: None,
             };
             return tui::run(load_config(&cli)?, options).await;
         }
@@ -294,6 +306,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             theme,
             headless,
             serve,
+            new,
+            discard,
             until,
             access_path,
             party,
@@ -317,6 +331,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     .clone()
                     .unwrap_or_else(|| PathBuf::from("cutover-rehearsal")),
                 sandbox,
+                new: *new,
+                discard: *discard,
             };
             return cutover::commands::rehearse::run(options).await;
         }
@@ -330,8 +346,11 @@ fn full_screen(cli: &Cli) -> bool {
     match &cli.command {
         None | Some(Cmd::Tui { .. }) => true,
         Some(Cmd::Rehearse {
-            headless, serve, ..
-        }) => !headless && !serve,
+            headless,
+            serve,
+            discard,
+            ..
+        }) => !headless && !serve && !discard,
         Some(_) => false,
     }
 }

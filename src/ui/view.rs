@@ -151,6 +151,9 @@ pub struct ViewState {
     pub started: DateTime<Utc>,
     pub now: DateTime<Utc>,
     pub read_only: bool,
+    /// How to start this migration again, when not `cutover` on its config (a rehearsal:
+    /// `cutover rehearse --state-dir ...`), for the quit dialog.
+    pub resume_how: Option<String>,
 }
 
 impl ViewState {
@@ -241,6 +244,7 @@ impl ViewState {
             started: journal.started_at.unwrap_or(now),
             now,
             read_only: false,
+            resume_how: None,
         }
     }
 

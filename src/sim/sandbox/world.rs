@@ -339,8 +339,11 @@ async fn start_cluster(
 /// (dropped from a shared server), the clusters' objects, the Redis data, its PostgreSQL's
 /// folder and its kubeconfig. The manifest stays, marked removed with `why`, with the age
 /// identity (it decrypts the secrets dump the rehearsal made). Returns what could not be
-/// removed.
+/// removed. A sandbox removed already is left as it is.
 pub fn discard(dir: &Path, why: &str) -> Vec<String> {
+    if manifest::removal(dir).is_some() {
+        return Vec::new();
+    }
     let manifest = manifest::read(dir).ok();
     let mut left = remove_state(dir, manifest.as_ref());
     let mut tombstone = manifest.unwrap_or_default();
