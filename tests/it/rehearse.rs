@@ -46,18 +46,18 @@ fn rehearse_expecting(state: &Path, args: &[&str], code: i32) -> (String, String
 /// A state folder for rehearsals (one the user `postgres` can reach, for a sandbox with a
 /// PostgreSQL of its own); whatever paused rehearsal is left in it has its sandbox removed
 /// when the test ends, so no database stays on a shared server.
-struct StateDir {
+pub(crate) struct StateDir {
     dir: tempfile::TempDir,
 }
 
 impl StateDir {
-    fn new() -> StateDir {
+    pub(crate) fn new() -> StateDir {
         StateDir {
             dir: crate::sandbox::reachable_tempdir(),
         }
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 }
@@ -79,7 +79,7 @@ impl Drop for Running {
 }
 
 /// The rehearsals of `state`, oldest first: (name, sandbox folder).
-fn rehearsals(state: &Path) -> Vec<(String, PathBuf)> {
+pub(crate) fn rehearsals(state: &Path) -> Vec<(String, PathBuf)> {
     let mut names: Vec<String> = std::fs::read_dir(state)
         .expect("state dir")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -95,7 +95,7 @@ fn rehearsals(state: &Path) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-fn journal(state: &Path, name: &str) -> Vec<Value> {
+pub(crate) fn journal(state: &Path, name: &str) -> Vec<Value> {
     read_journal(&state.join(name).join("journal.jsonl")).0
 }
 
