@@ -112,15 +112,17 @@ enum Cmd {
         /// operator (journaled as such); exit 0 when done.
         #[arg(long)]
         headless: bool,
-        /// Start the sandbox and print how to reach it, until Ctrl-C.
+        /// Start the sandbox (the paused rehearsal's, else a new one) and print how to reach it,
+        /// until Ctrl-C; its state stays, for `cutover --config` on the config it prints and for
+        /// the next `cutover rehearse`.
         #[arg(long, conflicts_with = "headless")]
         serve: bool,
         /// Start a new rehearsal even when a paused one could be resumed; the paused one's
         /// sandbox is removed (its journal stays).
         #[arg(long)]
         new: bool,
-        /// Remove the sandbox of the paused rehearsal (its servers' data and databases; its
-        /// journal stays) and start nothing.
+        /// Remove the sandbox of the paused rehearsals in the state folder (their servers' data
+        /// and databases; their journals stay) and start nothing.
         #[arg(long, conflicts_with_all = ["new", "headless", "serve"])]
         discard: bool,
         /// Stop after this step is done.
@@ -129,7 +131,8 @@ enum Cmd {
         /// The access path of a new rehearsal (a resumed one keeps its own).
         #[arg(long, default_value = "limited")]
         access_path: String,
-        /// The party the rehearsal operator acts for, in a new rehearsal.
+        /// The party the rehearsal operator acts for (a new rehearsal's; a resumed one keeps
+        /// its own).
         #[arg(long, default_value = "red-hat")]
         party: String,
         /// Services (products) in the seeded source (of a new rehearsal; a resumed one keeps
