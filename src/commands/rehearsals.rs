@@ -99,10 +99,9 @@ pub fn new_name(state_dir: &Path) -> String {
 fn order(name: &str) -> Option<(String, u32)> {
     let rest = name.strip_prefix(PREFIX)?;
     let stamp = rest.get(..15)?;
-    let valid =
-        stamp
-            .char_indices()
-            .all(|(i, c)| if i == 8 { c == '-' } else { c.is_ascii_digit() });
+    let valid = stamp
+        .char_indices()
+        .all(|(i, c)| if i == 8 { c == '-' } else { c.is_ascii_digit() });
     if !valid {
         return None;
     }

@@ -156,8 +156,11 @@ fn again(dir: &Path, manifest: &Manifest) -> anyhow::Result<Servers> {
         );
     }
     let postgres = match manifest.postgres.kept_cluster_port {
-        Some(port) => PgServer::kept_cluster(&postgres_dir, Some(port))
-            .context("cannot start the sandbox's PostgreSQL again")?,
+        Some(port) => {
+            wait_for_postmaster_exit(&postgres_dir.join("data"));
+            PgServer::kept_cluster(&postgres_dir, Some(port))
+                .context("cannot start the sandbox's PostgreSQL again")?
+        }
         None => PgServer::at(&manifest.postgres.admin_url).map_err(|e| {
             bad_input(format!(
                 "the PostgreSQL at {} that holds its databases does not answer ({e:#}); start it \
@@ -183,6 +186,22 @@ fn again(dir: &Path, manifest: &Manifest) -> anyhow::Result<Servers> {
         postgres,
         databases,
     })
+}
+
+/// Waits (bounded) until no postmaster runs from `data`: after a kill -9 of the process that
+/// ran the sandbox, its watchdog stops the server, which may let its port go before it exits
+/// and removes `postmaster.pid`. Past the bound, starting it says what holds it.
+fn wait_for_postmaster_exit(data: &Path) {
+    let alive = || {
+        std::fs::read_to_string(data.join("postmaster.pid"))
+            .ok()
+            .and_then(|text| text.lines().next()?.trim().parse::<u32>().ok())
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    };
+    let start = std::time::Instant::now();
+    while alive() && start.elapsed() < PORTS_WAIT {
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Removes what the sandbox in `dir` keeps outside its folder (its databases on a shared

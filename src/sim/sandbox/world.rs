@@ -101,6 +101,11 @@ impl Sandbox {
             }
         }
         for name in CLUSTERS {
+            if !manifest.clusters.contains_key(name) {
+                return Err(bad_input(format!(
+                    "its manifest names no port for its {name} cluster"
+                )));
+            }
             let file = manifest::cluster_file(dir, name);
             if !file.is_file() {
                 return Err(bad_input(format!(
