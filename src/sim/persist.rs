@@ -56,10 +56,6 @@ impl Persist {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Writes `snapshot` unless a newer one is on disk already. Blocks on the disk.
     pub fn save(&self, snapshot: &Snapshot) {
         let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, anyhow};
@@ -16,6 +15,7 @@ use super::persist::{self, Persist};
 use super::portforward::PortTarget;
 use super::state::{ClusterSpec, Denial, Inner, Shared, ensure_namespace};
 use super::{api, catalog, controller, selector, store, validate};
+use crate::error::bad_input;
 
 /// A running simulated cluster. Dropping it stops the server, its watches and its controller.
 pub struct SimCluster {
@@ -33,7 +33,7 @@ impl SimCluster {
             Some(port) => tokio::net::TcpListener::bind(("127.0.0.1", port))
                 .await
                 .map_err(|e| {
-                    crate::error::bad_input(format!(
+                    bad_input(format!(
                         "cannot serve the simulated cluster {} on port {port} ({e}): another \
                          process holds the port; stop it (`ss -ltnp 'sport = :{port}'` names it) \
                          and try again",
@@ -53,7 +53,10 @@ impl SimCluster {
             .unwrap_or(0x9e37_79b9)
             ^ u64::from(addr.port());
         let saved = match &spec.state_file {
-            Some(path) if path.exists() => Some(persist::load(path)?),
+            // An unreadable file is bad input: the cluster cannot start again from it.
+            Some(path) if path.exists() => {
+                Some(persist::load(path).map_err(|e| bad_input(format!("{e:#}")))?)
+            }
             _ => None,
         };
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -93,14 +96,14 @@ impl SimCluster {
                         )
                     })
                     .map_err(|e| {
-                        anyhow!(
+                        bad_input(format!(
                             "cannot restore the simulated cluster {} from {}: {e}",
                             spec.name,
                             spec.state_file
                                 .as_deref()
                                 .map(|p| p.display().to_string())
                                 .unwrap_or_default()
-                        )
+                        ))
                     })?;
             }
             for ns in &spec.namespaces {
@@ -134,11 +137,6 @@ impl SimCluster {
             shutdown,
             tasks,
         })
-    }
-
-    /// The file a kept cluster saves its objects to.
-    pub fn state_file(&self) -> Option<&Path> {
-        self.shared.persist.as_deref().map(Persist::path)
     }
 
     /// `http://127.0.0.1:PORT`
