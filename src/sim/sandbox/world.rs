@@ -80,12 +80,18 @@ impl Sandbox {
         }
     }
 
-    /// Starts the kept sandbox in `dir` again from its state: the same ports (see
-    /// [`Sandbox::config_toml`]: the journal's facts and the clusters' secrets name them), the
-    /// clusters' objects as they were saved, the Redis data and the databases as they were
-    /// left; nothing is seeded again, and the workers run as the source's replicas say. A
-    /// sandbox that cannot start again (its folder, a database or a server's data gone, a
-    /// manifest of another format, a port taken) is bad input that says what is wrong.
+    /// Starts the kept sandbox in `dir` again from its state: the clusters' objects as they
+    /// were saved, the Redis data and the databases as they were left; nothing is seeded again,
+    /// and the workers run as the source's replicas say. A sandbox that cannot start again (its
+    /// folder, a database or a server's data gone, a manifest of another format, a port taken)
+    /// is bad input that says what is wrong.
+    ///
+    /// Every server comes back on the port it had, rather than on a new one with the objects and
+    /// the config rewritten to match: the migration's journal names those ports too (the
+    /// inventory's stores, the dumps' sources, as facts later steps read), and a journal is
+    /// never rewritten; so do the destination's secrets, the config and the kubeconfig. The
+    /// ports lie below the kernel's ephemeral range, where no outgoing connection takes them
+    /// while the sandbox is stopped; one another server took is an error naming it.
     pub async fn resume(dir: &Path) -> Result<Sandbox> {
         let manifest = manifest::read(dir).map_err(|e| bad_input(format!("{e:#}")))?;
         match manifest.state {
