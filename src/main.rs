@@ -102,7 +102,8 @@ enum Cmd {
         skips: Vec<String>,
     },
     /// Rehearses the whole migration on this machine: simulated clusters, real Redis
-    /// and PostgreSQL servers, seeded 3scale data.
+    /// and PostgreSQL servers, seeded 3scale data. The sandbox keeps its state in the state
+    /// folder: a rehearsal paused, quit or killed part-way is resumed by the same command.
     Rehearse {
         /// Colours of the wizard (without --headless or --serve).
         #[arg(long, value_enum)]
@@ -111,17 +112,31 @@ enum Cmd {
         /// operator (journaled as such); exit 0 when done.
         #[arg(long)]
         headless: bool,
-        /// Start the sandbox and print how to reach it, until Ctrl-C.
+        /// Start the sandbox (the paused rehearsal's, else a new one) and print how to reach it,
+        /// until Ctrl-C; its state stays, for `cutover --config` on the config it prints and for
+        /// the next `cutover rehearse`.
         #[arg(long, conflicts_with = "headless")]
         serve: bool,
+        /// Start a new rehearsal even when a paused one could be resumed; the paused one's
+        /// sandbox is removed (its journal stays).
+        #[arg(long)]
+        new: bool,
+        /// Remove the sandbox of the paused rehearsals in the state folder (their servers' data
+        /// and databases; their journals stay) and start nothing.
+        #[arg(long, conflicts_with_all = ["new", "headless", "serve"])]
+        discard: bool,
         /// Stop after this step is done.
         #[arg(long, value_name = "STEP")]
         until: Option<String>,
+        /// The access path of a new rehearsal (a resumed one keeps its own).
         #[arg(long, default_value = "limited")]
         access_path: String,
+        /// The party the rehearsal operator acts for (a new rehearsal's; a resumed one keeps
+        /// its own).
         #[arg(long, default_value = "red-hat")]
         party: String,
-        /// Services (products) in the seeded source.
+        /// Services (products) in the seeded source (of a new rehearsal; a resumed one keeps
+        /// its data, as do the two sizes below).
         #[arg(long, default_value_t = 5)]
         services: u32,
         /// Applications per service.
@@ -209,7 +224,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         let options = TuiOptions {
             theme: None,
             read_only: false,
-            rehearsal: false,
+            rehearsal: None,
         };
         return tui::run(load_config(&cli)?, options).await;
     };
@@ -239,7 +254,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = TuiOptions {
                 theme: theme.map(ThemeName::from),
                 read_only: *read_only,
-                rehearsal: false,
+                rehearsal: None,
             };
             return tui::run(load_config(&cli)?, options).await;
         }
@@ -294,6 +309,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             theme,
             headless,
             serve,
+            new,
+            discard,
             until,
             access_path,
             party,
@@ -317,6 +334,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     .clone()
                     .unwrap_or_else(|| PathBuf::from("cutover-rehearsal")),
                 sandbox,
+                new: *new,
+                discard: *discard,
             };
             return cutover::commands::rehearse::run(options).await;
         }
@@ -330,8 +349,11 @@ fn full_screen(cli: &Cli) -> bool {
     match &cli.command {
         None | Some(Cmd::Tui { .. }) => true,
         Some(Cmd::Rehearse {
-            headless, serve, ..
-        }) => !headless && !serve,
+            headless,
+            serve,
+            discard,
+            ..
+        }) => !headless && !serve && !discard,
         Some(_) => false,
     }
 }

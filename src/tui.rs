@@ -33,8 +33,9 @@ pub struct TuiOptions {
     pub theme: Option<ThemeName>,
     /// Follow the journal of a migration someone else runs; send nothing.
     pub read_only: bool,
-    /// A rehearsal: its sandbox goes with it, so there is nothing to resume.
-    pub rehearsal: bool,
+    /// A rehearsal: the command that resumes it (its sandbox is started again from its state
+    /// folder by `cutover rehearse`, not by `cutover` on its config).
+    pub rehearsal: Option<String>,
 }
 
 /// Set by the panic hook: a task panicked and the terminal was given back, so the
@@ -78,6 +79,7 @@ pub async fn run(config: Config, options: TuiOptions) -> Result<ExitCode> {
     let journal_path = engine.journal_path()?;
     let mut view = ViewState::from_config(&config, &plan(&config), &state, chrono::Utc::now());
     view.resume = ResumePrompt::new(&sessions, &view.steps);
+    view.resume_how = options.rehearsal.clone();
     let monitors = Monitors::start(Arc::clone(&config), event_tx, MonitorOptions::default());
     monitors.follow_journal(&state);
     let engine = tokio::spawn(engine.run());
@@ -92,14 +94,11 @@ pub async fn run(config: Config, options: TuiOptions) -> Result<ExitCode> {
     let outcome = event_loop(&mut screen, &mut view, &theme, &mut signals, wiring).await;
     drop(screen);
     let end = outcome?;
-    let resume = if options.rehearsal {
-        "the rehearsal's sandbox stops with it, so it cannot be resumed; to rehearse a pause \
-         and resume, start the sandbox with `cutover rehearse --serve` and open the wizard on \
-         the config it prints"
-    } else {
-        "run `cutover` again with the same config to resume"
+    let resume = match &options.rehearsal {
+        Some(again) => format!("run {again} again to resume"),
+        None => "run `cutover` again with the same config to resume".to_string(),
     };
-    Ok(farewell(&view, end, &journal_path, resume))
+    Ok(farewell(&view, end, &journal_path, &resume))
 }
 
 /// `--read-only`: follows the journal and step logs of a migration another

@@ -5,6 +5,7 @@ pub mod matrix;
 pub mod pg;
 pub mod plan;
 pub mod redis;
+pub mod rehearsals;
 pub mod rehearse;
 pub mod rollback;
 pub mod status;

@@ -25,7 +25,7 @@ fn status_word(r: &crate::journal::StepRecord, running_now: bool) -> &'static st
 }
 
 /// Where a migration stands as a whole.
-fn overall(state: &JournalState, steps: &[PlannedStep]) -> String {
+pub(crate) fn overall(state: &JournalState, steps: &[PlannedStep]) -> String {
     if state.entries == 0 {
         return "not-started".into();
     }

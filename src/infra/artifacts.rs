@@ -303,25 +303,30 @@ impl Manifest {
     }
 
     fn write(&self, folder: &Path) -> Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let to = folder.join(MANIFEST);
-        let partial = partial_path(&to);
         make_private_dir(folder)?;
-        let text = serde_json::to_string_pretty(self)?;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&partial)
-            .with_context(|| format!("cannot write {}", partial.display()))?;
-        f.write_all(text.as_bytes())
-            .and_then(|()| f.write_all(b"\n"))
-            .and_then(|()| f.sync_all())
-            .with_context(|| format!("cannot write {}", partial.display()))?;
-        publish(&partial, &to)
+        let mut text = serde_json::to_string_pretty(self)?;
+        text.push('\n');
+        write_whole(&folder.join(MANIFEST), text.as_bytes())
     }
+}
+
+/// Replaces `to` with `bytes` so that a crash at any moment leaves the old file or the new one
+/// whole: written into `to`'s `.partial` file (mode 0600), synced, then [`publish`]ed.
+pub fn write_whole(to: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let partial = partial_path(to);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    publish(&partial, to)
 }
 
 /// The name of `path` relative to `folder`, as the manifest keeps it.

@@ -22,10 +22,20 @@ use super::{discovery, patch, scale, ssar, validate, watch};
 const MAX_BODY: usize = 8 * 1024 * 1024;
 
 pub async fn handle(State(sim): State<Arc<Shared>>, req: Request) -> Response {
-    match serve(&sim, req).await {
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let response = match serve(&sim, req).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
+    };
+    // A kept cluster answers a write once what it changed is saved, as an API server answers
+    // once etcd has committed.
+    if writes && let Some(persist) = &sim.persist {
+        let rv = sim.lock().store.current_rv();
+        if let Err(e) = persist.wait_saved(rv).await {
+            return ApiError::internal(e).into_response();
+        }
     }
+    response
 }
 
 async fn serve(sim: &Arc<Shared>, req: Request) -> Result<Response, ApiError> {

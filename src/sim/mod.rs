@@ -16,6 +16,7 @@ pub mod installation;
 mod kubeconfig;
 mod object_storage;
 mod patch;
+mod persist;
 mod portforward;
 mod protobuf;
 mod request;

@@ -11,9 +11,11 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::exec::ExecRule;
+use super::persist::{self, Persist};
 use super::portforward::PortTarget;
 use super::state::{ClusterSpec, Denial, Inner, Shared, ensure_namespace};
 use super::{api, catalog, controller, selector, store, validate};
+use crate::error::bad_input;
 
 /// A running simulated cluster. Dropping it stops the server, its watches and its controller.
 pub struct SimCluster {
@@ -23,11 +25,25 @@ pub struct SimCluster {
 }
 
 impl SimCluster {
-    /// Binds a free loopback port, creates the spec's namespaces and starts serving.
+    /// Binds a free loopback port (or the spec's), creates the spec's namespaces and starts
+    /// serving. With a state file, the objects saved there come back first (with their
+    /// resourceVersions and uids), and every change is saved there from now on.
     pub async fn start(spec: ClusterSpec) -> anyhow::Result<SimCluster> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .context("cannot bind a loopback port for the simulated cluster")?;
+        let listener = match spec.port {
+            Some(port) => tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .map_err(|e| {
+                    bad_input(format!(
+                        "cannot serve the simulated cluster {} on port {port} ({e}): another \
+                         process holds the port; stop it (`ss -ltnp 'sport = :{port}'` names it) \
+                         and try again",
+                        spec.name
+                    ))
+                })?,
+            None => tokio::net::TcpListener::bind(("127.0.0.1", 0))
+                .await
+                .context("cannot bind a loopback port for the simulated cluster")?,
+        };
         let addr = listener
             .local_addr()
             .context("cannot read the simulated cluster's address")?;
@@ -36,6 +52,13 @@ impl SimCluster {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0x9e37_79b9)
             ^ u64::from(addr.port());
+        let saved = match &spec.state_file {
+            // An unreadable file is bad input: the cluster cannot start again from it.
+            Some(path) if path.exists() => {
+                Some(persist::load(path).map_err(|e| bad_input(format!("{e:#}")))?)
+            }
+            _ => None,
+        };
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
             spec: spec.clone(),
@@ -52,9 +75,37 @@ impl SimCluster {
             }),
             kick: Notify::new(),
             shutdown: shutdown_rx.clone(),
+            persist: spec
+                .state_file
+                .as_deref()
+                .map(|path| Arc::new(Persist::new(path))),
         });
+        // Subscribed before anything changes, so the saver misses nothing.
+        let changes = shared.lock().store.changes.subscribe();
         {
             let mut inner = shared.lock();
+            if let Some(snapshot) = saved {
+                let without = spec.without_groups.clone();
+                inner
+                    .store
+                    .restore(snapshot, |o| {
+                        catalog::find_kind(
+                            &without,
+                            o["apiVersion"].as_str().unwrap_or(""),
+                            o["kind"].as_str().unwrap_or(""),
+                        )
+                    })
+                    .map_err(|e| {
+                        bad_input(format!(
+                            "cannot restore the simulated cluster {} from {}: {e}",
+                            spec.name,
+                            spec.state_file
+                                .as_deref()
+                                .map(|p| p.display().to_string())
+                                .unwrap_or_default()
+                        ))
+                    })?;
+            }
             for ns in &spec.namespaces {
                 ensure_namespace(&mut inner, ns).map_err(|e| anyhow!(e.message))?;
             }
@@ -72,10 +123,19 @@ impl SimCluster {
             }
         });
         let controller = tokio::spawn(controller::run(shared.clone()));
+        let mut tasks = vec![server, controller];
+        if let Some(persist) = &shared.persist {
+            save_now(&shared, persist);
+            tasks.push(tokio::spawn(keep_saving(
+                shared.clone(),
+                persist.clone(),
+                changes,
+            )));
+        }
         Ok(SimCluster {
             shared,
             shutdown,
-            tasks: vec![server, controller],
+            tasks,
         })
     }
 
@@ -243,9 +303,45 @@ impl Drop for SimCluster {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
         // The server (first task) ends by itself through graceful shutdown, closing idle
-        // keep-alive connections; the controller loops forever and is aborted.
+        // keep-alive connections; the controller and the saver loop forever and are aborted.
         for task in self.tasks.iter().skip(1) {
             task.abort();
+        }
+        // The last changes (a controller's) may not be saved yet.
+        if let Some(persist) = &self.shared.persist {
+            save_now(&self.shared, persist);
+        }
+    }
+}
+
+/// Saves the objects as they are now.
+fn save_now(shared: &Shared, persist: &Persist) {
+    let snapshot = shared.lock().store.snapshot();
+    persist.save(&snapshot);
+}
+
+/// Saves the objects after every change; changes that come while a save runs are saved
+/// together by the next one.
+async fn keep_saving(
+    shared: Arc<Shared>,
+    persist: Arc<Persist>,
+    mut changes: tokio::sync::broadcast::Receiver<Arc<store::Change>>,
+) {
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+    loop {
+        match changes.recv().await {
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
+        }
+        while !matches!(
+            changes.try_recv(),
+            Err(TryRecvError::Empty | TryRecvError::Closed)
+        ) {}
+        let snapshot = shared.lock().store.snapshot();
+        let persist = persist.clone();
+        let saved = tokio::task::spawn_blocking(move || persist.save(&snapshot)).await;
+        if saved.is_err() {
+            return;
         }
     }
 }

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Mutex, MutexGuard};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -13,6 +14,7 @@ use tokio::sync::Notify;
 use super::catalog;
 use super::exec::ExecRule;
 use super::object_storage::ObjectStorage;
+use super::persist::Persist;
 use super::portforward::PortTarget;
 use super::status::ApiError;
 use super::store;
@@ -38,6 +40,11 @@ pub struct ClusterSpec {
     /// Where Velero backups go; clusters given the same handle share buckets, so a backup
     /// taken on one can be restored on another.
     pub object_storage: ObjectStorage,
+    /// The loopback port to serve on (None: a free one).
+    pub port: Option<u16>,
+    /// Keep the objects in this file: loaded when it exists, saved after every change (see
+    /// `persist`). None: they live in memory only.
+    pub state_file: Option<PathBuf>,
 }
 
 impl ClusterSpec {
@@ -51,6 +58,8 @@ impl ClusterSpec {
             without_groups: Vec::new(),
             velero_step: Duration::from_millis(100),
             object_storage: ObjectStorage::default(),
+            port: None,
+            state_file: None,
         }
     }
 
@@ -78,6 +87,16 @@ impl ClusterSpec {
     /// Shares object storage with other clusters (see [`ObjectStorage`]).
     pub fn object_storage(mut self, storage: &ObjectStorage) -> ClusterSpec {
         self.object_storage = storage.clone();
+        self
+    }
+
+    pub fn port(mut self, port: u16) -> ClusterSpec {
+        self.port = Some(port);
+        self
+    }
+
+    pub fn state_file(mut self, path: impl Into<PathBuf>) -> ClusterSpec {
+        self.state_file = Some(path.into());
         self
     }
 
@@ -170,6 +189,8 @@ pub(crate) struct Shared {
     pub kick: Notify,
     /// Flips to true when the cluster is dropped; long-lived streams end on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Where a kept cluster saves its objects.
+    pub persist: Option<Arc<Persist>>,
 }
 
 impl Shared {

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
@@ -95,6 +96,19 @@ fn same_content(a: &Value, b: &Value) -> bool {
     strip(a) == strip(b)
 }
 
+/// Everything a kept cluster needs to start again as it was: its objects as stored (with their
+/// resourceVersions, uids and status), the resourceVersion counter and the uid sequence. The
+/// watch history is not kept: a watch from before the restart gets 410 Gone, as after an API
+/// server's compaction.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub resource_version: u64,
+    pub uid_sequence: u64,
+    pub uid_salt: u64,
+    pub objects: Vec<Value>,
+}
+
 impl ObjectStore {
     pub fn new(salt: u64) -> ObjectStore {
         let (changes, _) = broadcast::channel(4096);
@@ -110,6 +124,42 @@ impl ObjectStore {
 
     pub fn current_rv(&self) -> u64 {
         self.rv
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            resource_version: self.rv,
+            uid_sequence: self.uid_seq,
+            uid_salt: self.uid_salt,
+            objects: self.objects.values().cloned().collect(),
+        }
+    }
+
+    /// Replaces everything with `snapshot`; `kind_of` finds each object's type (None: the
+    /// cluster does not serve it, an error naming the object).
+    pub fn restore(
+        &mut self,
+        snapshot: Snapshot,
+        kind_of: impl Fn(&Value) -> Option<&'static ResourceType>,
+    ) -> Result<(), String> {
+        let mut objects = BTreeMap::new();
+        for object in snapshot.objects {
+            let name = meta_str(&object, "name").unwrap_or("").to_string();
+            let Some(rt) = kind_of(&object) else {
+                return Err(format!(
+                    "{} {} {name} is of a kind this cluster does not serve",
+                    object["apiVersion"], object["kind"]
+                ));
+            };
+            let ns = meta_str(&object, "namespace").unwrap_or("").to_string();
+            objects.insert(key(rt, &ns, &name), object);
+        }
+        self.rv = snapshot.resource_version;
+        self.uid_seq = snapshot.uid_sequence;
+        self.uid_salt = snapshot.uid_salt;
+        self.objects = objects;
+        self.history.clear();
+        Ok(())
     }
 
     pub fn oldest_replayable(&self) -> u64 {

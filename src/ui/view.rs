@@ -166,6 +166,9 @@ pub struct ViewState {
     pub artifacts: Option<(u64, u64)>,
     /// On a read-only screen: who runs the migration now (None: nobody).
     pub run_by: Option<crate::event::Operator>,
+    /// How to start this migration again, when not `cutover` on its config (a rehearsal:
+    /// `cutover rehearse --state-dir ...`), for the quit dialog.
+    pub resume_how: Option<String>,
 }
 
 impl ViewState {
@@ -305,6 +308,7 @@ impl ViewState {
             finished_open: false,
             artifacts: None,
             last_done_by,
+            resume_how: None,
         }
     }
 

@@ -8,6 +8,8 @@ use cutover::infra::kube::{KubeCluster, WorkloadKind};
 use cutover::runbook::ClusterRole;
 use cutover::sim::sandbox::{SOURCE_NAMESPACE, Sandbox, SandboxOptions};
 
+use crate::sim_seed::{count, pg, redis_conn};
+
 fn source_config(sandbox: &Sandbox) -> Cluster {
     Cluster {
         role: ClusterRole::Source,
@@ -109,4 +111,203 @@ async fn the_source_stores_are_reached_through_exec_and_port_forward() {
         .await
         .expect("LLEN");
     assert!(depth > 0, "the seeded Resque queue is there");
+}
+
+/// A temporary folder the user `postgres` can enter, for a sandbox that may start a
+/// PostgreSQL of its own in it (as root, the server runs as that user).
+pub fn reachable_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix("cutover-sandbox-test")
+        .permissions(std::fs::Permissions::from_mode(0o755))
+        .tempdir()
+        .expect("a temporary folder")
+}
+
+fn backend_worker(sandbox: &Sandbox) -> serde_json::Value {
+    sandbox
+        .source
+        .get_object(
+            "apps.openshift.io/v1",
+            "DeploymentConfig",
+            SOURCE_NAMESPACE,
+            "backend-worker",
+        )
+        .expect("backend-worker")
+}
+
+/// The depth of backend's priority queue once it no longer moves: the same in three reads in a
+/// row.
+async fn settled_depth(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        let depth: u64 = redis::cmd("LLEN")
+            .arg("resque:queue:priority")
+            .query_async(conn)
+            .await
+            .expect("LLEN");
+        seen.push(depth);
+        if seen.len() >= 3 && seen[seen.len() - 3..].iter().all(|d| *d == depth) {
+            return depth;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!("the queue never stopped moving: {seen:?}");
+}
+
+fn refuses(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {url}"))
+}
+
+/// Stops a kept sandbox, starts it again from its folder and checks that what was changed
+/// through the real clients before is there after: a scaled workload with its resourceVersion,
+/// a new secret, a Redis key, a database row; then removes it.
+async fn kept_sandbox_round_trip(options: SandboxOptions) {
+    let dir = reachable_tempdir();
+    let folder = dir.path().join("sandbox");
+    let sandbox = Sandbox::create(&folder, options)
+        .await
+        .expect("the kept sandbox starts");
+    assert!(folder.join("sandbox.json").is_file());
+    let kube = KubeCluster::connect(&source_config(&sandbox).target())
+        .await
+        .expect("connect");
+    for workload in ["backend-worker", "apicast-production"] {
+        kube.scale(WorkloadKind::DeploymentConfig, workload, 0)
+            .await
+            .expect("scale to 0");
+    }
+    let scaled = backend_worker(&sandbox);
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "kept-secret"},
+        "stringData": {"KEY": "value"},
+    }))
+    .expect("a secret");
+    kube.create_secret(None, &secret).await.expect("create");
+    let mut redis = redis_conn(&sandbox.stores.source_backend_redis).await;
+    let _: () = redis::cmd("SET")
+        .arg("kept-key")
+        .arg("kept-value")
+        .query_async(&mut redis)
+        .await
+        .expect("SET");
+    let db = sandbox.stores.source_system_database.clone();
+    let client = pg(&db).await;
+    let accounts = count(&client, "SELECT count(*) FROM accounts").await;
+    client
+        .batch_execute("CREATE TABLE kept_rows (n int); INSERT INTO kept_rows VALUES (7);")
+        .await
+        .expect("insert");
+    // The workers stop with their workloads: the queue stops moving.
+    let mut queues = redis_conn(&sandbox.stores.source_backend_queues).await;
+    let depth = settled_depth(&mut queues).await;
+    let kubeconfig = std::fs::read_to_string(&sandbox.kubeconfig).expect("kubeconfig");
+    let stores = format!("{:?}", sandbox.stores);
+    let ports = [
+        port_of(&sandbox.stores.source_backend_redis),
+        port_of(&sandbox.stores.destination.system_redis),
+        sandbox.source.addr().port(),
+        sandbox.destination.addr().port(),
+    ];
+    drop((redis, queues, kube, client));
+    drop(sandbox);
+    for port in ports {
+        // A cluster's server task lets its port go once the runtime runs it.
+        let mut tries = 0;
+        while !refuses(port) && tries < 100 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            tries += 1;
+        }
+        assert!(refuses(port), "port {port} still answers after the stop");
+    }
+
+    let sandbox = Sandbox::resume(&folder)
+        .await
+        .expect("the sandbox starts again");
+    assert_eq!(format!("{:?}", sandbox.stores), stores, "the same stores");
+    assert_eq!(
+        std::fs::read_to_string(&sandbox.kubeconfig).expect("kubeconfig"),
+        kubeconfig,
+        "the same clusters"
+    );
+    let again = backend_worker(&sandbox);
+    assert_eq!(again["spec"]["replicas"], 0);
+    assert_eq!(
+        again["metadata"]["resourceVersion"],
+        scaled["metadata"]["resourceVersion"]
+    );
+    assert_eq!(again["metadata"]["uid"], scaled["metadata"]["uid"]);
+    let kube = KubeCluster::connect(&source_config(&sandbox).target())
+        .await
+        .expect("connect again");
+    let kept = kube
+        .get_secret(None, "kept-secret")
+        .await
+        .expect("get")
+        .expect("the secret is still there");
+    assert!(kept.data.is_some_and(|d| d.contains_key("KEY")));
+    let mut redis = redis_conn(&sandbox.stores.source_backend_redis).await;
+    let value: String = redis::cmd("GET")
+        .arg("kept-key")
+        .query_async(&mut redis)
+        .await
+        .expect("GET");
+    assert_eq!(value, "kept-value");
+    let mut queues = redis_conn(&sandbox.stores.source_backend_queues).await;
+    assert_eq!(
+        settled_depth(&mut queues).await,
+        depth,
+        "no worker ran: their workloads are at 0"
+    );
+    let client = pg(&db).await;
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM accounts").await,
+        accounts
+    );
+    assert_eq!(
+        count(&client, "SELECT sum(n)::bigint FROM kept_rows").await,
+        7
+    );
+    drop((redis, queues, kube, client));
+
+    let left = sandbox.remove("the test is over");
+    assert!(left.is_empty(), "{left:?}");
+    assert!(cutover::sim::sandbox::removal(&folder).is_some());
+    assert!(!folder.join("redis").exists() && !folder.join("clusters").exists());
+    let err = match Sandbox::resume(&folder).await {
+        Ok(_) => panic!("a removed sandbox starts again"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("removed"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_sandbox_starts_again_from_its_folder_as_it_was_left() {
+    kept_sandbox_round_trip(SandboxOptions {
+        pod_start_delay: Duration::from_millis(50),
+        pod_stop_delay: Duration::from_millis(50),
+        ..SandboxOptions::default()
+    })
+    .await;
+}
+
+/// As on a machine where no PostgreSQL answers: the sandbox runs one of its own in its
+/// folder, and starts it again from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_sandbox_with_a_postgresql_of_its_own_starts_it_again() {
+    let nobody = crate::support::RefusingPort::new();
+    kept_sandbox_round_trip(SandboxOptions {
+        pod_start_delay: Duration::from_millis(50),
+        pod_stop_delay: Duration::from_millis(50),
+        postgres_admin_url: format!("postgresql://postgres@127.0.0.1:{}/postgres", nobody.port()),
+        ..SandboxOptions::default()
+    })
+    .await;
 }

@@ -29,7 +29,7 @@ fn small() -> Sizes {
     }
 }
 
-async fn pg(url: &str) -> tokio_postgres::Client {
+pub(crate) async fn pg(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -37,7 +37,7 @@ async fn pg(url: &str) -> tokio_postgres::Client {
     client
 }
 
-async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+pub(crate) async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client
         .query_one(sql, &[])
         .await
@@ -45,7 +45,7 @@ async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
         .get(0)
 }
 
-async fn redis_conn(url: &str) -> redis::aio::MultiplexedConnection {
+pub(crate) async fn redis_conn(url: &str) -> redis::aio::MultiplexedConnection {
     redis::Client::open(url)
         .unwrap()
         .get_multiplexed_async_connection()

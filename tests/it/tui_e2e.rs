@@ -2,7 +2,8 @@
 //! (simulated clusters, real Redis and PostgreSQL servers): start, navigate, run
 //! the first steps, confirm a manual step, answer a typed gate, quit while a step
 //! waits, start again and resume; with `NO_COLOR=1`; stopped by SIGTERM; killed
-//! with -9. After every exit the terminal must be given back.
+//! with -9; `cutover rehearse` quit part-way and started again. After every exit the
+//! terminal must be given back.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -114,6 +115,19 @@ fn keys(t: &TmuxSession, keys: &[&str]) {
             std::thread::sleep(Duration::from_millis(150));
         }
     }
+}
+
+/// From the start (customer on the limited path): runs the checks, confirms the manual step and
+/// stops the traffic, up to the drain's gate.
+fn to_the_drain_gate(t: &TmuxSession) {
+    wait(t, "READY");
+    keys(t, &["Enter"]);
+    wait(t, "Manual step: Confirm the agreed prerequisites");
+    keys(t, &["Enter"]);
+    wait(t, "Type exactly: stop traffic");
+    t.send_text("stop traffic").expect("type");
+    keys(t, &["Enter"]);
+    wait(t, "Drain the job queues · step 10");
 }
 
 fn exit_of(t: &TmuxSession) -> i32 {
@@ -439,14 +453,7 @@ fn countdown_end(screen: &str) -> String {
 fn the_drain_counts_down_keeps_its_clock_across_a_kill_and_quits_at_once() {
     let r = Rehearsal::start("countdown", "customer");
     let t = r.wizard((120, 36), &[], &[]);
-    wait(&t, "READY");
-    keys(&t, &["Enter"]);
-    wait(&t, "Manual step: Confirm the agreed prerequisites");
-    keys(&t, &["Enter"]);
-    wait(&t, "Type exactly: stop traffic");
-    t.send_text("stop traffic").expect("type");
-    keys(&t, &["Enter"]);
-    wait(&t, "Drain the job queues · step 10");
+    to_the_drain_gate(&t);
     keys(&t, &["Enter"]);
     // The sandbox's retry, schedule and dead sets never empty: the drain waits its agreed
     // two minutes, counting down, and names them.
@@ -554,5 +561,60 @@ fn the_pods_panel_names_the_destination_while_the_seed_runs() {
     }
     let code = exit_of(&t);
     assert!(code == 0 || code == 1, "exit {code}");
+    restored(&t);
+}
+
+#[test]
+fn a_rehearsal_quit_part_way_is_offered_a_resume_by_cutover_rehearse() {
+    let state = crate::rehearse::StateDir::new();
+    let bin = cutover_bin();
+    let dir = state.path().display().to_string();
+    let command = [
+        bin.to_str().expect("a UTF-8 path"),
+        "rehearse",
+        "--state-dir",
+        &dir,
+        "--party",
+        "customer",
+    ];
+    let t = TmuxSession::start("rehearse", 120, 36, &command, &[], state.path())
+        .expect("tmux starts the rehearsal");
+    to_the_drain_gate(&t);
+    keys(&t, &["Escape", "q"]);
+    let dialog = wait(&t, "waits for an answer. Quitting leaves it waiting");
+    assert!(
+        dialog.contains("Run `cutover rehearse --state-dir"),
+        "the quit dialog says how to resume a rehearsal:\n{dialog}"
+    );
+    keys(&t, &["y"]);
+    assert_eq!(exit_of(&t), 0);
+    restored(&t);
+    let after = t.capture().expect("capture");
+    assert!(
+        after.contains("sandbox stopped; its state stays"),
+        "{after}"
+    );
+    let [(name, _)] = &crate::rehearse::rehearsals(state.path())[..] else {
+        panic!("one rehearsal");
+    };
+
+    // The same command: the same rehearsal, its sandbox started again, the resume prompt.
+    let t = TmuxSession::start("rehearse", 120, 36, &command, &[], state.path())
+        .expect("tmux starts the rehearsal again");
+    let prompt = wait(&t, "Resume this migration?");
+    assert!(prompt.contains(name.as_str()), "{prompt}");
+    assert!(
+        prompt.contains("next: step 10. Drain the job queues"),
+        "{prompt}"
+    );
+    keys(&t, &["Enter"]);
+    wait(&t, "Drain the job queues · step 10");
+    let entries = crate::rehearse::journal(state.path(), name);
+    assert_eq!(count(&entries, "step-started", "check-redis"), 1);
+    assert_eq!(count(&entries, "step-started", "stop-traffic"), 1);
+    keys(&t, &["C-c"]);
+    wait(&t, "Quit?");
+    keys(&t, &["y"]);
+    assert_eq!(exit_of(&t), 0);
     restored(&t);
 }

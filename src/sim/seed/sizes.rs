@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 /// How much data the sandbox gets. The default seeds everything in a few seconds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sizes {
     /// Services (products) of the default tenant, each with its proxy, plans and metrics.
     pub services: u32,

@@ -232,12 +232,31 @@ pub fn signal(pid: u32, signal: rustix::process::Signal) -> anyhow::Result<()> {
 /// A sh snippet that SIGKILLs the process in `pid_expr` only if its command line still
 /// mentions one of `markers`, so a recycled pid is never hit.
 pub(super) fn guarded_kill(pid_expr: &str, markers: &[&str]) -> String {
+    let ours = mentions_any(markers);
+    format!("pid={pid_expr}; if [ -n \"$pid\" ] && {ours}; then kill -9 $pid; fi")
+}
+
+/// A sh snippet that stops the process in `pid_expr` with SIGTERM, only if its command line
+/// still mentions one of `markers`, waits up to `wait` for it to exit, and SIGKILLs it after
+/// that (checking the markers again, so a recycled pid is never hit).
+pub(super) fn guarded_stop(pid_expr: &str, markers: &[&str], wait: Duration) -> String {
+    let ours = mentions_any(markers);
+    let tenths = wait.as_millis() / 100;
+    format!(
+        "pid={pid_expr}; if [ -n \"$pid\" ] && {ours}; then kill -TERM $pid; i=0; \
+         while [ $i -lt {tenths} ] && {ours}; do sleep 0.1; i=$((i+1)); done; \
+         if {ours}; then kill -9 $pid; fi; fi"
+    )
+}
+
+/// A sh condition: the command line of process `$pid` mentions one of `markers`.
+fn mentions_any(markers: &[&str]) -> String {
     let checks = markers
         .iter()
         .map(|m| format!("grep -qaF {} /proc/$pid/cmdline 2>/dev/null", shq(m)))
         .collect::<Vec<_>>()
         .join(" || ");
-    format!("pid={pid_expr}; if [ -n \"$pid\" ] && {{ {checks}; }}; then kill -9 $pid; fi")
+    format!("{{ {checks}; }}")
 }
 
 /// A sh snippet that SIGKILLs every process whose command line mentions `marker` (but the

@@ -8,31 +8,41 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 
-use super::ports::{PORT_ATTEMPTS, free_port};
+use super::ports::{PORT_ATTEMPTS, ensure_free, free_port, stable_port};
 use super::process::{
-    POLL_INTERVAL, START_POLLS, Watchdog, find_binary, guarded_kill, kept_tempdir, log_tail,
-    path_str, shq, signal,
+    POLL_INTERVAL, START_POLLS, Watchdog, find_binary, guarded_kill, guarded_stop, kept_tempdir,
+    log_tail, path_str, shq, signal,
 };
 use crate::infra::rdb::encode;
 
 /// How long one setup command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a kept server gets to flush its append-only file and exit after SIGTERM.
+const KEPT_STOP_WAIT: Duration = Duration::from_secs(10);
 const LOG_FILE: &str = "redis.log";
 
 /// How to start a [`RedisProcess`]. The default: the `redis-server` on PATH, no password, no
-/// persistence at all.
+/// persistence at all, in a temporary folder on a free port.
 #[derive(Clone, Debug, Default)]
 pub struct RedisOptions {
     /// `requirepass`; [`RedisProcess::url`] then carries it.
     pub password: Option<String>,
     /// Keep an RDB file with this name (`dbfilename`) in the server's folder, where `SAVE`
     /// and `BGSAVE` write it, for whoever reads it as a backup ([`RedisProcess::rdb_path`]).
-    /// Either way the server runs with `--save ""` and `--appendonly no`: no automatic
-    /// snapshots, no append-only file.
+    /// The server runs with `--save ""`: no automatic snapshots.
     pub rdb_file: Option<String>,
     /// The `redis-server` binary to run, for a version other than the machine's (an older
     /// Redis as a migration target, say). None: `redis-server` from PATH, else `/usr/bin`.
     pub binary: Option<PathBuf>,
+    /// Keep the data in this folder (created when missing): the server writes an append-only
+    /// file there (`appendfsync everysec`), stops with SIGTERM so that it flushes it (when
+    /// dropped, and by the watchdog when its owner dies), and the folder stays, so a server
+    /// started on it again has the data back. None: a temporary folder, no append-only file,
+    /// removed with the server.
+    pub kept_dir: Option<PathBuf>,
+    /// Listen on this port, or fail to start. None: a free port (outside the kernel's
+    /// ephemeral range for a kept server, which must find it free again).
+    pub port: Option<u16>,
 }
 
 impl RedisOptions {
@@ -50,9 +60,20 @@ impl RedisOptions {
         self.binary = Some(path.into());
         self
     }
+
+    pub fn kept_dir(mut self, dir: impl Into<PathBuf>) -> RedisOptions {
+        self.kept_dir = Some(dir.into());
+        self
+    }
+
+    pub fn port(mut self, port: u16) -> RedisOptions {
+        self.port = Some(port);
+        self
+    }
 }
 
-/// A running `redis-server`. Dropping it kills the process and removes its folder.
+/// A running `redis-server`. Dropping it kills the process and removes its folder (a kept
+/// server: stops it with SIGTERM and keeps the folder).
 pub struct RedisProcess {
     child: Child,
     port: u16,
@@ -82,13 +103,21 @@ impl RedisProcess {
                 })?
             }
         };
+        let attempts = if options.port.is_some() {
+            1
+        } else {
+            PORT_ATTEMPTS
+        };
         let mut last_error = anyhow!("no attempt made");
-        for _ in 0..PORT_ATTEMPTS {
+        for _ in 0..attempts {
             match Self::launch(&binary, &options)? {
                 Ok(server) => return Ok(server),
                 // Most likely another process took the port; the next try takes another.
                 Err(e) => last_error = e,
             }
+        }
+        if let Some(port) = options.port {
+            return Err(last_error.context(format!("redis-server did not come up on port {port}")));
         }
         Err(last_error.context(format!(
             "redis-server did not come up on a free loopback port after {PORT_ATTEMPTS} attempts"
@@ -149,8 +178,14 @@ impl RedisProcess {
             .with_context(|| format!("redis-server on port {} did not answer {args:?}", self.port))
     }
 
-    /// Stops the server now and removes its folder (as dropping it does).
+    /// Stops the server now and removes its folder (as dropping it does; a kept server's
+    /// folder stays).
     pub fn stop(self) {}
+
+    /// Whether the server keeps its data in its folder ([`RedisOptions::kept_dir`]).
+    pub fn is_kept(&self) -> bool {
+        self.options.kept_dir.is_some()
+    }
 
     /// One attempt on one port. The outer error is final (the binary cannot run, no folder);
     /// the inner one means "try another port".
@@ -158,25 +193,44 @@ impl RedisProcess {
         binary: &Path,
         options: &RedisOptions,
     ) -> anyhow::Result<anyhow::Result<RedisProcess>> {
-        let dir = kept_tempdir("cutover-redis", None)?;
+        let kept = options.kept_dir.is_some();
+        let port = match (options.port, kept) {
+            (Some(port), _) => ensure_free(port).map(|()| port)?,
+            (None, true) => stable_port()?,
+            (None, false) => free_port()?,
+        };
+        let dir = match &options.kept_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("cannot create the Redis data folder {}", dir.display())
+                })?;
+                dir.clone()
+            }
+            None => kept_tempdir("cutover-redis", None)?,
+        };
+        // A temporary folder goes with a failed attempt; a kept one stays.
+        let forget = |dir: &Path| {
+            if !kept {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        };
         let dir_str = match path_str(&dir) {
             Ok(s) => s.to_string(),
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
+                forget(&dir);
                 return Err(e);
             }
         };
-        let port = match free_port() {
-            Ok(port) => port,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(e);
-            }
+        let persistence: &[&str] = if kept {
+            &["--appendonly", "yes", "--appendfsync", "everysec"]
+        } else {
+            &["--appendonly", "no"]
         };
         let mut cmd = Command::new(binary);
         cmd.arg("--port")
             .arg(port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--bind", "127.0.0.1", "--save", ""])
+            .args(persistence)
             .arg("--dir")
             .arg(&dir)
             .arg("--logfile")
@@ -196,18 +250,24 @@ impl RedisProcess {
         {
             Ok(child) => child,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
+                forget(&dir);
                 return Err(e).with_context(|| format!("cannot start {}", binary.display()));
             }
         };
         // redis-server retitles itself to `redis-server 127.0.0.1:PORT`, dropping the folder
         // from its command line; older ones keep it.
         let title = format!("127.0.0.1:{port}");
-        let cleanup = format!(
-            "{}; rm -rf {}",
-            guarded_kill(&child.id().to_string(), &[&title, &dir_str]),
-            shq(&dir_str)
-        );
+        let pid = child.id().to_string();
+        let cleanup = if kept {
+            // SIGTERM: the server flushes its append-only file before it exits.
+            guarded_stop(&pid, &[&title, &dir_str], KEPT_STOP_WAIT)
+        } else {
+            format!(
+                "{}; rm -rf {}",
+                guarded_kill(&pid, &[&title, &dir_str]),
+                shq(&dir_str)
+            )
+        };
         let watchdog = Watchdog::spawn(&cleanup);
         // From here on, dropping `server` kills the process and removes the folder.
         let mut server = RedisProcess {
@@ -262,6 +322,21 @@ impl Drop for RedisProcess {
     fn drop(&mut self) {
         if let Some(watchdog) = self.watchdog.take() {
             watchdog.disarm();
+        }
+        if self.is_kept() {
+            // SIGTERM: the server flushes its append-only file and exits; SIGKILL after the
+            // wait ends one that cannot (a frozen one).
+            let _ = signal(self.pid(), rustix::process::Signal::TERM);
+            let polls = KEPT_STOP_WAIT.as_millis() / POLL_INTERVAL.as_millis();
+            for _ in 0..polls {
+                match self.child.try_wait() {
+                    Ok(None) => std::thread::sleep(POLL_INTERVAL),
+                    Ok(Some(_)) | Err(_) => break,
+                }
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            return;
         }
         // SIGKILL also ends a frozen (SIGSTOPped) server.
         let _ = self.child.kill();

@@ -75,9 +75,13 @@ pub fn render_quit(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Them
         }
         _ => "Quit now?".to_string(),
     };
+    let again = match &view.resume_how {
+        Some(how) => format!("Run {how} again to resume."),
+        None => "Start cutover again with the same config to resume.".to_string(),
+    };
     let lines = vec![
         Line::raw(what),
-        Line::raw("Start cutover again with the same config to resume."),
+        Line::raw(again),
         Line::raw(""),
         Line::styled("y quit · n stay", theme.key),
     ];
