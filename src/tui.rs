@@ -419,7 +419,13 @@ fn farewell(view: &ViewState, end: LoopEnd, journal: &std::path::Path, resume: &
         }
         Some(Ok(run)) => {
             let at = match &run {
-                RunEnd::Paused { waiting: Some(s) } => format!(" ({s} waits for an answer)"),
+                // At a gate or a question, or in the middle of a step that ended its wait.
+                RunEnd::Paused { waiting: Some(s) } if view.waiting.is_some() => {
+                    format!(" ({s} waits for an answer)")
+                }
+                RunEnd::Paused { waiting: Some(s) } => {
+                    format!(" ({s} stopped part-way, journaled; it runs again on resume)")
+                }
                 _ => view
                     .steps
                     .iter()

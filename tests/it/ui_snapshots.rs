@@ -953,7 +953,7 @@ fn a_watcher_sees_the_operators_state_and_never_you() {
     let drawn = screen(&view, &Theme::default(), 120, 36);
     let shown = text(&drawn);
     assert!(
-        shown.contains("run by Ana (Customer) on bastion-1 · READ-ONLY"),
+        shown.contains(" acme-prod · READ-ONLY · threescale-rhoam · path limited · run by Ana (Customer) on bastion-1"),
         "{shown}"
     );
     assert!(

@@ -37,7 +37,14 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
     if let Some(countdown) = step.countdown(view.now).filter(|_| body.height > 2) {
         let [line, rest] =
             Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(body);
-        frame.render_widget(Line::styled(format!("⏱ {countdown}"), theme.warn), line);
+        // On a narrow panel the end's clock time gives way; the time left stays.
+        let text = format!("⏱ {countdown}");
+        let text = if text.chars().count() > usize::from(line.width) {
+            text.split(" (").next().unwrap_or(&text).to_string()
+        } else {
+            text
+        };
+        frame.render_widget(Line::styled(text, theme.warn), line);
         body = rest;
     }
     let text = lines(step, view, theme);

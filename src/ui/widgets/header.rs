@@ -17,13 +17,15 @@ pub fn render(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
         format!("{} ({})", s.operator, s.party.label())
     } else {
         match &view.run_by {
-            Some(o) => format!("run by {} on {} · READ-ONLY", o.label(), o.host),
-            None => "nobody runs it now · READ-ONLY".to_string(),
+            Some(o) => format!("run by {} on {}", o.label(), o.host),
+            None => "nobody runs it now".to_string(),
         }
     };
     let first = Line::from(vec![
-        // The migration's name first: it is what the people on the call check.
+        // The migration's name first: it is what the people on the call check; a watcher's
+        // READ-ONLY right after it, where a narrow screen does not cut it.
         Span::styled(format!(" {} ", s.migration), theme.header_name),
+        Span::raw(if view.read_only { "· READ-ONLY " } else { "" }),
         Span::raw(format!("· {} · path {} · {who}", s.runbook, s.access_path)),
     ]);
     let (word, style) = match view.marker {
