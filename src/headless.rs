@@ -193,16 +193,30 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
 /// step's first report, and the last one, so a log of a long dump stays readable.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Per step: when and at what figure its current stage first reported, the last figure, and
+/// when a line was last printed.
+type StageClock = (std::time::Instant, u64, u64, Option<std::time::Instant>);
+
 #[derive(Default)]
 struct ProgressLines {
-    /// Per step: when and at what figure it first reported, and when a line was last printed.
-    steps: HashMap<StepId, (std::time::Instant, u64, Option<std::time::Instant>)>,
+    steps: HashMap<StepId, StageClock>,
 }
 
 impl ProgressLines {
     fn line(&mut self, step: StepId, done: u64, total: Option<u64>, unit: &str) -> Option<String> {
         let now = std::time::Instant::now();
-        let (first, first_done, printed) = self.steps.entry(step).or_insert((now, done, None));
+        let (first, first_done, last, printed) =
+            self.steps.entry(step).or_insert((now, done, done, None));
+        // A figure that goes back starts a new stage (a restore after its checksum), whose
+        // rate is its own.
+        if done < *last {
+            (*first, *first_done, *printed) = (now, done, None);
+        }
+        *last = done;
+        // A stage's opening 0 says nothing yet.
+        if done == 0 {
+            return None;
+        }
         let finished = total.is_some_and(|t| done >= t);
         if !finished && printed.is_some_and(|p| now.duration_since(p) < PROGRESS_EVERY) {
             return None;
@@ -404,5 +418,25 @@ fn level_tag(level: Level) -> &'static str {
         Level::Info => "info:",
         Level::Warn => "warning:",
         Level::Error => "error:",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stages_opening_zero_prints_nothing_and_a_new_stage_prints_at_once() {
+        let step = crate::runbook::ids::SEED_DESTINATION_DATABASE;
+        let mut lines = ProgressLines::default();
+        assert_eq!(lines.line(step, 0, Some(100), "bytes"), None);
+        assert!(lines.line(step, 40, Some(100), "bytes").is_some());
+        // Spaced out within a stage.
+        assert_eq!(lines.line(step, 60, Some(100), "bytes"), None);
+        // Its end always prints.
+        assert!(lines.line(step, 100, Some(100), "bytes").is_some());
+        // The next stage: its 0 is silent, its first figure prints without waiting.
+        assert_eq!(lines.line(step, 0, Some(100), "bytes"), None);
+        assert!(lines.line(step, 10, Some(100), "bytes").is_some());
     }
 }
