@@ -1541,7 +1541,10 @@ DEST_REDIS_HOST=$({oc.destination} extract secret/backend-redis --keys=REDIS_STO
               the secrets dump is checked against manifest.json (a changed byte stops the \
               step, naming the file) and decrypted in memory with dumps.age_identity. \
               TENANT_NAME and MASTER_DOMAIN must be the destination's (3scale and master for \
-              RHOAM): a source with others is refused, nothing pushed. The diff (per secret, \
+              RHOAM): a source with others is refused, nothing pushed. So is a source whose \
+              MASTER_ACCESS_TOKEN or ADMIN_ACCESS_TOKEN is not a `rw` token of the master or \
+              the tenant admin user in the migrated database (the destination's, after the \
+              seed; compared by SHA-256): RHOAM calls 3scale with them. The diff (per secret, \
               the key names added, changed and removed, never a value) is shown and the \
               operator types `push N secrets`; the current values are saved encrypted first, \
               then each secret's data is replaced with exactly the source's, keeping its \
@@ -1574,6 +1577,15 @@ for K in TENANT_NAME MASTER_DOMAIN; do
        | jq -r --arg k $K '.data[$k]')" = \
     "$({oc.destination} get secret system-seed -o json | jq -r --arg k $K '.data[$k]')" ] \
     || echo "STOP: $K differs"
+done
+# The migrated database must hold the source's MASTER_ACCESS_TOKEN and ADMIN_ACCESS_TOKEN as
+# rw tokens (RHOAM calls 3scale with them); by SHA-256, through the seed's cutover-pg-client
+TOKENS=$(echo "SELECT encode(sha256(value::bytea), 'hex') || ' ' || permission FROM access_tokens;" \
+  | {oc.destination} exec -i cutover-pg-client -- bash -c 'psql "$DATABASE_URL" -At')
+for K in MASTER_ACCESS_TOKEN ADMIN_ACCESS_TOKEN; do
+  H=$(age -d -i "$AGE_IDENTITY_FILE" {dumps}/secrets/secret-system-seed.json.age \
+    | jq -j --arg k $K '.data[$k] | @base64d' | sha256sum | cut -d' ' -f1)
+  grep -qx "$H rw" <<< "$TOKENS" || echo "STOP: $K is no rw token of the migrated database"
 done
 # The diff, key names only: + added, ~ changed, - removed
 for S in system-seed system-app system-master-apicast system-recaptcha; do

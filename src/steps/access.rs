@@ -193,11 +193,14 @@ pub fn required(action: Action) -> Vec<Needed> {
         ]
         .concat(),
         Action::RestoreBackendRedis | Action::VerifyBackendRedis => reach_data(Destination),
-        Action::PushSecrets => vec![
-            needed(Destination, "get", "", "secrets"),
-            needed(Destination, "create", "", "secrets"),
-            needed(Destination, "patch", "", "secrets"),
-        ],
+        Action::PushSecrets => [
+            reach_data(Destination),
+            vec![
+                needed(Destination, "create", "", "secrets"),
+                needed(Destination, "patch", "", "secrets"),
+            ],
+        ]
+        .concat(),
         Action::CheckMasterPlan
         | Action::CheckMasterAccess
         | Action::CheckDefaultTenant
@@ -264,7 +267,7 @@ fn client_pod_cluster(config: &Config, action: Action) -> Option<ClusterRole> {
         Action::RestoreSystemDatabase | Action::DumpMigrationDatabase => {
             ClusterRole::MigrationCluster
         }
-        Action::SeedDestinationDatabase => ClusterRole::Destination,
+        Action::SeedDestinationDatabase | Action::PushSecrets => ClusterRole::Destination,
         _ => return None,
     };
     let has_url = config.system_database(role).is_some();

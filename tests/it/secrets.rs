@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use base64::Engine;
 use serde_json::{Value, json};
 
+use cutover::sim::seed::{SeedTokens, Sizes, seed_system_database_with};
+
 use crate::cli::{Migration, Run, events, step_after, threescale_toml, write_kubeconfigs};
+use crate::support::{PgDatabase, block_on};
 
 const DUMP: &str = "dump-secrets";
 const PUSH: &str = "push-secrets";
@@ -122,20 +125,59 @@ fn seed(m: &Migration, tenant: &str) {
         .expect("seed RHOAM's copy");
 }
 
+/// The destination's system database after the seed: a 3scale database whose access tokens
+/// are the source's [`SEEDED`] ones, as the migrated data has them.
+fn destination_database() -> PgDatabase {
+    let db = PgDatabase::create();
+    let url = db.url().to_string();
+    let value = |key: &str| {
+        SEEDED
+            .iter()
+            .find(|(s, k, _)| *s == "system-seed" && *k == key)
+            .map(|(_, _, v)| v.to_string())
+            .unwrap_or_default()
+    };
+    let tokens = SeedTokens {
+        master: value("MASTER_ACCESS_TOKEN"),
+        apicast: value("MASTER_ACCESS_TOKEN"),
+        admin: value("ADMIN_ACCESS_TOKEN"),
+    };
+    let sizes = Sizes {
+        services: 2,
+        applications_per_service: 2,
+        ..Sizes::default()
+    };
+    block_on(|| async move {
+        seed_system_database_with(&url, "apps.rhoam.test", &sizes, &tokens)
+            .await
+            .unwrap_or_else(|e| panic!("seed the destination database: {e:#}"))
+    });
+    db
+}
+
 /// A customer's migration on the no-access path (the customer runs both steps), with an age
-/// identity of its own as the recipient.
-fn migration(name: &str) -> Migration {
+/// identity of its own as the recipient, and the destination's system database by URL.
+fn migration(name: &str) -> (Migration, PgDatabase) {
+    let db = destination_database();
     let (identity, public) = cutover::infra::age::generate_identity();
     let toml = format!(
         "{}age_recipients = [\"{public}\"]\nage_identity = \"{{dir}}/age-identity.txt\"\n",
         threescale_toml(name, "customer", "no-access", "")
+    )
+    .replace(
+        "wildcard_domain = \"apps.rhoam.test\"\n",
+        &format!(
+            "wildcard_domain = \"apps.rhoam.test\"\nsystem_database_url = \"{}\"\n\
+             system_database_kind = \"postgresql\"\n",
+            db.url()
+        ),
     );
     let mut m = Migration::new(name, &toml);
     let id = m.dir.path().join("age-identity.txt");
     std::fs::write(&id, identity).expect("write the identity");
     std::fs::set_permissions(&id, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     write_kubeconfigs(&mut m);
-    m
+    (m, db)
 }
 
 fn dumps(m: &Migration) -> PathBuf {
@@ -224,7 +266,7 @@ fn push(m: &Migration, answers: &[&str]) -> Run {
 
 #[test]
 fn secrets_are_exported_encrypted_pushed_and_never_in_clear() {
-    let m = migration("secrets-clear");
+    let (m, _db) = migration("secrets-clear");
     seed(&m, "3scale");
     let dumped = dump(&m);
     dumped.expect_code(0);
@@ -367,7 +409,7 @@ fn secrets_are_exported_encrypted_pushed_and_never_in_clear() {
 
 #[test]
 fn a_changed_byte_stops_the_push_with_the_artifact_name() {
-    let m = migration("secrets-tamper");
+    let (m, _db) = migration("secrets-tamper");
     seed(&m, "3scale");
     dump(&m).expect_code(0);
     let file = dumps(&m).join("secrets/configmap-system-environment.json.age");
@@ -392,7 +434,7 @@ fn a_changed_byte_stops_the_push_with_the_artifact_name() {
 
 #[test]
 fn a_foreign_identity_or_tenant_is_refused_and_nothing_pushed() {
-    let m = migration("secrets-refusals");
+    let (m, _db) = migration("secrets-refusals");
     seed(&m, "acme");
     let dumped = dump(&m);
     dumped.expect_code(0);
@@ -424,6 +466,73 @@ fn a_foreign_identity_or_tenant_is_refused_and_nothing_pushed() {
     assert_eq!(secret_data(dest, DEST_NS, "system-seed"), seed_before);
 }
 
+/// Runs `sql` on the test database.
+fn execute(db: &PgDatabase, sql: &'static str) {
+    let url = db.url().to_string();
+    block_on(|| async move {
+        let client = cutover::infra::pg::connect(&url, std::time::Duration::from_secs(30))
+            .await
+            .expect("connect to the destination database");
+        client.batch_execute(sql).await.expect("change the tokens");
+    });
+}
+
+#[test]
+fn a_token_rhoam_needs_missing_from_the_migrated_database_stops_the_push_before_it_writes() {
+    let (m, db) = migration("secrets-tokens");
+    seed(&m, "3scale");
+    dump(&m).expect_code(0);
+    crate::cli::skip_steps(&m, Some(&step_after(&m, DUMP)), PUSH, None);
+    let dest = &m.clusters.as_ref().expect("clusters").destination;
+    let before: Vec<Value> = ["system-seed", "system-app", "system-master-apicast"]
+        .iter()
+        .map(|n| secret_data(dest, DEST_NS, n))
+        .collect();
+
+    // The tenant admin's token was deleted at the source: RHOAM could not call its Admin API.
+    execute(
+        &db,
+        "DELETE FROM access_tokens WHERE name = 'Administration'",
+    );
+    let run = push(&m, &["push secrets", "push 5 secrets"]);
+    run.expect_code(1);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("no access token of the migrated database equals the source's system-seed ADMIN_ACCESS_TOKEN"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("MASTER_ACCESS_TOKEN ("),
+        "the master token is there: {all}"
+    );
+    assert!(all.contains("Nothing was pushed"), "{all}");
+    assert!(
+        !all.contains("push 5 secrets"),
+        "refused before the gate: {all}"
+    );
+    let after: Vec<Value> = ["system-seed", "system-app", "system-master-apicast"]
+        .iter()
+        .map(|n| secret_data(dest, DEST_NS, n))
+        .collect();
+    assert_eq!(after, before, "nothing was written");
+    assert!(!dumps(&m).join("destination-secrets-before").exists());
+
+    // The master token made read-only: named too.
+    execute(
+        &db,
+        "UPDATE access_tokens SET permission = 'ro' WHERE name = 'Master Token'",
+    );
+    let run = push(&m, &["push secrets", "push 5 secrets"]);
+    run.expect_code(1);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("MASTER_ACCESS_TOKEN (RHOAM calls the master API"),
+        "{all}"
+    );
+    assert!(all.contains("is a `ro` token"), "{all}");
+    assert_nothing_in_clear(&m, &[&run]);
+}
+
 #[test]
 fn without_recipients_the_dump_asks_for_them() {
     let mut m = Migration::new(
@@ -440,7 +549,7 @@ fn without_recipients_the_dump_asks_for_them() {
 
 #[test]
 fn without_a_dump_the_push_offers_to_export_the_source_first() {
-    let m = migration("secrets-offer");
+    let (m, _db) = migration("secrets-offer");
     seed(&m, "3scale");
     crate::cli::skip_steps(&m, None, PUSH, None);
     let asked = push(&m, &["push secrets"]);
@@ -479,7 +588,7 @@ fn started_again(m: &Migration, step: &str) {
 
 #[test]
 fn a_resumed_run_rechecks_both_steps_without_redoing_them() {
-    let m = migration("secrets-resume");
+    let (m, _db) = migration("secrets-resume");
     seed(&m, "3scale");
     dump(&m).expect_code(0);
     started_again(&m, DUMP);

@@ -208,9 +208,17 @@ impl Sandbox {
         };
 
         let fresh = !matches!(making, Making::Again(_));
+        let internal = InternalDatabases {
+            system: src_db.name().to_string(),
+            zync: src_zync.name().to_string(),
+        };
+        let source_install = source_objects(SOURCE_NAMESPACE, SOURCE_DOMAIN, &internal);
         if fresh {
             let sizes = &options.sizes;
-            seed::seed_system_database(src_db.url(), SOURCE_DOMAIN, sizes).await?;
+            // The database holds the tokens the installation's secrets name, as db:seed made it.
+            let tokens = seed::SeedTokens::of_objects(&source_install)
+                .context("the source installation's secrets name no access tokens")?;
+            seed::seed_system_database_with(src_db.url(), SOURCE_DOMAIN, sizes, &tokens).await?;
             seed::seed_zync_database_with_domain(src_zync.url(), SOURCE_DOMAIN, sizes).await?;
             seed::seed_backend_redis(&src_backend.url_db(0), &src_backend.url_db(1), sizes).await?;
             seed::seed_system_redis(&src_system.url_db(1), sizes).await?;
@@ -234,14 +242,7 @@ impl Sandbox {
         let destination = start("destination", DESTINATION_NAMESPACE).await?;
 
         if fresh {
-            let internal = InternalDatabases {
-                system: src_db.name().to_string(),
-                zync: src_zync.name().to_string(),
-            };
-            apply_all(
-                &source,
-                source_objects(SOURCE_NAMESPACE, SOURCE_DOMAIN, &internal),
-            )?;
+            apply_all(&source, source_install)?;
             apply_all(
                 &destination,
                 destination_objects(

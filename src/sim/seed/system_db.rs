@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use super::copy::copy_rows;
 use super::model::Model;
 use super::sizes::{SeedSummary, Sizes};
-use super::system_rows::{Hosts, build};
+use super::system_rows::{Hosts, SeedTokens, build};
 use super::system_schema::{DDL, TABLES};
 use crate::infra::pg;
 use crate::infra::url::redact;
@@ -24,6 +24,16 @@ pub async fn seed_system_database(
     wildcard_domain: &str,
     sizes: &Sizes,
 ) -> anyhow::Result<SeedSummary> {
+    seed_system_database_with(url, wildcard_domain, sizes, &SeedTokens::default()).await
+}
+
+/// [`seed_system_database`] with the access tokens of the installation's secrets.
+pub async fn seed_system_database_with(
+    url: &str,
+    wildcard_domain: &str,
+    sizes: &Sizes,
+    tokens: &SeedTokens,
+) -> anyhow::Result<SeedSummary> {
     let wildcard = wildcard_domain
         .trim()
         .trim_matches('.')
@@ -38,7 +48,7 @@ pub async fn seed_system_database(
     refuse_if_not_empty(&client, &shown).await?;
 
     let model = Model::build(sizes);
-    let tables = build(&model, &Hosts { wildcard }, chrono::Utc::now());
+    let tables = build(&model, &Hosts { wildcard }, tokens, chrono::Utc::now());
     let tx = client
         .transaction()
         .await

@@ -45,11 +45,17 @@
 //! in memory. Resume re-check: the export holds when every recorded file matches the manifest;
 //! the push when every target holds the source's data.
 //!
-//! `objects` says what is exported, `dump` exports it, `push` pushes it.
+//! Before the diff, the push checks that the migrated database (the destination's, after the
+//! seed) holds the source's `MASTER_ACCESS_TOKEN` and `ADMIN_ACCESS_TOKEN` as `rw` tokens of the
+//! master and tenant admin users (by SHA-256 digest; see `tokens`): RHOAM calls 3scale with them.
+//!
+//! `objects` says what is exported, `dump` exports it, `push` pushes it, `tokens` checks the
+//! tokens.
 
 mod dump;
 mod objects;
 mod push;
+mod tokens;
 
 pub(super) use dump::DUMP_SECRETS;
 pub use objects::{

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -16,11 +16,13 @@ use super::objects::{
     BEFORE_FOLDER, FOLDER, ObjectKind, PUSH_FACT, PUSHED, RHOAM_COPIES, RHOAM_OPERATOR_NAMESPACE,
     RHOAM_SEED, SEED, clean, data_keys,
 };
+use super::tokens::{database_tokens, token_problems};
 use crate::error::bad_input;
 use crate::infra::age::{Identities, Recipients, decrypt_file, encrypt_to_file};
 use crate::infra::artifacts::{self, Artifact, Manifest, Report};
 use crate::infra::kube::KubeCluster;
 use crate::runbook::ClusterRole;
+use crate::steps::pgdump::{close, system_database};
 use crate::steps::{Question, Recheck, StepAction, StepContext, StepFuture, StepResult};
 
 struct PushSecrets;
@@ -239,6 +241,38 @@ fn tenant_mismatch(source: &BTreeMap<String, Secret>, targets: &[Target]) -> Opt
             differ.join(" and ")
         )
     })
+}
+
+/// The refusal when the migrated database lacks the tokens the source's system-seed names
+/// (see [`super::tokens`]); read before anything is written.
+async fn missing_tokens(
+    ctx: &StepContext,
+    source: &BTreeMap<String, Secret>,
+) -> Result<Option<String>> {
+    let Some(seed) = source.get(SEED) else {
+        return Ok(None);
+    };
+    let reporter = ctx.sink.reporter();
+    let target = system_database(ctx, ClusterRole::Destination, &reporter.report())
+        .await
+        .context("checking the access tokens before the push; nothing was pushed")?;
+    let shown = target.shown().to_string();
+    let rows = database_tokens(&target).await;
+    close(ctx, target).await;
+    let rows = rows.context("nothing was pushed")?;
+    let problems = token_problems(seed, &rows);
+    if problems.is_empty() {
+        ctx.sink.info(format!(
+            "{shown} holds the master and admin access tokens of the source's system-seed \
+             (compared by SHA-256, among {} tokens)",
+            rows.len()
+        ));
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "{}. Nothing was pushed: with these secrets RHOAM could not call 3scale",
+        problems.join("; ")
+    )))
 }
 
 /// The secret to PUT: the destination's object (labels, annotations, owner references, type)
@@ -462,6 +496,10 @@ impl StepAction for PushSecrets {
             let kube = ctx.cluster(ClusterRole::Destination).await?;
             let targets = targets(&kube, &source).await?;
             if let Some(refusal) = tenant_mismatch(&source, &targets) {
+                ctx.sink.error(&refusal);
+                return Ok(StepResult::failed(refusal, Map::new()));
+            }
+            if let Some(refusal) = missing_tokens(ctx, &source).await? {
                 ctx.sink.error(&refusal);
                 return Ok(StepResult::failed(refusal, Map::new()));
             }

@@ -278,7 +278,12 @@ pub(super) fn provider_constraints(at: At) -> Rows {
     rows
 }
 
-pub(super) fn access_tokens(at: At) -> Rows {
+/// The value of the seeded token `id` that no secret names.
+pub(super) fn token_value(id: u64) -> String {
+    hex(0x70, id, 64)
+}
+
+pub(super) fn access_tokens(values: &super::SeedTokens, at: At) -> Rows {
     let mut rows = Rows::new(
         "access_tokens",
         &[
@@ -333,7 +338,12 @@ pub(super) fn access_tokens(at: At) -> Rows {
             n(id),
             n(owner),
             s(scopes),
-            s(hex(0x70, id as u64, 64)),
+            s(match id {
+                1 => values.apicast.clone(),
+                2 => values.master.clone(),
+                3 => values.admin.clone(),
+                _ => token_value(id as u64),
+            }),
             s(name),
             s(permission),
             n(tenant),
