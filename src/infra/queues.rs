@@ -116,7 +116,7 @@ pub async fn queue_depths(
         (system_redis_url, QueueFamily::Sidekiq),
     ] {
         let mut conn = connect(url, family, DEFAULT_TIMEOUT).await?;
-        depths.extend(read(&mut conn, url, family, DEFAULT_TIMEOUT).await?);
+        depths.extend(read(&mut conn, url, family, "", DEFAULT_TIMEOUT).await?);
     }
     Ok(depths)
 }
@@ -125,6 +125,9 @@ pub async fn queue_depths(
 struct Endpoint {
     url: String,
     family: QueueFamily,
+    /// Before every key read (`<namespace>:` of a namespaced Sidekiq), or nothing; the
+    /// depths are reported without it.
+    prefix: String,
     conn: Option<MultiplexedConnection>,
 }
 
@@ -134,7 +137,7 @@ impl Endpoint {
             Some(conn) => conn,
             None => connect(&self.url, self.family, timeout).await?,
         };
-        let depths = read(&mut conn, &self.url, self.family, timeout).await?;
+        let depths = read(&mut conn, &self.url, self.family, &self.prefix, timeout).await?;
         // Kept only after a reading that worked: after an error the connection may be broken
         // (server restarted, half-open TCP), and the next reading connects again.
         self.conn = Some(conn);
@@ -181,6 +184,7 @@ impl QueueProbe {
             url.map(|url| Endpoint {
                 url,
                 family,
+                prefix: String::new(),
                 conn: None,
             })
         })
@@ -194,6 +198,19 @@ impl QueueProbe {
     /// Bounds connecting and each reading (default [`DEFAULT_TIMEOUT`]).
     pub fn with_timeout(mut self, timeout: Duration) -> QueueProbe {
         self.timeout = timeout;
+        self
+    }
+
+    /// Reads system's Sidekiq keys under `namespace` (`<namespace>:queue:default`...), as
+    /// 3scale 2.13 and earlier write them when `REDIS_NAMESPACE` is set; the depths keep the
+    /// plain names.
+    pub fn with_sidekiq_namespace(mut self, namespace: Option<&str>) -> QueueProbe {
+        let prefix = namespace.map(|n| format!("{n}:")).unwrap_or_default();
+        for e in &mut self.endpoints {
+            if e.family == QueueFamily::Sidekiq {
+                e.prefix = prefix.clone();
+            }
+        }
         self
     }
 
@@ -269,6 +286,7 @@ async fn read(
     conn: &mut MultiplexedConnection,
     url: &str,
     family: QueueFamily,
+    prefix: &str,
     timeout: Duration,
 ) -> anyhow::Result<Vec<(String, u64)>> {
     let keys = family.keys();
@@ -276,7 +294,7 @@ async fn read(
     let shown = redact(url);
     let mut pipe = redis::pipe();
     for (key, command) in &keys {
-        pipe.cmd(command).arg(key);
+        pipe.cmd(command).arg(format!("{prefix}{key}"));
     }
     let counts: Vec<u64> = match pipe.query_async(conn).await {
         Ok(counts) => counts,

@@ -521,7 +521,9 @@ done"#
         doc: "Lets the work already accepted finish and watches it go: the Resque queues of \
               backend (resque:queue:priority, main and stats, plus resque:failed) in the \
               backend queues Redis, the Sidekiq queues of system (queue:<name>, and the \
-              schedule, retry and dead sets) in the system Redis, and zync's pending que_jobs \
+              schedule, retry and dead sets; under <namespace>: when system-app has \
+              REDIS_NAMESPACE, as 3scale 2.13 and earlier may) in the system Redis, and zync's \
+              pending que_jobs \
               in the zync database. The depths are shown until every queue reaches the agreed \
               level ({drain.threshold} jobs or fewer in each) or the drain time agreed in the \
               prerequisites runs out. Jobs still queued then are lost: queues are not migrated and the \
@@ -536,14 +538,17 @@ BR=$({oc.source} get pods -l $POD_LABEL=backend-redis -o name | head -n1)
 SR=$({oc.source} get pods -l $POD_LABEL=system-redis -o name | head -n1)
 bq() { {oc.source} exec "$BR" -- redis-cli -n 1 "$@"; }
 sq() { {oc.source} exec "$SR" -- redis-cli -n 1 "$@"; }
-# Sidekiq keys carry a prefix up to 2.13 when secret system-redis sets NAMESPACE
-{oc.source} extract secret/system-redis --keys=NAMESPACE --to=- 2>/dev/null
+# Sidekiq keys carry the prefix <namespace>: up to 2.13, when system-app has REDIS_NAMESPACE
+# (from secret system-redis NAMESPACE; 2.14 and later no longer pass it to system-app)
+NS=$({oc.source} set env $KIND/system-app --list --resolve | sed -n 's/^REDIS_NAMESPACE=//p')
+P=${NS:+$NS:}
 ZDB=$({oc.source} get pods -l $POD_LABEL=zync-database -o name | head -n1)
 depths() {
   echo "backend priority=$(bq LLEN resque:queue:priority) main=$(bq LLEN resque:queue:main)" \
     "stats=$(bq LLEN resque:queue:stats) failed=$(bq LLEN resque:failed)"
-  for Q in $(sq SMEMBERS queues); do echo "sidekiq queue:$Q=$(sq LLEN queue:$Q)"; done
-  echo "sidekiq schedule=$(sq ZCARD schedule) retry=$(sq ZCARD retry) dead=$(sq ZCARD dead)"
+  for Q in $(sq SMEMBERS ${P}queues); do echo "sidekiq queue:$Q=$(sq LLEN ${P}queue:$Q)"; done
+  echo "sidekiq schedule=$(sq ZCARD ${P}schedule) retry=$(sq ZCARD ${P}retry)" \
+    "dead=$(sq ZCARD ${P}dead)"
   echo "zync pending=$(zq)"
 }
 # Que 0.x (older zync) has no finished_at/expired_at: count all rows there
@@ -553,9 +558,9 @@ zq() { {oc.source} exec $ZDB -- psql -d zync_production -Atc \
 while sleep 10; do date -u; depths; done    # Ctrl-C to stop
 # Record the number of jobs whose loss is accepted, and who accepted it
 TOTAL=$(( $(bq LLEN resque:queue:priority) + $(bq LLEN resque:queue:main) \
-  + $(bq LLEN resque:queue:stats) + $(bq LLEN resque:failed) + $(sq ZCARD schedule) \
-  + $(sq ZCARD retry) + $(sq ZCARD dead) + $(zq) ))
-for Q in $(sq SMEMBERS queues); do TOTAL=$(( TOTAL + $(sq LLEN queue:$Q) )); done
+  + $(bq LLEN resque:queue:stats) + $(bq LLEN resque:failed) + $(sq ZCARD ${P}schedule) \
+  + $(sq ZCARD ${P}retry) + $(sq ZCARD ${P}dead) + $(zq) ))
+for Q in $(sq SMEMBERS ${P}queues); do TOTAL=$(( TOTAL + $(sq LLEN ${P}queue:$Q) )); done
 echo "$(date -u +%FT%TZ) jobs-accepted-as-lost=$TOTAL accepted-by=$USER" \
   >> {dumps}/drain-acceptance.txt"#
         ),

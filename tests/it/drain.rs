@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cutover::infra::kube::WorkloadKind;
+use cutover::infra::queues::QueueProbe;
 use cutover::sim::seed::workers::{self, Worker};
 use cutover::sim::seed::{
-    Sizes, queue_depths, seed_backend_redis, seed_system_redis, seed_zync_database,
+    Sizes, queue_depths, seed_backend_redis, seed_system_redis_in, seed_zync_database,
 };
 use cutover::steps::inventory::{Inventory, Location, StoreLocation};
 use serde_json::Value;
@@ -37,10 +38,18 @@ struct Source {
     runtime: tokio::runtime::Runtime,
     /// The depth of every queue right after seeding, zync's pending jobs as `que_jobs`.
     seeded: BTreeMap<String, u64>,
+    /// Sidekiq's namespace in system's Redis, if seeded under one.
+    namespace: Option<String>,
 }
 
 impl Source {
     fn seed(sizes: &Sizes, system_password: Option<&str>) -> Source {
+        Source::seed_in(sizes, system_password, None)
+    }
+
+    /// As [`Source::seed`], system's Sidekiq keys under `namespace` (3scale 2.13 and earlier
+    /// with REDIS_NAMESPACE set).
+    fn seed_in(sizes: &Sizes, system_password: Option<&str>, namespace: Option<&str>) -> Source {
         let backend = RedisServer::start();
         let system = match system_password {
             Some(pw) => RedisServer::start_with_password(pw),
@@ -56,15 +65,17 @@ impl Source {
             seed_backend_redis(&backend.url_db(3), &backend.url_db(1), sizes)
                 .await
                 .expect("seed backend's Redis");
-            seed_system_redis(&system.url(), sizes)
+            seed_system_redis_in(&system.url(), namespace, sizes)
                 .await
                 .expect("seed system's Redis");
             seed_zync_database(zync.url(), sizes)
                 .await
                 .expect("seed zync's database");
-            let mut depths = queue_depths(&backend.url_db(1), &system.url())
-                .await
-                .expect("read the seeded queue depths");
+            let mut probe = QueueProbe::new(Some(backend.url_db(1)), Some(system.url()))
+                .with_sidekiq_namespace(namespace);
+            let reading = probe.read().await;
+            assert!(reading.problems.is_empty(), "{:?}", reading.problems);
+            let mut depths = reading.depths;
             // The seed writes this many pending jobs (and two expired ones, not pending).
             depths.insert("que_jobs".to_string(), u64::from(sizes.que_jobs));
             depths
@@ -75,6 +86,7 @@ impl Source {
             zync,
             runtime,
             seeded,
+            namespace: namespace.map(str::to_string),
         }
     }
 
@@ -90,7 +102,12 @@ impl Source {
             workers::que_worker(self.zync.url(), 40.0, enabled.clone()),
         ];
         if system_too {
-            running.push(workers::sidekiq(&self.system.url(), 40.0, enabled.clone()));
+            running.push(workers::sidekiq_in(
+                &self.system.url(),
+                self.namespace.as_deref(),
+                40.0,
+                enabled.clone(),
+            ));
         }
         running
     }
@@ -453,6 +470,90 @@ fn located(secret: &str, key: &str, scheme: &str, at: Result<u16, (&str, u16)>) 
         workload,
         sentinel: false,
     }
+}
+
+#[test]
+fn a_namespaced_sidekiq_is_read_under_its_namespace_and_drained() {
+    let namespace = "legacy-ns";
+    let source = Source::seed_in(&small(), None, Some(namespace));
+    // Read without the namespace, system's Redis looks empty: the mistake this guards against.
+    let plain = source
+        .runtime
+        .block_on(queue_depths(
+            &source.backend.url_db(1),
+            &source.system.url(),
+        ))
+        .expect("read without a namespace");
+    assert!(
+        plain
+            .iter()
+            .filter(|(k, _)| !k.starts_with("resque:"))
+            .all(|(_, d)| *d == 0),
+        "{plain:?}"
+    );
+    let sidekiq_total: u64 = source
+        .seeded
+        .iter()
+        .filter(|(k, _)| !k.starts_with("resque:") && *k != "que_jobs")
+        .map(|(_, d)| d)
+        .sum();
+    assert!(sidekiq_total > 0, "{:?}", source.seeded);
+
+    let mut m = source.migration(5, "10m");
+    write_kubeconfigs(&mut m);
+    // A 2.13 system-app: REDIS_NAMESPACE from secret system-redis, key NAMESPACE.
+    let cluster = &m.clusters.as_ref().expect("simulated clusters").source;
+    let mut app = crate::sim_support::deployment_config("3scale", "system-app", 1);
+    app["spec"]["template"]["spec"]["containers"][0]["env"] = serde_json::json!([
+        {"name": "REDIS_NAMESPACE",
+         "valueFrom": {"secretKeyRef": {"name": "system-redis", "key": "NAMESPACE"}}}
+    ]);
+    cluster.apply_object(app).expect("store system-app");
+    let secret = k8s_openapi::api::core::v1::Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("system-redis".to_string()),
+            namespace: Some("3scale".to_string()),
+            ..Default::default()
+        },
+        data: Some(
+            [(
+                "NAMESPACE".to_string(),
+                k8s_openapi::ByteString(namespace.as_bytes().to_vec()),
+            )]
+            .into(),
+        ),
+        ..Default::default()
+    };
+    cluster
+        .apply_object(serde_json::to_value(secret).expect("the secret as JSON"))
+        .expect("store the secret");
+
+    let (enable, enabled) = watch::channel(false);
+    let _workers = source.workers(&enabled, true);
+    let run = m
+        .command(&drain_args(&["--confirm", STEP]))
+        .output_in_background();
+    wait_for("the first complete reading", &run, |out| {
+        out.contains("drain-queues info: queued: ")
+    });
+    enable.send(true).expect("start the workers");
+    let run = run.finish();
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains(&format!(
+            "Sidekiq keys of the system Redis are under namespace `{namespace}` (system-app's \
+             REDIS_NAMESPACE, from secret system-redis/NAMESPACE)"
+        )),
+        "{}",
+        run.stdout
+    );
+    let done = finished(&m);
+    let result = &done[0];
+    assert_eq!(result["outcome"], "passed", "{result}");
+    let figures = &result["figures"];
+    assert_eq!(depth_map(&figures["initial"]), source.seeded, "{figures}");
+    let last = depth_map(&figures["final"]);
+    assert!(last.values().all(|d| *d <= 5), "{last:?}");
 }
 
 #[test]

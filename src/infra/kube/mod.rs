@@ -34,4 +34,4 @@ pub use portforward::PortForward;
 pub use threescale::{
     ORIGINAL_REPLICAS_ANNOTATION, RHOAM_OPERATORS, ThreescaleVersion, VERSION_ANNOTATION,
 };
-pub use workloads::{WorkloadInfo, WorkloadKind};
+pub use workloads::{EnvSource, WorkloadInfo, WorkloadKind};

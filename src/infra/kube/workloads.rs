@@ -68,6 +68,44 @@ pub struct WorkloadInfo {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// Where a container's environment variable gets its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvSource {
+    /// `value`, as written.
+    Value(String),
+    /// `valueFrom.secretKeyRef`.
+    SecretKey { secret: String, key: String },
+    /// Any other `valueFrom` (a configmap, a field of the pod), described.
+    Other(String),
+}
+
+impl EnvSource {
+    /// The variable `var` in a workload's `spec.template.spec.containers[*].env`, first
+    /// container first.
+    fn of_template(workload: &Value, var: &str) -> Option<EnvSource> {
+        let containers = workload
+            .pointer("/spec/template/spec/containers")?
+            .as_array()?;
+        let entry = containers
+            .iter()
+            .filter_map(|c| c["env"].as_array())
+            .flatten()
+            .find(|e| e["name"].as_str() == Some(var))?;
+        if let Some(secret) = entry.pointer("/valueFrom/secretKeyRef") {
+            return Some(EnvSource::SecretKey {
+                secret: secret["name"].as_str().unwrap_or_default().to_string(),
+                key: secret["key"].as_str().unwrap_or_default().to_string(),
+            });
+        }
+        if let Some(from) = entry.get("valueFrom") {
+            return Some(EnvSource::Other(from.to_string()));
+        }
+        Some(EnvSource::Value(
+            entry["value"].as_str().unwrap_or_default().to_string(),
+        ))
+    }
+}
+
 fn int(obj: &DynamicObject, pointer: &str) -> i32 {
     obj.data
         .pointer(pointer)
@@ -125,6 +163,31 @@ impl KubeCluster {
             }
         }
         Ok(None)
+    }
+
+    /// Where the environment variable `var` of workload `name`'s pod template comes from (the
+    /// first container that sets it); `Ok(None)` when no container sets it, `Err` when the
+    /// workload is not there.
+    pub async fn workload_env(&self, name: &str, var: &str) -> anyhow::Result<Option<EnvSource>> {
+        for kind in self.workload_kinds().await? {
+            let what = format!("{kind} {name}");
+            let found = self
+                .call(
+                    Some(&self.namespace),
+                    &what,
+                    self.workloads_api(kind).get_opt(name),
+                )
+                .await?;
+            if let Some(obj) = found {
+                return Ok(EnvSource::of_template(&obj.data, var));
+            }
+        }
+        Err(anyhow!(
+            "{} cluster (context {}): no Deployment or DeploymentConfig named {name} in namespace {}",
+            self.name,
+            self.context,
+            self.namespace
+        ))
     }
 
     /// The workload called `name`; an error naming the cluster and namespace when missing.

@@ -24,6 +24,6 @@ pub use backend_redis::seed_backend_redis;
 pub use depths::{RESQUE_QUEUES, SIDEKIQ_QUEUES, queue_depths};
 pub use sizes::{SeedSummary, Sizes};
 pub use system_db::{seed_system_database, seed_system_database_with};
-pub use system_redis::seed_system_redis;
+pub use system_redis::{seed_system_redis, seed_system_redis_in};
 pub use system_rows::SeedTokens;
 pub use zync_db::{seed_zync_database, seed_zync_database_with_domain};

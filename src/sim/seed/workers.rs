@@ -65,8 +65,20 @@ pub fn sidekiq(
     jobs_per_second: f64,
     enabled: watch::Receiver<bool>,
 ) -> Worker {
+    sidekiq_in(system_redis_url, None, jobs_per_second, enabled)
+}
+
+/// system-sidekiq with a Sidekiq namespace (3scale 2.13 and earlier with `REDIS_NAMESPACE`
+/// set): every key it reads and writes is `<namespace>:<key>`, as redis-namespace makes them.
+pub fn sidekiq_in(
+    system_redis_url: &str,
+    namespace: Option<&str>,
+    jobs_per_second: f64,
+    enabled: watch::Receiver<bool>,
+) -> Worker {
     let state = SidekiqConsumer {
         url: system_redis_url.to_string(),
+        prefix: namespace.map(|n| format!("{n}:")).unwrap_or_default(),
         conn: None,
     };
     spawn("system-sidekiq", jobs_per_second, enabled, state)
@@ -235,6 +247,8 @@ const SIDEKIQ_ORDER: [&str; 11] = [
 
 struct SidekiqConsumer {
     url: String,
+    /// `<namespace>:` before every key, or nothing.
+    prefix: String,
     conn: Option<MultiplexedConnection>,
 }
 
@@ -250,7 +264,7 @@ impl Round for SidekiqConsumer {
             }
             // Sidekiq's client LPUSHes and its fetcher BRPOPs: the oldest job is on the right.
             let taken: Option<Vec<String>> = redis::cmd("RPOP")
-                .arg(format!("queue:{queue}"))
+                .arg(format!("{}queue:{queue}", self.prefix))
                 .arg(left)
                 .query_async(conn)
                 .await
@@ -260,7 +274,7 @@ impl Round for SidekiqConsumer {
         let done = n as usize - left;
         if done > 0 {
             let _: i64 = conn
-                .incr("stat:processed", done)
+                .incr(format!("{}stat:processed", self.prefix), done)
                 .await
                 .map_err(scrubbed(&url, "counting processed jobs"))?;
         }

@@ -142,10 +142,39 @@ impl Watch {
             parts.push(part);
             origins.push(origin);
         }
+        let namespace = if urls.contains_key(&Part::SystemRedis) {
+            match stores.sidekiq_namespace().await {
+                Ok((Some(ns), how)) => {
+                    ctx.sink.info(format!(
+                        "Sidekiq keys of the system Redis are under namespace `{ns}` ({how}): \
+                         reading {ns}:queue:<name>, {ns}:schedule, {ns}:retry and {ns}:dead"
+                    ));
+                    Some(ns)
+                }
+                Ok((None, how)) => {
+                    ctx.sink.info(format!(
+                        "Sidekiq keys of the system Redis have no namespace ({how})"
+                    ));
+                    None
+                }
+                Err(e) => {
+                    ctx.sink.warn(format!(
+                        "cannot read Sidekiq's namespace at the source ({e:#}); the system \
+                         Redis's queues are read without one. On 3scale 2.13 or earlier with \
+                         REDIS_NAMESPACE set they would look empty when they are not: check \
+                         `<oc> set env dc/system-app --list | grep REDIS_NAMESPACE`"
+                    ));
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let redis = QueueProbe::new(
             urls.get(&Part::BackendQueues).cloned(),
             urls.get(&Part::SystemRedis).cloned(),
         )
+        .with_sidekiq_namespace(namespace.as_deref())
         .with_timeout(READ_TIMEOUT);
         let zync = urls
             .get(&Part::Zync)
