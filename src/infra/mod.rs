@@ -16,6 +16,7 @@ pub mod pg_pod;
 pub mod pgdump;
 pub mod pgloader;
 pub mod pgtarget;
+pub mod porta;
 pub mod queues;
 pub mod rdb;
 pub mod redis;

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use super::pgdump;
 use super::{Question, Recheck, StepAction, StepContext, StepFuture, StepResult};
@@ -44,7 +44,8 @@ use crate::infra::artifacts::{CHUNK, Report, Throttle};
 use crate::infra::dump_record::{DumpRecord, read_record};
 use crate::infra::mysqldump::{self, OptionFile};
 use crate::infra::pgdump::verify_before_restore;
-use crate::infra::pgtarget::compare_rows;
+use crate::infra::pgtarget::{PgTarget, compare_rows};
+use crate::infra::porta::{self, SchemaObjects};
 use crate::infra::url::{redact, scrub};
 use crate::infra::{mysql, pg, pgloader, tools};
 use crate::runbook::{ClusterRole, DbKind};
@@ -479,7 +480,24 @@ async fn convert(
     ctx.sink
         .info(format!("{sequences} id sequences set past the highest id"));
 
-    // 5. Counts.
+    // 5. porta's triggers and procedures, which neither the schema load nor pgloader creates.
+    let objects = match create_porta_objects(&client, &into).await {
+        Ok(Ok(objects)) => objects,
+        Ok(Err(why)) => {
+            ctx.sink.error(&why);
+            return Ok(Err(StepResult::failed(why, Map::new())));
+        }
+        Err(e) => return Err(scrubbed(e, &[&into])),
+    };
+    ctx.sink.info(format!(
+        "porta's {} tenant_id triggers and {} of 3scale {} created (rake \
+         multitenant:triggers and db:procedures), checked against the release's list",
+        objects.triggers,
+        porta::PROCEDURES.join(", "),
+        objects.release
+    ));
+
+    // 6. Counts.
     let differ = compare(&into, &expected).await?;
     let value = json!({
         "target": shown_target,
@@ -493,6 +511,8 @@ async fn convert(
         "rows": expected.values().sum::<u64>(),
         "loaded": loaded,
         "sequences_reset": sequences,
+        "release": objects.release,
+        "triggers": objects.triggers,
         "differences": differ,
         "seconds": started.elapsed().as_secs_f64(),
     });
@@ -560,6 +580,62 @@ async fn reset_sequences(client: &tokio_postgres::Client) -> Result<u64> {
         set += 1;
     }
     Ok(set)
+}
+
+/// What [`create_porta_objects`] created.
+struct PortaObjects {
+    release: &'static str,
+    triggers: usize,
+}
+
+/// Creates porta's procedures and tenant_id triggers for the release the target's schema
+/// belongs to (its `max(schema_migrations.version)`), in one transaction, with the master
+/// account's id written in as porta's rake task does once the master exists; then reads them
+/// back. `Ok(Err)`: a refusal (an unknown schema version, or objects still missing after).
+async fn create_porta_objects(
+    client: &tokio_postgres::Client,
+    url: &str,
+) -> Result<std::result::Result<PortaObjects, String>> {
+    let target = PgTarget::by_url(url.to_string(), "migration_cluster.system_database_url");
+    let before = SchemaObjects::read(&target).await?;
+    let Some(release) = before.release() else {
+        return Ok(Err(format!(
+            "the target's schema version ({}) is none of the 3scale releases cutover knows \
+             ({}), so it cannot create porta's triggers and procedures for it: run `bundle exec \
+             rake multitenant:triggers db:procedures` with the system image of the source's \
+             version against the target (DATABASE_URL), check `SELECT count(*) FROM pg_trigger \
+             WHERE NOT tgisinternal`, then mark this step done",
+            before.schema_version.as_deref().unwrap_or("none"),
+            porta::known()
+        )));
+    };
+    let master: Option<i64> = client
+        .query_opt("SELECT id FROM accounts WHERE master = TRUE LIMIT 1", &[])
+        .await
+        .context("reading the master account's id")?
+        .map(|r| r.try_get::<_, i64>(0))
+        .transpose()?;
+    let sql: Vec<String> = release
+        .procedure_statements()
+        .into_iter()
+        .chain(release.trigger_statements(master))
+        .collect();
+    client
+        .batch_execute(&format!("BEGIN;\n{}\nCOMMIT;", sql.join("\n")))
+        .await
+        .context("creating porta's triggers and procedures on the target")?;
+    let after = SchemaObjects::read(&target).await?;
+    let missing = after.missing();
+    if !missing.is_empty() {
+        return Ok(Err(format!(
+            "after creating porta's triggers and procedures the target still lacks: {}",
+            missing.join("; ")
+        )));
+    }
+    Ok(Ok(PortaObjects {
+        release: release.name,
+        triggers: release.trigger_names().len(),
+    }))
 }
 
 /// Writes `text` to `path` (mode 0600, synced).
@@ -632,20 +708,25 @@ async fn load_scratch(url: &str, dump: &Path, folder: &Path, report: &Report<'_>
     let (Some(mut stdin), Some(stderr)) = (child.stdin.take(), child.stderr.take()) else {
         bail!("the mysql client started without its pipes");
     };
-    let mut file = tokio::fs::File::open(dump)
+    let file = tokio::fs::File::open(dump)
         .await
         .with_context(|| format!("cannot open {}", dump.display()))?;
     let size = file.metadata().await.ok().map(|m| m.len());
+    let mut lines = tokio::io::BufReader::with_capacity(CHUNK, file);
     let feed = async {
         let mut throttle = Throttle::new(report, size, "bytes");
-        let mut buf = vec![0u8; CHUNK];
+        let mut line = Vec::new();
         let mut sent = 0u64;
         loop {
-            let n = file.read(&mut buf).await?;
+            line.clear();
+            let n = lines.read_until(b'\n', &mut line).await?;
             if n == 0 {
                 break;
             }
-            stdin.write_all(&buf[..n]).await?;
+            // The triggers and the procedure belong to the source's user: creating them as
+            // another user takes SUPER, which a scratch server's user rarely has. They do not
+            // matter here (pgloader copies data only), so they are created as the scratch user.
+            stdin.write_all(&without_definer(&line)).await?;
             sent += n as u64;
             throttle.tick(sent);
         }
@@ -665,9 +746,71 @@ async fn load_scratch(url: &str, dump: &Path, folder: &Path, report: &Report<'_>
     Ok(())
 }
 
+/// A mysqldump line without its `DEFINER=`user`@`host`` clause (mysqldump writes it as
+/// `/*!50017 DEFINER=...*/` before a trigger and as `CREATE DEFINER=... PROCEDURE` for a
+/// routine); any other line as it is.
+fn without_definer(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const KEY: &[u8] = b"DEFINER=`";
+    let Some(at) = line.windows(KEY.len()).position(|w| w == KEY) else {
+        return line.into();
+    };
+    // Two backquoted names joined by @, where `` is a quote inside a name.
+    let mut i = at + KEY.len() - 1;
+    for part in 0..2 {
+        if line.get(i) != Some(&b'`') {
+            return line.into();
+        }
+        i += 1;
+        loop {
+            match line.get(i) {
+                None => return line.into(),
+                Some(b'`') if line.get(i + 1) == Some(&b'`') => i += 2,
+                Some(b'`') => break,
+                Some(_) => i += 1,
+            }
+        }
+        i += 1;
+        if part == 0 {
+            if line.get(i) != Some(&b'@') {
+                return line.into();
+            }
+            i += 1;
+        }
+    }
+    let (start, end) = match (
+        line[..at].ends_with(b"/*!50017 "),
+        line[i..].starts_with(b"*/ "),
+    ) {
+        (true, true) => (at - b"/*!50017 ".len(), i + 3),
+        _ if line.get(i) == Some(&b' ') => (at, i + 1),
+        _ => (at, i),
+    };
+    let mut out = line[..start].to_vec();
+    out.extend_from_slice(&line[end..]);
+    out.into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn definers_are_dropped_from_triggers_and_routines_only() {
+        let trigger = b"/*!50003 CREATE*/ /*!50017 DEFINER=`sys`@`%`*/ /*!50003 TRIGGER t BEFORE";
+        assert_eq!(
+            &*without_definer(trigger),
+            b"/*!50003 CREATE*/ /*!50003 TRIGGER t BEFORE"
+        );
+        let routine = b"CREATE DEFINER=`a``b`@`10.0.0.1` PROCEDURE `p`(x numeric)";
+        assert_eq!(
+            &*without_definer(routine),
+            b"CREATE PROCEDURE `p`(x numeric)"
+        );
+        let data = b"INSERT INTO `t` VALUES (1,'DEFINER=`x` in a value');";
+        assert_eq!(&*without_definer(data), &data[..]);
+        let plain = b"INSERT INTO `t` VALUES (1,'x');";
+        assert_eq!(&*without_definer(plain), &plain[..]);
+    }
 
     #[test]
     fn counts_are_by_table_without_the_rails_bookkeeping() {

@@ -148,7 +148,8 @@ fn destination_database() -> PgDatabase {
         ..Sizes::default()
     };
     block_on(|| async move {
-        seed_system_database_with(&url, "apps.rhoam.test", &sizes, &tokens)
+        let release = cutover::sim::seed::porta_schema::destination_release();
+        seed_system_database_with(&url, "apps.rhoam.test", &sizes, &tokens, release)
             .await
             .unwrap_or_else(|e| panic!("seed the destination database: {e:#}"))
     });

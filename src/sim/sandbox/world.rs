@@ -218,7 +218,9 @@ impl Sandbox {
             // The database holds the tokens the installation's secrets name, as db:seed made it.
             let tokens = seed::SeedTokens::of_objects(&source_install)
                 .context("the source installation's secrets name no access tokens")?;
-            seed::seed_system_database_with(src_db.url(), SOURCE_DOMAIN, sizes, &tokens).await?;
+            let release = seed::porta_schema::source_release();
+            seed::seed_system_database_with(src_db.url(), SOURCE_DOMAIN, sizes, &tokens, release)
+                .await?;
             seed::seed_zync_database_with_domain(src_zync.url(), SOURCE_DOMAIN, sizes).await?;
             seed::seed_backend_redis(&src_backend.url_db(0), &src_backend.url_db(1), sizes).await?;
             seed::seed_system_redis(&src_system.url_db(1), sizes).await?;

@@ -9,6 +9,7 @@ mod copy;
 mod depths;
 mod jobs;
 mod model;
+pub mod porta_schema;
 mod redis_conn;
 mod sizes;
 mod stats_keys;
@@ -16,7 +17,6 @@ mod system_db;
 pub mod system_mysql;
 mod system_redis;
 mod system_rows;
-mod system_schema;
 pub mod workers;
 mod zync_db;
 

@@ -6,15 +6,16 @@ use anyhow::{Context, bail};
 
 use super::copy::copy_rows;
 use super::model::Model;
+use super::porta_schema::{self, Release, load_postgres};
 use super::sizes::{SeedSummary, Sizes};
 use super::system_rows::{Hosts, SeedTokens, build};
-use super::system_schema::{DDL, TABLES};
 use crate::infra::pg;
 use crate::infra::url::redact;
 
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Creates the system tables in the empty database at `url` and fills them: the master
+/// Creates 3scale 2.14's system schema (porta's tables, triggers and procedure) in the empty
+/// database at `url` and fills the tables the migration touches: the master
 /// account, the default tenant `3scale`, `sizes.services` products with proxies and promoted
 /// configurations, plans, developers, applications, tokens and SSO providers, every host name
 /// derived from `wildcard_domain`. All in one transaction, so a failure leaves the database
@@ -24,15 +25,18 @@ pub async fn seed_system_database(
     wildcard_domain: &str,
     sizes: &Sizes,
 ) -> anyhow::Result<SeedSummary> {
-    seed_system_database_with(url, wildcard_domain, sizes, &SeedTokens::default()).await
+    let release = porta_schema::source_release();
+    seed_system_database_with(url, wildcard_domain, sizes, &SeedTokens::default(), release).await
 }
 
-/// [`seed_system_database`] with the access tokens of the installation's secrets.
+/// [`seed_system_database`] with the access tokens of the installation's secrets, on the
+/// schema of 3scale `release`.
 pub async fn seed_system_database_with(
     url: &str,
     wildcard_domain: &str,
     sizes: &Sizes,
     tokens: &SeedTokens,
+    release: &Release,
 ) -> anyhow::Result<SeedSummary> {
     let wildcard = wildcard_domain
         .trim()
@@ -53,7 +57,7 @@ pub async fn seed_system_database_with(
         .transaction()
         .await
         .with_context(|| format!("cannot start a transaction on {shown}"))?;
-    tx.batch_execute(DDL).await.with_context(|| {
+    load_postgres(&tx, release).await.with_context(|| {
         format!("creating the 3scale system tables on {shown} failed (check that the user may create tables in schema public)")
     })?;
     let mut summary = SeedSummary::default();
@@ -63,7 +67,8 @@ pub async fn seed_system_database_with(
             .with_context(|| format!("seeding the system database on {shown}"))?;
         summary.add(rows.table, count);
     }
-    reset_sequences(&tx, &shown).await?;
+    let seeded: Vec<&str> = tables.iter().map(|r| r.table).collect();
+    reset_sequences(&tx, &seeded, &shown).await?;
     tx.commit()
         .await
         .with_context(|| format!("committing the seeded system database on {shown} failed"))?;
@@ -98,8 +103,12 @@ pub(super) async fn refuse_if_not_empty(
 
 /// Ids were given explicitly; each `<table>_id_seq` must move past them, as a restore does,
 /// or the next row the application inserts collides.
-async fn reset_sequences(tx: &tokio_postgres::Transaction<'_>, shown: &str) -> anyhow::Result<()> {
-    let sql: String = TABLES
+async fn reset_sequences(
+    tx: &tokio_postgres::Transaction<'_>,
+    tables: &[&str],
+    shown: &str,
+) -> anyhow::Result<()> {
+    let sql: String = tables
         .iter()
         .map(|t| {
             format!(

@@ -30,7 +30,6 @@ pub(super) fn accounts(model: &Model, hosts: &Hosts, at: At) -> Rows {
             "tenant_id",
             "s3_prefix",
             "state_changed_at",
-            "first_admin_id",
         ],
     );
     let no_reply = s(format!("no-reply@{}", hosts.wildcard));
@@ -55,7 +54,6 @@ pub(super) fn accounts(model: &Model, hosts: &Hosts, at: At) -> Rows {
         n(MASTER_ACCOUNT_ID),
         s("master"),
         at(400),
-        n(MASTER_USER_ID),
     ]);
     let first_service = model.services.first().map(|svc| svc.id);
     rows.push(vec![
@@ -78,7 +76,6 @@ pub(super) fn accounts(model: &Model, hosts: &Hosts, at: At) -> Rows {
         n(TENANT_ACCOUNT_ID),
         s(TENANT_NAME),
         at(400),
-        n(TENANT_ADMIN_ID),
     ]);
     for (i, buyer) in model.buyers.iter().enumerate() {
         let days = 300 - i64::try_from(i % 300).unwrap_or(0);
@@ -102,7 +99,6 @@ pub(super) fn accounts(model: &Model, hosts: &Hosts, at: At) -> Rows {
             n(TENANT_ACCOUNT_ID),
             None,
             at(days),
-            n(buyer.user_id),
         ]);
     }
     rows
@@ -278,12 +274,7 @@ pub(super) fn provider_constraints(at: At) -> Rows {
     rows
 }
 
-/// The value of the seeded token `id` that no secret names.
-pub(super) fn token_value(id: u64) -> String {
-    hex(0x70, id, 64)
-}
-
-pub(super) fn access_tokens(values: &super::SeedTokens, at: At) -> Rows {
+pub(super) fn access_tokens(values: &super::tokens::SeedTokens, at: At) -> Rows {
     let mut rows = Rows::new(
         "access_tokens",
         &[
@@ -342,7 +333,7 @@ pub(super) fn access_tokens(values: &super::SeedTokens, at: At) -> Rows {
                 1 => values.apicast.clone(),
                 2 => values.master.clone(),
                 3 => values.admin.clone(),
-                _ => token_value(id as u64),
+                _ => super::tokens::token_value(id as u64),
             }),
             s(name),
             s(permission),
