@@ -57,6 +57,55 @@ struct PgServerInfo {
     size: u64,
 }
 
+/// The highest `schema_migrations.version` the archive holds (compared as numbers), read with
+/// `pg_restore --data-only --table=schema_migrations`; None when it holds no such rows.
+pub async fn schema_version(file: &Path) -> Result<Option<String>> {
+    let pg_restore = tools::require("pg_restore").await?;
+    let out = tokio::process::Command::new(&pg_restore.path)
+        .args(["--data-only", "--table=schema_migrations", "--file=-"])
+        .arg(file)
+        .output()
+        .await
+        .with_context(|| format!("cannot run {}", pg_restore.path.display()))?;
+    if !out.status.success() {
+        bail!(
+            "pg_restore {} cannot read schema_migrations from {}: {}",
+            pg_restore.version,
+            file.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(max_copied_version(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The highest number among the rows of the `COPY ... schema_migrations` blocks of a plain
+/// SQL text.
+fn max_copied_version(sql: &str) -> Option<String> {
+    let mut inside = false;
+    let mut best: Option<(usize, String)> = None;
+    for line in sql.lines() {
+        if line.starts_with("COPY ") && line.contains("schema_migrations") {
+            inside = true;
+            continue;
+        }
+        if inside && line == "\\." {
+            inside = false;
+            continue;
+        }
+        if inside {
+            let v = line.trim();
+            if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+                let v = v.trim_start_matches('0').to_string();
+                let key = (v.len(), v.clone());
+                if best.as_ref().is_none_or(|b| key > *b) {
+                    best = Some(key);
+                }
+            }
+        }
+    }
+    best.map(|(_, v)| v)
+}
+
 /// The tables whose data the archive holds, from `pg_restore --list`: (`schema`, `name`). Fails
 /// when pg_restore cannot read the file.
 pub async fn table_data(pg_restore: &ToolVersion, file: &Path) -> Result<Vec<(String, String)>> {
@@ -529,6 +578,15 @@ pub async fn verify_before_restore(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schema_version_is_the_highest_number_not_the_last_text() {
+        let sql = "SET x;\nCOPY public.schema_migrations (version) FROM stdin;\n9\n\
+                   20230927012615\n20091104094127\n\\.\nCOPY public.other (a) FROM stdin;\n\
+                   99999999999999999\n\\.\n";
+        assert_eq!(max_copied_version(sql).as_deref(), Some("20230927012615"));
+        assert_eq!(max_copied_version("nothing"), None);
+    }
 
     #[test]
     fn table_data_entries_are_read_from_the_listing() {

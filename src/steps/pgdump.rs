@@ -54,6 +54,7 @@ use crate::infra::mysqldump;
 use crate::infra::pg_pod::PodDb;
 use crate::infra::pgdump::{dump_exec, dump_url, restore_jobs, verify_before_restore, verify_file};
 use crate::infra::pgtarget::{PgTarget, SYSTEM_DATABASE_SECRET, Verified};
+use crate::infra::porta::SchemaObjects;
 use crate::runbook::{ClusterRole, DbKind, StepId, ids};
 
 /// The fact of a dump step, and of a restore step.
@@ -471,7 +472,8 @@ async fn restore(
     ));
     target.restore(record, replace, report).await?;
     let verified = target.verify_restored(record).await?;
-    let differ = verified.differences.clone();
+    let mut differ = verified.differences.clone();
+    differ.extend(porta_objects_missing(target).await?);
     let mut fact = restored_fact(target, record, started, &verified);
     fact.insert("replaced".into(), json!(replace));
     let value = Value::Object(fact);
@@ -491,12 +493,28 @@ async fn restore(
         }
         Ok(StepResult::failed(
             format!(
-                "the restore into {shown} does not hold the dump's rows: {}",
+                "the restore into {shown} is not what the dump holds: {}",
                 differ.join("; ")
             ),
             figures_of(&value),
         ))
     }
+}
+
+/// porta's triggers and procedures a restored system database lacks: a dump of a database
+/// without them (a conversion that did not create them) carries none (see [`SchemaObjects::missing`]).
+pub(super) async fn porta_objects_missing(target: &PgTarget) -> Result<Vec<String>> {
+    let objects = SchemaObjects::read(target).await?;
+    Ok(objects
+        .missing()
+        .into_iter()
+        .map(|m| {
+            format!(
+                "{m} (run `bundle exec rake multitenant:triggers db:procedures` in system-app \
+                 once it runs on this database)"
+            )
+        })
+        .collect())
 }
 
 /// What a restore does when no dump of the system database is recorded or in the dump folder

@@ -49,6 +49,7 @@ use crate::infra::dump_record::{DumpRecord, read_record, record_path};
 use crate::infra::kube::KubeCluster;
 use crate::infra::pgdump::{verify_before_restore, verify_file};
 use crate::infra::pgtarget::PgTarget;
+use crate::infra::porta::{Release, SchemaObjects};
 use crate::journal::JournalState;
 use crate::runbook::{ClusterRole, Outcome, StepId, ids};
 
@@ -283,6 +284,66 @@ impl StepAction for Seed {
     }
 }
 
+/// Why the migration cluster's dump (at schema version `migration`) must not replace the
+/// destination's database: not the same 3scale release. None when they agree.
+fn release_mismatch(
+    migration: Option<&str>,
+    destination: &SchemaObjects,
+    shown: &str,
+) -> Option<String> {
+    let nothing = "Nothing was paused or changed";
+    let Some(theirs) = destination.schema_version.as_deref() else {
+        return Some(format!(
+            "{shown} has no schema_migrations, so its 3scale release cannot be compared with \
+             the dump's: check that the config points at RHOAM's system database. {nothing}"
+        ));
+    };
+    let Some(ours) = migration else {
+        return Some(format!(
+            "the migration cluster's dump holds no schema_migrations rows, so its 3scale \
+             release cannot be compared with RHOAM's ({theirs}): dump the migration cluster's \
+             system database again (dump-migration-database). {nothing}"
+        ));
+    };
+    if ours == theirs {
+        return None;
+    }
+    let name = |v: &str| {
+        Release::by_schema_version(v).map_or_else(
+            || format!("schema {v}, a release cutover does not know"),
+            |r| format!("3scale {} (schema {v})", r.name),
+        )
+    };
+    let (from, to) = (
+        Release::by_schema_version(ours),
+        Release::by_schema_version(theirs),
+    );
+    let fix = match (from, to) {
+        (Some(from), Some(to)) if !from.hops_to(to).is_empty() => format!(
+            "upgrade 3scale on the migration cluster {} → {} (step upgrade-3scale; one minor \
+             version at a time, each running porta's migrations), then dump it again \
+             (dump-migration-database) and run this step",
+            from.name,
+            from.hops_to(to).join(" → ")
+        ),
+        (Some(_), Some(to)) => format!(
+            "the migration cluster runs a newer 3scale than RHOAM's {}: RHOAM must be upgraded \
+             first, or the migration cluster must run RHOAM's version",
+            to.name
+        ),
+        _ => format!(
+            "bring both to the same release (known: {})",
+            crate::infra::porta::known()
+        ),
+    };
+    Some(format!(
+        "the migration cluster's dump is {}, RHOAM's database is {}: seeding would give RHOAM a \
+         database its code does not match. To go on, {fix}. {nothing}",
+        name(ours),
+        name(theirs)
+    ))
+}
+
 /// The seed of `record` into the destination's database `target`, once the dump is verified:
 /// pauses the destination, keeps a fallback dump, restores, and checks every table's rows.
 async fn seed(
@@ -302,6 +363,21 @@ async fn seed(
         "{shown} holds {} of the dump's {} tables; they are replaced",
         occupied.len(),
         record.rows.len()
+    ));
+
+    // The same 3scale release on both sides, before anything is paused.
+    let destination = SchemaObjects::read(target)
+        .await
+        .with_context(|| format!("{shown} does not answer; nothing was paused"))?;
+    let migration = crate::infra::pgdump::schema_version(&record.path).await?;
+    if let Some(why) = release_mismatch(migration.as_deref(), &destination, shown) {
+        ctx.sink.error(&why);
+        return Ok(StepResult::failed(why, Map::new()));
+    }
+    ctx.sink.info(format!(
+        "schema versions agree: the dump and {shown} are both at {} (3scale {})",
+        destination.schema_version.as_deref().unwrap_or("?"),
+        destination.release().map_or("?", |r| r.name)
     ));
 
     let kube = ctx.cluster(ClusterRole::Destination).await?;
@@ -326,7 +402,8 @@ async fn seed(
         return Ok(failed_paused(ctx, why, &paused));
     }
     let verified = target.verify_restored(record).await?;
-    let differ = verified.differences.clone();
+    let mut differ = verified.differences.clone();
+    differ.extend(pgdump::porta_objects_missing(target).await?);
     let mut fact = pgdump::restored_fact(target, record, started, &verified);
     fact.insert("fallback".into(), json!(fallback.path));
     ctx.sink
@@ -335,7 +412,7 @@ async fn seed(
     figures.insert(PAUSED_FACT.into(), paused.fact());
     if !differ.is_empty() {
         let why = format!(
-            "{shown} does not hold the dump's rows after the seed: {}",
+            "{shown} is not what the dump holds after the seed: {}",
             differ.join("; ")
         );
         let mut result = failed_paused(ctx, why, &paused);

@@ -224,6 +224,40 @@ fn a_dump_by_url_restores_into_an_empty_database_with_every_count_equal() {
 }
 
 #[test]
+fn a_restored_database_without_porta_triggers_fails_naming_them() {
+    let source = seeded_source();
+    // A database whose triggers were lost (a conversion that did not create them).
+    source.execute(
+        "DROP TRIGGER accounts_tenant_id ON accounts; DROP TRIGGER users_tenant_id ON users; \
+         DROP FUNCTION sp_invoices_friendly_id",
+    );
+    let target = PgDatabase::create();
+    let m = migration(&source, &target);
+    dump(&m, &source, None);
+
+    let restore = run_restore(&m);
+    restore.expect_code(1);
+    let done = finished(&m, RESTORE);
+    let result = done.last().expect("the restore finished");
+    assert_eq!(result["outcome"], "failed", "{result}");
+    let summary = result["summary"].as_str().unwrap_or("");
+    assert!(
+        summary.contains("2 of the 76 tenant_id triggers of 3scale 2.14 are missing (accounts_tenant_id, users_tenant_id)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("procedure sp_invoices_friendly_id is missing"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("rake multitenant:triggers db:procedures"),
+        "{summary}"
+    );
+    // The rows themselves are all there.
+    assert_eq!(counts(&target), counts(&source));
+}
+
+#[test]
 fn a_changed_byte_in_the_dump_stops_the_restore_naming_the_file() {
     let source = seeded_source();
     let target = PgDatabase::create();

@@ -12,7 +12,8 @@ use cutover::infra::kube::ORIGINAL_REPLICAS_ANNOTATION;
 use cutover::infra::pg;
 use cutover::sim::SimCluster;
 use cutover::sim::installation::{DESTINATION_WORKLOADS, OPERATOR_REPLICAS};
-use cutover::sim::seed::{Sizes, seed_system_database};
+use cutover::sim::seed::porta_schema::{self, Release};
+use cutover::sim::seed::{SeedTokens, Sizes, seed_system_database_with};
 use cutover::steps::seed::{DESTINATION_COMPONENTS, DESTINATION_OPERATORS, FALLBACK_FILE};
 use serde_json::Value;
 
@@ -29,11 +30,16 @@ const NS: &str = "redhat-rhoam-3scale";
 const DEPLOYMENT: &str = "apps/v1";
 
 fn seeded(domain: &str, sizes: Sizes) -> PgDatabase {
+    seeded_release(domain, sizes, porta_schema::source_release())
+}
+
+/// A system database of 3scale `release`.
+fn seeded_release(domain: &str, sizes: Sizes, release: &'static Release) -> PgDatabase {
     let db = PgDatabase::create();
     let url = db.url().to_string();
     let domain = domain.to_string();
     block_on(|| async move {
-        seed_system_database(&url, &domain, &sizes)
+        seed_system_database_with(&url, &domain, &sizes, &SeedTokens::default(), release)
             .await
             .unwrap_or_else(|e| panic!("seed the database: {e:#}"))
     });
@@ -119,6 +125,11 @@ impl Env {
     }
 
     fn reached(name: &str, reach: Reach) -> Env {
+        Env::reached_with(name, reach, porta_schema::source_release())
+    }
+
+    /// With RHOAM's database at 3scale `release`.
+    fn reached_with(name: &str, reach: Reach, release: &'static Release) -> Env {
         let migration_db = seeded(
             "apps.rhoam.test",
             Sizes {
@@ -128,13 +139,14 @@ impl Env {
             },
         );
         // What a fresh install wrote: the same tables, fewer rows.
-        let destination_db = seeded(
+        let destination_db = seeded_release(
             "apps.rhoam.test",
             Sizes {
                 services: 1,
                 applications_per_service: 1,
                 ..Sizes::default()
             },
+            release,
         );
         let toml = threescale_toml(name, "red-hat", "limited", "");
         let toml = if reach == Reach::Pod {
@@ -383,6 +395,46 @@ fn a_changed_byte_in_the_migration_dump_stops_the_seed_before_anything_changes()
             d["metadata"]["annotations"][ORIGINAL_REPLICAS_ANNOTATION].is_null(),
             "{ns}/{name} is not annotated"
         );
+    }
+}
+
+#[test]
+fn the_seed_refuses_a_dump_of_another_3scale_release_and_names_the_upgrade_hops() {
+    // RHOAM runs 2.16; the migration cluster's database is still 2.14's.
+    let env = Env::reached_with(
+        "seedrelease",
+        Reach::Url,
+        porta_schema::destination_release(),
+    );
+    let fresh = counts(&env.destination_db);
+    env.dump();
+
+    let summary = seed_fails(&env);
+    assert!(
+        summary.contains(
+            "the migration cluster's dump is 3scale 2.14 (schema 20230927012615), RHOAM's \
+             database is 3scale 2.16 (schema 20241107134140)"
+        ),
+        "{summary}"
+    );
+    assert!(summary.contains("2.14 → 2.15 → 2.16"), "{summary}");
+    assert!(
+        summary.contains("Nothing was paused or changed"),
+        "{summary}"
+    );
+    assert_eq!(
+        counts(&env.destination_db),
+        fresh,
+        "the database is untouched"
+    );
+    assert!(
+        !env.dumps().join(FALLBACK_FILE).exists(),
+        "no fallback taken"
+    );
+    assert!(env.fact("paused").is_none(), "nothing paused");
+    for (ns, name, replicas) in env.all_deployments() {
+        let d = env.deployment(&ns, &name);
+        assert_eq!(d["spec"]["replicas"], replicas, "{ns}/{name}");
     }
 }
 
