@@ -11,7 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::{Engine, EngineOptions, StandIn};
 use crate::error::{ExitCode, bad_input};
 use crate::event::{Command, Event, Level, Request, RunEnd};
 use crate::plan::plan;
@@ -26,6 +26,8 @@ pub struct HeadlessOptions {
     /// A rehearsal: every need without an answer on the command line is confirmed as
     /// this operator (typed gates with their phrase, hand-offs as done by them).
     pub auto_confirm_as: Option<String>,
+    /// A rehearsal: what does the manual steps' work to its sandbox.
+    pub stand_in: Option<Arc<dyn StandIn>>,
 }
 
 /// Runs the migration without a screen; returns the process exit code.
@@ -88,6 +90,7 @@ pub async fn run(config: Config, options: HeadlessOptions) -> Result<ExitCode> {
             mode: "headless",
             until,
             hold: false,
+            stand_in: options.stand_in.clone(),
         },
     )?;
     outln!("{label}");

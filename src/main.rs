@@ -225,6 +225,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             theme: None,
             read_only: false,
             rehearsal: None,
+            stand_in: None,
         };
         return tui::run(load_config(&cli)?, options).await;
     };
@@ -255,6 +256,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 theme: theme.map(ThemeName::from),
                 read_only: *read_only,
                 rehearsal: None,
+                stand_in: None,
             };
             return tui::run(load_config(&cli)?, options).await;
         }
@@ -302,6 +304,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 confirms: confirms.clone(),
                 skips: skips.clone(),
                 auto_confirm_as: None,
+                stand_in: None,
             };
             return headless::run(load_config(&cli)?, options).await;
         }

@@ -36,6 +36,8 @@ pub struct TuiOptions {
     /// A rehearsal: the command that resumes it (its sandbox is started again from its state
     /// folder by `cutover rehearse`, not by `cutover` on its config).
     pub rehearsal: Option<String>,
+    /// A rehearsal: what does the manual steps' work to its sandbox.
+    pub stand_in: Option<Arc<dyn crate::engine::StandIn>>,
 }
 
 /// Set by the panic hook: a task panicked and the terminal was given back, so the
@@ -73,6 +75,7 @@ pub async fn run(config: Config, options: TuiOptions) -> Result<ExitCode> {
             mode: "tui",
             until: None,
             hold: true,
+            stand_in: options.stand_in.clone(),
         },
     )?;
     let (state, sessions) = engine.history()?;

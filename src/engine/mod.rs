@@ -48,6 +48,16 @@ pub struct EngineOptions {
     /// pause is reached, and after a failed step, each until `Run` (go on, or retry
     /// the failed step) or `Quit`. The full-screen wizard holds; headless does not.
     pub hold: bool,
+    /// In a rehearsal, what does the manual work to the sandbox.
+    pub stand_in: Option<Arc<dyn StandIn>>,
+}
+
+/// In a rehearsal, what stands in for the people who do the manual steps: told when one is
+/// confirmed, it does to the sandbox what they would have done (upgrading 3scale on the
+/// migration cluster, say), before the step is recorded done. It says what it did, for the
+/// step's log and summary; an error fails the step.
+pub trait StandIn: Send + Sync {
+    fn done(&self, step: StepId) -> futures::future::BoxFuture<'_, Result<Option<String>>>;
 }
 
 /// A stop asked for while a step ran or waited, honoured at the next safe point.
@@ -104,6 +114,7 @@ impl Engine {
         commands: UnboundedReceiver<Command>,
     ) -> Result<Engine> {
         let options = EngineOptions {
+            stand_in: None,
             mode: "rollback",
             until: None,
             hold: false,
@@ -753,7 +764,7 @@ impl Engine {
                 .and_then(|a| steps::implementation(a).automated()),
         };
         let result = match action {
-            None => manual_result(planned, done_by.as_deref()),
+            None => self.manual_done(planned, done_by.as_deref()).await,
             Some(action) => {
                 let (questions, mut asked) = tokio::sync::mpsc::unbounded_channel();
                 let (stop_step, stop) = tokio::sync::watch::channel(false);
@@ -891,6 +902,37 @@ impl Engine {
 }
 
 /// The result of a manual step or hand-off: what the operator confirmed.
+impl Engine {
+    /// A confirmed manual step's result; in a rehearsal, once its stand-in has done the work.
+    async fn manual_done(&self, planned: &PlannedStep, done_by: Option<&str>) -> StepResult {
+        let mut result = manual_result(planned, done_by);
+        let Some(stand_in) = &self.options.stand_in else {
+            return result;
+        };
+        let step = planned.step.id;
+        match stand_in.done(step).await {
+            Ok(Some(what)) => {
+                self.emit(Event::StepLog {
+                    step,
+                    level: Level::Info,
+                    line: what.clone(),
+                });
+                result.summary = format!("{}; {what}", result.summary);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                result = StepResult::failed(
+                    format!(
+                        "the rehearsal's sandbox could not do what this step does by hand: {e:#}"
+                    ),
+                    Map::new(),
+                );
+            }
+        }
+        result
+    }
+}
+
 fn manual_result(planned: &PlannedStep, done_by: Option<&str>) -> StepResult {
     let summary = if planned.hand_off {
         match done_by {

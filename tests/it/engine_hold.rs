@@ -39,6 +39,7 @@ impl Driver {
                 mode: "tui",
                 until: None,
                 hold: true,
+                stand_in: None,
             },
         )
         .expect("the engine opens");

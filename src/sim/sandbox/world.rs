@@ -213,6 +213,11 @@ impl Sandbox {
             zync: src_zync.name().to_string(),
         };
         let source_install = source_objects(SOURCE_NAMESPACE, SOURCE_DOMAIN, &internal);
+        let destination_install = destination_objects(
+            DESTINATION_NAMESPACE,
+            DESTINATION_DOMAIN,
+            &stores.destination,
+        );
         if fresh {
             let sizes = &options.sizes;
             // The database holds the tokens the installation's secrets name, as db:seed made it.
@@ -221,6 +226,22 @@ impl Sandbox {
             let release = seed::porta_schema::source_release();
             seed::seed_system_database_with(src_db.url(), SOURCE_DOMAIN, sizes, &tokens, release)
                 .await?;
+            // RHOAM's freshly installed 3scale: its release, its own tokens, one product.
+            let tokens = seed::SeedTokens::of_objects(&destination_install)
+                .context("the destination installation's secrets name no access tokens")?;
+            let fresh_install = seed::Sizes {
+                services: 1,
+                applications_per_service: 1,
+                ..seed::Sizes::default()
+            };
+            seed::seed_system_database_with(
+                dst_db.url(),
+                DESTINATION_DOMAIN,
+                &fresh_install,
+                &tokens,
+                seed::porta_schema::destination_release(),
+            )
+            .await?;
             seed::seed_zync_database_with_domain(src_zync.url(), SOURCE_DOMAIN, sizes).await?;
             seed::seed_backend_redis(&src_backend.url_db(0), &src_backend.url_db(1), sizes).await?;
             seed::seed_system_redis(&src_system.url_db(1), sizes).await?;
@@ -245,14 +266,7 @@ impl Sandbox {
 
         if fresh {
             apply_all(&source, source_install)?;
-            apply_all(
-                &destination,
-                destination_objects(
-                    DESTINATION_NAMESPACE,
-                    DESTINATION_DOMAIN,
-                    &stores.destination,
-                ),
-            )?;
+            apply_all(&destination, destination_install)?;
         }
         // RHOAM's system database is reached through cutover's client pod there.
         for rule in client_pod_rules() {

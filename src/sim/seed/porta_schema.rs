@@ -122,3 +122,75 @@ fn head(statement: &str) -> String {
         .take(80)
         .collect()
 }
+
+/// What upgrading 3scale one minor version does to its PostgreSQL system database (porta's
+/// `rake db:migrate`, then its procedures and triggers), from `fixtures/porta/upgrade-*.sql`.
+fn upgrade_file(from: &str, to: &str) -> Option<&'static str> {
+    match (from, to) {
+        ("2.14", "2.15") => Some(include_str!(
+            "../../../fixtures/porta/upgrade-2.14-2.15.postgres.sql"
+        )),
+        ("2.15", "2.16") => Some(include_str!(
+            "../../../fixtures/porta/upgrade-2.15-2.16.postgres.sql"
+        )),
+        _ => None,
+    }
+}
+
+/// Upgrades the 3scale system database at `url` to `to`, one minor version at a time, as the
+/// 3scale operator's upgrade does (each hop's `db:migrate`, with the master account's id
+/// written into the triggers it recreates), each hop in a transaction. Returns the releases it
+/// went through, the one it started from first; only that one when the database is already
+/// there. A database of a release cutover does
+/// not know, or newer than `to`, is refused.
+pub async fn upgrade_postgres(url: &str, to: &Release) -> Result<Vec<&'static str>> {
+    let shown = crate::infra::url::redact(url);
+    let mut client = crate::infra::pg::connect(url, std::time::Duration::from_secs(30)).await?;
+    let version: Option<String> = client
+        .query_one(
+            "SELECT max(version::numeric)::text FROM schema_migrations",
+            &[],
+        )
+        .await
+        .with_context(|| format!("reading the schema version of {shown}"))?
+        .try_get(0)?;
+    let Some(from) = version.as_deref().and_then(Release::by_schema_version) else {
+        bail!(
+            "{shown} is at schema {}, none of the releases this sandbox knows",
+            version.as_deref().unwrap_or("none")
+        );
+    };
+    let hops = from.hops_to(to);
+    if hops.is_empty() && from.name != to.name {
+        bail!(
+            "{shown} runs 3scale {}, newer than {}: a downgrade is not an upgrade",
+            from.name,
+            to.name
+        );
+    }
+    let master: Option<i64> = client
+        .query_opt("SELECT id FROM accounts WHERE master = TRUE LIMIT 1", &[])
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+    let set = match master {
+        Some(id) => format!("master_id := {id};"),
+        None => "SELECT id INTO master_id FROM accounts WHERE master = TRUE;".to_string(),
+    };
+    let mut at = from.name;
+    for hop in &hops {
+        let file = upgrade_file(at, hop)
+            .with_context(|| format!("no upgrade from 3scale {at} to {hop} in the fixtures"))?;
+        let sql: Vec<String> = statements(file)
+            .into_iter()
+            .map(|s| s.replace("/*MASTER_ID*/", &set))
+            .collect();
+        let tx = client.transaction().await?;
+        tx.batch_execute(&sql.join("\n"))
+            .await
+            .with_context(|| format!("upgrading {shown} from 3scale {at} to {hop}"))?;
+        tx.commit().await?;
+        at = hop;
+    }
+    Ok(std::iter::once(from.name).chain(hops).collect())
+}
