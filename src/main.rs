@@ -40,6 +40,13 @@ struct Cli {
     command: Option<Cmd>,
 }
 
+/// `cutover rehearse --source-database`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum SourceDatabaseArg {
+    Mysql,
+    Postgresql,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ThemeArg {
     Default,
@@ -145,6 +152,10 @@ enum Cmd {
         /// Usage statistics keys per service in the backend Redis.
         #[arg(long, default_value_t = 200)]
         stats_keys: u32,
+        /// The source's system database (of a new rehearsal): MySQL, 3scale's default (on
+        /// MariaDB, converted to PostgreSQL by the rehearsal), or PostgreSQL.
+        #[arg(long, value_enum, default_value = "mysql")]
+        source_database: SourceDatabaseArg,
     },
     /// Scales the source's 3scale back to the replica counts recorded before stop-traffic and
     /// scale-down (refused once the customer's systems point at the destination).
@@ -320,8 +331,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             services,
             applications,
             stats_keys,
+            source_database,
         } => {
             let mut sandbox = cutover::sim::sandbox::SandboxOptions::default();
+            sandbox.source_database = match source_database {
+                SourceDatabaseArg::Mysql => cutover::sim::sandbox::SourceDatabase::Mysql,
+                SourceDatabaseArg::Postgresql => cutover::sim::sandbox::SourceDatabase::Postgresql,
+            };
             sandbox.sizes.services = *services;
             sandbox.sizes.applications_per_service = *applications;
             sandbox.sizes.stats_keys_per_service = *stats_keys;

@@ -280,6 +280,7 @@ fn a_2_15_source_runs_deployments_and_an_external_database_is_located() {
     let databases = InternalDatabases {
         system: "system".into(),
         zync: "zync_production".into(),
+        ..InternalDatabases::default()
     };
     install(src, source_objects_2_15(NS, "apps.source.test", &databases)).expect("install 2.15");
     // The system database is outside the cluster (a MySQL on RDS), with its own password.

@@ -204,7 +204,10 @@ fn status(config: &Path) -> Value {
 #[test]
 fn a_headless_rehearsal_runs_the_whole_runbook_through() {
     let state = StateDir::new();
-    let out = rehearse(state.path(), &["--headless"]);
+    let out = rehearse(
+        state.path(),
+        &["--headless", "--source-database", "postgresql"],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -318,6 +321,80 @@ fn a_headless_rehearsal_runs_the_whole_runbook_through() {
 }
 
 #[test]
+fn a_mysql_source_is_converted_upgraded_and_seeded_and_rhoam_s_triggers_fill_new_rows() {
+    let state = StateDir::new();
+    // MySQL is the default source, as it is 3scale's.
+    let until = ["--headless", "--until", "seed-destination-database"];
+    let (stdout, _) = rehearse_expecting(state.path(), &until, 0);
+    let [(name, sandbox)] = &rehearsals(state.path())[..] else {
+        panic!("one rehearsal");
+    };
+    let entries = journal(state.path(), name);
+    let finished = |step: &str| -> Value {
+        entries
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "step-finished" && e["step"] == step)
+            .cloned()
+            .unwrap_or_else(|| panic!("{step} finished:\n{stdout}"))
+    };
+    for step in [
+        "check-mysql",
+        "convert-system-database",
+        "dump-migration-database",
+        "seed-destination-database",
+    ] {
+        assert_eq!(
+            finished(step)["outcome"],
+            "passed",
+            "{step}: {}",
+            finished(step)
+        );
+    }
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e["step"] == "restore-system-database" && e["event"] == "step-started"),
+        "a MySQL source is converted, not restored"
+    );
+    let converted = finished("convert-system-database");
+    assert_eq!(converted["figures"]["release"], "2.14", "{converted}");
+    assert_eq!(converted["figures"]["triggers"], 76, "{converted}");
+    assert!(
+        finished("upgrade-3scale")["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("2.14 → 2.15 → 2.16")),
+        "{}",
+        finished("upgrade-3scale")
+    );
+    assert!(
+        stdout.contains("schema versions agree") && stdout.contains("(3scale 2.16)"),
+        "{stdout}"
+    );
+
+    // RHOAM's database now holds the converted data with 2.16's triggers: a buyer signing up
+    // gets its tenant from them.
+    let m = manifest(sandbox);
+    assert!(m["mariadb"]["database"].is_string(), "{m}");
+    let rhoam = m["databases"]["sandbox_rhoam_system"]
+        .as_str()
+        .expect("RHOAM's database");
+    on_sandbox_postgres(
+        sandbox,
+        &m,
+        Some(rhoam),
+        "DO $$ DECLARE t bigint; p bigint; BEGIN \
+         SELECT id INTO p FROM accounts WHERE provider AND NOT coalesce(master, false) LIMIT 1; \
+         INSERT INTO accounts (org_name, created_at, buyer, provider_account_id) \
+         VALUES ('Signed up after the seed', now(), true, p) RETURNING tenant_id INTO t; \
+         IF p IS NULL OR t IS DISTINCT FROM p THEN \
+           RAISE EXCEPTION 'the new buyer got tenant % instead of %', t, p; END IF; \
+         IF (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal) <> 77 THEN \
+           RAISE EXCEPTION 'not 2.16''s 77 triggers'; END IF; END $$",
+    );
+}
+
+#[test]
 fn a_rehearsal_stops_everything_it_started() {
     let state = StateDir::new();
     let out = rehearse(state.path(), &["--headless", "--until", "check-redis"]);
@@ -420,7 +497,13 @@ fn wait_line(lines: &std::sync::mpsc::Receiver<String>, text: &str) -> Vec<Strin
 #[test]
 fn a_rehearsal_stopped_with_until_is_resumed_by_the_same_command() {
     let state = StateDir::new();
-    let until = ["--headless", "--until", "restore-system-database"];
+    let until = [
+        "--headless",
+        "--until",
+        "restore-system-database",
+        "--source-database",
+        "postgresql",
+    ];
     rehearse_expecting(state.path(), &until, 0);
     let [(name, _)] = &rehearsals(state.path())[..] else {
         panic!("one rehearsal");

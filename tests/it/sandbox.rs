@@ -6,7 +6,7 @@ use std::time::Duration;
 use cutover::config::Cluster;
 use cutover::infra::kube::{KubeCluster, WorkloadKind};
 use cutover::runbook::ClusterRole;
-use cutover::sim::sandbox::{SOURCE_NAMESPACE, Sandbox, SandboxOptions};
+use cutover::sim::sandbox::{SOURCE_NAMESPACE, Sandbox, SandboxOptions, SourceDatabase};
 
 use crate::sim_seed::{count, pg, redis_conn};
 
@@ -41,6 +41,7 @@ async fn the_source_stores_are_reached_through_exec_and_port_forward() {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = SandboxOptions {
         pod_start_delay: Duration::from_millis(50),
+        source_database: SourceDatabase::Postgresql,
         ..SandboxOptions::default()
     };
     let sandbox = Sandbox::start(dir.path(), options)
@@ -166,6 +167,41 @@ fn port_of(url: &str) -> u16 {
         .unwrap_or_else(|| panic!("no port in {url}"))
 }
 
+/// The first number `sql` gives on the source's system database, MySQL or PostgreSQL.
+async fn source_count(url: &str, sql: &str) -> i64 {
+    if url.starts_with("mysql://") {
+        let mut conn = mysql_async::Conn::from_url(url)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        let n: Option<i64> = mysql_async::prelude::Queryable::query_first(&mut conn, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let _ = conn.disconnect().await;
+        n.unwrap_or_default()
+    } else {
+        let sql = sql.replace("CAST(sum(n) AS SIGNED)", "sum(n)::bigint");
+        count(&pg(url).await, &sql).await
+    }
+}
+
+async fn source_execute(url: &str, sql: &str) {
+    if url.starts_with("mysql://") {
+        let mut conn = mysql_async::Conn::from_url(url)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        mysql_async::prelude::Queryable::query_drop(&mut conn, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let _ = conn.disconnect().await;
+    } else {
+        pg(url)
+            .await
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
 /// Stops a kept sandbox, starts it again from its folder and checks that what was changed
 /// through the real clients before is there after: a scaled workload with its resourceVersion,
 /// a new secret, a Redis key, a database row; then removes it.
@@ -199,12 +235,9 @@ async fn kept_sandbox_round_trip(options: SandboxOptions) {
         .await
         .expect("SET");
     let db = sandbox.stores.source_system_database.clone();
-    let client = pg(&db).await;
-    let accounts = count(&client, "SELECT count(*) FROM accounts").await;
-    client
-        .batch_execute("CREATE TABLE kept_rows (n int); INSERT INTO kept_rows VALUES (7);")
-        .await
-        .expect("insert");
+    let accounts = source_count(&db, "SELECT count(*) FROM accounts").await;
+    source_execute(&db, "CREATE TABLE kept_rows (n int)").await;
+    source_execute(&db, "INSERT INTO kept_rows VALUES (7)").await;
     // The workers stop with their workloads: the queue stops moving.
     let mut queues = redis_conn(&sandbox.stores.source_backend_queues).await;
     let depth = settled_depth(&mut queues).await;
@@ -216,7 +249,7 @@ async fn kept_sandbox_round_trip(options: SandboxOptions) {
         sandbox.source.addr().port(),
         sandbox.destination.addr().port(),
     ];
-    drop((redis, queues, kube, client));
+    drop((redis, queues, kube));
     drop(sandbox);
     for port in ports {
         // A cluster's server task lets its port go once the runtime runs it.
@@ -266,16 +299,15 @@ async fn kept_sandbox_round_trip(options: SandboxOptions) {
         depth,
         "no worker ran: their workloads are at 0"
     );
-    let client = pg(&db).await;
     assert_eq!(
-        count(&client, "SELECT count(*) FROM accounts").await,
+        source_count(&db, "SELECT count(*) FROM accounts").await,
         accounts
     );
     assert_eq!(
-        count(&client, "SELECT sum(n)::bigint FROM kept_rows").await,
+        source_count(&db, "SELECT CAST(sum(n) AS SIGNED) FROM kept_rows").await,
         7
     );
-    drop((redis, queues, kube, client));
+    drop((redis, queues, kube));
 
     let left = sandbox.remove("the test is over");
     assert!(left.is_empty(), "{left:?}");
@@ -293,6 +325,21 @@ async fn a_kept_sandbox_starts_again_from_its_folder_as_it_was_left() {
     kept_sandbox_round_trip(SandboxOptions {
         pod_start_delay: Duration::from_millis(50),
         pod_stop_delay: Duration::from_millis(50),
+        source_database: SourceDatabase::Postgresql,
+        ..SandboxOptions::default()
+    })
+    .await;
+}
+
+/// A MySQL source (the default) on a machine where no MariaDB answers: the sandbox runs one of
+/// its own in its folder, and starts it again from there with the source's rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_sandbox_with_a_mysql_source_on_a_mariadb_of_its_own_starts_it_again() {
+    let nobody = crate::support::RefusingPort::new();
+    kept_sandbox_round_trip(SandboxOptions {
+        pod_start_delay: Duration::from_millis(50),
+        pod_stop_delay: Duration::from_millis(50),
+        mariadb_admin_url: format!("mysql://root@127.0.0.1:{}/", nobody.port()),
         ..SandboxOptions::default()
     })
     .await;

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cutover::sim::sandbox::{Sandbox, SandboxOptions};
+use cutover::sim::sandbox::{Sandbox, SandboxOptions, SourceDatabase};
 
 use crate::cli::read_journal;
 use crate::support::tmux::TmuxSession;
@@ -36,8 +36,10 @@ impl Rehearsal {
             .build()
             .expect("a runtime");
         let dir = tempfile::tempdir().expect("a temporary directory");
+        // A PostgreSQL source: the screens below count its steps.
         let options = SandboxOptions {
             pod_start_delay: Duration::from_millis(50),
+            source_database: SourceDatabase::Postgresql,
             ..SandboxOptions::default()
         };
         let sandbox = runtime
@@ -577,6 +579,9 @@ fn a_rehearsal_quit_part_way_is_offered_a_resume_by_cutover_rehearse() {
         &dir,
         "--party",
         "customer",
+        // The screens below count a PostgreSQL source's steps.
+        "--source-database",
+        "postgresql",
     ];
     let t = TmuxSession::start("rehearse", 120, 36, &command, &[], state.path())
         .expect("tmux starts the rehearsal");

@@ -70,6 +70,8 @@ pub const OPERATOR_REPLICAS: i32 = 1;
 pub struct InternalDatabases {
     pub system: String,
     pub zync: String,
+    /// The system database is MySQL (`system-mysql`, 3scale's default), not PostgreSQL.
+    pub mysql: bool,
 }
 
 impl Default for InternalDatabases {
@@ -77,6 +79,7 @@ impl Default for InternalDatabases {
         InternalDatabases {
             system: "system".into(),
             zync: "zync_production".into(),
+            mysql: false,
         }
     }
 }
@@ -124,6 +127,15 @@ pub fn source_objects_of(
     let zync_password = g.token(16);
     let mut objects: Vec<Value> = SOURCE_WORKLOADS
         .iter()
+        .map(|(name, replicas)| {
+            // The operator's system database workload is system-mysql for a MySQL one.
+            let name = if *name == "system-postgresql" && databases.mysql {
+                &"system-mysql"
+            } else {
+                name
+            };
+            (name, replicas)
+        })
         .map(|(name, replicas)| match release {
             SourceRelease::V2_14 => deployment_config(ns, name, *replicas),
             SourceRelease::V2_15 => deployment(ns, name, *replicas),
@@ -136,12 +148,20 @@ pub fn source_objects_of(
             &[
                 (
                     "URL",
-                    &format!(
-                        "postgresql://system:{db_password}@system-postgresql:5432/{}",
-                        databases.system
-                    ),
+                    &if databases.mysql {
+                        // As the operator's system-mysql template has it.
+                        format!(
+                            "mysql2://root:{db_password}@system-mysql/{}",
+                            databases.system
+                        )
+                    } else {
+                        format!(
+                            "postgresql://system:{db_password}@system-postgresql:5432/{}",
+                            databases.system
+                        )
+                    },
                 ),
-                ("DB_USER", "system"),
+                ("DB_USER", if databases.mysql { "mysql" } else { "system" }),
                 ("DB_PASSWORD", &db_password),
             ],
         ),
@@ -255,6 +275,7 @@ pub fn install(cluster: &SimCluster, objects: Vec<Value>) -> anyhow::Result<()> 
 /// the environment configmaps, and the routes of the master and the default tenant.
 fn common_objects(ns: &str, wildcard: &str, g: &mut Generator) -> Vec<Value> {
     let master_token = g.token(32);
+    let apicast_token = g.token(32);
     vec![
         secret(
             ns,
@@ -287,11 +308,12 @@ fn common_objects(ns: &str, wildcard: &str, g: &mut Generator) -> Vec<Value> {
         secret(
             ns,
             "system-master-apicast",
+            // Its own token (the operator's ApicastAccessToken), not the master's.
             &[
-                ("ACCESS_TOKEN", &master_token),
+                ("ACCESS_TOKEN", &apicast_token),
                 (
                     "PROXY_CONFIGS_ENDPOINT",
-                    &format!("http://{master_token}@system-master:3000/master/api/proxy/configs"),
+                    &format!("http://{apicast_token}@system-master:3000/master/api/proxy/configs"),
                 ),
             ],
         ),

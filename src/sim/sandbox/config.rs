@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use super::options::{
     DESTINATION_DOMAIN, DESTINATION_NAMESPACE, MIGRATION_DOMAIN, MIGRATION_NAMESPACE,
-    SOURCE_DOMAIN, SOURCE_NAMESPACE,
+    SOURCE_DOMAIN, SOURCE_NAMESPACE, SourceDatabase,
 };
 use super::world::Sandbox;
 
@@ -26,6 +26,31 @@ impl Sandbox {
             ),
             Err(e) => format!(
                 "\n[dumps]\n# No age identity: {}\n",
+                format!("{e:#}").replace('\n', " ")
+            ),
+        }
+    }
+
+    /// The config's `[convert]` section for a MySQL source: the target's schema is porta's
+    /// PostgreSQL schema of the source's release, written into the sandbox's folder, which the
+    /// conversion loads as `db:schema:load` would.
+    fn convert_section(&self) -> String {
+        if self.source_database != SourceDatabase::Mysql {
+            return String::new();
+        }
+        let release = crate::sim::seed::porta_schema::source_release();
+        let path = self.dir().join(super::manifest::PORTA_SCHEMA_FILE);
+        let written = crate::sim::seed::porta_schema::postgres_schema(release)
+            .and_then(|sql| std::fs::write(&path, sql).map_err(anyhow::Error::from));
+        match written {
+            Ok(()) => format!(
+                "\n[convert]\n# porta's PostgreSQL schema of 3scale {}, as db:schema:load creates it.\n\
+                 postgres_schema = {}\n",
+                release.name,
+                toml_str(&path.display().to_string())
+            ),
+            Err(e) => format!(
+                "\n[convert]\n# No schema file: {}\n",
                 format!("{e:#}").replace('\n', " ")
             ),
         }
@@ -59,7 +84,7 @@ kubeconfig = {k}
 context = "source"
 namespace = "{SOURCE_NAMESPACE}"
 wildcard_domain = "{SOURCE_DOMAIN}"
-system_database_kind = "postgresql"
+system_database_kind = {src_kind}
 # The source's Redis servers, as a port-forward to their pods would reach them: the
 # queue panel watches the drain on them.
 backend_redis_storage_url = {src_storage}
@@ -92,8 +117,10 @@ system_redis_url = {dst_system}
 [drain]
 threshold = 0
 timeout = "2m"
-{dumps}"#,
+{dumps}{convert}"#,
             dumps = self.dumps_section(),
+            convert = self.convert_section(),
+            src_kind = toml_str(self.source_database.kind()),
             name = toml_str(name),
             path = toml_str(access_path),
             party = toml_str(party),

@@ -20,7 +20,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::options::SandboxOptions;
+use super::options::{SandboxOptions, SourceDatabase};
 use crate::sim::seed::Sizes;
 
 pub const MANIFEST_FILE: &str = "sandbox.json";
@@ -74,8 +74,22 @@ pub fn postgres_dir(dir: &Path) -> PathBuf {
     dir.join("postgres")
 }
 
+pub fn mariadb_dir(dir: &Path) -> PathBuf {
+    dir.join("mariadb")
+}
+
 /// What the folder holds besides the manifest, removed with the sandbox's state.
-pub const STATE: [&str; 4] = ["clusters", "redis", "postgres", "kubeconfig"];
+/// The PostgreSQL schema a MySQL source's conversion loads (see `config`).
+pub const PORTA_SCHEMA_FILE: &str = "porta-postgres-schema.sql";
+
+pub const STATE: [&str; 6] = [
+    "clusters",
+    "redis",
+    "postgres",
+    "mariadb",
+    "kubeconfig",
+    PORTA_SCHEMA_FILE,
+];
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -117,6 +131,17 @@ pub struct Manifest {
     /// Role → database name.
     #[serde(default)]
     pub databases: BTreeMap<String, String>,
+    /// A MySQL source's server and database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mariadb: Option<SavedMariadb>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SavedMariadb {
+    pub admin_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_server_port: Option<u16>,
+    pub database: String,
 }
 
 /// [`SandboxOptions`] as the manifest keeps them.
@@ -126,6 +151,10 @@ pub struct SavedOptions {
     pub pod_start_delay_ms: u64,
     pub pod_stop_delay_ms: u64,
     pub jobs_per_second: f64,
+    /// `mysql` or `postgresql`; a sandbox saved before sources could be MySQL has none, and
+    /// ran PostgreSQL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_database: Option<String>,
 }
 
 impl SavedOptions {
@@ -135,17 +164,32 @@ impl SavedOptions {
             pod_start_delay_ms: millis(options.pod_start_delay),
             pod_stop_delay_ms: millis(options.pod_stop_delay),
             jobs_per_second: options.jobs_per_second,
+            source_database: Some(options.source_database.kind().to_string()),
         }
     }
 
-    /// The options a restart runs with; the admin URL comes from [`SavedPostgres`].
-    pub fn options(&self, postgres: &SavedPostgres) -> SandboxOptions {
+    /// The options a restart runs with; the admin URLs come from [`SavedPostgres`] and
+    /// [`SavedMariadb`].
+    pub fn options(
+        &self,
+        postgres: &SavedPostgres,
+        mariadb: Option<&SavedMariadb>,
+    ) -> SandboxOptions {
+        let defaults = SandboxOptions::default();
         SandboxOptions {
             sizes: self.sizes.clone().unwrap_or_default(),
             pod_start_delay: Duration::from_millis(self.pod_start_delay_ms),
             pod_stop_delay: Duration::from_millis(self.pod_stop_delay_ms),
             jobs_per_second: self.jobs_per_second,
             postgres_admin_url: postgres.admin_url.clone(),
+            source_database: self
+                .source_database
+                .as_deref()
+                .and_then(SourceDatabase::parse)
+                .unwrap_or(SourceDatabase::Postgresql),
+            mariadb_admin_url: mariadb
+                .map(|m| m.admin_url.clone())
+                .unwrap_or(defaults.mariadb_admin_url),
         }
     }
 }
@@ -177,6 +221,9 @@ impl Manifest {
         }
         if let Some(port) = self.postgres.kept_cluster_port {
             ports.push((port, "the sandbox's PostgreSQL".to_string()));
+        }
+        if let Some(port) = self.mariadb.as_ref().and_then(|m| m.kept_server_port) {
+            ports.push((port, "the sandbox's MariaDB".to_string()));
         }
         ports
     }

@@ -17,6 +17,6 @@ mod world;
 pub use manifest::{MANIFEST_FILE, Removal};
 pub use options::{
     DESTINATION_DOMAIN, DESTINATION_NAMESPACE, MIGRATION_DOMAIN, MIGRATION_NAMESPACE,
-    SOURCE_DOMAIN, SOURCE_NAMESPACE, SandboxOptions, SandboxStores,
+    SOURCE_DOMAIN, SOURCE_NAMESPACE, SandboxOptions, SandboxStores, SourceDatabase,
 };
 pub use world::{Sandbox, discard, removal};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::sim::installation::ExternalStores;
 use crate::sim::seed::Sizes;
-use crate::sim::servers::PgServer;
+use crate::sim::servers::{MariaServer, PgServer};
 
 pub const SOURCE_NAMESPACE: &str = "3scale";
 pub const MIGRATION_NAMESPACE: &str = "3scale";
@@ -13,6 +13,33 @@ pub const DESTINATION_NAMESPACE: &str = "redhat-rhoam-3scale";
 pub const SOURCE_DOMAIN: &str = "apps.source.sandbox.test";
 pub const MIGRATION_DOMAIN: &str = "apps.migration.sandbox.test";
 pub const DESTINATION_DOMAIN: &str = "apps.rhoam.sandbox.test";
+
+/// Which database the source's system database is: MySQL (MariaDB here), 3scale's default, or
+/// PostgreSQL.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SourceDatabase {
+    #[default]
+    Mysql,
+    Postgresql,
+}
+
+impl SourceDatabase {
+    /// The config's `system_database_kind` for it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            SourceDatabase::Mysql => "mysql",
+            SourceDatabase::Postgresql => "postgresql",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SourceDatabase> {
+        match text {
+            "mysql" => Some(SourceDatabase::Mysql),
+            "postgresql" => Some(SourceDatabase::Postgresql),
+            _ => None,
+        }
+    }
+}
 
 /// How big and how lively the sandbox is.
 #[derive(Clone, Debug)]
@@ -26,6 +53,11 @@ pub struct SandboxOptions {
     /// The PostgreSQL server the databases are created on, as a user allowed to create them.
     /// When none answers there: a throw-away cluster (a kept sandbox: a cluster in its folder).
     pub postgres_admin_url: String,
+    /// The source's system database.
+    pub source_database: SourceDatabase,
+    /// The MySQL/MariaDB server a MySQL source's database is created on, as a user allowed to
+    /// create them. When none answers there: one of its own (in the folder of a kept sandbox).
+    pub mariadb_admin_url: String,
 }
 
 impl Default for SandboxOptions {
@@ -36,6 +68,8 @@ impl Default for SandboxOptions {
             pod_stop_delay: Duration::from_millis(500),
             jobs_per_second: 200.0,
             postgres_admin_url: PgServer::DEFAULT_ADMIN_URL.to_string(),
+            source_database: SourceDatabase::default(),
+            mariadb_admin_url: MariaServer::DEFAULT_ADMIN_URL.to_string(),
         }
     }
 }

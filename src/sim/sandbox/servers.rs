@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::manifest::{self, DATABASES, Manifest, REDIS, SavedPostgres};
+use super::manifest::{self, DATABASES, Manifest, REDIS, SavedMariadb, SavedPostgres};
 use crate::error::bad_input;
-use crate::sim::servers::{self, PgDatabase, PgServer, RedisOptions, RedisProcess};
+use crate::sim::servers::{
+    self, MariaDatabase, MariaServer, PgDatabase, PgServer, RedisOptions, RedisProcess,
+};
 
 /// How long a restart waits for the ports of its servers to be free: after a kill -9, the
 /// watchdogs of the killed process are still stopping them for a few seconds.
@@ -23,14 +25,30 @@ pub(super) struct Servers {
     pub postgres: PgServer,
     /// In the order of [`DATABASES`].
     pub databases: Vec<PgDatabase>,
+    /// A MySQL source's system database, on its server.
+    pub mysql: Option<MysqlSource>,
+}
+
+/// A MySQL source's system database. The database drops before its server stops.
+pub(super) struct MysqlSource {
+    pub database: MariaDatabase,
+    pub server: MariaServer,
 }
 
 /// How the servers start.
 pub(super) enum Start<'a> {
-    /// Temporary folders and databases, removed when dropped.
-    Throwaway { admin_url: &'a str },
+    /// Temporary folders and databases, removed when dropped. `mysql`: the MariaDB admin URL,
+    /// for a MySQL source.
+    Throwaway {
+        admin_url: &'a str,
+        mysql: Option<&'a str>,
+    },
     /// Data kept in the sandbox folder `dir`, databases kept.
-    Kept { dir: &'a Path, admin_url: &'a str },
+    Kept {
+        dir: &'a Path,
+        admin_url: &'a str,
+        mysql: Option<&'a str>,
+    },
     /// Again from the sandbox folder `dir`, as its manifest says.
     Again {
         dir: &'a Path,
@@ -41,8 +59,12 @@ pub(super) enum Start<'a> {
 impl Servers {
     pub fn start(how: Start<'_>) -> anyhow::Result<Servers> {
         match how {
-            Start::Throwaway { admin_url } => fresh(None, admin_url),
-            Start::Kept { dir, admin_url } => fresh(Some(dir), admin_url),
+            Start::Throwaway { admin_url, mysql } => fresh(None, admin_url, mysql),
+            Start::Kept {
+                dir,
+                admin_url,
+                mysql,
+            } => fresh(Some(dir), admin_url, mysql),
             Start::Again { dir, manifest } => again(dir, manifest),
         }
     }
@@ -63,10 +85,15 @@ impl Servers {
             admin_url: self.postgres.admin_url().to_string(),
             kept_cluster_port: self.postgres.dir().and_then(|_| self.postgres.port()),
         };
+        manifest.mariadb = self.mysql.as_ref().map(|m| SavedMariadb {
+            admin_url: m.server.admin_url().to_string(),
+            kept_server_port: m.server.dir().and_then(|_| m.server.port()),
+            database: m.database.name().to_string(),
+        });
     }
 }
 
-fn fresh(kept: Option<&Path>, admin_url: &str) -> anyhow::Result<Servers> {
+fn fresh(kept: Option<&Path>, admin_url: &str, mysql: Option<&str>) -> anyhow::Result<Servers> {
     let redis = REDIS
         .iter()
         .map(|(role, _, rdb)| {
@@ -97,14 +124,38 @@ fn fresh(kept: Option<&Path>, admin_url: &str) -> anyhow::Result<Servers> {
         .iter()
         .map(|(prefix, _)| postgres.create_database(prefix))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut mysql = match mysql {
+        None => None,
+        Some(admin_url) => {
+            let server = match kept {
+                None => MariaServer::at_or_throwaway(admin_url)?,
+                Some(dir) => match MariaServer::at(admin_url) {
+                    Ok(server) => server,
+                    Err(probe) => {
+                        tracing::info!(
+                            "no MariaDB at {} ({probe:#}); starting one in the sandbox's folder",
+                            crate::infra::url::redact(admin_url)
+                        );
+                        MariaServer::kept(&manifest::mariadb_dir(dir), None)?
+                    }
+                },
+            };
+            let database = server.create_database("sandbox_source_mysql")?;
+            Some(MysqlSource { database, server })
+        }
+    };
     // Kept only once all are there: a failure on the way drops those already made.
     if kept.is_some() {
         databases.iter_mut().for_each(PgDatabase::keep);
+        if let Some(m) = &mut mysql {
+            m.database.keep();
+        }
     }
     Ok(Servers {
         redis,
         postgres,
         databases,
+        mysql,
     })
 }
 
@@ -181,10 +232,31 @@ fn again(dir: &Path, manifest: &Manifest) -> anyhow::Result<Servers> {
             .map_err(|e| bad_input(format!("{what} is gone: {e:#}")))?;
         databases.push(db);
     }
+    let mysql = match &manifest.mariadb {
+        None => None,
+        Some(saved) => {
+            let server = match saved.kept_server_port {
+                Some(port) => MariaServer::kept(&manifest::mariadb_dir(dir), Some(port))
+                    .context("cannot start the sandbox's MariaDB again")?,
+                None => MariaServer::at(&saved.admin_url).map_err(|e| {
+                    bad_input(format!(
+                        "the MariaDB at {} that holds its MySQL source does not answer ({e:#}); \
+                         start it and run the same command again",
+                        crate::infra::url::redact(&saved.admin_url)
+                    ))
+                })?,
+            };
+            let database = server
+                .existing_database(&saved.database)
+                .map_err(|e| bad_input(format!("its MySQL source is gone: {e:#}")))?;
+            Some(MysqlSource { database, server })
+        }
+    };
     Ok(Servers {
         redis,
         postgres,
         databases,
+        mysql,
     })
 }
 
@@ -218,6 +290,19 @@ pub(super) fn remove_state(dir: &Path, manifest: Option<&Manifest>) -> Vec<Strin
         }
         if m.postgres.kept_cluster_port.is_none() && !m.databases.is_empty() {
             left.extend(drop_databases(&m.postgres.admin_url, m.databases.values()));
+        }
+        if let Some(saved) = m.mariadb.as_ref().filter(|s| s.kept_server_port.is_none()) {
+            let dropped = MariaServer::at(&saved.admin_url)
+                .and_then(|server| server.existing_database(&saved.database))
+                .and_then(|db| db.remove());
+            if let Err(e) = dropped {
+                left.push(format!(
+                    "the MySQL database {} stays on the MariaDB at {} ({e:#}); drop it there by \
+                     hand",
+                    saved.database,
+                    crate::infra::url::redact(&saved.admin_url)
+                ));
+            }
         }
     }
     for name in manifest::STATE {

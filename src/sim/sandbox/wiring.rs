@@ -101,6 +101,34 @@ pub(super) fn wire_source_pods(
     Ok(())
 }
 
+/// A MySQL source: its `system-mysql` pod forwards to the MariaDB the sandbox seeded.
+pub(super) fn wire_source_mysql(source: &SimCluster, admin_url: &str) -> Result<()> {
+    let p = crate::infra::url::parts(admin_url).with_context(|| {
+        format!(
+            "cannot tell the address of MariaDB at {}",
+            crate::infra::url::redact(admin_url)
+        )
+    })?;
+    let addr: SocketAddr = format!(
+        "{}:{}",
+        if p.host == "localhost" {
+            "127.0.0.1"
+        } else {
+            p.host
+        },
+        p.port.unwrap_or("3306")
+    )
+    .parse()
+    .with_context(|| {
+        format!(
+            "cannot tell the address of MariaDB at {}",
+            crate::infra::url::redact(admin_url)
+        )
+    })?;
+    source.forward_port("system-mysql", 3306, addr);
+    Ok(())
+}
+
 /// `host:port` of a PostgreSQL URL, for the port-forward target.
 fn server_addr(url: &str) -> Option<SocketAddr> {
     let p = crate::infra::url::parts(url)?;

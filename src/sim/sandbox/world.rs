@@ -10,10 +10,12 @@ use anyhow::{Context, Result};
 use super::manifest::{self, CLUSTERS, Manifest, Removal, SavedOptions, State};
 use super::options::{
     DESTINATION_DOMAIN, DESTINATION_NAMESPACE, MIGRATION_NAMESPACE, SOURCE_DOMAIN,
-    SOURCE_NAMESPACE, SandboxOptions, SandboxStores,
+    SOURCE_NAMESPACE, SandboxOptions, SandboxStores, SourceDatabase,
 };
-use super::servers::{Servers, Start, remove_state};
-use super::wiring::{AbortOnDrop, apply_all, watch_source_replicas, wire_source_pods};
+use super::servers::{MysqlSource, Servers, Start, remove_state};
+use super::wiring::{
+    AbortOnDrop, apply_all, watch_source_replicas, wire_source_mysql, wire_source_pods,
+};
 use crate::error::bad_input;
 use crate::sim::exec::client_pod_rules;
 use crate::sim::installation::{
@@ -38,9 +40,12 @@ pub struct Sandbox {
     pub destination: SimCluster,
     pub kubeconfig: PathBuf,
     pub stores: SandboxStores,
+    /// The source's system database.
+    pub source_database: SourceDatabase,
     dir: PathBuf,
     kept: bool,
     _redis: Vec<RedisProcess>,
+    _mysql: Option<MysqlSource>,
     _databases: Vec<PgDatabase>,
     _postgres: PgServer,
 }
@@ -120,7 +125,9 @@ impl Sandbox {
                 )));
             }
         }
-        let options = manifest.options.options(&manifest.postgres);
+        let options = manifest
+            .options
+            .options(&manifest.postgres, manifest.mariadb.as_ref());
         Self::build(dir, options, Making::Again(&manifest)).await
     }
 
@@ -143,6 +150,8 @@ impl Sandbox {
         let kept = !matches!(making, Making::Throwaway);
         let folder = dir.to_path_buf();
         let admin_url = options.postgres_admin_url.clone();
+        let mysql_admin = (options.source_database == SourceDatabase::Mysql)
+            .then(|| options.mariadb_admin_url.clone());
         let again = match &making {
             Making::Again(m) => Some((*m).clone()),
             _ => None,
@@ -156,9 +165,11 @@ impl Sandbox {
                 (None, true) => Start::Kept {
                     dir: &folder,
                     admin_url: &admin_url,
+                    mysql: mysql_admin.as_deref(),
                 },
                 (None, false) => Start::Throwaway {
                     admin_url: &admin_url,
+                    mysql: mysql_admin.as_deref(),
                 },
             };
             Servers::start(how)
@@ -184,6 +195,7 @@ impl Sandbox {
             redis,
             postgres,
             databases,
+            mysql,
         } = servers;
         let [src_backend, src_system, dst_backend, dst_system] = &redis[..] else {
             anyhow::bail!("the sandbox expected four Redis servers");
@@ -195,7 +207,10 @@ impl Sandbox {
             source_backend_redis: src_backend.url_db(0),
             source_backend_queues: src_backend.url_db(1),
             source_system_redis: src_system.url_db(1),
-            source_system_database: src_db.url().to_string(),
+            source_system_database: match &mysql {
+                Some(m) => m.database.url().to_string(),
+                None => src_db.url().to_string(),
+            },
             source_zync_database: src_zync.url().to_string(),
             migration_system_database: mig_db.url().to_string(),
             destination: ExternalStores {
@@ -209,8 +224,12 @@ impl Sandbox {
 
         let fresh = !matches!(making, Making::Again(_));
         let internal = InternalDatabases {
-            system: src_db.name().to_string(),
+            system: match &mysql {
+                Some(m) => m.database.name().to_string(),
+                None => src_db.name().to_string(),
+            },
             zync: src_zync.name().to_string(),
+            mysql: mysql.is_some(),
         };
         let source_install = source_objects(SOURCE_NAMESPACE, SOURCE_DOMAIN, &internal);
         let destination_install = destination_objects(
@@ -224,8 +243,28 @@ impl Sandbox {
             let tokens = seed::SeedTokens::of_objects(&source_install)
                 .context("the source installation's secrets name no access tokens")?;
             let release = seed::porta_schema::source_release();
-            seed::seed_system_database_with(src_db.url(), SOURCE_DOMAIN, sizes, &tokens, release)
-                .await?;
+            match &mysql {
+                Some(m) => {
+                    seed::system_mysql::seed_system_mysql_with(
+                        m.database.url(),
+                        SOURCE_DOMAIN,
+                        sizes,
+                        &tokens,
+                        release,
+                    )
+                    .await?;
+                }
+                None => {
+                    seed::seed_system_database_with(
+                        src_db.url(),
+                        SOURCE_DOMAIN,
+                        sizes,
+                        &tokens,
+                        release,
+                    )
+                    .await?;
+                }
+            }
             // RHOAM's freshly installed 3scale: its release, its own tokens, one product.
             let tokens = seed::SeedTokens::of_objects(&destination_install)
                 .context("the destination installation's secrets name no access tokens")?;
@@ -280,6 +319,9 @@ impl Sandbox {
             src_zync,
             &postgres,
         )?;
+        if let Some(m) = &mysql {
+            wire_source_mysql(&source, m.server.admin_url())?;
+        }
 
         let kubeconfig = dir.join("kubeconfig");
         write_kubeconfig(
@@ -325,9 +367,11 @@ impl Sandbox {
             destination,
             kubeconfig,
             stores,
+            source_database: options.source_database,
             dir: dir.to_path_buf(),
             kept,
             _redis: redis,
+            _mysql: mysql,
             _databases: databases,
             _postgres: postgres,
         })

@@ -40,23 +40,34 @@ struct Throwaway {
     child: Option<Child>,
     dir: PathBuf,
     watchdog: Option<Watchdog>,
+    /// A server whose folder stays when it stops (stopped cleanly, by SIGTERM).
+    kept: bool,
 }
 
 impl Drop for Throwaway {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            if self.kept {
+                // A clean shutdown, so the next start needs no recovery.
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(child.id().to_string())
+                    .status();
+            } else {
+                let _ = child.kill();
+            }
             let _ = child.wait();
         }
         // Kills whatever else runs from the folder, then removes it.
         match self.watchdog.take() {
             Some(watchdog) => watchdog.run_now(),
             // Failed before the watchdog was up: nothing runs from the folder yet.
-            None => {
+            None if !self.kept => {
                 let _ = std::fs::remove_dir_all(&self.dir);
             }
+            None => {}
         }
-        if self.dir.exists() {
+        if !self.kept && self.dir.exists() {
             tracing::warn!("could not remove {}", self.dir.display());
         }
     }
@@ -108,12 +119,53 @@ impl MariaServer {
     /// its folder goes when the last [`MariaServer`] clone is dropped, or when this process
     /// dies.
     pub fn throwaway() -> anyhow::Result<MariaServer> {
-        let (admin_url, server) = start_server()?;
+        let (admin_url, server) = start_server(None)?;
         Ok(MariaServer {
             inner: Arc::new(Inner {
                 admin_url,
                 server: Some(server),
             }),
+        })
+    }
+
+    /// A server whose data stays in `dir` (initialised when it holds none), on `port` or a free
+    /// one outside the kernel's ephemeral range; stopped cleanly when the last clone is dropped
+    /// or this process dies, its folder kept, so it starts again from there.
+    pub fn kept(dir: &Path, port: Option<u16>) -> anyhow::Result<MariaServer> {
+        let (admin_url, server) = start_server(Some((dir, port)))?;
+        Ok(MariaServer {
+            inner: Arc::new(Inner {
+                admin_url,
+                server: Some(server),
+            }),
+        })
+    }
+
+    /// The port of the admin URL (3306 when it names none).
+    pub fn port(&self) -> Option<u16> {
+        let parts = crate::infra::url::parts(self.admin_url())?;
+        parts.port.unwrap_or("3306").parse().ok()
+    }
+
+    /// The existing database `name`, which dropping the value leaves in place (as
+    /// [`MariaDatabase::keep`]). An error says when the server has no such database.
+    pub fn existing_database(&self, name: &str) -> anyhow::Result<MariaDatabase> {
+        let sql = format!(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}'",
+            name.replace('\'', "")
+        );
+        let found = block_on(|| query_string(self.admin_url(), &sql))??;
+        if found.is_none() {
+            bail!(
+                "the database {name} is not on the MySQL/MariaDB at {}",
+                redact(self.admin_url())
+            );
+        }
+        Ok(MariaDatabase {
+            url: with_database(self.admin_url(), name),
+            name: name.to_string(),
+            server: self.clone(),
+            dropped: true,
         })
     }
 
@@ -176,6 +228,11 @@ impl MariaDatabase {
             .with_context(|| format!("SQL failed in the database {}", self.name))
     }
 
+    /// Leaves the database in place when the value is dropped.
+    pub fn keep(&mut self) {
+        self.dropped = true;
+    }
+
     /// Drops the database now, saying whether that worked (dropping the value only logs it).
     pub fn remove(mut self) -> anyhow::Result<()> {
         self.dropped = true;
@@ -236,8 +293,10 @@ async fn query_string(url: &str, sql: &str) -> anyhow::Result<Option<String>> {
 
 /// mariadb-install-db + mariadbd in a temporary folder, on a free port, with its own socket.
 /// As root the server runs as `mysql` (it refuses root). The watchdog kills it and removes
-/// the folder when this process exits or the returned [`Throwaway`] drops.
-fn start_server() -> anyhow::Result<(String, Throwaway)> {
+/// the folder when this process exits or the returned [`Throwaway`] drops. With `kept` (a
+/// folder, and the port to take again), the data stays in that folder, initialised only when
+/// it holds none, and the watchdog stops the server cleanly and leaves the folder.
+fn start_server(kept: Option<(&Path, Option<u16>)>) -> anyhow::Result<(String, Throwaway)> {
     let sbin = [
         PathBuf::from("/usr/sbin"),
         PathBuf::from("/usr/local/sbin"),
@@ -252,41 +311,80 @@ fn start_server() -> anyhow::Result<(String, Throwaway)> {
             anyhow!("mariadb-install-db not found on PATH nor in sbin: {install_hint}")
         })?;
     let user = if is_root() { Some("mysql") } else { None };
-    let dir = kept_tempdir("cutover-mariadb", user)?;
-    // Owns the folder from here on: an early return stops and removes everything.
+    let (dir, wanted_port) = match kept {
+        None => (kept_tempdir("cutover-mariadb", user)?, None),
+        Some((dir, port)) => (owned_dir(dir, user)?, port),
+    };
+    // Owns the folder from here on: an early return stops everything (and removes a
+    // temporary folder).
     let mut owned = Throwaway {
         child: None,
         dir: dir.clone(),
         watchdog: None,
+        kept: kept.is_some(),
     };
     let dir_str = path_str(&dir)?.to_string();
     let data = dir.join("data");
     let data_str = path_str(&data)?.to_string();
     // Killing by the folder's name also ends an install or a server that is still starting.
-    owned.watchdog = Some(Watchdog::spawn(&format!(
-        "{}; rm -rf {}",
-        kill_all_mentioning(&dir_str),
-        shq(&dir_str)
-    ))?);
+    let cleanup = if kept.is_some() {
+        format!(
+            "pkill -TERM -f {} ; sleep 5; {}",
+            shq(format!("--datadir={data_str}")),
+            kill_all_mentioning(&dir_str)
+        )
+    } else {
+        format!(
+            "{}; rm -rf {}",
+            kill_all_mentioning(&dir_str),
+            shq(&dir_str)
+        )
+    };
+    owned.watchdog = Some(Watchdog::spawn(&cleanup)?);
 
+    let initialised = data.join("mysql").is_dir();
     let mut install_cmd = Command::new(&install);
     install_cmd.arg("--no-defaults");
     if let Some(user) = user {
         install_cmd.arg(format!("--user={user}"));
     }
-    run(install_cmd.arg(format!("--datadir={data_str}")).args([
-        "--auth-root-authentication-method=normal",
-        "--skip-test-db",
-        "--skip-name-resolve",
-    ]))
-    .context("mariadb-install-db failed (as root it runs as the user mysql, which must exist)")?;
+    if !initialised {
+        run(install_cmd.arg(format!("--datadir={data_str}")).args([
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--skip-name-resolve",
+        ]))
+        .context(
+            "mariadb-install-db failed (as root it runs as the user mysql, which must exist)",
+        )?;
+    }
 
     let log = dir.join("error.log");
-    let socket = dir.join("mysqld.sock");
+    // A kept server's folder may be deep in a state folder, past the length a Unix socket's
+    // path may have: its socket goes in the temporary folder (only TCP is used).
+    let socket_at = |port: u16| {
+        if kept.is_some() {
+            std::env::temp_dir().join(format!("cutover-mysqld-{port}.sock"))
+        } else {
+            dir.join("mysqld.sock")
+        }
+    };
     let pid_file = dir.join("mysqld.pid");
     let mut last_error = anyhow!("no attempt made");
-    for _ in 0..PORT_ATTEMPTS {
-        let port = free_port()?;
+    let attempts = if wanted_port.is_some() {
+        1
+    } else {
+        PORT_ATTEMPTS
+    };
+    for _ in 0..attempts {
+        let port = match wanted_port {
+            Some(port) => {
+                super::ports::ensure_free(port)?;
+                port
+            }
+            None if kept.is_some() => super::ports::stable_port()?,
+            None => free_port()?,
+        };
         let mut cmd = Command::new(&server);
         cmd.arg("--no-defaults");
         if let Some(user) = user {
@@ -295,7 +393,7 @@ fn start_server() -> anyhow::Result<(String, Throwaway)> {
         cmd.arg(format!("--datadir={data_str}"))
             .arg(format!("--port={port}"))
             .arg("--bind-address=127.0.0.1")
-            .arg(format!("--socket={}", path_str(&socket)?))
+            .arg(format!("--socket={}", path_str(&socket_at(port))?))
             .arg(format!("--pid-file={}", path_str(&pid_file)?))
             .arg(format!("--log-error={}", path_str(&log)?))
             .args([
@@ -323,8 +421,29 @@ fn start_server() -> anyhow::Result<(String, Throwaway)> {
         }
     }
     Err(last_error.context(format!(
-        "mariadbd did not come up {PORT_ATTEMPTS} times in {dir_str}"
+        "mariadbd did not come up {attempts} time(s) in {dir_str}"
     )))
+}
+
+/// `dir`, created when missing and handed to `user` when running as root (the server runs as
+/// that user).
+fn owned_dir(dir: &Path, user: Option<&str>) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the MariaDB folder {}", dir.display()))?;
+    if let Some(user) = user {
+        run(Command::new("chown")
+            .arg("-R")
+            .arg(format!("{user}:"))
+            .arg(dir))
+        .with_context(|| {
+            format!(
+                "cannot hand {} to the user {user} (the server refuses to run as root; \
+                     check that the user exists)",
+                dir.display()
+            )
+        })?;
+    }
+    Ok(dir.to_path_buf())
 }
 
 /// Ok once the server on `url` is ours (its datadir is `data`); Err when it exited, most
