@@ -35,6 +35,7 @@ pub const DUMP_MIGRATION_DATABASE: StepId = StepId("dump-migration-database");
 pub const SEED_DESTINATION_DATABASE: StepId = StepId("seed-destination-database");
 pub const RESTORE_BACKEND_REDIS: StepId = StepId("restore-backend-redis");
 pub const PUSH_SECRETS: StepId = StepId("push-secrets");
+pub const CHECK_RHOAM_USERS: StepId = StepId("check-rhoam-users");
 pub const RESTORE_DESTINATION_3SCALE: StepId = StepId("restore-destination-3scale");
 pub const CONFIGURE_DESTINATION_3SCALE: StepId = StepId("configure-destination-3scale");
 pub const CHECK_MASTER_PLAN: StepId = StepId("check-master-plan");
@@ -88,6 +89,7 @@ pub const ALL: &[StepId] = &[
     SEED_DESTINATION_DATABASE,
     RESTORE_BACKEND_REDIS,
     PUSH_SECRETS,
+    CHECK_RHOAM_USERS,
     RESTORE_DESTINATION_3SCALE,
     CONFIGURE_DESTINATION_3SCALE,
     CHECK_MASTER_PLAN,

@@ -258,6 +258,7 @@ pub enum Action {
     RestoreBackendRedis,
     VerifyBackendRedis,
     PushSecrets,
+    CheckRhoamUsers,
     CheckMasterPlan,
     CheckMasterAccess,
     CheckDefaultTenant,

@@ -1635,6 +1635,45 @@ done"#,
         when: When::Always,
     },
     Step {
+        id: ids::CHECK_RHOAM_USERS,
+        title: "Check which users RHOAM would delete",
+        phase: "destination",
+        kind: StepKind::Automated,
+        destructive: false,
+        gate: Gate::Confirm,
+        owners: REDHAT_ALL,
+        seed: None,
+        doc: "Before RHOAM's operator runs again: its reconciler deletes every user of the 3scale \
+              tenant whose username matches no KeycloakUser (label sso=integreatly) in \
+              redhat-rhoam-rhsso and whose id is in no KeycloakUser's 3scale_user_id \
+              attribute, except system-seed's ADMIN_USER (integreatly-operator, \
+              reconcileOpenshiftUsers). The migrated tenant's users come from the source, where \
+              no such KeycloakUsers exist. The step lists the tenant's users from the seeded \
+              database and the KeycloakUsers, and names exactly who would be deleted; when \
+              anyone would be, the whole list goes to {dumps}/rhoam-users-to-delete.txt and the \
+              operator types `accept deleting N users`, or stops and has those users log in \
+              through RHOAM's identity provider (or their KeycloakUsers created) first. Nothing \
+              is changed.",
+        changes: None,
+        procedure: r#"# The 3scale tenant's users (the client pod of the seed reads the database URL)
+echo "SELECT u.id, lower(u.username) FROM users u JOIN accounts a ON a.id = u.account_id
+  WHERE a.provider AND NOT coalesce(a.master, false) AND a.self_domain LIKE '3scale-admin.%'
+  ORDER BY u.id;" | {oc.destination} exec -i cutover-pg-client -- \
+  bash -c 'psql "$DATABASE_URL" -At -F " "' > /tmp/tenant-users.txt
+# RHOAM's KeycloakUsers: usernames and the 3scale user ids they were made for
+{oc.destination} -n redhat-rhoam-rhsso get keycloakusers -l sso=integreatly -o json \
+  | jq -r '.items[].spec.user | (.username | ascii_downcase), (.attributes["3scale_user_id"][]?)' \
+  | sort -u > /tmp/keycloak-users.txt
+ADMIN=$({oc.destination} get secret system-seed -o jsonpath='{.data.ADMIN_USER}' | base64 -d)
+# Who RHOAM would delete: neither the username nor the id is known to RH-SSO, not the admin
+while read -r ID NAME; do
+  [ "$NAME" = "$ADMIN" ] && continue
+  grep -qxF -e "$NAME" -e "$ID" /tmp/keycloak-users.txt || echo "$ID $NAME"
+done < /tmp/tenant-users.txt | tee {dumps}/rhoam-users-to-delete.txt"#,
+        action: Some(Action::CheckRhoamUsers),
+        when: When::Always,
+    },
+    Step {
         id: ids::RESTORE_DESTINATION_3SCALE,
         title: "Start 3scale at the destination",
         phase: "destination",
@@ -2053,7 +2092,7 @@ mod tests {
 
     #[test]
     fn has_every_step_of_the_seed() {
-        assert_eq!(RUNBOOK.steps.len(), 40);
+        assert_eq!(RUNBOOK.steps.len(), 41);
     }
 
     #[test]

@@ -265,6 +265,18 @@ pub static RESOURCES: &[ResourceType] = &[
         builtin: false,
     },
     ResourceType {
+        group: "keycloak.org",
+        version: "v1alpha1",
+        plural: "keycloakusers",
+        singular: "keycloakuser",
+        kind: "KeycloakUser",
+        namespaced: true,
+        short_names: &[],
+        verbs: RW,
+        subresources: &[status_sub!("KeycloakUser")],
+        builtin: false,
+    },
+    ResourceType {
         group: "operators.coreos.com",
         version: "v1alpha1",
         plural: "clusterserviceversions",
@@ -345,6 +357,7 @@ pub const OPTIONAL_GROUPS: &[&str] = &[
     "apps.3scale.net",
     "operators.coreos.com",
     "velero.io",
+    "keycloak.org",
 ];
 
 /// The resource types a cluster serves, given the groups it leaves out.

@@ -201,6 +201,14 @@ pub fn required(action: Action) -> Vec<Needed> {
             ],
         ]
         .concat(),
+        Action::CheckRhoamUsers => [
+            reach_data(Destination),
+            vec![scoped(
+                needed(Destination, "list", "keycloak.org", "keycloakusers"),
+                Scope::Fixed(crate::infra::kube::RHOAM_RHSSO_NAMESPACE),
+            )],
+        ]
+        .concat(),
         Action::CheckMasterPlan
         | Action::CheckMasterAccess
         | Action::CheckDefaultTenant
@@ -267,7 +275,9 @@ fn client_pod_cluster(config: &Config, action: Action) -> Option<ClusterRole> {
         Action::RestoreSystemDatabase | Action::DumpMigrationDatabase => {
             ClusterRole::MigrationCluster
         }
-        Action::SeedDestinationDatabase | Action::PushSecrets => ClusterRole::Destination,
+        Action::SeedDestinationDatabase | Action::PushSecrets | Action::CheckRhoamUsers => {
+            ClusterRole::Destination
+        }
         _ => return None,
     };
     let has_url = config.system_database(role).is_some();

@@ -17,6 +17,7 @@ mod prereq;
 pub mod redisdump;
 mod registry;
 mod result;
+pub mod rhoam_users;
 pub mod rollback;
 pub mod scale;
 pub mod secrets;

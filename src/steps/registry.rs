@@ -5,7 +5,9 @@
 
 use super::action::StepAction;
 use super::rollback::{self, RollbackAction};
-use super::{convert, drain, inventory, pgdump, prereq, redisdump, scale, secrets, seed};
+use super::{
+    convert, drain, inventory, pgdump, prereq, redisdump, rhoam_users, scale, secrets, seed,
+};
 use crate::runbook::{Action, RunbookId};
 
 /// How cutover runs an action today.
@@ -64,6 +66,7 @@ pub fn implementation(action: Action) -> Implementation {
         Action::RestoreBackendRedis => Automated(redisdump::RESTORE),
         Action::VerifyBackendRedis => Automated(redisdump::VERIFY),
         Action::PushSecrets => Automated(secrets::PUSH_SECRETS),
+        Action::CheckRhoamUsers => Automated(rhoam_users::CHECK_RHOAM_USERS),
         Action::CheckMasterPlan => ManualForNow,
         Action::CheckMasterAccess => ManualForNow,
         Action::CheckDefaultTenant => ManualForNow,

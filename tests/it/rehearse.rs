@@ -324,7 +324,7 @@ fn a_headless_rehearsal_runs_the_whole_runbook_through() {
 fn a_mysql_source_is_converted_upgraded_and_seeded_and_rhoam_s_triggers_fill_new_rows() {
     let state = StateDir::new();
     // MySQL is the default source, as it is 3scale's.
-    let until = ["--headless", "--until", "seed-destination-database"];
+    let until = ["--headless", "--until", "check-rhoam-users"];
     let (stdout, _) = rehearse_expecting(state.path(), &until, 0);
     let [(name, sandbox)] = &rehearsals(state.path())[..] else {
         panic!("one rehearsal");
@@ -370,6 +370,34 @@ fn a_mysql_source_is_converted_upgraded_and_seeded_and_rhoam_s_triggers_fill_new
     assert!(
         stdout.contains("schema versions agree") && stdout.contains("(3scale 2.16)"),
         "{stdout}"
+    );
+
+    // RHOAM's RH-SSO knows one of the two migrated members (alice.ops): resuming RHOAM would
+    // delete the other and the impersonation admin, never ADMIN_USER; that was typed to go on.
+    let users = finished("check-rhoam-users");
+    assert_eq!(users["outcome"], "passed", "{users}");
+    let names: Vec<&str> = users["figures"]["would_delete"]
+        .as_array()
+        .expect("would_delete")
+        .iter()
+        .filter_map(|u| u["username"].as_str())
+        .collect();
+    assert_eq!(names, ["3scaleadmin", "bob.dev"], "{users}");
+    assert_eq!(users["figures"]["accepted"], true, "{users}");
+    assert!(
+        entries.iter().any(|e| e["event"] == "step-confirmed"
+            && e["step"] == "check-rhoam-users"
+            && e["text"] == "accept deleting 2 users"),
+        "the typed acceptance is journaled"
+    );
+    let list_file = state
+        .path()
+        .join(name)
+        .join("artifacts/rhoam-users-to-delete.txt");
+    let list = std::fs::read_to_string(&list_file).expect("the list of users RHOAM would delete");
+    assert!(
+        list.contains("\tbob.dev\n") && !list.contains("alice.ops"),
+        "{list}"
     );
 
     // RHOAM's database now holds the converted data with 2.16's triggers: a buyer signing up

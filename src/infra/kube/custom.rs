@@ -19,6 +19,8 @@ pub enum CustomKind {
     Route,
     /// OLM's record of an installed operator (its version), e.g. the 3scale operator's.
     ClusterServiceVersion,
+    /// A user RHOAM's RH-SSO knows (the Keycloak operator's `KeycloakUser`).
+    KeycloakUser,
 }
 
 impl CustomKind {
@@ -41,6 +43,9 @@ impl CustomKind {
                 "ClusterServiceVersion",
                 "clusterserviceversions",
             ),
+            CustomKind::KeycloakUser => {
+                ("keycloak.org", "v1alpha1", "KeycloakUser", "keycloakusers")
+            }
         }
     }
 

@@ -12,6 +12,9 @@ use super::custom::CustomKind;
 
 /// RHOAM's operator and the 3scale operator RHOAM installs, each in its own namespace, in the
 /// order they are paused before RHOAM's database is replaced: (namespace, deployment).
+/// RHOAM's RH-SSO namespace, where the KeycloakUsers of its identity providers' users are.
+pub const RHOAM_RHSSO_NAMESPACE: &str = "redhat-rhoam-rhsso";
+
 pub const RHOAM_OPERATORS: [(&str, &str); 2] = [
     ("redhat-rhoam-operator", "rhmi-operator"),
     (

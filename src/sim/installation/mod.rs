@@ -252,7 +252,42 @@ pub fn destination_objects(ns: &str, wildcard: &str, stores: &ExternalStores) ->
         apimanager(ns, wildcard, "2.16", false),
     ]);
     objects.extend(common_objects(ns, wildcard, &mut g));
+    // The users RHOAM's RH-SSO knows: one of the source tenant's members, who has logged in
+    // through RHOAM's identity provider, and one of RHOAM's own.
+    objects.extend(
+        [("alice.ops", None), ("customer-admin01", Some("71"))]
+            .iter()
+            .map(|(name, id)| keycloak_user(name, *id)),
+    );
     objects
+}
+
+/// A `KeycloakUser` of RHOAM's RH-SSO (namespace `redhat-rhoam-rhsso`, label `sso:
+/// integreatly`), as its operator generates one per identity-provider user; `user_id`: the
+/// 3scale user it was generated for, when there is one.
+fn keycloak_user(username: &str, user_id: Option<&str>) -> Value {
+    let mut attributes = serde_json::Map::new();
+    if let Some(id) = user_id {
+        attributes.insert("3scale_user_id".into(), serde_json::json!([id]));
+    }
+    serde_json::json!({
+        "apiVersion": "keycloak.org/v1alpha1",
+        "kind": "KeycloakUser",
+        "metadata": {
+            "name": format!("generated-{}", username.replace('.', "-")),
+            "namespace": crate::infra::kube::RHOAM_RHSSO_NAMESPACE,
+            "labels": {"sso": "integreatly"},
+        },
+        "spec": {
+            "realmSelector": {"matchLabels": {"sso": "integreatly"}},
+            "user": {
+                "username": username,
+                "email": format!("{username}@example.com"),
+                "enabled": true,
+                "attributes": attributes,
+            },
+        },
+    })
 }
 
 /// Creates (or replaces) `objects` in `cluster`, as an installed operator would have

@@ -9,6 +9,9 @@ pub(super) const TENANT_ACCOUNT_ID: i64 = 2;
 pub(super) const MASTER_USER_ID: i64 = 1;
 pub(super) const TENANT_ADMIN_ID: i64 = 2;
 pub(super) const IMPERSONATION_ADMIN_ID: i64 = 3;
+/// Members of the default tenant's admin portal (id, username): people who log in to 3scale
+/// by its own login, whom no identity provider of RHOAM's knows yet.
+pub const TENANT_MEMBERS: &[(i64, &str)] = &[(4, "alice.ops"), (5, "bob.dev")];
 /// The master account's own service: the tenant's provider key is an application on it.
 pub(super) const MASTER_SERVICE_ID: i64 = 1;
 pub(super) const TENANT_NAME: &str = "3scale";
@@ -77,7 +80,7 @@ impl Model {
         // Account, user and service ids up to the constants above are fixed; the rest follow.
         let mut ids = Counters {
             accounts: TENANT_ACCOUNT_ID,
-            users: IMPERSONATION_ADMIN_ID,
+            users: IMPERSONATION_ADMIN_ID + TENANT_MEMBERS.len() as i64,
             services: MASTER_SERVICE_ID,
             ..Counters::default()
         };

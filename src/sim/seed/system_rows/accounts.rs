@@ -3,7 +3,7 @@
 use super::super::copy::{Rows, b, n, s};
 use super::super::model::{
     IMPERSONATION_ADMIN_ID, MASTER_ACCOUNT_ID, MASTER_SERVICE_ID, MASTER_USER_ID, Model,
-    TENANT_ACCOUNT_ID, TENANT_ADMIN_ID, TENANT_NAME, hex,
+    TENANT_ACCOUNT_ID, TENANT_ADMIN_ID, TENANT_MEMBERS, TENANT_NAME, hex,
 };
 use super::hosts::{At, Hosts};
 
@@ -126,28 +126,31 @@ pub(super) fn users(model: &Model, hosts: &Hosts, at: At) -> Rows {
         ],
     );
     let digest = || s(format!("$2a$10${}", hex(0xb0, 1, 53)));
-    let mut push = |id: i64, name: &str, email: String, account: i64, tenant: i64, first: &str| {
-        rows.push(vec![
-            n(id),
-            s(name),
-            s(email),
-            at(400),
-            at(2),
-            at(400),
-            s("active"),
-            s("admin"),
-            n(account),
-            s(first),
-            None,
-            s("minimal"),
-            at(1),
-            n(tenant),
-            digest(),
-        ]);
-    };
+    let mut push_as =
+        |role: &str, id: i64, name: &str, email: String, account: i64, tenant: i64, first: &str| {
+            rows.push(vec![
+                n(id),
+                s(name),
+                s(email),
+                at(400),
+                at(2),
+                at(400),
+                s("active"),
+                s(role),
+                n(account),
+                s(first),
+                None,
+                s("minimal"),
+                at(1),
+                n(tenant),
+                digest(),
+            ]);
+        };
+
     // The seeded defaults: USER_LOGIN@<provider internal domain> when ADMIN_EMAIL is empty, and
     // the impersonation admin's address built from the admin domain.
-    push(
+    push_as(
+        "admin",
         MASTER_USER_ID,
         "master",
         format!("master@{}", hosts.master()),
@@ -155,7 +158,8 @@ pub(super) fn users(model: &Model, hosts: &Hosts, at: At) -> Rows {
         MASTER_ACCOUNT_ID,
         "Master",
     );
-    push(
+    push_as(
+        "admin",
         TENANT_ADMIN_ID,
         "admin",
         format!("admin@{}", hosts.tenant()),
@@ -163,7 +167,8 @@ pub(super) fn users(model: &Model, hosts: &Hosts, at: At) -> Rows {
         TENANT_ACCOUNT_ID,
         "Admin",
     );
-    push(
+    push_as(
+        "admin",
         IMPERSONATION_ADMIN_ID,
         "3scaleadmin",
         format!("3scaleadmin+{}@3scale.net", hosts.tenant_admin()),
@@ -171,6 +176,17 @@ pub(super) fn users(model: &Model, hosts: &Hosts, at: At) -> Rows {
         TENANT_ACCOUNT_ID,
         "3scale",
     );
+    for (id, login) in TENANT_MEMBERS {
+        push_as(
+            "member",
+            *id,
+            login,
+            format!("{login}@example.com"),
+            TENANT_ACCOUNT_ID,
+            TENANT_ACCOUNT_ID,
+            "Member",
+        );
+    }
     for (i, buyer) in model.buyers.iter().enumerate() {
         let login = format!("dev{:03}", i + 1);
         // Some developers sign up with an address on the installation's own domain.
@@ -179,7 +195,8 @@ pub(super) fn users(model: &Model, hosts: &Hosts, at: At) -> Rows {
         } else {
             format!("{login}@example.com")
         };
-        push(
+        push_as(
+            "admin",
             buyer.user_id,
             &login,
             email,
