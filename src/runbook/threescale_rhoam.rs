@@ -581,7 +581,10 @@ echo "$(date -u +%FT%TZ) jobs-accepted-as-lost=$TOTAL accepted-by=$USER" \
               changes configuration, system-sidekiq, backend-listener, backend-worker and \
               backend-cron, zync-que and zync, and last system-searchd and system-memcache. \
               The 3scale operator is stopped before them, or it would scale them back to the \
-              APIManager's counts. Databases and Redis (system-mysql or system-postgresql, \
+              APIManager's counts (one installed for all namespaces, found by its CSV, is left \
+              running); the APIManager's replicas are set to 0 too, and a source dump fails \
+              when a stopped component ran again meanwhile. Databases and Redis (system-mysql \
+              or system-postgresql, \
               zync-database, backend-redis, system-redis) stay up for the dumps. Each workload \
               keeps its original count in cutover.io/pre-migration-replicas, so a rollback \
               restores exactly what ran.",
@@ -593,7 +596,8 @@ echo "$(date -u +%FT%TZ) jobs-accepted-as-lost=$TOTAL accepted-by=$USER" \
              system-memcache with cutover.io/pre-migration-replicas=<current replicas> (a \
              workload already at 0 keeps its earlier annotation) and scales them to 0 replicas \
              in that order, waiting for each one's pods to end. DeploymentConfigs up to 3scale \
-             2.14, Deployments from 2.15. Databases and Redis are not touched.",
+             2.14, Deployments from 2.15. Sets each APIManager's system, backend and zync \
+             replicas to 0 (recorded). Databases and Redis are not touched.",
         ),
         procedure: concat!(
             source_kind!(),
@@ -601,7 +605,19 @@ echo "$(date -u +%FT%TZ) jobs-accepted-as-lost=$TOTAL accepted-by=$USER" \
 umask 077
 {oc.source} get $KIND -o custom-columns=KIND:.kind,NAME:.metadata.name,REPLICAS:.spec.replicas \
   --no-headers > {dumps}/source-replicas-before-scale-down.txt
-# Stop the 3scale operator (add -n <operator namespace> if it runs elsewhere)
+# Where the 3scale operator runs: a CSV copied by OLM names its namespace (all-namespaces
+# install: leave it running, the APIManager below holds the components)
+{oc.source} get csv -o custom-columns=NAME:.metadata.name,FROM:.metadata.labels.olm\.copiedFrom \
+  | grep 3scale-operator
+# Hold the components at 0 in every APIManager (record its spec first)
+for AM in $({oc.source} get apimanager -o name); do
+  {oc.source} get $AM -o json > {dumps}/source-$(basename $AM)-before-scale-down.json
+  {oc.source} patch $AM --type merge -p '{"spec":{"system":{"appSpec":{"replicas":0},
+    "sidekiqSpec":{"replicas":0}},"backend":{"listenerSpec":{"replicas":0},
+    "workerSpec":{"replicas":0},"cronSpec":{"replicas":0}},"zync":{"appSpec":{"replicas":0},
+    "queSpec":{"replicas":0}}}}'
+done
+# Stop the 3scale operator when it runs in this namespace
 OP=deployment/threescale-operator-controller-manager-v2
 R=$({oc.source} get $OP -o custom-columns=R:.spec.replicas --no-headers)
 {oc.source} annotate $OP cutover.io/pre-migration-replicas="$R" --overwrite

@@ -164,9 +164,18 @@ pub fn required(action: Action) -> Vec<Needed> {
             vec![needed(Destination, "get", "apps.3scale.net", "apimanagers")],
         ]
         .concat(),
-        Action::StopTraffic | Action::ScaleDown => {
-            [read_workloads(Source), scale_workloads(Source)].concat()
-        }
+        Action::StopTraffic => [read_workloads(Source), scale_workloads(Source)].concat(),
+        Action::ScaleDown => [
+            read_workloads(Source),
+            scale_workloads(Source),
+            vec![needed(
+                Source,
+                "list",
+                "operators.coreos.com",
+                "clusterserviceversions",
+            )],
+        ]
+        .concat(),
         Action::DrainQueues
         | Action::DumpSystemDatabase
         | Action::DumpZyncDatabase

@@ -280,6 +280,13 @@ impl StepAction for DumpStep {
             let value = serde_json::to_value(&record)?;
             ctx.sink.record_fact(FACT, value.clone())?;
             keep_record(ctx, &record, &record.source)?;
+            // The source's dumps need its components down the whole time.
+            if target != Target::Migration
+                && let Some(why) = super::scale::dump_while_up(ctx).await?
+            {
+                ctx.sink.error(&why);
+                return Ok(StepResult::failed(why, figures_of(&value)));
+            }
             Ok(StepResult::passed(record.summary(), figures_of(&value)))
         })
     }

@@ -408,6 +408,11 @@ impl StepAction for DumpStep {
             } else {
                 format!("{summary}; not dumped: {}", fact.not_dumped.join("; "))
             };
+            // The source's components must have stayed down the whole time.
+            if let Some(why) = super::scale::dump_while_up(ctx).await? {
+                ctx.sink.error(&why);
+                return Ok(StepResult::failed(why, figures_of(&value)));
+            }
             Ok(StepResult::passed(summary, figures_of(&value)))
         })
     }

@@ -21,8 +21,8 @@ use serde::Serialize;
 
 use super::action::StepFuture;
 use super::scale::{
-    APICAST_SPECS, QUIESCE_STEPS, SCALE_DOWN_WORKLOADS, STOP_TRAFFIC_WORKLOADS,
-    apimanager_fact_key, recorded_in_annotation, recorded_in_journal,
+    QUIESCE_STEPS, SCALE_DOWN_WORKLOADS, STOP_TRAFFIC_WORKLOADS, apimanager_fact_key, held_specs,
+    recorded_in_annotation, recorded_in_journal,
 };
 use crate::config::Config;
 use crate::infra::kube::{CustomKind, KubeCluster, ORIGINAL_REPLICAS_ANNOTATION, PodInfo};
@@ -177,8 +177,8 @@ async fn rollback(
         .cluster(ClusterRole::Source)
         .context("the config has no [source] cluster; add it with its kubeconfig and namespace")?;
     let kube = KubeCluster::connect(&cluster.target()).await?;
-    // First, before the operator comes back: the APIManager's APIcast replicas, or
-    // the operator would scale the gateways straight back to 0.
+    // First, before the operator comes back: the APIManager's replicas, or the operator
+    // would scale the components straight back to 0.
     restore_apimanager(&kube, state, log).await?;
     let mut report = RollbackReport::default();
     for name in rollback_order(state) {
@@ -321,49 +321,49 @@ async fn wait_ready(
     }
 }
 
-/// Puts back the APIcast replicas stop-traffic recorded for each APIManager, only
-/// where the spec still says 0 (someone may have changed it since).
+/// Puts back the replicas stop-traffic and scale-down recorded for each APIManager's specs,
+/// only where the spec still says 0 (someone may have changed it since).
 async fn restore_apimanager(
     kube: &KubeCluster,
     state: &JournalState,
     log: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<()> {
-    let Some(facts) = state.step(QUIESCE_STEPS[0]).map(|r| &r.facts) else {
-        return Ok(());
-    };
     for am in kube.list_custom(CustomKind::ApiManager, None).await? {
         let Some(name) = am.metadata.name.clone() else {
             continue;
         };
         let mut patch = serde_json::Map::new();
-        for spec in APICAST_SPECS {
-            let Some(recorded) = facts.get(&apimanager_fact_key(&name, spec)) else {
+        for (step, section, spec) in held_specs() {
+            let Some(recorded) = state
+                .step(QUIESCE_STEPS[step])
+                .and_then(|r| r.facts.get(&apimanager_fact_key(&name, section, spec)))
+            else {
                 continue;
             };
-            let current = am.data["spec"]["apicast"][spec]["replicas"].as_i64();
+            let current = am.data["spec"][section][spec]["replicas"].as_i64();
             if current != Some(0) {
                 log(&format!(
-                    "APIManager {name}: spec.apicast.{spec}.replicas is {current:?}, not 0; left \
-                     as it is"
+                    "APIManager {name}: spec.{section}.{spec}.replicas is {current:?}, not 0; \
+                     left as it is"
                 ));
                 continue;
             }
             // A recorded null removes the field: the operator's default again.
-            patch.insert(
-                spec.to_string(),
-                serde_json::json!({ "replicas": recorded["replicas"].clone() }),
-            );
+            let section_patch = patch
+                .entry(section.to_string())
+                .or_insert_with(|| serde_json::json!({}));
+            section_patch[spec] = serde_json::json!({ "replicas": recorded["replicas"].clone() });
         }
         if !patch.is_empty() {
             kube.patch_custom(
                 CustomKind::ApiManager,
                 None,
                 &name,
-                &serde_json::json!({ "spec": { "apicast": serde_json::Value::Object(patch) } }),
+                &serde_json::json!({ "spec": serde_json::Value::Object(patch) }),
             )
             .await
-            .with_context(|| format!("APIManager {name}: cannot restore the APIcast replicas"))?;
-            log(&format!("APIManager {name}: APIcast replicas restored"));
+            .with_context(|| format!("APIManager {name}: cannot restore the replicas"))?;
+            log(&format!("APIManager {name}: replicas restored"));
         }
     }
     Ok(())

@@ -77,9 +77,11 @@ impl StepAction for Quiesce {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult> {
         Box::pin(async move {
             let kube = ctx.cluster(ClusterRole::Source).await?;
-            if self.0 == STOP_TRAFFIC_WORKLOADS {
-                hold_apimanager(&kube, &ctx.sink, &ctx.history).await?;
+            let step = usize::from(self.0 != STOP_TRAFFIC_WORKLOADS);
+            if step == 1 {
+                locate_operator(&kube, &ctx.sink).await?;
             }
+            hold_apimanager(&kube, &ctx.sink, &ctx.history, step).await?;
             quiesce(&kube, &ctx.sink, &ctx.history, self.0, POD_STOP_TIMEOUT).await
         })
     }
@@ -87,9 +89,8 @@ impl StepAction for Quiesce {
     fn check<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, Recheck> {
         Box::pin(async move {
             let kube = ctx.cluster(ClusterRole::Source).await?;
-            if self.0 == STOP_TRAFFIC_WORKLOADS
-                && let Some(why) = apimanager_not_held(&kube).await?
-            {
+            let step = usize::from(self.0 != STOP_TRAFFIC_WORKLOADS);
+            if let Some(why) = apimanager_not_held(&kube, step).await? {
                 return Ok(Recheck::DoesNotHold(why));
             }
             recheck(&kube, &ctx.history, self.0).await
@@ -97,17 +98,129 @@ impl StepAction for Quiesce {
     }
 }
 
-/// Why the gateways are not held down by the APIManager, if they are not: an
-/// APIcast spec above 0 lets the operator scale them back up.
-async fn apimanager_not_held(kube: &KubeCluster) -> Result<Option<String>> {
+/// The workloads stop-traffic and scale-down stopped that run again on the source: each with
+/// its replicas now. Empty when none does, or when nothing was stopped yet (the quiesce steps
+/// were the other party's, or not reached), or when the config names no source cluster.
+pub async fn came_back(ctx: &StepContext) -> Result<Vec<String>> {
+    let stopped: Vec<&str> = STOP_TRAFFIC_WORKLOADS
+        .iter()
+        .chain(SCALE_DOWN_WORKLOADS)
+        .filter(|name| recorded_in_journal(&ctx.history, name).is_some_and(|n| n > 0))
+        .copied()
+        .collect();
+    if stopped.is_empty() || ctx.config.cluster(ClusterRole::Source).is_none() {
+        return Ok(Vec::new());
+    }
+    let kube = ctx.cluster(ClusterRole::Source).await?;
+    let mut back = Vec::new();
+    for name in stopped {
+        if let Some(w) = kube.find_workload(name).await?
+            && (w.replicas > 0 || w.current_replicas > 0)
+        {
+            back.push(format!(
+                "{name} ({} wanted, {} running)",
+                w.replicas, w.current_replicas
+            ));
+        }
+    }
+    Ok(back)
+}
+
+/// The failure of a source dump during which stopped components came back (see [`came_back`]):
+/// they may have written while it ran.
+pub async fn dump_while_up(ctx: &StepContext) -> Result<Option<String>> {
+    let back = came_back(ctx).await?;
+    Ok((!back.is_empty()).then(|| {
+        format!(
+            "while the dump ran, components scale-down had stopped were running again: {}; the \
+             dump may hold some of their writes and miss others. Find what scaled them (the 3scale \
+             operator: scale-down's fact `operator` says where it runs), stop them again (retry \
+             scale-down), then dump again",
+            back.join(", ")
+        )
+    }))
+}
+
+/// The fact that says where the 3scale operator runs.
+pub const OPERATOR_FACT: &str = "operator";
+
+/// Where the 3scale operator runs, from its OLM ClusterServiceVersion in the installation's
+/// namespace: installed for that namespace, its Deployment is there and is scaled down with the
+/// components; installed for all namespaces (`AllNamespaces`), OLM copies the CSV into every
+/// namespace with label `olm.copiedFrom: <its namespace>`, and the operator there also serves
+/// other installations, so it is left running: the APIManager's specs hold every component at 0
+/// instead (see [`COMPONENT_SPECS`]). Recorded as the fact `operator`.
+async fn locate_operator(kube: &KubeCluster, sink: &StepSink) -> Result<()> {
+    use crate::infra::kube::CustomKind;
+    let csvs = kube
+        .list_custom(CustomKind::ClusterServiceVersion, None)
+        .await
+        .context("listing the ClusterServiceVersions, to find where the 3scale operator runs")?;
+    let Some(csv) = csvs.iter().find(|c| {
+        c.metadata
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("3scale-operator"))
+    }) else {
+        sink.warn(format!(
+            "no 3scale-operator ClusterServiceVersion in namespace {}: an operator installed \
+             without OLM is not seen; the APIManager holds the components at 0 either way",
+            kube.namespace()
+        ));
+        sink.record_fact(OPERATOR_FACT, json!({ "found": false }))?;
+        return Ok(());
+    };
+    let name = csv.metadata.name.clone().unwrap_or_default();
+    let deployments: Vec<String> = csv.data["spec"]["install"]["spec"]["deployments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["name"].as_str().map(str::to_string))
+        .collect();
+    let home = csv
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("olm.copiedFrom"))
+        .filter(|ns| ns.as_str() != kube.namespace())
+        .cloned();
+    match &home {
+        Some(ns) => sink.info(format!(
+            "the 3scale operator ({name}) is installed for all namespaces and runs in namespace \
+             {ns} ({}): it also serves other namespaces, so it is left running; the \
+             APIManager's replicas hold every component at 0",
+            deployments.join(", ")
+        )),
+        None => sink.info(format!(
+            "the 3scale operator ({name}) runs in namespace {} ({}): scaled down first",
+            kube.namespace(),
+            deployments.join(", ")
+        )),
+    }
+    sink.record_fact(
+        OPERATOR_FACT,
+        json!({
+            "found": true,
+            "csv": name,
+            "namespace": home.as_deref().unwrap_or(kube.namespace()),
+            "cluster_wide": home.is_some(),
+            "deployments": deployments,
+        }),
+    )?;
+    Ok(())
+}
+
+/// Why the components of quiesce step `step` are not held down by the APIManager, if they are
+/// not: a spec above 0 lets the operator scale them back up.
+async fn apimanager_not_held(kube: &KubeCluster, step: usize) -> Result<Option<String>> {
     use crate::infra::kube::CustomKind;
     for am in kube.list_custom(CustomKind::ApiManager, None).await? {
         let name = am.metadata.name.clone().unwrap_or_default();
-        for spec in APICAST_SPECS {
-            let replicas = am.data["spec"]["apicast"][spec]["replicas"].as_i64();
+        for (_, section, spec) in held_specs().filter(|(s, _, _)| *s == step) {
+            let replicas = am.data["spec"][section][spec]["replicas"].as_i64();
             if replicas != Some(0) {
                 return Ok(Some(format!(
-                    "APIManager {name}: spec.apicast.{spec}.replicas is {} instead of 0",
+                    "APIManager {name}: spec.{section}.{spec}.replicas is {} instead of 0",
                     replicas.map_or_else(|| "unset".to_string(), |n| n.to_string())
                 )));
             }
@@ -134,8 +247,40 @@ pub fn recorded_in_journal(state: &JournalState, name: &str) -> Option<i32> {
 /// the fact name of each: `apimanager/<name>/<spec>`.
 pub const APICAST_SPECS: [&str; 2] = ["productionSpec", "stagingSpec"];
 
-pub fn apimanager_fact_key(apimanager: &str, spec: &str) -> String {
-    format!("apimanager/{apimanager}/{spec}")
+/// The component specs with replicas of an APIManager (3scale-operator's
+/// `apis/apps/v1alpha1/apimanager_types.go`) that scale-down holds at 0, as (section, spec): the
+/// operator reconciles each component's replicas from them, so a running operator, one
+/// installed cluster-wide included, keeps the components down instead of bringing them back.
+pub const COMPONENT_SPECS: [(&str, &str); 7] = [
+    ("system", "appSpec"),
+    ("system", "sidekiqSpec"),
+    ("backend", "listenerSpec"),
+    ("backend", "workerSpec"),
+    ("backend", "cronSpec"),
+    ("zync", "appSpec"),
+    ("zync", "queSpec"),
+];
+
+/// Every spec a quiesce step holds, with the step's index in [`QUIESCE_STEPS`].
+pub fn held_specs() -> impl Iterator<Item = (usize, &'static str, &'static str)> {
+    APICAST_SPECS
+        .iter()
+        .map(|spec| (0, "apicast", *spec))
+        .chain(
+            COMPONENT_SPECS
+                .iter()
+                .map(|(section, spec)| (1, *section, *spec)),
+        )
+}
+
+/// The fact that records an APIManager spec's replicas: `apimanager/<name>/<spec>` for
+/// APIcast's, `apimanager/<name>/<section>/<spec>` for the others.
+pub fn apimanager_fact_key(apimanager: &str, section: &str, spec: &str) -> String {
+    if section == "apicast" {
+        format!("apimanager/{apimanager}/{spec}")
+    } else {
+        format!("apimanager/{apimanager}/{section}/{spec}")
+    }
 }
 
 /// On an operator-managed installation, keeps the 3scale operator from scaling
@@ -147,6 +292,7 @@ async fn hold_apimanager(
     kube: &KubeCluster,
     sink: &StepSink,
     history: &JournalState,
+    step: usize,
 ) -> Result<()> {
     use crate::infra::kube::CustomKind;
     let managers = kube.list_custom(CustomKind::ApiManager, None).await?;
@@ -155,16 +301,17 @@ async fn hold_apimanager(
             continue;
         };
         let mut patch = Map::new();
-        for spec in APICAST_SPECS {
-            let key = apimanager_fact_key(&name, spec);
-            let current = am.data["spec"]["apicast"][spec]["replicas"].as_i64();
+        let mut held = Vec::new();
+        for (_, section, spec) in held_specs().filter(|(s, _, _)| *s == step) {
+            let key = apimanager_fact_key(&name, section, spec);
+            let current = am.data["spec"][section][spec]["replicas"].as_i64();
             let recorded = history
-                .step(QUIESCE_STEPS[0])
+                .step(QUIESCE_STEPS[step])
                 .and_then(|r| r.facts.get(&key))
                 .is_some();
             if current == Some(0) && !recorded {
                 sink.warn(format!(
-                    "APIManager {name}: spec.apicast.{spec}.replicas is already 0 and nothing \
+                    "APIManager {name}: spec.{section}.{spec}.replicas is already 0 and nothing \
                      was recorded before; a rollback leaves it at 0"
                 ));
                 continue;
@@ -174,7 +321,11 @@ async fn hold_apimanager(
                 sink.record_fact(&key, json!({ "replicas": current }))?;
             }
             if current != Some(0) {
-                patch.insert(spec.to_string(), json!({ "replicas": 0 }));
+                let section_patch = patch
+                    .entry(section.to_string())
+                    .or_insert_with(|| json!({}));
+                section_patch[spec] = json!({ "replicas": 0 });
+                held.push(format!("{section}.{spec}"));
             }
         }
         if !patch.is_empty() {
@@ -182,13 +333,14 @@ async fn hold_apimanager(
                 CustomKind::ApiManager,
                 None,
                 &name,
-                &json!({ "spec": { "apicast": Value::Object(patch) } }),
+                &json!({ "spec": Value::Object(patch) }),
             )
             .await
-            .with_context(|| format!("APIManager {name}: cannot set the APIcast replicas to 0"))?;
+            .with_context(|| format!("APIManager {name}: cannot set the replicas to 0"))?;
             sink.info(format!(
-                "APIManager {name}: APIcast production and staging replicas set to 0, so the \
-                 operator keeps the gateways down"
+                "APIManager {name}: replicas set to 0 in {}, so the 3scale operator keeps those \
+                 components down",
+                held.join(", ")
             ));
         }
     }

@@ -336,6 +336,39 @@ fn assert_no_password(m: &Migration, runs: &[&Run]) {
 }
 
 #[test]
+fn the_mysql_source_is_porta_s_schema_with_its_triggers_and_procedure() {
+    let source = seeded_source();
+    let text = |sql: &str| String::from_utf8(source.bytes(sql).expect("an answer")).expect("UTF-8");
+    // The tables of porta's db/schema.rb for 3scale 2.14, with Rails' two.
+    let expected =
+        crate::support::porta_tables(include_str!("../../fixtures/porta/2.14/upstream/schema.rb"));
+    let tables = text(
+        "SELECT GROUP_CONCAT(TABLE_NAME ORDER BY BINARY TABLE_NAME SEPARATOR ',') \
+         FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()",
+    );
+    assert_eq!(tables, expected.join(","));
+    let triggers = text(
+        "SELECT GROUP_CONCAT(TRIGGER_NAME ORDER BY BINARY TRIGGER_NAME SEPARATOR ',') \
+         FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()",
+    );
+    let names: Vec<&str> = include_str!("../../fixtures/porta/2.14/triggers.txt")
+        .lines()
+        .collect();
+    assert_eq!(triggers, names.join(","));
+    assert_eq!(
+        text(
+            "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() \
+             AND ROUTINE_NAME = 'sp_invoices_friendly_id'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        text("SELECT MAX(CAST(version AS UNSIGNED)) FROM schema_migrations"),
+        "20230927012615"
+    );
+}
+
+#[test]
 fn a_mysql_dump_converts_into_postgresql_with_every_count_equal() {
     let source = seeded_source();
     let scratch = MysqlDb::create();

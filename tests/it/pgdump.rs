@@ -257,6 +257,35 @@ fn a_restored_database_without_porta_triggers_fails_naming_them() {
     assert_eq!(counts(&target), counts(&source));
 }
 
+/// Components scale-down stopped that run again while the source is dumped (an operator it
+/// could not hold, say) fail the dump: it may hold some of their writes and miss others.
+#[test]
+fn a_dump_during_which_stopped_components_run_again_fails() {
+    let source = seeded_source();
+    let target = PgDatabase::create();
+    let mut m = migration(&source, &target);
+    crate::cli::write_kubeconfigs(&mut m);
+    crate::cli::skip_steps(&m, None, DUMP, None);
+    // scale-down recorded system-app's 2 replicas; the source's system-app runs 2 again.
+    {
+        let (_, mut journal) = crate::cli::open_journal(&m);
+        journal
+            .append(cutover::journal::JournalEvent::StepFact {
+                step: "scale-down".to_string(),
+                key: "replicas/system-app".to_string(),
+                value: serde_json::json!({ "replicas": 2 }),
+            })
+            .expect("record scale-down's count");
+    }
+    let run = m.run(&["run", "--headless", "--until", DUMP]);
+    run.expect_code(1);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("components scale-down had stopped were running again: system-app (2 wanted"),
+        "{all}"
+    );
+}
+
 #[test]
 fn a_changed_byte_in_the_dump_stops_the_restore_naming_the_file() {
     let source = seeded_source();

@@ -321,6 +321,66 @@ fn stop_traffic_and_scale_down_stop_3scale_in_order_and_record_every_count() {
 }
 
 #[test]
+fn a_cluster_wide_3scale_operator_is_found_by_its_csv_and_the_apimanager_holds_the_components() {
+    let env = Env::start(Duration::from_millis(50));
+    // OLM installed the operator for all namespaces: it runs in openshift-operators, and the
+    // CSV in the 3scale namespace is OLM's copy.
+    let operators_ns = "openshift-operators";
+    let operator = "threescale-operator-controller-manager-v2";
+    env.source
+        .apply_object(serde_json::json!({
+            "apiVersion": "operators.coreos.com/v1alpha1",
+            "kind": "ClusterServiceVersion",
+            "metadata": {
+                "name": "3scale-operator.v0.11.0",
+                "namespace": NS,
+                "labels": {"olm.copiedFrom": operators_ns},
+            },
+            "spec": {
+                "version": "0.11.0",
+                "install": {"strategy": "deployment", "spec": {"deployments": [{"name": operator}]}},
+            },
+        }))
+        .expect("the copied CSV");
+    env.source
+        .apply_object(crate::sim_support::deployment(operators_ns, operator, 1))
+        .expect("the operator's deployment");
+    env.m
+        .run(&run_args(&["--until", "scale-down"]))
+        .expect_code(0);
+
+    let (entries, _) = env.m.journal();
+    let fact = events(&entries, "step-fact", "scale-down")
+        .into_iter()
+        .find(|e| e["key"] == "operator")
+        .map(|e| e["value"].clone())
+        .expect("where the operator runs is recorded");
+    assert_eq!(fact["cluster_wide"], true, "{fact}");
+    assert_eq!(fact["namespace"], operators_ns, "{fact}");
+    assert_eq!(fact["deployments"][0], operator, "{fact}");
+    // It serves other namespaces too: left running.
+    let running = env
+        .source
+        .get_object("apps/v1", "Deployment", operators_ns, operator)
+        .expect("the operator");
+    assert_eq!(running["spec"]["replicas"], 1);
+    // The APIManager holds every component at 0 instead.
+    let am = env
+        .source
+        .get_object("apps.3scale.net/v1alpha1", "APIManager", NS, "3scale")
+        .expect("the APIManager");
+    for (section, spec) in cutover::steps::scale::COMPONENT_SPECS {
+        assert_eq!(am["spec"][section][spec]["replicas"], 0, "{section}.{spec}");
+    }
+    let log = std::fs::read_to_string(env.m.migration_dir().join("logs/scale-down.log"))
+        .expect("the step's log");
+    assert!(
+        log.contains("is installed for all namespaces and runs in namespace openshift-operators"),
+        "{log}"
+    );
+}
+
+#[test]
 fn a_refused_scale_fails_the_step_with_the_permission_it_needs() {
     let env = Env::start(Duration::from_millis(50));
     env.source.deny(
@@ -551,11 +611,33 @@ fn kill_mid_scale_down_then_resume_keeps_the_counts_and_rollback_restores_them()
                     .is_some_and(|k| k.starts_with("apimanager/"))
         })
         .collect();
+    let keys: std::collections::BTreeSet<&str> =
+        kept.iter().filter_map(|e| e["key"].as_str()).collect();
     assert_eq!(
         kept.len(),
-        2,
-        "production and staging, once each: {kept:#?}"
+        2 + cutover::steps::scale::COMPONENT_SPECS.len(),
+        "APIcast's production and staging (stop-traffic), the other components' specs \
+         (scale-down), once each: {kept:#?}"
     );
+    assert_eq!(keys.len(), kept.len(), "{keys:?}");
+    // scale-down holds every component's spec at 0, so a running operator keeps them down.
+    let am = env
+        .source
+        .get_object("apps.3scale.net/v1alpha1", "APIManager", NS, "3scale")
+        .expect("the APIManager");
+    let before: Vec<(&str, &str, Value)> = cutover::steps::scale::COMPONENT_SPECS
+        .iter()
+        .map(|(section, spec)| {
+            let key = format!("apimanager/3scale/{section}/{spec}");
+            let recorded = kept
+                .iter()
+                .find(|e| e["key"] == key.as_str())
+                .map(|e| e["value"]["replicas"].clone())
+                .unwrap_or_else(|| panic!("{key} recorded"));
+            assert_eq!(am["spec"][section][spec]["replicas"], 0, "{section}.{spec}");
+            (*section, *spec, recorded)
+        })
+        .collect();
 
     // Rollback: explained and waiting without the phrase, then done with it.
     let waiting = env.m.run(&["rollback"]);
@@ -579,6 +661,16 @@ fn kill_mid_scale_down_then_resume_keeps_the_counts_and_rollback_restores_them()
     rolled.expect_code(0);
     assert_eq!(apicast("productionSpec"), Some(serde_json::json!(2)));
     assert_eq!(apicast("stagingSpec"), Some(serde_json::json!(1)));
+    let am = env
+        .source
+        .get_object("apps.3scale.net/v1alpha1", "APIManager", NS, "3scale")
+        .expect("the APIManager");
+    for (section, spec, recorded) in &before {
+        assert_eq!(
+            am["spec"][section][spec]["replicas"], *recorded,
+            "{section}.{spec} back to what was recorded"
+        );
+    }
     for name in GATEWAYS.iter().chain(SCALED_DOWN.iter()) {
         assert_eq!(
             env.replicas(name),

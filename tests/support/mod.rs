@@ -82,3 +82,17 @@ where
 pub fn unique_name(prefix: &str) -> String {
     cutover::sim::servers::unique_name(prefix)
 }
+
+/// The tables a porta schema file (`db/schema.rb` or `db/postgres_schema.rb`) creates, with
+/// Rails' own two, sorted by byte.
+pub fn porta_tables(schema_rb: &str) -> Vec<String> {
+    let mut tables: Vec<String> = schema_rb
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("create_table \""))
+        .filter_map(|l| l.split('"').next())
+        .map(str::to_string)
+        .chain(["ar_internal_metadata".into(), "schema_migrations".into()])
+        .collect();
+    tables.sort();
+    tables
+}
