@@ -32,9 +32,11 @@ pub const CONNECT_MIGRATION_3SCALE: StepId = StepId("connect-migration-3scale");
 pub const UPGRADE_3SCALE: StepId = StepId("upgrade-3scale");
 pub const REWRITE_ROUTES_DESTINATION: StepId = StepId("rewrite-routes-destination");
 pub const DUMP_MIGRATION_DATABASE: StepId = StepId("dump-migration-database");
+pub const PAUSE_DESTINATION: StepId = StepId("pause-destination");
 pub const SEED_DESTINATION_DATABASE: StepId = StepId("seed-destination-database");
 pub const RESTORE_BACKEND_REDIS: StepId = StepId("restore-backend-redis");
 pub const PUSH_SECRETS: StepId = StepId("push-secrets");
+pub const CLEAR_FRESH_INSTALL: StepId = StepId("clear-fresh-install");
 pub const CHECK_RHOAM_USERS: StepId = StepId("check-rhoam-users");
 pub const RESTORE_DESTINATION_3SCALE: StepId = StepId("restore-destination-3scale");
 pub const CONFIGURE_DESTINATION_3SCALE: StepId = StepId("configure-destination-3scale");
@@ -86,9 +88,11 @@ pub const ALL: &[StepId] = &[
     UPGRADE_3SCALE,
     REWRITE_ROUTES_DESTINATION,
     DUMP_MIGRATION_DATABASE,
+    PAUSE_DESTINATION,
     SEED_DESTINATION_DATABASE,
     RESTORE_BACKEND_REDIS,
     PUSH_SECRETS,
+    CLEAR_FRESH_INSTALL,
     CHECK_RHOAM_USERS,
     RESTORE_DESTINATION_3SCALE,
     CONFIGURE_DESTINATION_3SCALE,

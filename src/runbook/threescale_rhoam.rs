@@ -1391,50 +1391,37 @@ sha256sum {dumps}/migration-system-database.dump > {dumps}/migration-system-data
     },
     // ---------------------------------------------------------------- destination
     Step {
-        id: ids::SEED_DESTINATION_DATABASE,
-        title: "Seed the destination system database",
+        id: ids::PAUSE_DESTINATION,
+        title: "Pause RHOAM and 3scale at the destination",
         phase: "destination",
         kind: StepKind::Automated,
         destructive: true,
-        gate: Gate::Typed("seed destination database"),
-        owners: MIGRATION_WORK,
-        seed: Some("Seeding the destination cluster system database"),
-        doc: "Replaces the system database of RHOAM's freshly installed 3scale with the \
-              migration cluster's dump (the one dump-migration-database recorded, else \
-              migration-system-database.dump with its .json record in {dumps}), after checking \
-              it against the manifest: a changed byte stops the step before anything changes. \
-              RHOAM's operator and the 3scale operator are paused and 3scale's components \
-              stopped first, so nothing reconciles or writes while the data changes; each keeps \
-              its count in cutover.io/pre-migration-replicas (one already at 0 keeps the count \
-              its annotation holds; one that does not exist is noted) and stays at 0 until \
-              restore-destination-3scale starts them again. The database RHOAM created (RDS \
-              through the Cloud Resource Operator, URL in secret system-database) is dumped to \
-              the dump folder as a fallback, then pg_restore --clean --if-exists --no-owner \
-              --no-acl replaces every object from the dump and every table's rows are checked \
-              against the dump's counts; the connection details stay RHOAM's. cutover reaches \
-              the database by destination.system_database_url. The RDS instance is usually \
-              reachable only from inside the cluster: without that URL (or a tunnel to it), \
-              run the procedure, whose client runs in a pod that reads the URL from the secret; \
-              the step then stops before pausing anything and says so.",
+        gate: Gate::Typed("pause destination"),
+        owners: REDHAT_ALL,
+        seed: None,
+        doc: "Before RHOAM's data changes, nothing may reconcile or write: RHOAM's operator is \
+              paused first (it would bring the 3scale operator back), then the 3scale operator \
+              (it would scale the components back), then 3scale's components. Each keeps its \
+              count in cutover.io/pre-migration-replicas (one already at 0 keeps the count its \
+              annotation holds; one that does not exist is noted) and stays at 0 until \
+              restore-destination-3scale starts them again. Red Hat's on every path: on a \
+              managed cluster only Red Hat may change RHOAM's namespaces, so where the customer \
+              moves the data (seed-destination-database on no-access, restore-backend-redis on \
+              further-limited and no-access) this is a hand-off, and those steps check that the \
+              destination is paused before they change anything. system-memcache and the \
+              external data stores are left alone.",
         changes: Some(
             "On the destination cluster: annotates with cutover.io/pre-migration-replicas and \
              scales to 0 the deployment rhmi-operator (namespace redhat-rhoam-operator), \
              threescale-operator-controller-manager-v2 (redhat-rhoam-3scale-operator) and the \
              3scale deployments apicast-production, apicast-staging, system-app, \
              system-sidekiq, backend-listener, backend-worker, backend-cron, zync-que, zync and \
-             system-searchd in {destination.namespace}, and leaves them at 0; saves a dump of \
-             the current destination system database to \
-             {dumps}/destination-system-database-before-seed.dump; then drops and recreates \
-             every object of the migration cluster's dump in that database. The procedure \
-             also creates pod cutover-pg-client in {destination.namespace}. The RDS instance, \
-             its users and the secrets are not changed.",
+             system-searchd in {destination.namespace}, and leaves them at 0.",
         ),
-        procedure: concat!(
-            "umask 077\n",
-            counts_var!(),
-            r#"# Record, then pause RHOAM and the 3scale operator, then stop 3scale's components
+        procedure: r#"umask 077
+# Record, then pause RHOAM and the 3scale operator, then stop 3scale's components
 {oc.destination} get deployment -o custom-columns=NAME:.metadata.name,REPLICAS:.spec.replicas \
-  --no-headers > {dumps}/destination-replicas-before-seed.txt
+  --no-headers > {dumps}/destination-replicas-before-pause.txt
 pause() {  # namespace deployment
   R=$({oc.destination} -n "$1" get deployment/"$2" -o custom-columns=R:.spec.replicas --no-headers)
   [ "$R" = 0 ] || {oc.destination} -n "$1" annotate deployment/"$2" \
@@ -1447,6 +1434,52 @@ for D in apicast-production apicast-staging system-app system-sidekiq backend-li
          backend-worker backend-cron zync-que zync system-searchd; do
   pause {destination.namespace} $D
 done
+{oc.destination} get pods   # none of those deployments' pods is left"#,
+        action: Some(Action::PauseDestination),
+        when: When::Always,
+    },
+    Step {
+        id: ids::SEED_DESTINATION_DATABASE,
+        title: "Seed the destination system database",
+        phase: "destination",
+        kind: StepKind::Automated,
+        destructive: true,
+        gate: Gate::Typed("seed destination database"),
+        owners: MIGRATION_WORK,
+        seed: Some("Seeding the destination cluster system database"),
+        doc: "Replaces the system database of RHOAM's freshly installed 3scale with the \
+              migration cluster's dump (the one dump-migration-database recorded, else \
+              migration-system-database.dump with its .json record in {dumps}), after checking \
+              it against the manifest: a changed byte stops the step before anything changes. \
+              The destination must be paused (pause-destination: RHOAM's operator, the 3scale \
+              operator and 3scale's components at 0), or the step stops, naming what runs; so \
+              must the dump be of RHOAM's 3scale release (schema_migrations), or the step names \
+              the upgrade hops. The database RHOAM created (RDS \
+              through the Cloud Resource Operator, URL in secret system-database) is dumped to \
+              the dump folder as a fallback, then pg_restore --clean --if-exists --no-owner \
+              --no-acl replaces every object from the dump and every table's rows are checked \
+              against the dump's counts; the connection details stay RHOAM's. cutover reaches \
+              the database by destination.system_database_url. The RDS instance is usually \
+              reachable only from inside the cluster: without that URL (or a tunnel to it), \
+              run the procedure, whose client runs in a pod that reads the URL from the secret \
+              (Red Hat's to start where the customer cannot create pods in RHOAM's namespace); \
+              the step then stops before changing anything and says so.",
+        changes: Some(
+            "On the destination's system database: saves a dump of it as it is now to \
+             {dumps}/destination-system-database-before-seed.dump; then drops and recreates \
+             every object of the migration cluster's dump in that database. The procedure \
+             also creates pod cutover-pg-client in {destination.namespace}. No workload is \
+             scaled; the RDS instance, its users and the secrets are not changed.",
+        ),
+        procedure: concat!(
+            "umask 077\n",
+            counts_var!(),
+            r#"# The destination must be paused (pause-destination): every one of these at 0
+{oc.destination} -n redhat-rhoam-operator get deployment rhmi-operator
+{oc.destination} -n redhat-rhoam-3scale-operator get deployment \
+  threescale-operator-controller-manager-v2
+{oc.destination} get deployment apicast-production apicast-staging system-app system-sidekiq \
+  backend-listener backend-worker backend-cron zync-que zync system-searchd
 # A client pod that reads the database URL from RHOAM's secret (image major >= the server's)
 cat <<EOF | {oc.destination} apply -f -
 apiVersion: v1
@@ -1499,7 +1532,10 @@ EOF
               answers; otherwise from backend-redis.rdb, first checked against manifest.json \
               (a changed byte stops the step, naming the file), then served by a scratch \
               redis-server on this host (it must be installed, at least as new as the dumped \
-              Redis). Database 0 of the destination is flushed first, after its key count is \
+              Redis); no pod is started in RHOAM's namespace, which the customer may not \
+              change. The destination must be paused (pause-destination), or backend would \
+              write while the copy runs. Database 0 of the destination is flushed first, after \
+              its key count is \
               recorded, since it only holds what the fresh RHOAM install wrote; database 1 \
               (backend queues) and the system Redis are left alone. The destination is then \
               compared with the source: after a copy from the dump any difference fails the \
@@ -1513,28 +1549,31 @@ EOF
              Database 1 and the system Redis are not touched.",
         ),
         procedure: r#"umask 077
-DEST_REDIS_HOST=$({oc.destination} extract secret/backend-redis --keys=REDIS_STORAGE_URL \
-  --to=- 2>/dev/null | sed 's#^redis://##; s#[:/].*##')
-# A scratch Redis in the destination namespace serving the source dump
-{oc.destination} run cutover-redis-scratch --image=registry.redhat.io/rhel9/redis-7 \
-  --restart=Never --command -- sleep infinity
-{oc.destination} wait --for=condition=Ready pod/cutover-redis-scratch --timeout=5m
-{oc.destination} exec -i cutover-redis-scratch -- bash -c 'cat > /tmp/dump.rdb' \
-  < {dumps}/backend-redis.rdb
-{oc.destination} exec cutover-redis-scratch -- redis-server --port 16379 --dir /tmp \
-  --dbfilename dump.rdb --save '' --appendonly no --daemonize yes
-{oc.destination} exec cutover-redis-scratch -- redis-cli -p 16379 -n 0 DBSIZE
-# Record, then flush database 0 of the destination backend Redis
-{oc.destination} exec cutover-redis-scratch -- redis-cli -h "$DEST_REDIS_HOST" -n 0 DBSIZE \
+# The destination must be paused (pause-destination): backend-listener and backend-worker at 0
+{oc.destination} get deployment backend-listener backend-worker
+# From a host that reaches the destination's ElastiCache (no pod in RHOAM's namespace): a
+# scratch Redis on this host serves the source dump
+mkdir -p /tmp/cutover-scratch && cp {dumps}/backend-redis.rdb /tmp/cutover-scratch/dump.rdb
+redis-server --port 16379 --bind 127.0.0.1 --dir /tmp/cutover-scratch --dbfilename dump.rdb \
+  --save '' --appendonly no --daemonize yes
+redis-cli -p 16379 -n 0 DBSIZE
+# Record, then flush database 0 of the destination backend Redis (REDIS_STORAGE_URL)
+redis-cli -u "$DESTINATION_BACKEND_STORAGE_URL" DBSIZE \
   | tee {dumps}/destination-backend-redis-before-restore.dbsize
-{oc.destination} exec cutover-redis-scratch -- redis-cli -h "$DEST_REDIS_HOST" -n 0 FLUSHDB
-# Copy: with a route to ElastiCache from this host (port-forward to the scratch pod for --from)
-#   {oc.destination} port-forward pod/cutover-redis-scratch 16379:16379 &
-#   cutover redis copy --from redis://127.0.0.1:16379/0 --to "$DESTINATION_BACKEND_STORAGE_URL"
-# Without one: MIGRATE from inside the scratch pod (keys have no spaces), 500 keys a call
-{oc.destination} exec cutover-redis-scratch -- bash -c "redis-cli -p 16379 -n 0 --scan \
-  | xargs -n 500 redis-cli -p 16379 -n 0 MIGRATE $DEST_REDIS_HOST 6379 '' 0 60000 COPY KEYS"
-{oc.destination} exec cutover-redis-scratch -- redis-cli -h "$DEST_REDIS_HOST" -n 0 DBSIZE"#,
+redis-cli -u "$DESTINATION_BACKEND_STORAGE_URL" FLUSHDB
+cutover redis copy --from redis://127.0.0.1:16379/0 --to "$DESTINATION_BACKEND_STORAGE_URL"
+redis-cli -u "$DESTINATION_BACKEND_STORAGE_URL" DBSIZE
+redis-cli -p 16379 SHUTDOWN NOSAVE
+# Only where ElastiCache answers from the cluster alone (Red Hat, limited path): a scratch pod
+# in {destination.namespace} serves the dump and MIGRATEs its keys, 500 a call
+#   {oc.destination} run cutover-redis-scratch --image=registry.redhat.io/rhel9/redis-7 \
+#     --restart=Never --command -- sleep infinity
+#   {oc.destination} exec -i cutover-redis-scratch -- bash -c 'cat > /tmp/dump.rdb' \
+#     < {dumps}/backend-redis.rdb
+#   {oc.destination} exec cutover-redis-scratch -- redis-server --port 16379 --dir /tmp \
+#     --dbfilename dump.rdb --save '' --appendonly no --daemonize yes
+#   {oc.destination} exec cutover-redis-scratch -- bash -c "redis-cli -p 16379 -n 0 --scan \
+#     | xargs -n 500 redis-cli -p 16379 -n 0 MIGRATE $DEST_REDIS_HOST 6379 '' 0 60000 COPY KEYS""#,
         action: Some(Action::RestoreBackendRedis),
         when: When::Always,
     },
@@ -1648,6 +1687,50 @@ for S in system-seed system-master-apicast; do
     | {oc.destination} -n redhat-rhoam-operator replace -f -
 done"#,
         action: Some(Action::PushSecrets),
+        when: When::Always,
+    },
+    Step {
+        id: ids::CLEAR_FRESH_INSTALL,
+        title: "Clear what RHOAM's fresh install left",
+        phase: "destination",
+        kind: StepKind::Automated,
+        destructive: true,
+        gate: Gate::Typed("clear fresh install"),
+        owners: REDHAT_ALL,
+        seed: None,
+        doc: "The seeded database replaced the fresh install's tenant, but three things of it \
+              remain and would contradict the migrated data once 3scale starts: the routes zync \
+              created for the fresh tenant's hosts (label 3scale.net/created-by=zync; zync only \
+              adds routes for the migrated domains, it does not remove these), the search \
+              index, built once by the 3scale operator's Job system-searchd-manticore-reindex \
+              over the fresh database (the operator creates that Job only when it is missing), \
+              and system-memcache's cache of the fresh install's objects. With the destination \
+              still paused, the zync routes are saved to {dumps}/ and deleted, the completed \
+              reindex Job is deleted so the operator runs it again over the migrated database \
+              when it runs, and memcache's pods are restarted with an empty cache. zync creates \
+              the migrated domains' routes when restore-destination-3scale runs \
+              zync:resync:domains. Red Hat's on every path: these are RHOAM's namespaces.",
+        changes: Some(
+            "In {destination.namespace} on the destination cluster: deletes every route \
+             labelled 3scale.net/created-by=zync (saved first to \
+             {dumps}/destination-zync-routes-before-clear.json), the completed Job \
+             system-searchd-manticore-reindex, and the pods of system-memcache (its deployment \
+             starts new ones with an empty cache). The route backend, the database and Redis \
+             are not touched.",
+        ),
+        procedure: r#"umask 077
+# The fresh tenant's routes: keep them, then delete them
+{oc.destination} get route -l 3scale.net/created-by=zync -o json \
+  > {dumps}/destination-zync-routes-before-clear.json
+{oc.destination} delete route -l 3scale.net/created-by=zync
+# The search index: the operator re-creates its reindex Job, over the migrated database
+{oc.destination} get job system-searchd-manticore-reindex \
+  -o custom-columns=NAME:.metadata.name,SUCCEEDED:.status.succeeded \
+  && {oc.destination} delete job system-searchd-manticore-reindex
+# The cache: a restarted memcached starts empty
+{oc.destination} delete pod -l deployment=system-memcache
+{oc.destination} rollout status deployment/system-memcache --timeout=5m"#,
+        action: Some(Action::ClearFreshInstall),
         when: When::Always,
     },
     Step {
@@ -2108,7 +2191,7 @@ mod tests {
 
     #[test]
     fn has_every_step_of_the_seed() {
-        assert_eq!(RUNBOOK.steps.len(), 41);
+        assert_eq!(RUNBOOK.steps.len(), 43);
     }
 
     #[test]

@@ -217,6 +217,18 @@ pub static RESOURCES: &[ResourceType] = &[
         builtin: true,
     },
     ResourceType {
+        group: "batch",
+        version: "v1",
+        plural: "jobs",
+        singular: "job",
+        kind: "Job",
+        namespaced: true,
+        short_names: &[],
+        verbs: RW,
+        subresources: &[status_sub!("Job")],
+        builtin: true,
+    },
+    ResourceType {
         group: "route.openshift.io",
         version: "v1",
         plural: "routes",

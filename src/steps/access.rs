@@ -191,8 +191,7 @@ pub fn required(action: Action) -> Vec<Needed> {
         | Action::RestoreSystemDatabase
         | Action::RewriteRoutes
         | Action::DumpMigrationDatabase => reach_data(MigrationCluster),
-        Action::SeedDestinationDatabase => [
-            reach_data(Destination),
+        Action::PauseDestination => [
             read_workloads(Destination),
             scale_workloads(Destination),
             crate::infra::kube::RHOAM_OPERATORS
@@ -201,7 +200,22 @@ pub fn required(action: Action) -> Vec<Needed> {
                 .collect(),
         ]
         .concat(),
-        Action::RestoreBackendRedis | Action::VerifyBackendRedis => reach_data(Destination),
+        // Both check that the destination is paused before they change its data.
+        Action::SeedDestinationDatabase | Action::RestoreBackendRedis => {
+            [reach_data(Destination), read_workloads(Destination)].concat()
+        }
+        Action::VerifyBackendRedis => reach_data(Destination),
+        Action::ClearFreshInstall => [
+            read_workloads(Destination),
+            vec![
+                needed(Destination, "list", "route.openshift.io", "routes"),
+                needed(Destination, "delete", "route.openshift.io", "routes"),
+                needed(Destination, "get", "batch", "jobs"),
+                needed(Destination, "delete", "batch", "jobs"),
+                needed(Destination, "delete", "", "pods"),
+            ],
+        ]
+        .concat(),
         Action::PushSecrets => [
             reach_data(Destination),
             vec![
@@ -467,9 +481,10 @@ mod tests {
         );
         assert_eq!(scaled_cluster(Action::ScaleDown), Some(ClusterRole::Source));
         assert_eq!(
-            scaled_cluster(Action::SeedDestinationDatabase),
+            scaled_cluster(Action::PauseDestination),
             Some(ClusterRole::Destination)
         );
+        assert_eq!(scaled_cluster(Action::SeedDestinationDatabase), None);
         assert_eq!(scaled_cluster(Action::DumpRedis), None);
         assert_eq!(scaled_cluster(Action::VeleroRestore), None);
     }

@@ -10,6 +10,7 @@ pub mod access;
 mod action;
 mod context;
 pub mod convert;
+pub mod destination;
 mod drain;
 pub mod inventory;
 pub mod pgdump;

@@ -640,6 +640,11 @@ impl StepAction for RestoreStep {
             if let Some(why) = redis_copy::version_refusal(&from.info, &to.info) {
                 return Ok(failed(ctx, format!("{why}; nothing was flushed or copied")));
             }
+            // backend-listener and backend-worker write here while they run.
+            match super::destination::require_paused(ctx).await? {
+                Ok(seen) => ctx.sink.info(seen),
+                Err(why) => return Ok(failed(ctx, why)),
+            }
             let before = dbsize(&target).await?;
             if ctx.fact(ctx.step.id, BEFORE_FACT).is_none() {
                 ctx.sink

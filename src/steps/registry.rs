@@ -6,7 +6,8 @@
 use super::action::StepAction;
 use super::rollback::{self, RollbackAction};
 use super::{
-    convert, drain, inventory, pgdump, prereq, redisdump, rhoam_users, scale, secrets, seed,
+    convert, destination, drain, inventory, pgdump, prereq, redisdump, rhoam_users, scale, secrets,
+    seed,
 };
 use crate::runbook::{Action, RunbookId};
 
@@ -62,10 +63,12 @@ pub fn implementation(action: Action) -> Implementation {
         Action::RestoreSystemDatabase => Automated(pgdump::RESTORE_SYSTEM),
         Action::RewriteRoutes => ManualForNow,
         Action::DumpMigrationDatabase => Automated(pgdump::DUMP_MIGRATION),
+        Action::PauseDestination => Automated(destination::PAUSE),
         Action::SeedDestinationDatabase => Automated(seed::SEED),
         Action::RestoreBackendRedis => Automated(redisdump::RESTORE),
         Action::VerifyBackendRedis => Automated(redisdump::VERIFY),
         Action::PushSecrets => Automated(secrets::PUSH_SECRETS),
+        Action::ClearFreshInstall => Automated(destination::CLEAR),
         Action::CheckRhoamUsers => Automated(rhoam_users::CHECK_RHOAM_USERS),
         Action::CheckMasterPlan => ManualForNow,
         Action::CheckMasterAccess => ManualForNow,

@@ -7,17 +7,10 @@
 //! stops the step with nothing paused or changed; so does a destination database that does not
 //! answer.
 //!
-//! Then the destination is paused, so that nothing reconciles or writes while the data
-//! changes: RHOAM's operator first (it would bring the 3scale operator back), the 3scale
-//! operator (it would scale the components back), then 3scale's components, each through the
-//! quiesce routine of `scale-down` ([`super::scale::quiesce`]): the count goes to the journal
-//! and to the `cutover.io/pre-migration-replicas` annotation, the deployment is scaled to 0 and
-//! the step waits until its pods are gone. The annotation is the destination's record: a
-//! deployment already at 0 keeps the count its annotation holds, and the source's counts in the
-//! journal (same names, other cluster) are never looked at. A deployment that does not exist is
-//! noted. The fact `paused` lists what was paused, with the counts. Nothing is resumed here:
-//! the next step, `restore-destination-3scale`, starts them again from the annotations, once
-//! the backend Redis and the secrets are in place too.
+//! RHOAM must be paused by then (step `pause-destination`, Red Hat's on every path, since only
+//! Red Hat may change RHOAM's namespaces on a managed cluster): its operator, the 3scale
+//! operator and 3scale's components at 0 replicas ([`super::destination::require_paused`]).
+//! Otherwise the step stops with nothing changed, naming what runs.
 //!
 //! The current destination database is dumped to
 //! `<dumps>/destination-system-database-before-seed.dump` (with its record and manifest entry;
@@ -41,17 +34,14 @@ use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
 use super::pgdump::{self, keep_record, recorded_dump, system_database};
-use super::scale::{COMPONENTS, POD_STOP_TIMEOUT, quiesce};
 use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::infra::artifacts;
 use crate::infra::artifacts::Report;
 use crate::infra::dump_record::{DumpRecord, read_record, record_path};
-use crate::infra::kube::KubeCluster;
 use crate::infra::pgdump::{verify_before_restore, verify_file};
 use crate::infra::pgtarget::PgTarget;
 use crate::infra::porta::{Release, SchemaObjects};
-use crate::journal::JournalState;
-use crate::runbook::{ClusterRole, Outcome, StepId, ids};
+use crate::runbook::{ClusterRole, StepId, ids};
 
 /// The step whose dump is seeded.
 pub const MIGRATION_DUMP_STEP: StepId = ids::DUMP_MIGRATION_DATABASE;
@@ -61,17 +51,8 @@ pub const MIGRATION_DUMP_FILE: &str = "migration-system-database.dump";
 pub const FALLBACK_FILE: &str = "destination-system-database-before-seed.dump";
 
 /// The facts of this step.
-pub const PAUSED_FACT: &str = "paused";
 pub const FALLBACK_FACT: &str = "fallback";
 pub const SEED_FACT: &str = "seed";
-
-/// RHOAM's operator and the 3scale operator RHOAM installs, paused in this order.
-pub use crate::infra::kube::RHOAM_OPERATORS as DESTINATION_OPERATORS;
-
-/// 3scale's components in the destination namespace, in the order they are stopped: the
-/// gateways, the components that write, the rest. The caches and the external data stores
-/// are left alone.
-pub const DESTINATION_COMPONENTS: &[&str] = COMPONENTS;
 
 struct Seed;
 
@@ -87,90 +68,11 @@ fn migration_dump(ctx: &StepContext) -> std::result::Result<DumpRecord, String> 
             "no dump of the migration cluster's system database is recorded (step \
              {MIGRATION_DUMP_STEP}) and none is in {} with its record ({}); without its checksum \
              and row counts the seed cannot be verified. Run {MIGRATION_DUMP_STEP}, or bring \
-             the dump and its .json record from whoever ran it. Nothing was paused or changed",
+             the dump and its .json record from whoever ran it. Nothing was changed",
             file.display(),
             record_path(&file).display()
         )
     })
-}
-
-/// What the pause found: the counts by namespace and deployment, the deployments that are not
-/// there, and the failure that stopped it, if one did.
-#[derive(Default)]
-struct Paused {
-    counts: Map<String, Value>,
-    absent: Vec<String>,
-    failure: Option<String>,
-}
-
-impl Paused {
-    fn fact(&self) -> Value {
-        json!({ "replicas": self.counts, "absent": self.absent })
-    }
-
-    fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        for (ns, names) in &self.counts {
-            let list: Vec<String> = names
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(name, n)| format!("{name} {n}"))
-                .collect();
-            parts.push(format!("{ns}: {}", list.join(", ")));
-        }
-        if parts.is_empty() {
-            return "none of them is there".to_string();
-        }
-        parts.join("; ")
-    }
-}
-
-/// Pauses the operators and 3scale's components (see the module's doc), namespace by
-/// namespace; records the fact `paused`.
-async fn pause(ctx: &StepContext, kube: &KubeCluster) -> Result<Paused> {
-    let components = kube.namespace().to_string();
-    let groups: Vec<(&str, Vec<&str>)> = DESTINATION_OPERATORS
-        .iter()
-        .map(|(ns, name)| (*ns, vec![*name]))
-        .chain([(components.as_str(), DESTINATION_COMPONENTS.to_vec())])
-        .collect();
-    // The source's counts are in the journal under the same names: not these.
-    let no_source_counts = JournalState::default();
-    let mut paused = Paused::default();
-    for (ns, names) in groups {
-        let in_ns = kube.in_namespace(ns);
-        let result = quiesce(
-            &in_ns,
-            &ctx.sink,
-            &no_source_counts,
-            &names,
-            POD_STOP_TIMEOUT,
-        )
-        .await?;
-        let counts = result
-            .figures
-            .get("original_replicas")
-            .cloned()
-            .unwrap_or_else(|| json!({}));
-        if counts.as_object().is_some_and(|c| !c.is_empty()) {
-            paused.counts.insert(ns.to_string(), counts);
-        }
-        let absent: Vec<&str> = match result.figures.get("absent").and_then(Value::as_array) {
-            Some(list) => list.iter().filter_map(Value::as_str).collect(),
-            None if result.outcome == Outcome::NotApplicable => names.clone(),
-            None => Vec::new(),
-        };
-        paused
-            .absent
-            .extend(absent.iter().map(|name| format!("{ns}/{name}")));
-        if !matches!(result.outcome, Outcome::Passed | Outcome::NotApplicable) {
-            paused.failure = Some(result.summary);
-            break;
-        }
-    }
-    ctx.sink.record_fact(PAUSED_FACT, paused.fact())?;
-    Ok(paused)
 }
 
 /// The fallback dump of the destination database: the one an earlier attempt recorded (kept,
@@ -218,17 +120,12 @@ async fn fallback(ctx: &StepContext, target: &PgTarget, report: &Report<'_>) -> 
     Ok(record)
 }
 
-/// A failure that leaves the destination paused: the step's result, with what was paused.
-fn failed_paused(ctx: &StepContext, why: String, paused: &Paused) -> StepResult {
+/// A failure once the data may have changed: the step's result, the destination still paused.
+fn failed_paused(ctx: &StepContext, why: String) -> StepResult {
     ctx.sink.error(&why);
-    let mut figures = Map::new();
-    figures.insert(PAUSED_FACT.into(), paused.fact());
     StepResult::failed(
-        format!(
-            "{why}. Paused so far, counts in cutover.io/pre-migration-replicas: {}",
-            paused.describe()
-        ),
-        figures,
+        format!("{why}. The destination stays paused (step pause-destination)"),
+        Map::new(),
     )
 }
 
@@ -249,13 +146,13 @@ impl StepAction for Seed {
             ));
             if let Err(e) = verify_before_restore(&ctx.config.dumps.folder, &record, &report).await
             {
-                let text = format!("{e:#}. Nothing was paused or changed");
+                let text = format!("{e:#}. Nothing was changed");
                 ctx.sink.error(&text);
                 return Ok(StepResult::failed(text, Map::new()));
             }
             let target = system_database(ctx, ClusterRole::Destination, &report)
                 .await
-                .context("nothing was paused or changed")?;
+                .context("nothing was changed")?;
             let result = seed(ctx, &target, &record, &report, started).await;
             pgdump::close(ctx, target).await;
             result
@@ -291,7 +188,7 @@ fn release_mismatch(
     destination: &SchemaObjects,
     shown: &str,
 ) -> Option<String> {
-    let nothing = "Nothing was paused or changed";
+    let nothing = "Nothing was changed";
     let Some(theirs) = destination.schema_version.as_deref() else {
         return Some(format!(
             "{shown} has no schema_migrations, so its 3scale release cannot be compared with \
@@ -345,7 +242,8 @@ fn release_mismatch(
 }
 
 /// The seed of `record` into the destination's database `target`, once the dump is verified:
-/// pauses the destination, keeps a fallback dump, restores, and checks every table's rows.
+/// checks the destination is paused, keeps a fallback dump, restores, and checks every table's
+/// rows.
 async fn seed(
     ctx: &StepContext,
     target: &PgTarget,
@@ -358,7 +256,7 @@ async fn seed(
     let occupied = target
         .occupied(record)
         .await
-        .with_context(|| format!("{shown} does not answer; nothing was paused"))?;
+        .with_context(|| format!("{shown} does not answer; nothing was changed"))?;
     ctx.sink.info(format!(
         "{shown} holds {} of the dump's {} tables; they are replaced",
         occupied.len(),
@@ -368,7 +266,7 @@ async fn seed(
     // The same 3scale release on both sides, before anything is paused.
     let destination = SchemaObjects::read(target)
         .await
-        .with_context(|| format!("{shown} does not answer; nothing was paused"))?;
+        .with_context(|| format!("{shown} does not answer; nothing was changed"))?;
     let migration = crate::infra::pgdump::schema_version(&record.path).await?;
     if let Some(why) = release_mismatch(migration.as_deref(), &destination, shown) {
         ctx.sink.error(&why);
@@ -380,15 +278,17 @@ async fn seed(
         destination.release().map_or("?", |r| r.name)
     ));
 
-    let kube = ctx.cluster(ClusterRole::Destination).await?;
-    let paused = pause(ctx, &kube).await?;
-    if let Some(why) = &paused.failure {
-        return Ok(failed_paused(ctx, why.clone(), &paused));
+    match super::destination::require_paused(ctx).await? {
+        Ok(seen) => ctx.sink.info(seen),
+        Err(why) => {
+            ctx.sink.error(&why);
+            return Ok(StepResult::failed(why, Map::new()));
+        }
     }
 
     let fallback = match fallback(ctx, target, report).await {
         Ok(f) => f,
-        Err(e) => return Ok(failed_paused(ctx, format!("{e:#}"), &paused)),
+        Err(e) => return Ok(failed_paused(ctx, format!("{e:#}"))),
     };
     ctx.sink.info(format!(
         "restoring {} into {shown} with pg_restore --clean --if-exists --no-owner --no-acl",
@@ -399,7 +299,7 @@ async fn seed(
             "{e:#}; the database may be partly seeded: the fallback {} holds it as it was",
             fallback.path.display()
         );
-        return Ok(failed_paused(ctx, why, &paused));
+        return Ok(failed_paused(ctx, why));
     }
     let verified = target.verify_restored(record).await?;
     let mut differ = verified.differences.clone();
@@ -408,29 +308,23 @@ async fn seed(
     fact.insert("fallback".into(), json!(fallback.path));
     ctx.sink
         .record_fact(SEED_FACT, Value::Object(fact.clone()))?;
-    let mut figures = fact;
-    figures.insert(PAUSED_FACT.into(), paused.fact());
+    let figures = fact;
     if !differ.is_empty() {
         let why = format!(
             "{shown} is not what the dump holds after the seed: {}",
             differ.join("; ")
         );
-        let mut result = failed_paused(ctx, why, &paused);
+        let mut result = failed_paused(ctx, why);
         result.figures = figures;
         return Ok(result);
     }
-    let mut summary = format!(
+    let summary = format!(
         "seeded {shown} from {}: {} tables, {} rows, every count equal to the dump's; fallback \
-         in {}. Paused and left at 0 (step restore-destination-3scale starts them from \
-         cutover.io/pre-migration-replicas): {}",
+         in {}. The destination stays paused until restore-destination-3scale",
         record.path.display(),
         record.rows.len(),
         record.total_rows(),
         fallback.path.display(),
-        paused.describe()
     );
-    if !paused.absent.is_empty() {
-        summary.push_str(&format!("; not there: {}", paused.absent.join(", ")));
-    }
     Ok(StepResult::passed(summary, figures))
 }

@@ -510,8 +510,8 @@ async fn the_pod_monitor_follows_the_cluster_of_the_step_that_scales() {
 
     // A step that touches no workload leaves the panel where it is.
     monitors.step_started(cutover::runbook::ids::DUMP_REDIS);
-    // The seed scales the destination's workloads: the panel goes there.
-    monitors.step_started(cutover::runbook::ids::SEED_DESTINATION_DATABASE);
+    // The pause scales the destination's workloads: the panel goes there.
+    monitors.step_started(cutover::runbook::ids::PAUSE_DESTINATION);
     let (scope, rows) = until(&mut rx, "the destination's workloads", |e| {
         workloads(e).filter(|(scope, _)| scope.starts_with("destination"))
     })

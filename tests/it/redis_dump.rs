@@ -3,6 +3,7 @@
 //! `cat` of the file the server wrote), the restore from that file into a destination server,
 //! and the replication fetch (`redis-cli --rdb`'s way) on its own.
 
+use cutover::steps::destination::{DESTINATION_COMPONENTS, DESTINATION_OPERATORS};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
@@ -20,6 +21,8 @@ use crate::dumps::{self, last_fact, last_finished, sha256_of, wait_for_running_p
 use crate::support::block_on;
 
 const DUMP: &str = "dump-redis";
+const PAUSE: &str = "pause-destination";
+const SEED: &str = "seed-destination-database";
 const RESTORE: &str = "restore-backend-redis";
 const VERIFY: &str = "verify-analytics";
 const GATE: &str = "restore analytics";
@@ -268,9 +271,53 @@ fn without_exec_the_pods_are_dumped_through_a_port_forward() {
     );
 }
 
+/// Runs the restore once Red Hat has paused the destination (on this path `pause-destination`
+/// is Red Hat's: a hand-off, done here as Red Hat would), the steps between skipped.
 fn restore(s: &Setup) -> crate::cli::Run {
-    crate::cli::skip_steps(&s.m, Some("dump-secrets"), RESTORE, None);
+    crate::cli::skip_steps(&s.m, Some("dump-secrets"), PAUSE, None);
+    s.m.run_confirmed(PAUSE, "Red Hat SRE").expect_code(0);
+    let clusters = s.m.clusters.as_ref().expect("simulated clusters");
+    let ns = "redhat-rhoam-3scale";
+    let paused = DESTINATION_OPERATORS
+        .iter()
+        .map(|(ns, name)| (*ns, *name))
+        .chain(DESTINATION_COMPONENTS.iter().map(|name| (ns, *name)));
+    for (ns, name) in paused {
+        let mut d = clusters
+            .destination
+            .get_object("apps/v1", "Deployment", ns, name)
+            .unwrap_or_else(|| panic!("no Deployment {ns}/{name}"));
+        d["spec"]["replicas"] = 0.into();
+        clusters.destination.apply_object(d).expect("paused");
+    }
+    crate::cli::skip_steps(&s.m, Some(SEED), RESTORE, None);
     s.m.run_confirmed(RESTORE, GATE)
+}
+
+#[test]
+fn the_restore_refuses_while_rhoam_runs() {
+    let s = setup();
+    dump(&s, "bgsave-exec");
+    s.destination
+        .command(&["SET", "fresh-install", "1"])
+        .expect("SET");
+    crate::cli::skip_steps(&s.m, Some("dump-secrets"), RESTORE, None);
+    s.m.run_confirmed(RESTORE, GATE).expect_code(1);
+    let done = last_finished(&s.m, RESTORE);
+    let summary = done["summary"].as_str().unwrap_or("");
+    assert!(
+        summary.contains("the destination is not paused")
+            && summary.contains("backend-listener 2 replicas")
+            && summary.contains("pause-destination"),
+        "{summary}"
+    );
+    assert_eq!(
+        s.destination
+            .command(&["GET", "fresh-install"])
+            .expect("GET"),
+        "1",
+        "nothing flushed"
+    );
 }
 
 #[test]

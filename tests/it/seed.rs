@@ -1,7 +1,8 @@
 //! `seed-destination-database` run by the real binary, `cutover run --headless`: the
 //! migration cluster's database is dumped by `dump-migration-database` from a real PostgreSQL
 //! database, and seeded into another that holds what a fresh RHOAM install wrote, while the
-//! simulated destination cluster's operators and 3scale components are paused.
+//! simulated destination cluster's operators and 3scale components are paused (by
+//! `pause-destination`, which the seed requires).
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -14,7 +15,10 @@ use cutover::sim::SimCluster;
 use cutover::sim::installation::{DESTINATION_WORKLOADS, OPERATOR_REPLICAS};
 use cutover::sim::seed::porta_schema::{self, Release};
 use cutover::sim::seed::{SeedTokens, Sizes, seed_system_database_with};
-use cutover::steps::seed::{DESTINATION_COMPONENTS, DESTINATION_OPERATORS, FALLBACK_FILE};
+use cutover::steps::destination::{
+    DESTINATION_COMPONENTS, DESTINATION_OPERATORS, REINDEX_JOB, ROUTES_FILE,
+};
+use cutover::steps::seed::FALLBACK_FILE;
 use serde_json::Value;
 
 use crate::cli::{
@@ -24,7 +28,9 @@ use crate::dumps;
 use crate::support::{PgDatabase, block_on};
 
 const DUMP: &str = "dump-migration-database";
+const PAUSE: &str = "pause-destination";
 const SEED: &str = "seed-destination-database";
+const CLEAR: &str = "clear-fresh-install";
 const GATE: &str = "seed destination database";
 const NS: &str = "redhat-rhoam-3scale";
 const DEPLOYMENT: &str = "apps/v1";
@@ -234,14 +240,27 @@ impl Env {
         self.m.dir.path().join("dumps")
     }
 
-    /// Runs `dump-migration-database` with the steps before it skipped, then skips the steps
-    /// between it and the seed.
+    /// Runs `dump-migration-database` with the steps before it skipped, then
+    /// `pause-destination`.
     fn dump(&self) -> PathBuf {
+        let dump = self.dump_only();
+        self.m
+            .run_confirmed(PAUSE, "pause destination")
+            .expect_code(0);
+        dump
+    }
+
+    /// Runs `dump-migration-database` with the steps before it skipped, and skips the steps
+    /// between it and the pause.
+    fn dump_only(&self) -> PathBuf {
         skip_steps(&self.m, None, DUMP, None);
         self.m
             .run(&["run", "--headless", "--until", DUMP])
             .expect_code(0);
-        skip_steps(&self.m, Some(&step_after(&self.m, DUMP)), SEED, None);
+        let next = step_after(&self.m, DUMP);
+        if next != PAUSE {
+            skip_steps(&self.m, Some(&next), PAUSE, None);
+        }
         self.dumps().join("migration-system-database.dump")
     }
 
@@ -257,9 +276,9 @@ impl Env {
             .collect()
     }
 
-    fn fact(&self, key: &str) -> Option<Value> {
+    fn fact_of(&self, step: &str, key: &str) -> Option<Value> {
         let (entries, _) = self.m.journal();
-        events(&entries, "step-fact", SEED)
+        events(&entries, "step-fact", step)
             .into_iter()
             .rfind(|e| e["key"] == key)
             .map(|e| e["value"].clone())
@@ -306,7 +325,7 @@ fn fallback_rows(env: &Env) -> BTreeMap<String, u64> {
 }
 
 #[test]
-fn the_seed_replaces_a_fresh_install_with_the_migration_dump_and_leaves_rhoam_paused() {
+fn the_pause_stops_rhoam_and_the_seed_replaces_a_fresh_install_with_the_migration_dump() {
     let env = Env::new("seed");
     let fresh = counts(&env.destination_db);
     let migrated = counts(&env.migration_db);
@@ -325,9 +344,12 @@ fn the_seed_replaces_a_fresh_install_with_the_migration_dump_and_leaves_rhoam_pa
     let (result, _) = seed_passes(&env, &migrated);
     assert_eq!(result["figures"]["differences"], serde_json::json!([]));
     let summary = result["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("restore-destination-3scale"), "{summary}");
+    let paused = dumps::last_finished(&env.m, PAUSE);
+    let said = paused["summary"].as_str().unwrap_or("");
     assert!(
-        summary.contains("restore-destination-3scale") && summary.contains("system-searchd"),
-        "{summary}"
+        said.contains("restore-destination-3scale") && said.contains("system-searchd"),
+        "{said}"
     );
 
     // The fallback holds the fresh install, and the manifest lists it.
@@ -344,7 +366,7 @@ fn the_seed_replaces_a_fresh_install_with_the_migration_dump_and_leaves_rhoam_pa
     );
 
     // Everything paused, with its count; the one at 0 kept its annotation.
-    let paused = env.fact("paused").expect("the fact paused");
+    let paused = env.fact_of(PAUSE, "paused").expect("the fact paused");
     for (ns, name, replicas) in env.all_deployments() {
         if name == "system-searchd" {
             continue;
@@ -387,13 +409,42 @@ fn a_changed_byte_in_the_migration_dump_stops_the_seed_before_anything_changes()
         !env.dumps().join(FALLBACK_FILE).exists(),
         "no fallback taken"
     );
-    assert!(env.fact("paused").is_none(), "nothing paused");
+}
+
+#[test]
+fn the_seed_refuses_while_rhoam_runs_and_names_what_runs() {
+    let env = Env::new("seedrunning");
+    let fresh = counts(&env.destination_db);
+    env.dump_only();
+    skip_steps(&env.m, Some(PAUSE), SEED, None);
+    // One of them paused by hand, the rest running.
+    let mut app = env.deployment(NS, "system-app");
+    app["spec"]["replicas"] = 0.into();
+    env.destination()
+        .apply_object(app)
+        .expect("system-app at 0");
+
+    let summary = seed_fails(&env);
+    assert!(
+        summary.contains("the destination is not paused")
+            && summary.contains("redhat-rhoam-operator/rhmi-operator 1 replicas")
+            && summary.contains(&format!("{NS}/backend-worker 2 replicas"))
+            && !summary.contains("system-app")
+            && summary.contains("pause-destination")
+            && summary.contains("Nothing was changed"),
+        "{summary}"
+    );
+    assert_eq!(counts(&env.destination_db), fresh, "untouched");
+    assert!(
+        !env.dumps().join(FALLBACK_FILE).exists(),
+        "no fallback taken"
+    );
     for (ns, name, replicas) in env.all_deployments() {
-        let d = env.deployment(&ns, &name);
-        assert_eq!(d["spec"]["replicas"], replicas, "{ns}/{name}");
-        assert!(
-            d["metadata"]["annotations"][ORIGINAL_REPLICAS_ANNOTATION].is_null(),
-            "{ns}/{name} is not annotated"
+        let expected = if name == "system-app" { 0 } else { replicas };
+        assert_eq!(
+            env.deployment(&ns, &name)["spec"]["replicas"],
+            expected,
+            "{ns}/{name}"
         );
     }
 }
@@ -418,10 +469,7 @@ fn the_seed_refuses_a_dump_of_another_3scale_release_and_names_the_upgrade_hops(
         "{summary}"
     );
     assert!(summary.contains("2.14 → 2.15 → 2.16"), "{summary}");
-    assert!(
-        summary.contains("Nothing was paused or changed"),
-        "{summary}"
-    );
+    assert!(summary.contains("Nothing was changed"), "{summary}");
     assert_eq!(
         counts(&env.destination_db),
         fresh,
@@ -431,11 +479,6 @@ fn the_seed_refuses_a_dump_of_another_3scale_release_and_names_the_upgrade_hops(
         !env.dumps().join(FALLBACK_FILE).exists(),
         "no fallback taken"
     );
-    assert!(env.fact("paused").is_none(), "nothing paused");
-    for (ns, name, replicas) in env.all_deployments() {
-        let d = env.deployment(&ns, &name);
-        assert_eq!(d["spec"]["replicas"], replicas, "{ns}/{name}");
-    }
 }
 
 /// Cuts the journal right after the seed's last fact, as if the process had stopped there.
@@ -542,7 +585,7 @@ fn without_urls_the_dump_and_the_seed_go_through_a_client_pod_that_reads_the_sec
 }
 
 #[test]
-fn a_client_pod_that_cannot_start_stops_the_seed_before_anything_is_paused() {
+fn a_client_pod_that_cannot_start_stops_the_seed_before_anything_changes() {
     let env = Env::reached("seedpodbad", Reach::Pod);
     let fresh = counts(&env.destination_db);
     env.dump();
@@ -559,17 +602,112 @@ fn a_client_pod_that_cannot_start_stops_the_seed_before_anything_is_paused() {
     assert!(
         summary.contains("CreateContainerConfigError")
             && summary.contains("system-database")
-            && summary.contains("nothing was paused"),
+            && summary.contains("nothing was changed"),
         "{summary}"
     );
     assert_eq!(client_pods(&clusters.destination, NS), 0, "deleted");
-    assert!(env.fact("paused").is_none(), "nothing paused");
     assert_eq!(counts(&env.destination_db), fresh, "untouched");
-    for (ns, name, replicas) in env.all_deployments() {
-        assert_eq!(
-            env.deployment(&ns, &name)["spec"]["replicas"],
-            replicas,
-            "{ns}/{name}"
-        );
+    assert!(
+        !env.dumps().join(FALLBACK_FILE).exists(),
+        "no fallback taken"
+    );
+}
+
+/// The routes zync created in the destination namespace.
+fn zync_routes(cluster: &SimCluster) -> Vec<Value> {
+    cluster.list_objects(
+        "route.openshift.io/v1",
+        "Route",
+        Some(NS),
+        Some("3scale.net/created-by=zync"),
+    )
+}
+
+fn memcache_pods(cluster: &SimCluster) -> Vec<String> {
+    let mut names: Vec<String> = cluster
+        .list_objects("v1", "Pod", Some(NS), Some("deployment=system-memcache"))
+        .iter()
+        .filter(|p| {
+            p["status"]["phase"] == "Running" && p["metadata"]["deletionTimestamp"].is_null()
+        })
+        .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn after_the_data_the_fresh_install_s_routes_reindex_job_and_cache_are_cleared() {
+    let env = Env::new("clearfresh");
+    let cluster = env.destination();
+    let before = zync_routes(cluster);
+    let hosts: Vec<String> = before
+        .iter()
+        .filter_map(|r| r["spec"]["host"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        hosts.len(),
+        3,
+        "the fresh tenant's master, admin and portal: {hosts:?}"
+    );
+    let cached = memcache_pods(cluster);
+    assert_eq!(cached.len(), 1);
+    env.dump();
+    env.seed().expect_code(0);
+    skip_steps(&env.m, Some(&step_after(&env.m, SEED)), CLEAR, None);
+
+    // Refused while the destination runs: RHOAM's operator came back meanwhile.
+    let mut operator = env.deployment("redhat-rhoam-operator", "rhmi-operator");
+    operator["spec"]["replicas"] = 1.into();
+    cluster.apply_object(operator.clone()).expect("RHOAM back");
+    env.m
+        .run_confirmed(CLEAR, "clear fresh install")
+        .expect_code(1);
+    let refused = dumps::last_finished(&env.m, CLEAR);
+    assert!(
+        refused["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("redhat-rhoam-operator/rhmi-operator")),
+        "{refused}"
+    );
+    assert_eq!(zync_routes(cluster).len(), 3, "nothing deleted");
+    operator["spec"]["replicas"] = 0.into();
+    cluster.apply_object(operator).expect("paused again");
+
+    env.m
+        .run_confirmed(CLEAR, "clear fresh install")
+        .expect_code(0);
+    let done = dumps::last_finished(&env.m, CLEAR);
+    assert_eq!(done["outcome"], "passed", "{done}");
+    assert!(zync_routes(cluster).is_empty(), "the zync routes are gone");
+    assert!(
+        cluster
+            .get_object("route.openshift.io/v1", "Route", NS, "backend")
+            .is_some(),
+        "the operator's backend route stays"
+    );
+    assert!(
+        cluster
+            .get_object("batch/v1", "Job", NS, REINDEX_JOB)
+            .is_none(),
+        "the reindex Job is deleted, for the operator to run it again"
+    );
+    crate::cli::wait_until("memcache's new pod running", || {
+        let now = memcache_pods(cluster);
+        now.len() == 1 && now != cached
+    });
+    // The routes are kept in the dump folder, private.
+    let saved = env.dumps().join(ROUTES_FILE);
+    let mode = std::fs::metadata(&saved)
+        .expect("saved")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(&saved).expect("read");
+    for host in &hosts {
+        assert!(text.contains(host.as_str()), "{host} in {text}");
     }
+    let fact = env.fact_of(CLEAR, "cleared").expect("the fact cleared");
+    assert_eq!(fact["routes"].as_array().map(Vec::len), Some(3), "{fact}");
+    assert_eq!(fact["reindex_job"], REINDEX_JOB);
 }

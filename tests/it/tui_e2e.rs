@@ -543,19 +543,19 @@ fn a_procedure_is_written_to_a_file_and_sent_to_the_clipboard() {
 }
 
 #[test]
-fn the_pods_panel_names_the_destination_while_the_seed_runs() {
+fn the_pods_panel_names_the_destination_while_the_pause_runs() {
     let r = Rehearsal::start("seedpods", "red-hat");
-    r.skip_to("seed-destination-database");
+    r.skip_to("pause-destination");
     let t = r.wizard((120, 34), &[], &[]);
-    wait(&t, "Enter starts the run at seed-destination-database");
-    // Before the seed, the panel watches the source, where nothing was scaled yet (it shows
+    wait(&t, "Enter starts the run at pause-destination");
+    // Before the pause, the panel watches the source, where nothing was scaled yet (it shows
     // once the pod monitor's first figures are in).
     wait(&t, "Pods · source / 3scale");
     keys(&t, &["Enter"]);
-    wait(&t, "Type exactly: seed destination database");
-    t.send_text("seed destination database").expect("type");
+    wait(&t, "Type exactly: pause destination");
+    t.send_text("pause destination").expect("type");
     keys(&t, &["Enter"]);
-    // The seed scales the destination's workloads: the panel follows it there.
+    // The pause scales the destination's workloads: the panel follows it there.
     let screen = wait(&t, "Pods · destination / redhat-rhoam-3scale");
     assert!(!screen.contains("Pods · source"), "{screen}");
     keys(&t, &["Escape", "q"]);

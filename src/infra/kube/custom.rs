@@ -21,6 +21,8 @@ pub enum CustomKind {
     ClusterServiceVersion,
     /// A user RHOAM's RH-SSO knows (the Keycloak operator's `KeycloakUser`).
     KeycloakUser,
+    /// A `batch/v1` Job, such as the 3scale operator's search reindex.
+    Job,
 }
 
 impl CustomKind {
@@ -46,6 +48,7 @@ impl CustomKind {
             CustomKind::KeycloakUser => {
                 ("keycloak.org", "v1alpha1", "KeycloakUser", "keycloakusers")
             }
+            CustomKind::Job => ("batch", "v1", "Job", "jobs"),
         }
     }
 

@@ -2,7 +2,7 @@
 //! hold: a 3scale 2.14 source (DeploymentConfigs, data stores in the cluster), a 3scale
 //! 2.15 source (the same with Deployments), and a RHOAM-like 3scale 2.16 destination
 //! (Deployments, external data stores, and the RHOAM and 3scale operators in namespaces of
-//! their own, which `seed-destination-database` pauses). Names, labels and secret keys
+//! their own, which `pause-destination` pauses). Names, labels and secret keys
 //! follow the 3scale operator (`pkg/3scale/amp/component`).
 
 mod objects;
@@ -13,7 +13,15 @@ use serde_json::Value;
 use super::SimCluster;
 use crate::infra::kube::RHOAM_OPERATORS as DESTINATION_OPERATORS;
 
-use objects::{Generator, apimanager, configmap, deployment, deployment_config, route, secret};
+use objects::{
+    Generator, apimanager, configmap, deployment, deployment_config, reindex_job, route, secret,
+    zync_route,
+};
+
+/// The ids zync labels the master's and the default tenant's routes with (porta's db:seed
+/// makes the master account 1 and the default tenant 2).
+const MASTER_ID: u64 = 1;
+const TENANT_ID: u64 = 2;
 
 /// Where the destination's external data stores are (RHOAM keeps them outside the
 /// cluster: RDS and ElastiCache in production, the sandbox's servers here).
@@ -194,20 +202,27 @@ pub fn source_objects_of(
                 ("ZYNC_AUTHENTICATION_TOKEN", &g.token(24)),
             ],
         ),
-        route(
+        zync_route(
             ns,
-            "zync-3scale-api-staging",
+            "zync-3scale-api",
+            &g.token(5).to_lowercase(),
             &format!("api-3scale-apicast-staging.{wildcard}"),
             "apicast-staging",
+            TENANT_ID,
         ),
-        route(
+        zync_route(
             ns,
-            "zync-3scale-api-production",
+            "zync-3scale-api",
+            &g.token(5).to_lowercase(),
             &format!("api-3scale-apicast-production.{wildcard}"),
             "apicast-production",
+            TENANT_ID,
         ),
         apimanager(ns, wildcard, release.version(), true),
     ]);
+    if release == SourceRelease::V2_15 {
+        objects.push(reindex_job(ns));
+    }
     objects.extend(common_objects(ns, wildcard, &mut g));
     objects
 }
@@ -250,6 +265,7 @@ pub fn destination_objects(ns: &str, wildcard: &str, stores: &ExternalStores) ->
             ],
         ),
         apimanager(ns, wildcard, "2.16", false),
+        reindex_job(ns),
     ]);
     objects.extend(common_objects(ns, wildcard, &mut g));
     // The users RHOAM's RH-SSO knows: one of the source tenant's members, who has logged in
@@ -410,23 +426,29 @@ fn common_objects(ns: &str, wildcard: &str, g: &mut Generator) -> Vec<Value> {
             &format!("backend-3scale.{wildcard}"),
             "backend-listener",
         ),
-        route(
+        zync_route(
             ns,
             "zync-3scale-master",
+            &g.token(5).to_lowercase(),
             &format!("master.{wildcard}"),
             "system-master",
+            MASTER_ID,
         ),
-        route(
+        zync_route(
             ns,
             "zync-3scale-provider",
+            &g.token(5).to_lowercase(),
             &format!("3scale-admin.{wildcard}"),
             "system-provider",
+            TENANT_ID,
         ),
-        route(
+        zync_route(
             ns,
-            "zync-3scale-developer",
+            "zync-3scale-provider",
+            &g.token(5).to_lowercase(),
             &format!("3scale.{wildcard}"),
             "system-developer",
+            TENANT_ID,
         ),
     ]
 }

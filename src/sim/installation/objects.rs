@@ -111,6 +111,57 @@ pub fn route(ns: &str, name: &str, host: &str, service: &str) -> Value {
     })
 }
 
+/// A route zync created for a tenant's host (zync `Integration::KubernetesService`): named
+/// `<prefix>-<5 characters>`, labelled `3scale.net/created-by=zync` with the tenant and the
+/// record it was made for, the host in annotation `zync.3scale.net/host`.
+pub fn zync_route(
+    ns: &str,
+    prefix: &str,
+    suffix: &str,
+    host: &str,
+    service: &str,
+    tenant_id: u64,
+) -> Value {
+    let mut r = route(ns, &format!("{prefix}-{suffix}"), host, service);
+    let labels = &mut r["metadata"]["labels"];
+    labels["3scale.net/created-by"] = json!("zync");
+    labels["3scale.net/tenant_id"] = json!(tenant_id.to_string());
+    labels["zync.3scale.net/record"] = json!(format!("Z2lkOi8vem{suffix}"));
+    labels["zync.3scale.net/route-to"] = json!(service);
+    r["metadata"]["annotations"] = json!({"zync.3scale.net/host": host});
+    r
+}
+
+/// The 3scale operator's search reindex Job (`component/system_searchd.go`, from 2.15),
+/// completed as the operator's first reconcile leaves it.
+pub fn reindex_job(ns: &str) -> Value {
+    json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": serde_json::to_value(meta(ns, "system-searchd-manticore-reindex"))
+            .unwrap_or(Value::Null),
+        "spec": {
+            "completions": 1,
+            "backoffLimit": 6,
+            "template": {
+                "spec": {
+                    "containers": [{
+                        "name": "system-searchd-manticore-reindex",
+                        "image": "registry.redhat.io/3scale-amp2/system-rhel8",
+                        "args": ["bash", "-c", "bundle exec rake searchd:optimal_index"],
+                    }],
+                    "restartPolicy": "Never",
+                    "serviceAccountName": "amp",
+                },
+            },
+        },
+        "status": {
+            "succeeded": 1,
+            "conditions": [{"type": "Complete", "status": "True"}],
+        },
+    })
+}
+
 /// The APIManager, with the version annotation the 3scale operator sets.
 pub fn apimanager(ns: &str, wildcard: &str, version: &str, internal_stores: bool) -> Value {
     let mut spec = json!({
