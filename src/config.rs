@@ -33,6 +33,8 @@ struct RawConfig {
     dumps: RawDumps,
     #[serde(default)]
     convert: RawConvert,
+    #[serde(default)]
+    stop_traffic: StopTraffic,
     velero: Option<RawVelero>,
 }
 
@@ -325,6 +327,23 @@ pub struct Convert {
     pub scratch_mysql_url: Option<SecretRef>,
 }
 
+/// What `stop-traffic` does with the source's `backend` route, through which APIcasts outside
+/// the namespace report (`[stop_traffic] backend_route`); asked at the step when not set.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StopTraffic {
+    pub backend_route: Option<BackendRoute>,
+}
+
+/// `disable`: the route points at no service until the end or a rollback, so external gateways
+/// stop too; `keep`: it stays, and what external gateways report after the Redis dump is lost.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendRoute {
+    Disable,
+    Keep,
+}
+
 #[derive(Debug, Clone)]
 pub struct Velero {
     pub namespace: String,
@@ -348,6 +367,7 @@ pub struct Config {
     pub drain: Drain,
     pub dumps: Dumps,
     pub convert: Convert,
+    pub stop_traffic: StopTraffic,
     pub velero: Option<Velero>,
 }
 
@@ -648,6 +668,7 @@ fn build(raw: RawConfig, path: &Path, base: &Path) -> Result<Config> {
         drain,
         dumps,
         convert,
+        stop_traffic: raw.stop_traffic,
         velero,
     })
 }

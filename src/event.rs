@@ -27,6 +27,8 @@ pub struct Request {
     /// A question a running step asks (e.g. to accept the loss of the jobs still
     /// queued), shown above the phrase; None for a step's gate.
     pub question: Option<String>,
+    /// Other phrases the question accepts, where the operator chooses between answers.
+    pub alternatives: Vec<String>,
     /// The party that owns the step, for a hand-off.
     pub owner: Party,
     /// What the step changes, rendered from the config (destructive steps).

@@ -258,10 +258,16 @@ impl Answers {
     /// The answer to `req`, or None when the command line gave none left for it.
     fn take(&mut self, req: &Request) -> Option<Option<String>> {
         let queue = self.by_step.get_mut(&req.step)?;
-        let exact = req.phrase.as_deref().and_then(|phrase| {
-            queue
-                .iter()
-                .position(|a| a.as_deref().map(str::trim) == Some(phrase.trim()))
+        let accepted: Vec<&str> = req
+            .phrase
+            .iter()
+            .chain(&req.alternatives)
+            .map(|p| p.trim())
+            .collect();
+        let exact = queue.iter().position(|a| {
+            a.as_deref()
+                .map(str::trim)
+                .is_some_and(|a| accepted.contains(&a))
         });
         let entry = queue.remove(exact.unwrap_or(0))?;
         if req.question.is_some() {
@@ -299,6 +305,9 @@ fn explain_wait(req: &Request) -> String {
         out.push_str(&format!(
             "asks while it runs: {question}\nTo answer, run again with:\n  --confirm {id}=\"{phrase}\"\n"
         ));
+        for other in &req.alternatives {
+            out.push_str(&format!("or:\n  --confirm {id}=\"{other}\"\n"));
+        }
         return out;
     }
     match req.need {

@@ -46,6 +46,7 @@ impl PlannedStep {
                 _ => None,
             },
             question: None,
+            alternatives: Vec::new(),
             owner: self.owner,
             changes: step.changes.map(fill),
             procedure: fill(step.procedure),

@@ -673,6 +673,7 @@ impl Engine {
             need,
             question: None,
             phrase: None,
+            alternatives: Vec::new(),
         })?;
         self.emit(Event::Waiting(request.clone()));
         loop {
@@ -800,11 +801,13 @@ impl Engine {
                                 let mut request = planned.request(&self.config, Need::Typed);
                                 request.question = Some(question.text);
                                 request.phrase = Some(question.phrase);
+                                request.alternatives = question.alternatives;
                                 self.record(JournalEvent::StepWaiting {
                                     step: id.0.to_string(),
                                     need: Need::Typed,
                                     question: request.question.clone(),
                                     phrase: request.phrase.clone(),
+                                    alternatives: request.alternatives.clone(),
                                 })?;
                                 self.emit(Event::Waiting(request.clone()));
                                 pending = Some((request, reply));
@@ -951,11 +954,18 @@ fn manual_result(planned: &PlannedStep, done_by: Option<&str>) -> StepResult {
 /// Checks an answer against what was asked; returns the text to journal.
 fn check_answer(request: &Request, text: Option<String>) -> Result<Option<String>, String> {
     match (request.need, request.phrase.as_deref()) {
-        (Need::Typed | Need::Manual, Some(phrase)) => match text {
-            Some(t) if t == phrase => Ok(Some(t)),
-            Some(_) => Err(format!("the text does not match; type exactly: {phrase}")),
-            None => Err(format!("this step needs the typed phrase: {phrase}")),
-        },
+        (Need::Typed | Need::Manual, Some(phrase)) => {
+            let accepted = |t: &str| t == phrase || request.alternatives.iter().any(|a| a == t);
+            let wanted = std::iter::once(phrase)
+                .chain(request.alternatives.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            match text {
+                Some(t) if accepted(&t) => Ok(Some(t)),
+                Some(_) => Err(format!("the text does not match; type exactly: {wanted}")),
+                None => Err(format!("this step needs the typed phrase: {wanted}")),
+            }
+        }
         (Need::HandOff, _) => Ok(text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())),
         _ => Ok(None),
     }

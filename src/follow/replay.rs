@@ -159,12 +159,14 @@ impl Replay {
                 need,
                 question,
                 phrase,
+                alternatives,
             } => step_of(step).map(|id| match self.plan.iter().find(|p| p.step.id == id) {
                 Some(planned) => {
                     let mut request = planned.request(&self.config, *need);
                     if question.is_some() {
                         request.question = question.clone();
                         request.phrase = phrase.clone();
+                        request.alternatives = alternatives.clone();
                     }
                     vec![Event::Waiting(request)]
                 }
@@ -355,14 +357,15 @@ impl Replay {
 
     /// What the step that waits now (if any) asks for.
     pub(super) fn waiting_request(&self) -> Option<Request> {
-        let (step, need, question, phrase) =
+        let (step, need, question, phrase, alternatives) =
             self.entries.iter().rev().find_map(|e| match &e.event {
                 JournalEvent::StepWaiting {
                     step,
                     need,
                     question,
                     phrase,
-                } => Some((step, *need, question, phrase)),
+                    alternatives,
+                } => Some((step, *need, question, phrase, alternatives)),
                 _ => None,
             })?;
         self.state.step(step)?.waiting_since?;
@@ -371,6 +374,7 @@ impl Replay {
         if question.is_some() {
             request.question = question.clone();
             request.phrase = phrase.clone();
+            request.alternatives = alternatives.clone();
         }
         Some(request)
     }

@@ -73,6 +73,9 @@ pub enum JournalEvent {
         /// The answer to type for that question.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         phrase: Option<String>,
+        /// The other answers it accepts, where the operator chooses.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        alternatives: Vec<String>,
     },
     StepConfirmed {
         step: String,

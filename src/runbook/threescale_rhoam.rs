@@ -469,16 +469,24 @@ umask 077; mkdir -p {dumps}
               to the cutover.io/pre-migration-replicas annotation, which a rollback scales back \
               to. The 3scale operator reconciles APIcast replicas from the APIManager, so the \
               APIManager's APIcast replicas go to 0 as well; an HPA on apicast-production \
-              (productionSpec.hpa) would scale it up again and must be switched off. From here \
-              the customer's API consumers get errors until the destination takes traffic.",
+              (productionSpec.hpa) would scale it up again and must be switched off. Gateways \
+              outside the namespace (self-managed APIcasts) reach backend through route backend \
+              and keep reporting: as [stop_traffic] backend_route says, or as the operator \
+              answers at the step, that route is pointed at a service that does not exist \
+              (disable; its service kept in cutover.io/pre-migration-service, a rollback points \
+              it back) or left (keep: what they report after dump-redis is not migrated). From \
+              here the customer's API consumers get errors until the destination takes traffic.",
         changes: Some(
             "On the source cluster, namespace {source.namespace}: annotates apicast-production \
              and apicast-staging (DeploymentConfigs up to 3scale 2.14, Deployments from 2.15) \
              with cutover.io/pre-migration-replicas=<current replicas> and scales both to 0 \
              replicas; on an operator-managed installation also sets \
              spec.apicast.productionSpec.replicas and spec.apicast.stagingSpec.replicas of the \
-             APIManager to 0 so the operator keeps them there. Routes, services, the admin \
-             portal, databases and Redis are left alone.",
+             APIManager to 0 so the operator keeps them there. When the backend route is to be \
+             disabled: annotates each route to service backend-listener with \
+             cutover.io/pre-migration-service=backend-listener and points it at service \
+             cutover-stopped-backend (none exists: 503). Services, the admin portal, databases \
+             and Redis are left alone.",
         ),
         procedure: concat!(
             source_kind!(),
@@ -501,7 +509,13 @@ done
 # Wait until no gateway pod is left
 for D in apicast-production apicast-staging; do
   until [ -z "$({oc.source} get pods -l $POD_LABEL=$D -o name)" ]; do sleep 5; done
-done"#
+done
+# Gateways outside the namespace report through the route to backend-listener. To stop them
+# too (rollback: point it back at backend-listener and remove the annotation):
+{oc.source} get route -o custom-columns=NAME:.metadata.name,HOST:.spec.host,TO:.spec.to.name \
+  | tee {dumps}/source-routes-before-stop-traffic.txt
+{oc.source} annotate route/backend cutover.io/pre-migration-service=backend-listener --overwrite
+{oc.source} patch route/backend --type merge -p '{"spec":{"to":{"name":"cutover-stopped-backend"}}}'"#
         ),
         action: Some(Action::StopTraffic),
         when: When::Always,

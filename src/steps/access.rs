@@ -164,7 +164,15 @@ pub fn required(action: Action) -> Vec<Needed> {
             vec![needed(Destination, "get", "apps.3scale.net", "apimanagers")],
         ]
         .concat(),
-        Action::StopTraffic => [read_workloads(Source), scale_workloads(Source)].concat(),
+        Action::StopTraffic => [
+            read_workloads(Source),
+            scale_workloads(Source),
+            vec![
+                needed(Source, "list", "route.openshift.io", "routes"),
+                needed(Source, "patch", "route.openshift.io", "routes"),
+            ],
+        ]
+        .concat(),
         Action::ScaleDown => [
             read_workloads(Source),
             scale_workloads(Source),

@@ -25,11 +25,13 @@ pub const DEADLINE_FACT: &str = "deadline";
 pub type FactRecorder = Arc<dyn Fn(StepId, &str, Value) -> Result<()> + Send + Sync>;
 
 /// A question a running step puts to the operator, answered by typing `phrase`
-/// exactly (e.g. the number of queued jobs whose loss the operator accepts).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// exactly (e.g. the number of queued jobs whose loss the operator accepts), or one of
+/// `alternatives` where the operator chooses between answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Question {
     pub text: String,
     pub phrase: String,
+    pub alternatives: Vec<String>,
 }
 
 /// Where a step's questions go, each with the channel its answer comes back on:

@@ -348,6 +348,7 @@ async fn convert(
                 crate::format::first_of(&occupied, 8),
             ),
             phrase: phrase.clone(),
+            ..Question::default()
         };
         if let Some(result) = ctx
             .confirm(question, "emptying the target's 3scale tables", "converted")

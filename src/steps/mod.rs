@@ -8,6 +8,7 @@
 
 pub mod access;
 mod action;
+mod backend_route;
 mod context;
 pub mod convert;
 pub mod destination;

@@ -460,6 +460,7 @@ async fn restore(
                 crate::format::first_of(&occupied, 8),
             ),
             phrase: phrase.clone(),
+            ..Question::default()
         };
         ctx.sink.warn(format!(
             "{shown} already holds {} of the dump's tables; asking before replacing them",
@@ -562,6 +563,7 @@ async fn dump_missing(
             to.display()
         ),
         phrase: phrase.to_string(),
+        ..Question::default()
     };
     if let Some(result) = ctx
         .confirm(question, "dumping the source", "dumped or restored")

@@ -228,6 +228,7 @@ impl StepAction for CheckRhoamUsers {
                     list.display()
                 ),
                 phrase,
+                ..Question::default()
             };
             if let Some(result) = ctx
                 .confirm(

@@ -216,6 +216,8 @@ async fn rollback(
             outcome,
         });
     }
+    // Last, once the gateways run: the route external gateways reach backend through.
+    super::backend_route::restore(&kube, state, log).await?;
     Ok(report)
 }
 

@@ -80,6 +80,8 @@ impl StepAction for Quiesce {
             let step = usize::from(self.0 != STOP_TRAFFIC_WORKLOADS);
             if step == 1 {
                 locate_operator(&kube, &ctx.sink).await?;
+            } else if let Some(stopped) = super::backend_route::stop(ctx, &kube).await? {
+                return Ok(stopped);
             }
             hold_apimanager(&kube, &ctx.sink, &ctx.history, step).await?;
             quiesce(&kube, &ctx.sink, &ctx.history, self.0, POD_STOP_TIMEOUT).await
@@ -91,6 +93,11 @@ impl StepAction for Quiesce {
             let kube = ctx.cluster(ClusterRole::Source).await?;
             let step = usize::from(self.0 != STOP_TRAFFIC_WORKLOADS);
             if let Some(why) = apimanager_not_held(&kube, step).await? {
+                return Ok(Recheck::DoesNotHold(why));
+            }
+            if step == 0
+                && let Some(why) = super::backend_route::not_disabled(ctx, &kube).await?
+            {
                 return Ok(Recheck::DoesNotHold(why));
             }
             recheck(&kube, &ctx.history, self.0).await

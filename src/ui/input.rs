@@ -592,6 +592,7 @@ mod tests {
             need,
             phrase: phrase.map(str::to_string),
             question: None,
+            alternatives: Vec::new(),
             owner: s.owner,
             changes: None,
             procedure: String::new(),

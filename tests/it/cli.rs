@@ -213,6 +213,9 @@ context = "dst"
 namespace = "redhat-rhoam-3scale"
 wildcard_domain = "apps.rhoam.test"
 
+[stop_traffic]
+backend_route = "keep"
+
 [dumps]
 folder = "{{dir}}/dumps"
 "#

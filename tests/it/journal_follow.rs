@@ -198,6 +198,7 @@ fn each_appended_entry_arrives_as_its_event_in_order() {
             need: Need::HandOff,
             question: None,
             phrase: None,
+            alternatives: Vec::new(),
         },
         JournalEvent::StepConfirmed {
             step: h.to_string(),
@@ -761,6 +762,7 @@ fn a_watcher_that_starts_while_a_step_waits_shows_what_it_waits_for() {
             need: Need::HandOff,
             question: None,
             phrase: None,
+            alternatives: Vec::new(),
         })
         .expect("append");
     let got = described(&fx.follower().initial_events());

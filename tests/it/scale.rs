@@ -64,7 +64,14 @@ struct Env {
 
 impl Env {
     fn start(stop_delay: Duration) -> Env {
-        let m = Migration::new("acme", &threescale_toml("acme", "customer", "limited", ""));
+        Env::start_with(
+            &threescale_toml("acme", "customer", "limited", ""),
+            stop_delay,
+        )
+    }
+
+    fn start_with(toml: &str, stop_delay: Duration) -> Env {
+        let m = Migration::new("acme", toml);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -318,6 +325,86 @@ fn stop_traffic_and_scale_down_stop_3scale_in_order_and_record_every_count() {
         log.contains("system-app: scaled deploymentconfig from 2 to 0"),
         "{log}"
     );
+}
+
+/// The source's route `backend`: where it points, and the service kept in its annotation.
+fn backend_route(env: &Env) -> (String, Option<String>) {
+    let route = env
+        .source
+        .get_object("route.openshift.io/v1", "Route", NS, "backend")
+        .expect("the route backend");
+    (
+        route["spec"]["to"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+        route["metadata"]["annotations"]["cutover.io/pre-migration-service"]
+            .as_str()
+            .map(str::to_string),
+    )
+}
+
+#[test]
+fn stop_traffic_asks_what_to_do_with_the_backend_route_and_a_rollback_opens_it_again() {
+    let toml = threescale_toml("acme", "customer", "limited", "")
+        .replace("[stop_traffic]\nbackend_route = \"keep\"\n", "");
+    let env = Env::start_with(&toml, Duration::from_millis(50));
+    let to_stop_traffic = [
+        "run",
+        "--headless",
+        "--until",
+        "stop-traffic",
+        "--confirm",
+        "agree-prerequisites",
+        "--confirm",
+        "stop-traffic=stop traffic",
+    ];
+    // Not decided in the config: the step asks, with both answers on the command line.
+    let run = env.m.run(&to_stop_traffic);
+    run.expect_code(3);
+    assert!(
+        run.stderr
+            .contains("--confirm stop-traffic=\"disable backend route\"")
+            && run
+                .stderr
+                .contains("--confirm stop-traffic=\"keep backend route\"")
+            && run.stderr.contains("backend-3scale.apps.source.test"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(backend_route(&env), ("backend-listener".into(), None));
+
+    let mut answered = to_stop_traffic.to_vec();
+    answered.extend(["--confirm", "stop-traffic=disable backend route"]);
+    env.m.run(&answered).expect_code(0);
+    assert_eq!(
+        backend_route(&env),
+        (
+            "cutover-stopped-backend".into(),
+            Some("backend-listener".into())
+        )
+    );
+    let (entries, _) = env.m.journal();
+    let fact = events(&entries, "step-fact", "stop-traffic")
+        .into_iter()
+        .rfind(|e| e["key"] == "backend-route")
+        .map(|e| e["value"].clone())
+        .expect("the fact backend-route");
+    assert_eq!(fact["choice"], "disable", "{fact}");
+    assert_eq!(fact["routes"][0]["host"], "backend-3scale.apps.source.test");
+    let confirmations = events(&entries, "step-confirmed", "stop-traffic");
+    assert!(
+        confirmations
+            .iter()
+            .any(|c| c["text"] == "disable backend route"),
+        "who decided is recorded: {confirmations:?}"
+    );
+
+    // The rollback opens it again, once the gateways run.
+    env.m
+        .run(&["rollback", "--confirm", "roll back"])
+        .expect_code(0);
+    assert_eq!(backend_route(&env), ("backend-listener".into(), None));
 }
 
 #[test]

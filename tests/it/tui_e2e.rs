@@ -607,10 +607,10 @@ fn a_rehearsal_quit_part_way_is_offered_a_resume_by_cutover_rehearse() {
     // The same command: the same rehearsal, its sandbox started again, the resume prompt.
     let t = TmuxSession::start("rehearse", 120, 36, &command, &[], state.path())
         .expect("tmux starts the rehearsal again");
-    let prompt = wait(&t, "Resume this migration?");
-    assert!(prompt.contains(name.as_str()), "{prompt}");
+    // Its last line, so the whole dialog is drawn when the screen is read.
+    let prompt = wait(&t, "next: step 10. Drain the job queues");
     assert!(
-        prompt.contains("next: step 10. Drain the job queues"),
+        prompt.contains("Resume this migration?") && prompt.contains(name.as_str()),
         "{prompt}"
     );
     keys(&t, &["Enter"]);

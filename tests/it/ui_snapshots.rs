@@ -133,6 +133,7 @@ pub(crate) fn waiting(
         need,
         phrase: phrase.map(str::to_string),
         question: None,
+        alternatives: Vec::new(),
         owner: s.owner,
         changes: s.changes.clone(),
         procedure: s.procedure.clone(),
@@ -755,6 +756,40 @@ fn a_running_step_asks_to_accept_the_loss_of_queued_jobs() {
     view.apply(&Event::Answered { step }, t(at + 1_805));
     assert!(view.waiting.is_none());
     assert_eq!(view.step(step).map(|s| s.state), Some(StepState::Running));
+}
+
+#[test]
+fn a_question_with_two_answers_shows_both_and_matches_either() {
+    let (mut view, _, at) = running("customer", "stop-traffic", 1);
+    let Event::Waiting(mut request) = waiting(
+        &view,
+        "stop-traffic",
+        Need::Typed,
+        Some("disable backend route"),
+    ) else {
+        panic!("a waiting event")
+    };
+    request.alternatives = vec!["keep backend route".into()];
+    request.question = Some(
+        "Gateways outside namespace 3scale (self-managed APIcasts) reach backend through backend \
+         (backend-3scale.apps.acme.example): stopping this namespace's gateways does not stop \
+         them."
+            .into(),
+    );
+    view.apply(&Event::Waiting(request), t(at + 5));
+    view.input = "keep".into();
+    let shown = text(&screen(&view, &Theme::default(), 100, 30));
+    assert!(
+        shown.contains("Type exactly one of: disable backend route · keep backend route"),
+        "{shown}"
+    );
+    assert!(shown.contains("… keep typing"), "{shown}");
+    view.input = "keep backend route".into();
+    let shown = text(&screen(&view, &Theme::default(), 100, 30));
+    assert!(shown.contains("✓ matches: Enter goes ahead"), "{shown}");
+    view.input = "keep it".into();
+    let shown = text(&screen(&view, &Theme::default(), 100, 30));
+    assert!(shown.contains("✗ does not match"), "{shown}");
 }
 
 #[test]

@@ -117,6 +117,11 @@ system_redis_url = {dst_system}
 [drain]
 threshold = 0
 timeout = "2m"
+
+[stop_traffic]
+# Gateways outside the namespace reach backend through route `backend`: point it at no service
+# until the end or a rollback ("keep" leaves it; without the key stop-traffic asks).
+backend_route = "disable"
 {dumps}{convert}"#,
             dumps = self.dumps_section(),
             convert = self.convert_section(),

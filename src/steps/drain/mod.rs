@@ -207,6 +207,7 @@ async fn keep_waiting(
             down.join(" and "),
         ),
         phrase: KEEP_WAITING.to_string(),
+        ..Question::default()
     };
     let answer = ask_while_reading(ctx, watch, tracker, question, |_, complete| {
         complete.then(|| {
@@ -293,6 +294,7 @@ async fn accept_loss(
                 duration_text(ctx.config.drain.timeout)
             ),
             phrase: total.to_string(),
+            ..Question::default()
         };
         let threshold = tracker.threshold;
         let answer = ask_while_reading(ctx, watch, tracker, question, |reading, complete| {

@@ -407,6 +407,7 @@ async fn export_missing(
             ctx.config.dumps.folder.join(FOLDER).display()
         ),
         phrase: phrase.to_string(),
+        ..Question::default()
     };
     if let Some(result) = ctx
         .confirm(question, "exporting the source", "exported or pushed")
@@ -524,6 +525,7 @@ impl StepAction for PushSecrets {
                             .join("; ")
                     ),
                     phrase: phrase.clone(),
+                    ..Question::default()
                 };
                 if let Some(result) = ctx
                     .confirm(question, "pushing the secrets", "pushed")

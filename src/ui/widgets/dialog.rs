@@ -121,9 +121,14 @@ struct Parts {
 
 /// Whether what was typed matches the phrase, as the operator types it.
 fn match_state(phrase: &str, input: &str, theme: &Theme) -> Line<'static> {
-    let state = if input == phrase {
+    match_any(&[phrase], input, theme)
+}
+
+/// Whether what was typed matches one of the phrases, as the operator types it.
+fn match_any(phrases: &[&str], input: &str, theme: &Theme) -> Line<'static> {
+    let state = if phrases.contains(&input) {
         "✓ matches: Enter goes ahead"
-    } else if phrase.starts_with(input) {
+    } else if phrases.iter().any(|p| p.starts_with(input)) {
         "… keep typing"
     } else {
         "✗ does not match"
@@ -165,20 +170,33 @@ fn typed(req: &Request, view: &ViewState, theme: &Theme) -> Parts {
     }
 }
 
-/// A running step's question, answered by typing its phrase.
+/// A running step's question, answered by typing its phrase (or one of its phrases).
 fn question(req: &Request, view: &ViewState, theme: &Theme) -> Parts {
-    let phrase = req.phrase.as_deref().unwrap_or_default();
+    let phrases: Vec<&str> = req
+        .phrase
+        .iter()
+        .chain(&req.alternatives)
+        .map(String::as_str)
+        .collect();
     let head = vec![Line::styled(
         req.question.clone().unwrap_or_default(),
         theme.warn,
     )];
+    let mut wanted = vec![Span::raw(if phrases.len() > 1 {
+        "Type exactly one of: "
+    } else {
+        "Type exactly: "
+    })];
+    for (i, p) in phrases.iter().enumerate() {
+        if i > 0 {
+            wanted.push(Span::raw(" · "));
+        }
+        wanted.push(Span::styled(p.to_string(), theme.title));
+    }
     let tail = vec![
-        Line::from(vec![
-            Span::raw("Type exactly: "),
-            Span::styled(phrase.to_string(), theme.title),
-        ]),
+        Line::from(wanted),
         input_line(view, theme),
-        match_state(phrase, &view.input, theme),
+        match_any(&phrases, &view.input, theme),
         Line::styled(
             "To pause instead: Esc, then p; the step runs again when the run goes on",
             theme.dim,
