@@ -214,6 +214,13 @@ impl QueueProbe {
         self
     }
 
+    /// Whether it reads system's Redis (Sidekiq's queues).
+    pub fn reads_system_redis(&self) -> bool {
+        self.endpoints
+            .iter()
+            .any(|e| e.family == QueueFamily::Sidekiq)
+    }
+
     /// Whether it has no Redis to read.
     pub fn is_empty(&self) -> bool {
         self.endpoints.is_empty()
@@ -317,4 +324,54 @@ async fn read(
         }
     };
     Ok(keys.into_iter().map(|(k, _)| k).zip(counts).collect())
+}
+
+/// Sidekiq's namespace at the source `kube` (its namespace is the installation's), with how it
+/// was found. 3scale 2.13 and earlier prefix every key of system's Redis with `REDIS_NAMESPACE`
+/// (system-app's environment, from secret system-redis key NAMESPACE); from 2.14 the variable is
+/// no longer given to system-app, and a NAMESPACE left in the secret is not used. So
+/// system-app's environment decides; the secret only when system-app is not there to read.
+pub async fn sidekiq_namespace(
+    kube: &crate::infra::kube::KubeCluster,
+) -> anyhow::Result<(Option<String>, String)> {
+    use crate::infra::kube::EnvSource;
+    let secret_value = |secret: Option<k8s_openapi::api::core::v1::Secret>, key: &str| {
+        secret
+            .and_then(|s| s.data)
+            .and_then(|d| d.get(key).map(|v| v.0.clone()))
+            .map(|v| String::from_utf8_lossy(&v).trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    match kube.workload_env("system-app", "REDIS_NAMESPACE").await {
+        Ok(Some(EnvSource::Value(v))) if !v.trim().is_empty() => Ok((
+            Some(v.trim().to_string()),
+            "system-app's REDIS_NAMESPACE".into(),
+        )),
+        Ok(Some(EnvSource::SecretKey { secret, key })) => {
+            let value = secret_value(kube.get_secret(None, &secret).await?, &key);
+            let how = format!("system-app's REDIS_NAMESPACE, from secret {secret}/{key}");
+            Ok((value, how))
+        }
+        Ok(Some(EnvSource::Other(from))) => anyhow::bail!(
+            "system-app reads REDIS_NAMESPACE from {from}, which cutover does not resolve; \
+             the queue keys depend on it"
+        ),
+        Ok(_) => {
+            let unused = secret_value(kube.get_secret(None, "system-redis").await?, "NAMESPACE");
+            let how = match unused {
+                Some(_) => "system-app has no REDIS_NAMESPACE (3scale 2.14 and later): \
+                            secret system-redis names a NAMESPACE that system-app does not use"
+                    .to_string(),
+                None => "system-app has no REDIS_NAMESPACE".to_string(),
+            };
+            Ok((None, how))
+        }
+        Err(_) => {
+            let value = secret_value(kube.get_secret(None, "system-redis").await?, "NAMESPACE");
+            Ok((
+                value,
+                "secret system-redis/NAMESPACE (no system-app to read)".into(),
+            ))
+        }
+    }
 }

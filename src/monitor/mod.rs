@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use crate::config::{Cluster, Config};
 use crate::event::Event;
 use crate::journal::JournalState;
-use crate::runbook::StepId;
+use crate::runbook::{ClusterRole, StepId};
 
 pub use crate::infra::backoff::MAX_BACKOFF;
 pub use options::MonitorOptions;
@@ -66,7 +66,9 @@ impl Monitors {
         };
         let stores = queues::watched_stores(&config);
         if !stores.is_empty() {
-            let task = queues::run(stores, events.clone(), options.clone());
+            // Sidekiq's namespace, as the drain reads it, from the source cluster when there is one.
+            let source = config.cluster(ClusterRole::Source).map(|c| c.target());
+            let task = queues::run(stores, source, events.clone(), options.clone());
             tasks.push((queues::MONITOR, runtime.spawn(task)));
         }
         if let Some(cluster) = pods::watched_cluster(&config) {

@@ -7,7 +7,8 @@ use super::options::MonitorOptions;
 use crate::config::{Config, Store, StoreKind};
 use crate::event::{Event, QueueSample};
 use crate::infra::backoff::Pacer;
-use crate::infra::queues::QueueProbe;
+use crate::infra::kube::{ClusterTarget, KubeCluster};
+use crate::infra::queues::{QueueProbe, sidekiq_namespace};
 use crate::infra::url::scrub;
 use crate::runbook::ClusterRole;
 
@@ -34,6 +35,7 @@ pub fn watched_stores(config: &Config) -> Vec<Store> {
 /// Reads until aborted or until nobody listens to the events any more.
 pub(super) async fn run(
     stores: Vec<Store>,
+    source: Option<ClusterTarget>,
     events: UnboundedSender<Event>,
     options: MonitorOptions,
 ) {
@@ -47,7 +49,28 @@ pub(super) async fn run(
         let probe = match &mut probe {
             Some(probe) => probe,
             None => match probe_for(&stores) {
-                Ok(made) => probe.insert(made.with_timeout(options.timeout)),
+                Ok(made) => {
+                    let namespace = match (&source, made.reads_system_redis()) {
+                        (Some(target), true) => match namespace_at(target).await {
+                            Ok(ns) => ns,
+                            Err(e) => {
+                                let text = format!(
+                                    "cannot read Sidekiq's namespace at the source ({e:#}); the \
+                                     system Redis's queues are shown without one"
+                                );
+                                if !problem(&events, text) {
+                                    return;
+                                }
+                                None
+                            }
+                        },
+                        _ => None,
+                    };
+                    probe.insert(
+                        made.with_sidekiq_namespace(namespace.as_deref())
+                            .with_timeout(options.timeout),
+                    )
+                }
                 Err(e) => {
                     // Unset variable or unreadable file: the operator may fix it while the
                     // wizard runs, so it is read again after the backoff.
@@ -91,6 +114,12 @@ pub(super) async fn run(
             pacer.succeeded();
         }
     }
+}
+
+/// Sidekiq's namespace at the source cluster `target` (see `infra::queues::sidekiq_namespace`).
+async fn namespace_at(target: &ClusterTarget) -> anyhow::Result<Option<String>> {
+    let kube = KubeCluster::connect(target).await?;
+    Ok(sidekiq_namespace(&kube).await?.0)
 }
 
 /// A probe of the stores' URLs; the error names the config key of the one that cannot be read.

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use super::context::StepContext;
 use super::inventory::{self, Inventory, Location, StoreLocation};
 use crate::config::StoreKind;
-use crate::infra::kube::{EnvSource, KubeCluster};
+use crate::infra::kube::KubeCluster;
 use crate::runbook::ClusterRole;
 
 /// The secret of the source namespace, and its key, that hold a store's URL in a 3scale
@@ -198,45 +198,6 @@ impl<'a> SourceStores<'a> {
             ));
         }
         let kube = self.kube().await?;
-        let secret_value = |secret: Option<k8s_openapi::api::core::v1::Secret>, key: &str| {
-            secret
-                .and_then(|s| s.data)
-                .and_then(|d| d.get(key).map(|v| v.0.clone()))
-                .map(|v| String::from_utf8_lossy(&v).trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        match kube.workload_env("system-app", "REDIS_NAMESPACE").await {
-            Ok(Some(EnvSource::Value(v))) if !v.trim().is_empty() => Ok((
-                Some(v.trim().to_string()),
-                "system-app's REDIS_NAMESPACE".into(),
-            )),
-            Ok(Some(EnvSource::SecretKey { secret, key })) => {
-                let value = secret_value(kube.get_secret(None, &secret).await?, &key);
-                let how = format!("system-app's REDIS_NAMESPACE, from secret {secret}/{key}");
-                Ok((value, how))
-            }
-            Ok(Some(EnvSource::Other(from))) => bail!(
-                "system-app reads REDIS_NAMESPACE from {from}, which cutover does not resolve; \
-                 the queue keys depend on it"
-            ),
-            Ok(_) => {
-                let unused =
-                    secret_value(kube.get_secret(None, "system-redis").await?, "NAMESPACE");
-                let how = match unused {
-                    Some(_) => "system-app has no REDIS_NAMESPACE (3scale 2.14 and later): \
-                                secret system-redis names a NAMESPACE that system-app does not use"
-                        .to_string(),
-                    None => "system-app has no REDIS_NAMESPACE".to_string(),
-                };
-                Ok((None, how))
-            }
-            Err(_) => {
-                let value = secret_value(kube.get_secret(None, "system-redis").await?, "NAMESPACE");
-                Ok((
-                    value,
-                    "secret system-redis/NAMESPACE (no system-app to read)".into(),
-                ))
-            }
-        }
+        crate::infra::queues::sidekiq_namespace(kube).await
     }
 }

@@ -207,6 +207,32 @@ async fn queue_monitor_sends_seeded_depths_and_follows_new_jobs() {
 }
 
 #[tokio::test]
+async fn a_namespaced_sidekiq_shows_its_queues_as_the_drain_reads_them() {
+    let redis = RedisServer::start();
+    cutover::sim::seed::seed_system_redis_in(&redis.url(), Some("legacy-ns"), &small())
+        .await
+        .expect("seed system Redis under a namespace");
+    let spec = ClusterSpec::new("source").namespace("3scale");
+    let sb = Sandbox::with_spec("source", spec).await;
+    // A 2.13 system-app: its keys under REDIS_NAMESPACE.
+    let mut app = deployment_config("3scale", "system-app", 1);
+    app["spec"]["template"]["spec"]["containers"][0]["env"] =
+        serde_json::json!([{"name": "REDIS_NAMESPACE", "value": "legacy-ns"}]);
+    sb.sim.apply_object(app).expect("store system-app");
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let cfg = config(dir.path(), &sb.kubeconfig, None, Some(&redis.url()));
+    let (tx, mut rx) = unbounded_channel();
+    let _monitors = Monitors::start(cfg, tx, fast());
+    let (_, depths) = until(&mut rx, "the system Redis's queues", queues).await;
+    let mailers = depth(&depths, "queue:mailers").expect("queue:mailers shown");
+    assert!(mailers > 0, "read under legacy-ns: {depths:?}");
+    assert!(
+        depths.iter().all(|q| !q.name.starts_with("legacy-ns")),
+        "the plain names are shown: {depths:?}"
+    );
+}
+
+#[tokio::test]
 async fn unreachable_redis_is_reported_without_its_password() {
     let refusing = RefusingPort::new();
     let password = "refused-s3cret";
