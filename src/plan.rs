@@ -121,7 +121,9 @@ fn planned(step: &'static Step, owner: Party, me: Party, applies: Applies) -> Pl
     } else {
         match step.gate {
             crate::runbook::Gate::None => None,
-            crate::runbook::Gate::Confirm => Some(Need::Confirm),
+            crate::runbook::Gate::Confirm | crate::runbook::Gate::Previewed(_) => {
+                Some(Need::Confirm)
+            }
             crate::runbook::Gate::Typed(_) => Some(Need::Typed),
         }
     };

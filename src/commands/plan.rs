@@ -76,8 +76,10 @@ fn how(p: &PlannedStep) -> String {
         (kind, StepKind::Manual) if !p.hand_off => format!("{kind}, by hand for now"),
         (kind, _) => kind.to_string(),
     };
-    if let Gate::Typed(phrase) = p.step.gate {
-        s.push_str(&format!("; type \"{phrase}\""));
+    match p.step.gate {
+        Gate::Typed(phrase) => s.push_str(&format!("; type \"{phrase}\"")),
+        Gate::Previewed(phrase) => s.push_str(&format!("; type \"{phrase}\" after its preview")),
+        _ => {}
     }
     if p.step.destructive {
         s.push_str("; DESTRUCTIVE");

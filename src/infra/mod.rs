@@ -22,5 +22,6 @@ pub mod rdb;
 pub mod redis;
 pub mod redis_copy;
 pub mod resp;
+pub mod rewrite;
 pub mod tools;
 pub mod url;

@@ -20,6 +20,24 @@ pub struct PgInfo {
 
 /// A client for `url` (URL or libpq key=value form), with its connection task spawned on the
 /// current runtime. Connecting is bounded by `timeout`.
+/// A client error in words: the server's message (with its detail and hint) where the server
+/// answered, not only "db error".
+pub fn error_text(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{}: {}", db.severity(), db.message());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!(" ({detail})"));
+            }
+            if let Some(hint) = db.hint() {
+                text.push_str(&format!("; hint: {hint}"));
+            }
+            text
+        }
+        None => format!("{e:#}"),
+    }
+}
+
 pub async fn connect(url: &str, timeout: Duration) -> anyhow::Result<tokio_postgres::Client> {
     let shown = redact(url);
     let mut config: tokio_postgres::Config = url

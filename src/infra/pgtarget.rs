@@ -147,7 +147,7 @@ impl PgTarget {
                 let messages = client
                     .simple_query(sql)
                     .await
-                    .map_err(|e| anyhow!(scrub(&format!("{e:#}"), url)))
+                    .map_err(|e| anyhow!(scrub(&pg::error_text(&e), url)))
                     .with_context(|| format!("{what} on {}", self.shown))?;
                 Ok(messages
                     .iter()

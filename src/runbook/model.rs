@@ -151,8 +151,11 @@ pub enum Gate {
     None,
     /// The operator answers yes.
     Confirm,
-    /// The operator types this exact phrase; every destructive step has one.
+    /// The operator types this exact phrase; every destructive step has one (this or the next).
     Typed(&'static str),
+    /// The operator says yes to start; the step then computes and shows what it would change,
+    /// and asks for this exact phrase before it changes anything.
+    Previewed(&'static str),
 }
 
 impl Gate {
@@ -161,13 +164,14 @@ impl Gate {
             Gate::None => "none",
             Gate::Confirm => "confirm",
             Gate::Typed(_) => "typed",
+            Gate::Previewed(_) => "typed-after-preview",
         }
     }
 
     /// The phrase of a typed gate.
     pub fn phrase(self) -> Option<&'static str> {
         match self {
-            Gate::Typed(p) => Some(p),
+            Gate::Typed(p) | Gate::Previewed(p) => Some(p),
             _ => None,
         }
     }

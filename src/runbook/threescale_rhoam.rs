@@ -89,7 +89,7 @@ BEGIN
   FOR c IN SELECT * FROM (VALUES ('accounts', 'domain'), ('accounts', 'self_domain'),
       ('proxies', 'endpoint'), ('proxies', 'sandbox_endpoint'),
       ('proxies', 'staging_domain'), ('proxies', 'production_domain'),
-      ('proxy_configs', 'hosts'), ('proxy_configs', 'content')) AS v(t, col)
+      ('proxy_configs', 'hosts')) AS v(t, col)
   LOOP
     EXECUTE format('SELECT count(*) FROM %I WHERE %I ~ $1', c.t, c.col)
       INTO n_before USING a.old_re;
@@ -100,6 +100,21 @@ BEGIN
     RAISE NOTICE '%.%: % rows had the old domain, % still have it',
       c.t, c.col, n_before, n_after;
   END LOOP;
+  -- proxy_configs.content: only these JSON paths (strings, and the strings of proxy.hosts)
+  FOR c IN SELECT unnest(ARRAY['{proxy,endpoint}', '{proxy,sandbox_endpoint}',
+      '{proxy,backend,endpoint}', '{proxy,backend,host}']) AS p LOOP
+    UPDATE proxy_configs SET content = jsonb_set(content::jsonb, c.p::text[],
+        to_jsonb(regexp_replace(content::jsonb #>> c.p::text[], a.old_re, a.new_suffix, 'g')))::text
+      WHERE jsonb_typeof(content::jsonb #> c.p::text[]) = 'string'
+        AND content::jsonb #>> c.p::text[] ~ a.old_re;
+    GET DIAGNOSTICS n_after = ROW_COUNT;
+    RAISE NOTICE 'proxy_configs.content %: % rows rewritten', c.p, n_after;
+  END LOOP;
+  UPDATE proxy_configs SET content = jsonb_set(content::jsonb, '{proxy,hosts}',
+      (SELECT jsonb_agg(regexp_replace(h, a.old_re, a.new_suffix, 'g'))
+         FROM jsonb_array_elements_text(content::jsonb #> '{proxy,hosts}') h))::text
+    WHERE jsonb_typeof(content::jsonb #> '{proxy,hosts}') = 'array'
+      AND (content::jsonb #> '{proxy,hosts}')::text ~ a.old_re;
 END $$;
 \prompt 'Type COMMIT to keep the rewrite, anything else rolls it back: ' answer
 SELECT upper(:'answer') = 'COMMIT' AS keep \gset
@@ -1197,7 +1212,7 @@ psql "$MIGRATION_SYSTEM_DATABASE_URL" -At -F ' ' -c "$COUNTS" \
         phase: "migration-cluster",
         kind: StepKind::Automated,
         destructive: true,
-        gate: Gate::Typed("rewrite routes"),
+        gate: Gate::Previewed("rewrite routes"),
         owners: MIGRATION_WORK,
         seed: Some("Data manipulation"),
         doc: "Rewrites the columns derived from the wildcard domain from \
@@ -1205,12 +1220,16 @@ psql "$MIGRATION_SYSTEM_DATABASE_URL" -At -F ' ' -c "$COUNTS" \
               master hosts (accounts.domain, self_domain), the APIcast endpoints and their \
               hosts (proxies.endpoint, sandbox_endpoint, staging_domain, production_domain) and \
               the proxy configurations APIcast looks up by host (proxy_configs.hosts, content). \
-              It runs in one transaction with a before/after count per column, kept only when \
-              the operator commits. The domain matches only as a whole suffix, so other hosts \
-              stay as they are. User data that may carry cluster or SSO hosts (authentication \
-              providers, OIDC issuers, policies, backend endpoints, API docs, webhooks, emails) \
-              is counted but not rewritten, since those hosts need not follow the wildcard \
-              domain. Routes and backend follow when 3scale connects (zync:resync:domains).",
+              In the JSON of proxy_configs.content only proxy.endpoint, sandbox_endpoint, \
+              hosts, backend.endpoint and backend.host change. The domain matches only as a \
+              whole suffix of a host, never a substring. A preview comes first (rows per column, \
+              the first rows before and after, the whole list in {dumps}/<step>-preview.txt), \
+              then the typed phrase, then one transaction that scans every text and JSON column \
+              afterwards and rolls back, naming the columns, when the old domain is left \
+              anywhere but in the reported ones. Hosts that belong to their owners \
+              (authentication providers, OIDC issuers, policies, private backends, API docs, \
+              webhooks, e-mail addresses, OAuth redirect URLs) are reported row by row, never \
+              rewritten. Routes and backend follow when 3scale connects (zync:resync:domains).",
         changes: Some(
             "In the migration AWS account's system database, one transaction: replaces the \
              domain suffix {source.wildcard_domain} with {migration_cluster.wildcard_domain} in \
@@ -1345,14 +1364,15 @@ SUB=$({oc.migration_cluster} get subscription -o name | grep 3scale)
         phase: "migration-cluster",
         kind: StepKind::Automated,
         destructive: true,
-        gate: Gate::Typed("rewrite routes"),
+        gate: Gate::Previewed("rewrite routes"),
         owners: MIGRATION_WORK,
         seed: Some("Data manipulation to ensure the routes will match the destination cluster"),
         doc: "Rewrites the same wildcard-derived columns again, now from \
               {migration_cluster.wildcard_domain} to {destination.wildcard_domain}, in the \
               upgraded database on the migration AWS account, so the data carries the \
-              destination's hosts before it is dumped. Same matching, single transaction and \
-              per-column counts as the first rewrite. 3scale on the migration cluster should be \
+              destination's hosts before it is dumped. Same matching, preview, phrase, single \
+              verified transaction and report as the first rewrite; first, the destination's \
+              APIManager must serve destination.wildcard_domain. 3scale on the migration cluster should be \
               stopped (end of the upgrade step), or zync would create routes for destination \
               hosts there. RHOAM expects the default tenant under 3scale-admin.<domain> and \
               master under master.<domain>; other tenant or master names are not changed here.",

@@ -194,11 +194,21 @@ pub fn required(action: Action) -> Vec<Needed> {
             needed(Source, "list", "", "configmaps"),
             needed(Source, "get", "", "configmaps"),
         ],
-        // Both route rewrites change the database on the migration cluster.
         Action::ConvertSystemDatabase
         | Action::RestoreSystemDatabase
-        | Action::RewriteRoutes
         | Action::DumpMigrationDatabase => reach_data(MigrationCluster),
+        // Both route rewrites change the database on the migration cluster; the destination's
+        // first reads the wildcard RHOAM's APIManager serves.
+        Action::RewriteRoutes => [
+            reach_data(MigrationCluster),
+            vec![needed(
+                Destination,
+                "list",
+                "apps.3scale.net",
+                "apimanagers",
+            )],
+        ]
+        .concat(),
         Action::PauseDestination => [
             read_workloads(Destination),
             scale_workloads(Destination),
@@ -303,7 +313,7 @@ pub fn needed_by_me(config: &Config, own_actions: &[Action]) -> BTreeSet<Needed>
 /// system database it works on, when the config gives no URL of it.
 fn client_pod_cluster(config: &Config, action: Action) -> Option<ClusterRole> {
     let role = match action {
-        Action::RestoreSystemDatabase | Action::DumpMigrationDatabase => {
+        Action::RestoreSystemDatabase | Action::DumpMigrationDatabase | Action::RewriteRoutes => {
             ClusterRole::MigrationCluster
         }
         Action::SeedDestinationDatabase | Action::PushSecrets | Action::CheckRhoamUsers => {

@@ -19,6 +19,7 @@ mod prereq;
 pub mod redisdump;
 mod registry;
 mod result;
+pub mod rewrite;
 pub mod rhoam_users;
 pub mod rollback;
 pub mod scale;

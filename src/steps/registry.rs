@@ -6,8 +6,8 @@
 use super::action::StepAction;
 use super::rollback::{self, RollbackAction};
 use super::{
-    convert, destination, drain, inventory, pgdump, prereq, redisdump, rhoam_users, scale, secrets,
-    seed,
+    convert, destination, drain, inventory, pgdump, prereq, redisdump, rewrite, rhoam_users, scale,
+    secrets, seed,
 };
 use crate::runbook::{Action, RunbookId};
 
@@ -61,7 +61,7 @@ pub fn implementation(action: Action) -> Implementation {
         Action::DumpSecrets => Automated(secrets::DUMP_SECRETS),
         Action::ConvertSystemDatabase => Automated(convert::CONVERT),
         Action::RestoreSystemDatabase => Automated(pgdump::RESTORE_SYSTEM),
-        Action::RewriteRoutes => ManualForNow,
+        Action::RewriteRoutes => Automated(rewrite::REWRITE),
         Action::DumpMigrationDatabase => Automated(pgdump::DUMP_MIGRATION),
         Action::PauseDestination => Automated(destination::PAUSE),
         Action::SeedDestinationDatabase => Automated(seed::SEED),

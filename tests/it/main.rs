@@ -30,6 +30,7 @@ mod redis_copy;
 mod redis_dump;
 mod redis_versions;
 mod rehearse;
+mod rewrite;
 mod sandbox;
 mod scale;
 mod secrets;

@@ -40,6 +40,29 @@ impl PgDatabase {
         }
     }
 
+    /// The first column of the first row of `sql`, as text ("" for NULL or no row).
+    pub fn query_one(&self, sql: &str) -> String {
+        let url = self.url().to_string();
+        let sql = sql.to_string();
+        super::block_on(|| async move {
+            let client = cutover::infra::pg::connect(&url, std::time::Duration::from_secs(30))
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            let rows = client
+                .simple_query(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}\n{sql}"));
+            rows.iter()
+                .find_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => {
+                        Some(r.get(0).unwrap_or("").to_string())
+                    }
+                    _ => None,
+                })
+                .unwrap_or_default()
+        })
+    }
+
     fn db(&self) -> &servers::PgDatabase {
         match &self.db {
             Some(db) => db,
