@@ -269,3 +269,78 @@ fn the_step_previews_then_asks_then_rewrites_and_a_planted_host_rolls_it_back() 
     assert_eq!(done["outcome"], "passed", "{done}");
     assert!(done["figures"]["rows"].as_u64().unwrap_or(0) > 0, "{done}");
 }
+
+#[test]
+fn a_rewrite_killed_in_its_transaction_is_all_or_nothing_and_the_resume_finishes_it() {
+    let db = seeded();
+    let before = old_hosts(&db);
+    let m = migration("rewritekill", &db);
+    // Another session holds the accounts table against writes: the preview reads it, the
+    // rewrite.s transaction waits inside.
+    let url = db.url().to_string();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        block_on(|| async move {
+            let client = cutover::infra::pg::connect(&url, std::time::Duration::from_secs(30))
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            client
+                .batch_execute("BEGIN; LOCK TABLE accounts IN SHARE MODE;")
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            let _ = locked_tx.send(());
+            let _ = release_rx.recv();
+            client
+                .batch_execute("COMMIT")
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}"));
+        })
+    });
+    locked_rx.recv().expect("the lock is held");
+    let typed = format!("{STEP}=rewrite routes");
+    let mut child = m.spawn(&[
+        "run",
+        "--headless",
+        "--until",
+        STEP,
+        "--confirm",
+        STEP,
+        "--confirm",
+        &typed,
+    ]);
+    let waiting = |db: &PgDatabase| {
+        db.query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+             AND query LIKE '%pg_temp.cutover_host%'",
+        ) == "1"
+    };
+    crate::cli::wait_until("the rewrite waiting inside its transaction", || {
+        waiting(&db)
+    });
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let _ = release_tx.send(());
+    holder.join().expect("the lock holder");
+    // The killed client's transaction ends one way or the other, never half-way.
+    crate::cli::wait_until("the killed rewrite's session to end", || {
+        db.query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_temp.cutover_host%' \
+             AND state <> 'idle' AND pid <> pg_backend_pid()",
+        ) == "0"
+    });
+    let after_kill = old_hosts(&db);
+    assert!(
+        after_kill == before || after_kill == 0,
+        "all or nothing: {after_kill} of {before}"
+    );
+    // The same command again: the interrupted step is re-checked, and done or run again.
+    run(&m, Some("rewrite routes")).expect_code(0);
+    assert_eq!(old_hosts(&db), 0);
+    let (entries, _) = m.journal();
+    assert_eq!(
+        crate::cli::events(&entries, "step-rechecked", STEP).len(),
+        1,
+        "the interrupted attempt is re-checked"
+    );
+}

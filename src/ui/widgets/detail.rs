@@ -107,6 +107,13 @@ fn lines(step: &StepView, view: &ViewState, theme: &Theme) -> Vec<Line<'static>>
     ]));
     let gate = match step.need {
         None => "none",
+        // A destructive step that starts on a yes asks its phrase once it has shown a preview.
+        Some(Need::Confirm) if step.destructive && view.read_only => {
+            "the operator's yes, then a typed phrase after its preview"
+        }
+        Some(Need::Confirm) if step.destructive => {
+            "your yes, then a typed phrase after its preview"
+        }
         Some(Need::Confirm) if view.read_only => "the operator's yes",
         Some(Need::Confirm) => "your yes",
         Some(Need::Typed) => "a typed phrase",
