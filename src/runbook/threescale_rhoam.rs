@@ -1372,7 +1372,8 @@ SUB=$({oc.migration_cluster} get subscription -o name | grep 3scale)
               upgraded database on the migration AWS account, so the data carries the \
               destination's hosts before it is dumped. Same matching, preview, phrase, single \
               verified transaction and report as the first rewrite; first, the destination's \
-              APIManager must serve destination.wildcard_domain. 3scale on the migration cluster should be \
+              APIManager's wildcardDomain and RHOAM's spec.routingSubdomain (RHMI rhoam) must \
+              both be destination.wildcard_domain. 3scale on the migration cluster should be \
               stopped (end of the upgrade step), or zync would create routes for destination \
               hosts there. RHOAM expects the default tenant under 3scale-admin.<domain> and \
               master under master.<domain>; other tenant or master names are not changed here.",

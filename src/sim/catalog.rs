@@ -289,6 +289,18 @@ pub static RESOURCES: &[ResourceType] = &[
         builtin: false,
     },
     ResourceType {
+        group: "integreatly.org",
+        version: "v1alpha1",
+        plural: "rhmis",
+        singular: "rhmi",
+        kind: "RHMI",
+        namespaced: true,
+        short_names: &[],
+        verbs: RW,
+        subresources: &[status_sub!("RHMI")],
+        builtin: false,
+    },
+    ResourceType {
         group: "operators.coreos.com",
         version: "v1alpha1",
         plural: "clusterserviceversions",

@@ -201,12 +201,13 @@ pub fn required(action: Action) -> Vec<Needed> {
         // first reads the wildcard RHOAM's APIManager serves.
         Action::RewriteRoutes => [
             reach_data(MigrationCluster),
-            vec![needed(
-                Destination,
-                "list",
-                "apps.3scale.net",
-                "apimanagers",
-            )],
+            vec![
+                needed(Destination, "list", "apps.3scale.net", "apimanagers"),
+                scoped(
+                    needed(Destination, "list", "integreatly.org", "rhmis"),
+                    Scope::Fixed(crate::infra::kube::RHOAM_OPERATORS[0].0),
+                ),
+            ],
         ]
         .concat(),
         Action::PauseDestination => [

@@ -117,6 +117,28 @@ async fn destination_matches(ctx: &StepContext, rewrite: &Rewrite) -> Result<Opt
              says"
         ));
     }
+    let (ns, _) = crate::infra::kube::RHOAM_OPERATORS[0];
+    let installs = kube.list_custom(CustomKind::Rhmi, Some(ns)).await?;
+    if installs.is_empty() {
+        ctx.sink.warn(format!(
+            "no RHMI in namespace {ns}: RHOAM's routing subdomain is not compared"
+        ));
+    }
+    for rhmi in installs {
+        let name = rhmi.metadata.name.clone().unwrap_or_default();
+        let subdomain = rhmi.data["spec"]["routingSubdomain"].as_str().unwrap_or("");
+        if subdomain != rewrite.new_domain() {
+            return Ok(Some(format!(
+                "RHOAM's RHMI {name} routes under `{subdomain}`, not destination.wildcard_domain \
+                 `{}`: the rewritten hosts would match no route there. Set \
+                 destination.wildcard_domain to RHOAM's routing subdomain. Nothing was changed",
+                rewrite.new_domain()
+            )));
+        }
+        ctx.sink.info(format!(
+            "RHOAM's RHMI {name} routes under {subdomain}, as the config says"
+        ));
+    }
     Ok(None)
 }
 

@@ -344,3 +344,75 @@ fn a_rewrite_killed_in_its_transaction_is_all_or_nothing_and_the_resume_finishes
         "the interrupted attempt is re-checked"
     );
 }
+
+#[test]
+fn the_destination_s_rewrite_needs_rhoam_to_route_under_the_configured_wildcard() {
+    const DESTINATION_STEP: &str = "rewrite-routes-destination";
+    // The migration cluster's database after the first rewrite and the upgrade.
+    let db = PgDatabase::create();
+    let url = db.url().to_string();
+    block_on(|| async move {
+        seed_system_database_with(
+            &url,
+            NEW,
+            &Sizes::default(),
+            &SeedTokens::default(),
+            porta_schema::source_release(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("seed the database: {e:#}"))
+    });
+    let toml = crate::cli::threescale_toml("rewritedst", "red-hat", "limited", "").replace(
+        "wildcard_domain = \"apps.migration.test\"\n",
+        "wildcard_domain = \"apps.migration.test\"\nsystem_database_kind = \"postgresql\"\n\
+         system_database_url = \"env:TEST_MIGRATION_DB\"\n",
+    );
+    let mut m = crate::cli::Migration::new("rewritedst", &toml);
+    m.set_env("TEST_MIGRATION_DB", db.url());
+    crate::cli::write_kubeconfigs(&mut m);
+    crate::cli::skip_steps(&m, None, DESTINATION_STEP, None);
+    let destination = &m.clusters.as_ref().expect("simulated clusters").destination;
+    let mut rhmi = destination
+        .get_object(
+            "integreatly.org/v1alpha1",
+            "RHMI",
+            "redhat-rhoam-operator",
+            "rhoam",
+        )
+        .expect("RHOAM's RHMI");
+    assert_eq!(rhmi["spec"]["routingSubdomain"], "apps.rhoam.test");
+    rhmi["spec"]["routingSubdomain"] = "apps.other.test".into();
+    destination
+        .apply_object(rhmi.clone())
+        .expect("another subdomain");
+    let typed = format!("{DESTINATION_STEP}=rewrite routes");
+    let args = [
+        "run",
+        "--headless",
+        "--until",
+        DESTINATION_STEP,
+        "--confirm",
+        DESTINATION_STEP,
+        "--confirm",
+        &typed,
+    ];
+    m.run(&args).expect_code(1);
+    let done = crate::dumps::last_finished(&m, DESTINATION_STEP);
+    let summary = done["summary"].as_str().unwrap_or("");
+    assert!(
+        summary.contains("RHMI rhoam routes under `apps.other.test`")
+            && summary.contains("Nothing was changed"),
+        "{summary}"
+    );
+    let domains = || db.query_one("SELECT string_agg(domain, ',' ORDER BY id) FROM accounts");
+    assert!(domains().contains(&format!(".{NEW}")), "untouched");
+
+    rhmi["spec"]["routingSubdomain"] = "apps.rhoam.test".into();
+    destination.apply_object(rhmi).expect("RHOAM's subdomain");
+    m.run(&args).expect_code(0);
+    assert!(
+        domains().contains(".apps.rhoam.test") && !domains().contains(&format!(".{NEW}")),
+        "{}",
+        domains()
+    );
+}

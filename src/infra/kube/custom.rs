@@ -23,6 +23,8 @@ pub enum CustomKind {
     KeycloakUser,
     /// A `batch/v1` Job, such as the 3scale operator's search reindex.
     Job,
+    /// RHOAM's installation (`rhmis.integreatly.org`, CR `rhoam` in `redhat-rhoam-operator`).
+    Rhmi,
 }
 
 impl CustomKind {
@@ -49,6 +51,7 @@ impl CustomKind {
                 ("keycloak.org", "v1alpha1", "KeycloakUser", "keycloakusers")
             }
             CustomKind::Job => ("batch", "v1", "Job", "jobs"),
+            CustomKind::Rhmi => ("integreatly.org", "v1alpha1", "RHMI", "rhmis"),
         }
     }
 

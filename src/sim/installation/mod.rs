@@ -266,6 +266,7 @@ pub fn destination_objects(ns: &str, wildcard: &str, stores: &ExternalStores) ->
         ),
         apimanager(ns, wildcard, "2.16", false),
         reindex_job(ns),
+        rhmi(wildcard),
     ]);
     objects.extend(common_objects(ns, wildcard, &mut g));
     // The users RHOAM's RH-SSO knows: one of the source tenant's members, who has logged in
@@ -276,6 +277,23 @@ pub fn destination_objects(ns: &str, wildcard: &str, stores: &ExternalStores) ->
             .map(|(name, id)| keycloak_user(name, *id)),
     );
     objects
+}
+
+/// RHOAM's installation CR (integreatly-operator `api/v1alpha1/rhmi_types.go`): `rhoam` in
+/// RHOAM's operator namespace; the APIManager's wildcard domain comes from its routing subdomain.
+fn rhmi(wildcard: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "integreatly.org/v1alpha1",
+        "kind": "RHMI",
+        "metadata": {"name": "rhoam", "namespace": DESTINATION_OPERATORS[0].0},
+        "spec": {
+            "type": "managed-api",
+            "namespacePrefix": "redhat-rhoam-",
+            "routingSubdomain": wildcard,
+            "selfSignedCerts": false,
+        },
+        "status": {"stage": "complete"},
+    })
 }
 
 /// A `KeycloakUser` of RHOAM's RH-SSO (namespace `redhat-rhoam-rhsso`, label `sso:
