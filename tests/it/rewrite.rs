@@ -12,12 +12,17 @@ const OLD: &str = "apps.source.test";
 const NEW: &str = "apps.migration.test";
 
 fn seeded() -> PgDatabase {
+    seeded_with(OLD)
+}
+
+/// A system database of the sandbox's 3scale whose hosts are under `domain`.
+fn seeded_with(domain: &'static str) -> PgDatabase {
     let db = PgDatabase::create();
     let url = db.url().to_string();
     block_on(|| async move {
         seed_system_database_with(
             &url,
-            OLD,
+            domain,
             &Sizes::default(),
             &SeedTokens::default(),
             porta_schema::source_release(),
@@ -349,19 +354,7 @@ fn a_rewrite_killed_in_its_transaction_is_all_or_nothing_and_the_resume_finishes
 fn the_destination_s_rewrite_needs_rhoam_to_route_under_the_configured_wildcard() {
     const DESTINATION_STEP: &str = "rewrite-routes-destination";
     // The migration cluster's database after the first rewrite and the upgrade.
-    let db = PgDatabase::create();
-    let url = db.url().to_string();
-    block_on(|| async move {
-        seed_system_database_with(
-            &url,
-            NEW,
-            &Sizes::default(),
-            &SeedTokens::default(),
-            porta_schema::source_release(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("seed the database: {e:#}"))
-    });
+    let db = seeded_with(NEW);
     let toml = crate::cli::threescale_toml("rewritedst", "red-hat", "limited", "").replace(
         "wildcard_domain = \"apps.migration.test\"\n",
         "wildcard_domain = \"apps.migration.test\"\nsystem_database_kind = \"postgresql\"\n\
