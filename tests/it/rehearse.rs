@@ -739,6 +739,15 @@ fn a_rehearsal_whose_sandbox_is_gone_says_so_and_exits_2() {
     for db in databases.iter().filter(|d| *d != zync) {
         on_sandbox_postgres(sandbox, &m, None, &format!("DROP DATABASE \"{db}\""));
     }
+    if let (Some(admin), Some(db)) = (
+        m["mariadb"]["admin_url"].as_str(),
+        m["mariadb"]["database"].as_str(),
+    ) {
+        cutover::sim::servers::MariaServer::at(admin)
+            .and_then(|server| server.existing_database(db))
+            .and_then(|db| db.remove())
+            .unwrap_or_else(|e| panic!("drop the source's MySQL database: {e:#}"));
+    }
     std::fs::remove_dir_all(sandbox).expect("remove the sandbox folder");
     let (_, stderr) = rehearse_expecting(state.path(), &["--headless"], 2);
     assert!(
