@@ -4,7 +4,7 @@
 //! The dump is the one `dump-migration-database` recorded in this journal, else the one in the
 //! dump folder with its `.json` record (taken by the other party's cutover). It is checked
 //! against the manifest (or its record's SHA-256) before anything else, so a changed byte
-//! stops the step with nothing paused or changed; so does a destination database that does not
+//! stops the step with nothing changed; so does a destination database that does not
 //! answer.
 //!
 //! RHOAM must be paused by then (step `pause-destination`, Red Hat's on every path, since only
@@ -24,7 +24,7 @@
 //! destination namespace that reads the URL from secret `system-database`: the fallback dump
 //! streams out of its pg_dump, the migration dump into its pg_restore over exec's stdin (see
 //! `infra::pgtarget`). The pod is started, and the database must answer through it, before
-//! anything is paused; it is deleted when the step ends.
+//! anything changes; it is deleted when the step ends.
 //!
 //! Resume re-check: the destination database's row counts equal the dump's.
 
@@ -252,7 +252,7 @@ async fn seed(
     started: Instant,
 ) -> Result<StepResult> {
     let shown = target.shown();
-    // Reachable before anything is paused; and what it holds, for the log.
+    // Reachable before anything changes; and what it holds, for the log.
     let occupied = target
         .occupied(record)
         .await
@@ -263,7 +263,7 @@ async fn seed(
         record.rows.len()
     ));
 
-    // The same 3scale release on both sides, before anything is paused.
+    // The same 3scale release on both sides, before anything changes.
     let destination = SchemaObjects::read(target)
         .await
         .with_context(|| format!("{shown} does not answer; nothing was changed"))?;
