@@ -311,10 +311,14 @@ impl Manifest {
 }
 
 /// Replaces `to` with `bytes` so that a crash at any moment leaves the old file or the new one
-/// whole: written into `to`'s `.partial` file (mode 0600), synced, then [`publish`]ed.
+/// whole: written into `to`'s `.partial` file (mode 0600), synced, then [`publish`]ed. A missing
+/// folder is created private (0700), as the dump folder is.
 pub fn write_whole(to: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    if let Some(folder) = to.parent() {
+        make_private_dir(folder)?;
+    }
     let partial = partial_path(to);
     let mut f = std::fs::OpenOptions::new()
         .write(true)

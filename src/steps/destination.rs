@@ -360,7 +360,6 @@ impl StepAction for Clear {
             let routes = zync_routes(&kube).await?;
             let file = ctx.config.dumps.folder.join(ROUTES_FILE);
             if !routes.is_empty() && !file.exists() {
-                artifacts::make_private_dir(&ctx.config.dumps.folder)?;
                 let text = serde_json::to_vec_pretty(&routes)?;
                 artifacts::write_whole(&file, &text)
                     .with_context(|| format!("cannot write {}", file.display()))?;

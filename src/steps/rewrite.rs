@@ -91,7 +91,6 @@ fn write_preview(
     for c in &preview.reported {
         text.push_str(&format!("  {}\n", line(c)));
     }
-    artifacts::make_private_dir(&ctx.config.dumps.folder)?;
     artifacts::write_whole(&path, text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)

@@ -209,7 +209,6 @@ impl StepAction for CheckRhoamUsers {
                 .iter()
                 .map(|u| format!("{}\t{}\n", u.id, u.username))
                 .collect();
-            artifacts::make_private_dir(&ctx.config.dumps.folder)?;
             artifacts::write_whole(&list, text.as_bytes())
                 .with_context(|| format!("cannot write {}", list.display()))?;
             let n = names.len();
