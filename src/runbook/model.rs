@@ -265,6 +265,7 @@ pub enum Action {
     PushSecrets,
     ClearFreshInstall,
     CheckRhoamUsers,
+    StartDestination,
     CheckMasterPlan,
     CheckMasterAccess,
     CheckDefaultTenant,

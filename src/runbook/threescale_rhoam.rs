@@ -1811,21 +1811,31 @@ done < /tmp/tenant-users.txt | tee {dumps}/rhoam-users-to-delete.txt"#,
         id: ids::RESTORE_DESTINATION_3SCALE,
         title: "Start 3scale at the destination",
         phase: "destination",
-        kind: StepKind::Manual,
+        kind: StepKind::Automated,
         destructive: false,
         gate: Gate::Confirm,
         owners: REDHAT_ALL,
         seed: None,
-        doc: "Gives control back to the operators: the 3scale components, the 3scale operator \
-              and RHOAM's operator go back to their recorded replica counts, and the operator \
-              reconciles the APIManager, which points at the seeded database and the restored \
-              backend Redis through RHOAM's secrets. When the APIManager is available, \
-              zync:resync:domains creates the routes for the destination hosts and \
-              backend:storage:enqueue_rewrite rebuilds backend's configuration from the seeded \
-              database. The table is silent on this step; every path's list grants Red Hat full \
+        doc: "Gives control back to the operators, once check-rhoam-users is done (RHOAM's \
+              reconciler deletes the users its RH-SSO does not know when it runs again): the \
+              3scale components (the data side first, the gateways last), the 3scale operator \
+              and RHOAM's operator go back to the counts their cutover.io/pre-migration-replicas \
+              annotations hold, each waited for until its pods are ready, and the annotation is \
+              removed. A deployment at 0 without the annotation is named and left. When the \
+              APIManager is Available, zync:resync:domains and backend:storage:enqueue_rewrite \
+              run in a system-sidekiq pod (their output in the step log), and the step waits \
+              until zync routes every host of the seeded database: each active tenant's admin \
+              and developer portal, the master portal and both gateways of every hosted \
+              product. The table is silent on this step; every path's list grants Red Hat full \
               access to the destination cluster, and the table gives \"Configuring 3scale at \
               destination cluster\" to Red Hat on every path.",
-        changes: None,
+        changes: Some(
+            "On the destination cluster: scales the deployments pause-destination stopped back \
+             to their recorded counts and removes their cutover.io/pre-migration-replicas \
+             annotations; runs `bundle exec rake zync:resync:domains` and \
+             `backend:storage:enqueue_rewrite` in a system-sidekiq pod, which create zync's \
+             routes and enqueue backend's configuration rewrite.",
+        ),
         procedure: r#"# Back to the recorded counts: components, 3scale operator, RHOAM
 resume() {  # namespace deployment
   R=$({oc.destination} -n "$1" get deployment/"$2" \
@@ -1845,7 +1855,7 @@ resume redhat-rhoam-operator rhmi-operator
   bash -c 'bundle exec rake backend:storage:enqueue_rewrite'
 {oc.destination} get routes -o custom-columns=NAME:.metadata.name,HOST:.spec.host
 {oc.destination} get pods"#,
-        action: None,
+        action: Some(Action::StartDestination),
         when: When::Always,
     },
     Step {

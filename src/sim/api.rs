@@ -491,7 +491,7 @@ async fn streaming(
     use axum::extract::ws::WebSocketUpgrade;
     let name = t.name.as_deref().unwrap_or("");
     let ns = t.namespace.as_deref().unwrap_or("");
-    let (pod, argv, targets, env) = {
+    let (pod, argv, programs, targets, env) = {
         let inner = sim.lock();
         let pod = inner
             .store
@@ -502,6 +502,7 @@ async fn streaming(
         (
             pod,
             inner.exec_rules.clone(),
+            inner.programs.clone(),
             inner.port_targets.clone(),
             env,
         )
@@ -532,9 +533,14 @@ async fn streaming(
             }
         }
         let local = argv.iter().find_map(|rule| rule.local_argv(name, &command));
+        let program = programs
+            .iter()
+            .find(|rule| rule.covers(name, &command))
+            .map(|rule| (rule.program.clone(), ns.to_string()));
         let request = super::exec::ExecRequest {
             pod: name.to_string(),
             argv: local,
+            program,
             command,
             env,
             stdin,

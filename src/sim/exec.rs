@@ -6,6 +6,7 @@
 //! channel 3 after all output, then Close 1000.
 
 use std::process::Stdio;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
@@ -16,6 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::http::Query;
+use super::program::Program;
 use super::status::ApiError;
 
 /// Maps a command in a pod onto a local process.
@@ -90,6 +92,8 @@ pub fn client_pod_rules() -> Vec<ExecRule> {
 pub struct ExecRequest {
     pub pod: String,
     pub argv: Option<Vec<String>>,
+    /// A program run in this process instead, when no local process covers the command.
+    pub(crate) program: Option<(Arc<dyn Program>, String)>,
     pub command: Vec<String>,
     /// The container's environment (its secret references resolved), given to the process.
     pub env: Vec<(String, String)>,
@@ -151,7 +155,7 @@ fn exit_status(code: Option<i32>) -> Value {
     }
 }
 
-async fn session(socket: WebSocket, request: ExecRequest) {
+async fn session(socket: WebSocket, mut request: ExecRequest) {
     let (mut sink, mut incoming) = socket.split();
     let (out, mut out_rx) = mpsc::channel::<Message>(8);
     let writer = tokio::spawn(async move {
@@ -171,8 +175,19 @@ async fn session(socket: WebSocket, request: ExecRequest) {
         3
     };
     let _ = out.send(frame(first, &[])).await;
-    let status = match request.argv.clone() {
-        None => {
+    let program = request.program.take();
+    let status = match (request.argv.clone(), program) {
+        (None, Some((program, namespace))) => {
+            let output = program.run(namespace).await;
+            if request.stdout && !output.stdout.is_empty() {
+                let _ = out.send(frame(1, output.stdout.as_bytes())).await;
+            }
+            if request.stderr && !output.stderr.is_empty() {
+                let _ = out.send(frame(2, output.stderr.as_bytes())).await;
+            }
+            exit_status(Some(output.code))
+        }
+        (None, None) => {
             let text = format!(
                 "the simulated cluster runs no {:?} in pod {}: the command is not in its allow list\n",
                 request.command, request.pod
@@ -182,7 +197,7 @@ async fn session(socket: WebSocket, request: ExecRequest) {
             }
             exit_status(Some(126))
         }
-        Some(argv) => run(&argv, &request, &out, &mut incoming).await,
+        (Some(argv), _) => run(&argv, &request, &out, &mut incoming).await,
     };
     let _ = out
         .send(frame(3, &serde_json::to_vec(&status).unwrap_or_default()))

@@ -70,6 +70,7 @@ impl SimCluster {
                 pod_deadlines: HashMap::new(),
                 rng: salt | 1,
                 exec_rules: Vec::new(),
+                programs: Vec::new(),
                 port_targets: Vec::new(),
                 velero_next: HashMap::new(),
             }),
@@ -258,6 +259,29 @@ impl SimCluster {
     /// Lets `pods/exec` run a command, mapped onto a local process.
     pub fn allow_exec(&self, rule: ExecRule) {
         self.shared.lock().exec_rules.push(rule);
+    }
+
+    /// The cluster's state, held weakly by what the cluster itself keeps (its programs).
+    pub(crate) fn weak(&self) -> std::sync::Weak<Shared> {
+        Arc::downgrade(&self.shared)
+    }
+
+    /// Lets `pods/exec` run `command` in the pods named `pod_prefix...` as a program of this
+    /// process (`sim::program`).
+    pub(crate) fn allow_program(
+        &self,
+        pod_prefix: &str,
+        command: &[&str],
+        program: Arc<dyn super::program::Program>,
+    ) {
+        self.shared
+            .lock()
+            .programs
+            .push(super::program::ProgramRule {
+                pod_prefix: pod_prefix.to_string(),
+                command: command.iter().map(|s| s.to_string()).collect(),
+                program,
+            });
     }
 
     /// Makes `pods/portforward` to `port` of the pods named `pod_prefix...` reach `target`.

@@ -148,6 +148,7 @@ pub(crate) struct Inner {
     pub pod_deadlines: HashMap<(String, String), Instant>,
     pub rng: u64,
     pub exec_rules: Vec<ExecRule>,
+    pub programs: Vec<super::program::ProgramRule>,
     pub port_targets: Vec<PortTarget>,
     /// Velero object (plural, namespace, name) → when its progress moves next.
     pub velero_next: HashMap<(&'static str, String, String), Instant>,

@@ -129,6 +129,20 @@ fn pause_operator(c: ClusterRole, ns: &'static str) -> Vec<Needed> {
     .collect()
 }
 
+/// Scaling 3scale's components at the destination and the operators in their namespaces.
+fn rhoam_deployments() -> Vec<Needed> {
+    let c = ClusterRole::Destination;
+    [
+        read_workloads(c),
+        scale_workloads(c),
+        crate::infra::kube::RHOAM_OPERATORS
+            .iter()
+            .flat_map(|(ns, _)| pause_operator(c, ns))
+            .collect(),
+    ]
+    .concat()
+}
+
 /// Reaching the data stores of a cluster: their secrets, and exec or a tunnel into
 /// the pods that run them.
 fn reach_data(c: ClusterRole) -> Vec<Needed> {
@@ -201,7 +215,9 @@ pub fn required(action: Action) -> Vec<Needed> {
         // first reads the wildcard RHOAM's APIManager serves.
         Action::RewriteRoutes => [
             reach_data(MigrationCluster),
+            read_workloads(MigrationCluster),
             vec![
+                needed(MigrationCluster, "list", "route.openshift.io", "routes"),
                 needed(Destination, "list", "apps.3scale.net", "apimanagers"),
                 scoped(
                     needed(Destination, "list", "integreatly.org", "rhmis"),
@@ -210,15 +226,7 @@ pub fn required(action: Action) -> Vec<Needed> {
             ],
         ]
         .concat(),
-        Action::PauseDestination => [
-            read_workloads(Destination),
-            scale_workloads(Destination),
-            crate::infra::kube::RHOAM_OPERATORS
-                .iter()
-                .flat_map(|(ns, _)| pause_operator(Destination, ns))
-                .collect(),
-        ]
-        .concat(),
+        Action::PauseDestination => rhoam_deployments(),
         // Both check that the destination is paused before they change its data.
         Action::SeedDestinationDatabase | Action::RestoreBackendRedis => {
             [reach_data(Destination), read_workloads(Destination)].concat()
@@ -249,6 +257,14 @@ pub fn required(action: Action) -> Vec<Needed> {
                 needed(Destination, "list", "keycloak.org", "keycloakusers"),
                 Scope::Fixed(crate::infra::kube::RHOAM_RHSSO_NAMESPACE),
             )],
+        ]
+        .concat(),
+        // Starts what the pause stopped, runs the rake tasks in a system pod (exec) and reads the
+        // seeded database for the hosts zync must route.
+        Action::StartDestination => [
+            rhoam_deployments(),
+            reach_data(Destination),
+            vec![needed(Destination, "list", "route.openshift.io", "routes")],
         ]
         .concat(),
         Action::CheckMasterPlan
@@ -317,9 +333,10 @@ fn client_pod_cluster(config: &Config, action: Action) -> Option<ClusterRole> {
         Action::RestoreSystemDatabase | Action::DumpMigrationDatabase | Action::RewriteRoutes => {
             ClusterRole::MigrationCluster
         }
-        Action::SeedDestinationDatabase | Action::PushSecrets | Action::CheckRhoamUsers => {
-            ClusterRole::Destination
-        }
+        Action::SeedDestinationDatabase
+        | Action::PushSecrets
+        | Action::CheckRhoamUsers
+        | Action::StartDestination => ClusterRole::Destination,
         _ => return None,
     };
     let has_url = config.system_database(role).is_some();

@@ -269,8 +269,8 @@ impl StepAction for Pause {
     }
 }
 
-/// The zync routes of the destination namespace.
-async fn zync_routes(kube: &KubeCluster) -> Result<Vec<Value>> {
+/// The zync routes of the cluster's namespace.
+pub(super) async fn zync_routes(kube: &KubeCluster) -> Result<Vec<Value>> {
     let (key, value) = ZYNC_ROUTE_LABEL;
     Ok(kube
         .list_custom(CustomKind::Route, None)

@@ -19,12 +19,14 @@ mod prereq;
 pub mod redisdump;
 mod registry;
 mod result;
+pub mod resync;
 pub mod rewrite;
 pub mod rhoam_users;
 pub mod rollback;
 pub mod scale;
 pub mod secrets;
 pub mod seed;
+mod start;
 pub mod stores;
 
 pub use action::{StepAction, StepFuture};

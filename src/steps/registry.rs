@@ -7,7 +7,7 @@ use super::action::StepAction;
 use super::rollback::{self, RollbackAction};
 use super::{
     convert, destination, drain, inventory, pgdump, prereq, redisdump, rewrite, rhoam_users, scale,
-    secrets, seed,
+    secrets, seed, start,
 };
 use crate::runbook::{Action, RunbookId};
 
@@ -70,6 +70,7 @@ pub fn implementation(action: Action) -> Implementation {
         Action::PushSecrets => Automated(secrets::PUSH_SECRETS),
         Action::ClearFreshInstall => Automated(destination::CLEAR),
         Action::CheckRhoamUsers => Automated(rhoam_users::CHECK_RHOAM_USERS),
+        Action::StartDestination => Automated(start::START_DESTINATION),
         Action::CheckMasterPlan => ManualForNow,
         Action::CheckMasterAccess => ManualForNow,
         Action::CheckDefaultTenant => ManualForNow,

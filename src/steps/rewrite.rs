@@ -9,6 +9,10 @@
 //! may be (the step then fails naming the columns, and nothing has changed). Before the
 //! destination's rewrite, the destination's APIManager must have the configured wildcard.
 //!
+//! After the transaction, where 3scale already runs on the database (the migration cluster after
+//! its upgrade, for the destination's rewrite), `steps::resync` runs its rake tasks and waits for
+//! zync's routes; before that (the first rewrite), the step that starts 3scale does.
+//!
 //! The database is reached by `migration_cluster.system_database_url`, else through the client
 //! pod. Resume re-check: no row of the rewritten columns names the old domain.
 
@@ -16,6 +20,7 @@ use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
 use super::pgdump::{self, system_database};
+use super::resync;
 use super::{Question, Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::infra::artifacts::{self, Report};
 use crate::infra::kube::CustomKind;
@@ -260,14 +265,20 @@ async fn rewrite(
     ctx.sink.record_fact(REWRITE_FACT, fact)?;
     figures.insert("rows".into(), json!(total));
     figures.insert("columns".into(), Value::Object(counts));
-    ctx.sink.info(
-        "zync:resync:domains in system-app re-creates the routes from the rewritten domains once \
-         3scale runs on this database",
-    );
+    let resynced = match resync_after(ctx, target).await? {
+        Ok(text) => text,
+        Err(why) => {
+            return Ok(failed(
+                ctx,
+                format!("rewrote {total} rows of {shown} (committed and verified), but {why}"),
+            ));
+        }
+    };
     Ok(StepResult::passed(
         format!(
             "rewrote {total} rows of {shown} from .{} to .{} in one transaction, verified: no \
-             old host left outside the reported columns ({} reported row(s); preview in {})",
+             old host left outside the reported columns ({} reported row(s); preview in {}); \
+             {resynced}",
             rewrite.old(),
             rewrite.new_domain(),
             preview.reported.len(),
@@ -275,6 +286,46 @@ async fn rewrite(
         ),
         figures,
     ))
+}
+
+/// After the rewrite, where 3scale already runs on this database (the migration cluster after
+/// its upgrade), its rake tasks bring zync's routes and backend's configuration along; where it
+/// does not run yet, the step that starts it runs them. Ok(Err(why)) when they ran and the
+/// routes did not come.
+async fn resync_after(
+    ctx: &StepContext,
+    target: &crate::infra::pgtarget::PgTarget,
+) -> Result<std::result::Result<String, String>> {
+    let kube = match ctx.cluster(ClusterRole::MigrationCluster).await {
+        Ok(kube) => kube,
+        Err(e) => {
+            ctx.sink.warn(format!(
+                "cannot reach the migration cluster to resync 3scale's routes ({e:#}); run \
+                 `bundle exec rake zync:resync:domains` and `backend:storage:enqueue_rewrite` in \
+                 its system-sidekiq pod once 3scale runs there"
+            ));
+            return Ok(Ok("routes not resynced (cluster unreachable)".to_string()));
+        }
+    };
+    if !resync::system_runs(&kube).await? {
+        let text = "3scale does not run on the migration cluster yet: \
+                    connect-migration-3scale runs zync:resync:domains and \
+                    backend:storage:enqueue_rewrite when it starts it";
+        ctx.sink.info(text);
+        return Ok(Ok("routes resynced when 3scale starts there".to_string()));
+    }
+    let hosts = resync::expected_hosts(target).await?;
+    Ok(match resync::resync(ctx, &kube, &hosts).await? {
+        Ok(done) => {
+            ctx.sink.record_fact(resync::RESYNC_FACT, done.fact())?;
+            Ok(format!(
+                "zync routes the {} host(s) the database names, backend's configuration \
+                 rewrite enqueued (in {})",
+                done.routed, done.pod
+            ))
+        }
+        Err(why) => Err(why),
+    })
 }
 
 impl StepAction for RewriteStep {

@@ -206,7 +206,7 @@ async fn rollback(
             // Never stopped by the migration.
             (None, None) => continue,
         };
-        let outcome = restore(&kube, &w, recorded, recorded_in, log).await;
+        let outcome = restore_workload(&kube, &w, recorded, recorded_in, log).await;
         report.workloads.push(RolledBackWorkload {
             name,
             kind: Some(w.kind.as_str().to_string()),
@@ -221,7 +221,7 @@ async fn rollback(
     Ok(report)
 }
 
-async fn restore(
+pub(super) async fn restore_workload(
     kube: &KubeCluster,
     w: &crate::infra::kube::WorkloadInfo,
     recorded: i32,

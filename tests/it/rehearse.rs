@@ -272,6 +272,7 @@ fn a_headless_rehearsal_runs_the_whole_runbook_through() {
         ("restore-backend-redis", Some("restore analytics")),
         ("push-secrets", Some("push secrets")),
         ("verify-analytics", None),
+        ("restore-destination-3scale", None),
     ] {
         let s = by_id(step);
         assert_eq!(s["outcome"], "passed", "{step}: {}", s["summary"]);
@@ -281,6 +282,15 @@ fn a_headless_rehearsal_runs_the_whole_runbook_through() {
             assert_eq!(s["confirmations"][0]["text"], gate, "{step}");
         }
     }
+    // RHOAM started on the migrated data, and zync routes its hosts: the rake tasks ran in the
+    // destination's system pod.
+    let started = by_id("restore-destination-3scale");
+    assert!(
+        started["summary"].as_str().is_some_and(|s| s
+            .contains("master.apps.rhoam.sandbox.test → system-master")
+            && s.contains("backend's configuration rewrite is enqueued")),
+        "{started}"
+    );
     let folder = std::fs::read_dir(state.path())
         .expect("state dir")
         .filter_map(|e| e.ok().map(|e| e.path()))

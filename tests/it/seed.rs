@@ -79,15 +79,15 @@ fn counts(db: &PgDatabase) -> BTreeMap<String, u64> {
 
 /// A migration on the limited path (Red Hat dumps and seeds) whose migration cluster and
 /// destination system databases are real, and whose clusters are simulated.
-struct Env {
-    m: Migration,
-    migration_db: PgDatabase,
-    destination_db: PgDatabase,
+pub(crate) struct Env {
+    pub(crate) m: Migration,
+    pub(crate) migration_db: PgDatabase,
+    pub(crate) destination_db: PgDatabase,
 }
 
 /// How the steps reach the two databases.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Reach {
+pub(crate) enum Reach {
     /// By the URLs in the config.
     Url,
     /// Through the client pod: the config names no URL, the clusters' `system-database`
@@ -107,19 +107,24 @@ fn with_password(url: &str) -> String {
     format!("{scheme}://{user}:{POD_URL_PASSWORD}@{host}")
 }
 
-/// Points `system-database`/`URL` of `ns` at `url`, and lets the client pod's psql, pg_dump
-/// and pg_restore run here (with the pod's environment, so with that URL).
-fn serve_through_pod(cluster: &SimCluster, ns: &str, url: &str) {
+/// Makes secret `name` of `ns` hold `key` = `value` only.
+pub(crate) fn set_secret(cluster: &SimCluster, ns: &str, name: &str, key: &str, value: &str) {
     use base64::Engine;
     cluster
         .apply_object(serde_json::json!({
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "system-database", "namespace": ns},
+            "metadata": {"name": name, "namespace": ns},
             "type": "Opaque",
-            "data": {"URL": base64::engine::general_purpose::STANDARD.encode(with_password(url))},
+            "data": {key: base64::engine::general_purpose::STANDARD.encode(value)},
         }))
-        .expect("apply the system-database secret");
+        .unwrap_or_else(|e| panic!("apply secret {ns}/{name}: {e:#}"));
+}
+
+/// Points `system-database`/`URL` of `ns` at `url`, and lets the client pod's psql, pg_dump
+/// and pg_restore run here (with the pod's environment, so with that URL).
+fn serve_through_pod(cluster: &SimCluster, ns: &str, url: &str) {
+    set_secret(cluster, ns, "system-database", "URL", &with_password(url));
     for rule in cutover::sim::client_pod_rules() {
         cluster.allow_exec(rule);
     }
@@ -130,7 +135,7 @@ impl Env {
         Env::reached(name, Reach::Url)
     }
 
-    fn reached(name: &str, reach: Reach) -> Env {
+    pub(crate) fn reached(name: &str, reach: Reach) -> Env {
         Env::reached_with(name, reach, porta_schema::source_release())
     }
 
@@ -191,7 +196,7 @@ impl Env {
         env
     }
 
-    fn destination(&self) -> &SimCluster {
+    pub(crate) fn destination(&self) -> &SimCluster {
         &self
             .m
             .clusters
@@ -201,7 +206,7 @@ impl Env {
     }
 
     /// Every deployment the step pauses: (namespace, name, replicas at install).
-    fn all_deployments(&self) -> Vec<(String, String, i32)> {
+    pub(crate) fn all_deployments(&self) -> Vec<(String, String, i32)> {
         let mut all: Vec<(String, String, i32)> = DESTINATION_OPERATORS
             .iter()
             .map(|(ns, name)| (ns.to_string(), name.to_string(), OPERATOR_REPLICAS))
@@ -216,13 +221,13 @@ impl Env {
         all
     }
 
-    fn deployment(&self, ns: &str, name: &str) -> Value {
+    pub(crate) fn deployment(&self, ns: &str, name: &str) -> Value {
         self.destination()
             .get_object(DEPLOYMENT, "Deployment", ns, name)
             .unwrap_or_else(|| panic!("no Deployment {ns}/{name}"))
     }
 
-    fn running_pods(&self, ns: &str, name: &str) -> usize {
+    pub(crate) fn running_pods(&self, ns: &str, name: &str) -> usize {
         self.destination()
             .list_objects("v1", "Pod", Some(ns), Some(&format!("deployment={name}")))
             .iter()
@@ -230,19 +235,19 @@ impl Env {
             .count()
     }
 
-    fn pods(&self, ns: &str, name: &str) -> usize {
+    pub(crate) fn pods(&self, ns: &str, name: &str) -> usize {
         self.destination()
             .list_objects("v1", "Pod", Some(ns), Some(&format!("deployment={name}")))
             .len()
     }
 
-    fn dumps(&self) -> PathBuf {
+    pub(crate) fn dumps(&self) -> PathBuf {
         self.m.dir.path().join("dumps")
     }
 
     /// Runs `dump-migration-database` with the steps before it skipped, then
     /// `pause-destination`.
-    fn dump(&self) -> PathBuf {
+    pub(crate) fn dump(&self) -> PathBuf {
         let dump = self.dump_only();
         self.m
             .run_confirmed(PAUSE, "pause destination")
@@ -264,7 +269,7 @@ impl Env {
         self.dumps().join("migration-system-database.dump")
     }
 
-    fn seed(&self) -> Run {
+    pub(crate) fn seed(&self) -> Run {
         self.m.run_confirmed(SEED, GATE)
     }
 
@@ -276,7 +281,7 @@ impl Env {
             .collect()
     }
 
-    fn fact_of(&self, step: &str, key: &str) -> Option<Value> {
+    pub(crate) fn fact_of(&self, step: &str, key: &str) -> Option<Value> {
         let (entries, _) = self.m.journal();
         events(&entries, "step-fact", step)
             .into_iter()

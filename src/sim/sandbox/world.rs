@@ -22,6 +22,7 @@ use crate::sim::installation::{
     ExternalStores, InternalDatabases, destination_objects, source_objects,
 };
 use crate::sim::kubeconfig::write_kubeconfig;
+use crate::sim::rake;
 use crate::sim::seed;
 use crate::sim::seed::workers::{self, Worker};
 use crate::sim::server::SimCluster;
@@ -311,6 +312,9 @@ impl Sandbox {
         for rule in client_pod_rules() {
             destination.allow_exec(rule);
         }
+        // 3scale's rake tasks in system's pods, wherever 3scale runs on migrated data.
+        rake::allow_rake(&migration);
+        rake::allow_rake(&destination);
         wire_source_pods(
             &source,
             src_backend,
