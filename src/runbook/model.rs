@@ -257,6 +257,7 @@ pub enum Action {
     ConvertSystemDatabase,
     RestoreSystemDatabase,
     RewriteRoutes,
+    ConnectMigration3scale,
     DumpMigrationDatabase,
     PauseDestination,
     SeedDestinationDatabase,

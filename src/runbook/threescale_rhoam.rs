@@ -1253,23 +1253,35 @@ psql "$MIGRATION_SYSTEM_DATABASE_URL" -Atc "SELECT domain, self_domain FROM acco
         id: ids::CONNECT_MIGRATION_3SCALE,
         title: "Connect 3scale on the migration cluster to the data",
         phase: "migration-cluster",
-        kind: StepKind::Manual,
+        kind: StepKind::Automated,
         destructive: false,
         gate: Gate::Confirm,
         owners: MIGRATION_WORK,
         seed: Some("Connecting the system database and empty redis instance to migration"),
         doc: "Starts 3scale of the source version on the migration cluster against the \
-              restored system database and the empty Redis. The source secrets the data depends \
-              on (system-seed, system-app, system-master-apicast, ...) are restored first, as \
-              the official restore procedure does, then system-database, backend-redis and \
-              system-redis are created for the migration AWS account and the APIManager is \
-              created with the migration wildcard domain and those components external. Once \
-              it is available, zync:resync:domains recreates the routes for the rewritten \
-              domains and backend:storage:enqueue_rewrite rebuilds backend's copy of the \
-              configuration. system-environment and backend-listener are not restored: they \
-              carry the source's domain, and the operator creates them from the APIManager; \
-              system-smtp is left out so the migration cluster cannot mail real users.",
-        changes: None,
+              restored system database and the empty Redis. The connection secrets \
+              system-database, backend-redis and system-redis (the migration AWS account's \
+              stores, made when it was connected) must be there: a missing one stops the step \
+              before anything changes, naming the command that makes it. The source secrets the \
+              data depends on (system-seed, system-app, system-master-apicast, \
+              backend-internal-api, system-events-hook, system-recaptcha, zync) and the \
+              apicast-environment configmap are applied from the verified, decrypted secrets \
+              dump, as the official restore procedure does; then the APIManager is created with \
+              the migration wildcard domain, those components external, and the source's \
+              tenant name and file storage. Once it is Available, zync:resync:domains recreates \
+              the routes for the rewritten domains and backend:storage:enqueue_rewrite rebuilds \
+              backend's copy of the configuration, and the step waits until zync routes every \
+              host of the database. system-environment and backend-listener are not restored: \
+              they carry the source's domain, and the operator creates them from the \
+              APIManager; system-smtp is left out so the migration cluster cannot mail real \
+              users.",
+        changes: Some(
+            "On the migration cluster: applies the source's secrets system-seed, system-app, \
+             system-master-apicast, backend-internal-api, system-events-hook, system-recaptcha \
+             and zync and configmap apicast-environment; creates APIManager 3scale; runs `bundle \
+             exec rake zync:resync:domains` and `backend:storage:enqueue_rewrite` in a \
+             system-sidekiq pod.",
+        ),
         procedure: concat!(
             source_kind!(),
             r#"# Source secrets the data depends on (decrypted with this party's age identity)
@@ -1314,7 +1326,7 @@ SK=$({oc.migration_cluster} get pods -l $POD_LABEL=system-sidekiq -o name | head
 {oc.migration_cluster} get routes -o custom-columns=NAME:.metadata.name,HOST:.spec.host
 curl -sS -o /dev/null -D - https://master.{migration_cluster.wildcard_domain}/p/login | head -n1"#
         ),
-        action: None,
+        action: Some(Action::ConnectMigration3scale),
         when: When::Always,
     },
     Step {

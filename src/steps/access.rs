@@ -226,6 +226,23 @@ pub fn required(action: Action) -> Vec<Needed> {
             ],
         ]
         .concat(),
+        // Applies the source's secrets and configmap, creates the APIManager, runs the rake
+        // tasks in a system pod and reads the database for the hosts zync must route.
+        Action::ConnectMigration3scale => [
+            reach_data(MigrationCluster),
+            read_workloads(MigrationCluster),
+            vec![
+                needed(MigrationCluster, "patch", "", "secrets"),
+                needed(MigrationCluster, "create", "", "secrets"),
+                needed(MigrationCluster, "get", "", "configmaps"),
+                needed(MigrationCluster, "patch", "", "configmaps"),
+                needed(MigrationCluster, "create", "", "configmaps"),
+                needed(MigrationCluster, "list", "apps.3scale.net", "apimanagers"),
+                needed(MigrationCluster, "create", "apps.3scale.net", "apimanagers"),
+                needed(MigrationCluster, "list", "route.openshift.io", "routes"),
+            ],
+        ]
+        .concat(),
         Action::PauseDestination => rhoam_deployments(),
         // Both check that the destination is paused before they change its data.
         Action::SeedDestinationDatabase | Action::RestoreBackendRedis => {
@@ -330,9 +347,10 @@ pub fn needed_by_me(config: &Config, own_actions: &[Action]) -> BTreeSet<Needed>
 /// system database it works on, when the config gives no URL of it.
 fn client_pod_cluster(config: &Config, action: Action) -> Option<ClusterRole> {
     let role = match action {
-        Action::RestoreSystemDatabase | Action::DumpMigrationDatabase | Action::RewriteRoutes => {
-            ClusterRole::MigrationCluster
-        }
+        Action::RestoreSystemDatabase
+        | Action::DumpMigrationDatabase
+        | Action::RewriteRoutes
+        | Action::ConnectMigration3scale => ClusterRole::MigrationCluster,
         Action::SeedDestinationDatabase
         | Action::PushSecrets
         | Action::CheckRhoamUsers

@@ -9,6 +9,7 @@
 pub mod access;
 mod action;
 mod backend_route;
+mod connect;
 mod context;
 pub mod convert;
 pub mod destination;

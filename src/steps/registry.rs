@@ -6,7 +6,7 @@
 use super::action::StepAction;
 use super::rollback::{self, RollbackAction};
 use super::{
-    convert, destination, drain, inventory, pgdump, prereq, redisdump, rewrite, rhoam_users, scale,
+    connect, convert, destination, drain, inventory, pgdump, prereq, redisdump, rewrite, rhoam_users, scale,
     secrets, seed, start,
 };
 use crate::runbook::{Action, RunbookId};
@@ -62,6 +62,7 @@ pub fn implementation(action: Action) -> Implementation {
         Action::ConvertSystemDatabase => Automated(convert::CONVERT),
         Action::RestoreSystemDatabase => Automated(pgdump::RESTORE_SYSTEM),
         Action::RewriteRoutes => Automated(rewrite::REWRITE),
+        Action::ConnectMigration3scale => Automated(connect::CONNECT_MIGRATION),
         Action::DumpMigrationDatabase => Automated(pgdump::DUMP_MIGRATION),
         Action::PauseDestination => Automated(destination::PAUSE),
         Action::SeedDestinationDatabase => Automated(seed::SEED),

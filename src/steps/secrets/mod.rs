@@ -55,6 +55,7 @@
 mod dump;
 mod objects;
 mod push;
+mod restore;
 mod tokens;
 
 pub(super) use dump::DUMP_SECRETS;
@@ -63,3 +64,4 @@ pub use objects::{
     PUSH_FACT, PUSHED, RHOAM_COPIES, RHOAM_OPERATOR_NAMESPACE, SECRETS,
 };
 pub(super) use push::PUSH_SECRETS;
+pub use restore::{Dumped, RESTORED_CONFIGMAPS, RESTORED_SECRETS, dumped};

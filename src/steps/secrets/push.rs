@@ -173,7 +173,7 @@ fn read_source(
     Ok(out)
 }
 
-fn identity_path(ctx: &StepContext) -> Result<&Path> {
+pub(super) fn identity_path(ctx: &StepContext) -> Result<&Path> {
     ctx.config.dumps.age_identity.as_deref().ok_or_else(|| {
         bad_input(
             "dumps.age_identity is not set: the secrets dump can only be read with your age \
@@ -423,6 +423,35 @@ async fn export_missing(
     Ok(Ok(()))
 }
 
+/// Checks every file of the secrets dump against the manifest; Ok(Err(what)) when one differs.
+pub(super) async fn verify_folder(
+    ctx: &StepContext,
+    manifest: &Manifest,
+) -> Result<std::result::Result<(), String>> {
+    let folder = &ctx.config.dumps.folder;
+    let files: Vec<String> = manifest
+        .artifacts
+        .iter()
+        .filter(|a| a.file.starts_with(&format!("{FOLDER}/")))
+        .map(|a| a.file.clone())
+        .collect();
+    ctx.sink.info(format!(
+        "checking the {} files of the secrets dump against {}",
+        files.len(),
+        artifacts::MANIFEST
+    ));
+    let sink = ctx.sink.clone();
+    let log = move |line: String| sink.info(line);
+    let progress = |_: u64, _: Option<u64>, _: &'static str| {};
+    let report = Report {
+        progress: &progress,
+        log: &log,
+    };
+    Ok(artifacts::verify(folder, &files, &report)
+        .await
+        .map_err(|e| format!("{e:#}")))
+}
+
 /// The verified dump's files and the decrypted source secrets; Err is the step's result. Without
 /// a dump, `offer_export` offers to export the source first (never in a re-check).
 async fn verified_source(
@@ -448,26 +477,7 @@ async fn verified_source(
             Err(result) => return Ok(Err(result)),
         }
     };
-    let files: Vec<String> = manifest
-        .artifacts
-        .iter()
-        .filter(|a| a.file.starts_with(&format!("{FOLDER}/")))
-        .map(|a| a.file.clone())
-        .collect();
-    ctx.sink.info(format!(
-        "checking the {} files of the secrets dump against {}",
-        files.len(),
-        artifacts::MANIFEST
-    ));
-    let sink = ctx.sink.clone();
-    let log = move |line: String| sink.info(line);
-    let progress = |_: u64, _: Option<u64>, _: &'static str| {};
-    let report = Report {
-        progress: &progress,
-        log: &log,
-    };
-    if let Err(e) = artifacts::verify(folder, &files, &report).await {
-        let text = format!("{e:#}");
+    if let Err(text) = verify_folder(ctx, &manifest).await? {
         ctx.sink.error(&text);
         return Ok(Err(StepResult::failed(text, Map::new())));
     }
