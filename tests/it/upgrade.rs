@@ -321,3 +321,31 @@ fn install_source_3scale_passes_on_the_source_s_version_and_fails_naming_both_ot
         "{summary}"
     );
 }
+
+#[test]
+fn olm_objects_are_refused_as_their_crd_schemas_refuse_them() {
+    let m = migration("olmschema", None, "2.14", CHECK);
+    let mut sub = subscription(&m);
+    sub["spec"]["installPlanApproval"] = "manual".into();
+    let err = cluster(&m)
+        .apply_object(sub)
+        .expect_err("a lowercase approval is refused");
+    assert!(
+        format!("{err:#}").contains(
+            "spec.installPlanApproval: Unsupported value: \"manual\": supported values: \
+             \"Automatic\", \"Manual\""
+        ),
+        "{err:#}"
+    );
+    let mut plan = object(&m, OLM, "InstallPlan", "install-7bz4d").expect("the first plan");
+    if let Some(spec) = plan["spec"].as_object_mut() {
+        spec.remove("clusterServiceVersionNames");
+    }
+    let err = cluster(&m)
+        .apply_object(plan)
+        .expect_err("a plan without CSVs is refused");
+    assert!(
+        format!("{err:#}").contains("spec.clusterServiceVersionNames: Required value"),
+        "{err:#}"
+    );
+}
