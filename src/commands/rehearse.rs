@@ -10,18 +10,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use futures::future::BoxFuture;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::rehearsals::{self, Rehearsal};
 use crate::config::Config;
-use crate::engine::StandIn;
 use crate::error::{ExitCode, bad_input, exit_code_of};
 use crate::headless::{self, HeadlessOptions};
 use crate::journal::{Identity, Lock};
-use crate::runbook::{StepId, ids};
 use crate::sim::sandbox::{self, Sandbox, SandboxOptions};
-use crate::sim::seed::porta_schema;
 use crate::tui::TuiOptions;
 use crate::{errln, outln};
 use std::io::IsTerminal;
@@ -114,7 +110,7 @@ pub async fn run(options: RehearseOptions) -> Result<ExitCode> {
             theme: options.theme,
             read_only: false,
             rehearsal: Some(again.clone()),
-            stand_in: Some(stand_in(&sandbox)),
+            stand_in: None,
         };
         crate::tui::run(config, tui).await?
     } else {
@@ -124,7 +120,7 @@ pub async fn run(options: RehearseOptions) -> Result<ExitCode> {
             confirms: Vec::new(),
             skips: Vec::new(),
             auto_confirm_as: Some(REHEARSAL_OPERATOR.to_string()),
-            stand_in: Some(stand_in(&sandbox)),
+            stand_in: None,
         };
         headless::run(config, run).await?
     };
@@ -354,45 +350,6 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     })?;
     p.canonicalize()
         .with_context(|| format!("cannot resolve the state folder {}", p.display()))
-}
-
-/// What the people who do the manual steps would have done to the sandbox, done when the step
-/// is confirmed: the only one whose effect later steps check is the upgrade of 3scale on the
-/// migration cluster (its system database goes through porta's migrations to RHOAM's release,
-/// which the seed's schema-version gate requires).
-struct SandboxHands {
-    migration_database: String,
-}
-
-fn stand_in(sandbox: &Sandbox) -> std::sync::Arc<dyn StandIn> {
-    std::sync::Arc::new(SandboxHands {
-        migration_database: sandbox.stores.migration_system_database.clone(),
-    })
-}
-
-impl StandIn for SandboxHands {
-    fn done(&self, step: StepId) -> BoxFuture<'_, anyhow::Result<Option<String>>> {
-        Box::pin(async move {
-            if step != ids::UPGRADE_3SCALE {
-                return Ok(None);
-            }
-            let to = porta_schema::destination_release();
-            let hops = porta_schema::upgrade_postgres(&self.migration_database, to).await?;
-            Ok(Some(if hops.len() < 2 {
-                format!(
-                    "the sandbox's migration cluster already runs 3scale {}",
-                    to.name
-                )
-            } else {
-                format!(
-                    "the sandbox upgraded the migration cluster's system database to 3scale {} \
-                     ({}: porta's migrations, triggers and procedures of each release)",
-                    to.name,
-                    hops.join(" → ")
-                )
-            }))
-        })
-    }
 }
 
 #[cfg(test)]

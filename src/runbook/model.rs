@@ -256,6 +256,8 @@ pub enum Action {
     DumpSecrets,
     ConvertSystemDatabase,
     RestoreSystemDatabase,
+    CheckSourceThreescale,
+    UpgradeThreescale,
     RewriteRoutes,
     ConnectMigration3scale,
     DumpMigrationDatabase,

@@ -983,9 +983,9 @@ export MIGRATION_DB_PASSWORD=$(aws secretsmanager get-secret-value --secret-id \
         id: ids::INSTALL_SOURCE_3SCALE,
         title: "Install the source 3scale version on the migration cluster",
         phase: "migration-cluster",
-        kind: StepKind::Manual,
+        kind: StepKind::Check,
         destructive: false,
-        gate: Gate::Confirm,
+        gate: Gate::None,
         owners: MIGRATION_WORK,
         seed: None,
         doc: "Installs the 3scale operator on the migration cluster at exactly the source's \
@@ -994,7 +994,12 @@ export MIGRATION_DB_PASSWORD=$(aws secretsmanager get-secret-value --secret-id \
               database is restored. The table is silent on this step (the common-steps list \
               names it); the owner follows whoever owns the migration cluster in the table \
               (\"Creation of migration cluster\"), and the seed's no-access list gives all \
-              migration-cluster work to the customer.",
+              migration-cluster work to the customer. The installation is done by the \
+              procedure; cutover checks it: the installed 3scale-operator CSV (the \
+              Subscription's installedCSV, phase Succeeded) ships the source's 3scale minor as \
+              the inventory recorded it, and an APIManager, when there is one already, carries \
+              that version in apps.3scale.net/apimanager-threescale-version. A mismatch fails \
+              naming both versions.",
         changes: None,
         procedure: r#"# The source's channel and CSV, e.g. threescale-2.14 / 3scale-operator.v0.11.x
 {oc.source} get csv,subscription | grep -i 3scale
@@ -1025,7 +1030,7 @@ EOF
 {oc.migration_cluster} patch installplan/"$INSTALL_PLAN" --type merge \
   -p '{"spec":{"approved":true}}'
 {oc.migration_cluster} get csv -w"#,
-        action: None,
+        action: Some(Action::CheckSourceThreescale),
         when: When::Always,
     },
     Step {
@@ -1333,9 +1338,9 @@ curl -sS -o /dev/null -D - https://master.{migration_cluster.wildcard_domain}/p/
         id: ids::UPGRADE_3SCALE,
         title: "Upgrade 3scale to the RHOAM-matching version",
         phase: "migration-cluster",
-        kind: StepKind::Manual,
-        destructive: false,
-        gate: Gate::Confirm,
+        kind: StepKind::Automated,
+        destructive: true,
+        gate: Gate::Typed("upgrade 3scale"),
         owners: MIGRATION_WORK,
         seed: Some("Going through 3scale"),
         doc: "Upgrades 3scale on the migration cluster from the source version to the version \
@@ -1346,9 +1351,26 @@ curl -sS -o /dev/null -D - https://master.{migration_cluster.wildcard_domain}/p/
               ... upgrading 3scale from source version to destination matching version\". \
               Hops have their own requirements: 2.15 replaces DeploymentConfigs by Deployments, \
               2.16 needs external system database and Redis (already so here) at supported \
-              versions and refuses to skip a minor. At the end the writers are stopped so the \
-              database stays as the next rewrite and dump see it.",
-        changes: None,
+              versions and refuses to skip a minor. cutover does each hop from what the \
+              migration cluster shows (the source's version from the inventory, the target \
+              from the destination's): it patches the 3scale Subscription's channel to \
+              threescale-2.(N+1), approves the InstallPlan only when it installs the next \
+              3scale-operator.v0.* (any other is refused and named), waits for that CSV to \
+              succeed, for the APIManager's apps.3scale.net/threescale-operator-version and \
+              apps.3scale.net/apimanager-threescale-version annotations to move, for Available \
+              (and from 2.15 Preflights) to be True, for the system-app-pre and system-app-post \
+              Jobs of the hop to complete, and after the 2.15 hop for no DeploymentConfig to be \
+              left. A condition that turns False (Preflights refusing a hop, a failed hook Job) \
+              stops the step with the operator's message; a hop already done is not done again, \
+              a hop half done is continued. Each wait is bounded and named when it runs out. \
+              The writers are then stopped by the procedure's last command, so the database \
+              stays as the next rewrite and dump see it.",
+        changes: Some(
+            "On the migration cluster, per hop: the 3scale Subscription's spec.channel and the \
+             approval of its InstallPlan. The operator then migrates the system database to the \
+             next release (system-app-pre's db:migrate), and at 2.15 replaces the \
+             DeploymentConfigs by Deployments; there is no way back to the older release.",
+        ),
         procedure: r#"# The target: the 3scale version RHOAM runs at the destination
 {oc.destination} -n redhat-rhoam-3scale-operator get csv | grep -i 3scale
 # One hop: move the subscription to the next minor channel, never skipping one
@@ -1367,7 +1389,7 @@ SUB=$({oc.migration_cluster} get subscription -o name | grep 3scale)
 {oc.migration_cluster} get apimanager/3scale -o yaml > {dumps}/migration-apimanager-upgraded.yaml
 {oc.migration_cluster} patch apimanager/3scale --type merge -p '{"spec":{"system":{"appSpec":
   {"replicas":0},"sidekiqSpec":{"replicas":0}},"zync":{"queSpec":{"replicas":0}}}}'"#,
-        action: None,
+        action: Some(Action::UpgradeThreescale),
         when: When::Always,
     },
     Step {

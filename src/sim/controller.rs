@@ -22,6 +22,8 @@ const SYNC_TICK: Duration = Duration::from_millis(100);
 pub async fn run(sim: Arc<Shared>) {
     loop {
         reconcile(&sim);
+        super::olm::reconcile(&sim);
+        super::threescale_operator::reconcile(&sim);
         let wait = next_wait(&sim);
         tokio::select! {
             _ = sim.kick.notified() => {}
@@ -39,6 +41,7 @@ fn next_wait(sim: &Shared) -> Duration {
         .pod_deadlines
         .values()
         .chain(inner.velero_next.values())
+        .chain(inner.olm_next.values())
         .min()
         .map(|t| t.saturating_duration_since(now));
     let mut wait = due.unwrap_or(IDLE_TICK).min(IDLE_TICK);

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use super::exec::ExecRule;
 use super::persist::{self, Persist};
 use super::portforward::PortTarget;
-use super::state::{ClusterSpec, Denial, Inner, Shared, ensure_namespace};
+use super::state::{ClusterSpec, Denial, Inner, Shared, SystemAppPre, ensure_namespace};
 use super::{api, catalog, controller, selector, store, validate};
 use crate::error::bad_input;
 
@@ -73,6 +73,9 @@ impl SimCluster {
                 programs: Vec::new(),
                 port_targets: Vec::new(),
                 velero_next: HashMap::new(),
+                olm_next: HashMap::new(),
+                system_app_pre: None,
+                hooks_running: Default::default(),
             }),
             kick: Notify::new(),
             shutdown: shutdown_rx.clone(),
@@ -291,6 +294,13 @@ impl SimCluster {
             port,
             target,
         });
+    }
+
+    /// Wires what the 3scale operator's `system-app-pre` Job does at an upgrade (see
+    /// [`SystemAppPre`]); without it the Job completes with no effect. Not kept with the objects:
+    /// whoever starts the cluster wires it again.
+    pub fn on_system_app_pre(&self, effect: SystemAppPre) {
+        self.shared.lock().system_app_pre = Some(effect);
     }
 
     pub fn clear_denials(&self) {

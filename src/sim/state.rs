@@ -37,6 +37,9 @@ pub struct ClusterSpec {
     pub without_groups: Vec<String>,
     /// How long each of the five progress steps of a Velero Backup or Restore takes.
     pub velero_step: Duration,
+    /// How long each move of OLM and of the 3scale operator takes (`olm`, `threescale_operator`):
+    /// an InstallPlan's or a CSV's next phase, the operator's next stage of an upgrade.
+    pub olm_step: Duration,
     /// Where Velero backups go; clusters given the same handle share buckets, so a backup
     /// taken on one can be restored on another.
     pub object_storage: ObjectStorage,
@@ -57,6 +60,7 @@ impl ClusterSpec {
             pod_stop_delay: Duration::from_millis(200),
             without_groups: Vec::new(),
             velero_step: Duration::from_millis(100),
+            olm_step: Duration::from_millis(100),
             object_storage: ObjectStorage::default(),
             port: None,
             state_file: None,
@@ -152,7 +156,21 @@ pub(crate) struct Inner {
     pub port_targets: Vec<PortTarget>,
     /// Velero object (plural, namespace, name) → when its progress moves next.
     pub velero_next: HashMap<(&'static str, String, String), Instant>,
+    /// OLM or 3scale operator object (plural, namespace, name) → when it moves next.
+    pub olm_next: HashMap<(&'static str, String, String), Instant>,
+    /// What the 3scale operator's `system-app-pre` Job does to the system database at an
+    /// upgrade, when whoever started the cluster wired it (see `SimCluster::on_system_app_pre`).
+    pub system_app_pre: Option<SystemAppPre>,
+    /// The `system-app-pre` Jobs (namespace, uid) whose effect runs now.
+    pub hooks_running: std::collections::HashSet<(String, String)>,
 }
+
+/// The effect of one upgrade's `system-app-pre` Job (`rake boot openshift:deploy`, whose
+/// `db:migrate` moves the system database to the release): given the release (`2.15`), done
+/// when the future ends; an error fails the Job with that message.
+pub type SystemAppPre = std::sync::Arc<
+    dyn Fn(&'static str) -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync,
+>;
 
 impl Inner {
     pub fn denied(

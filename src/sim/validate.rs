@@ -33,6 +33,9 @@ pub fn validate(rt: &'static ResourceType, mut obj: Value) -> Result<Value, ApiE
         "PersistentVolumeClaim" => typed::<PersistentVolumeClaim>(rt, &name, &obj)?,
         _ => {}
     }
+    if rt.group == "operators.coreos.com" {
+        olm_schema(rt, &name, &obj)?;
+    }
     if rt.is_workload() {
         replicas_not_negative(rt, rt.kind, &name, obj.pointer("/spec/replicas"))?;
     }
@@ -64,6 +67,54 @@ pub fn replicas_not_negative(
                 &format!("Invalid value: {v}: must be an integer"),
             )),
         },
+    }
+}
+
+/// What OLM's CRD schemas (operator-framework/api `crds/operators.coreos.com_subscriptions.yaml`,
+/// `_installplans.yaml`) require of a Subscription's and an InstallPlan's spec: the required
+/// fields, and the approval enum.
+fn olm_schema(rt: &'static ResourceType, name: &str, obj: &Value) -> Result<(), ApiError> {
+    let (required, approval): (&[&str], &str) = match rt.kind {
+        "Subscription" => (
+            &["name", "source", "sourceNamespace"],
+            "installPlanApproval",
+        ),
+        "InstallPlan" => (
+            &["approval", "approved", "clusterServiceVersionNames"],
+            "approval",
+        ),
+        _ => return Ok(()),
+    };
+    let Some(spec) = obj.get("spec") else {
+        return Err(ApiError::invalid(
+            rt,
+            rt.kind,
+            name,
+            "spec",
+            "Required value",
+        ));
+    };
+    for field in required {
+        if spec.get(*field).is_none_or(Value::is_null) {
+            return Err(ApiError::invalid(
+                rt,
+                rt.kind,
+                name,
+                &format!("spec.{field}"),
+                "Required value",
+            ));
+        }
+    }
+    match spec.get(approval) {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(s)) if s == "Automatic" || s == "Manual" => Ok(()),
+        Some(other) => Err(ApiError::invalid(
+            rt,
+            rt.kind,
+            name,
+            &format!("spec.{approval}"),
+            &format!("Unsupported value: {other}: supported values: \"Automatic\", \"Manual\""),
+        )),
     }
 }
 

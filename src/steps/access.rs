@@ -154,6 +154,15 @@ fn reach_data(c: ClusterRole) -> Vec<Needed> {
     ]
 }
 
+/// Reading how OLM installed the 3scale operator and what the APIManager says.
+fn read_threescale_install(c: ClusterRole) -> Vec<Needed> {
+    vec![
+        needed(c, "list", "operators.coreos.com", "subscriptions"),
+        needed(c, "get", "operators.coreos.com", "clusterserviceversions"),
+        needed(c, "list", "apps.3scale.net", "apimanagers"),
+    ]
+}
+
 fn velero(c: ClusterRole, verbs: &[&'static str], resource: &'static str) -> Vec<Needed> {
     verbs
         .iter()
@@ -211,6 +220,46 @@ pub fn required(action: Action) -> Vec<Needed> {
         Action::ConvertSystemDatabase
         | Action::RestoreSystemDatabase
         | Action::DumpMigrationDatabase => reach_data(MigrationCluster),
+        Action::CheckSourceThreescale => read_threescale_install(MigrationCluster),
+        Action::UpgradeThreescale => [
+            read_threescale_install(MigrationCluster),
+            vec![
+                needed(
+                    MigrationCluster,
+                    "patch",
+                    "operators.coreos.com",
+                    "subscriptions",
+                ),
+                needed(
+                    MigrationCluster,
+                    "get",
+                    "operators.coreos.com",
+                    "installplans",
+                ),
+                needed(
+                    MigrationCluster,
+                    "list",
+                    "operators.coreos.com",
+                    "installplans",
+                ),
+                needed(
+                    MigrationCluster,
+                    "patch",
+                    "operators.coreos.com",
+                    "installplans",
+                ),
+                needed(MigrationCluster, "list", "batch", "jobs"),
+                needed(MigrationCluster, "list", "apps", "deployments"),
+                needed(
+                    MigrationCluster,
+                    "list",
+                    "apps.openshift.io",
+                    "deploymentconfigs",
+                ),
+                needed(Destination, "list", "apps.3scale.net", "apimanagers"),
+            ],
+        ]
+        .concat(),
         // Both route rewrites change the database on the migration cluster; the destination's
         // first reads the wildcard RHOAM's APIManager serves.
         Action::RewriteRoutes => [
@@ -318,12 +367,16 @@ pub fn required(action: Action) -> Vec<Needed> {
     }
 }
 
-/// The cluster whose workloads `action` scales, if it scales any: where the live pods panel
-/// looks while the action runs. Read from `required`, so the two cannot disagree.
+/// The cluster whose workloads `action` scales, or whose operator it has roll them (an
+/// upgrade: it moves the 3scale Subscription), if any: where the live pods panel looks while the
+/// action runs. Read from `required`, so the two cannot disagree.
 pub fn scaled_cluster(action: Action) -> Option<ClusterRole> {
     required(action)
         .into_iter()
-        .find(|n| n.resource == "deployments" && n.subresource == Some("scale"))
+        .find(|n| {
+            (n.resource == "deployments" && n.subresource == Some("scale"))
+                || (n.resource == "subscriptions" && n.verb == "patch")
+        })
         .map(|n| n.cluster)
 }
 
@@ -537,6 +590,10 @@ mod tests {
         assert_eq!(
             scaled_cluster(Action::PauseDestination),
             Some(ClusterRole::Destination)
+        );
+        assert_eq!(
+            scaled_cluster(Action::UpgradeThreescale),
+            Some(ClusterRole::MigrationCluster)
         );
         assert_eq!(scaled_cluster(Action::SeedDestinationDatabase), None);
         assert_eq!(scaled_cluster(Action::DumpRedis), None);

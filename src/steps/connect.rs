@@ -197,8 +197,9 @@ impl StepAction for Connect {
                         .with_context(|| format!("the dump's configmap {name} is not one"))?;
                     kube.apply_configmap(None, &cm).await?;
                 }
-                ctx.sink
-                    .info(format!("applied the source's {kind} {name} (values not shown)"));
+                ctx.sink.info(format!(
+                    "applied the source's {kind} {name} (values not shown)"
+                ));
                 applied.push(format!("{kind}/{name}"));
             }
             if !dump.absent.is_empty() {

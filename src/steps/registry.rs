@@ -6,8 +6,8 @@
 use super::action::StepAction;
 use super::rollback::{self, RollbackAction};
 use super::{
-    connect, convert, destination, drain, inventory, pgdump, prereq, redisdump, rewrite, rhoam_users, scale,
-    secrets, seed, start,
+    connect, convert, destination, drain, inventory, pgdump, prereq, redisdump, rewrite,
+    rhoam_users, scale, secrets, seed, start, upgrade,
 };
 use crate::runbook::{Action, RunbookId};
 
@@ -61,6 +61,8 @@ pub fn implementation(action: Action) -> Implementation {
         Action::DumpSecrets => Automated(secrets::DUMP_SECRETS),
         Action::ConvertSystemDatabase => Automated(convert::CONVERT),
         Action::RestoreSystemDatabase => Automated(pgdump::RESTORE_SYSTEM),
+        Action::CheckSourceThreescale => Automated(upgrade::CHECK_SOURCE),
+        Action::UpgradeThreescale => Automated(upgrade::UPGRADE),
         Action::RewriteRoutes => Automated(rewrite::REWRITE),
         Action::ConnectMigration3scale => Automated(connect::CONNECT_MIGRATION),
         Action::DumpMigrationDatabase => Automated(pgdump::DUMP_MIGRATION),

@@ -61,7 +61,9 @@ fn start_order(kube: &KubeCluster) -> Vec<(String, Vec<&'static str>)> {
 }
 
 /// `Available=True` on every APIManager of the namespace, or the conditions that say why not.
-pub(super) async fn apimanager_available(kube: &KubeCluster) -> Result<std::result::Result<(), String>> {
+pub(super) async fn apimanager_available(
+    kube: &KubeCluster,
+) -> Result<std::result::Result<(), String>> {
     let managers = kube.list_custom(CustomKind::ApiManager, None).await?;
     if managers.is_empty() {
         return Ok(Err(format!(
@@ -108,7 +110,10 @@ pub(super) async fn apimanager_available(kube: &KubeCluster) -> Result<std::resu
     Ok(Ok(()))
 }
 
-pub(super) async fn wait_available(ctx: &StepContext, kube: &KubeCluster) -> Result<Option<String>> {
+pub(super) async fn wait_available(
+    ctx: &StepContext,
+    kube: &KubeCluster,
+) -> Result<Option<String>> {
     let deadline = tokio::time::Instant::now() + AVAILABLE_TIMEOUT;
     let mut said = String::new();
     loop {

@@ -227,8 +227,7 @@ folder = "{{dir}}/dumps"
 /// returned value lives.
 pub struct Clusters {
     pub source: SimCluster,
-    /// Serves the migration cluster's kubeconfig; no test reaches into it yet.
-    #[allow(dead_code)]
+    /// Serves the migration cluster's kubeconfig, empty until a test installs there.
     pub migration: SimCluster,
     pub destination: SimCluster,
     // Dropped last: the clusters' tasks run on it.

@@ -48,3 +48,4 @@ mod tui_e2e;
 mod ui_contrast;
 mod ui_end;
 mod ui_snapshots;
+mod upgrade;

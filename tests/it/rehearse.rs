@@ -370,13 +370,25 @@ fn a_mysql_source_is_converted_upgraded_and_seeded_and_rhoam_s_triggers_fill_new
     let converted = finished("convert-system-database");
     assert_eq!(converted["figures"]["release"], "2.14", "{converted}");
     assert_eq!(converted["figures"]["triggers"], 76, "{converted}");
+    // The upgrade ran its two hops through OLM and the operator, whose system-app-pre Jobs
+    // migrated the database (the schema-version gate below agrees).
+    let upgraded = finished("upgrade-3scale");
+    assert_eq!(upgraded["outcome"], "passed", "{upgraded}");
+    assert_eq!(upgraded["figures"]["hops_done"], 2, "{upgraded}");
     assert!(
-        finished("upgrade-3scale")["summary"]
+        upgraded["summary"]
             .as_str()
-            .is_some_and(|s| s.contains("2.14 → 2.15 → 2.16")),
-        "{}",
-        finished("upgrade-3scale")
+            .is_some_and(|s| s.contains("upgraded 2.14 → 2.16 (2.15, 2.16)")),
+        "{upgraded}"
     );
+    for hop in ["hop-2.15", "hop-2.16"] {
+        assert!(
+            entries.iter().any(|e| e["event"] == "step-fact"
+                && e["step"] == "upgrade-3scale"
+                && e["key"] == hop),
+            "{hop} recorded"
+        );
+    }
     assert!(
         stdout.contains("schema versions agree") && stdout.contains("(3scale 2.16)"),
         "{stdout}"

@@ -19,6 +19,10 @@ pub enum CustomKind {
     Route,
     /// OLM's record of an installed operator (its version), e.g. the 3scale operator's.
     ClusterServiceVersion,
+    /// OLM's subscription to an operator's channel in a catalog.
+    Subscription,
+    /// OLM's plan to install or upgrade an operator's CSV, approved by hand under Manual approval.
+    InstallPlan,
     /// A user RHOAM's RH-SSO knows (the Keycloak operator's `KeycloakUser`).
     KeycloakUser,
     /// A `batch/v1` Job, such as the 3scale operator's search reindex.
@@ -46,6 +50,18 @@ impl CustomKind {
                 "v1alpha1",
                 "ClusterServiceVersion",
                 "clusterserviceversions",
+            ),
+            CustomKind::Subscription => (
+                "operators.coreos.com",
+                "v1alpha1",
+                "Subscription",
+                "subscriptions",
+            ),
+            CustomKind::InstallPlan => (
+                "operators.coreos.com",
+                "v1alpha1",
+                "InstallPlan",
+                "installplans",
             ),
             CustomKind::KeycloakUser => {
                 ("keycloak.org", "v1alpha1", "KeycloakUser", "keycloakusers")

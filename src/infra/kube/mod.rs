@@ -32,7 +32,7 @@ pub use exec::{EXEC_IDLE_TIMEOUT, ExecResult};
 pub use pods::PodInfo;
 pub use portforward::PortForward;
 pub use threescale::{
-    ORIGINAL_REPLICAS_ANNOTATION, RHOAM_OPERATORS, RHOAM_RHSSO_NAMESPACE, ThreescaleVersion,
-    VERSION_ANNOTATION,
+    OPERATOR_VERSION_ANNOTATION, ORIGINAL_REPLICAS_ANNOTATION, RHOAM_OPERATORS,
+    RHOAM_RHSSO_NAMESPACE, ThreescaleVersion, VERSION_ANNOTATION, release_of_operator,
 };
 pub use workloads::{EnvSource, WorkloadInfo, WorkloadKind};

@@ -24,6 +24,8 @@ pub const RHOAM_OPERATORS: [(&str, &str); 2] = [
 ];
 
 pub const VERSION_ANNOTATION: &str = "apps.3scale.net/apimanager-threescale-version";
+/// The operator version that last reconciled an APIManager, which the operator also records.
+pub const OPERATOR_VERSION_ANNOTATION: &str = "apps.3scale.net/threescale-operator-version";
 
 /// Where the scale-down steps (`stop-traffic`, `scale-down`) keep a workload's replica count
 /// from before they scaled it to 0, next to the copy in the journal; a rollback, by cutover or by
@@ -38,7 +40,8 @@ pub struct ThreescaleVersion {
     pub source: String,
 }
 
-fn from_operator(operator_version: &str) -> Option<String> {
+/// The 3scale minor an operator version ships (`0.12.5` → `2.15`).
+pub fn release_of_operator(operator_version: &str) -> Option<String> {
     let mut parts = operator_version.trim_start_matches('v').split('.');
     let (major, minor) = (parts.next()?, parts.next()?.parse::<u32>().ok()?);
     (major == "0" && minor >= 8).then(|| format!("2.{}", minor + 3))
@@ -86,7 +89,7 @@ impl KubeCluster {
                 .pointer("/spec/version")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            if let Some(v) = from_operator(operator) {
+            if let Some(v) = release_of_operator(operator) {
                 return Ok(ThreescaleVersion {
                     version: v,
                     source: format!("ClusterServiceVersion {name} (operator {operator})"),
@@ -113,12 +116,12 @@ impl KubeCluster {
 
 #[cfg(test)]
 mod tests {
-    use super::from_operator;
+    use super::release_of_operator;
 
     #[test]
     fn operator_versions_map_to_3scale_minors() {
-        assert_eq!(from_operator("0.11.8").as_deref(), Some("2.14"));
-        assert_eq!(from_operator("v0.13.3").as_deref(), Some("2.16"));
-        assert_eq!(from_operator("1.0.0"), None);
+        assert_eq!(release_of_operator("0.11.8").as_deref(), Some("2.14"));
+        assert_eq!(release_of_operator("v0.13.3").as_deref(), Some("2.16"));
+        assert_eq!(release_of_operator("1.0.0"), None);
     }
 }

@@ -279,6 +279,35 @@ pub fn destination_objects(ns: &str, wildcard: &str, stores: &ExternalStores) ->
     objects
 }
 
+/// 3scale on the migration cluster as the people leave it before the upgrade: the source's
+/// release (2.14) installed through OLM (Subscription on `threescale-2.14`, Manual approval, the
+/// CSV `Succeeded`), the APIManager annotated by that operator with its data stores external
+/// (the migration account's database and Redis), its workloads DeploymentConfigs on the
+/// release's system image, and the hook Jobs of its last reconcile completed. The upgrade
+/// (`sim::olm`, `sim::threescale_operator`) starts from here.
+pub fn migration_objects(ns: &str, wildcard: &str) -> Vec<Value> {
+    use crate::sim::{olm, threescale_operator as operator};
+    let bundle = &olm::BUNDLES[0];
+    let image = operator::system_image(bundle.minor());
+    let mut objects: Vec<Value> = DESTINATION_WORKLOADS
+        .iter()
+        .map(|(name, replicas)| {
+            let mut dc = deployment_config(ns, name, *replicas);
+            if name.starts_with("system-app") {
+                dc["spec"]["template"]["spec"]["containers"][0]["image"] = image.clone().into();
+            }
+            dc
+        })
+        .collect();
+    objects.extend(olm::installed(ns, bundle));
+    let mut manager = apimanager(ns, wildcard, bundle.release, false);
+    manager["metadata"]["annotations"][operator::OPERATOR_VERSION_ANNOTATION] =
+        bundle.operator_version.into();
+    objects.push(manager);
+    objects.extend(operator::settled_jobs(ns, bundle));
+    objects
+}
+
 /// RHOAM's installation CR (integreatly-operator `api/v1alpha1/rhmi_types.go`): `rhoam` in
 /// RHOAM's operator namespace; the APIManager's wildcard domain comes from its routing subdomain.
 fn rhmi(wildcard: &str) -> Value {

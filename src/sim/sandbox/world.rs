@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 
 use super::manifest::{self, CLUSTERS, Manifest, Removal, SavedOptions, State};
 use super::options::{
-    DESTINATION_DOMAIN, DESTINATION_NAMESPACE, MIGRATION_NAMESPACE, SOURCE_DOMAIN,
-    SOURCE_NAMESPACE, SandboxOptions, SandboxStores, SourceDatabase,
+    DESTINATION_DOMAIN, DESTINATION_NAMESPACE, MIGRATION_DOMAIN, MIGRATION_NAMESPACE,
+    SOURCE_DOMAIN, SOURCE_NAMESPACE, SandboxOptions, SandboxStores, SourceDatabase,
 };
 use super::servers::{MysqlSource, Servers, Start, remove_state};
 use super::wiring::{
@@ -19,7 +19,7 @@ use super::wiring::{
 use crate::error::bad_input;
 use crate::sim::exec::client_pod_rules;
 use crate::sim::installation::{
-    ExternalStores, InternalDatabases, destination_objects, source_objects,
+    ExternalStores, InternalDatabases, destination_objects, migration_objects, source_objects,
 };
 use crate::sim::kubeconfig::write_kubeconfig;
 use crate::sim::rake;
@@ -306,8 +306,16 @@ impl Sandbox {
 
         if fresh {
             apply_all(&source, source_install)?;
+            apply_all(
+                &migration,
+                migration_objects(MIGRATION_NAMESPACE, MIGRATION_DOMAIN),
+            )?;
             apply_all(&destination, destination_install)?;
         }
+        // The upgrade's db:migrate on the migration cluster runs on its system database.
+        migration.on_system_app_pre(seed::porta_schema::db_migrate_on_upgrade(
+            stores.migration_system_database.clone(),
+        ));
         // RHOAM's system database is reached through cutover's client pod there.
         for rule in client_pod_rules() {
             destination.allow_exec(rule);

@@ -194,3 +194,20 @@ pub async fn upgrade_postgres(url: &str, to: &Release) -> Result<Vec<&'static st
     }
     Ok(std::iter::once(from.name).chain(hops).collect())
 }
+
+/// What the 3scale operator's `system-app-pre` Job does to the system database at `url` when it
+/// upgrades to a release (`rake boot openshift:deploy`, whose `db:migrate` takes the database
+/// one minor forward), for `SimCluster::on_system_app_pre`.
+pub fn db_migrate_on_upgrade(url: String) -> crate::sim::SystemAppPre {
+    std::sync::Arc::new(move |release: &'static str| {
+        let url = url.clone();
+        Box::pin(async move {
+            let to = Release::by_name(release)
+                .ok_or_else(|| format!("no porta schema for 3scale {release}"))?;
+            upgrade_postgres(&url, to)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{e:#}"))
+        })
+    })
+}

@@ -63,7 +63,11 @@ pub async fn dumped(ctx: &StepContext) -> Result<std::result::Result<Dumped, Str
     let wanted = RESTORED_SECRETS
         .iter()
         .map(|n| (ObjectKind::Secret, *n))
-        .chain(RESTORED_CONFIGMAPS.iter().map(|n| (ObjectKind::ConfigMap, *n)));
+        .chain(
+            RESTORED_CONFIGMAPS
+                .iter()
+                .map(|n| (ObjectKind::ConfigMap, *n)),
+        );
     for (kind, name) in wanted {
         let file = kind.file(name);
         if manifest.get(&file).is_none() {
@@ -77,7 +81,11 @@ pub async fn dumped(ctx: &StepContext) -> Result<std::result::Result<Dumped, Str
         out.objects.push((kind.as_str(), name.to_string(), object));
     }
     let prefix = format!("{FOLDER}/{}-", ObjectKind::ApiManager.as_str());
-    for a in manifest.artifacts.iter().filter(|a| a.file.starts_with(&prefix)) {
+    for a in manifest
+        .artifacts
+        .iter()
+        .filter(|a| a.file.starts_with(&prefix))
+    {
         out.apimanagers.push(read(&identities, folder, &a.file)?);
     }
     Ok(Ok(out))
