@@ -13,7 +13,8 @@
 //! 3. The Job runs `rake boot openshift:deploy` (its `db:migrate`: the effect wired with
 //!    `SimCluster::on_system_app_pre`, else none) and completes, or fails with the effect's error.
 //! 4. system-app gets the new image; at 2.15 every DeploymentConfig is replaced by a Deployment
-//!    of the same name and replicas (pods labelled `deployment=<name>`).
+//!    of the same name and replicas (pods labelled `deployment=<name>`). A new APIManager (no
+//!    system-app yet) gets its components made instead ([`COMPONENTS`]).
 //! 5. The `system-app-post` Job (`openshift:post_deploy`) runs and completes; `Available=True`.
 //!
 //! Each stage waits one `ClusterSpec::olm_step`.
@@ -218,7 +219,11 @@ fn apimanager(
     }
     if !workloads_rolled(inner, &ns, &image, b) {
         if due(inner, step, k) {
-            roll_workloads(inner, &ns, &image, b);
+            if has_system_app(inner, &ns) {
+                roll_workloads(inner, &ns, &image, b);
+            } else {
+                make_components(inner, am, &image, b);
+            }
         }
         return;
     }
@@ -407,11 +412,95 @@ fn workloads_rolled(inner: &Inner, ns: &str, image: &str, b: &Bundle) -> bool {
         .store
         .get(d_rt, ns, SYSTEM_APP)
         .or_else(|| inner.store.get(dc_rt, ns, SYSTEM_APP));
-    app.is_none_or(|w| {
+    // No system-app: a new APIManager, whose components are still to be made.
+    app.is_some_and(|w| {
         w.pointer("/spec/template/spec/containers/0/image")
             .and_then(Value::as_str)
             == Some(image)
     })
+}
+
+/// The components the operator makes for an APIManager whose system database, system Redis
+/// and backend Redis are external (`pkg/3scale/amp/component`; zync's database stays inside),
+/// each at the operator's default of one replica, APIcast's as its spec says.
+pub const COMPONENTS: &[&str] = &[
+    "apicast-staging",
+    "apicast-production",
+    "backend-listener",
+    "backend-worker",
+    "backend-cron",
+    "system-memcache",
+    "system-app",
+    "system-sidekiq",
+    "system-searchd",
+    "zync",
+    "zync-que",
+    "zync-database",
+];
+
+/// A new APIManager's components: DeploymentConfigs up to 2.14, Deployments from 2.15, on the
+/// release's images, with the replicas the APIManager's spec names (else 1).
+fn make_components(inner: &mut Inner, am: &Value, image: &str, b: &Bundle) {
+    let ns = meta_str(am, "namespace").unwrap_or("").to_string();
+    let deployments = minor_number(b.release).unwrap_or(0) >= 15;
+    let Some(rt) = (if deployments {
+        kind("apps/v1", "Deployment")
+    } else {
+        kind("apps.openshift.io/v1", "DeploymentConfig")
+    }) else {
+        return;
+    };
+    for name in COMPONENTS {
+        let replicas = match *name {
+            "apicast-staging" => am.pointer("/spec/apicast/stagingSpec/replicas"),
+            "apicast-production" => am.pointer("/spec/apicast/productionSpec/replicas"),
+            _ => None,
+        }
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+        let label = if deployments {
+            "deployment"
+        } else {
+            "deploymentConfig"
+        };
+        let image = if name.starts_with("system-") && *name != "system-memcache" {
+            image.to_string()
+        } else {
+            format!("registry.redhat.io/3scale-amp2/{name}")
+        };
+        let template = json!({
+            "metadata": {"labels": {label: name, "app": "3scale-api-management"}},
+            "spec": {"containers": [{"name": name, "image": image}]},
+        });
+        let object = if deployments {
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": ns, "labels": {"app": "3scale-api-management"}},
+                "spec": {"replicas": replicas, "selector": {"matchLabels": {label: name}},
+                         "template": template},
+            })
+        } else {
+            json!({
+                "apiVersion": "apps.openshift.io/v1", "kind": "DeploymentConfig",
+                "metadata": {"name": name, "namespace": ns, "labels": {"app": "3scale-api-management"}},
+                "spec": {"replicas": replicas, "selector": {label: name},
+                         "strategy": {"type": "Rolling"}, "template": template},
+            })
+        };
+        if inner.store.get(rt, &ns, name).is_none() {
+            let _ = inner.store.create(rt, &ns, object);
+        }
+    }
+}
+
+fn has_system_app(inner: &Inner, ns: &str) -> bool {
+    [
+        kind("apps/v1", "Deployment"),
+        kind("apps.openshift.io/v1", "DeploymentConfig"),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|rt| inner.store.get(rt, ns, SYSTEM_APP).is_some())
 }
 
 /// system-app on the new image; from 2.15 each DeploymentConfig replaced by a Deployment.

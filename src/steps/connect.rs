@@ -184,7 +184,7 @@ impl StepAction for Connect {
             }
             let dump = match dumped(ctx).await? {
                 Ok(d) => d,
-                Err(why) => return Ok(failed(ctx, why, Map::new())),
+                Err(result) => return Ok(result),
             };
             let mut applied = Vec::new();
             for (kind, name, object) in &dump.objects {

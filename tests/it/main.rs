@@ -7,6 +7,7 @@ mod support;
 mod bad_input;
 mod cli;
 mod cluster_access;
+mod connect;
 mod convert;
 mod crash;
 mod drain;

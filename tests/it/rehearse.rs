@@ -273,6 +273,7 @@ fn a_headless_rehearsal_runs_the_whole_runbook_through() {
         ("push-secrets", Some("push secrets")),
         ("verify-analytics", None),
         ("restore-destination-3scale", None),
+        ("connect-migration-3scale", None),
     ] {
         let s = by_id(step);
         assert_eq!(s["outcome"], "passed", "{step}: {}", s["summary"]);
@@ -290,6 +291,15 @@ fn a_headless_rehearsal_runs_the_whole_runbook_through() {
             .contains("master.apps.rhoam.sandbox.test → system-master")
             && s.contains("backend's configuration rewrite is enqueued")),
         "{started}"
+    );
+    // 3scale started on the migration cluster's rewritten data: the source's secrets from the
+    // dump, the APIManager created, zync's routes under the migration wildcard.
+    let connected = by_id("connect-migration-3scale");
+    assert!(
+        connected["summary"].as_str().is_some_and(|s| s
+            .contains("master.apps.migration.sandbox.test → system-master")
+            && s.contains("8 object(s) of the source applied")),
+        "{connected}"
     );
     let folder = std::fs::read_dir(state.path())
         .expect("state dir")

@@ -240,21 +240,8 @@ pub fn destination_objects(ns: &str, wildcard: &str, stores: &ExternalStores) ->
             .iter()
             .map(|(operator_ns, name)| deployment(operator_ns, name, OPERATOR_REPLICAS)),
     );
+    objects.extend(connection_secrets(ns, stores));
     objects.extend([
-        secret(ns, "system-database", &[("URL", &stores.system_database)]),
-        secret(
-            ns,
-            "backend-redis",
-            &[
-                ("REDIS_STORAGE_URL", &stores.backend_redis_storage),
-                ("REDIS_QUEUES_URL", &stores.backend_redis_queues),
-            ],
-        ),
-        secret(
-            ns,
-            "system-redis",
-            &[("URL", &stores.system_redis), ("NAMESPACE", "")],
-        ),
         secret(
             ns,
             "zync",
@@ -306,6 +293,38 @@ pub fn migration_objects(ns: &str, wildcard: &str) -> Vec<Value> {
     objects.push(manager);
     objects.extend(operator::settled_jobs(ns, bundle));
     objects
+}
+
+/// The migration cluster as `install-source-3scale` and the connection of the migration
+/// account leave it: the source's release (2.14) installed through OLM (Subscription on
+/// `threescale-2.14`, Manual approval, the CSV `Succeeded`), no APIManager yet, and the
+/// connection secrets `system-database`, `backend-redis` and `system-redis` naming the
+/// account's stores. `connect-migration-3scale` starts 3scale from here.
+pub fn migration_operator_objects(ns: &str, stores: &ExternalStores) -> Vec<Value> {
+    let mut objects = crate::sim::olm::installed(ns, &crate::sim::olm::BUNDLES[0]);
+    objects.extend(connection_secrets(ns, stores));
+    objects
+}
+
+/// The secrets that point 3scale at external stores: `system-database`, `backend-redis` and
+/// `system-redis` (with the `NAMESPACE` key 2.14 on no longer reads, left empty).
+fn connection_secrets(ns: &str, stores: &ExternalStores) -> [Value; 3] {
+    [
+        secret(ns, "system-database", &[("URL", &stores.system_database)]),
+        secret(
+            ns,
+            "backend-redis",
+            &[
+                ("REDIS_STORAGE_URL", &stores.backend_redis_storage),
+                ("REDIS_QUEUES_URL", &stores.backend_redis_queues),
+            ],
+        ),
+        secret(
+            ns,
+            "system-redis",
+            &[("URL", &stores.system_redis), ("NAMESPACE", "")],
+        ),
+    ]
 }
 
 /// RHOAM's installation CR (integreatly-operator `api/v1alpha1/rhmi_types.go`): `rhoam` in

@@ -25,13 +25,13 @@ use crate::sim::seed::Sizes;
 
 pub const MANIFEST_FILE: &str = "sandbox.json";
 /// The manifest's format; another one is refused.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// The simulated clusters, by their kubeconfig context.
 pub const CLUSTERS: [&str; 3] = ["source", "migration", "destination"];
 
 /// The Redis servers: role, what it stands for, and the RDB file the dump step reads from it.
-pub const REDIS: [(&str, &str, Option<&str>); 4] = [
+pub const REDIS: [(&str, &str, Option<&str>); 5] = [
     (
         "source-backend",
         "the source's backend Redis",
@@ -48,6 +48,11 @@ pub const REDIS: [(&str, &str, Option<&str>); 4] = [
         None,
     ),
     ("destination-system", "the destination's system Redis", None),
+    (
+        "migration",
+        "the migration cluster's empty Redis (backend and system)",
+        None,
+    ),
 ];
 
 /// The databases: role (also the prefix of the database's name) and what it stands for.

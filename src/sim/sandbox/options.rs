@@ -84,5 +84,8 @@ pub struct SandboxStores {
     pub source_system_database: String,
     pub source_zync_database: String,
     pub migration_system_database: String,
+    /// The migration account's stores, as its connection secrets name them: the system
+    /// database and one empty Redis (backend in databases 0 and 1, system in 2).
+    pub migration: ExternalStores,
     pub destination: ExternalStores,
 }

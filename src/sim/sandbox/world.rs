@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 
 use super::manifest::{self, CLUSTERS, Manifest, Removal, SavedOptions, State};
 use super::options::{
-    DESTINATION_DOMAIN, DESTINATION_NAMESPACE, MIGRATION_DOMAIN, MIGRATION_NAMESPACE,
-    SOURCE_DOMAIN, SOURCE_NAMESPACE, SandboxOptions, SandboxStores, SourceDatabase,
+    DESTINATION_DOMAIN, DESTINATION_NAMESPACE, MIGRATION_NAMESPACE, SOURCE_DOMAIN,
+    SOURCE_NAMESPACE, SandboxOptions, SandboxStores, SourceDatabase,
 };
 use super::servers::{MysqlSource, Servers, Start, remove_state};
 use super::wiring::{
@@ -19,7 +19,8 @@ use super::wiring::{
 use crate::error::bad_input;
 use crate::sim::exec::client_pod_rules;
 use crate::sim::installation::{
-    ExternalStores, InternalDatabases, destination_objects, migration_objects, source_objects,
+    ExternalStores, InternalDatabases, destination_objects, migration_operator_objects,
+    source_objects,
 };
 use crate::sim::kubeconfig::write_kubeconfig;
 use crate::sim::rake;
@@ -198,8 +199,8 @@ impl Sandbox {
             databases,
             mysql,
         } = servers;
-        let [src_backend, src_system, dst_backend, dst_system] = &redis[..] else {
-            anyhow::bail!("the sandbox expected four Redis servers");
+        let [src_backend, src_system, dst_backend, dst_system, mig_redis] = &redis[..] else {
+            anyhow::bail!("the sandbox expected five Redis servers");
         };
         let [src_db, src_zync, mig_db, dst_db, dst_zync] = &databases[..] else {
             anyhow::bail!("the sandbox expected five databases");
@@ -214,6 +215,13 @@ impl Sandbox {
             },
             source_zync_database: src_zync.url().to_string(),
             migration_system_database: mig_db.url().to_string(),
+            migration: ExternalStores {
+                system_database: mig_db.url().to_string(),
+                backend_redis_storage: mig_redis.url_db(0),
+                backend_redis_queues: mig_redis.url_db(1),
+                system_redis: mig_redis.url_db(2),
+                zync_database: String::new(),
+            },
             destination: ExternalStores {
                 system_database: dst_db.url().to_string(),
                 backend_redis_storage: dst_backend.url_db(0),
@@ -308,7 +316,7 @@ impl Sandbox {
             apply_all(&source, source_install)?;
             apply_all(
                 &migration,
-                migration_objects(MIGRATION_NAMESPACE, MIGRATION_DOMAIN),
+                migration_operator_objects(MIGRATION_NAMESPACE, &stores.migration),
             )?;
             apply_all(&destination, destination_install)?;
         }

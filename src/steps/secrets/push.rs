@@ -381,7 +381,7 @@ async fn not_holding(kube: &KubeCluster, targets: &[Target]) -> Result<Vec<Strin
 /// party's, and its dump has not arrived): when the config names the source cluster, it offers
 /// to export the source's secrets here first, after the operator types `export now`; otherwise
 /// it fails and says what to bring. Err is the step's result without a dump.
-async fn export_missing(
+pub(super) async fn export_missing(
     ctx: &StepContext,
     seed_file: &str,
 ) -> Result<std::result::Result<(), StepResult>> {

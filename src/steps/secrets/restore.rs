@@ -7,10 +7,11 @@ use anyhow::Result;
 use serde_json::Value;
 
 use super::objects::{FOLDER, ObjectKind, SEED};
-use super::push::{identity_path, verify_folder};
+use super::push::{export_missing, identity_path, verify_folder};
 use crate::infra::age::{Identities, decrypt_file};
-use crate::infra::artifacts::{self, Manifest};
-use crate::steps::StepContext;
+use crate::infra::artifacts::Manifest;
+use crate::steps::{StepContext, StepResult};
+use serde_json::Map;
 
 /// The secrets the migrated data depends on, restored where the source's 3scale runs again
 /// (the official restore's list): not the connection secrets, which name that cluster's own
@@ -38,21 +39,22 @@ pub struct Dumped {
 }
 
 /// Reads [`RESTORED_SECRETS`], [`RESTORED_CONFIGMAPS`] and the APIManagers from the secrets
-/// dump once every file of it matches the manifest; Ok(Err(why)) when there is no dump or a
+/// dump once every file of it matches the manifest. Without a dump, offers to export the source
+/// first (as push-secrets does); Ok(Err(result)) is the step's result when there is none or a
 /// file differs.
-pub async fn dumped(ctx: &StepContext) -> Result<std::result::Result<Dumped, String>> {
+pub async fn dumped(ctx: &StepContext) -> Result<std::result::Result<Dumped, StepResult>> {
     let folder = &ctx.config.dumps.folder;
-    let manifest = Manifest::load(folder)?;
-    if manifest.get(&ObjectKind::Secret.file(SEED)).is_none() {
-        return Ok(Err(format!(
-            "no secrets dump: {} does not list {}; dump-secrets exports it from the source (its \
-             files go with the dumps to whoever runs this step)",
-            artifacts::MANIFEST,
-            ObjectKind::Secret.file(SEED)
-        )));
+    let seed_file = ObjectKind::Secret.file(SEED);
+    let mut manifest = Manifest::load(folder)?;
+    if manifest.get(&seed_file).is_none() {
+        if let Err(result) = export_missing(ctx, &seed_file).await? {
+            return Ok(Err(result));
+        }
+        manifest = Manifest::load(folder)?;
     }
     if let Err(why) = verify_folder(ctx, &manifest).await? {
-        return Ok(Err(why));
+        ctx.sink.error(&why);
+        return Ok(Err(StepResult::failed(why, Map::new())));
     }
     let identities = Identities::load(identity_path(ctx)?)?;
     let mut out = Dumped {
