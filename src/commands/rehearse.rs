@@ -362,17 +362,38 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 /// which the seed's schema-version gate requires).
 struct SandboxHands {
     migration_database: String,
+    destination_database: String,
 }
 
 fn stand_in(sandbox: &Sandbox) -> std::sync::Arc<dyn StandIn> {
     std::sync::Arc::new(SandboxHands {
         migration_database: sandbox.stores.migration_system_database.clone(),
+        destination_database: sandbox.stores.destination.system_database.clone(),
     })
 }
 
 impl StandIn for SandboxHands {
     fn done(&self, step: StepId) -> BoxFuture<'_, anyhow::Result<Option<String>>> {
         Box::pin(async move {
+            if step == ids::CONFIGURE_DESTINATION_3SCALE {
+                // By now RHOAM's operator runs again (restore-destination-3scale) and has
+                // reconciled 3scale: it creates its Admin Portal SSO `rhsso` on the seeded
+                // tenant when the migrated data has none, which check-sso-integrations reads.
+                let created = crate::sim::seed::rhoam_sso::create_rhsso(
+                    &self.destination_database,
+                    crate::sim::sandbox::DESTINATION_DOMAIN,
+                )
+                .await?;
+                return Ok(Some(if created {
+                    "RHOAM's reconciler created its Admin Portal SSO `rhsso` on the migrated \
+                     3scale tenant"
+                        .to_string()
+                } else {
+                    "the migrated 3scale tenant already has an SSO integration `rhsso`; \
+                     RHOAM's reconciler leaves it"
+                        .to_string()
+                }));
+            }
             if step != ids::UPGRADE_3SCALE {
                 return Ok(None);
             }

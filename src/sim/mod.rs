@@ -31,6 +31,7 @@ mod state;
 mod status;
 mod store;
 mod table;
+pub mod threescale_api;
 mod validate;
 mod velero;
 mod watch;

@@ -26,6 +26,7 @@ pub mod scale;
 pub mod secrets;
 pub mod seed;
 pub mod stores;
+pub mod threescale_checks;
 
 pub use action::{StepAction, StepFuture};
 pub use context::{

@@ -42,6 +42,7 @@ mod sim_seed;
 mod sim_servers;
 mod sim_support;
 mod sim_watch;
+mod threescale_checks;
 mod tmux_harness;
 mod tui_e2e;
 mod ui_contrast;

@@ -1,0 +1,439 @@
+//! The four destination checks that go through 3scale's APIs (`check-master-plan`,
+//! `check-master-access`, `check-default-tenant`, `check-sso-integrations`), run by the real
+//! binary (`cutover run --headless`) against a simulated RHOAM destination, its system database
+//! on real PostgreSQL, and the simulator's porta API served from that database. Each passes
+//! on a destination as RHOAM leaves it, and fails for its own reason; the client is also
+//! checked against the simulated API's refusals. No token appears in any output.
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use cutover::infra::threescale_api::{ApiClient, ConnectTo, Token};
+use cutover::sim::seed::{SeedTokens, Sizes, seed_system_database_with};
+use cutover::sim::threescale_api::ThreescaleApiServer;
+
+use crate::cli::{Migration, Run, events, skip_steps, threescale_toml, write_kubeconfigs};
+use crate::support::{PgDatabase, block_on};
+
+const DEST_NS: &str = "redhat-rhoam-3scale";
+const WILDCARD: &str = "apps.rhoam.test";
+const MASTER_TOKEN: &str = "checksMasterToken5e2d8b1c77";
+const ADMIN_TOKEN: &str = "checksAdminToken9a7e3f2041";
+const PLAN: &str = "check-master-plan";
+const ACCESS: &str = "check-master-access";
+const TENANT: &str = "check-default-tenant";
+const SSO: &str = "check-sso-integrations";
+
+/// A destination: its clusters, its seeded database and the API served from it.
+struct World {
+    m: Migration,
+    db: PgDatabase,
+    _api: ThreescaleApiServer,
+    // Dropped after the server: its task runs on it.
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn secret(name: &str, data: &[(&str, &str)]) -> Value {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let data: serde_json::Map<String, Value> = data
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(b64.encode(v))))
+        .collect();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": DEST_NS},
+        "type": "Opaque",
+        "data": data,
+    })
+}
+
+/// The destination's system-seed, with `master` as its master token.
+fn system_seed(master: &str) -> Value {
+    secret(
+        "system-seed",
+        &[
+            ("MASTER_DOMAIN", "master"),
+            ("MASTER_ACCESS_TOKEN", master),
+            ("ADMIN_ACCESS_TOKEN", ADMIN_TOKEN),
+            ("ADMIN_USER", "admin"),
+            ("TENANT_NAME", "3scale"),
+        ],
+    )
+}
+
+/// A 3scale 2.16 database on the destination's wildcard holding the secret's tokens, with
+/// RHOAM's `rhsso` on its tenant, as RHOAM's 3scale has it after the seed and its reconciler.
+fn destination_database() -> PgDatabase {
+    let db = PgDatabase::create();
+    let url = db.url().to_string();
+    let tokens = SeedTokens {
+        master: MASTER_TOKEN.into(),
+        apicast: "checksApicastToken".into(),
+        admin: ADMIN_TOKEN.into(),
+    };
+    let sizes = Sizes {
+        services: 1,
+        applications_per_service: 1,
+        ..Sizes::default()
+    };
+    block_on(|| async move {
+        let release = cutover::sim::seed::porta_schema::destination_release();
+        seed_system_database_with(&url, WILDCARD, &sizes, &tokens, release)
+            .await
+            .unwrap_or_else(|e| panic!("seed the destination database: {e:#}"));
+        cutover::sim::seed::rhoam_sso::create_rhsso(&url, WILDCARD)
+            .await
+            .unwrap_or_else(|e| panic!("create RHOAM's rhsso: {e:#}"));
+    });
+    db
+}
+
+fn world(name: &str) -> World {
+    let db = destination_database();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime for the API");
+    let api = runtime
+        .block_on(ThreescaleApiServer::start(db.url(), None))
+        .expect("the simulated 3scale API starts");
+    let toml = threescale_toml(name, "red-hat", "limited", "").replace(
+        &format!("wildcard_domain = \"{WILDCARD}\"\n"),
+        &format!(
+            "wildcard_domain = \"{WILDCARD}\"\nsystem_database_url = \"{}\"\n\
+             system_database_kind = \"postgresql\"\nthreescale_api = \"{}\"\n",
+            db.url(),
+            api.url()
+        ),
+    );
+    let mut m = Migration::new(name, &toml);
+    write_kubeconfigs(&mut m);
+    m.clusters
+        .as_ref()
+        .expect("clusters")
+        .destination
+        .apply_object(system_seed(MASTER_TOKEN))
+        .expect("the destination's system-seed");
+    skip_steps(&m, None, PLAN, None);
+    World {
+        m,
+        db,
+        _api: api,
+        _runtime: runtime,
+    }
+}
+
+impl World {
+    fn sql(&self, sql: &'static str) {
+        let url = self.db.url().to_string();
+        block_on(|| async move {
+            let client = cutover::infra::pg::connect(&url, std::time::Duration::from_secs(10))
+                .await
+                .expect("connect");
+            client.batch_execute(sql).await.expect(sql);
+        });
+    }
+
+    fn text(&self, sql: &'static str) -> String {
+        let url = self.db.url().to_string();
+        block_on(|| async move {
+            let client = cutover::infra::pg::connect(&url, std::time::Duration::from_secs(10))
+                .await
+                .expect("connect");
+            client
+                .query_one(sql, &[])
+                .await
+                .expect(sql)
+                .get::<_, String>(0)
+        })
+    }
+
+    /// Runs the four checks from `from` until `until`, answering `answers` (`step=phrase`).
+    fn run(&self, from: &str, until: &str, answers: &[&str]) -> Run {
+        if from != PLAN {
+            skip_steps(&self.m, Some(PLAN), from, None);
+        }
+        let mut args = vec!["run", "--headless", "--until", until];
+        for a in answers {
+            args.push("--confirm");
+            args.push(a);
+        }
+        self.m.run(&args)
+    }
+
+    /// The last `step-finished` of `step`: outcome and summary.
+    fn finished(&self, step: &str) -> (String, String) {
+        let (entries, _) = self.m.journal();
+        let e = events(&entries, "step-finished", step)
+            .into_iter()
+            .next_back()
+            .unwrap_or_else(|| panic!("{step} did not finish"));
+        (
+            e["outcome"].as_str().unwrap_or_default().to_string(),
+            e["summary"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
+    /// No token of the world appears in the run's output, the journal or a step log.
+    fn assert_no_token(&self, runs: &[&Run], also: &[&str]) {
+        let mut files = Vec::new();
+        crate::dumps::files_under(self.m.dir.path(), &mut files);
+        assert!(
+            files.contains(&self.m.journal_path()),
+            "the journal is searched"
+        );
+        let tokens: Vec<&str> = [MASTER_TOKEN, ADMIN_TOKEN]
+            .into_iter()
+            .chain(also.iter().copied())
+            .collect();
+        for token in tokens {
+            for run in runs {
+                assert!(!run.stdout.contains(token), "a token in stdout");
+                assert!(!run.stderr.contains(token), "a token in stderr");
+            }
+            for f in &files {
+                let body = std::fs::read(f).expect("read an output file");
+                assert!(
+                    !body.windows(token.len()).any(|w| w == token.as_bytes()),
+                    "a token in {}",
+                    f.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_four_checks_pass_on_rhoam_s_3scale_through_its_apis() {
+    let w = world("checks-pass");
+    let run = w.run(PLAN, SSO, &[]);
+    run.expect_code(0);
+    for step in [PLAN, ACCESS, TENANT, SSO] {
+        let (outcome, summary) = w.finished(step);
+        assert_eq!(outcome, "passed", "{step}: {summary}");
+    }
+    assert!(w.finished(PLAN).1.contains("\"Master Plan\""));
+    assert!(
+        w.finished(ACCESS)
+            .1
+            .contains("MASTER_ACCESS_TOKEN of secret system-seed")
+    );
+    assert!(w.finished(TENANT).1.contains("approved"));
+    assert!(
+        w.finished(SSO)
+            .1
+            .contains("keycloak-edge-redhat-rhoam-rhsso.apps.rhoam.test")
+    );
+    w.assert_no_token(&[&run], &[]);
+}
+
+#[test]
+fn a_tenant_on_another_plan_is_moved_by_plan_upgrade_only_after_the_typed_phrase() {
+    let w = world("checks-plan");
+    // The tenant's contract on master's service moves to "Master Plan".
+    w.sql(
+        "UPDATE cinstances SET plan_id = (SELECT id FROM plans WHERE name = 'Master Plan') \
+         WHERE user_account_id = 2 AND service_id = 1",
+    );
+    let held = "SELECT p.name FROM cinstances c JOIN plans p ON p.id = c.plan_id \
+                WHERE c.user_account_id = 2 AND c.service_id = 1";
+
+    let declined = w.run(PLAN, PLAN, &["check-master-plan=leave the plans"]);
+    assert_ne!(declined.code, 0);
+    let (outcome, summary) = w.finished(PLAN);
+    assert_eq!(outcome, "failed");
+    assert!(
+        summary.contains("holds \"Master Plan\", not PROVIDER_PLAN \"enterprise\""),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("leave the plans as they are: nothing was changed"),
+        "{summary}"
+    );
+    assert_eq!(w.text(held), "Master Plan", "declining changes nothing");
+
+    let fixed = w.run(
+        PLAN,
+        PLAN,
+        &["check-master-plan=upgrade 1 tenant to enterprise"],
+    );
+    fixed.expect_code(0);
+    let (outcome, summary) = w.finished(PLAN);
+    assert_eq!(outcome, "passed", "{summary}");
+    assert!(summary.contains("plan_upgrade"), "{summary}");
+    assert_eq!(w.text(held), "enterprise", "porta's plan_upgrade moved it");
+    w.assert_no_token(&[&declined, &fixed], &[]);
+}
+
+#[test]
+fn a_wrong_master_token_is_refused_and_named_by_its_secret() {
+    let w = world("checks-token");
+    let wrong = "wrongMasterTokenNotInTheDatabase42";
+    w.m.clusters
+        .as_ref()
+        .expect("clusters")
+        .destination
+        .apply_object(system_seed(wrong))
+        .expect("replace system-seed");
+    let run = w.run(ACCESS, ACCESS, &[]);
+    assert_ne!(run.code, 0);
+    let (outcome, summary) = w.finished(ACCESS);
+    assert_eq!(outcome, "failed");
+    assert!(summary.contains("answered 401"), "{summary}");
+    assert!(
+        summary
+            .contains("MASTER_ACCESS_TOKEN of secret system-seed (namespace redhat-rhoam-3scale)"),
+        "{summary}"
+    );
+    w.assert_no_token(&[&run], &[wrong]);
+}
+
+#[test]
+fn a_tenant_that_is_not_approved_fails_the_default_tenant_check() {
+    let w = world("checks-tenant");
+    w.sql("UPDATE accounts SET state = 'suspended' WHERE self_domain = '3scale-admin.apps.rhoam.test'");
+    let run = w.run(TENANT, TENANT, &[]);
+    assert_ne!(run.code, 0);
+    let (outcome, summary) = w.finished(TENANT);
+    assert_eq!(outcome, "failed");
+    assert!(summary.contains("403 with no body"), "{summary}");
+    assert!(summary.contains("not approved"), "{summary}");
+}
+
+#[test]
+fn a_stale_migrated_rhsso_is_named() {
+    let w = world("checks-sso");
+    w.sql(
+        "UPDATE authentication_providers \
+         SET site = 'https://keycloak-rhsso.apps.source.test/auth/realms/openshift' \
+         WHERE name = 'rhsso'",
+    );
+    let run = w.run(SSO, SSO, &[]);
+    assert_ne!(run.code, 0);
+    let (outcome, summary) = w.finished(SSO);
+    assert_eq!(outcome, "failed");
+    assert!(summary.contains("`rhsso`"), "{summary}");
+    assert!(summary.contains("stale"), "{summary}");
+    assert!(
+        summary.contains("keycloak-rhsso.apps.source.test"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn the_simulated_api_refuses_as_porta_does() {
+    let db = destination_database();
+    let url = db.url().to_string();
+    block_on(|| async move {
+        let server = ThreescaleApiServer::start(&url, None).await.expect("start");
+        let connect = ConnectTo::parse(&server.url()).expect("its address");
+        let client = ApiClient::new(Some(connect), None).expect("a client");
+        let master = format!("master.{WILDCARD}");
+        let admin = format!("3scale-admin.{WILDCARD}");
+        let good_admin = Token::new(ADMIN_TOKEN);
+        let good_master = Token::new(MASTER_TOKEN);
+        let wrong = Token::new("not-a-token");
+
+        let r = client
+            .get(&admin, "/admin/api/provider.json", &good_admin)
+            .await
+            .expect("get");
+        assert_eq!(r.status, 200);
+        let body = r.json().expect("json");
+        assert_eq!(body["account"]["admin_domain"], admin.as_str());
+        assert_eq!(body["account"]["state"], "approved");
+
+        // The Admin API: an unknown token, a host no account has.
+        let r = client
+            .get(&admin, "/admin/api/provider.json", &wrong)
+            .await
+            .expect("get");
+        assert_eq!(
+            (r.status, r.json().expect("json")),
+            (403, json!({"error": "Access denied"}))
+        );
+        let r = client
+            .get(
+                &format!("nobody-admin.{WILDCARD}"),
+                "/admin/api/provider.json",
+                &good_admin,
+            )
+            .await
+            .expect("get");
+        assert_eq!(
+            (r.status, r.json().expect("json")),
+            (403, json!({"error": "Access denied"}))
+        );
+        // The tenant's token is not master's.
+        let r = client
+            .get(&master, "/master/api/providers/2.json", &good_admin)
+            .await
+            .expect("get");
+        assert_eq!((r.status, r.excerpt()), (401, "unauthorized".to_string()));
+        // The Master API on another host.
+        let r = client
+            .get(&admin, "/master/api/providers/2.json", &good_master)
+            .await
+            .expect("get");
+        assert_eq!((r.status, r.body.is_empty()), (403, true));
+        // An unknown provider.
+        let r = client
+            .get(&master, "/master/api/providers/999.json", &good_master)
+            .await
+            .expect("get");
+        assert_eq!(
+            (r.status, r.json().expect("json")),
+            (404, json!({"status": "Not found"}))
+        );
+        let r = client
+            .get(&master, "/master/api/providers/2.json", &good_master)
+            .await
+            .expect("get");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json().expect("json")["signup"]["account"]["id"], 2);
+
+        // plan_upgrade: a plan that is not master's, then a read-only token of master's.
+        let r = client
+            .put_form(
+                &master,
+                "/master/api/providers/2/plan_upgrade.json",
+                &[("plan_id", "99999")],
+                &good_master,
+            )
+            .await
+            .expect("put");
+        assert_eq!(r.status, 404);
+        assert_eq!(
+            r.json().expect("json")["error"],
+            "Plan with ID 99999 not found"
+        );
+        let apicast = Token::new("checksApicastToken");
+        let r = client
+            .put_form(
+                &master,
+                "/master/api/providers/2/plan_upgrade.json",
+                &[("plan_id", "1")],
+                &apicast,
+            )
+            .await
+            .expect("put");
+        assert_eq!(r.status, 403, "{}", r.excerpt());
+
+        // A missing server is an error naming the URL, never the token.
+        drop(server);
+        let gone =
+            ApiClient::new(ConnectTo::parse("http://127.0.0.1:1").ok(), None).expect("client");
+        let e = gone
+            .get(&master, "/master/api/providers/2.json", &good_master)
+            .await
+            .expect_err("no server");
+        let text = format!("{e:#}");
+        assert!(
+            text.contains("https://master.apps.rhoam.test/master/api/providers/2.json"),
+            "{text}"
+        );
+        assert!(!text.contains(MASTER_TOKEN), "{text}");
+    });
+}
