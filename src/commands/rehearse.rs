@@ -357,9 +357,11 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 /// What the people who do the manual steps would have done to the sandbox, done when the step
-/// is confirmed: the only one whose effect later steps check is the upgrade of 3scale on the
-/// migration cluster (its system database goes through porta's migrations to RHOAM's release,
-/// which the seed's schema-version gate requires).
+/// is confirmed, where later steps check it: the upgrade of 3scale on the migration cluster
+/// (its system database goes through porta's migrations to RHOAM's release, which the seed's
+/// schema-version gate requires), and at the configuration of RHOAM's 3scale what RHOAM's
+/// reconciler has done by then (its `rhsso` SSO integration, which check-sso-integrations
+/// reads).
 struct SandboxHands {
     migration_database: String,
     destination_database: String,

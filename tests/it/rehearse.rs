@@ -281,6 +281,28 @@ fn a_headless_rehearsal_runs_the_whole_runbook_through() {
             assert_eq!(s["confirmations"][0]["text"], gate, "{step}");
         }
     }
+    // The destination checks went through the sandbox's porta API, for their own reasons:
+    // the migrated master and tenant on their plans, the pushed tokens the seeded database's,
+    // the tenant approved, and RHOAM's rhsso created on the migrated tenant by its reconciler
+    // (the stand-in at configure-destination-3scale) on RHOAM's Keycloak.
+    for (step, says) in [
+        ("check-master-plan", "\"Master Plan\""),
+        (
+            "check-master-access",
+            "MASTER_ACCESS_TOKEN of secret system-seed",
+        ),
+        ("check-default-tenant", "approved"),
+        (
+            "check-sso-integrations",
+            "keycloak-edge-redhat-rhoam-rhsso.",
+        ),
+    ] {
+        let s = by_id(step);
+        assert_eq!(s["outcome"], "passed", "{step}: {}", s["summary"]);
+        assert_eq!(s["runs_as"], "check", "{step}");
+        let summary = s["summary"].as_str().unwrap_or_default();
+        assert!(summary.contains(says), "{step}: {summary}");
+    }
     let folder = std::fs::read_dir(state.path())
         .expect("state dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
