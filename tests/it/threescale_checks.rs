@@ -5,7 +5,6 @@
 //! on a destination as RHOAM leaves it, and fails for its own reason; the client is also
 //! checked against the simulated API's refusals. No token appears in any output.
 
-use base64::Engine;
 use serde_json::{Value, json};
 
 use cutover::infra::threescale_api::{ApiClient, ConnectTo, Token};
@@ -33,24 +32,10 @@ struct World {
     _runtime: tokio::runtime::Runtime,
 }
 
-fn secret(name: &str, data: &[(&str, &str)]) -> Value {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let data: serde_json::Map<String, Value> = data
-        .iter()
-        .map(|(k, v)| (k.to_string(), Value::String(b64.encode(v))))
-        .collect();
-    json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": DEST_NS},
-        "type": "Opaque",
-        "data": data,
-    })
-}
-
 /// The destination's system-seed, with `master` as its master token.
 fn system_seed(master: &str) -> Value {
-    secret(
+    crate::secrets::secret(
+        DEST_NS,
         "system-seed",
         &[
             ("MASTER_DOMAIN", "master"),
@@ -336,63 +321,88 @@ fn the_simulated_api_refuses_as_porta_does() {
         let good_master = Token::new(MASTER_TOKEN);
         let wrong = Token::new("not-a-token");
 
-        let r = client
-            .get(&admin, "/admin/api/provider.json", &good_admin)
-            .await
-            .expect("get");
-        assert_eq!(r.status, 200);
-        let body = r.json().expect("json");
-        assert_eq!(body["account"]["admin_domain"], admin.as_str());
-        assert_eq!(body["account"]["state"], "approved");
-
-        // The Admin API: an unknown token, a host no account has.
-        let r = client
-            .get(&admin, "/admin/api/provider.json", &wrong)
-            .await
-            .expect("get");
-        assert_eq!(
-            (r.status, r.json().expect("json")),
-            (403, json!({"error": "Access denied"}))
-        );
-        let r = client
-            .get(
-                &format!("nobody-admin.{WILDCARD}"),
+        let nobody = format!("nobody-admin.{WILDCARD}");
+        // (host, path, token, status, body): what porta answers.
+        let cases: [(&str, &str, &Token, u16, Value); 7] = [
+            (
+                &admin,
                 "/admin/api/provider.json",
                 &good_admin,
-            )
+                200,
+                Value::Null,
+            ),
+            // The Admin API: an unknown token, a host no account has.
+            (
+                &admin,
+                "/admin/api/provider.json",
+                &wrong,
+                403,
+                json!({"error": "Access denied"}),
+            ),
+            (
+                &nobody,
+                "/admin/api/provider.json",
+                &good_admin,
+                403,
+                json!({"error": "Access denied"}),
+            ),
+            // The tenant's token is not master's.
+            (
+                &master,
+                "/master/api/providers/2.json",
+                &good_admin,
+                401,
+                json!("unauthorized"),
+            ),
+            // The Master API on another host: 403 and no body.
+            (
+                &admin,
+                "/master/api/providers/2.json",
+                &good_master,
+                403,
+                json!(""),
+            ),
+            // An unknown provider.
+            (
+                &master,
+                "/master/api/providers/999.json",
+                &good_master,
+                404,
+                json!({"status": "Not found"}),
+            ),
+            (
+                &master,
+                "/master/api/providers/2.json",
+                &good_master,
+                200,
+                Value::Null,
+            ),
+        ];
+        for (host, path, token, status, body) in cases {
+            let r = client.get(host, path, token).await.expect("get");
+            assert_eq!(r.status, status, "{host}{path}: {}", r.excerpt());
+            let text = String::from_utf8_lossy(&r.body).to_string();
+            match &body {
+                Value::Null => {}
+                Value::String(plain) => assert_eq!(&text, plain, "{host}{path}"),
+                json => assert_eq!(&r.json().expect("json"), json, "{host}{path}"),
+            }
+        }
+        let provider = client
+            .get(&admin, "/admin/api/provider.json", &good_admin)
             .await
-            .expect("get");
-        assert_eq!(
-            (r.status, r.json().expect("json")),
-            (403, json!({"error": "Access denied"}))
-        );
-        // The tenant's token is not master's.
-        let r = client
-            .get(&master, "/master/api/providers/2.json", &good_admin)
-            .await
-            .expect("get");
-        assert_eq!((r.status, r.excerpt()), (401, "unauthorized".to_string()));
-        // The Master API on another host.
-        let r = client
-            .get(&admin, "/master/api/providers/2.json", &good_master)
-            .await
-            .expect("get");
-        assert_eq!((r.status, r.body.is_empty()), (403, true));
-        // An unknown provider.
-        let r = client
-            .get(&master, "/master/api/providers/999.json", &good_master)
-            .await
-            .expect("get");
-        assert_eq!(
-            (r.status, r.json().expect("json")),
-            (404, json!({"status": "Not found"}))
-        );
-        let r = client
+            .expect("get")
+            .json()
+            .expect("json");
+        assert_eq!(provider["account"]["admin_domain"], admin.as_str());
+        assert_eq!(provider["account"]["state"], "approved");
+        let tenant = client
             .get(&master, "/master/api/providers/2.json", &good_master)
             .await
-            .expect("get");
-        assert_eq!(r.status, 200);
-        assert_eq!(r.json().expect("json")["signup"]["account"]["id"], 2);
+            .expect("get")
+            .json()
+            .expect("json");
+        assert_eq!(tenant["signup"]["account"]["id"], 2);
 
         // plan_upgrade: a plan that is not master's, then a read-only token of master's.
         let r = client

@@ -88,15 +88,14 @@ async fn master_access(ctx: &StepContext) -> Result<Verdict> {
                     fact,
                 )
             } else {
-                Verdict {
-                    ok: true,
-                    summary: format!(
+                Verdict::passed(
+                    format!(
                         "the master API on {master} accepts {} and shows tenant {id} \
                          ({seen})",
                         seed.named(MASTER_TOKEN_KEY)
                     ),
                     fact,
-                }
+                )
             }
         }
     })
@@ -144,15 +143,14 @@ async fn default_tenant(ctx: &StepContext) -> Result<Verdict> {
                     fact,
                 )
             } else {
-                Verdict {
-                    ok: true,
-                    summary: format!(
+                Verdict::passed(
+                    format!(
                         "RHOAM's default tenant answers on {admin} (account {}, approved) to {}",
                         text(account, "id"),
                         seed.named(ADMIN_TOKEN_KEY)
                     ),
                     fact,
-                }
+                )
             }
         }
     })

@@ -198,6 +198,14 @@ pub(in crate::steps) struct Verdict {
 }
 
 impl Verdict {
+    pub fn passed(summary: String, fact: Value) -> Verdict {
+        Verdict {
+            ok: true,
+            summary,
+            fact,
+        }
+    }
+
     pub fn failed(summary: String, fact: Value) -> Verdict {
         Verdict {
             ok: false,

@@ -142,15 +142,14 @@ impl Reading {
             )
         }));
         if wrong.is_empty() {
-            Verdict {
-                ok: true,
-                summary: format!(
+            Verdict::passed(
+                format!(
                     "the master account holds \"{MASTER_PLAN}\" and the {tenants} tenant(s) \
                      PROVIDER_PLAN \"{}\" on master's service",
                     self.provider_plan
                 ),
                 fact,
-            }
+            )
         } else {
             Verdict::failed(wrong.join("; "), fact)
         }

@@ -227,15 +227,14 @@ async fn find(ctx: &StepContext) -> Result<Verdict> {
             stale_elsewhere.len()
         )
     };
-    Ok(Verdict {
-        ok: true,
-        summary: format!(
+    Ok(Verdict::passed(
+        format!(
             "RHOAM's `{RHOAM_NAME}` SSO is on {admin}: keycloak, client {RHOAM_CLIENT}, {}, \
              published{elsewhere}",
             text(rhsso, "site")
         ),
         fact,
-    })
+    ))
 }
 
 #[cfg(test)]
