@@ -765,7 +765,8 @@ fn build_threescale_api(
 ) -> Result<ThreescaleApi> {
     if role != ClusterRole::Destination && (connect_to.is_some() || ca_file.is_some()) {
         return Err(bad_input(format!(
-            "{role}.threescale_api and {role}.threescale_api_ca_file apply only to              [destination], whose checks call 3scale's APIs; remove them"
+            "{role}.threescale_api and {role}.threescale_api_ca_file apply only to \
+             [destination], whose checks call 3scale's APIs; remove them"
         )));
     }
     let connect_to = match connect_to {
@@ -780,7 +781,8 @@ fn build_threescale_api(
             let path = resolve_path(base, &path);
             if !path.is_file() {
                 return Err(bad_input(format!(
-                    "{role}.threescale_api_ca_file: {} is not a readable file; give the PEM                      file of the CA that signed the router's certificate",
+                    "{role}.threescale_api_ca_file: {} is not a readable file; give the PEM \
+                     file of the CA that signed the router's certificate",
                     path.display()
                 )));
             }

@@ -1901,7 +1901,7 @@ resume redhat-rhoam-operator rhmi-operator
 {oc.destination} get configmap system-environment -o jsonpath='{.data.PROVIDER_PLAN}'; echo
 {oc.destination} exec deployment/system-sidekiq -- bundle exec rails runner '
 m = Account.master
-([m] + m.buyer_accounts.providers.to_a).uniq.each { |a|
+([m] + Account.where(provider_account_id: m.id, provider: true).to_a).uniq.each { |a|
   c = a.bought_cinstances.find_by(service_id: m.service_ids)
   puts [a.id, a.org_name, a.master?, c&.plan&.id, c&.plan&.name].join(" ") }'
 # Expected: master on "Master Plan", every tenant on PROVIDER_PLAN. To move tenant ID to plan

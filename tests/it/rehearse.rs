@@ -555,9 +555,16 @@ fn a_rehearsal_stopped_with_until_is_resumed_by_the_same_command() {
         "postgresql",
     ];
     rehearse_expecting(state.path(), &until, 0);
-    let [(name, _)] = &rehearsals(state.path())[..] else {
+    let [(name, sandbox)] = &rehearsals(state.path())[..] else {
         panic!("one rehearsal");
     };
+    // The destination's porta API has a port of its own, kept, which the config names.
+    let api_port = manifest(sandbox)["threescale_api"]
+        .as_u64()
+        .expect("the API's port in sandbox.json");
+    let api = format!("threescale_api = \"http://127.0.0.1:{api_port}\"");
+    let config_text = || std::fs::read_to_string(written_config(state.path())).expect("config");
+    assert!(config_text().contains(&api), "{}", config_text());
     let first = journal(state.path(), name);
     let dumped = first
         .iter()
@@ -611,6 +618,17 @@ fn a_rehearsal_stopped_with_until_is_resumed_by_the_same_command() {
     assert!(started.len() >= 35, "{started:?}");
     assert!(started.values().all(|n| *n == 1), "{started:?}");
     assert!(stdout.contains("its state was removed"), "{stdout}");
+    // Resumed twice, the API came back on its port, and the checks reached it there.
+    assert_eq!(manifest(sandbox)["threescale_api"].as_u64(), Some(api_port));
+    assert!(config_text().contains(&api), "{}", config_text());
+    for check in ["check-master-access", "check-default-tenant"] {
+        let done = entries
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "step-finished" && e["step"] == check)
+            .unwrap_or_else(|| panic!("{check} finished"));
+        assert_eq!(done["outcome"], "passed", "{check}: {}", done["summary"]);
+    }
 }
 
 #[test]

@@ -215,6 +215,52 @@ fn the_four_checks_pass_on_rhoam_s_3scale_through_its_apis() {
 }
 
 #[test]
+fn an_interrupted_check_is_checked_again_on_resume() {
+    use cutover::journal::JournalEvent;
+    let w = world("checks-resume");
+    w.run(PLAN, SSO, &[]).expect_code(0);
+    // As if a kill -9 had come while each check ran: started again, never finished.
+    let (_, mut journal) = crate::cli::open_journal(&w.m);
+    for step in [PLAN, ACCESS, TENANT, SSO] {
+        journal
+            .append(JournalEvent::StepStarted {
+                step: step.to_string(),
+                attempt: 9,
+                runs_as: "check".to_string(),
+            })
+            .expect("record a start");
+    }
+    drop(journal);
+    let resumed = w.m.run(&["run", "--headless", "--until", SSO]);
+    resumed.expect_code(0);
+    let (entries, _) = w.m.journal();
+    for step in [PLAN, ACCESS, TENANT, SSO] {
+        let rechecks = events(&entries, "step-rechecked", step);
+        assert_eq!(rechecks.len(), 1, "{step}: {rechecks:?}");
+        assert_eq!(rechecks[0]["holds"], true, "{step}: {}", rechecks[0]);
+    }
+    // A check that no longer holds is run again, and fails for its reason.
+    w.sql(
+        "UPDATE accounts SET state = 'pending' WHERE self_domain = '3scale-admin.apps.rhoam.test'",
+    );
+    let (_, mut journal) = crate::cli::open_journal(&w.m);
+    journal
+        .append(JournalEvent::StepStarted {
+            step: TENANT.to_string(),
+            attempt: 10,
+            runs_as: "check".to_string(),
+        })
+        .expect("record a start");
+    drop(journal);
+    let again = w.m.run(&["run", "--headless", "--until", SSO]);
+    assert_ne!(again.code, 0);
+    let (outcome, summary) = w.finished(TENANT);
+    assert_eq!(outcome, "failed", "{summary}");
+    assert!(summary.contains("not approved"), "{summary}");
+    w.assert_no_token(&[&resumed, &again], &[]);
+}
+
+#[test]
 fn a_tenant_on_another_plan_is_moved_by_plan_upgrade_only_after_the_typed_phrase() {
     let w = world("checks-plan");
     // The tenant's contract on master's service moves to "Master Plan".
