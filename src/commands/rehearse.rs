@@ -330,6 +330,12 @@ async fn serve(sandbox: &Sandbox, config: &Path) -> Result<ExitCode> {
         s.destination.backend_redis_storage
     );
     outln!(
+        "destination 3scale API:  {} (Host master.{} or 3scale-admin.{})",
+        sandbox.threescale_api.url(),
+        crate::sim::sandbox::DESTINATION_DOMAIN,
+        crate::sim::sandbox::DESTINATION_DOMAIN
+    );
+    outln!(
         "try: kubectl --kubeconfig {} --context source get dc,pods",
         sandbox.kubeconfig.display()
     );

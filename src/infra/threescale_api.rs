@@ -353,6 +353,22 @@ mod tests {
     }
 
     #[test]
+    fn a_ca_file_must_hold_pem_certificates() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let bad = dir.path().join("not-a-ca.pem");
+        std::fs::write(&bad, "not a certificate\n").expect("write");
+        let e = ApiClient::new(None, Some(&bad)).err().expect("refused");
+        assert!(format!("{e:#}").contains("not-a-ca.pem"), "{e:#}");
+        let missing = dir.path().join("missing.pem");
+        assert!(ApiClient::new(None, Some(&missing)).is_err());
+        // A real bundle, where the system has one.
+        let bundle = Path::new("/etc/ssl/certs/ca-certificates.crt");
+        if bundle.exists() {
+            assert!(ApiClient::new(None, Some(bundle)).is_ok());
+        }
+    }
+
+    #[test]
     fn forms_are_percent_encoded() {
         assert_eq!(
             form_encode(&[("plan_id", "7"), ("a b", "x&y")]),

@@ -493,3 +493,163 @@ fn the_simulated_api_refuses_as_porta_does() {
         assert!(!text.contains(MASTER_TOKEN), "{text}");
     });
 }
+
+/// A private CA and a router certificate it signed for 127.0.0.1, made by `openssl`, in `dir`:
+/// (the CA's PEM, the certificate's PEM, its key's PEM).
+fn private_ca(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=private router CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "router.key",
+        "-out",
+        "router.csr",
+        "-subj",
+        "/CN=router",
+    ]);
+    std::fs::write(
+        dir.join("router.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write the extensions");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "router.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "router.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "router.ext",
+    ]);
+    [
+        dir.join("ca.pem"),
+        dir.join("router.pem"),
+        dir.join("router.key"),
+    ]
+}
+
+#[test]
+fn the_client_trusts_a_private_router_ca_from_the_ca_file() {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let [ca, cert, key] = private_ca(dir.path());
+    block_on(|| async move {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+            .expect("the certificate")
+            .collect::<Result<_, _>>()
+            .expect("PEM");
+        let key = PrivateKeyDer::from_pem_file(&key).expect("the key");
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("a server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        // A router that answers each TLS request with the Host it was sent.
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    continue;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                let host = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("host: "))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+                let body = json!({ "host": host }).to_string();
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            }
+        });
+        let router = ConnectTo::parse(&format!("https://127.0.0.1:{port}")).expect("address");
+        let host = format!("master.{WILDCARD}");
+        let token = Token::new(MASTER_TOKEN);
+
+        // Trusting the private CA: the request goes through, keeping its Host.
+        let client = ApiClient::new(Some(router.clone()), Some(&ca)).expect("a client");
+        let r = client
+            .get(&host, "/master/api/providers/2.json", &token)
+            .await
+            .expect("through TLS");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json().expect("json")["host"], host.as_str());
+
+        // Without it, the certificate is refused, and the error names the URL only.
+        let client = ApiClient::new(Some(router), None).expect("a client");
+        let e = client
+            .get(&host, "/master/api/providers/2.json", &token)
+            .await
+            .expect_err("an unknown CA");
+        let text = format!("{e:#}");
+        assert!(
+            text.contains("https://master.apps.rhoam.test/master/api/providers/2.json"),
+            "{text}"
+        );
+        assert!(text.to_lowercase().contains("certificate"), "{text}");
+        assert!(!text.contains(MASTER_TOKEN), "{text}");
+        server.abort();
+    });
+}
