@@ -62,6 +62,8 @@ struct RawCluster {
     backend_redis_queues_url: Option<String>,
     system_redis_url: Option<String>,
     zync_database_url: Option<String>,
+    threescale_api: Option<String>,
+    threescale_api_ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -283,6 +285,18 @@ pub struct Cluster {
     pub wildcard_domain: Option<String>,
     pub system_database_kind: Option<DbKind>,
     pub stores: Vec<Store>,
+    /// How cutover reaches 3scale's APIs on this cluster (the destination's checks).
+    pub threescale_api: ThreescaleApi,
+}
+
+/// Where the requests to 3scale's Admin and Master APIs go: by default to
+/// `https://<host>`; with `connect_to` to that address, the request keeping its `Host` (as
+/// curl's `--connect-to`), e.g. a port-forward; `ca_file` adds a CA (PEM) to the trusted
+/// ones, for a router certificate of a private CA.
+#[derive(Debug, Clone, Default)]
+pub struct ThreescaleApi {
+    pub connect_to: Option<crate::infra::threescale_api::ConnectTo>,
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Cluster {
@@ -726,6 +740,8 @@ fn build_cluster(
     add(StoreKind::BackendRedisStorage, c.backend_redis_storage_url)?;
     add(StoreKind::BackendRedisQueues, c.backend_redis_queues_url)?;
     add(StoreKind::SystemRedis, c.system_redis_url)?;
+    let threescale_api =
+        build_threescale_api(role, c.threescale_api, c.threescale_api_ca_file, base)?;
     Ok(Cluster {
         role,
         kubeconfig: resolve_path(base, &c.kubeconfig),
@@ -734,6 +750,49 @@ fn build_cluster(
         wildcard_domain: c.wildcard_domain,
         system_database_kind: c.system_database_kind,
         stores,
+        threescale_api,
+    })
+}
+
+/// `threescale_api` and `threescale_api_ca_file` of `[destination]`: an http(s) address and a
+/// readable PEM file; any other cluster's are refused, since only the destination's checks
+/// call 3scale's APIs.
+fn build_threescale_api(
+    role: ClusterRole,
+    connect_to: Option<String>,
+    ca_file: Option<String>,
+    base: &Path,
+) -> Result<ThreescaleApi> {
+    if role != ClusterRole::Destination && (connect_to.is_some() || ca_file.is_some()) {
+        return Err(bad_input(format!(
+            "{role}.threescale_api and {role}.threescale_api_ca_file apply only to \
+             [destination], whose checks call 3scale's APIs; remove them"
+        )));
+    }
+    let connect_to = match connect_to {
+        Some(text) => Some(
+            crate::infra::threescale_api::ConnectTo::parse(&text)
+                .map_err(|e| bad_input(format!("{role}.threescale_api: {e}")))?,
+        ),
+        None => None,
+    };
+    let ca_file = match ca_file {
+        Some(path) => {
+            let path = resolve_path(base, &path);
+            if !path.is_file() {
+                return Err(bad_input(format!(
+                    "{role}.threescale_api_ca_file: {} is not a readable file; give the PEM \
+                     file of the CA that signed the router's certificate",
+                    path.display()
+                )));
+            }
+            Some(path)
+        }
+        None => None,
+    };
+    Ok(ThreescaleApi {
+        connect_to,
+        ca_file,
     })
 }
 

@@ -10,13 +10,16 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use futures::future::BoxFuture;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::rehearsals::{self, Rehearsal};
 use crate::config::Config;
+use crate::engine::StandIn;
 use crate::error::{ExitCode, bad_input, exit_code_of};
 use crate::headless::{self, HeadlessOptions};
 use crate::journal::{Identity, Lock};
+use crate::runbook::{StepId, ids};
 use crate::sim::sandbox::{self, Sandbox, SandboxOptions};
 use crate::tui::TuiOptions;
 use crate::{errln, outln};
@@ -110,7 +113,7 @@ pub async fn run(options: RehearseOptions) -> Result<ExitCode> {
             theme: options.theme,
             read_only: false,
             rehearsal: Some(again.clone()),
-            stand_in: None,
+            stand_in: Some(stand_in(&sandbox)),
         };
         crate::tui::run(config, tui).await?
     } else {
@@ -120,7 +123,7 @@ pub async fn run(options: RehearseOptions) -> Result<ExitCode> {
             confirms: Vec::new(),
             skips: Vec::new(),
             auto_confirm_as: Some(REHEARSAL_OPERATOR.to_string()),
-            stand_in: None,
+            stand_in: Some(stand_in(&sandbox)),
         };
         headless::run(config, run).await?
     };
@@ -326,6 +329,12 @@ async fn serve(sandbox: &Sandbox, config: &Path) -> Result<ExitCode> {
         s.destination.backend_redis_storage
     );
     outln!(
+        "destination 3scale API:  {} (Host master.{} or 3scale-admin.{})",
+        sandbox.threescale_api.url(),
+        crate::sim::sandbox::DESTINATION_DOMAIN,
+        crate::sim::sandbox::DESTINATION_DOMAIN
+    );
+    outln!(
         "try: kubectl --kubeconfig {} --context source get dc,pods",
         sandbox.kubeconfig.display()
     );
@@ -350,6 +359,47 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     })?;
     p.canonicalize()
         .with_context(|| format!("cannot resolve the state folder {}", p.display()))
+}
+
+/// What the people who do the manual steps would have done to the sandbox, done when the step
+/// is confirmed, where later steps check it: at the configuration of RHOAM's 3scale, what
+/// RHOAM's reconciler has done by then (its `rhsso` SSO integration, which
+/// check-sso-integrations reads).
+struct SandboxHands {
+    destination_database: String,
+}
+
+fn stand_in(sandbox: &Sandbox) -> std::sync::Arc<dyn StandIn> {
+    std::sync::Arc::new(SandboxHands {
+        destination_database: sandbox.stores.destination.system_database.clone(),
+    })
+}
+
+impl StandIn for SandboxHands {
+    fn done(&self, step: StepId) -> BoxFuture<'_, anyhow::Result<Option<String>>> {
+        Box::pin(async move {
+            if step == ids::CONFIGURE_DESTINATION_3SCALE {
+                // By now RHOAM's operator runs again (restore-destination-3scale) and has
+                // reconciled 3scale: it creates its Admin Portal SSO `rhsso` on the seeded
+                // tenant when the migrated data has none, which check-sso-integrations reads.
+                let created = crate::sim::seed::rhoam_sso::create_rhsso(
+                    &self.destination_database,
+                    crate::sim::sandbox::DESTINATION_DOMAIN,
+                )
+                .await?;
+                return Ok(Some(if created {
+                    "RHOAM's reconciler created its Admin Portal SSO `rhsso` on the migrated \
+                     3scale tenant"
+                        .to_string()
+                } else {
+                    "the migrated 3scale tenant already has an SSO integration `rhsso`; \
+                     RHOAM's reconciler leaves it"
+                        .to_string()
+                }));
+            }
+            Ok(None)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -23,5 +23,6 @@ pub mod redis;
 pub mod redis_copy;
 pub mod resp;
 pub mod rewrite;
+pub mod threescale_api;
 pub mod tools;
 pub mod url;

@@ -1929,19 +1929,33 @@ resume redhat-rhoam-operator rhmi-operator
         gate: Gate::None,
         owners: REDHAT_ALL,
         seed: Some(SEED_CONF),
-        doc: "Checks that \"master account is using correct application plan\": lists the \
-              master account and the provider accounts with the application plan each holds on \
-              master's service, to compare with the plan RHOAM expects (PROVIDER_PLAN in \
-              configmap system-environment) and with the source. A wrong plan limits what \
-              tenants may do. Read-only.",
+        doc: "Checks that \"master account is using correct application plan\": the master \
+              account holds porta's \"Master Plan\" on master's service, and every tenant the \
+              plan RHOAM's 3scale gives tenants, PROVIDER_PLAN of configmap system-environment \
+              (\"enterprise\" by default). Who holds which plan is read from the destination's \
+              system database (by URL or through the client pod; the Master API shows no \
+              plan). A wrong plan limits what tenants may do. Read-only, except when a tenant \
+              holds another plan: then the operator may type `upgrade N tenant(s) to <plan>` \
+              and cutover moves each with porta's Master API (PUT \
+              /master/api/providers/<id>/plan_upgrade.json with MASTER_ACCESS_TOKEN), or \
+              `leave the plans`, which leaves the step failed. Master's own contract has no API \
+              and is fixed from a console.",
         changes: None,
-        procedure: r#"# The plan RHOAM expects, then the plan each provider account holds
+        procedure: r#"# The plan RHOAM gives tenants, then the plan master and each tenant hold on master's service
 {oc.destination} get configmap system-environment -o jsonpath='{.data.PROVIDER_PLAN}'; echo
 {oc.destination} exec deployment/system-sidekiq -- bundle exec rails runner '
-ActiveRecord::Base.connection.select_rows("SELECT a.id, a.org_name, a.master, p.system_name
-  FROM accounts a JOIN cinstances c ON c.user_account_id = a.id
-  JOIN plans p ON p.id = c.plan_id WHERE a.master = true OR a.provider = true
-  ORDER BY a.id").each { |r| puts r.join(" ") }'"#,
+m = Account.master
+([m] + Account.where(provider_account_id: m.id, provider: true).to_a).uniq.each { |a|
+  c = a.bought_cinstances.find_by(service_id: m.service_ids)
+  puts [a.id, a.org_name, a.master?, c&.plan&.id, c&.plan&.name].join(" ") }'
+# Expected: master on "Master Plan", every tenant on PROVIDER_PLAN. To move tenant ID to plan
+# PLAN_ID (a plan of master's service), with the master token kept in a 0600 curl config file:
+umask 077
+printf 'data-urlencode = "access_token=%s"\n' "$({oc.destination} extract secret/system-seed \
+  --keys=MASTER_ACCESS_TOKEN --to=- 2>/dev/null)" > {dumps}/master-token.curl
+curl -sS -X PUT -K {dumps}/master-token.curl -d plan_id=PLAN_ID \
+  https://master.{destination.wildcard_domain}/master/api/providers/ID/plan_upgrade.json
+rm -f {dumps}/master-token.curl"#,
         action: Some(Action::CheckMasterPlan),
         when: When::Always,
     },
@@ -1954,20 +1968,23 @@ ActiveRecord::Base.connection.select_rows("SELECT a.id, a.org_name, a.master, p.
         gate: Gate::None,
         owners: REDHAT_ALL,
         seed: Some(SEED_CONF),
-        doc: "Checks that \"master account is accessible\": the master portal answers on \
-              master.{destination.wildcard_domain} and the master account's API accepts the \
-              master access token from secret system-seed, which proves the pushed secrets and \
-              the seeded database agree. The token goes to curl through a 0600 config file, \
-              never on the command line. Read-only.",
+        doc: "Checks that \"master account is accessible\": porta's Master API on \
+              master.{destination.wildcard_domain} answers GET \
+              /master/api/providers/<id>.json for RHOAM's default tenant with \
+              MASTER_ACCESS_TOKEN of secret system-seed, which proves the pushed secrets and \
+              the seeded database agree (porta answers 401 to a token it does not know). The \
+              tenant's id comes from the destination's system database. The token never \
+              appears on a command line, in a log or in a message. Read-only.",
         changes: None,
-        procedure: r#"# The master portal answers
-curl -sS -o /dev/null -D - https://master.{destination.wildcard_domain}/p/login | head -n1
-# The master API accepts the master token (kept in a 0600 curl config file)
+        procedure: r#"# The default tenant's id (the provider whose admin domain is 3scale-admin.<wildcard>)
+{oc.destination} exec deployment/system-sidekiq -- bundle exec rails runner \
+  'puts Account.find_by!(self_domain: "3scale-admin.{destination.wildcard_domain}").id'
+# The master API accepts the master token (kept in a 0600 curl config file); expect 200
 umask 077
 printf 'data-urlencode = "access_token=%s"\n' "$({oc.destination} extract secret/system-seed \
   --keys=MASTER_ACCESS_TOKEN --to=- 2>/dev/null)" > {dumps}/master-token.curl
-curl -sS -G -K {dumps}/master-token.curl \
-  https://master.{destination.wildcard_domain}/admin/api/provider.xml | head -c 600; echo
+curl -sS -G -K {dumps}/master-token.curl -i \
+  https://master.{destination.wildcard_domain}/master/api/providers/ID.json | head -c 800; echo
 rm -f {dumps}/master-token.curl"#,
         action: Some(Action::CheckMasterAccess),
         when: When::Always,
@@ -1981,17 +1998,23 @@ rm -f {dumps}/master-token.curl"#,
         gate: Gate::None,
         owners: REDHAT_ALL,
         seed: Some(SEED_CONF),
-        doc: "Checks that \"RHOAM's default tenant is created\": a provider account that is not \
-              master exists with the hosts RHOAM uses (3scale.{destination.wildcard_domain} and \
-              3scale-admin.{destination.wildcard_domain}), it is approved, and its admin portal \
-              answers. RHOAM drives the tenant through 3scale-admin.<domain>, so a tenant with \
-              another name is a problem to solve before the hand-over. Read-only.",
+        doc: "Checks that \"RHOAM's default tenant is created\": porta's Admin API on \
+              3scale-admin.{destination.wildcard_domain} (TENANT_NAME of system-seed, \
+              \"3scale\" by default) answers GET /admin/api/provider.json with \
+              ADMIN_ACCESS_TOKEN of secret system-seed, for an account whose admin domain is \
+              that host and which is approved (porta answers 403 with no body to the token of \
+              an account that is not). RHOAM drives the tenant through 3scale-admin.<domain>, \
+              so a tenant with another name is a problem to solve before the hand-over. \
+              Read-only.",
         changes: None,
-        procedure: r#"{oc.destination} exec deployment/system-sidekiq -- bundle exec rails runner '
-ActiveRecord::Base.connection.select_rows("SELECT id, org_name, domain, self_domain, state
-  FROM accounts WHERE provider = true AND (master IS NULL OR master = false)
-  ORDER BY id").each { |r| puts r.join(" ") }'
-curl -sS -o /dev/null -D - https://3scale-admin.{destination.wildcard_domain}/p/login | head -n1"#,
+        procedure: r#"# The tenant behind 3scale-admin.<wildcard>, with the admin token kept in a 0600 file
+umask 077
+printf 'data-urlencode = "access_token=%s"\n' "$({oc.destination} extract secret/system-seed \
+  --keys=ADMIN_ACCESS_TOKEN --to=- 2>/dev/null)" > {dumps}/admin-token.curl
+# Expect 200 with "admin_domain":"3scale-admin.{destination.wildcard_domain}" and "state":"approved"
+curl -sS -G -K {dumps}/admin-token.curl -i \
+  https://3scale-admin.{destination.wildcard_domain}/admin/api/provider.json | head -c 1200; echo
+rm -f {dumps}/admin-token.curl"#,
         action: Some(Action::CheckDefaultTenant),
         when: When::Always,
     },
@@ -2004,13 +2027,28 @@ curl -sS -o /dev/null -D - https://3scale-admin.{destination.wildcard_domain}/p/
         gate: Gate::None,
         owners: REDHAT_ALL,
         seed: Some(SEED_CONF),
-        doc: "Checks that \"SSO integrations on customer tenants are created\": lists every \
-              authentication provider with its tenant, kind, portal (admin or developer), site \
-              and published state, and flags any that still points at a source or migration \
-              host. RHOAM's own admin-portal integration (kind keycloak, RHOAM's RH-SSO realm) \
-              must be among them. Read-only; publishing is the customer's next step.",
+        doc: "Checks that \"SSO integrations on customer tenants are created\": porta's Admin \
+              API on 3scale-admin.{destination.wildcard_domain} lists the default tenant's \
+              Admin Portal integrations (GET /admin/api/account/authentication_providers.json \
+              with ADMIN_ACCESS_TOKEN), which must hold RHOAM's own: `rhsso`, kind keycloak, \
+              client 3scale, published, its site RHOAM's Keycloak (realm openshift) on the \
+              destination's wildcard domain. RHOAM only creates `rhsso` when the tenant has \
+              none, so a stale one migrated from the source fails the step, named with its \
+              site. The other tenants' and the Developer Portals' integrations are read from \
+              the database; those still pointing at a source or migration host are listed as \
+              warnings. Read-only; repointing and publishing them is the customer's next \
+              step.",
         changes: None,
-        procedure: r#"{oc.destination} exec deployment/system-sidekiq -- bundle exec rails runner '
+        procedure: r#"# RHOAM's own: rhsso, keycloak, client 3scale, published, site on RHOAM's Keycloak
+umask 077
+printf 'data-urlencode = "access_token=%s"\n' "$({oc.destination} extract secret/system-seed \
+  --keys=ADMIN_ACCESS_TOKEN --to=- 2>/dev/null)" > {dumps}/admin-token.curl
+curl -sS -G -K {dumps}/admin-token.curl \
+  https://3scale-admin.{destination.wildcard_domain}/admin/api/account/authentication_providers.json \
+  | tr '{' '\n' | grep -e '"system_name"' | cut -c1-400
+rm -f {dumps}/admin-token.curl
+# Every integration with its tenant (no client secret)
+{oc.destination} exec deployment/system-sidekiq -- bundle exec rails runner '
 ActiveRecord::Base.connection.select_rows("SELECT a.org_name, ap.kind, ap.system_name,
   ap.account_type, ap.site, ap.published FROM authentication_providers ap
   JOIN accounts a ON a.id = ap.account_id ORDER BY a.id").each { |r| puts r.join(" ") }' \

@@ -34,6 +34,7 @@ mod state;
 mod status;
 mod store;
 mod table;
+pub mod threescale_api;
 pub mod threescale_operator;
 mod validate;
 mod velero;

@@ -333,12 +333,13 @@ pub fn required(action: Action) -> Vec<Needed> {
             vec![needed(Destination, "list", "route.openshift.io", "routes")],
         ]
         .concat(),
-        Action::CheckMasterPlan
-        | Action::CheckMasterAccess
-        | Action::CheckDefaultTenant
-        | Action::CheckSsoIntegrations => [
+        // system-seed's tokens; the database by URL or through the client pod (below).
+        Action::CheckMasterAccess | Action::CheckSsoIntegrations => reach_data(Destination),
+        Action::CheckDefaultTenant => vec![needed(Destination, "get", "", "secrets")],
+        // And PROVIDER_PLAN of configmap system-environment.
+        Action::CheckMasterPlan => [
             reach_data(Destination),
-            vec![needed(Destination, "list", "route.openshift.io", "routes")],
+            vec![needed(Destination, "get", "", "configmaps")],
         ]
         .concat(),
         Action::CheckPlatformInstalled | Action::CheckPlatformVersions | Action::CheckKeycloak => {
@@ -407,7 +408,10 @@ fn client_pod_cluster(config: &Config, action: Action) -> Option<ClusterRole> {
         Action::SeedDestinationDatabase
         | Action::PushSecrets
         | Action::CheckRhoamUsers
-        | Action::StartDestination => ClusterRole::Destination,
+        | Action::StartDestination
+        | Action::CheckMasterPlan
+        | Action::CheckMasterAccess
+        | Action::CheckSsoIntegrations => ClusterRole::Destination,
         _ => return None,
     };
     let has_url = config.system_database(role).is_some();

@@ -29,6 +29,7 @@ pub mod secrets;
 pub mod seed;
 mod start;
 pub mod stores;
+pub mod threescale_checks;
 pub mod upgrade;
 
 pub use action::{StepAction, StepFuture};

@@ -7,7 +7,7 @@ use super::action::StepAction;
 use super::rollback::{self, RollbackAction};
 use super::{
     connect, convert, destination, drain, inventory, pgdump, prereq, redisdump, rewrite,
-    rhoam_users, scale, secrets, seed, start, upgrade,
+    rhoam_users, scale, secrets, seed, start, threescale_checks, upgrade,
 };
 use crate::runbook::{Action, RunbookId};
 
@@ -74,10 +74,10 @@ pub fn implementation(action: Action) -> Implementation {
         Action::ClearFreshInstall => Automated(destination::CLEAR),
         Action::CheckRhoamUsers => Automated(rhoam_users::CHECK_RHOAM_USERS),
         Action::StartDestination => Automated(start::START_DESTINATION),
-        Action::CheckMasterPlan => ManualForNow,
-        Action::CheckMasterAccess => ManualForNow,
-        Action::CheckDefaultTenant => ManualForNow,
-        Action::CheckSsoIntegrations => ManualForNow,
+        Action::CheckMasterPlan => Automated(threescale_checks::CHECK_MASTER_PLAN),
+        Action::CheckMasterAccess => Automated(threescale_checks::CHECK_MASTER_ACCESS),
+        Action::CheckDefaultTenant => Automated(threescale_checks::CHECK_DEFAULT_TENANT),
+        Action::CheckSsoIntegrations => Automated(threescale_checks::CHECK_SSO_INTEGRATIONS),
         Action::CheckPlatformInstalled => ManualForNow,
         Action::CheckPlatformVersions => ManualForNow,
         Action::CheckKeycloak => ManualForNow,

@@ -271,3 +271,36 @@ fn a_state_folder_that_cannot_be_created_is_bad_input() {
         &["cannot create state folder", "--state-dir"],
     );
 }
+
+#[test]
+fn a_bad_threescale_api_setting_is_refused_naming_the_key() {
+    let with = |extra: &str| {
+        threescale_toml("m", "red-hat", "limited", "").replace(
+            "wildcard_domain = \"apps.rhoam.test\"\n",
+            &format!("wildcard_domain = \"apps.rhoam.test\"\n{extra}\n"),
+        )
+    };
+    assert_bad_input(
+        &plan_of(&with("threescale_api = \"127.0.0.1:3000\"")),
+        &["destination.threescale_api", "http://"],
+    );
+    assert_bad_input(
+        &plan_of(&with("threescale_api = \"http://127.0.0.1:3000/admin\"")),
+        &["destination.threescale_api", "no path"],
+    );
+    assert_bad_input(
+        &plan_of(&with("threescale_api_ca_file = \"no-such-ca.pem\"")),
+        &["destination.threescale_api_ca_file", "no-such-ca.pem"],
+    );
+    let on_source = threescale_toml(
+        "m",
+        "red-hat",
+        "limited",
+        "threescale_api = \"http://127.0.0.1:3000\"",
+    );
+    assert_bad_input(
+        &plan_of(&on_source),
+        &["source.threescale_api", "only to [destination]"],
+    );
+    plan_of(&with("threescale_api = \"http://127.0.0.1:3000\"")).expect_code(0);
+}

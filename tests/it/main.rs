@@ -44,6 +44,7 @@ mod sim_servers;
 mod sim_support;
 mod sim_watch;
 mod start;
+mod threescale_checks;
 mod tmux_harness;
 mod tui_e2e;
 mod ui_contrast;

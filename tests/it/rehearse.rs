@@ -301,6 +301,28 @@ fn a_headless_rehearsal_runs_the_whole_runbook_through() {
             && s.contains("8 object(s) of the source applied")),
         "{connected}"
     );
+    // The destination checks went through the sandbox's porta API, for their own reasons:
+    // the migrated master and tenant on their plans, the pushed tokens the seeded database's,
+    // the tenant approved, and RHOAM's rhsso created on the migrated tenant by its reconciler
+    // (the stand-in at configure-destination-3scale) on RHOAM's Keycloak.
+    for (step, says) in [
+        ("check-master-plan", "\"Master Plan\""),
+        (
+            "check-master-access",
+            "MASTER_ACCESS_TOKEN of secret system-seed",
+        ),
+        ("check-default-tenant", "approved"),
+        (
+            "check-sso-integrations",
+            "keycloak-edge-redhat-rhoam-rhsso.",
+        ),
+    ] {
+        let s = by_id(step);
+        assert_eq!(s["outcome"], "passed", "{step}: {}", s["summary"]);
+        assert_eq!(s["runs_as"], "check", "{step}");
+        let summary = s["summary"].as_str().unwrap_or_default();
+        assert!(summary.contains(says), "{step}: {summary}");
+    }
     let folder = std::fs::read_dir(state.path())
         .expect("state dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -565,9 +587,16 @@ fn a_rehearsal_stopped_with_until_is_resumed_by_the_same_command() {
         "postgresql",
     ];
     rehearse_expecting(state.path(), &until, 0);
-    let [(name, _)] = &rehearsals(state.path())[..] else {
+    let [(name, sandbox)] = &rehearsals(state.path())[..] else {
         panic!("one rehearsal");
     };
+    // The destination's porta API has a port of its own, kept, which the config names.
+    let api_port = manifest(sandbox)["threescale_api"]
+        .as_u64()
+        .expect("the API's port in sandbox.json");
+    let api = format!("threescale_api = \"http://127.0.0.1:{api_port}\"");
+    let config_text = || std::fs::read_to_string(written_config(state.path())).expect("config");
+    assert!(config_text().contains(&api), "{}", config_text());
     let first = journal(state.path(), name);
     let dumped = first
         .iter()
@@ -621,6 +650,17 @@ fn a_rehearsal_stopped_with_until_is_resumed_by_the_same_command() {
     assert!(started.len() >= 35, "{started:?}");
     assert!(started.values().all(|n| *n == 1), "{started:?}");
     assert!(stdout.contains("its state was removed"), "{stdout}");
+    // Resumed twice, the API came back on its port, and the checks reached it there.
+    assert_eq!(manifest(sandbox)["threescale_api"].as_u64(), Some(api_port));
+    assert!(config_text().contains(&api), "{}", config_text());
+    for check in ["check-master-access", "check-default-tenant"] {
+        let done = entries
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "step-finished" && e["step"] == check)
+            .unwrap_or_else(|| panic!("{check} finished"));
+        assert_eq!(done["outcome"], "passed", "{check}: {}", done["summary"]);
+    }
 }
 
 #[test]

@@ -19,6 +19,7 @@ fn source_config(sandbox: &Sandbox) -> Cluster {
         wildcard_domain: None,
         system_database_kind: None,
         stores: Vec::new(),
+        threescale_api: Default::default(),
     }
 }
 

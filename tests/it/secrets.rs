@@ -65,7 +65,7 @@ const SEEDED: &[(&str, &str, &str)] = &[
 /// What the destination's RHOAM copy of system-seed holds before the push.
 const RHOAM_COPY_VALUE: &str = "rhoam-copy-old-admin-pw-8d2";
 
-fn secret(ns: &str, name: &str, data: &[(&str, &str)]) -> Value {
+pub(crate) fn secret(ns: &str, name: &str, data: &[(&str, &str)]) -> Value {
     let b64 = base64::engine::general_purpose::STANDARD;
     let data: serde_json::Map<String, Value> = data
         .iter()

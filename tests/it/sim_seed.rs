@@ -278,7 +278,8 @@ async fn system_database_has_the_3scale_tables_rows_and_wildcard_domains() {
             "SELECT count(*) FROM plans WHERE type = 'ApplicationPlan'"
         )
         .await,
-        2 * services + 1
+        // Each product's two, and master's "enterprise" (PROVIDER_PLAN) and "Master Plan".
+        2 * services + 2
     );
     assert_eq!(
         count(
@@ -294,7 +295,8 @@ async fn system_database_has_the_3scale_tables_rows_and_wildcard_domains() {
             "SELECT count(DISTINCT user_key) + count(DISTINCT application_id) FROM cinstances"
         )
         .await,
-        2 * (apps + 1)
+        // The tenant's and the master account's own applications on master's service too.
+        2 * (apps + 2)
     );
     assert!(
         count(

@@ -53,6 +53,7 @@ impl Sandbox {
             wildcard_domain: None,
             system_database_kind: None,
             stores: Vec::new(),
+            threescale_api: Default::default(),
         }
     }
 

@@ -113,6 +113,9 @@ zync_database_url = {dst_zync}
 backend_redis_storage_url = {dst_storage}
 backend_redis_queues_url = {dst_queues}
 system_redis_url = {dst_system}
+# porta's APIs of RHOAM's 3scale (the four destination checks): the sandbox serves them on
+# loopback; requests keep their Host (master.<wildcard>, 3scale-admin.<wildcard>).
+threescale_api = {dst_api}
 
 [drain]
 threshold = 0
@@ -141,6 +144,7 @@ backend_route = "disable"
             dst_storage = toml_str(&d.backend_redis_storage),
             dst_queues = toml_str(&d.backend_redis_queues),
             dst_system = toml_str(&d.system_redis),
+            dst_api = toml_str(&self.threescale_api.url()),
         )
     }
 }

@@ -139,6 +139,10 @@ pub struct Manifest {
     /// A MySQL source's server and database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mariadb: Option<SavedMariadb>,
+    /// The port of the simulated 3scale API of the destination; a sandbox saved before it
+    /// existed has none and takes a new one (the rehearsal's config is rewritten on resume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threescale_api: Option<u16>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

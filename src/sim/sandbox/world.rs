@@ -29,6 +29,7 @@ use crate::sim::seed::workers::{self, Worker};
 use crate::sim::server::SimCluster;
 use crate::sim::servers::{PgDatabase, PgServer, RedisProcess, stable_port};
 use crate::sim::state::ClusterSpec;
+use crate::sim::threescale_api::ThreescaleApiServer;
 
 /// A running sandbox. Dropping it stops everything it started; a thrown-away one also drops
 /// its databases and removes its servers' folders, a kept one leaves its state in its folder.
@@ -42,6 +43,8 @@ pub struct Sandbox {
     pub destination: SimCluster,
     pub kubeconfig: PathBuf,
     pub stores: SandboxStores,
+    /// porta's Admin and Master APIs of the destination, served from its system database.
+    pub threescale_api: ThreescaleApiServer,
     /// The source's system database.
     pub source_database: SourceDatabase,
     dir: PathBuf,
@@ -290,6 +293,8 @@ impl Sandbox {
                 seed::porta_schema::destination_release(),
             )
             .await?;
+            // RHOAM's reconciler created its Admin Portal SSO on the fresh install's tenant.
+            seed::rhoam_sso::create_rhsso(dst_db.url(), DESTINATION_DOMAIN).await?;
             seed::seed_zync_database_with_domain(src_zync.url(), SOURCE_DOMAIN, sizes).await?;
             seed::seed_backend_redis(&src_backend.url_db(0), &src_backend.url_db(1), sizes).await?;
             seed::seed_system_redis(&src_system.url_db(1), sizes).await?;
@@ -352,7 +357,14 @@ impl Sandbox {
                 ("destination", &destination),
             ],
         )?;
+        let threescale_api = start_threescale_api(
+            &stores.destination.system_database,
+            kept,
+            manifest.threescale_api,
+        )
+        .await?;
         if kept {
+            manifest.threescale_api = Some(threescale_api.port());
             manifest.clusters = [
                 ("source", &*source),
                 ("migration", &migration),
@@ -387,6 +399,7 @@ impl Sandbox {
             destination,
             kubeconfig,
             stores,
+            threescale_api,
             source_database: options.source_database,
             dir: dir.to_path_buf(),
             kept,
@@ -396,6 +409,29 @@ impl Sandbox {
             _postgres: postgres,
         })
     }
+}
+
+/// The destination's simulated 3scale API: a kept sandbox's on the port it had (or a stable
+/// one), since the rehearsal's config names it; a thrown-away one's on any free port.
+async fn start_threescale_api(
+    database: &str,
+    kept: bool,
+    port: Option<u16>,
+) -> Result<ThreescaleApiServer> {
+    if !kept {
+        return ThreescaleApiServer::start(database, None).await;
+    }
+    if let Some(port) = port {
+        return ThreescaleApiServer::start(database, Some(port)).await;
+    }
+    let mut last = anyhow::anyhow!("no attempt made");
+    for _ in 0..PORT_ATTEMPTS {
+        match ThreescaleApiServer::start(database, Some(stable_port()?)).await {
+            Ok(server) => return Ok(server),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// A simulated cluster; kept ones (`kept`: the sandbox folder and the port to take again)

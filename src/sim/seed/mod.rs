@@ -11,6 +11,7 @@ mod jobs;
 mod model;
 pub mod porta_schema;
 mod redis_conn;
+pub mod rhoam_sso;
 mod sizes;
 mod stats_keys;
 mod system_db;

@@ -17,7 +17,13 @@ pub(super) const MASTER_SERVICE_ID: i64 = 1;
 pub(super) const TENANT_NAME: &str = "3scale";
 
 pub(super) struct Model {
+    /// The plan tenants hold on master's service: `PROVIDER_PLAN`, "enterprise" by default.
     pub master_plan_id: i64,
+    /// porta's db:seed's "Master Plan" on master's service, which the master account holds
+    /// (`application_plan.create_contract_with! master`).
+    pub master_own_plan_id: i64,
+    /// The master account's own application on its service, on "Master Plan".
+    pub master_cinstance_id: i64,
     pub master_account_plan_id: i64,
     pub master_service_plan_id: i64,
     pub master_hits_metric_id: i64,
@@ -170,8 +176,14 @@ impl Model {
                 apps,
             });
         }
+        // Allocated after everything else, so that the ids of every other row stay as they were
+        // before these two rows were seeded.
+        let master_own_plan_id = ids.next_plan();
+        let master_cinstance_id = ids.next_cinstance();
         Model {
             master_plan_id,
+            master_own_plan_id,
+            master_cinstance_id,
             master_account_plan_id,
             master_service_plan_id,
             master_hits_metric_id,

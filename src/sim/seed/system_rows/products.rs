@@ -160,6 +160,16 @@ pub(super) fn plans(model: &Model, at: At) -> Rows {
         1,
     );
     push(
+        model.master_own_plan_id,
+        MASTER_SERVICE_ID,
+        "Master Plan",
+        "ApplicationPlan",
+        "Service",
+        MASTER_ACCOUNT_ID,
+        "master_plan",
+        1,
+    );
+    push(
         model.master_account_plan_id,
         MASTER_ACCOUNT_ID,
         "Default",
@@ -291,6 +301,26 @@ pub(super) fn cinstances(model: &Model, hosts: &Hosts, at: At) -> Rows {
         n(MASTER_ACCOUNT_ID),
         None,
         at(399),
+        n(MASTER_SERVICE_ID),
+        at(400),
+    ]);
+    // porta's db:seed contracts the master account with "Master Plan" on its own service.
+    rows.push(vec![
+        n(model.master_cinstance_id),
+        n(model.master_own_plan_id),
+        n(MASTER_ACCOUNT_ID),
+        s(hex(0x6d_61_73, 0, 32)),
+        at(400),
+        at(400),
+        s("live"),
+        s("Default application"),
+        s(hex(0xa9, 1, 8)),
+        s("Master Account"),
+        s("Cinstance"),
+        None,
+        n(MASTER_ACCOUNT_ID),
+        None,
+        None,
         n(MASTER_SERVICE_ID),
         at(400),
     ]);

@@ -61,12 +61,14 @@ pub(super) fn authentication_providers(hosts: &Hosts, at: At) -> Rows {
             s(account_type),
         ]);
     };
-    // The Admin Portal SSO RHOAM-style installations create against the cluster's RH-SSO.
+    // The Admin Portal SSO the customer set up against their own RH-SSO. Not named `rhsso`:
+    // that is the one RHOAM creates on its tenant (`sim::seed::rhoam_sso`), and a source's
+    // of that name would stop RHOAM from creating its own.
     push(
         1,
-        "rhsso",
-        "rhsso",
-        "3scale",
+        "Corporate SSO",
+        "corporate_sso",
+        "3scale-admin",
         [
             None,
             None,

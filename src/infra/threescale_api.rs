@@ -1,0 +1,378 @@
+//! A client of 3scale's Admin and Master APIs (porta), knowing nothing of migrations: it sends
+//! one request to a host name (`master.<wildcard>`, `3scale-admin.<wildcard>`) with an access
+//! token and gives back the status and the body.
+//!
+//! porta finds the account a request is for by its `Host` (the provider's `self_domain`), so
+//! the host name is what matters, not where the connection goes: by default the connection
+//! goes to `https://<host>`; with [`ConnectTo`] it goes elsewhere (a port-forward, a router's
+//! address) and the request keeps `Host: <host>`, as curl's `--connect-to` does.
+//!
+//! The token travels in the `Authorization: Basic` header (user name = token, empty password),
+//! which porta's `ApiAuthentication::HttpAuthentication` accepts wherever it accepts the
+//! `access_token` parameter: it never appears in a URL, so no URL this module names (errors,
+//! [`Response::url`]) holds it. [`Token`] never prints its value.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use base64::Engine;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+/// How long one request may take, connection included.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// The most of a body kept, so a wrong host serving a big page cannot fill memory.
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// An access token. Its value is only ever written into a request header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(value: impl Into<String>) -> Token {
+        Token(value.into())
+    }
+
+    /// The value, for whoever must compare it (the simulator, tests); never to be shown.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn basic(&self) -> String {
+        let pair = format!("{}:", self.0);
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+/// Where connections go instead of the host named by the request (`http://127.0.0.1:8080`,
+/// `https://10.0.0.5:443`): a scheme and an authority, nothing else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectTo {
+    pub scheme: &'static str,
+    pub authority: String,
+}
+
+impl ConnectTo {
+    /// Parses `http://host:port` or `https://host[:port]`; Err says what is wrong.
+    pub fn parse(text: &str) -> std::result::Result<ConnectTo, String> {
+        let text = text.trim();
+        let (scheme, rest) = if let Some(rest) = text.strip_prefix("http://") {
+            ("http", rest)
+        } else if let Some(rest) = text.strip_prefix("https://") {
+            ("https", rest)
+        } else {
+            return Err(format!(
+                "`{text}` is not an http:// or https:// address (e.g. http://127.0.0.1:8080)"
+            ));
+        };
+        let authority = rest.trim_end_matches('/');
+        if authority.is_empty()
+            || authority.contains(['/', '?', '#', '@', ' '])
+            || authority.parse::<hyper::http::uri::Authority>().is_err()
+        {
+            return Err(format!(
+                "`{text}` must be a scheme, a host and an optional port only (e.g. \
+                 http://127.0.0.1:8080), with no path, query or user"
+            ));
+        }
+        Ok(ConnectTo {
+            scheme,
+            authority: authority.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for ConnectTo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.authority)
+    }
+}
+
+/// What porta answered.
+#[derive(Clone, Debug)]
+pub struct Response {
+    /// The request's URL as the operator would type it (`https://<host><path>`), without the
+    /// token.
+    pub url: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as JSON; Err names the URL and what came instead.
+    pub fn json(&self) -> Result<serde_json::Value> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            anyhow!(
+                "{} answered {} with a body that is not JSON ({e}): {}",
+                self.url,
+                self.status,
+                self.excerpt()
+            )
+        })
+    }
+
+    /// The start of the body, for a message.
+    pub fn excerpt(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let text = text.trim();
+        if text.is_empty() {
+            return "(empty body)".into();
+        }
+        let cut: String = text.chars().take(200).collect();
+        if cut.len() < text.len() {
+            format!("{cut}…")
+        } else {
+            cut
+        }
+    }
+}
+
+/// A client of porta's APIs.
+#[derive(Clone)]
+pub struct ApiClient {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    connect_to: Option<ConnectTo>,
+}
+
+impl ApiClient {
+    /// A client that trusts the system's certificate authorities and, when given, those of
+    /// `ca_file` (PEM; a private router certificate's CA), and connects to `connect_to` when
+    /// given.
+    pub fn new(connect_to: Option<ConnectTo>, ca_file: Option<&Path>) -> Result<ApiClient> {
+        let mut roots = rustls::RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        for cert in native.certs {
+            // A certificate of the system store rustls cannot read is skipped, as curl does.
+            let _ = roots.add(cert);
+        }
+        if let Some(path) = ca_file {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .with_context(|| format!("cannot read the CA file {}", path.display()))?
+                .collect::<std::result::Result<_, _>>()
+                .with_context(|| format!("{} is not a PEM certificate file", path.display()))?;
+            if certs.is_empty() {
+                bail!("{} holds no PEM certificate", path.display());
+            }
+            for cert in certs {
+                roots.add(cert).with_context(|| {
+                    format!("{} holds a certificate rustls refuses", path.display())
+                })?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("cannot set up TLS")?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(ApiClient { client, connect_to })
+    }
+
+    /// `GET https://<host><path>` with `token`.
+    pub async fn get(&self, host: &str, path: &str, token: &Token) -> Result<Response> {
+        self.send(hyper::Method::GET, host, path, None, token).await
+    }
+
+    /// `PUT https://<host><path>` with `form` as `application/x-www-form-urlencoded`.
+    pub async fn put_form(
+        &self,
+        host: &str,
+        path: &str,
+        form: &[(&str, &str)],
+        token: &Token,
+    ) -> Result<Response> {
+        let body = form_encode(form);
+        self.send(hyper::Method::PUT, host, path, Some(body), token)
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: hyper::Method,
+        host: &str,
+        path: &str,
+        body: Option<String>,
+        token: &Token,
+    ) -> Result<Response> {
+        if host.is_empty() || host.contains(['/', '@', ' ', '?', '#']) {
+            bail!("`{host}` is not a host name");
+        }
+        if !path.starts_with('/') {
+            bail!("`{path}` is not a path");
+        }
+        let url = format!("https://{host}{path}");
+        let target = match &self.connect_to {
+            Some(c) => format!("{}://{}{path}", c.scheme, c.authority),
+            None => url.clone(),
+        };
+        let through = match &self.connect_to {
+            Some(c) => format!(" (connecting to {c})"),
+            None => String::new(),
+        };
+        let mut request = hyper::Request::builder()
+            .method(method.clone())
+            .uri(&target)
+            .header(hyper::header::HOST, host)
+            .header(hyper::header::ACCEPT, "application/json")
+            .header(hyper::header::AUTHORIZATION, token.basic());
+        if body.is_some() {
+            request = request.header(
+                hyper::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| anyhow!("cannot build the request {method} {url}: {e}"))?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| anyhow!("{method} {url}{through} failed: {}", chain(&e)))?;
+            let status = response.status().as_u16();
+            let mut body = response.into_body();
+            let mut bytes = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame
+                    .map_err(|e| anyhow!("reading the answer of {method} {url} failed: {e}"))?;
+                if let Ok(data) = frame.into_data() {
+                    bytes.extend_from_slice(&data);
+                    if bytes.len() > MAX_BODY {
+                        bail!("{url} answered more than {MAX_BODY} bytes; is it porta?");
+                    }
+                }
+            }
+            Ok(Response {
+                url: url.clone(),
+                status,
+                body: bytes,
+            })
+        };
+        tokio::time::timeout(TIMEOUT, exchange).await.map_err(|_| {
+            anyhow!(
+                "{method} {url}{through} did not answer within {}s",
+                TIMEOUT.as_secs()
+            )
+        })?
+    }
+}
+
+/// The error and its causes on one line (hyper's client error alone says little: "client
+/// error (Connect)").
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// `application/x-www-form-urlencoded` of `form`.
+pub fn form_encode(form: &[(&str, &str)]) -> String {
+    form.iter()
+        .map(|(k, v)| format!("{}={}", percent(k), percent(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn percent(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_to_takes_a_scheme_and_an_authority_only() {
+        assert_eq!(
+            ConnectTo::parse("http://127.0.0.1:8080/").unwrap(),
+            ConnectTo {
+                scheme: "http",
+                authority: "127.0.0.1:8080".into()
+            }
+        );
+        assert!(ConnectTo::parse("https://router.example.com").is_ok());
+        for bad in [
+            "127.0.0.1:80",
+            "ftp://x",
+            "http://",
+            "http://u:p@h:1",
+            "http://h:1/path",
+        ] {
+            assert!(ConnectTo::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_token_never_prints() {
+        let t = Token::new("s3cr3t");
+        assert_eq!(format!("{t:?}"), "Token(***)");
+        assert!(!t.basic().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_pem_certificates() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let bad = dir.path().join("not-a-ca.pem");
+        std::fs::write(&bad, "not a certificate\n").expect("write");
+        let e = ApiClient::new(None, Some(&bad)).err().expect("refused");
+        assert!(format!("{e:#}").contains("not-a-ca.pem"), "{e:#}");
+        let missing = dir.path().join("missing.pem");
+        assert!(ApiClient::new(None, Some(&missing)).is_err());
+        // A real bundle, where the system has one.
+        let bundle = Path::new("/etc/ssl/certs/ca-certificates.crt");
+        if bundle.exists() {
+            assert!(ApiClient::new(None, Some(bundle)).is_ok());
+        }
+    }
+
+    #[test]
+    fn forms_are_percent_encoded() {
+        assert_eq!(
+            form_encode(&[("plan_id", "7"), ("a b", "x&y")]),
+            "plan_id=7&a%20b=x%26y"
+        );
+    }
+}
