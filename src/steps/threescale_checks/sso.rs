@@ -171,7 +171,25 @@ async fn find(ctx: &StepContext) -> Result<Verdict> {
 
     let old = old_domains(ctx);
     let mut stale_elsewhere = Vec::new();
-    for row in other_rows(ctx, &admin).await? {
+    // The tenant's own other Admin Portal integrations, as the API showed them, then the rest
+    // from the database.
+    let mut rows: Vec<Vec<String>> = items
+        .iter()
+        .filter(|i| text(i, "system_name") != RHOAM_NAME && text(i, "name") != RHOAM_NAME)
+        .map(|i| {
+            let urls = ["site", "authorize_url", "token_url", "user_info_url"]
+                .map(|k| text(i, k))
+                .join(" ");
+            vec![
+                admin.clone(),
+                text(i, "system_name"),
+                "provider".into(),
+                urls,
+            ]
+        })
+        .collect();
+    rows.extend(other_rows(ctx, &admin).await?);
+    for row in rows {
         let [domain, system_name, account_type, urls] = row.as_slice() else {
             continue;
         };
