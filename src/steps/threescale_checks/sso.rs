@@ -9,7 +9,7 @@
 //! the source stays as it came, pointing at the source's Keycloak, and RHOAM never replaces it.
 //!
 //! The step lists the default tenant's Admin Portal integrations with
-//! `GET https://<TENANT_NAME>-admin.<wildcard>/admin/api/account/authentication_providers.json`
+//! `GET https://3scale-admin.<wildcard>/admin/api/account/authentication_providers.json`
 //! and `ADMIN_ACCESS_TOKEN`, and fails when `rhsso` is missing, is not RHOAM's (kind, client,
 //! realm, unpublished) or points outside the destination's wildcard domain (a stale one, named
 //! with its site). The other integrations (the other tenants', and the Developer Portals')
@@ -119,7 +119,7 @@ async fn find(ctx: &StepContext) -> Result<Verdict> {
         Ok(started) => started,
         Err(verdict) => return Ok(verdict),
     };
-    let admin = api.admin_host(&seed);
+    let admin = api.admin_host();
     let path = "/admin/api/account/authentication_providers.json";
     ctx.sink
         .info(format!("GET https://{admin}{path}{}", api.through));
