@@ -1999,8 +1999,8 @@ rm -f {dumps}/master-token.curl"#,
         owners: REDHAT_ALL,
         seed: Some(SEED_CONF),
         doc: "Checks that \"RHOAM's default tenant is created\": porta's Admin API on \
-              3scale-admin.{destination.wildcard_domain} (TENANT_NAME of system-seed, \
-              \"3scale\" by default) answers GET /admin/api/provider.json with \
+              3scale-admin.{destination.wildcard_domain} (RHOAM's tenant, whatever \
+              TENANT_NAME says) answers GET /admin/api/provider.json with \
               ADMIN_ACCESS_TOKEN of secret system-seed, for an account whose admin domain is \
               that host and which is approved (porta answers 403 with no body to the token of \
               an account that is not). RHOAM drives the tenant through 3scale-admin.<domain>, \

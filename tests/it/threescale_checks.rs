@@ -193,6 +193,13 @@ impl World {
 #[test]
 fn the_four_checks_pass_on_rhoam_s_3scale_through_its_apis() {
     let w = world("checks-pass");
+    // The customer's own Admin Portal SSO still points at the source's Keycloak: reported,
+    // for its owner to repoint, without failing the check of RHOAM's.
+    w.sql(
+        "UPDATE authentication_providers \
+         SET site = 'https://sso.apps.source.test/auth/realms/corp' \
+         WHERE system_name = 'corporate_sso'",
+    );
     let run = w.run(PLAN, SSO, &[]);
     run.expect_code(0);
     for step in [PLAN, ACCESS, TENANT, SSO] {
@@ -210,6 +217,19 @@ fn the_four_checks_pass_on_rhoam_s_3scale_through_its_apis() {
         w.finished(SSO)
             .1
             .contains("keycloak-edge-redhat-rhoam-rhsso.apps.rhoam.test")
+    );
+    assert!(
+        w.finished(SSO)
+            .1
+            .contains("1 other integration(s) still point at an old cluster"),
+        "{}",
+        w.finished(SSO).1
+    );
+    let log = std::fs::read_to_string(w.m.migration_dir().join("logs").join(format!("{SSO}.log")))
+        .expect("the step's log");
+    assert!(
+        log.contains("portal SSO corporate_sso still points at sso.apps.source.test"),
+        "{log}"
     );
     w.assert_no_token(&[&run], &[]);
 }

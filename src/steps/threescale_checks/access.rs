@@ -3,11 +3,11 @@
 //!
 //! - `check-master-access`: `GET https://<MASTER_DOMAIN>.<wildcard>/master/api/providers/{id}.json`
 //!   with `MASTER_ACCESS_TOKEN`, `{id}` the default tenant's account (the provider whose admin
-//!   domain is `<TENANT_NAME>-admin.<wildcard>`, read from the destination's system database,
+//!   domain is `3scale-admin.<wildcard>`, read from the destination's system database,
 //!   by URL or through the client pod, as the seed reaches it). porta's Master API answers with
 //!   the tenant (`{"signup":{"account":{…}}}`) only on master's domain and to a token of
 //!   master's users: that the token in the secret and the seeded database agree.
-//! - `check-default-tenant`: `GET https://<TENANT_NAME>-admin.<wildcard>/admin/api/provider.json`
+//! - `check-default-tenant`: `GET https://3scale-admin.<wildcard>/admin/api/provider.json`
 //!   with `ADMIN_ACCESS_TOKEN`: the account behind RHOAM's host exists, its admin domain is
 //!   that host, and it is approved (porta refuses the API to an account that is not, with 403
 //!   and no body).
@@ -19,8 +19,8 @@ use serde_json::json;
 
 use super::super::{StepAction, StepContext};
 use super::api::{
-    ADMIN_TOKEN_KEY, Answer, MASTER_TOKEN_KEY, ReadOnlyCheck, Verdict, answer, destination_rows,
-    start, text,
+    ADMIN_TOKEN_KEY, Answer, MASTER_TOKEN_KEY, RHOAM_TENANT, ReadOnlyCheck, Verdict, answer,
+    destination_rows, start, text,
 };
 
 pub(in crate::steps) static CHECK_MASTER_ACCESS: &dyn StepAction =
@@ -51,7 +51,7 @@ async fn master_access(ctx: &StepContext) -> Result<Verdict> {
         Err(verdict) => return Ok(verdict),
     };
     let master = api.master_host(&seed);
-    let admin = api.admin_host(&seed);
+    let admin = api.admin_host();
     let Some(id) = tenant_id(ctx, &admin).await? else {
         return Ok(Verdict::failed(
             format!(
@@ -106,17 +106,22 @@ async fn default_tenant(ctx: &StepContext) -> Result<Verdict> {
         Ok(started) => started,
         Err(verdict) => return Ok(verdict),
     };
-    let admin = api.admin_host(&seed);
+    let admin = api.admin_host();
     let path = "/admin/api/provider.json";
     ctx.sink
         .info(format!("GET https://{admin}{path}{}", api.through));
     let response = api.client.get(&admin, path, &token).await?;
     let fact = json!({ "admin_host": admin, "status": response.status });
+    if seed.tenant_name() != RHOAM_TENANT {
+        ctx.sink.warn(format!(
+            "system-seed's TENANT_NAME is {}: RHOAM still drives its tenant through {admin}",
+            seed.tenant_name()
+        ));
+    }
     Ok(match answer(&response, &seed, ADMIN_TOKEN_KEY)? {
-        Answer::Refused(why) => Verdict::failed(
-            format!("RHOAM's default tenant {}: {why}", seed.tenant_name()),
-            fact,
-        ),
+        Answer::Refused(why) => {
+            Verdict::failed(format!("RHOAM's default tenant ({admin}): {why}"), fact)
+        }
         Answer::Ok(body) => {
             let account = &body["account"];
             let state = text(account, "state");

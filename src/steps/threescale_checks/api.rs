@@ -12,6 +12,8 @@ use crate::steps::StepContext;
 pub const SEED_SECRET: &str = "system-seed";
 pub const MASTER_TOKEN_KEY: &str = "MASTER_ACCESS_TOKEN";
 pub const ADMIN_TOKEN_KEY: &str = "ADMIN_ACCESS_TOKEN";
+/// RHOAM's default tenant.
+pub const RHOAM_TENANT: &str = "3scale";
 /// The fact each check records.
 pub const FACT: &str = "found";
 
@@ -125,8 +127,11 @@ impl Api {
         format!("{}.{}", seed.master_name(), self.wildcard)
     }
 
-    pub fn admin_host(&self, seed: &Seed) -> String {
-        format!("{}-admin.{}", seed.tenant_name(), self.wildcard)
+    /// RHOAM's default tenant's admin host: RHOAM leaves the APIManager's `tenantName` at the
+    /// operator's default and calls `3scale-admin.<wildcard>` (integreatly-operator's 3scale
+    /// reconciler), whatever system-seed's `TENANT_NAME` says after push-secrets.
+    pub fn admin_host(&self) -> String {
+        format!("{RHOAM_TENANT}-admin.{}", self.wildcard)
     }
 }
 

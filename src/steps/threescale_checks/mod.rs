@@ -3,13 +3,12 @@
 //! `check-default-tenant` and `check-sso-integrations`. All read; only `check-master-plan`
 //! offers a change (porta's `plan_upgrade`), behind a typed question.
 //!
-//! This module holds what they share: the tokens of secret `system-seed` in the destination
-//! namespace (`MASTER_ACCESS_TOKEN`, `ADMIN_ACCESS_TOKEN`; after push-secrets, the source's,
-//! which the seeded database holds), the hosts (`<MASTER_DOMAIN>.<wildcard>` and
-//! `<TENANT_NAME>-admin.<wildcard>`, porta's `DomainsBuilder`), the client
-//! ([`crate::infra::threescale_api`], connecting to `destination.threescale_api` when the
-//! config names it) and how porta's refusals read. No token is ever written anywhere: a refused
-//! token is named by its secret and key.
+//! What they share is in `api`: the tokens of secret `system-seed` in the destination namespace
+//! (`MASTER_ACCESS_TOKEN`, `ADMIN_ACCESS_TOKEN`; after push-secrets, the source's, which the
+//! seeded database holds), the hosts (`<MASTER_DOMAIN>.<wildcard>` and RHOAM's tenant's
+//! `3scale-admin.<wildcard>`), the client ([`crate::infra::threescale_api`], connecting to
+//! `destination.threescale_api` when the config names it) and how porta's refusals read. No
+//! token is ever written anywhere: a refused token is named by its secret and key.
 
 mod access;
 mod api;

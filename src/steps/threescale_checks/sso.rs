@@ -9,7 +9,7 @@
 //! the source stays as it came, pointing at the source's Keycloak, and RHOAM never replaces it.
 //!
 //! The step lists the default tenant's Admin Portal integrations with
-//! `GET https://<TENANT_NAME>-admin.<wildcard>/admin/api/account/authentication_providers.json`
+//! `GET https://3scale-admin.<wildcard>/admin/api/account/authentication_providers.json`
 //! and `ADMIN_ACCESS_TOKEN`, and fails when `rhsso` is missing, is not RHOAM's (kind, client,
 //! realm, unpublished) or points outside the destination's wildcard domain (a stale one, named
 //! with its site). The other integrations (the other tenants', and the Developer Portals')
@@ -119,7 +119,7 @@ async fn find(ctx: &StepContext) -> Result<Verdict> {
         Ok(started) => started,
         Err(verdict) => return Ok(verdict),
     };
-    let admin = api.admin_host(&seed);
+    let admin = api.admin_host();
     let path = "/admin/api/account/authentication_providers.json";
     ctx.sink
         .info(format!("GET https://{admin}{path}{}", api.through));
@@ -171,7 +171,25 @@ async fn find(ctx: &StepContext) -> Result<Verdict> {
 
     let old = old_domains(ctx);
     let mut stale_elsewhere = Vec::new();
-    for row in other_rows(ctx, &admin).await? {
+    // The tenant's own other Admin Portal integrations, as the API showed them, then the rest
+    // from the database.
+    let mut rows: Vec<Vec<String>> = items
+        .iter()
+        .filter(|i| text(i, "system_name") != RHOAM_NAME && text(i, "name") != RHOAM_NAME)
+        .map(|i| {
+            let urls = ["site", "authorize_url", "token_url", "user_info_url"]
+                .map(|k| text(i, k))
+                .join(" ");
+            vec![
+                admin.clone(),
+                text(i, "system_name"),
+                "provider".into(),
+                urls,
+            ]
+        })
+        .collect();
+    rows.extend(other_rows(ctx, &admin).await?);
+    for row in rows {
         let [domain, system_name, account_type, urls] = row.as_slice() else {
             continue;
         };
