@@ -149,6 +149,15 @@ impl Response {
     }
 }
 
+/// How a request says who sends it; never shown.
+#[derive(Clone, Copy)]
+enum Credential<'a> {
+    /// An access token, in HTTP Basic (porta's APIs).
+    Token(&'a Token),
+    /// An application's key, in the query (a product's gateway).
+    UserKey(&'a Token),
+}
+
 /// A client of porta's APIs.
 #[derive(Clone)]
 pub struct ApiClient {
@@ -198,7 +207,27 @@ impl ApiClient {
 
     /// `GET https://<host><path>` with `token`.
     pub async fn get(&self, host: &str, path: &str, token: &Token) -> Result<Response> {
-        self.send(hyper::Method::GET, host, path, None, token).await
+        self.send(hyper::Method::GET, host, path, None, Credential::Token(token))
+            .await
+    }
+
+    /// `GET https://<host><path>?user_key=...` through a product's gateway, as an application
+    /// calls it (APIcast's default: the key in the query); the key is shown as `***` wherever
+    /// the URL is named.
+    pub async fn get_as_application(
+        &self,
+        host: &str,
+        path: &str,
+        user_key: &Token,
+    ) -> Result<Response> {
+        self.send(
+            hyper::Method::GET,
+            host,
+            path,
+            None,
+            Credential::UserKey(user_key),
+        )
+        .await
     }
 
     /// `PUT https://<host><path>` with `form` as `application/x-www-form-urlencoded`.
@@ -210,8 +239,14 @@ impl ApiClient {
         token: &Token,
     ) -> Result<Response> {
         let body = form_encode(form);
-        self.send(hyper::Method::PUT, host, path, Some(body), token)
-            .await
+        self.send(
+            hyper::Method::PUT,
+            host,
+            path,
+            Some(body),
+            Credential::Token(token),
+        )
+        .await
     }
 
     async fn send(
@@ -220,18 +255,25 @@ impl ApiClient {
         host: &str,
         path: &str,
         body: Option<String>,
-        token: &Token,
+        credential: Credential<'_>,
     ) -> Result<Response> {
         if host.is_empty() || host.contains(['/', '@', ' ', '?', '#']) {
             bail!("`{host}` is not a host name");
         }
-        if !path.starts_with('/') {
+        if !path.starts_with('/') || path.contains(['?', '#']) {
             bail!("`{path}` is not a path");
         }
-        let url = format!("https://{host}{path}");
+        let (query, shown_query) = match credential {
+            Credential::Token(_) => (String::new(), String::new()),
+            Credential::UserKey(key) => (
+                format!("?user_key={}", percent(key.expose())),
+                "?user_key=***".to_string(),
+            ),
+        };
+        let url = format!("https://{host}{path}{shown_query}");
         let target = match &self.connect_to {
-            Some(c) => format!("{}://{}{path}", c.scheme, c.authority),
-            None => url.clone(),
+            Some(c) => format!("{}://{}{path}{query}", c.scheme, c.authority),
+            None => format!("https://{host}{path}{query}"),
         };
         let through = match &self.connect_to {
             Some(c) => format!(" (connecting to {c})"),
@@ -241,8 +283,10 @@ impl ApiClient {
             .method(method.clone())
             .uri(&target)
             .header(hyper::header::HOST, host)
-            .header(hyper::header::ACCEPT, "application/json")
-            .header(hyper::header::AUTHORIZATION, token.basic());
+            .header(hyper::header::ACCEPT, "application/json");
+        if let Credential::Token(token) = credential {
+            request = request.header(hyper::header::AUTHORIZATION, token.basic());
+        }
         if body.is_some() {
             request = request.header(
                 hyper::header::CONTENT_TYPE,

@@ -273,6 +273,7 @@ pub enum Action {
     CheckMasterAccess,
     CheckDefaultTenant,
     CheckSsoIntegrations,
+    VerifyInstallation,
     CheckPlatformInstalled,
     CheckPlatformVersions,
     CheckKeycloak,

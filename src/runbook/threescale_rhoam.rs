@@ -2128,16 +2128,21 @@ rm -f {dumps}/tenant-token.curl"#,
         id: ids::VERIFY_INSTALLATION,
         title: "Verify 3scale and RHOAM together",
         phase: "handover",
-        kind: StepKind::Manual,
+        kind: StepKind::Automated,
         destructive: false,
         gate: Gate::Confirm,
         owners: BOTH_ALL,
         seed: Some("Verification of the installation of 3scale and RHOAM"),
-        doc: "Both parties verify the destination before the customer's systems move: every \
-              3scale pod runs, the routes use only destination hosts, the admin and developer \
-              portals answer, an API call through the staging gateway is authorized and shows \
-              in the analytics, and historic analytics from the source are visible. The source \
-              still exists, scaled down, so a failure found here can still lead to rollback.",
+        doc: "Both parties verify the destination before the customer's systems move. cutover \
+              checks what it can, read-only: every host the seeded database names (each \
+              tenant's admin and developer portal, the master portal, both gateways of every \
+              hosted product) has its route, no route carries the source's or the migration \
+              cluster's domain, and one call through a hosted product's staging gateway, as one \
+              of its live applications (user_key from the database, never shown), answers. Then \
+              both parties check what only people can: the admin and developer portals, and the \
+              source's historic analytics in the admin portal; the operator types `verified by \
+              both`. The source still exists, scaled down, so a failure found here can still \
+              lead to rollback.",
         changes: None,
         procedure: r#"{oc.destination} get apimanager,pods
 {oc.destination} get routes -o custom-columns=NAME:.metadata.name,HOST:.spec.host \
@@ -2152,7 +2157,7 @@ curl -sS -G -o /dev/null -D - -K {dumps}/test-app.curl \
   "https://$PRODUCT-3scale-apicast-staging.{destination.wildcard_domain}$TEST_PATH" | head -n1
 rm -f {dumps}/test-app.curl
 # Analytics: in the admin portal, a product's traffic before the migration date is visible"#,
-        action: None,
+        action: Some(Action::VerifyInstallation),
         when: When::Always,
     },
     Step {

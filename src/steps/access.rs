@@ -336,6 +336,12 @@ pub fn required(action: Action) -> Vec<Needed> {
         // system-seed's tokens; the database by URL or through the client pod (below).
         Action::CheckMasterAccess | Action::CheckSsoIntegrations => reach_data(Destination),
         Action::CheckDefaultTenant => vec![needed(Destination, "get", "", "secrets")],
+        // The database (by URL or the client pod) and the destination's routes.
+        Action::VerifyInstallation => [
+            reach_data(Destination),
+            vec![needed(Destination, "list", "route.openshift.io", "routes")],
+        ]
+        .concat(),
         // And PROVIDER_PLAN of configmap system-environment.
         Action::CheckMasterPlan => [
             reach_data(Destination),
@@ -409,6 +415,7 @@ fn client_pod_cluster(config: &Config, action: Action) -> Option<ClusterRole> {
         | Action::PushSecrets
         | Action::CheckRhoamUsers
         | Action::StartDestination
+        | Action::VerifyInstallation
         | Action::CheckMasterPlan
         | Action::CheckMasterAccess
         | Action::CheckSsoIntegrations => ClusterRole::Destination,

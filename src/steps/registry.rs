@@ -78,6 +78,7 @@ pub fn implementation(action: Action) -> Implementation {
         Action::CheckMasterAccess => Automated(threescale_checks::CHECK_MASTER_ACCESS),
         Action::CheckDefaultTenant => Automated(threescale_checks::CHECK_DEFAULT_TENANT),
         Action::CheckSsoIntegrations => Automated(threescale_checks::CHECK_SSO_INTEGRATIONS),
+        Action::VerifyInstallation => Automated(threescale_checks::VERIFY_INSTALLATION),
         Action::CheckPlatformInstalled => ManualForNow,
         Action::CheckPlatformVersions => ManualForNow,
         Action::CheckKeycloak => ManualForNow,

@@ -7,6 +7,9 @@
 //!   `GET /admin/api/account/authentication_providers.json`
 //!   (`Admin::Api::Account::AuthenticationProvidersController`) on a provider's admin domain.
 //!
+//! The same router serves the products' gateways (`gateway`): a hosted product's staging or
+//! production host answers as APIcast does.
+//!
 //! The account a request is for is found by its `Host` as porta's `SiteAccountSupport` does
 //! (`accounts.self_domain`; master by its `domain` or `self_domain`), and the access token in the
 //! `access_token` parameter or HTTP Basic (porta's `ApiAuthentication::ByAccessToken` and
@@ -31,6 +34,7 @@
 //! limits porta also sets from the plan's rules are not simulated. A provider key (`api_key`)
 //! is not accepted in place of a token.
 
+mod gateway;
 mod porta;
 
 use std::net::SocketAddr;
@@ -246,6 +250,9 @@ async fn serve(
 ) -> Result<Answer> {
     let request = Request::of(uri, headers, body);
     let db = pg::connect(&shared.database_url, CONNECT_TIMEOUT).await?;
+    if let Some((service, _staging)) = gateway::product_of(&db, &request.host).await? {
+        return gateway::call(&db, &request, service).await;
+    }
     if let Some(rest) = request.path.strip_prefix("/master/api/") {
         return master_api(&db, method, &request, rest).await;
     }
