@@ -275,12 +275,6 @@ fn subscription(
         "status": {
             "phase": if manual { "RequiresApproval" } else { "Installing" },
             "catalogSources": [SOURCE],
-            "bundleLookups": [{
-                "path": format!("registry.redhat.io/3scale-amp2/3scale-rhel9-operator-metadata:{}", bundle.operator_version),
-                "identifier": bundle.csv,
-                "replaces": bundle.replaces.unwrap_or(""),
-                "catalogSourceRef": {"name": SOURCE, "namespace": SOURCE_NAMESPACE},
-            }],
         },
     });
     let Ok(stored) = inner.store.create(ip_rt, &ns, plan) else {
