@@ -184,6 +184,7 @@ pub(super) fn reconcile(sim: &Arc<Shared>) {
     };
     let step = sim.spec.olm_step;
     let mut inner = sim.lock();
+    let before = inner.store.current_rv();
     for sub in inner.store.list(sub_rt, None) {
         subscription(&mut inner, step, sub_rt, ip_rt, csv_rt, &sub);
     }
@@ -192,6 +193,15 @@ pub(super) fn reconcile(sim: &Arc<Shared>) {
     }
     for csv in inner.store.list(csv_rt, None) {
         cluster_service_version(&mut inner, step, sub_rt, csv_rt, &csv);
+    }
+    moved_on(sim, &inner, before);
+}
+
+/// Something moved: look again at once, so the next move's wait starts now rather than at the
+/// controller's idle tick.
+pub(super) fn moved_on(sim: &Shared, inner: &Inner, before: u64) {
+    if inner.store.current_rv() != before {
+        sim.kick.notify_one();
     }
 }
 
@@ -275,12 +285,6 @@ fn subscription(
         "status": {
             "phase": if manual { "RequiresApproval" } else { "Installing" },
             "catalogSources": [SOURCE],
-            "bundleLookups": [{
-                "path": format!("registry.redhat.io/3scale-amp2/3scale-rhel9-operator-metadata:{}", bundle.operator_version),
-                "identifier": bundle.csv,
-                "replaces": bundle.replaces.unwrap_or(""),
-                "catalogSourceRef": {"name": SOURCE, "namespace": SOURCE_NAMESPACE},
-            }],
         },
     });
     let Ok(stored) = inner.store.create(ip_rt, &ns, plan) else {

@@ -63,6 +63,7 @@ pub(super) fn reconcile(sim: &Arc<Shared>) {
         return;
     };
     let mut inner = sim.lock();
+    let before = inner.store.current_rv();
     for csv in inner.store.list(csv_rt, None) {
         if csv.pointer("/status/phase").and_then(Value::as_str) != Some("Succeeded") {
             continue;
@@ -75,6 +76,7 @@ pub(super) fn reconcile(sim: &Arc<Shared>) {
             apimanager(sim, &mut inner, am_rt, b, &am);
         }
     }
+    olm::moved_on(sim, &inner, before);
 }
 
 fn annotation<'a>(am: &'a Value, name: &str) -> &'a str {

@@ -349,3 +349,67 @@ fn olm_objects_are_refused_as_their_crd_schemas_refuse_them() {
         "{err:#}"
     );
 }
+
+#[test]
+fn a_pause_stops_the_upgrade_at_a_safe_point_and_the_next_run_continues_the_hop() {
+    use cutover::event::{Command, Event};
+    use cutover::runbook::{Outcome, StepId};
+    let db = database();
+    let m = migration("upgradepause", Some(&db), "2.14", STEP);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let summary = runtime.block_on(async {
+        let mut d = crate::engine_hold::Driver::start(&m);
+        d.hold().await;
+        d.send(Command::Run);
+        d.until("the upgrade's gate", |e| match e {
+            Event::Waiting(r) if r.step.0 == STEP => Some(()),
+            _ => None,
+        })
+        .await;
+        d.send(Command::Confirm {
+            step: StepId(STEP),
+            text: Some(PHRASE.into()),
+        });
+        d.until("the first hop's InstallPlan approved", |e| match e {
+            Event::StepLog { line, .. } if line.contains("approved InstallPlan") => Some(()),
+            _ => None,
+        })
+        .await;
+        d.send(Command::Pause);
+        let summary = d
+            .until("the step stopped", |e| match e {
+                Event::StepFinished {
+                    step,
+                    outcome,
+                    summary,
+                    ..
+                } if step.0 == STEP => {
+                    assert_eq!(*outcome, Outcome::Stopped, "{summary}");
+                    Some(summary.clone())
+                }
+                _ => None,
+            })
+            .await;
+        d.hold().await;
+        d.send(Command::Quit);
+        d.end().await;
+        summary
+    });
+    assert!(
+        summary.contains("stopped at hop 1 of 2: 2.14 → 2.15")
+            && summary.contains("run the step again"),
+        "{summary}"
+    );
+    // OLM and the operator went on without cutover; the next run finishes from there.
+    upgrade(&m).expect_code(0);
+    assert_eq!(release_of(&db), "2.16");
+    let (entries, _) = m.journal();
+    let outcomes: Vec<&str> = events(&entries, "step-finished", STEP)
+        .iter()
+        .filter_map(|e| e["outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes, ["stopped", "passed"]);
+}
