@@ -207,8 +207,14 @@ impl ApiClient {
 
     /// `GET https://<host><path>` with `token`.
     pub async fn get(&self, host: &str, path: &str, token: &Token) -> Result<Response> {
-        self.send(hyper::Method::GET, host, path, None, Credential::Token(token))
-            .await
+        self.send(
+            hyper::Method::GET,
+            host,
+            path,
+            None,
+            Credential::Token(token),
+        )
+        .await
     }
 
     /// `GET https://<host><path>?user_key=...` through a product's gateway, as an application

@@ -294,6 +294,13 @@ fn a_headless_rehearsal_runs_the_whole_runbook_through() {
     );
     // 3scale started on the migration cluster's rewritten data: the source's secrets from the
     // dump, the APIManager created, zync's routes under the migration wildcard.
+    let verified = by_id("verify-installation");
+    assert!(
+        verified["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("answered 200") && s.contains("none on an old domain")),
+        "{verified}"
+    );
     let connected = by_id("connect-migration-3scale");
     assert!(
         connected["summary"].as_str().is_some_and(|s| s

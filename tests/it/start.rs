@@ -76,8 +76,8 @@ fn zync_routes(env: &Env) -> Vec<(String, String)> {
 
 /// The hosts the seeded database names, read here with psql's own SQL: every active
 /// provider's portals (the master's one), every hosted product's two gateways.
-fn database_hosts(env: &Env) -> Vec<(String, String)> {
-    let url = env.destination_db.url().to_string();
+pub(crate) fn database_hosts(url: &str) -> Vec<(String, String)> {
+    let url = url.to_string();
     let mut hosts: Vec<(String, String)> = block_on(|| async move {
         let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
@@ -175,7 +175,7 @@ fn the_start_brings_rhoam_back_from_its_annotations_and_zync_routes_every_seeded
     assert_eq!(done["outcome"], "passed", "{done}");
     assert_started(env);
 
-    let want = database_hosts(env);
+    let want = database_hosts(env.destination_db.url());
     assert!(
         want.len() >= 5,
         "master, tenant portals, gateways: {want:?}"
@@ -262,5 +262,5 @@ fn a_start_killed_in_the_middle_resumes_from_the_cluster_and_finishes() {
     let done = last_finished(&env.m, START);
     assert_eq!(done["outcome"], "passed", "{done}");
     assert_started(env);
-    assert_eq!(zync_routes(env), database_hosts(env));
+    assert_eq!(zync_routes(env), database_hosts(env.destination_db.url()));
 }

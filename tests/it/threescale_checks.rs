@@ -22,6 +22,7 @@ const PLAN: &str = "check-master-plan";
 const ACCESS: &str = "check-master-access";
 const TENANT: &str = "check-default-tenant";
 const SSO: &str = "check-sso-integrations";
+const VERIFY: &str = "verify-installation";
 
 /// A destination: its clusters, its seeded database and the API served from it.
 struct World {
@@ -672,4 +673,93 @@ fn the_client_trusts_a_private_router_ca_from_the_ca_file() {
         assert!(!text.contains(MASTER_TOKEN), "{text}");
         server.abort();
     });
+}
+
+/// zync's routes for every host of the world's database, `extra` (name, host) besides.
+fn route_every_host(w: &World, skip: Option<&str>, extra: &[(&str, &str)]) {
+    let destination = &w.m.clusters.as_ref().expect("clusters").destination;
+    for r in destination.list_objects("route.openshift.io/v1", "Route", Some(DEST_NS), None) {
+        let name = r["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        destination.delete_object("route.openshift.io/v1", "Route", DEST_NS, &name);
+    }
+    let hosts = crate::start::database_hosts(w.db.url());
+    let routes = hosts
+        .iter()
+        .filter(|(host, _)| Some(host.as_str()) != skip)
+        .map(|(host, to)| (host.clone(), to.clone()))
+        .chain(
+            extra
+                .iter()
+                .map(|(_, h)| (h.to_string(), "system-developer".to_string())),
+        );
+    for (i, (host, to)) in routes.enumerate() {
+        destination
+            .apply_object(json!({
+                "apiVersion": "route.openshift.io/v1",
+                "kind": "Route",
+                "metadata": {"name": format!("zync-3scale-test-{i}"), "namespace": DEST_NS,
+                             "labels": {"3scale.net/created-by": "zync"}},
+                "spec": {"host": host, "to": {"kind": "Service", "name": to}},
+            }))
+            .expect("a route");
+    }
+}
+
+#[test]
+fn the_verification_checks_routes_and_a_gateway_call_then_takes_both_parties_word() {
+    let w = world("verify");
+    let key = w.text(
+        "SELECT c.user_key FROM cinstances c JOIN plans p ON p.id = c.plan_id \
+         JOIN services s ON s.id = p.issuer_id WHERE c.state = 'live' \
+         AND s.deployment_option = 'hosted' AND s.account_id <> 1 ORDER BY s.id, c.id LIMIT 1",
+    );
+    // A host without its route, and a route left on the source's domain: both named.
+    route_every_host(
+        &w,
+        Some("3scale.apps.rhoam.test"),
+        &[("stale", "old-portal.apps.source.test")],
+    );
+    skip_steps(&w.m, Some(PLAN), VERIFY, None);
+    let run =
+        w.m.run(&["run", "--headless", "--until", VERIFY, "--confirm", VERIFY]);
+    run.expect_code(1);
+    let (outcome, summary) = w.finished(VERIFY);
+    assert_eq!(outcome, "failed");
+    assert!(
+        summary.contains("no route for 1 of the")
+            && summary.contains("3scale.apps.rhoam.test → system-developer")
+            && summary.contains("old-portal.apps.source.test"),
+        "{summary}"
+    );
+
+    // Every host routed: the call through the staging gateway answers, then both parties' word.
+    route_every_host(&w, None, &[]);
+    let asked =
+        w.m.run(&["run", "--headless", "--until", VERIFY, "--confirm", VERIFY]);
+    let said = format!("{}{}", asked.stdout, asked.stderr);
+    assert!(
+        said.contains("--confirm verify-installation=\"verified by both\""),
+        "the step asks for both parties' word: {said}"
+    );
+    let run = w.m.run(&[
+        "run",
+        "--headless",
+        "--until",
+        VERIFY,
+        "--confirm",
+        VERIFY,
+        "--confirm",
+        &format!("{VERIFY}=verified by both"),
+    ]);
+    run.expect_code(0);
+    let (outcome, summary) = w.finished(VERIFY);
+    assert_eq!(outcome, "passed", "{summary}");
+    assert!(
+        summary.contains("staging gateway") && summary.contains("answered 200"),
+        "{summary}"
+    );
+    w.assert_no_token(&[&run, &asked], &[&key]);
 }

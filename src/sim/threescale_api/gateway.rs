@@ -7,10 +7,13 @@
 //! `Authentication parameters missing`, a wrong one 403 `Authentication failed` (APIcast's
 //! `error_auth_missing`, `error_auth_failed`). Usage is not reported.
 
-use axum::http::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::{Answer, Request};
+/// What the gateway answers: status and a plain text or a JSON body.
+pub(super) enum Reply {
+    Text(u16, &'static str),
+    Json(u16, Value),
+}
 
 /// The product a host is a gateway of: (service id, staging?).
 pub(super) async fn product_of(
@@ -38,17 +41,15 @@ pub(super) async fn product_of(
     }))
 }
 
-/// APIcast's answer for a request to product `service`.
+/// APIcast's answer for a request to `path` of product `service` with `user_key`.
 pub(super) async fn call(
     db: &tokio_postgres::Client,
-    request: &Request,
+    path: &str,
+    user_key: Option<&str>,
     service: i64,
-) -> anyhow::Result<Answer> {
-    let Some(key) = request.param("user_key").filter(|k| !k.is_empty()) else {
-        return Ok(Answer::Text(
-            StatusCode::UNAUTHORIZED,
-            "Authentication parameters missing",
-        ));
+) -> anyhow::Result<Reply> {
+    let Some(key) = user_key.filter(|k| !k.is_empty()) else {
+        return Ok(Reply::Text(401, "Authentication parameters missing"));
     };
     let live = db
         .query_opt(
@@ -59,13 +60,13 @@ pub(super) async fn call(
         )
         .await?;
     if live.is_none() {
-        return Ok(Answer::Text(StatusCode::FORBIDDEN, "Authentication failed"));
+        return Ok(Reply::Text(403, "Authentication failed"));
     }
-    Ok(Answer::Json(
-        StatusCode::OK,
+    Ok(Reply::Json(
+        200,
         json!({
             "method": "GET",
-            "path": request.path,
+            "path": path,
             "args": "",
             "body": "",
             "headers": {"HTTP_HOST": "echo-api.3scale.net"},

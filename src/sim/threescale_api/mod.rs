@@ -251,7 +251,12 @@ async fn serve(
     let request = Request::of(uri, headers, body);
     let db = pg::connect(&shared.database_url, CONNECT_TIMEOUT).await?;
     if let Some((service, _staging)) = gateway::product_of(&db, &request.host).await? {
-        return gateway::call(&db, &request, service).await;
+        let reply = gateway::call(&db, &request.path, request.param("user_key"), service).await?;
+        let status = |code| StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+        return Ok(match reply {
+            gateway::Reply::Text(code, text) => Answer::Text(status(code), text),
+            gateway::Reply::Json(code, body) => Answer::Json(status(code), body),
+        });
     }
     if let Some(rest) = request.path.strip_prefix("/master/api/") {
         return master_api(&db, method, &request, rest).await;

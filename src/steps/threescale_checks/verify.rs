@@ -100,7 +100,10 @@ struct Seen {
     problems: Vec<String>,
 }
 
-async fn verify(ctx: &StepContext, report: &Report<'_>) -> Result<std::result::Result<Seen, String>> {
+async fn verify(
+    ctx: &StepContext,
+    report: &Report<'_>,
+) -> Result<std::result::Result<Seen, String>> {
     let api = match Api::new(ctx)? {
         Ok(api) => api,
         Err(why) => return Ok(Err(why)),
@@ -262,4 +265,3 @@ impl StepAction for Verify {
         })
     }
 }
-
