@@ -1280,13 +1280,7 @@ psql "$MIGRATION_SYSTEM_DATABASE_URL" -Atc "SELECT domain, self_domain FROM acco
               they carry the source's domain, and the operator creates them from the \
               APIManager; system-smtp is left out so the migration cluster cannot mail real \
               users.",
-        changes: Some(
-            "On the migration cluster: applies the source's secrets system-seed, system-app, \
-             system-master-apicast, backend-internal-api, system-events-hook, system-recaptcha \
-             and zync and configmap apicast-environment; creates APIManager 3scale; runs `bundle \
-             exec rake zync:resync:domains` and `backend:storage:enqueue_rewrite` in a \
-             system-sidekiq pod.",
-        ),
+        changes: None,
         procedure: concat!(
             source_kind!(),
             r#"# Source secrets the data depends on (decrypted with this party's age identity)
@@ -1863,13 +1857,7 @@ done < /tmp/tenant-users.txt | tee {dumps}/rhoam-users-to-delete.txt"#,
               product. The table is silent on this step; every path's list grants Red Hat full \
               access to the destination cluster, and the table gives \"Configuring 3scale at \
               destination cluster\" to Red Hat on every path.",
-        changes: Some(
-            "On the destination cluster: scales the deployments pause-destination stopped back \
-             to their recorded counts and removes their cutover.io/pre-migration-replicas \
-             annotations; runs `bundle exec rake zync:resync:domains` and \
-             `backend:storage:enqueue_rewrite` in a system-sidekiq pod, which create zync's \
-             routes and enqueue backend's configuration rewrite.",
-        ),
+        changes: None,
         procedure: r#"# Back to the recorded counts: components, 3scale operator, RHOAM
 resume() {  # namespace deployment
   R=$({oc.destination} -n "$1" get deployment/"$2" \
