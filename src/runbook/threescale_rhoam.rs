@@ -1844,7 +1844,7 @@ done < /tmp/tenant-users.txt | tee {dumps}/rhoam-users-to-delete.txt"#,
         gate: Gate::Confirm,
         owners: REDHAT_ALL,
         seed: None,
-        doc: "Gives control back to the operators, once check-rhoam-users is done (RHOAM's \
+        doc: "Gives control back to the operators, once check-rhoam-users is done or skipped (RHOAM's \
               reconciler deletes the users its RH-SSO does not know when it runs again): the \
               3scale components (the data side first, the gateways last), the 3scale operator \
               and RHOAM's operator go back to the counts their cutover.io/pre-migration-replicas \
