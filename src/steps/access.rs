@@ -375,7 +375,7 @@ pub fn required(action: Action) -> Vec<Needed> {
 }
 
 /// The cluster whose workloads `action` scales, or whose operator it has roll them (an
-/// upgrade: it moves the 3scale Subscription), if any: where the live pods panel looks while the
+/// upgrade: it moves the 3scale Subscription; a start: it creates the APIManager), if any: where the live pods panel looks while the
 /// action runs. Read from `required`, so the two cannot disagree.
 pub fn scaled_cluster(action: Action) -> Option<ClusterRole> {
     required(action)
@@ -383,6 +383,7 @@ pub fn scaled_cluster(action: Action) -> Option<ClusterRole> {
         .find(|n| {
             (n.resource == "deployments" && n.subresource == Some("scale"))
                 || (n.resource == "subscriptions" && n.verb == "patch")
+                || (n.resource == "apimanagers" && n.verb == "create")
         })
         .map(|n| n.cluster)
 }
@@ -605,6 +606,14 @@ mod tests {
         assert_eq!(
             scaled_cluster(Action::UpgradeThreescale),
             Some(ClusterRole::MigrationCluster)
+        );
+        assert_eq!(
+            scaled_cluster(Action::ConnectMigration3scale),
+            Some(ClusterRole::MigrationCluster)
+        );
+        assert_eq!(
+            scaled_cluster(Action::StartDestination),
+            Some(ClusterRole::Destination)
         );
         assert_eq!(scaled_cluster(Action::SeedDestinationDatabase), None);
         assert_eq!(scaled_cluster(Action::DumpRedis), None);
