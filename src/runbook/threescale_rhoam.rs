@@ -1357,8 +1357,9 @@ curl -sS -o /dev/null -D - https://master.{migration_cluster.wildcard_domain}/p/
               left. A condition that turns False (Preflights refusing a hop, a failed hook Job) \
               stops the step with the operator's message; a hop already done is not done again, \
               a hop half done is continued. Each wait is bounded and named when it runs out. \
-              The writers are then stopped by the procedure's last command, so the database \
-              stays as the next rewrite and dump see it.",
+              The writers keep running for the destination's rewrite, which runs 3scale's rake \
+              tasks in them; the procedure's last command holds them at 0 before \
+              dump-migration-database, so the dump sees the database as it stays.",
         changes: Some(
             "On the migration cluster, per hop: the 3scale Subscription's spec.channel and the \
              approval of its InstallPlan. The operator then migrates the system database to the \
@@ -1379,7 +1380,7 @@ SUB=$({oc.migration_cluster} get subscription -o name | grep 3scale)
 {oc.migration_cluster} get pods
 # Repeat per minor version; upgrade RDS/ElastiCache engines or OpenShift first where a hop
 # needs it, e.g. aws rds modify-db-instance --engine-version ... --allow-major-version-upgrade
-# When the RHOAM-matching version runs and works: stop the writers for the rewrite and dump
+# After rewrite-routes-destination, before dump-migration-database: hold the writers at 0
 {oc.migration_cluster} get apimanager/3scale -o yaml > {dumps}/migration-apimanager-upgraded.yaml
 {oc.migration_cluster} patch apimanager/3scale --type merge -p '{"spec":{"system":{"appSpec":
   {"replicas":0},"sidekiqSpec":{"replicas":0}},"zync":{"queSpec":{"replicas":0}}}}'"#,
