@@ -1357,9 +1357,9 @@ curl -sS -o /dev/null -D - https://master.{migration_cluster.wildcard_domain}/p/
               left. A condition that turns False (Preflights refusing a hop, a failed hook Job) \
               stops the step with the operator's message; a hop already done is not done again, \
               a hop half done is continued. Each wait is bounded and named when it runs out. \
-              The writers keep running for the destination's rewrite, which runs 3scale's rake \
-              tasks in them; the procedure's last command holds them at 0 before \
-              dump-migration-database, so the dump sees the database as it stays.",
+              The writers keep running until the destination's rewrite holds them at 0 (as the \
+              procedure's last command does), so the rewrite and dump-migration-database see the \
+              database as it stays.",
         changes: Some(
             "On the migration cluster, per hop: the 3scale Subscription's spec.channel and the \
              approval of its InstallPlan. The operator then migrates the system database to the \
@@ -1380,7 +1380,7 @@ SUB=$({oc.migration_cluster} get subscription -o name | grep 3scale)
 {oc.migration_cluster} get pods
 # Repeat per minor version; upgrade RDS/ElastiCache engines or OpenShift first where a hop
 # needs it, e.g. aws rds modify-db-instance --engine-version ... --allow-major-version-upgrade
-# After rewrite-routes-destination, before dump-migration-database: hold the writers at 0
+# When the RHOAM-matching version runs and works: hold the writers for the rewrite and dump
 {oc.migration_cluster} get apimanager/3scale -o yaml > {dumps}/migration-apimanager-upgraded.yaml
 {oc.migration_cluster} patch apimanager/3scale --type merge -p '{"spec":{"system":{"appSpec":
   {"replicas":0},"sidekiqSpec":{"replicas":0}},"zync":{"queSpec":{"replicas":0}}}}'"#,
@@ -1402,16 +1402,21 @@ SUB=$({oc.migration_cluster} get subscription -o name | grep 3scale)
               destination's hosts before it is dumped. Same matching, preview, phrase, single \
               verified transaction and report as the first rewrite; first, the destination's \
               APIManager's wildcardDomain and RHOAM's spec.routingSubdomain (RHMI rhoam) must \
-              both be destination.wildcard_domain. 3scale on the migration cluster should be \
-              stopped (end of the upgrade step), or zync would create routes for destination \
-              hosts there. RHOAM expects the default tenant under 3scale-admin.<domain> and \
+              both be destination.wildcard_domain. After the typed phrase and before the \
+              transaction, 3scale's writers on the migration cluster (system-app, \
+              system-sidekiq, zync-que) are held at 0, or zync would create routes for \
+              destination hosts there and the dump would not see the database as it stays; \
+              restore-destination-3scale runs the rake tasks on the seeded database. RHOAM expects the default tenant under 3scale-admin.<domain> and \
               master under master.<domain>; other tenant or master names are not changed here.",
         changes: Some(
             "In the migration AWS account's system database, one transaction: replaces the \
              domain suffix {migration_cluster.wildcard_domain} with {destination.wildcard_domain} \
              in accounts.domain, accounts.self_domain, proxies.endpoint, \
              proxies.sandbox_endpoint, proxies.staging_domain, proxies.production_domain, \
-             proxy_configs.hosts and proxy_configs.content. Other columns are only counted.",
+             proxy_configs.hosts and proxy_configs.content. Other columns are only counted. \
+             Before it, on the migration cluster: system-app, system-sidekiq and zync-que held \
+             at 0 (the APIManager's appSpec, sidekiqSpec and queSpec, then the deployments, \
+             counts annotated).",
         ),
         procedure: concat!(
             rewrite_script!(),

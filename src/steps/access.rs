@@ -262,9 +262,11 @@ pub fn required(action: Action) -> Vec<Needed> {
         .concat(),
         // Both route rewrites change the database on the migration cluster; the destination's
         // first reads the wildcard RHOAM's APIManager serves.
+        // The destination's rewrite then holds the migration cluster's writers at 0.
         Action::RewriteRoutes => [
             reach_data(MigrationCluster),
             read_workloads(MigrationCluster),
+            scale_workloads(MigrationCluster),
             vec![
                 needed(MigrationCluster, "list", "route.openshift.io", "routes"),
                 needed(Destination, "list", "apps.3scale.net", "apimanagers"),

@@ -31,6 +31,7 @@ mod start;
 pub mod stores;
 pub mod threescale_checks;
 pub mod upgrade;
+mod writers;
 
 pub use action::{StepAction, StepFuture};
 pub use context::{

@@ -9,9 +9,13 @@
 //! may be (the step then fails naming the columns, and nothing has changed). Before the
 //! destination's rewrite, the destination's APIManager must have the configured wildcard.
 //!
-//! After the transaction, where 3scale already runs on the database (the migration cluster after
-//! its upgrade, for the destination's rewrite), `steps::resync` runs its rake tasks and waits for
-//! zync's routes; before that (the first rewrite), the step that starts 3scale does.
+//! The destination's rewrite first holds the migration cluster's writers at 0 (`steps::writers`,
+//! after the typed phrase, before the transaction): nothing writes old hosts back, zync makes no
+//! routes for the destination's hosts there, and the dump that follows sees the database as it
+//! stays; its re-check requires them at 0. After the transaction, where 3scale runs on the
+//! database, `steps::resync` runs its rake tasks and waits for zync's routes; where it does not
+//! (the first rewrite, before connect-migration-3scale; the destination's, with the writers
+//! held), the step that starts 3scale on that data runs them.
 //!
 //! The database is reached by `migration_cluster.system_database_url`, else through the client
 //! pod. Resume re-check: no row of the rewritten columns names the old domain.
@@ -20,8 +24,8 @@ use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
 use super::pgdump::{self, system_database};
-use super::resync;
 use super::{Question, Recheck, StepAction, StepContext, StepFuture, StepResult};
+use super::{resync, writers};
 use crate::infra::artifacts::{self, Report};
 use crate::infra::kube::CustomKind;
 use crate::infra::rewrite::{Change, Preview, Rewrite, VERIFY_FAILED};
@@ -193,15 +197,18 @@ async fn rewrite(
     figures.insert("preview".into(), json!(file));
     figures.insert("reported".into(), json!(preview.reported.len()));
     if preview.total() == 0 {
-        return Ok(StepResult::passed(
-            format!(
-                "no row of {shown} names .{} where the rewrite goes; nothing to rewrite (preview \
-                 in {})",
-                rewrite.old(),
-                file.display()
-            ),
-            figures,
-        ));
+        let mut summary = format!(
+            "no row of {shown} names .{} where the rewrite goes; nothing to rewrite (preview in \
+             {})",
+            rewrite.old(),
+            file.display()
+        );
+        match hold_writers(ctx).await? {
+            Ok(Some(held)) => summary.push_str(&format!("; {held}")),
+            Ok(None) => {}
+            Err(why) => return Ok(failed(ctx, why)),
+        }
+        return Ok(StepResult::passed(summary, figures));
     }
     let phrase = ctx
         .step
@@ -212,7 +219,7 @@ async fn rewrite(
     let question = Question {
         text: format!(
             "{} rows of {shown} name .{} and move to .{} ({}; every row in {}). Type `{phrase}` \
-             to rewrite them in one transaction, or stop: ",
+             to rewrite them in one transaction{}, or stop: ",
             preview.total(),
             rewrite.old(),
             rewrite.new_domain(),
@@ -223,7 +230,12 @@ async fn rewrite(
                 .map(|(c, n)| format!("{c} {n}"))
                 .collect::<Vec<_>>()
                 .join(", "),
-            file.display()
+            file.display(),
+            if ctx.step.id == ids::REWRITE_ROUTES_DESTINATION {
+                " (first holding the migration cluster's writers at 0, where 3scale runs there)"
+            } else {
+                ""
+            }
         ),
         phrase,
         ..Question::default()
@@ -234,6 +246,10 @@ async fn rewrite(
     {
         return Ok(result);
     }
+    let held = match hold_writers(ctx).await? {
+        Ok(held) => held,
+        Err(why) => return Ok(failed(ctx, format!("{why}; nothing was rewritten"))),
+    };
     let applied = match rewrite.apply(target).await {
         Ok(applied) => applied,
         Err(e) => {
@@ -274,6 +290,10 @@ async fn rewrite(
             ));
         }
     };
+    let resynced = match held {
+        Some(held) => format!("{held}; {resynced}"),
+        None => resynced,
+    };
     Ok(StepResult::passed(
         format!(
             "rewrote {total} rows of {shown} from .{} to .{} in one transaction, verified: no \
@@ -286,6 +306,21 @@ async fn rewrite(
         ),
         figures,
     ))
+}
+
+/// Before the destination's rewrite, the migration cluster's writers are held at 0
+/// (`steps::writers`); Ok(None) for the first rewrite, or where no 3scale is there.
+async fn hold_writers(ctx: &StepContext) -> Result<std::result::Result<Option<String>, String>> {
+    if ctx.step.id != ids::REWRITE_ROUTES_DESTINATION {
+        return Ok(Ok(None));
+    }
+    let Ok(kube) = ctx.cluster(ClusterRole::MigrationCluster).await else {
+        return Ok(Ok(None));
+    };
+    if kube.find_workload(writers::WRITERS[0]).await?.is_none() {
+        return Ok(Ok(None));
+    }
+    Ok(writers::hold(ctx, &kube).await?.map(Some))
 }
 
 /// After the rewrite, where 3scale already runs on this database (the migration cluster after
@@ -308,11 +343,22 @@ async fn resync_after(
         }
     };
     if !resync::system_runs(&kube).await? {
-        let text = "3scale does not run on the migration cluster yet: \
-                    connect-migration-3scale runs zync:resync:domains and \
-                    backend:storage:enqueue_rewrite when it starts it";
+        let (text, short) = if ctx.step.id == ids::REWRITE_ROUTES_DESTINATION {
+            (
+                "3scale is held on the migration cluster: restore-destination-3scale runs \
+                 zync:resync:domains and backend:storage:enqueue_rewrite at the destination, on \
+                 the seeded database",
+                "routes resynced when 3scale starts at the destination",
+            )
+        } else {
+            (
+                "3scale does not run on the migration cluster yet: connect-migration-3scale runs \
+                 zync:resync:domains and backend:storage:enqueue_rewrite when it starts it",
+                "routes resynced when 3scale starts there",
+            )
+        };
         ctx.sink.info(text);
-        return Ok(Ok("routes resynced when 3scale starts there".to_string()));
+        return Ok(Ok(short.to_string()));
     }
     let hosts = resync::expected_hosts(target).await?;
     Ok(match resync::resync(ctx, &kube, &hosts).await? {
@@ -363,6 +409,18 @@ impl StepAction for RewriteStep {
             let preview = rewrite_of.preview(&target).await;
             pgdump::close(ctx, target).await;
             let preview = preview?;
+            if preview.total() == 0
+                && ctx.step.id == ids::REWRITE_ROUTES_DESTINATION
+                && let Ok(kube) = ctx.cluster(ClusterRole::MigrationCluster).await
+            {
+                let running = writers::running(&kube).await?;
+                if !running.is_empty() {
+                    return Ok(Recheck::DoesNotHold(format!(
+                        "the migration cluster's writers still run: {}",
+                        running.join(", ")
+                    )));
+                }
+            }
             Ok(if preview.total() == 0 {
                 Recheck::Holds(format!(
                     "no row names .{} where the rewrite goes",

@@ -294,6 +294,15 @@ fn a_headless_rehearsal_runs_the_whole_runbook_through() {
     );
     // 3scale started on the migration cluster's rewritten data: the source's secrets from the
     // dump, the APIManager created, zync's routes under the migration wildcard.
+    // The destination's rewrite held the migration cluster's writers before its transaction.
+    let rewrite = by_id("rewrite-routes-destination");
+    assert!(
+        rewrite["summary"].as_str().is_some_and(|s| s.contains(
+            "the migration cluster's writers (system-app, system-sidekiq, zync-que) held at 0"
+        ) && s
+            .contains("routes resynced when 3scale starts at the destination")),
+        "{rewrite}"
+    );
     let verified = by_id("verify-installation");
     assert!(
         verified["summary"]

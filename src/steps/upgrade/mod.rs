@@ -273,9 +273,8 @@ async fn upgrade(ctx: &StepContext) -> Result<StepResult> {
         } else {
             format!(
                 "3scale on the migration cluster upgraded {source} → {target} ({}); its system \
-                 database migrated by the operator; its writers still run (the destination's \
-                 rewrite runs 3scale's rake tasks in them): hold them at 0 with the procedure's \
-                 last command before dump-migration-database",
+                 database migrated by the operator; its writers run until the destination's \
+                 rewrite holds them at 0",
                 hops.iter()
                     .map(|h| h.to.as_str())
                     .collect::<Vec<_>>()
