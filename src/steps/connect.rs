@@ -23,12 +23,10 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde_json::{Map, Value, json};
 
-use super::pgdump::{self, system_database};
 use super::resync;
 use super::secrets::dumped;
-use super::start::{apimanager_available, wait_available};
 use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
-use crate::infra::artifacts::{self, Report};
+use crate::infra::artifacts;
 use crate::infra::kube::{CustomKind, KubeCluster};
 use crate::runbook::ClusterRole;
 
@@ -110,21 +108,6 @@ fn apimanager(wildcard: &str, source: Option<&Value>) -> Value {
     })
 }
 
-fn failed(ctx: &StepContext, why: String, figures: Map<String, Value>) -> StepResult {
-    ctx.sink.error(&why);
-    StepResult::failed(why, figures)
-}
-
-/// The hosts zync must route for the migration cluster's database.
-async fn hosts(ctx: &StepContext, report: &Report<'_>) -> Result<Vec<resync::Host>> {
-    let target = system_database(ctx, ClusterRole::MigrationCluster, report)
-        .await
-        .context("cannot read the migration cluster's database for the hosts zync must route")?;
-    let hosts = resync::expected_hosts(&target).await;
-    pgdump::close(ctx, target).await;
-    hosts
-}
-
 fn wildcard(ctx: &StepContext) -> std::result::Result<String, String> {
     ctx.config
         .cluster(ClusterRole::MigrationCluster)
@@ -159,13 +142,12 @@ impl StepAction for Connect {
         Box::pin(async move {
             let wildcard = match wildcard(ctx) {
                 Ok(w) => w,
-                Err(why) => return Ok(failed(ctx, why, Map::new())),
+                Err(why) => return Ok(ctx.failed_with(why, Map::new())),
             };
             let kube = ctx.cluster(ClusterRole::MigrationCluster).await?;
             let missing = missing_connection(&kube).await?;
             if !missing.is_empty() {
-                return Ok(failed(
-                    ctx,
+                return Ok(ctx.failed_with(
                     format!(
                         "the migration account's stores are not connected yet: {}. Make them \
                          (connect-migration-aws), then run the step again; nothing was changed",
@@ -180,7 +162,7 @@ impl StepAction for Connect {
             );
             let present = existing(&kube, &wildcard).await?;
             if let Some(Err(why)) = &present {
-                return Ok(failed(ctx, why.clone(), Map::new()));
+                return Ok(ctx.failed_with(why.clone(), Map::new()));
             }
             let dump = match dumped(ctx).await? {
                 Ok(d) => d,
@@ -233,17 +215,11 @@ impl StepAction for Connect {
                     "the APIManager is there already and serves {wildcard}"
                 ));
             }
-            if let Some(why) = wait_available(ctx, &kube).await? {
-                return Ok(failed(ctx, why, fact));
-            }
-            ctx.sink.info("the APIManager is Available");
-            let reporter = ctx.sink.reporter();
-            let want = hosts(ctx, &reporter.report()).await?;
-            let done = match resync::resync(ctx, &kube, &want).await? {
-                Ok(done) => done,
-                Err(why) => return Ok(failed(ctx, why, fact)),
-            };
-            ctx.sink.record_fact(resync::RESYNC_FACT, done.fact())?;
+            let (want, done) =
+                match resync::once_available(ctx, &kube, ClusterRole::MigrationCluster).await? {
+                    Ok(done) => done,
+                    Err(why) => return Ok(ctx.failed_with(why, fact)),
+                };
             fact.insert(resync::RESYNC_FACT.into(), done.fact());
             Ok(StepResult::passed(
                 format!(
@@ -271,10 +247,13 @@ impl StepAction for Connect {
                 Some(Err(why)) => return Ok(Recheck::DoesNotHold(why)),
                 Some(Ok(())) => {}
             }
-            if let Err(why) = apimanager_available(&kube).await? {
+            if let Err(why) = resync::apimanager_available(&kube).await? {
                 return Ok(Recheck::DoesNotHold(why));
             }
-            let missing = resync::unrouted(&kube, &hosts(ctx, &artifacts::QUIET).await?).await?;
+            let want =
+                resync::database_hosts(ctx, ClusterRole::MigrationCluster, &artifacts::QUIET)
+                    .await?;
+            let missing = resync::unrouted(&kube, &want).await?;
             Ok(if missing.is_empty() {
                 Recheck::Holds(
                     "3scale runs on the migration cluster and zync routes every host of its \

@@ -78,6 +78,22 @@ impl StepContext {
         KubeCluster::connect(&cluster.target()).await
     }
 
+    /// A failure the operator reads as an error: logged, and the step's result.
+    pub fn failed(&self, why: impl Into<String>) -> super::result::StepResult {
+        self.failed_with(why, serde_json::Map::new())
+    }
+
+    /// [`failed`](Self::failed) with the figures gathered so far.
+    pub fn failed_with(
+        &self,
+        why: impl Into<String>,
+        figures: serde_json::Map<String, Value>,
+    ) -> super::result::StepResult {
+        let why = why.into();
+        self.sink.error(&why);
+        super::result::StepResult::failed(why, figures)
+    }
+
     /// A fact an earlier attempt of `step` recorded, if any.
     pub fn fact(&self, step: impl AsRef<str>, key: &str) -> Option<&Value> {
         self.history.step(step)?.facts.get(key)

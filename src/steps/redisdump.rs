@@ -362,10 +362,7 @@ impl StepAction for DumpStep {
                         }
                     }
                     Err(e) if role == Role::Storage => {
-                        return Ok(failed(
-                            ctx,
-                            format!("backend storage cannot be dumped: {e:#}"),
-                        ));
+                        return Ok(ctx.failed(format!("backend storage cannot be dumped: {e:#}")));
                     }
                     Err(e) => {
                         let text = format!("{} Redis not dumped: {e:#}", role.label());
@@ -383,10 +380,7 @@ impl StepAction for DumpStep {
                         fact.dumps.push(dump);
                     }
                     Err(e) if holds_storage => {
-                        return Ok(failed(
-                            ctx,
-                            format!("the dump of backend storage failed: {e:#}"),
-                        ));
+                        return Ok(ctx.failed(format!("the dump of backend storage failed: {e:#}")));
                     }
                     Err(e) => {
                         let text = format!("{} not dumped: {e:#}", instance.identity);
@@ -517,12 +511,6 @@ async fn key_source(
     }))
 }
 
-/// A failure the operator reads as an error: logged, and the step's result.
-fn failed(ctx: &StepContext, text: String) -> StepResult {
-    ctx.sink.error(&text);
-    StepResult::failed(text, Map::new())
-}
-
 /// The destination backend storage URL and the source's keys; Err(text) when there are no
 /// keys to read (see [`key_source`]).
 async fn endpoints(
@@ -629,7 +617,7 @@ impl StepAction for RestoreStep {
             let report = reporter.report();
             let (target, source) = match endpoints(ctx, &report).await? {
                 Ok(found) => found,
-                Err(text) => return Ok(failed(ctx, text)),
+                Err(text) => return Ok(ctx.failed(text)),
             };
             let shown = redact(&target);
             // RESTORE refuses payloads newer than its own: say so before anything is flushed.
@@ -638,12 +626,12 @@ impl StepAction for RestoreStep {
                 redis_copy::Endpoint::connect("target", &target)
             )?;
             if let Some(why) = redis_copy::version_refusal(&from.info, &to.info) {
-                return Ok(failed(ctx, format!("{why}; nothing was flushed or copied")));
+                return Ok(ctx.failed(format!("{why}; nothing was flushed or copied")));
             }
             // backend-listener and backend-worker write here while they run.
             match super::destination::require_paused(ctx).await? {
                 Ok(seen) => ctx.sink.info(seen),
-                Err(why) => return Ok(failed(ctx, why)),
+                Err(why) => return Ok(ctx.failed(why)),
             }
             let before = dbsize(&target).await?;
             if ctx.fact(ctx.step.id, BEFORE_FACT).is_none() {
@@ -774,7 +762,7 @@ impl StepAction for VerifyStep {
             let report = reporter.report();
             let (target, source) = match endpoints(ctx, &report).await? {
                 Ok(found) => found,
-                Err(text) => return Ok(failed(ctx, text)),
+                Err(text) => return Ok(ctx.failed(text)),
             };
             let shown = redact(&target);
             let first = redis_copy::compare(&source.url, &target, &listed()).await?;

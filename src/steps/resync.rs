@@ -7,8 +7,9 @@
 //! - `backend:storage:enqueue_rewrite` has Sidekiq rewrite backend's copy of the configuration
 //!   from the database (porta `lib/tasks/backend.rake`).
 //!
-//! Their output goes to the step log. Then the step waits, bounded, until zync has a route for
-//! every host the database names (the admin and developer portals of every active provider, the
+//! A step that starts 3scale on a database (`once_available`) first waits for the APIManager
+//! to be `Available`. The tasks' output goes to the step log. Then the step waits, bounded,
+//! until zync has a route for every host the database names (the admin and developer portals of every active provider, the
 //! master portal, both gateways of every hosted product) and names the hosts still without one.
 
 use std::time::Duration;
@@ -17,8 +18,11 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::StepContext;
-use crate::infra::kube::KubeCluster;
+use super::pgdump::{self, system_database};
+use crate::infra::artifacts::Report;
+use crate::infra::kube::{CustomKind, KubeCluster};
 use crate::infra::pgtarget::PgTarget;
+use crate::runbook::ClusterRole;
 
 /// The fact of a step that resynced: the pod, the tasks and how many hosts zync routes.
 pub const RESYNC_FACT: &str = "resync";
@@ -27,6 +31,8 @@ pub const TASKS: [&str; 2] = ["zync:resync:domains", "backend:storage:enqueue_re
 /// The pods carrying system's image, in the order one is chosen: Sidekiq (as the operator's
 /// restore does), else the app.
 pub const SYSTEM_PODS: [&str; 2] = ["system-sidekiq", "system-app"];
+/// How long the APIManager may take to be Available once its operator runs.
+pub const AVAILABLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// How long zync may take to create the routes after the resync.
 pub const ROUTES_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 const POLL: Duration = Duration::from_secs(1);
@@ -266,4 +272,119 @@ pub fn describe(hosts: &[Host]) -> String {
             .collect::<Vec<_>>(),
         6,
     )
+}
+
+/// `Available=True` on every APIManager of the namespace, or the conditions that say why not.
+pub async fn apimanager_available(kube: &KubeCluster) -> Result<std::result::Result<(), String>> {
+    let managers = kube.list_custom(CustomKind::ApiManager, None).await?;
+    if managers.is_empty() {
+        return Ok(Err(format!(
+            "no APIManager in namespace {}",
+            kube.namespace()
+        )));
+    }
+    for am in managers {
+        let name = am.metadata.name.clone().unwrap_or_default();
+        let conditions = am.data["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let available = conditions
+            .iter()
+            .any(|c| c["type"] == "Available" && c["status"] == "True");
+        if !available {
+            let said: Vec<String> = conditions
+                .iter()
+                .filter(|c| c["status"] != "True" || c["type"] == "Available")
+                .map(|c| {
+                    format!(
+                        "{}={}{}",
+                        c["type"].as_str().unwrap_or("?"),
+                        c["status"].as_str().unwrap_or("?"),
+                        c["message"]
+                            .as_str()
+                            .filter(|m| !m.is_empty())
+                            .map(|m| format!(" ({m})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            return Ok(Err(format!(
+                "APIManager {name} is not Available{}",
+                if said.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", said.join(", "))
+                }
+            )));
+        }
+    }
+    Ok(Ok(()))
+}
+
+async fn wait_available(ctx: &StepContext, kube: &KubeCluster) -> Result<Option<String>> {
+    let deadline = tokio::time::Instant::now() + AVAILABLE_TIMEOUT;
+    let mut said = String::new();
+    loop {
+        match apimanager_available(kube).await? {
+            Ok(()) => return Ok(None),
+            Err(why) => {
+                if why != said {
+                    ctx.sink.info(format!("waiting: {why}"));
+                    said = why.clone();
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Ok(Some(format!(
+                        "{why} after {} min; see `kubectl --context {} -n {} describe \
+                         apimanager` and the 3scale operator's log",
+                        AVAILABLE_TIMEOUT.as_secs() / 60,
+                        kube.context(),
+                        kube.namespace()
+                    )));
+                }
+            }
+        }
+        tokio::select! {
+            _ = ctx.stop_request() => return Ok(Some(
+                "stopped while waiting for the APIManager to be Available".to_string())),
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// The hosts zync must route for the system database of `role`'s cluster.
+pub async fn database_hosts(
+    ctx: &StepContext,
+    role: ClusterRole,
+    report: &Report<'_>,
+) -> Result<Vec<Host>> {
+    let target = system_database(ctx, role, report).await.with_context(|| {
+        format!("cannot read the {role}'s system database for the hosts zync must route")
+    })?;
+    let hosts = expected_hosts(&target).await;
+    pgdump::close(ctx, target).await;
+    hosts
+}
+
+/// What starting 3scale on a database ends with: the APIManager Available, then the rake tasks
+/// and zync's routes for every host of `role`'s database (recorded as the fact `resync`).
+/// Ok(Err(why)) when the APIManager or the routes do not come.
+pub async fn once_available(
+    ctx: &StepContext,
+    kube: &KubeCluster,
+    role: ClusterRole,
+) -> Result<std::result::Result<(Vec<Host>, Resynced), String>> {
+    if let Some(why) = wait_available(ctx, kube).await? {
+        return Ok(Err(why));
+    }
+    ctx.sink.info("the APIManager is Available");
+    let reporter = ctx.sink.reporter();
+    let want = database_hosts(ctx, role, &reporter.report()).await?;
+    Ok(match resync(ctx, kube, &want).await? {
+        Ok(done) => {
+            ctx.sink.record_fact(RESYNC_FACT, done.fact())?;
+            Ok((want, done))
+        }
+        Err(why) => Err(why),
+    })
 }

@@ -150,11 +150,6 @@ async fn destination_matches(ctx: &StepContext, rewrite: &Rewrite) -> Result<Opt
     Ok(None)
 }
 
-fn failed(ctx: &StepContext, why: String) -> StepResult {
-    ctx.sink.error(&why);
-    StepResult::failed(why, Map::new())
-}
-
 async fn rewrite(
     ctx: &StepContext,
     target: &crate::infra::pgtarget::PgTarget,
@@ -206,7 +201,7 @@ async fn rewrite(
         match hold_writers(ctx).await? {
             Ok(Some(held)) => summary.push_str(&format!("; {held}")),
             Ok(None) => {}
-            Err(why) => return Ok(failed(ctx, why)),
+            Err(why) => return Ok(ctx.failed(why)),
         }
         return Ok(StepResult::passed(summary, figures));
     }
@@ -248,7 +243,7 @@ async fn rewrite(
     }
     let held = match hold_writers(ctx).await? {
         Ok(held) => held,
-        Err(why) => return Ok(failed(ctx, format!("{why}; nothing was rewritten"))),
+        Err(why) => return Ok(ctx.failed(format!("{why}; nothing was rewritten"))),
     };
     let applied = match rewrite.apply(target).await {
         Ok(applied) => applied,
@@ -256,14 +251,11 @@ async fn rewrite(
             let text = format!("{e:#}");
             if let Some(at) = text.find(VERIFY_FAILED) {
                 let what = text[at + VERIFY_FAILED.len()..].trim();
-                return Ok(failed(
-                    ctx,
-                    format!(
-                        "the rewrite was rolled back, nothing changed: after it, {what}. Those \
+                return Ok(ctx.failed(format!(
+                    "the rewrite was rolled back, nothing changed: after it, {what}. Those \
                          columns are not the rewrite's to change: have the owners move them (or \
                          check that the wildcard domains are right), then run the step again"
-                    ),
-                ));
+                )));
             }
             return Err(e);
         }
@@ -284,10 +276,9 @@ async fn rewrite(
     let resynced = match resync_after(ctx, target).await? {
         Ok(text) => text,
         Err(why) => {
-            return Ok(failed(
-                ctx,
-                format!("rewrote {total} rows of {shown} (committed and verified), but {why}"),
-            ));
+            return Ok(ctx.failed(format!(
+                "rewrote {total} rows of {shown} (committed and verified), but {why}"
+            )));
         }
     };
     let resynced = match held {
@@ -379,13 +370,13 @@ impl StepAction for RewriteStep {
         Box::pin(async move {
             let rewrite_of = match domains(ctx) {
                 Ok(r) => r,
-                Err(why) => return Ok(failed(ctx, why)),
+                Err(why) => return Ok(ctx.failed(why)),
             };
             if ctx.step.id == ids::REWRITE_ROUTES_DESTINATION
                 && ctx.config.cluster(ClusterRole::Destination).is_some()
                 && let Some(why) = destination_matches(ctx, &rewrite_of).await?
             {
-                return Ok(failed(ctx, why));
+                return Ok(ctx.failed(why));
             }
             let reporter = ctx.sink.reporter();
             let report: Report<'_> = reporter.report();

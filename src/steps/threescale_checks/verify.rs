@@ -192,28 +192,20 @@ async fn verify(
     }))
 }
 
-fn failed(ctx: &StepContext, why: String) -> StepResult {
-    ctx.sink.error(&why);
-    StepResult::failed(why, Map::new())
-}
-
 impl StepAction for Verify {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult> {
         Box::pin(async move {
             let reporter = ctx.sink.reporter();
             let seen = match verify(ctx, &reporter.report()).await? {
                 Ok(seen) => seen,
-                Err(why) => return Ok(failed(ctx, why)),
+                Err(why) => return Ok(ctx.failed(why)),
             };
             if !seen.problems.is_empty() {
-                return Ok(failed(
-                    ctx,
-                    format!(
-                        "the destination is not ready to hand over: {}. The source is still there, \
+                return Ok(ctx.failed(format!(
+                    "the destination is not ready to hand over: {}. The source is still there, \
                          scaled down: fix this, or roll back",
-                        seen.problems.join("; ")
-                    ),
-                ));
+                    seen.problems.join("; ")
+                )));
             }
             let question = Question {
                 text: format!(
