@@ -26,3 +26,4 @@ pub mod rewrite;
 pub mod threescale_api;
 pub mod tools;
 pub mod url;
+pub mod velero;

@@ -19,6 +19,7 @@ pub mod pgdump;
 mod prereq;
 pub mod redisdump;
 mod registry;
+pub mod registry_restore;
 mod result;
 pub mod resync;
 pub mod rewrite;
