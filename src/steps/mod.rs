@@ -19,6 +19,7 @@ pub mod pgdump;
 mod prereq;
 pub mod redisdump;
 mod registry;
+pub mod registry_backup;
 pub mod registry_restore;
 mod result;
 pub mod resync;
@@ -32,6 +33,7 @@ mod start;
 pub mod stores;
 pub mod threescale_checks;
 pub mod upgrade;
+mod velero_follow;
 mod writers;
 
 pub use action::{StepAction, StepFuture};

@@ -83,7 +83,7 @@ pub fn implementation(action: Action) -> Implementation {
         Action::CheckPlatformVersions => ManualForNow,
         Action::CheckKeycloak => ManualForNow,
         Action::CheckVelero => ManualForNow,
-        Action::VeleroBackup => ManualForNow,
+        Action::VeleroBackup => Automated(super::registry_backup::BACKUP),
         Action::VeleroWaitSynced => ManualForNow,
         Action::VeleroRestore => ManualForNow,
         Action::VeleroVerify => ManualForNow,

@@ -16,10 +16,12 @@ mod client_pod;
 mod cluster;
 mod config_objects;
 mod custom;
+mod dynamic;
 mod exec;
 mod pods;
 mod portforward;
 mod threescale;
+mod velero;
 mod workloads;
 
 pub use access::Access;
@@ -28,6 +30,7 @@ pub use client_pod::{
 };
 pub use cluster::{CONNECT_TIMEOUT, ClusterTarget, KubeCluster, REQUEST_TIMEOUT};
 pub use custom::CustomKind;
+pub use dynamic::applicable;
 pub use exec::{EXEC_IDLE_TIMEOUT, ExecResult};
 pub use pods::PodInfo;
 pub use portforward::PortForward;
@@ -35,4 +38,5 @@ pub use threescale::{
     OPERATOR_VERSION_ANNOTATION, ORIGINAL_REPLICAS_ANNOTATION, RHOAM_OPERATORS,
     RHOAM_RHSSO_NAMESPACE, ThreescaleVersion, VERSION_ANNOTATION, release_of_operator,
 };
+pub use velero::{DownloadTarget, gunzip};
 pub use workloads::{EnvSource, WorkloadInfo, WorkloadKind};
