@@ -20,6 +20,7 @@ mod prereq;
 pub mod redisdump;
 mod registry;
 pub mod registry_backup;
+mod registry_sync;
 pub mod registry_restore;
 mod result;
 pub mod resync;

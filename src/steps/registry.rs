@@ -84,7 +84,7 @@ pub fn implementation(action: Action) -> Implementation {
         Action::CheckKeycloak => ManualForNow,
         Action::CheckVelero => ManualForNow,
         Action::VeleroBackup => Automated(super::registry_backup::BACKUP),
-        Action::VeleroWaitSynced => ManualForNow,
+        Action::VeleroWaitSynced => Automated(super::registry_sync::WAIT_SYNCED),
         Action::VeleroRestore => ManualForNow,
         Action::VeleroVerify => ManualForNow,
     }
