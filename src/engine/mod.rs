@@ -103,6 +103,9 @@ impl Engine {
         for store in config.stores() {
             store.url_value()?;
         }
+        for (key, reference) in config.velero.iter().flat_map(|v| v.secret_refs()) {
+            reference.resolve(&key)?;
+        }
         Engine::open_journal(config, events, commands, options)
     }
 

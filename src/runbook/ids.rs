@@ -54,9 +54,19 @@ pub const CHECK_PLATFORM_INSTALLED: StepId = StepId("check-platform-installed");
 pub const CHECK_VERSIONS_MATCH: StepId = StepId("check-versions-match");
 pub const CHECK_KEYCLOAK: StepId = StepId("check-keycloak");
 pub const CHECK_VELERO: StepId = StepId("check-velero");
+pub const CHECK_TARGET_CLEAN: StepId = StepId("check-target-clean");
+pub const BLOCK_USER_ACCESS: StepId = StepId("block-user-access");
 pub const BACKUP_REGISTRY: StepId = StepId("backup-registry");
+pub const DISABLE_JENKINS_PIPELINES: StepId = StepId("disable-jenkins-pipelines");
+pub const TRANSFER_BACKUP: StepId = StepId("transfer-backup");
 pub const WAIT_BACKUP_SYNCED: StepId = StepId("wait-backup-synced");
+pub const EXPORT_KEYCLOAK: StepId = StepId("export-keycloak");
+pub const IMPORT_KEYCLOAK: StepId = StepId("import-keycloak");
+pub const CREATE_REGISTRY_IN_CONSOLE: StepId = StepId("create-registry-in-console");
+pub const COPY_REGISTRY_VALUES: StepId = StepId("copy-registry-values");
 pub const RESTORE_REGISTRY: StepId = StepId("restore-registry");
+pub const REGISTRY_POST_FIXES: StepId = StepId("registry-post-fixes");
+pub const SWITCH_REGULATIONS_DNS: StepId = StepId("switch-regulations-dns");
 pub const VERIFY_REGISTRY: StepId = StepId("verify-registry");
 
 /// Every constant above (`runbook`'s tests check that each names a step of a runbook).
@@ -108,8 +118,18 @@ pub const ALL: &[StepId] = &[
     CHECK_VERSIONS_MATCH,
     CHECK_KEYCLOAK,
     CHECK_VELERO,
+    CHECK_TARGET_CLEAN,
+    BLOCK_USER_ACCESS,
     BACKUP_REGISTRY,
+    DISABLE_JENKINS_PIPELINES,
+    TRANSFER_BACKUP,
     WAIT_BACKUP_SYNCED,
+    EXPORT_KEYCLOAK,
+    IMPORT_KEYCLOAK,
+    CREATE_REGISTRY_IN_CONSOLE,
+    COPY_REGISTRY_VALUES,
     RESTORE_REGISTRY,
+    REGISTRY_POST_FIXES,
+    SWITCH_REGULATIONS_DNS,
     VERIFY_REGISTRY,
 ];

@@ -278,9 +278,14 @@ pub enum Action {
     CheckPlatformVersions,
     CheckKeycloak,
     CheckVelero,
+    CheckTargetClean,
     VeleroBackup,
+    TransferBackup,
     VeleroWaitSynced,
+    KeycloakExport,
+    KeycloakImport,
     VeleroRestore,
+    RegistryPostFixes,
     VeleroVerify,
 }
 

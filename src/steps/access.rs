@@ -20,6 +20,12 @@ pub enum Scope {
     Namespace,
     /// The Velero namespace of the config.
     Velero,
+    /// The Platform's own namespace (`[velero] edp_namespace`, control-plane).
+    Edp,
+    /// The namespace Keycloak runs in (`[velero] keycloak_namespace`, user-management).
+    Keycloak,
+    /// The registry's namespace (`[velero] registry`).
+    Registry,
     /// A cluster-scoped resource.
     Cluster,
     /// A namespace of its own, such as RHOAM's operator namespaces.
@@ -27,12 +33,19 @@ pub enum Scope {
 }
 
 impl Scope {
-    /// The namespace a permission of this scope is asked in: the cluster's, the Velero
-    /// namespace of the config, its own, or none for cluster-scoped resources.
-    pub fn namespace(self, cluster_namespace: &str, velero: Option<&str>) -> Option<String> {
+    /// The namespace a permission of this scope is asked in: the cluster's, one the `[velero]`
+    /// table names, its own, or none for cluster-scoped resources.
+    pub fn namespace(
+        self,
+        cluster_namespace: &str,
+        velero: Option<&crate::config::Velero>,
+    ) -> Option<String> {
         match self {
             Scope::Namespace => Some(cluster_namespace.to_string()),
-            Scope::Velero => velero.map(str::to_string),
+            Scope::Velero => velero.map(|v| v.namespace.clone()),
+            Scope::Edp => velero.map(|v| v.edp_namespace.clone()),
+            Scope::Keycloak => velero.map(|v| v.keycloak_namespace.clone()),
+            Scope::Registry => velero.map(|v| v.registry.clone()),
             Scope::Cluster => None,
             Scope::Fixed(ns) => Some(ns.to_string()),
         }
@@ -162,6 +175,9 @@ fn read_threescale_install(c: ClusterRole) -> Vec<Needed> {
         needed(c, "list", "apps.3scale.net", "apimanagers"),
     ]
 }
+
+/// The group of the EDP operators' kinds (codebase, Gerrit and Jenkins operators).
+const EDP: &str = "v2.edp.epam.com";
 
 fn velero(c: ClusterRole, verbs: &[&'static str], resource: &'static str) -> Vec<Needed> {
     verbs
@@ -350,27 +366,136 @@ pub fn required(action: Action) -> Vec<Needed> {
             vec![needed(Destination, "get", "", "configmaps")],
         ]
         .concat(),
-        Action::CheckPlatformInstalled | Action::CheckPlatformVersions | Action::CheckKeycloak => {
-            [Source, Destination]
-                .into_iter()
-                .flat_map(|c| {
-                    [
-                        scoped(needed(c, "list", "", "namespaces"), Scope::Cluster),
-                        needed(c, "list", "apps", "deployments"),
-                    ]
-                })
-                .collect()
-        }
+        Action::CheckPlatformInstalled => [Source, Destination]
+            .into_iter()
+            .flat_map(|c| {
+                [
+                    scoped(needed(c, "get", "", "namespaces"), Scope::Cluster),
+                    scoped(needed(c, "list", "apps", "deployments"), Scope::Edp),
+                ]
+            })
+            .collect(),
+        Action::CheckPlatformVersions => vec![
+            scoped(needed(Source, "get", EDP, "codebases"), Scope::Edp),
+            scoped(
+                needed(Source, "list", EDP, "gerritmergerequests"),
+                Scope::Edp,
+            ),
+            scoped(
+                needed(Destination, "get", EDP, "gerritprojects"),
+                Scope::Edp,
+            ),
+        ],
+        Action::CheckKeycloak => vec![
+            scoped(
+                needed(Destination, "list", "apps", "statefulsets"),
+                Scope::Keycloak,
+            ),
+            scoped(needed(Destination, "list", "", "pods"), Scope::Keycloak),
+        ],
         Action::CheckVelero => [Source, Destination]
             .into_iter()
-            .flat_map(|c| velero(c, &["get", "list"], "backupstoragelocations"))
+            .flat_map(|c| {
+                let mut v = velero(c, &["get"], "backupstoragelocations");
+                v.push(scoped(
+                    needed(c, "get", "apps", "deployments"),
+                    Scope::Velero,
+                ));
+                v.push(scoped(needed(c, "get", "", "secrets"), Scope::Velero));
+                v
+            })
             .collect(),
-        Action::VeleroBackup => velero(Source, &["create", "get"], "backups"),
-        Action::VeleroWaitSynced => velero(Destination, &["get", "list"], "backups"),
-        Action::VeleroRestore => velero(Destination, &["create", "get"], "restores"),
+        Action::CheckTargetClean => [
+            vec![scoped(
+                needed(Destination, "get", "", "namespaces"),
+                Scope::Cluster,
+            )],
+            [
+                "pods",
+                "persistentvolumeclaims",
+                "secrets",
+                "services",
+                "configmaps",
+            ]
+            .into_iter()
+            .map(|r| scoped(needed(Destination, "list", "", r), Scope::Registry))
+            .collect(),
+        ]
+        .concat(),
+        Action::VeleroBackup => [
+            velero(Source, &["create", "get"], "backups"),
+            velero(Source, &["get"], "backupstoragelocations"),
+            velero(Source, &["create", "get", "delete"], "downloadrequests"),
+            vec![scoped(
+                needed(Source, "get", "apps", "deployments"),
+                Scope::Velero,
+            )],
+            ["services", "secrets", "pods"]
+                .into_iter()
+                .map(|r| scoped(needed(Source, "list", "", r), Scope::Registry))
+                .collect(),
+            ["gerrits", "jenkins", "codebases", "codebasebranches"]
+                .into_iter()
+                .map(|r| scoped(needed(Source, "list", EDP, r), Scope::Registry))
+                .collect(),
+        ]
+        .concat(),
+        // Object storage only.
+        Action::TransferBackup => vec![],
+        Action::VeleroWaitSynced => [
+            velero(Destination, &["get", "list"], "backups"),
+            velero(Destination, &["get"], "backupstoragelocations"),
+        ]
+        .concat(),
+        Action::KeycloakExport => vec![
+            scoped(
+                needed(Source, "list", "v1.edp.epam.com", "keycloakrealms"),
+                Scope::Registry,
+            ),
+            scoped(needed(Source, "list", "", "pods"), Scope::Keycloak),
+            scoped(
+                sub(needed(Source, "create", "", "pods"), "exec"),
+                Scope::Keycloak,
+            ),
+        ],
+        // B's Keycloak admin API only.
+        Action::KeycloakImport => vec![],
+        Action::VeleroRestore => [
+            velero(Destination, &["create", "get", "list"], "restores"),
+            velero(Destination, &["create"], "downloadrequests"),
+            vec![scoped(
+                needed(Destination, "create", "", "namespaces"),
+                Scope::Cluster,
+            )],
+        ]
+        .concat(),
+        Action::RegistryPostFixes => vec![
+            scoped(needed(Destination, "get", "", "secrets"), Scope::Registry),
+            scoped(needed(Destination, "list", "", "pods"), Scope::Registry),
+            scoped(
+                sub(needed(Destination, "create", "", "pods"), "exec"),
+                Scope::Registry,
+            ),
+            scoped(needed(Destination, "delete", "", "pods"), Scope::Registry),
+            scoped(
+                needed(Destination, "patch", "route.openshift.io", "routes"),
+                Scope::Registry,
+            ),
+            scoped(
+                needed(Destination, "deletecollection", EDP, "gerritgroupmembers"),
+                Scope::Registry,
+            ),
+            scoped(
+                needed(Destination, "list", "", "persistentvolumeclaims"),
+                Scope::Registry,
+            ),
+        ],
         Action::VeleroVerify => [
-            velero(Destination, &["get"], "restores"),
-            vec![needed(Destination, "list", "", "pods")],
+            velero(Destination, &["list"], "restores"),
+            vec![
+                scoped(needed(Destination, "list", "", "pods"), Scope::Registry),
+                scoped(needed(Source, "list", "", "pods"), Scope::Registry),
+            ],
         ]
         .concat(),
     }
@@ -550,25 +675,33 @@ async fn probe_cluster(
     let version = kube.server_version().await?;
     ctx.sink.info(format!("{role}: API server {version}"));
     let mut problems = Vec::new();
-    let velero_ns = ctx.config.velero.as_ref().map(|v| v.namespace.clone());
+    let velero = ctx.config.velero.as_ref();
     let mut namespaces = vec![cluster.namespace.clone()];
-    if needs.iter().any(|n| n.scope == Scope::Velero)
-        && let Some(ns) = &velero_ns
-    {
-        namespaces.push(ns.clone());
+    // The registry's namespace is not asked for: on cluster B it must not exist yet.
+    for scope in [Scope::Velero, Scope::Edp, Scope::Keycloak] {
+        if needs.iter().any(|n| n.scope == scope)
+            && let Some(ns) = scope.namespace(&cluster.namespace, velero)
+            && !namespaces.contains(&ns)
+        {
+            namespaces.push(ns);
+        }
     }
-    for ns in &namespaces {
+    for (i, ns) in namespaces.iter().enumerate() {
         if !kube.namespace_exists(ns).await? {
+            let key = if i == 0 {
+                format!("[{role}].namespace")
+            } else {
+                "the namespaces of [velero] (namespace, edp_namespace, keycloak_namespace)"
+                    .to_string()
+            };
             problems.push(format!(
-                "{role}: namespace {ns} does not exist; check [{role}].namespace"
+                "{role}: namespace {ns} does not exist; check {key}"
             ));
         }
     }
     let mut rows = Vec::new();
     for need in needs {
-        let namespace = need
-            .scope
-            .namespace(&cluster.namespace, velero_ns.as_deref());
+        let namespace = need.scope.namespace(&cluster.namespace, velero);
         let access = need.access(namespace.clone());
         let allowed = kube.can_i(&access).await?;
         ctx.sink.info(format!(

@@ -83,9 +83,14 @@ pub fn implementation(action: Action) -> Implementation {
         Action::CheckPlatformVersions => ManualForNow,
         Action::CheckKeycloak => ManualForNow,
         Action::CheckVelero => ManualForNow,
+        Action::CheckTargetClean => ManualForNow,
         Action::VeleroBackup => Automated(super::registry_backup::BACKUP),
+        Action::TransferBackup => ManualForNow,
         Action::VeleroWaitSynced => Automated(super::registry_sync::WAIT_SYNCED),
+        Action::KeycloakExport => ManualForNow,
+        Action::KeycloakImport => ManualForNow,
         Action::VeleroRestore => ManualForNow,
+        Action::RegistryPostFixes => ManualForNow,
         Action::VeleroVerify => ManualForNow,
     }
 }

@@ -48,15 +48,10 @@ pub fn params(ctx: &StepContext) -> Result<Params> {
         .velero
         .as_ref()
         .context("the config has no [velero] section; add it with the registry's name")?;
-    let registry = velero
-        .registry_namespaces
-        .first()
-        .context("velero.registry_namespaces is empty")?
-        .clone();
     Ok(Params {
-        registry,
+        registry: velero.registry.clone(),
         velero_namespace: velero.namespace.clone(),
-        ttl: std::time::Duration::from_secs(720 * 3600),
+        ttl: velero.backup_ttl,
     })
 }
 

@@ -130,10 +130,7 @@ async fn run(ctx: &StepContext) -> Result<StepResult> {
             let mut figures = Map::new();
             figures.insert("backup".into(), json!(backup));
             figures.insert("items".into(), json!(progress.items_done));
-            figures.insert(
-                "waited_seconds".into(),
-                json!(started.elapsed().as_secs()),
-            );
+            figures.insert("waited_seconds".into(), json!(started.elapsed().as_secs()));
             return Ok(StepResult::passed(
                 format!(
                     "cluster B's Velero has the backup {backup}: Completed, {} items, storage \

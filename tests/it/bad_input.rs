@@ -304,3 +304,160 @@ fn a_bad_threescale_api_setting_is_refused_naming_the_key() {
     );
     plan_of(&with("threescale_api = \"http://127.0.0.1:3000\"")).expect_code(0);
 }
+
+/// A `velero-registry` config with `velero_extra` in `[velero]` and `storage_extra` in
+/// `[velero.storage.source]`; the kubeconfigs need not exist for `plan`.
+fn velero_toml(velero_extra: &str, storage_extra: &str) -> String {
+    format!(
+        r#"[migration]
+name = "m"
+runbook = "velero-registry"
+access_path = "cluster-admin"
+party = "customer"
+operator = "Op"
+state_dir = "{{dir}}/state"
+
+[source]
+kubeconfig = "{{dir}}/kube-a"
+namespace = "control-plane"
+
+[destination]
+kubeconfig = "{{dir}}/kube-b"
+namespace = "control-plane"
+
+[velero]
+{velero_extra}
+
+[velero.storage.source]
+endpoint = "http://127.0.0.1:9000"
+{storage_extra}
+
+[velero.storage.destination]
+endpoint = "http://127.0.0.1:9001"
+access_key = "env:CUTOVER_TEST_B_KEY"
+secret_key = "env:CUTOVER_TEST_B_SECRET"
+
+[velero.keycloak]
+url = "http://127.0.0.1:8080"
+admin_user = "env:CUTOVER_TEST_KC_USER"
+admin_password = "file:{{dir}}/kc-password"
+"#
+    )
+}
+
+const GOOD_KEYS: &str =
+    "access_key = \"env:CUTOVER_TEST_A_KEY\"\nsecret_key = \"env:CUTOVER_TEST_A_SECRET\"";
+
+#[test]
+fn velero_config_loads_with_its_defaults() {
+    let m = Migration::new("m", &velero_toml("registry = \"abc-02\"", GOOD_KEYS));
+    let config = cutover::config::Config::load(&m.config).expect("loads");
+    let v = config.velero.as_ref().expect("[velero]");
+    assert_eq!(v.registry, "abc-02");
+    assert_eq!(v.namespace, "velero");
+    assert_eq!(v.edp_namespace, "control-plane");
+    assert_eq!(v.keycloak_namespace, "user-management");
+    assert_eq!(v.ttl_text(), "720h");
+    assert_eq!(v.source_storage.bucket, "abc-02-backups");
+    assert_eq!(v.source_storage.region, "eu-central-1");
+    assert_eq!(
+        config.placeholder("velero.registry").as_deref(),
+        Some("abc-02")
+    );
+    assert_eq!(
+        config.placeholder("velero.destination_endpoint").as_deref(),
+        Some("http://127.0.0.1:9001")
+    );
+}
+
+#[test]
+fn velero_config_refuses_each_bad_key_by_name() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("", GOOD_KEYS, &["velero.registry is missing"]),
+        (
+            "registry = \"ABC_02\"",
+            GOOD_KEYS,
+            &["velero.registry", "`ABC_02`"],
+        ),
+        (
+            "registry = \"abc\"\nbackup_ttl = \"0s\"",
+            GOOD_KEYS,
+            &["velero.backup_ttl", "positive duration"],
+        ),
+        (
+            "registry = \"abc\"\nedp_namespace = \"Control Plane\"",
+            GOOD_KEYS,
+            &["velero.edp_namespace"],
+        ),
+        (
+            "registry = \"abc\"\nregistry_namespaces = [\"abc\"]",
+            GOOD_KEYS,
+            &["unknown field `registry_namespaces`", "registry"],
+        ),
+        (
+            "registry = \"abc\"",
+            "access_key = \"env:CUTOVER_TEST_A_KEY\"",
+            &["velero.storage.source.secret_key is missing", "env:NAME"],
+        ),
+        (
+            "registry = \"abc\"",
+            &format!("{GOOD_KEYS}\nbuckets = \"x\""),
+            &["unknown field `buckets`", "bucket"],
+        ),
+        (
+            "registry = \"abc\"",
+            &format!("{GOOD_KEYS}\nbucket = \"UPPER\""),
+            &["velero.storage.source.bucket", "`UPPER`"],
+        ),
+        (
+            "registry = \"abc\"",
+            &format!("{GOOD_KEYS}\nca_file = \"no-such.pem\""),
+            &["velero.storage.source.ca_file", "no-such.pem"],
+        ),
+    ];
+    for (velero, storage, needles) in cases {
+        assert_bad_input(&plan_of(&velero_toml(velero, storage)), needles);
+    }
+    let bad_endpoint = velero_toml("registry = \"abc\"", GOOD_KEYS)
+        .replace("http://127.0.0.1:9000", "minio.example:9000");
+    assert_bad_input(
+        &plan_of(&bad_endpoint),
+        &["velero.storage.source.endpoint", "http(s) URL"],
+    );
+    let no_keycloak = velero_toml("registry = \"abc\"", GOOD_KEYS)
+        .split("[velero.keycloak]")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_bad_input(&plan_of(&no_keycloak), &["[velero.keycloak] is missing"]);
+}
+
+#[test]
+fn velero_secret_keys_are_references_never_values() {
+    let inline = "access_key = \"AKIAEXAMPLEKEY\"\nsecret_key = \"env:CUTOVER_TEST_A_SECRET\"";
+    let run = plan_of(&velero_toml("registry = \"abc\"", inline));
+    assert_bad_input(&run, &["velero.storage.source.access_key", "env:NAME"]);
+    assert!(!run.stderr.contains("AKIAEXAMPLEKEY"), "{}", run.stderr);
+}
+
+#[test]
+fn a_missing_velero_secret_stops_the_run_before_anything_starts() {
+    let mut m = Migration::new("m", &velero_toml("registry = \"abc\"", GOOD_KEYS));
+    for key in [
+        "CUTOVER_TEST_A_KEY",
+        "CUTOVER_TEST_A_SECRET",
+        "CUTOVER_TEST_B_KEY",
+    ] {
+        m.set_env(key, "value-of-a-test");
+    }
+    let run = m.run(&["run", "--headless"]);
+    assert_bad_input(
+        &run,
+        &[
+            "CUTOVER_TEST_B_SECRET",
+            "velero.storage.destination.secret_key",
+        ],
+    );
+    assert!(!run.stderr.contains("value-of-a-test"), "{}", run.stderr);
+    assert!(!m.journal_path().exists());
+}

@@ -73,9 +73,19 @@ fn velero_example_plans_as_shipped() {
             "check-versions-match",
             "check-keycloak",
             "check-velero",
+            "check-target-clean",
+            "block-user-access",
             "backup-registry",
+            "disable-jenkins-pipelines",
+            "transfer-backup",
             "wait-backup-synced",
+            "export-keycloak",
+            "import-keycloak",
+            "create-registry-in-console",
+            "copy-registry-values",
             "restore-registry",
+            "registry-post-fixes",
+            "switch-regulations-dns",
             "verify-registry"
         ]
     );
