@@ -14,10 +14,9 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use base64::Engine;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -25,8 +24,8 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
+
+use super::https::chain;
 
 /// How long one request may take, connection included.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -170,37 +169,7 @@ impl ApiClient {
     /// `ca_file` (PEM; a private router certificate's CA), and connects to `connect_to` when
     /// given.
     pub fn new(connect_to: Option<ConnectTo>, ca_file: Option<&Path>) -> Result<ApiClient> {
-        let mut roots = rustls::RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        for cert in native.certs {
-            // A certificate of the system store rustls cannot read is skipped, as curl does.
-            let _ = roots.add(cert);
-        }
-        if let Some(path) = ca_file {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .with_context(|| format!("cannot read the CA file {}", path.display()))?
-                .collect::<std::result::Result<_, _>>()
-                .with_context(|| format!("{} is not a PEM certificate file", path.display()))?;
-            if certs.is_empty() {
-                bail!("{} holds no PEM certificate", path.display());
-            }
-            for cert in certs {
-                roots.add(cert).with_context(|| {
-                    format!("{} holds a certificate rustls refuses", path.display())
-                })?;
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .context("cannot set up TLS")?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let connector = super::https::connector(ca_file, None)?;
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(ApiClient { client, connect_to })
     }
@@ -334,19 +303,6 @@ impl ApiClient {
             )
         })?
     }
-}
-
-/// The error and its causes on one line (hyper's client error alone says little: "client
-/// error (Connect)").
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// `application/x-www-form-urlencoded` of `form`.

@@ -23,6 +23,7 @@ mod program;
 mod protobuf;
 pub mod rake;
 mod request;
+pub mod s3;
 pub mod sandbox;
 mod scale;
 pub mod seed;

@@ -32,6 +32,7 @@ mod redis_dump;
 mod redis_versions;
 mod rehearse;
 mod rewrite;
+mod s3_client;
 mod sandbox;
 mod scale;
 mod secrets;
