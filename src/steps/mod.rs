@@ -15,6 +15,7 @@ pub mod convert;
 pub mod destination;
 mod drain;
 pub mod inventory;
+pub mod keycloak;
 pub mod pgdump;
 mod prereq;
 pub mod redisdump;
