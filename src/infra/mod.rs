@@ -9,6 +9,8 @@ pub mod backoff;
 pub mod disk;
 pub mod dump_record;
 pub mod https;
+pub mod keycloak;
+pub mod keycloak_export;
 pub mod kube;
 pub mod mysql;
 pub mod mysqldump;

@@ -18,14 +18,10 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use base64::Engine;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
-use super::https::chain;
+use super::https::{self, HttpsClient};
 
 /// How long one request may take, connection included.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -134,17 +130,7 @@ impl Response {
 
     /// The start of the body, for a message.
     pub fn excerpt(&self) -> String {
-        let text = String::from_utf8_lossy(&self.body);
-        let text = text.trim();
-        if text.is_empty() {
-            return "(empty body)".into();
-        }
-        let cut: String = text.chars().take(200).collect();
-        if cut.len() < text.len() {
-            format!("{cut}…")
-        } else {
-            cut
-        }
+        https::excerpt(&self.body, 200)
     }
 }
 
@@ -160,7 +146,7 @@ enum Credential<'a> {
 /// A client of porta's APIs.
 #[derive(Clone)]
 pub struct ApiClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpsClient,
     connect_to: Option<ConnectTo>,
 }
 
@@ -169,8 +155,7 @@ impl ApiClient {
     /// `ca_file` (PEM; a private router certificate's CA), and connects to `connect_to` when
     /// given.
     pub fn new(connect_to: Option<ConnectTo>, ca_file: Option<&Path>) -> Result<ApiClient> {
-        let connector = super::https::connector(ca_file, None)?;
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = https::client(ca_file)?;
         Ok(ApiClient { client, connect_to })
     }
 
@@ -272,24 +257,11 @@ impl ApiClient {
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| anyhow!("cannot build the request {method} {url}: {e}"))?;
         let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| anyhow!("{method} {url}{through} failed: {}", chain(&e)))?;
-            let status = response.status().as_u16();
-            let mut body = response.into_body();
-            let mut bytes = Vec::new();
-            while let Some(frame) = body.frame().await {
-                let frame = frame
-                    .map_err(|e| anyhow!("reading the answer of {method} {url} failed: {e}"))?;
-                if let Ok(data) = frame.into_data() {
-                    bytes.extend_from_slice(&data);
-                    if bytes.len() > MAX_BODY {
-                        bail!("{url} answered more than {MAX_BODY} bytes; is it porta?");
-                    }
-                }
-            }
+            let (status, bytes) =
+                https::exchange(&self.client, request, MAX_BODY, &url, "porta", |e| {
+                    anyhow!("{method} {url}{through} failed: {}", https::chain(e))
+                })
+                .await?;
             Ok(Response {
                 url: url.clone(),
                 status,
@@ -313,7 +285,8 @@ pub fn form_encode(form: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-fn percent(text: &str) -> String {
+/// `text` percent-encoded (RFC 3986 unreserved characters kept), for a form or a path segment.
+pub fn percent(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         match b {
@@ -356,22 +329,6 @@ mod tests {
         let t = Token::new("s3cr3t");
         assert_eq!(format!("{t:?}"), "Token(***)");
         assert!(!t.basic().contains("s3cr3t"));
-    }
-
-    #[test]
-    fn a_ca_file_must_hold_pem_certificates() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let bad = dir.path().join("not-a-ca.pem");
-        std::fs::write(&bad, "not a certificate\n").expect("write");
-        let e = ApiClient::new(None, Some(&bad)).err().expect("refused");
-        assert!(format!("{e:#}").contains("not-a-ca.pem"), "{e:#}");
-        let missing = dir.path().join("missing.pem");
-        assert!(ApiClient::new(None, Some(&missing)).is_err());
-        // A real bundle, where the system has one.
-        let bundle = Path::new("/etc/ssl/certs/ca-certificates.crt");
-        if bundle.exists() {
-            assert!(ApiClient::new(None, Some(bundle)).is_ok());
-        }
     }
 
     #[test]

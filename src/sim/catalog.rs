@@ -289,6 +289,18 @@ pub static RESOURCES: &[ResourceType] = &[
         builtin: false,
     },
     ResourceType {
+        group: "v1.edp.epam.com",
+        version: "v1",
+        plural: "keycloakrealms",
+        singular: "keycloakrealm",
+        kind: "KeycloakRealm",
+        namespaced: true,
+        short_names: &[],
+        verbs: RW,
+        subresources: &[status_sub!("KeycloakRealm")],
+        builtin: false,
+    },
+    ResourceType {
         group: "integreatly.org",
         version: "v1alpha1",
         plural: "rhmis",

@@ -89,7 +89,7 @@ pub fn implementation(action: Action) -> Implementation {
         Action::VeleroWaitSynced => Automated(super::registry_sync::WAIT_SYNCED),
         Action::KeycloakExport => ManualForNow,
         Action::KeycloakImport => ManualForNow,
-        Action::VeleroRestore => ManualForNow,
+        Action::VeleroRestore => Automated(super::registry_restore::RESTORE),
         Action::RegistryPostFixes => ManualForNow,
         Action::VeleroVerify => ManualForNow,
     }

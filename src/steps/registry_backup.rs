@@ -245,9 +245,31 @@ async fn run(ctx: &StepContext) -> Result<StepResult> {
             figures,
         ));
     }
+    // As backup-registry.sh does after the backup: the objects Velero's restore alone does not
+    // bring back right, saved beside it in A's bucket.
+    let bucket = super::registry_storage::client(ctx, ClusterRole::Source)?;
+    let saved = super::registry_resources::save(&kube, &bucket, &p.registry, &name).await?;
+    let total: usize = saved.iter().map(|(_, n)| n).sum();
+    let listed: Vec<String> = saved
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(folder, n)| format!("{folder} {n}"))
+        .collect();
+    ctx.sink.info(format!(
+        "saved {total} object(s) beside the backup in {}/{}: {}",
+        bucket.bucket(),
+        super::registry_storage::resources_prefix(&name),
+        if listed.is_empty() {
+            "none".to_string()
+        } else {
+            listed.join(", ")
+        }
+    ));
+    figures.insert("saved_objects".into(), json!(total));
     Ok(StepResult::passed(
         format!(
-            "{what} is Completed: {} items, {} warning(s), no error",
+            "{what} is Completed: {} items, {} warning(s), no error; {total} object(s) saved \
+             beside it",
             progress.items_done, progress.warnings
         ),
         figures,

@@ -18,6 +18,7 @@ mod headless_run;
 mod infra_probes;
 mod inventory;
 mod journal_follow;
+mod keycloak;
 mod kube_access;
 mod kube_exec;
 mod kube_objects;

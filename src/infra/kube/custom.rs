@@ -27,6 +27,8 @@ pub enum CustomKind {
     InstallPlan,
     /// A user RHOAM's RH-SSO knows (the Keycloak operator's `KeycloakUser`).
     KeycloakUser,
+    /// A realm of the Platform's Keycloak (EDP's keycloak operator, `spec.realmName`).
+    KeycloakRealm,
     /// A `batch/v1` Job, such as the 3scale operator's search reindex.
     Job,
     /// RHOAM's installation (`rhmis.integreatly.org`, CR `rhoam` in `redhat-rhoam-operator`).
@@ -70,6 +72,9 @@ impl CustomKind {
             ),
             CustomKind::KeycloakUser => {
                 ("keycloak.org", "v1alpha1", "KeycloakUser", "keycloakusers")
+            }
+            CustomKind::KeycloakRealm => {
+                ("v1.edp.epam.com", "v1", "KeycloakRealm", "keycloakrealms")
             }
             CustomKind::Job => ("batch", "v1", "Job", "jobs"),
             CustomKind::Rhmi => ("integreatly.org", "v1alpha1", "RHMI", "rhmis"),

@@ -87,7 +87,60 @@ impl KubeCluster {
         let what = format!("applying {kind} {name}");
         self.call(None, &what, api.patch(name, &params, &Patch::Apply(&body)))
             .await?;
+        // Where the kind keeps its status in a subresource, the apply above left it out; the
+        // saved status goes there (what restore-registry.sh gets by switching the subresource
+        // off for a moment).
+        if let Some(status) = object.get("status").filter(|s| !s.is_null()) {
+            let patch = serde_json::json!({ "status": status });
+            let what = format!("setting the status of {kind} {name}");
+            let _ = self
+                .call(
+                    None,
+                    &what,
+                    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)),
+                )
+                .await;
+        }
         Ok(())
+    }
+
+    /// Deletes an object of any kind; one that is not there is fine.
+    pub async fn delete_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<()> {
+        let (ar, namespaced) = self.resolve_kind(api_version, kind).await?;
+        let api: Api<DynamicObject> = if namespaced {
+            Api::namespaced_with(self.client().clone(), ns, &ar)
+        } else {
+            Api::all_with(self.client().clone(), &ar)
+        };
+        match api.delete(name, &Default::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(anyhow!("deleting {kind} {name}: {e}")),
+        }
+    }
+
+    /// The resources (plurals) a group-version serves; empty when the cluster does not serve it.
+    pub async fn plurals_of(&self, group: &str, version: &str) -> Result<Vec<String>> {
+        let gv = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
+        Ok(match self.client().list_api_group_resources(&gv).await {
+            Ok(list) => list
+                .resources
+                .into_iter()
+                .map(|r| r.name)
+                .filter(|n| !n.contains('/'))
+                .collect(),
+            Err(_) => Vec::new(),
+        })
     }
 
     /// Every object of `plural` in a group-version in `namespace`; empty when the cluster does

@@ -37,11 +37,10 @@
 mod gateway;
 mod porta;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
@@ -49,9 +48,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::error::bad_input;
 use crate::infra::pg;
 use crate::sim::http::percent_decode;
+use crate::sim::loopback::Loopback;
 
 pub use porta::STOCK_PLANS;
 
@@ -59,9 +58,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running API server; dropping it stops it.
 pub struct ThreescaleApiServer {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    served: Loopback,
 }
 
 struct Shared {
@@ -71,54 +68,21 @@ struct Shared {
 impl ThreescaleApiServer {
     /// Serves the system database at `database_url` on a loopback port (`port`, or a free one).
     pub async fn start(database_url: &str, port: Option<u16>) -> Result<ThreescaleApiServer> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(0)))
-            .await
-            .map_err(|e| match port {
-                Some(port) => bad_input(format!(
-                    "cannot serve the simulated 3scale API on port {port} ({e}): another process \
-                     holds the port; stop it (`ss -ltnp 'sport = :{port}'` names it) and try again"
-                )),
-                None => anyhow::Error::new(e).context("cannot bind a loopback port"),
-            })?;
-        let addr = listener
-            .local_addr()
-            .context("cannot read the simulated 3scale API's address")?;
         let shared = Arc::new(Shared {
             database_url: database_url.to_string(),
         });
         let app = axum::Router::new().fallback(handle).with_state(shared);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serving.await {
-                tracing::warn!("simulated 3scale API stopped: {e}");
-            }
-        });
-        Ok(ThreescaleApiServer {
-            addr,
-            stop: Some(stop),
-            task,
-        })
+        let served = Loopback::serve(app, port, "the simulated 3scale API").await?;
+        Ok(ThreescaleApiServer { served })
     }
 
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.served.port()
     }
 
     /// `http://127.0.0.1:<port>`, what cutover's `threescale_api` setting names.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for ThreescaleApiServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.task.abort();
+        self.served.url()
     }
 }
 

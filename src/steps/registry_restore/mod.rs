@@ -1,3 +1,8 @@
 //! `restore-registry`: the registry restored on cluster B from the backup, stage by stage.
 
+mod run;
+mod saved;
 pub mod stages;
+mod step;
+
+pub(super) use step::RESTORE;
