@@ -18,9 +18,9 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use serde_json::{Map, Value, json};
 
-use super::velero_follow::{Followed, follow};
+use super::velero_follow::{Followed, follow, show_results};
 use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
-use crate::infra::kube::{CustomKind, KubeCluster};
+use crate::infra::kube::{CustomKind, DownloadTarget, KubeCluster};
 use crate::infra::velero::{VeleroVersion, backup_object};
 use crate::runbook::ClusterRole;
 
@@ -235,6 +235,17 @@ async fn run(ctx: &StepContext) -> Result<StepResult> {
     figures.insert("warnings".into(), json!(progress.warnings));
     figures.insert("errors".into(), json!(progress.errors));
     figures.insert("phase".into(), json!(progress.phase));
+    if progress.warnings + progress.errors > 0 {
+        show_results(
+            ctx,
+            &kube,
+            &p.velero_namespace,
+            DownloadTarget::BackupResults,
+            &name,
+            &what,
+        )
+        .await;
+    }
     if let Some(why) = progress.backup_refusal() {
         return Ok(ctx.failed_with(
             format!(

@@ -7,8 +7,9 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::StepContext;
-use crate::infra::kube::{CustomKind, KubeCluster};
+use crate::infra::kube::{CustomKind, DownloadTarget, KubeCluster};
 use crate::infra::velero::Progress;
+use crate::runbook::ClusterRole;
 
 /// Between two readings of the object.
 const POLL: Duration = Duration::from_secs(2);
@@ -77,5 +78,56 @@ pub async fn follow(
             _ = ctx.stop_request() => return Ok(Followed::Stopped),
             _ = tokio::time::sleep(POLL) => {}
         }
+    }
+}
+
+/// How many of Velero's messages the log shows of one Backup or Restore (the rest are counted).
+const SHOWN_MESSAGES: usize = 40;
+
+/// A Backup's or Restore's warnings and errors in the log, as `velero … describe` lists them;
+/// when they cannot be fetched, says how to read them.
+pub async fn show_results(
+    ctx: &StepContext,
+    kube: &KubeCluster,
+    velero_namespace: &str,
+    target: DownloadTarget,
+    name: &str,
+    what: &str,
+) {
+    let (role, verb) = match target {
+        DownloadTarget::BackupResults | DownloadTarget::BackupLog => {
+            (ClusterRole::Source, "backup")
+        }
+        _ => (ClusterRole::Destination, "restore"),
+    };
+    let ca = ctx
+        .config
+        .velero
+        .as_ref()
+        .and_then(|v| v.storage(role))
+        .and_then(|s| s.ca_file.clone());
+    match kube
+        .velero_results(velero_namespace, target, name, ca.as_deref())
+        .await
+    {
+        Ok(results) => {
+            for line in results.errors.iter().take(SHOWN_MESSAGES) {
+                ctx.sink.error(format!("{what}: error: {line}"));
+            }
+            for line in results.warnings.iter().take(SHOWN_MESSAGES) {
+                ctx.sink.warn(format!("{what}: warning: {line}"));
+            }
+            let hidden = results.errors.len().saturating_sub(SHOWN_MESSAGES)
+                + results.warnings.len().saturating_sub(SHOWN_MESSAGES);
+            if hidden > 0 {
+                ctx.sink.warn(format!(
+                    "{what}: {hidden} more message(s): velero {verb} describe {name} --details"
+                ));
+            }
+        }
+        Err(e) => ctx.sink.warn(format!(
+            "{what}: its warnings and errors could not be fetched ({e:#}); read them with \
+             velero {verb} describe {name} --details"
+        )),
     }
 }

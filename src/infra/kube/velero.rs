@@ -114,6 +114,61 @@ impl KubeCluster {
     }
 }
 
+/// The most a results file may hold (they are small JSON documents).
+const MAX_RESULTS: usize = 16 * 1024 * 1024;
+
+impl KubeCluster {
+    /// The warnings and errors of a finished Backup or Restore, as `velero … describe` shows
+    /// them: its `-results.gz` fetched through a DownloadRequest. `ca_file` is trusted for the
+    /// object storage's certificate.
+    pub async fn velero_results(
+        &self,
+        velero_namespace: &str,
+        target: DownloadTarget,
+        name: &str,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<crate::infra::velero::Results> {
+        let url = self
+            .velero_download_url(velero_namespace, target, name)
+            .await?;
+        let shown = crate::infra::url::redact(url.split('?').next().unwrap_or(""));
+        let client = crate::infra::https::client(ca_file)?;
+        let request = hyper::Request::get(url.as_str())
+            .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+            .map_err(|e| anyhow!("the download URL {shown} is not usable: {e}"))?;
+        let (status, body) = crate::infra::https::exchange(
+            &client,
+            request,
+            MAX_RESULTS,
+            &shown,
+            "Velero's object storage",
+            |e| {
+                anyhow!(
+                    "fetching the {} of {name} from {shown} failed: {} (the URL is the storage \
+                     location's s3Url; from outside the cluster it needs the location's \
+                     publicUrl)",
+                    target.kind(),
+                    crate::infra::https::chain(e)
+                )
+            },
+        )
+        .await?;
+        if status == 404 {
+            return Ok(crate::infra::velero::Results::default());
+        }
+        if !(200..300).contains(&status) {
+            bail!(
+                "the object storage answered {status} for the {} of {name}",
+                target.kind()
+            );
+        }
+        let text = gunzip(&body)?;
+        let json: Value = serde_json::from_str(&text)
+            .map_err(|e| anyhow!("the {} of {name} is not JSON: {e}", target.kind()))?;
+        Ok(crate::infra::velero::Results::parse(&json))
+    }
+}
+
 /// The text of a gzip-compressed file Velero wrote (every download kind but the contents).
 pub fn gunzip(bytes: &[u8]) -> Result<String> {
     use std::io::Read;

@@ -12,10 +12,10 @@ use kube::api::ListParams;
 use serde_json::{Value, json};
 
 use super::stages::{Component, Stage};
-use crate::infra::kube::{CustomKind, KubeCluster};
+use crate::infra::kube::{CustomKind, DownloadTarget, KubeCluster};
 use crate::infra::velero::{Progress, RestoreRequest, restore_object};
-use crate::steps::StepContext;
-use crate::steps::velero_follow::{Followed, follow};
+use crate::steps::velero_follow::{Followed, follow, show_results};
+use crate::steps::{Question, StepContext};
 
 /// How long a component's pods get to show their restore init container done.
 const PODS_INITIALIZED_WAIT: Duration = Duration::from_secs(30 * 60);
@@ -107,7 +107,60 @@ pub async fn restore_stage(
             )));
         }
     };
-    if let Some(end) = judge(ctx, &what, &progress) {
+    if progress.warnings + progress.errors > 0 {
+        show_results(
+            ctx,
+            kube,
+            velero_namespace,
+            DownloadTarget::RestoreResults,
+            &name,
+            &what,
+        )
+        .await;
+    }
+    if progress.phase == "PartiallyFailed" {
+        let accept = format!("accept {id}");
+        let retry = format!("retry {id}");
+        let question = Question {
+            text: format!(
+                "{what} ended PartiallyFailed with {} error(s) and {} warning(s), listed in the \
+                 log. Type `{accept}` to go on with what it restored, or `{retry}` to run this \
+                 stage again as a new Restore (objects already there are skipped)",
+                progress.errors, progress.warnings
+            ),
+            phrase: accept.clone(),
+            alternatives: vec![retry.clone()],
+        };
+        match ctx.sink.ask(question).await? {
+            Some(answer) if answer.trim() == accept => {
+                ctx.sink.warn(format!(
+                    "the operator typed `{accept}`: stage {id} goes on with the Restore {name} \
+                     PartiallyFailed"
+                ));
+            }
+            Some(answer) if answer.trim() == retry => {
+                ctx.sink
+                    .record_fact(&attempt_fact(id), json!(attempt + 1))?;
+                let next = attempt_name(request, attempt + 1);
+                create(ctx, kube, velero_namespace, request, &next).await?;
+                return Ok(StageEnd::Failed(format!(
+                    "the operator asked to run stage {id} again: the Restore {next} was created; \
+                     run the step again to follow it"
+                )));
+            }
+            Some(_) => {
+                return Ok(StageEnd::Failed(format!(
+                    "{what} ended PartiallyFailed and the answer was neither `{accept}` nor \
+                     `{retry}`"
+                )));
+            }
+            None => {
+                return Ok(StageEnd::Stopped(format!(
+                    "stopped at {what}, PartiallyFailed; the next run asks again"
+                )));
+            }
+        }
+    } else if let Some(end) = judge(ctx, &what, &progress) {
         return Ok(end);
     }
     if let Some(component) = pods_of {
