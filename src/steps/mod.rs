@@ -16,6 +16,7 @@ pub mod destination;
 mod drain;
 pub mod inventory;
 pub mod pgdump;
+mod platform;
 mod prereq;
 pub mod redisdump;
 mod registry;

@@ -51,3 +51,4 @@ mod ui_contrast;
 mod ui_end;
 mod ui_snapshots;
 mod upgrade;
+mod velero_checks;
