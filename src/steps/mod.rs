@@ -9,6 +9,7 @@
 pub mod access;
 mod action;
 mod backend_route;
+pub mod backup_name;
 mod connect;
 mod context;
 pub mod convert;

@@ -125,8 +125,18 @@ async fn scene() -> Scene {
     .await
 }
 
-/// Runs the step of `action` as the engine does; its result and every log line it wrote.
-async fn run(scene: &Scene, action: Action) -> (StepResult, Vec<String>) {
+/// What a step gets, as the engine gives it: the receiving end of its events, and the facts it
+/// recorded.
+type Facts = Arc<Mutex<Vec<(String, Value)>>>;
+
+fn context(
+    scene: &Scene,
+    action: Action,
+) -> (
+    StepContext,
+    tokio::sync::mpsc::UnboundedReceiver<Event>,
+    Facts,
+) {
     let step = scene
         .config
         .runbook()
@@ -134,8 +144,8 @@ async fn run(scene: &Scene, action: Action) -> (StepResult, Vec<String>) {
         .iter()
         .find(|s| s.action == Some(action))
         .expect("a step of the runbook runs the action");
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let facts = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let facts: Facts = Arc::new(Mutex::new(Vec::new()));
     let into = facts.clone();
     let recorder: cutover::steps::FactRecorder = Arc::new(move |_s, key: &str, value| {
         into.lock().unwrap().push((key.to_string(), value));
@@ -147,9 +157,21 @@ async fn run(scene: &Scene, action: Action) -> (StepResult, Vec<String>) {
         step,
         sink: StepSink::new(StepId(step.id.0), tx, recorder, None),
         history: Arc::new(JournalState::default()),
-        own_actions: vec![],
+        own_actions: scene
+            .config
+            .runbook()
+            .steps
+            .iter()
+            .filter_map(|s| s.action)
+            .collect(),
         stop,
     };
+    (ctx, rx, facts)
+}
+
+/// Runs the step of `action` as the engine does; its result and every log line it wrote.
+async fn run(scene: &Scene, action: Action) -> (StepResult, Vec<String>) {
+    let (ctx, mut rx, _) = context(scene, action);
     let implementation = cutover::steps::implementation(action)
         .automated()
         .expect("the check is automated");
@@ -400,4 +422,40 @@ async fn a_registry_already_on_b_is_refused_with_the_cleanup() {
             "openshift-backups/restic/abc-02",
         ],
     );
+}
+
+#[tokio::test]
+async fn the_access_check_finds_every_namespace_and_permission_on_the_platform() {
+    let s = scene().await;
+    let (result, lines) = run(&s, Action::CheckClusterAccess).await;
+    passed(Action::CheckClusterAccess, &result);
+    for asked in [
+        "get codebases.v2.edp.epam.com in control-plane",
+        "get gerritprojects.v2.edp.epam.com in control-plane",
+        "list statefulsets.apps in user-management",
+        "get backupstoragelocations.velero.io in velero",
+        "create pods/exec in user-management",
+        "list pods in abc-02",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(asked)),
+            "{asked:?} not asked: {lines:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_backup_name_is_chosen_once_and_recorded() {
+    let s = scene().await;
+    let (ctx, _rx, facts) = context(&s, Action::VeleroBackup);
+    assert!(cutover::steps::backup_name::required(&ctx).is_err());
+    let name = cutover::steps::backup_name::choose(&ctx).unwrap();
+    let stamp = name.strip_prefix("abc-02-").expect("<registry>-<time>");
+    assert_eq!(stamp.len(), "2023-04-18-19-03-14".len(), "{name}");
+    assert!(
+        stamp.chars().all(|c| c.is_ascii_digit() || c == '-'),
+        "{name}"
+    );
+    let recorded = facts.lock().unwrap().clone();
+    assert_eq!(recorded, vec![("backup_name".to_string(), json!(name))]);
 }
