@@ -1,4 +1,5 @@
-//! The pod controller: keeps each Deployment's and DeploymentConfig's pods at its replicas. New
+//! The pod controller: keeps each Deployment's, StatefulSet's and DeploymentConfig's pods at its
+//! replicas (a StatefulSet's named `<name>-<ordinal>`, its template's annotations kept). New
 //! pods are Pending for the start delay, then Running and ready; surplus pods get a
 //! deletionTimestamp and vanish after the stop delay. The workload's status follows. Velero
 //! objects advance in the same loop (`velero.rs`).
@@ -122,12 +123,22 @@ fn pods_of(
 ) -> Vec<Value> {
     let ns = meta_str(workload, "namespace").unwrap_or("");
     let name = meta_str(workload, "name").unwrap_or("");
+    let pods = inner.store.list(pods_rt, Some(ns)).into_iter();
+    if rt.kind == "StatefulSet" {
+        // A StatefulSet's pods carry no label of its name: they are its by their owner.
+        return pods
+            .filter(|p| {
+                p.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|o| {
+                        o.iter()
+                            .any(|r| r["kind"] == "StatefulSet" && r["name"] == name)
+                    })
+            })
+            .collect();
+    }
     let pointer = format!("/metadata/labels/{}", workload_label(rt));
-    inner
-        .store
-        .list(pods_rt, Some(ns))
-        .into_iter()
-        .filter(|p| p.pointer(&pointer).and_then(Value::as_str) == Some(name))
+    pods.filter(|p| p.pointer(&pointer).and_then(Value::as_str) == Some(name))
         .collect()
 }
 
@@ -167,7 +178,7 @@ fn follow_replicas(
     let mut live: Vec<&Value> = pods.iter().filter(|p| !is_terminating(p)).collect();
     if live.len() < want {
         for _ in live.len()..want {
-            let pod = new_pod(inner, rt, workload);
+            let pod = new_pod(inner, rt, pods_rt, workload);
             let ns = meta_str(&pod, "namespace").unwrap_or("").to_string();
             if let Ok(stored) = inner.store.create(pods_rt, &ns, pod) {
                 let name = meta_str(&stored, "name").unwrap_or("").to_string();
@@ -195,7 +206,12 @@ fn follow_replicas(
     }
 }
 
-fn new_pod(inner: &mut Inner, rt: &'static ResourceType, workload: &Value) -> Value {
+fn new_pod(
+    inner: &mut Inner,
+    rt: &'static ResourceType,
+    pods_rt: &'static ResourceType,
+    workload: &Value,
+) -> Value {
     let name = meta_str(workload, "name").unwrap_or("").to_string();
     let ns = meta_str(workload, "namespace").unwrap_or("").to_string();
     let template_labels = workload
@@ -212,8 +228,39 @@ fn new_pod(inner: &mut Inner, rt: &'static ResourceType, workload: &Value) -> Va
         .or_else(|| workload.pointer("/metadata/labels/app").cloned())
         .unwrap_or_else(|| json!(name));
     labels.insert("app".into(), app);
-    labels.insert(workload_label(rt).into(), json!(name));
-    let (pod_name, owner_kind, owner_name, annotations) = if rt.kind == "DeploymentConfig" {
+    let template_annotations = workload
+        .pointer("/spec/template/metadata/annotations")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    let (pod_name, owner_kind, owner_name, mut annotations) = if rt.kind == "StatefulSet" {
+        // Pods `<name>-0`, `<name>-1`...: the lowest ordinal not taken.
+        let taken: Vec<String> = inner
+            .store
+            .list(pods_rt, Some(&ns))
+            .iter()
+            .filter_map(|p| meta_str(p, "name").map(str::to_string))
+            .collect();
+        let pod_name = (0..)
+            .map(|i| format!("{name}-{i}"))
+            .find(|n| !taken.contains(n))
+            .unwrap_or_default();
+        let template = workload
+            .pointer("/spec/template")
+            .map(Value::to_string)
+            .unwrap_or_default();
+        let seed = format!("{}{template}", meta_str(workload, "uid").unwrap_or(&name));
+        labels.insert(
+            "controller-revision-hash".into(),
+            json!(format!("{name}-{}", stable_suffix(&seed, 10))),
+        );
+        labels.insert(
+            "statefulset.kubernetes.io/pod-name".into(),
+            json!(pod_name.clone()),
+        );
+        (pod_name, "StatefulSet", name.clone(), json!({}))
+    } else if rt.kind == "DeploymentConfig" {
+        labels.insert(workload_label(rt).into(), json!(name));
         let version = workload
             .pointer("/status/latestVersion")
             .and_then(Value::as_i64)
@@ -228,6 +275,7 @@ fn new_pod(inner: &mut Inner, rt: &'static ResourceType, workload: &Value) -> Va
             json!({"openshift.io/deployment-config.name": name, "openshift.io/deployment.name": rc}),
         )
     } else {
+        labels.insert(workload_label(rt).into(), json!(name));
         // One ReplicaSet per template: its hash is stable for the workload's pod template.
         let template = workload
             .pointer("/spec/template")
@@ -244,6 +292,14 @@ fn new_pod(inner: &mut Inner, rt: &'static ResourceType, workload: &Value) -> Va
             json!({}),
         )
     };
+    if let (Some(a), Some(t)) = (
+        annotations.as_object_mut(),
+        template_annotations.as_object(),
+    ) {
+        for (k, v) in t {
+            a.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
     let pod_spec = workload
         .pointer("/spec/template/spec")
         .filter(|s| s.get("containers").and_then(Value::as_array).is_some_and(|c| !c.is_empty()))
@@ -259,8 +315,13 @@ fn new_pod(inner: &mut Inner, rt: &'static ResourceType, workload: &Value) -> Va
             "labels": labels,
             "annotations": annotations,
             "ownerReferences": [{
-                "apiVersion": if owner_kind == "ReplicaSet" { "apps/v1" } else { "v1" },
-                "kind": owner_kind, "name": owner_name, "uid": inner.store.uid(),
+                "apiVersion": if owner_kind == "ReplicationController" { "v1" } else { "apps/v1" },
+                "kind": owner_kind, "name": owner_name,
+                "uid": if owner_kind == "StatefulSet" {
+                    meta_str(workload, "uid").map(str::to_string).unwrap_or_else(|| inner.store.uid())
+                } else {
+                    inner.store.uid()
+                },
                 "controller": true, "blockOwnerDeletion": true,
             }],
         },
@@ -504,7 +565,11 @@ fn update_status(
         s.insert("readyReplicas".into(), json!(ready));
         s.insert("availableReplicas".into(), json!(ready));
         s.insert("updatedReplicas".into(), json!(replicas));
-        s.insert("unavailableReplicas".into(), json!((want - ready).max(0)));
+        if rt.kind == "StatefulSet" {
+            s.insert("currentReplicas".into(), json!(replicas));
+        } else {
+            s.insert("unavailableReplicas".into(), json!((want - ready).max(0)));
+        }
         if rt.kind == "DeploymentConfig" && s.get("latestVersion").is_none() {
             s.insert("latestVersion".into(), json!(1));
         }

@@ -9,6 +9,7 @@
 pub mod access;
 mod action;
 mod backend_route;
+pub mod backup_name;
 mod connect;
 mod context;
 pub mod convert;
@@ -17,6 +18,7 @@ mod drain;
 pub mod inventory;
 pub mod keycloak;
 pub mod pgdump;
+mod platform;
 mod prereq;
 pub mod redisdump;
 mod registry;

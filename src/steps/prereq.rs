@@ -26,7 +26,7 @@ const DISK_MARGIN: f64 = 2.0;
 type CheckFn = for<'a> fn(&'a StepContext) -> StepFuture<'a, StepResult>;
 
 /// A read-only check: running it again is its re-check.
-struct Check(CheckFn);
+pub(super) struct Check(pub(super) CheckFn);
 
 impl StepAction for Check {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, StepResult> {

@@ -6,7 +6,7 @@
 use super::action::StepAction;
 use super::rollback::{self, RollbackAction};
 use super::{
-    connect, convert, destination, drain, inventory, pgdump, prereq, redisdump, rewrite,
+    connect, convert, destination, drain, inventory, pgdump, platform, prereq, redisdump, rewrite,
     rhoam_users, scale, secrets, seed, start, threescale_checks, upgrade,
 };
 use crate::runbook::{Action, RunbookId};
@@ -79,11 +79,11 @@ pub fn implementation(action: Action) -> Implementation {
         Action::CheckDefaultTenant => Automated(threescale_checks::CHECK_DEFAULT_TENANT),
         Action::CheckSsoIntegrations => Automated(threescale_checks::CHECK_SSO_INTEGRATIONS),
         Action::VerifyInstallation => Automated(threescale_checks::VERIFY_INSTALLATION),
-        Action::CheckPlatformInstalled => ManualForNow,
-        Action::CheckPlatformVersions => ManualForNow,
-        Action::CheckKeycloak => ManualForNow,
-        Action::CheckVelero => ManualForNow,
-        Action::CheckTargetClean => ManualForNow,
+        Action::CheckPlatformInstalled => Automated(platform::CHECK_PLATFORM_INSTALLED),
+        Action::CheckPlatformVersions => Automated(platform::CHECK_VERSIONS_MATCH),
+        Action::CheckKeycloak => Automated(platform::CHECK_KEYCLOAK),
+        Action::CheckVelero => Automated(platform::CHECK_VELERO),
+        Action::CheckTargetClean => Automated(platform::CHECK_TARGET_CLEAN),
         Action::VeleroBackup => Automated(super::registry_backup::BACKUP),
         Action::TransferBackup => ManualForNow,
         Action::VeleroWaitSynced => Automated(super::registry_sync::WAIT_SYNCED),

@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 use super::velero_follow::{Followed, follow, show_results};
 use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
@@ -28,8 +28,6 @@ struct Backup;
 
 pub(super) static BACKUP: &dyn StepAction = &Backup;
 
-/// The fact that names the backup.
-pub const BACKUP_FACT: &str = "backup";
 /// Velero's annotation by which a pod opts volumes into file-system backup.
 pub const BACKUP_VOLUMES_ANNOTATION: &str = "backup.velero.io/backup-volumes";
 /// The server flag that backs up every pod volume without the annotation (Velero 1.9).
@@ -53,11 +51,6 @@ pub fn params(ctx: &StepContext) -> Result<Params> {
         velero_namespace: velero.namespace.clone(),
         ttl: velero.backup_ttl,
     })
-}
-
-/// The backup's name: `<registry>-<UTC time>`, as the Platform's backup job names them.
-pub fn new_backup_name(registry: &str, now: chrono::DateTime<chrono::Utc>) -> String {
-    format!("{registry}-{}", now.format("%Y-%m-%d-%H-%M-%S"))
 }
 
 /// The Velero version the cluster runs, from the image of its `velero` deployment.
@@ -152,23 +145,12 @@ async fn run(ctx: &StepContext) -> Result<StepResult> {
     if let Err(why) = version.check_supported() {
         return Ok(ctx.failed(format!("cluster A: {why}")));
     }
-    let name = match ctx
-        .fact(ctx.step.id, BACKUP_FACT)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-    {
-        Some(name) => {
-            ctx.sink.info(format!(
-                "following the backup {name} an earlier attempt started"
-            ));
-            name
-        }
-        None => {
-            let name = new_backup_name(&p.registry, chrono::Utc::now());
-            ctx.sink.record_fact(BACKUP_FACT, json!(name))?;
-            name
-        }
-    };
+    if let Some(name) = super::backup_name::recorded(ctx) {
+        ctx.sink.info(format!(
+            "following the backup {name} an earlier attempt started"
+        ));
+    }
+    let name = super::backup_name::choose(ctx)?;
     let existing = kube
         .velero_progress(CustomKind::VeleroBackup, &p.velero_namespace, &name)
         .await?;
@@ -289,13 +271,13 @@ async fn run(ctx: &StepContext) -> Result<StepResult> {
 
 async fn check(ctx: &StepContext) -> Result<Recheck> {
     let p = params(ctx)?;
-    let Some(name) = ctx.fact(ctx.step.id, BACKUP_FACT).and_then(Value::as_str) else {
+    let Some(name) = super::backup_name::recorded(ctx) else {
         return Ok(Recheck::DoesNotHold("no backup was started".into()));
     };
     let kube = ctx.cluster(ClusterRole::Source).await?;
     Ok(
         match kube
-            .velero_progress(CustomKind::VeleroBackup, &p.velero_namespace, name)
+            .velero_progress(CustomKind::VeleroBackup, &p.velero_namespace, &name)
             .await?
         {
             None => Recheck::DoesNotHold(format!("the backup {name} is not on cluster A")),

@@ -7,6 +7,7 @@
 use anyhow::{Context, Result};
 
 use super::StepContext;
+use crate::config::ObjectStorage;
 use crate::infra::s3::{S3Client, S3Endpoint};
 use crate::runbook::ClusterRole;
 
@@ -29,6 +30,11 @@ pub fn client(ctx: &StepContext, role: ClusterRole) -> Result<S3Client> {
     let storage = velero
         .storage(role)
         .with_context(|| format!("[velero] names no object storage for the {role} cluster"))?;
+    client_for(storage)
+}
+
+/// A client of `storage`'s bucket, its keys read from their references.
+pub fn client_for(storage: &ObjectStorage) -> Result<S3Client> {
     let endpoint = S3Endpoint {
         url: storage.endpoint.clone(),
         region: storage.region.clone(),

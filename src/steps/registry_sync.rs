@@ -12,10 +12,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
-use super::registry_backup::{BACKUP_FACT, params};
+use super::registry_backup::params;
 use super::{Recheck, StepAction, StepContext, StepFuture, StepResult};
 use crate::infra::kube::{CustomKind, KubeCluster};
-use crate::runbook::{ClusterRole, ids};
+use crate::runbook::ClusterRole;
 
 struct WaitSynced;
 
@@ -24,13 +24,6 @@ pub(super) static WAIT_SYNCED: &dyn StepAction = &WaitSynced;
 /// Velero's default `--backup-sync-period`.
 const DEFAULT_SYNC_PERIOD: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_secs(2);
-
-fn backup_name(ctx: &StepContext) -> Result<String> {
-    ctx.fact(ids::BACKUP_REGISTRY, BACKUP_FACT)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .context("no backup is recorded: run backup-registry first")
-}
 
 /// A Go duration (`1m0s`, `30s`, `1h`) as far as sync periods are written.
 pub fn parse_go_duration(text: &str) -> Option<Duration> {
@@ -84,7 +77,7 @@ async fn sync_period(kube: &KubeCluster, velero_ns: &str, location: &str) -> Res
 
 async fn run(ctx: &StepContext) -> Result<StepResult> {
     let p = params(ctx)?;
-    let backup = backup_name(ctx)?;
+    let backup = super::backup_name::required(ctx)?;
     let kube = ctx.cluster(ClusterRole::Destination).await?;
     let period = sync_period(&kube, &p.velero_namespace, &p.registry).await?;
     if period.is_zero() {
@@ -185,7 +178,7 @@ async fn run(ctx: &StepContext) -> Result<StepResult> {
 
 async fn check(ctx: &StepContext) -> Result<Recheck> {
     let p = params(ctx)?;
-    let backup = backup_name(ctx)?;
+    let backup = super::backup_name::required(ctx)?;
     let kube = ctx.cluster(ClusterRole::Destination).await?;
     Ok(
         match kube

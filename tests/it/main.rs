@@ -53,3 +53,4 @@ mod ui_contrast;
 mod ui_end;
 mod ui_snapshots;
 mod upgrade;
+mod velero_checks;

@@ -33,6 +33,19 @@ pub enum CustomKind {
     Job,
     /// RHOAM's installation (`rhmis.integreatly.org`, CR `rhoam` in `redhat-rhoam-operator`).
     Rhmi,
+    /// An EDP codebase (`v2.edp.epam.com`): a registry's, in the Platform's namespace.
+    Codebase,
+    /// A repository of an EDP Gerrit (`status.branches`), such as the Platform's `cluster-mgmt`.
+    GerritProject,
+    /// A change the EDP Gerrit operator merges, such as a registry's version update.
+    GerritMergeRequest,
+    /// `apps/v1` Deployment and StatefulSet, read as they are (image, args, replicas).
+    Deployment,
+    StatefulSet,
+    /// Core kinds a namespace's contents are counted by.
+    Pod,
+    PersistentVolumeClaim,
+    Service,
 }
 
 impl CustomKind {
@@ -78,6 +91,23 @@ impl CustomKind {
             }
             CustomKind::Job => ("batch", "v1", "Job", "jobs"),
             CustomKind::Rhmi => ("integreatly.org", "v1alpha1", "RHMI", "rhmis"),
+            CustomKind::Codebase => ("v2.edp.epam.com", "v1", "Codebase", "codebases"),
+            CustomKind::GerritProject => {
+                ("v2.edp.epam.com", "v1", "GerritProject", "gerritprojects")
+            }
+            CustomKind::GerritMergeRequest => (
+                "v2.edp.epam.com",
+                "v1",
+                "GerritMergeRequest",
+                "gerritmergerequests",
+            ),
+            CustomKind::Deployment => ("apps", "v1", "Deployment", "deployments"),
+            CustomKind::StatefulSet => ("apps", "v1", "StatefulSet", "statefulsets"),
+            CustomKind::Pod => ("", "v1", "Pod", "pods"),
+            CustomKind::PersistentVolumeClaim => {
+                ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims")
+            }
+            CustomKind::Service => ("", "v1", "Service", "services"),
         }
     }
 
@@ -89,7 +119,11 @@ impl CustomKind {
     /// `apimanagers.apps.3scale.net`, as RBAC and kubectl name it.
     pub fn resource_name(self) -> String {
         let (g, _, _, plural) = self.gvkp();
-        format!("{plural}.{g}")
+        if g.is_empty() {
+            plural.to_string()
+        } else {
+            format!("{plural}.{g}")
+        }
     }
 }
 

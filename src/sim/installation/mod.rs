@@ -6,12 +6,18 @@
 //! follow the 3scale operator (`pkg/3scale/amp/component`).
 
 mod objects;
+mod platform;
 
 use anyhow::Context;
 use serde_json::Value;
 
 use super::SimCluster;
 use crate::infra::kube::RHOAM_OPERATORS as DESTINATION_OPERATORS;
+
+pub use platform::{
+    PLATFORM_COMPONENTS, PLATFORM_VELERO_IMAGE, Platform, platform_objects, registry_codebase,
+    registry_namespace, version_update,
+};
 
 use objects::{
     Generator, apimanager, configmap, deployment, deployment_config, reindex_job, route, secret,

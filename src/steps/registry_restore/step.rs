@@ -1,12 +1,12 @@
 //! The `restore-registry` step: its stages in order on cluster B, each journaled when done.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{Map, Value, json};
 
 use super::run::{StageEnd, remaining, restore_stage, stage_fact};
 use super::stages::{Stage, stages};
-use crate::runbook::{ClusterRole, ids};
-use crate::steps::registry_backup::{BACKUP_FACT, params};
+use crate::runbook::ClusterRole;
+use crate::steps::registry_backup::params;
 use crate::steps::{Recheck, StepAction, StepContext, StepFuture, StepResult};
 
 struct Restore;
@@ -17,19 +17,9 @@ pub(in crate::steps) static RESTORE: &dyn StepAction = &Restore;
 /// Restore's name.
 const TIME_FACT: &str = "time";
 
-fn backup_name(ctx: &StepContext) -> Result<String> {
-    ctx.fact(ids::BACKUP_REGISTRY, BACKUP_FACT)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .context(
-            "no backup is recorded: run backup-registry first (its Backup's name is what \
-             cluster B restores from)",
-        )
-}
-
 async fn run(ctx: &StepContext) -> Result<StepResult> {
     let p = params(ctx)?;
-    let backup = backup_name(ctx)?;
+    let backup = crate::steps::backup_name::required(ctx)?;
     let time = match ctx.fact(ctx.step.id, TIME_FACT).and_then(Value::as_str) {
         Some(t) => t.to_string(),
         None => {
@@ -95,7 +85,7 @@ async fn run(ctx: &StepContext) -> Result<StepResult> {
 }
 
 async fn check(ctx: &StepContext) -> Result<Recheck> {
-    let backup = backup_name(ctx)?;
+    let backup = crate::steps::backup_name::required(ctx)?;
     let Some(time) = ctx.fact(ctx.step.id, TIME_FACT).and_then(Value::as_str) else {
         return Ok(Recheck::DoesNotHold("the restore has not started".into()));
     };
