@@ -232,7 +232,7 @@ async fn copy_one(
 ) -> Result<Copied, String> {
     let key = object.key.as_str();
     let text = |e: S3Error| e.to_string();
-    let mut known: Option<(u64, String)> = None;
+    let mut known: Option<String> = None;
     if let Some(there) = destination.head(key).await.map_err(text)?
         && there.size == object.size
         && let Some(recorded) = there.metadata.get(SHA256_METADATA)
@@ -250,48 +250,56 @@ async fn copy_one(
                 skipped: true,
             });
         }
-        known = Some((size, sha256));
+        known = Some(sha256);
     }
 
-    let reader = source.get_stream(key).await.map_err(text)?;
-    let size = reader.size();
     let part_size = destination.part_size() as u64;
-    let sha256 = if size <= part_size {
-        // In memory: hashed as read, written with its SHA-256 in one request.
-        let mut body = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        let mut reader = reader;
-        while let Some(chunk) = reader.chunk().await.map_err(text)? {
-            progress.read(chunk.len() as u64);
-            body.extend_from_slice(&chunk);
-        }
-        let sha256 = hex(&Sha256::digest(&body));
-        destination
-            .put(key, body.into(), &[(SHA256_METADATA, &sha256)])
-            .await
-            .map_err(text)?;
-        sha256
-    } else {
-        // Hashed first (unless the resume check just did), then streamed and checked.
-        let expected = match known {
-            Some((known_size, sha256)) if known_size == size => sha256,
-            _ => {
-                drop(reader);
-                let (_, sha256) = hash_object(source, key, |n| progress.read(n))
-                    .await
-                    .map_err(text)?;
-                sha256
-            }
-        };
+    // One that fits in a part (as listed and as served: it may have grown since) is read
+    // into memory; a bigger one is streamed.
+    let small = if object.size <= part_size {
         let reader = source.get_stream(key).await.map_err(text)?;
-        let size_now = reader.size();
-        let body = checked_stream(key, reader.into_stream(), expected.clone(), |n| {
-            progress.read(n)
-        });
-        destination
-            .put_stream(key, body, Some(size_now), &[(SHA256_METADATA, &expected)])
-            .await
-            .map_err(text)?;
-        expected
+        (reader.size() <= part_size).then_some(reader)
+    } else {
+        None
+    };
+    let sha256 = match small {
+        Some(mut reader) => {
+            // Hashed as read, written with its SHA-256 in one request.
+            let mut body = Vec::with_capacity(usize::try_from(reader.size()).unwrap_or(0));
+            while let Some(chunk) = reader.chunk().await.map_err(text)? {
+                progress.read(chunk.len() as u64);
+                body.extend_from_slice(&chunk);
+            }
+            let sha256 = hex(&Sha256::digest(&body));
+            destination
+                .put(key, body.into(), &[(SHA256_METADATA, &sha256)])
+                .await
+                .map_err(text)?;
+            sha256
+        }
+        None => {
+            // Hashed first (unless the resume check just did), then streamed and checked
+            // against it: changed in between, the upload is aborted.
+            let expected = match known {
+                Some(sha256) => sha256,
+                None => {
+                    hash_object(source, key, |n| progress.read(n))
+                        .await
+                        .map_err(text)?
+                        .1
+                }
+            };
+            let reader = source.get_stream(key).await.map_err(text)?;
+            let size = reader.size();
+            let body = checked_stream(key, reader.into_stream(), expected.clone(), |n| {
+                progress.read(n)
+            });
+            destination
+                .put_stream(key, body, Some(size), &[(SHA256_METADATA, &expected)])
+                .await
+                .map_err(text)?;
+            expected
+        }
     };
 
     // Read back: the destination's copy must be what was read from the source.
