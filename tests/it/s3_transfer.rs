@@ -284,23 +284,8 @@ async fn s3_transfer_resumes_after_a_stop_copying_only_the_rest() {
     assert_eq!(skipped, 0);
     assert!(e.to_string().contains("run the transfer again"), "{e}");
 
-    // What the stop left on B: whole objects with their SHA-256, never velero-backup.json.
-    let on_b = w.b.list("").await.unwrap();
-    let mut complete = 0;
-    for object in &on_b {
-        let head = w.b.head(&object.key).await.unwrap().unwrap();
-        let body = &w.objects[&object.key];
-        assert_eq!(
-            head.metadata.get(SHA256_METADATA),
-            Some(&sha256(body)),
-            "{}",
-            object.key
-        );
-        assert_eq!(head.size, body.len() as u64);
-        complete += 1;
-    }
+    let complete = only_whole_objects_on_b(&w).await;
     assert!(complete >= copied);
-    assert!(!on_b.iter().any(|o| o.key.ends_with("velero-backup.json")));
 
     // Two objects on B look copied but are not: one without the metadata (as another tool would
     // leave it), one of the right size whose content and recorded SHA-256 are wrong.
@@ -352,7 +337,27 @@ async fn s3_transfer_resumes_after_a_stop_copying_only_the_rest() {
     }
     assert!(verify(&w.b, &report.records).await.unwrap().is_empty());
 
-    // No multipart upload of the stopped run lingers (aborted when dropped).
+    no_upload_lingers(&w).await;
+}
+
+/// What a stop left on B: whole objects with their SHA-256, never velero-backup.json. Gives
+/// how many.
+async fn only_whole_objects_on_b(w: &World) -> usize {
+    let on_b = w.b.list("").await.unwrap();
+    for object in &on_b {
+        let head = w.b.head(&object.key).await.unwrap().unwrap();
+        let body = &w.objects[&object.key];
+        let recorded = head.metadata.get(SHA256_METADATA);
+        assert_eq!(recorded, Some(&sha256(body)), "{}", object.key);
+        assert_eq!(head.size, body.len() as u64);
+    }
+    assert!(!on_b.iter().any(|o| o.key.ends_with("velero-backup.json")));
+    on_b.len()
+}
+
+/// No multipart upload of a stopped run lingers on B (aborted when dropped, which happens
+/// in a task of its own: waited for, bounded).
+async fn no_upload_lingers(w: &World) {
     let uploads = || {
         std::fs::read_dir(w.b_server.root())
             .unwrap()
@@ -367,6 +372,46 @@ async fn s3_transfer_resumes_after_a_stop_copying_only_the_rest() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(uploads(), 0);
+}
+
+#[tokio::test]
+async fn s3_transfer_dropped_mid_way_leaves_only_whole_objects_and_resumes() {
+    let w = world().await;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let done_tx = Mutex::new(Some(done_tx));
+    // Dropped while the big object's multipart upload is mid-way: a part of it is on B.
+    let b_root = w.b_server.root().to_path_buf();
+    let watcher = |_: &TransferProgress| {
+        let parts = std::fs::read_dir(&b_root)
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .any(|n| n.starts_with(".upload_id-") && n.contains(".part-"))
+            })
+            .unwrap_or(false);
+        if parts && let Some(tx) = done_tx.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+    };
+    let options = TransferOptions {
+        concurrency: 2,
+        stop: None,
+    };
+    tokio::select! {
+        result = transfer(&w.a, &w.b, &PREFIXES, &options, &watcher) => {
+            panic!("the transfer was to be dropped before its end: {result:?}")
+        }
+        _ = done_rx => {}
+    }
+    let complete = only_whole_objects_on_b(&w).await;
+    assert!(complete < w.objects.len());
+    let big = "openshift-backups/backups/reg-2026-12-07/reg-2026-12-07.tar.gz";
+    assert!(w.b.head(big).await.unwrap().is_none());
+    no_upload_lingers(&w).await;
+
+    let report = copy(&w.a, &w.b).await.expect("the next run finishes");
+    assert_eq!(report.skipped, complete);
+    assert_eq!(report.copied, w.objects.len() - complete);
+    assert!(verify(&w.b, &report.records).await.unwrap().is_empty());
 }
 
 #[tokio::test]
