@@ -34,6 +34,7 @@ mod redis_versions;
 mod rehearse;
 mod rewrite;
 mod s3_client;
+mod s3_transfer;
 mod sandbox;
 mod scale;
 mod secrets;

@@ -1,0 +1,51 @@
+//! Proving, later, that the destination still holds what a transfer copied: every recorded
+//! object read again and hashed.
+
+use futures::{StreamExt, stream};
+
+use super::hash::hash_object;
+use super::record::{Mismatch, ObjectRecord};
+use crate::infra::s3::{S3Client, S3Error};
+
+/// Objects read at once.
+const CONCURRENCY: usize = 4;
+
+/// Reads every recorded object back from `destination` and gives those missing or whose size
+/// or SHA-256 is not the recorded one (in the records' order). An error reaching the storage
+/// is an error, not a mismatch.
+pub async fn verify(
+    destination: &S3Client,
+    records: &[ObjectRecord],
+) -> Result<Vec<Mismatch>, S3Error> {
+    let checked: Vec<Result<Option<Mismatch>, S3Error>> = stream::iter(records)
+        .map(|record| async move {
+            let found = match hash_object(destination, &record.key, |_| {}).await {
+                Ok((size, sha256)) => Some(ObjectRecord {
+                    key: record.key.clone(),
+                    size,
+                    sha256,
+                }),
+                Err(S3Error::NoSuchKey { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            let same = found
+                .as_ref()
+                .is_some_and(|f| f.size == record.size && f.sha256 == record.sha256);
+            Ok((!same).then(|| Mismatch {
+                key: record.key.clone(),
+                expected_size: record.size,
+                expected_sha256: record.sha256.clone(),
+                found,
+            }))
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut mismatches = Vec::new();
+    for result in checked {
+        if let Some(mismatch) = result? {
+            mismatches.push(mismatch);
+        }
+    }
+    Ok(mismatches)
+}
