@@ -27,6 +27,7 @@ mod registry_resources;
 pub mod registry_restore;
 mod registry_storage;
 mod registry_sync;
+pub mod registry_transfer;
 mod result;
 pub mod resync;
 pub mod rewrite;

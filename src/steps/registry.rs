@@ -85,7 +85,7 @@ pub fn implementation(action: Action) -> Implementation {
         Action::CheckVelero => Automated(platform::CHECK_VELERO),
         Action::CheckTargetClean => Automated(platform::CHECK_TARGET_CLEAN),
         Action::VeleroBackup => Automated(super::registry_backup::BACKUP),
-        Action::TransferBackup => ManualForNow,
+        Action::TransferBackup => Automated(super::registry_transfer::TRANSFER),
         Action::VeleroWaitSynced => Automated(super::registry_sync::WAIT_SYNCED),
         Action::KeycloakExport => ManualForNow,
         Action::KeycloakImport => ManualForNow,
