@@ -16,6 +16,7 @@ pub mod destination;
 mod drain;
 pub mod inventory;
 pub mod keycloak;
+pub mod keycloak_step;
 pub mod pgdump;
 mod prereq;
 pub mod redisdump;
