@@ -380,10 +380,12 @@ pub async fn import_realms(
         admin.url(),
         admin.username()
     ));
+    // A realm B lists is not posted again: Keycloak would refuse it (409) and log an error.
+    let on_b = admin.realms().await?;
     let mut done = Vec::new();
     for realm in realms {
         let paths = files.get(realm).map(Vec::as_slice).unwrap_or_default();
-        let imported = import_realm(admin, realm, paths).await?;
+        let imported = import_realm(admin, realm, paths, on_b.contains(realm)).await?;
         (report.log)(imported.line());
         done.push(imported);
     }
@@ -482,11 +484,12 @@ async fn read_json(path: &Path) -> Result<Value> {
         .map_err(|e| anyhow::anyhow!("{} is not JSON ({e})", path.display()))
 }
 
-/// One realm: create, then partial imports with SKIP.
+/// One realm: created unless B has it (`on_b`), then partial imports with SKIP.
 async fn import_realm(
     admin: &KeycloakAdmin,
     realm: &str,
     paths: &[PathBuf],
+    on_b: bool,
 ) -> Result<RealmImported> {
     let mut done = RealmImported {
         realm: realm.to_string(),
@@ -502,7 +505,12 @@ async fn import_realm(
         .and_then(|m| m.remove("users"))
         .and_then(|u| u.as_array().cloned())
         .unwrap_or_default();
-    match admin.create_realm(&rep).await? {
+    let created = if on_b {
+        RealmCreated::Existed
+    } else {
+        admin.create_realm(&rep).await?
+    };
+    match created {
         RealmCreated::Created => done.created = true,
         RealmCreated::Existed => {
             let parts = json!({

@@ -287,6 +287,11 @@ async fn keycloak_import_into_a_realm_b_has_adds_only_what_is_missing() {
         admin.create_realm(&rep).await.unwrap(),
         cutover::infra::keycloak::RealmCreated::Created
     );
+    // A second create is Keycloak's 409, read as "existed".
+    assert_eq!(
+        admin.create_realm(&rep).await.unwrap(),
+        cutover::infra::keycloak::RealmCreated::Existed
+    );
     let done = w
         .import(&admin, std::slice::from_ref(&officer))
         .await
