@@ -345,7 +345,8 @@ pub static RESOURCES: &[ResourceType] = &[
         namespaced: true,
         short_names: &[],
         verbs: RW,
-        subresources: &[status_sub!("Backup")],
+        // Velero 1.9's CRDs have no status subresource (`subresources: {}`).
+        subresources: &[],
         builtin: false,
     },
     ResourceType {
@@ -357,7 +358,8 @@ pub static RESOURCES: &[ResourceType] = &[
         namespaced: true,
         short_names: &[],
         verbs: RW,
-        subresources: &[status_sub!("Restore")],
+        // Velero 1.9's CRDs have no status subresource (`subresources: {}`).
+        subresources: &[],
         builtin: false,
     },
     ResourceType {
@@ -369,7 +371,8 @@ pub static RESOURCES: &[ResourceType] = &[
         namespaced: true,
         short_names: &["bsl"],
         verbs: RW,
-        subresources: &[status_sub!("BackupStorageLocation")],
+        // Velero 1.9's CRDs have no status subresource (`subresources: {}`).
+        subresources: &[],
         builtin: false,
     },
     ResourceType {
@@ -381,7 +384,44 @@ pub static RESOURCES: &[ResourceType] = &[
         namespaced: true,
         short_names: &[],
         verbs: RW,
-        subresources: &[status_sub!("Schedule")],
+        // Velero 1.9's CRDs have no status subresource (`subresources: {}`).
+        subresources: &[],
+        builtin: false,
+    },
+    ResourceType {
+        group: "velero.io",
+        version: "v1",
+        plural: "downloadrequests",
+        singular: "downloadrequest",
+        kind: "DownloadRequest",
+        namespaced: true,
+        short_names: &[],
+        verbs: RW,
+        subresources: &[],
+        builtin: false,
+    },
+    ResourceType {
+        group: "velero.io",
+        version: "v1",
+        plural: "podvolumebackups",
+        singular: "podvolumebackup",
+        kind: "PodVolumeBackup",
+        namespaced: true,
+        short_names: &[],
+        verbs: RW,
+        subresources: &[],
+        builtin: false,
+    },
+    ResourceType {
+        group: "velero.io",
+        version: "v1",
+        plural: "podvolumerestores",
+        singular: "podvolumerestore",
+        kind: "PodVolumeRestore",
+        namespaced: true,
+        short_names: &[],
+        verbs: RW,
+        subresources: &[],
         builtin: false,
     },
     ResourceType {

@@ -16,6 +16,8 @@ pub enum CustomKind {
     VeleroBackup,
     VeleroRestore,
     BackupStorageLocation,
+    /// Velero's request for a presigned URL of a backup's or restore's file.
+    DownloadRequest,
     Route,
     /// OLM's record of an installed operator (its version), e.g. the 3scale operator's.
     ClusterServiceVersion,
@@ -44,6 +46,9 @@ impl CustomKind {
                 "BackupStorageLocation",
                 "backupstoragelocations",
             ),
+            CustomKind::DownloadRequest => {
+                ("velero.io", "v1", "DownloadRequest", "downloadrequests")
+            }
             CustomKind::Route => ("route.openshift.io", "v1", "Route", "routes"),
             CustomKind::ClusterServiceVersion => (
                 "operators.coreos.com",
