@@ -55,6 +55,8 @@ pub const CHECK_VERSIONS_MATCH: StepId = StepId("check-versions-match");
 pub const CHECK_KEYCLOAK: StepId = StepId("check-keycloak");
 pub const CHECK_VELERO: StepId = StepId("check-velero");
 pub const BACKUP_REGISTRY: StepId = StepId("backup-registry");
+/// Not in `ALL` until the runbook has the step (the registry's procedure adds it).
+pub const TRANSFER_BACKUP: StepId = StepId("transfer-backup");
 pub const WAIT_BACKUP_SYNCED: StepId = StepId("wait-backup-synced");
 pub const RESTORE_REGISTRY: StepId = StepId("restore-registry");
 pub const VERIFY_REGISTRY: StepId = StepId("verify-registry");

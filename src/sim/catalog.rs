@@ -62,7 +62,7 @@ impl ResourceType {
     pub fn is_workload(&self) -> bool {
         matches!(
             (self.group, self.plural),
-            ("apps", "deployments") | ("apps.openshift.io", "deploymentconfigs")
+            ("apps", "deployments" | "statefulsets") | ("apps.openshift.io", "deploymentconfigs")
         )
     }
 }
@@ -201,6 +201,18 @@ pub static RESOURCES: &[ResourceType] = &[
         short_names: &["deploy"],
         verbs: RW,
         subresources: &[SCALE, status_sub!("Deployment")],
+        builtin: true,
+    },
+    ResourceType {
+        group: "apps",
+        version: "v1",
+        plural: "statefulsets",
+        singular: "statefulset",
+        kind: "StatefulSet",
+        namespaced: true,
+        short_names: &["sts"],
+        verbs: RW,
+        subresources: &[SCALE, status_sub!("StatefulSet")],
         builtin: true,
     },
     ResourceType {

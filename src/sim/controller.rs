@@ -1,12 +1,15 @@
-//! The pod controller: keeps each Deployment's and DeploymentConfig's pods at its replicas. New
-//! pods are Pending for the start delay, then Running and ready; surplus pods get a
-//! deletionTimestamp and vanish after the stop delay. The workload's status follows. Velero
-//! objects advance in the same loop (`velero.rs`).
+//! The pod controller: keeps each Deployment's, DeploymentConfig's and StatefulSet's pods at its
+//! replicas. New pods are Pending for the start delay, then Running and ready; surplus pods get
+//! a deletionTimestamp and vanish after the stop delay. A StatefulSet's pods are
+//! `<set>-<ordinal>`, made one at a time in order once the one before is Running and ready, and
+//! ended from the highest ordinal, one at a time, as the StatefulSet controller does under its
+//! default `OrderedReady` policy. The workload's status follows. Velero objects advance in the
+//! same loop (`velero.rs`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::catalog::{self, ResourceType};
 use super::state::{ClusterSpec, Inner, Shared};
@@ -114,6 +117,21 @@ fn stable_suffix(seed: &str, len: usize) -> String {
         .collect()
 }
 
+fn is_stateful_set(rt: &ResourceType) -> bool {
+    rt.kind == "StatefulSet"
+}
+
+/// Whether `pod`'s controlling owner is the StatefulSet `name` (its pods carry no label naming
+/// it).
+fn owned_by_set(pod: &Value, name: &str) -> bool {
+    pod.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r["kind"] == "StatefulSet" && r["name"] == name && r["controller"] == true)
+        })
+}
+
 fn pods_of(
     inner: &Inner,
     rt: &ResourceType,
@@ -127,8 +145,73 @@ fn pods_of(
         .store
         .list(pods_rt, Some(ns))
         .into_iter()
-        .filter(|p| p.pointer(&pointer).and_then(Value::as_str) == Some(name))
+        .filter(|p| {
+            if is_stateful_set(rt) {
+                owned_by_set(p, name)
+            } else {
+                p.pointer(&pointer).and_then(Value::as_str) == Some(name)
+            }
+        })
         .collect()
+}
+
+/// The ordinal of a StatefulSet's pod, from its name `<set>-<ordinal>`.
+fn ordinal(set: &str, pod: &Value) -> Option<usize> {
+    meta_str(pod, "name")?
+        .strip_prefix(set)?
+        .strip_prefix('-')?
+        .parse()
+        .ok()
+}
+
+/// `OrderedReady`: the lowest missing ordinal is made only when every pod below it is Running
+/// and ready and none is ending; above the replicas, the highest ordinal ends first, and only
+/// once no other pod is ending and the others are ready.
+fn follow_set_replicas(
+    inner: &mut Inner,
+    spec: &ClusterSpec,
+    rt: &'static ResourceType,
+    pods_rt: &'static ResourceType,
+    workload: &Value,
+    pods: &[Value],
+    want: usize,
+) {
+    let set = meta_str(workload, "name").unwrap_or("").to_string();
+    if pods.iter().any(is_terminating) {
+        return;
+    }
+    let mut by_ordinal: Vec<(usize, &Value)> = pods
+        .iter()
+        .filter_map(|p| Some((ordinal(&set, p)?, p)))
+        .collect();
+    by_ordinal.sort_by_key(|(i, _)| *i);
+    if let Some((_, surplus)) = by_ordinal.iter().rev().find(|(i, _)| *i >= want) {
+        let others_ready = by_ordinal
+            .iter()
+            .filter(|(i, _)| *i < want)
+            .all(|(_, p)| is_ready(p));
+        if others_ready {
+            let _ = mark_terminating(inner, spec, pods_rt, (*surplus).clone());
+        }
+        return;
+    }
+    for next in 0..want {
+        match by_ordinal.iter().find(|(i, _)| *i == next) {
+            Some((_, p)) if is_ready(p) => continue,
+            Some(_) => return,
+            None => {
+                let pod = new_pod(inner, rt, workload, Some(next));
+                let ns = meta_str(&pod, "namespace").unwrap_or("").to_string();
+                if let Ok(stored) = inner.store.create(pods_rt, &ns, pod) {
+                    let name = meta_str(&stored, "name").unwrap_or("").to_string();
+                    inner
+                        .pod_deadlines
+                        .insert((ns, name), Instant::now() + spec.pod_start_delay);
+                }
+                return;
+            }
+        }
+    }
 }
 
 fn is_terminating(pod: &Value) -> bool {
@@ -164,10 +247,14 @@ fn follow_replicas(
         .and_then(Value::as_i64)
         .unwrap_or(1)
         .max(0) as usize;
+    if is_stateful_set(rt) {
+        follow_set_replicas(inner, spec, rt, pods_rt, workload, pods, want);
+        return;
+    }
     let mut live: Vec<&Value> = pods.iter().filter(|p| !is_terminating(p)).collect();
     if live.len() < want {
         for _ in live.len()..want {
-            let pod = new_pod(inner, rt, workload);
+            let pod = new_pod(inner, rt, workload, None);
             let ns = meta_str(&pod, "namespace").unwrap_or("").to_string();
             if let Ok(stored) = inner.store.create(pods_rt, &ns, pod) {
                 let name = meta_str(&stored, "name").unwrap_or("").to_string();
@@ -195,7 +282,13 @@ fn follow_replicas(
     }
 }
 
-fn new_pod(inner: &mut Inner, rt: &'static ResourceType, workload: &Value) -> Value {
+/// A new pod of `workload`; `ordinal`: the StatefulSet pod's ordinal.
+fn new_pod(
+    inner: &mut Inner,
+    rt: &'static ResourceType,
+    workload: &Value,
+    ordinal: Option<usize>,
+) -> Value {
     let name = meta_str(workload, "name").unwrap_or("").to_string();
     let ns = meta_str(workload, "namespace").unwrap_or("").to_string();
     let template_labels = workload
@@ -206,6 +299,14 @@ fn new_pod(inner: &mut Inner, rt: &'static ResourceType, workload: &Value) -> Va
         Value::Object(m) => m,
         _ => Default::default(),
     };
+    let pod_spec = workload
+        .pointer("/spec/template/spec")
+        .filter(|s| s.get("containers").and_then(Value::as_array).is_some_and(|c| !c.is_empty()))
+        .cloned()
+        .unwrap_or_else(|| json!({"containers": [{"name": name, "image": format!("registry.sim/{name}:latest")}]}));
+    if let (true, Some(ordinal)) = (is_stateful_set(rt), ordinal) {
+        return new_set_pod(workload, labels, pod_spec, ordinal);
+    }
     let app = labels
         .get("app")
         .cloned()
@@ -244,11 +345,6 @@ fn new_pod(inner: &mut Inner, rt: &'static ResourceType, workload: &Value) -> Va
             json!({}),
         )
     };
-    let pod_spec = workload
-        .pointer("/spec/template/spec")
-        .filter(|s| s.get("containers").and_then(Value::as_array).is_some_and(|c| !c.is_empty()))
-        .cloned()
-        .unwrap_or_else(|| json!({"containers": [{"name": name, "image": format!("registry.sim/{name}:latest")}]}));
     let status = pending_status(&pod_spec);
     json!({
         "apiVersion": "v1",
@@ -261,6 +357,55 @@ fn new_pod(inner: &mut Inner, rt: &'static ResourceType, workload: &Value) -> Va
             "ownerReferences": [{
                 "apiVersion": if owner_kind == "ReplicaSet" { "apps/v1" } else { "v1" },
                 "kind": owner_kind, "name": owner_name, "uid": inner.store.uid(),
+                "controller": true, "blockOwnerDeletion": true,
+            }],
+        },
+        "spec": pod_spec,
+        "status": status,
+    })
+}
+
+/// A StatefulSet's pod as its controller makes it: named `<set>-<ordinal>`, the template's
+/// labels with `controller-revision-hash` and `statefulset.kubernetes.io/pod-name`, the set as
+/// its controlling owner (by the set's own uid), the pod's hostname its name and its subdomain
+/// the set's governing service.
+fn new_set_pod(
+    workload: &Value,
+    mut labels: Map<String, Value>,
+    mut pod_spec: Value,
+    ordinal: usize,
+) -> Value {
+    let set = meta_str(workload, "name").unwrap_or("");
+    let ns = meta_str(workload, "namespace").unwrap_or("");
+    let pod_name = format!("{set}-{ordinal}");
+    let template = workload
+        .pointer("/spec/template")
+        .map(Value::to_string)
+        .unwrap_or_default();
+    let seed = format!("{}{template}", meta_str(workload, "uid").unwrap_or(set));
+    let revision = format!("{set}-{}", stable_suffix(&seed, 10));
+    labels.insert("controller-revision-hash".into(), json!(revision));
+    labels.insert("statefulset.kubernetes.io/pod-name".into(), json!(pod_name));
+    if let Some(spec) = pod_spec.as_object_mut() {
+        spec.insert("hostname".into(), json!(pod_name));
+        if let Some(service) = workload
+            .pointer("/spec/serviceName")
+            .and_then(Value::as_str)
+        {
+            spec.insert("subdomain".into(), json!(service));
+        }
+    }
+    let status = pending_status(&pod_spec);
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod_name,
+            "namespace": ns,
+            "labels": labels,
+            "ownerReferences": [{
+                "apiVersion": "apps/v1", "kind": "StatefulSet", "name": set,
+                "uid": meta_str(workload, "uid").unwrap_or(""),
                 "controller": true, "blockOwnerDeletion": true,
             }],
         },
@@ -504,7 +649,22 @@ fn update_status(
         s.insert("readyReplicas".into(), json!(ready));
         s.insert("availableReplicas".into(), json!(ready));
         s.insert("updatedReplicas".into(), json!(replicas));
-        s.insert("unavailableReplicas".into(), json!((want - ready).max(0)));
+        if is_stateful_set(rt) {
+            // A StatefulSet counts its pods of the current revision; it has no
+            // unavailableReplicas.
+            s.insert("currentReplicas".into(), json!(replicas));
+            let revision = pods
+                .first()
+                .and_then(|p| p.pointer("/metadata/labels/controller-revision-hash"))
+                .cloned();
+            if let Some(revision) = revision {
+                s.insert("currentRevision".into(), revision.clone());
+                s.insert("updateRevision".into(), revision);
+            }
+            s.entry("collisionCount").or_insert(json!(0));
+        } else {
+            s.insert("unavailableReplicas".into(), json!((want - ready).max(0)));
+        }
         if rt.kind == "DeploymentConfig" && s.get("latestVersion").is_none() {
             s.insert("latestVersion".into(), json!(1));
         }

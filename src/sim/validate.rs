@@ -2,7 +2,7 @@
 //! of the wrong type (both through the k8s-openapi types of the built-in kinds), and negative
 //! replica counts.
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service,
@@ -24,6 +24,7 @@ pub fn validate(rt: &'static ResourceType, mut obj: Value) -> Result<Value, ApiE
     }
     match rt.kind {
         "Deployment" => typed::<Deployment>(rt, &name, &obj)?,
+        "StatefulSet" => typed::<StatefulSet>(rt, &name, &obj)?,
         "Pod" => typed::<Pod>(rt, &name, &obj)?,
         "Job" => typed::<Job>(rt, &name, &obj)?,
         "Secret" => typed::<Secret>(rt, &name, &obj)?,
