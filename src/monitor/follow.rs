@@ -134,27 +134,7 @@ mod tests {
     use std::path::Path;
 
     fn velero_config() -> Config {
-        let toml = r#"
-[migration]
-name = "registry"
-runbook = "velero-registry"
-access_path = "cluster-admin"
-party = "customer"
-operator = "Ana"
-
-[source]
-kubeconfig = "/k/a"
-namespace = "registry-acme"
-
-[destination]
-kubeconfig = "/k/b"
-namespace = "registry-acme"
-
-[velero]
-namespace = "velero"
-registry_namespaces = ["registry-acme"]
-storage_location = "default"
-"#;
+        let toml = include_str!("../../examples/velero-registry.toml");
         Config::parse(toml, Path::new("/c/cutover.toml")).expect("the test config parses")
     }
 

@@ -52,4 +52,5 @@ mod tui_e2e;
 mod ui_contrast;
 mod ui_end;
 mod ui_snapshots;
+mod ui_velero;
 mod upgrade;
