@@ -23,6 +23,7 @@ mod prereq;
 pub mod redisdump;
 mod registry;
 pub mod registry_backup;
+mod registry_post;
 mod registry_resources;
 pub mod registry_restore;
 mod registry_storage;
