@@ -28,6 +28,7 @@ pub mod redis_copy;
 pub mod resp;
 pub mod rewrite;
 pub mod s3;
+pub mod s3_transfer;
 pub mod threescale_api;
 pub mod tools;
 pub mod url;

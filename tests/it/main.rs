@@ -35,6 +35,7 @@ mod registry_post;
 mod rehearse;
 mod rewrite;
 mod s3_client;
+mod s3_transfer;
 mod sandbox;
 mod scale;
 mod secrets;
