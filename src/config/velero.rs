@@ -28,6 +28,7 @@ pub(super) struct RawVelero {
     backup_ttl: Option<String>,
     edp_namespace: Option<String>,
     keycloak_namespace: Option<String>,
+    destination_egress_ip: Option<String>,
     storage: Option<RawStorages>,
     keycloak: Option<RawKeycloak>,
 }
@@ -72,6 +73,10 @@ pub struct Velero {
     pub edp_namespace: String,
     /// Keycloak's namespace.
     pub keycloak_namespace: String,
+    /// Cluster B's egress (NAT) address, which `registry-post-fixes` adds with /32 to the
+    /// registry's Nexus route whitelist. Not an object of the Kubernetes API (it is the cloud
+    /// NAT's address), hence a key; without it that fix is left by hand.
+    pub destination_egress_ip: Option<std::net::Ipv4Addr>,
     pub source_storage: ObjectStorage,
     pub destination_storage: ObjectStorage,
     pub keycloak: KeycloakAdmin,
@@ -145,6 +150,9 @@ impl Velero {
             "edp_namespace" => self.edp_namespace.clone(),
             "keycloak_namespace" => self.keycloak_namespace.clone(),
             "keycloak_url" => self.keycloak.url.clone(),
+            "destination_egress_ip" => self
+                .destination_egress_ip
+                .map_or_else(|| "${B_EGRESS_IP}".to_string(), |ip| ip.to_string()),
             "source_endpoint" => self.source_storage.endpoint.clone(),
             "source_bucket" => self.source_storage.bucket.clone(),
             "source_region" => self.source_storage.region.clone(),
@@ -229,7 +237,13 @@ pub(super) fn build_velero(v: RawVelero, base: &Path) -> Result<Velero> {
         })?,
         base,
     )?;
+    let destination_egress_ip = v
+        .destination_egress_ip
+        .as_deref()
+        .map(egress_ip)
+        .transpose()?;
     Ok(Velero {
+        destination_egress_ip,
         namespace: namespace("namespace", v.namespace, "velero")?,
         edp_namespace: namespace("edp_namespace", v.edp_namespace, "control-plane")?,
         keycloak_namespace: namespace(
@@ -242,6 +256,17 @@ pub(super) fn build_velero(v: RawVelero, base: &Path) -> Result<Velero> {
         source_storage,
         destination_storage,
         keycloak,
+    })
+}
+
+/// `velero.destination_egress_ip`: one IPv4 address, bare or written with `/32`.
+fn egress_ip(text: &str) -> Result<std::net::Ipv4Addr> {
+    let bare = text.trim().strip_suffix("/32").unwrap_or(text.trim());
+    bare.parse().map_err(|_| {
+        bad_input(format!(
+            "velero.destination_egress_ip: `{text}` is not an IPv4 address; give cluster B's              egress (NAT) address, e.g. `destination_egress_ip = \"203.0.113.7\"` (from a pod \
+             on B: `curl -s https://ifconfig.me`)"
+        ))
     })
 }
 
@@ -355,5 +380,21 @@ mod tests {
         assert_eq!(backup_name("abc-02", at), "abc-02-2023-04-18-19-03-14");
         let longest = "a".repeat(MAX_REGISTRY);
         assert_eq!(backup_name(&longest, at).len(), 63);
+    }
+
+    #[test]
+    fn the_egress_address_is_one_ipv4_address() {
+        assert_eq!(
+            egress_ip("203.0.113.7/32").ok(),
+            Some(std::net::Ipv4Addr::new(203, 0, 113, 7))
+        );
+        assert!(egress_ip("203.0.113.7").is_ok());
+        for bad in ["203.0.113.0/24", "b.example", "", "2001:db8::1"] {
+            let e = egress_ip(bad)
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default();
+            assert!(e.contains("velero.destination_egress_ip"), "{bad}: {e}");
+        }
     }
 }

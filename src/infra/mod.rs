@@ -16,6 +16,7 @@ pub mod mysql;
 pub mod mysqldump;
 pub mod pg;
 pub mod pg_pod;
+pub mod pg_role;
 pub mod pgdump;
 pub mod pgloader;
 pub mod pgtarget;

@@ -719,7 +719,7 @@ done
 {oc.destination} get route nexus -n {velero.registry} \\
   -o jsonpath='{.metadata.annotations.haproxy\\.router\\.openshift\\.io/ip_whitelist}{\"\\n\"}'
 {oc.destination} annotate route nexus -n {velero.registry} --overwrite \\
-  \"haproxy.router.openshift.io/ip_whitelist=${CURRENT_WHITELIST} ${B_EGRESS_IP}/32\"
+  \"haproxy.router.openshift.io/ip_whitelist=${CURRENT_WHITELIST} {velero.destination_egress_ip}/32\"
 # Gerrit group members are made again by the operator
 {oc.destination} -n {velero.registry} delete gerritgroupmember --all
 # Kafka: values.gotmpl storage.kafka.size must equal the capacity of data-0-kafka-cluster-kafka-0

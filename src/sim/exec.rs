@@ -178,7 +178,12 @@ async fn session(socket: WebSocket, mut request: ExecRequest) {
     let program = request.program.take();
     let status = match (request.argv.clone(), program) {
         (None, Some((program, namespace))) => {
-            let output = program.run(namespace).await;
+            let stdin = if request.stdin {
+                read_stdin(&mut incoming).await
+            } else {
+                Vec::new()
+            };
+            let output = program.run(namespace, stdin).await;
             if request.stdout && !output.stdout.is_empty() {
                 let _ = out.send(frame(1, output.stdout.as_bytes())).await;
             }
@@ -210,6 +215,22 @@ async fn session(socket: WebSocket, mut request: ExecRequest) {
         .await;
     drop(out);
     let _ = writer.await;
+}
+
+/// What the client sends on stdin, up to its end (v5's close of stream 0) or the session's.
+async fn read_stdin(incoming: &mut futures::stream::SplitStream<WebSocket>) -> Vec<u8> {
+    let mut stdin = Vec::new();
+    while let Some(Ok(message)) = incoming.next().await {
+        match message {
+            Message::Binary(data) if data.len() == 2 && data[0] == 255 && data[1] == 0 => break,
+            Message::Binary(data) if data.first() == Some(&0) => {
+                stdin.extend_from_slice(&data[1..])
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    stdin
 }
 
 async fn pump(

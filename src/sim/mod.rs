@@ -20,6 +20,7 @@ pub mod olm;
 mod patch;
 mod persist;
 mod portforward;
+pub mod postgres_pod;
 mod program;
 mod protobuf;
 pub mod rake;

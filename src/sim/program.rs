@@ -26,10 +26,11 @@ impl ProgramOutput {
     }
 }
 
-/// A command run in-process by the simulated kubelet, in a pod of `namespace`. A program that
-/// acts on its cluster holds it weakly (the cluster holds its programs).
+/// A command run in-process by the simulated kubelet, in a pod of `namespace`, given what the
+/// client sent on stdin (empty when the exec has none; read to its end before the program
+/// runs). A program that acts on its cluster holds it weakly (the cluster holds its programs).
 pub(crate) trait Program: Send + Sync {
-    fn run(&self, namespace: String) -> BoxFuture<'static, ProgramOutput>;
+    fn run(&self, namespace: String, stdin: Vec<u8>) -> BoxFuture<'static, ProgramOutput>;
 }
 
 /// A command in the pods whose name starts with `pod_prefix`, mapped onto a program.

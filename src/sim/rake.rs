@@ -72,7 +72,7 @@ pub fn allow_rake(cluster: &SimCluster) {
 }
 
 impl Program for Rake {
-    fn run(&self, namespace: String) -> BoxFuture<'static, ProgramOutput> {
+    fn run(&self, namespace: String, _stdin: Vec<u8>) -> BoxFuture<'static, ProgramOutput> {
         let task = self.task;
         let cluster = self.cluster.upgrade();
         Box::pin(async move {

@@ -482,11 +482,19 @@ pub fn required(action: Action) -> Vec<Needed> {
                 Scope::Registry,
             ),
             scoped(
-                needed(Destination, "deletecollection", EDP, "gerritgroupmembers"),
+                needed(Destination, "list", EDP, "gerritgroupmembers"),
+                Scope::Registry,
+            ),
+            scoped(
+                needed(Destination, "delete", EDP, "gerritgroupmembers"),
                 Scope::Registry,
             ),
             scoped(
                 needed(Destination, "list", "", "persistentvolumeclaims"),
+                Scope::Registry,
+            ),
+            scoped(
+                needed(Source, "list", "", "persistentvolumeclaims"),
                 Scope::Registry,
             ),
         ],

@@ -25,6 +25,7 @@ pub mod redisdump;
 mod registry;
 pub mod registry_backup;
 mod registry_keycloak;
+mod registry_post;
 mod registry_resources;
 pub mod registry_restore;
 mod registry_storage;

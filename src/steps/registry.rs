@@ -90,7 +90,7 @@ pub fn implementation(action: Action) -> Implementation {
         Action::KeycloakExport => Automated(super::registry_keycloak::EXPORT),
         Action::KeycloakImport => Automated(super::registry_keycloak::IMPORT),
         Action::VeleroRestore => Automated(super::registry_restore::RESTORE),
-        Action::RegistryPostFixes => ManualForNow,
+        Action::RegistryPostFixes => Automated(super::registry_post::POST_FIXES),
         Action::VeleroVerify => ManualForNow,
     }
 }

@@ -32,6 +32,7 @@ mod pgdump;
 mod redis_copy;
 mod redis_dump;
 mod redis_versions;
+mod registry_post;
 mod rehearse;
 mod rewrite;
 mod s3_client;

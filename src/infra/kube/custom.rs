@@ -39,6 +39,8 @@ pub enum CustomKind {
     GerritProject,
     /// A change the EDP Gerrit operator merges, such as a registry's version update.
     GerritMergeRequest,
+    /// A member of a registry Gerrit's group, which the EDP Gerrit operator makes and keeps.
+    GerritGroupMember,
     /// `apps/v1` Deployment and StatefulSet, read as they are (image, args, replicas).
     Deployment,
     StatefulSet,
@@ -100,6 +102,12 @@ impl CustomKind {
                 "v1",
                 "GerritMergeRequest",
                 "gerritmergerequests",
+            ),
+            CustomKind::GerritGroupMember => (
+                "v2.edp.epam.com",
+                "v1",
+                "GerritGroupMember",
+                "gerritgroupmembers",
             ),
             CustomKind::Deployment => ("apps", "v1", "Deployment", "deployments"),
             CustomKind::StatefulSet => ("apps", "v1", "StatefulSet", "statefulsets"),

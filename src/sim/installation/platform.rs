@@ -126,6 +126,19 @@ struct Workload<'a> {
 }
 
 impl Workload<'_> {
+    /// The container's name: Crunchy's instance pods run PostgreSQL in `database`.
+    fn container(&self) -> &str {
+        if self
+            .labels
+            .get("postgres-operator.crunchydata.com/cluster")
+            .is_some()
+        {
+            "database"
+        } else {
+            self.name
+        }
+    }
+
     fn object(&self, ns: &str) -> Value {
         let mut annotations = json!({});
         if !self.volumes.is_empty() {
@@ -147,7 +160,7 @@ impl Workload<'_> {
             "template": {
                 "metadata": {"labels": self.labels, "annotations": annotations},
                 "spec": {
-                    "containers": [{"name": self.name, "image": self.image, "volumeMounts": mounts}],
+                    "containers": [{"name": self.container(), "image": self.image, "volumeMounts": mounts}],
                     "volumes": volumes,
                 },
             },

@@ -62,7 +62,7 @@ pub(super) fn export_files(store: &KeycloakStore) -> Vec<(String, Vec<u8>)> {
 }
 
 impl Program for Export {
-    fn run(&self, namespace: String) -> BoxFuture<'static, ProgramOutput> {
+    fn run(&self, namespace: String, _stdin: Vec<u8>) -> BoxFuture<'static, ProgramOutput> {
         let store = self.store.clone();
         let here = namespace == self.namespace;
         Box::pin(async move {
