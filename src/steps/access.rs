@@ -500,10 +500,27 @@ pub fn required(action: Action) -> Vec<Needed> {
         ],
         Action::VeleroVerify => [
             velero(Destination, &["list"], "restores"),
-            vec![
-                scoped(needed(Destination, "list", "", "pods"), Scope::Registry),
-                scoped(needed(Source, "list", "", "pods"), Scope::Registry),
-            ],
+            [Source, Destination]
+                .into_iter()
+                .flat_map(|c| {
+                    [
+                        ("", "pods"),
+                        ("", "services"),
+                        ("", "configmaps"),
+                        ("", "secrets"),
+                        ("", "persistentvolumeclaims"),
+                        ("", "serviceaccounts"),
+                        ("apps", "deployments"),
+                        ("apps", "statefulsets"),
+                    ]
+                    .into_iter()
+                    .map(move |(g, r)| scoped(needed(c, "list", g, r), Scope::Registry))
+                })
+                .collect(),
+            vec![scoped(
+                needed(Source, "list", "v1.edp.epam.com", "keycloakrealms"),
+                Scope::Registry,
+            )],
         ]
         .concat(),
     }

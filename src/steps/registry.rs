@@ -42,7 +42,7 @@ pub fn rollback_of(runbook: RunbookId) -> Option<&'static dyn RollbackAction> {
 
 /// How `action` runs today.
 pub fn implementation(action: Action) -> Implementation {
-    use Implementation::{Automated, ManualForNow};
+    use Implementation::Automated;
     match action {
         Action::CheckRedis => Automated(prereq::CHECK_REDIS),
         Action::CheckPostgresql => Automated(prereq::CHECK_POSTGRESQL),
@@ -91,7 +91,7 @@ pub fn implementation(action: Action) -> Implementation {
         Action::KeycloakImport => Automated(super::registry_keycloak::IMPORT),
         Action::VeleroRestore => Automated(super::registry_restore::RESTORE),
         Action::RegistryPostFixes => Automated(super::registry_post::POST_FIXES),
-        Action::VeleroVerify => ManualForNow,
+        Action::VeleroVerify => Automated(platform::VERIFY_REGISTRY),
     }
 }
 

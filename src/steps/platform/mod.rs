@@ -10,6 +10,7 @@ mod keycloak;
 mod storage;
 mod target;
 mod velero;
+mod verify;
 mod versions;
 
 use super::StepAction;
@@ -22,3 +23,4 @@ pub(super) static CHECK_VERSIONS_MATCH: &dyn StepAction =
 pub(super) static CHECK_KEYCLOAK: &dyn StepAction = &Check(|ctx| Box::pin(keycloak::check(ctx)));
 pub(super) static CHECK_VELERO: &dyn StepAction = &Check(|ctx| Box::pin(velero::check(ctx)));
 pub(super) static CHECK_TARGET_CLEAN: &dyn StepAction = &Check(|ctx| Box::pin(target::check(ctx)));
+pub(super) static VERIFY_REGISTRY: &dyn StepAction = &Check(|ctx| Box::pin(verify::check(ctx)));

@@ -5,4 +5,4 @@ mod saved;
 pub mod stages;
 mod step;
 
-pub(super) use step::RESTORE;
+pub(super) use step::{RESTORE, stages_left};

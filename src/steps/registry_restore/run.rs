@@ -288,7 +288,8 @@ fn initialized(pod: &Pod) -> bool {
         })
 }
 
-/// The stages of `all` not yet journaled as done, with their ids.
+/// The stages of `all` restore-registry has not journaled as done, with their ids (read by the
+/// step itself and by verify-registry).
 pub fn remaining<'a>(
     ctx: &StepContext,
     all: &'a [Stage],
@@ -297,6 +298,9 @@ pub fn remaining<'a>(
 ) -> Vec<(String, &'a Stage)> {
     all.iter()
         .map(|s| (s.id(backup, time), s))
-        .filter(|(id, _)| ctx.fact(ctx.step.id, &stage_fact(id)).is_none())
+        .filter(|(id, _)| {
+            ctx.fact(crate::runbook::ids::RESTORE_REGISTRY, &stage_fact(id))
+                .is_none()
+        })
         .collect()
 }

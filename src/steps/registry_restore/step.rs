@@ -84,6 +84,25 @@ async fn run(ctx: &StepContext) -> Result<StepResult> {
     ))
 }
 
+/// Where the restore stands: the stages done and the first left (None when all are done);
+/// Err when it has not started.
+pub fn stages_left(ctx: &StepContext) -> Result<(usize, usize, Option<String>), String> {
+    let backup = crate::steps::backup_name::required(ctx).map_err(|e| format!("{e:#}"))?;
+    let Some(time) = ctx
+        .fact(crate::runbook::ids::RESTORE_REGISTRY, TIME_FACT)
+        .and_then(Value::as_str)
+    else {
+        return Err("restore-registry has not started".into());
+    };
+    let all = stages(&backup, time);
+    let todo = remaining(ctx, &all, &backup, time);
+    Ok((
+        all.len() - todo.len(),
+        all.len(),
+        todo.first().map(|(id, _)| id.clone()),
+    ))
+}
+
 async fn check(ctx: &StepContext) -> Result<Recheck> {
     let backup = crate::steps::backup_name::required(ctx)?;
     let Some(time) = ctx.fact(ctx.step.id, TIME_FACT).and_then(Value::as_str) else {
