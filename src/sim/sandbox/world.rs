@@ -56,7 +56,7 @@ pub struct Sandbox {
 }
 
 /// How many ports a kept cluster tries when the one it picked was taken meanwhile.
-const PORT_ATTEMPTS: u32 = 5;
+pub(super) const PORT_ATTEMPTS: u32 = 5;
 
 /// How [`Sandbox::build`] comes by its servers and objects.
 enum Making<'a> {
@@ -436,7 +436,7 @@ async fn start_threescale_api(
 
 /// A simulated cluster; kept ones (`kept`: the sandbox folder and the port to take again)
 /// save their objects in the folder, on a port outside the kernel's ephemeral range.
-async fn start_cluster(
+pub(super) async fn start_cluster(
     spec: ClusterSpec,
     kept: Option<(&Path, Option<u16>)>,
 ) -> Result<SimCluster> {
