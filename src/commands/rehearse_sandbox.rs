@@ -22,8 +22,8 @@ pub const RUNBOOKS: [&str; 2] = [THREESCALE_RUNBOOK, REGISTRY_RUNBOOK];
 
 /// A running rehearsal sandbox.
 pub enum RehearsalSandbox {
-    Threescale(Sandbox),
-    Registry(RegistrySandbox),
+    Threescale(Box<Sandbox>),
+    Registry(Box<RegistrySandbox>),
 }
 
 /// `runbook` when cutover has a sandbox for it; else bad input naming those it has.
@@ -44,9 +44,9 @@ impl RehearsalSandbox {
     /// A new kept sandbox in `dir` for `runbook`.
     pub async fn create(runbook: &str, dir: &Path, options: SandboxOptions) -> Result<Self> {
         Ok(if runbook == REGISTRY_RUNBOOK {
-            RehearsalSandbox::Registry(RegistrySandbox::create(dir).await?)
+            RehearsalSandbox::Registry(Box::new(RegistrySandbox::create(dir).await?))
         } else {
-            RehearsalSandbox::Threescale(Sandbox::create(dir, options).await?)
+            RehearsalSandbox::Threescale(Box::new(Sandbox::create(dir, options).await?))
         })
     }
 
@@ -54,9 +54,9 @@ impl RehearsalSandbox {
     pub async fn resume(dir: &Path) -> Result<Self> {
         Ok(match sandbox::runbook(dir).as_deref() {
             Some(REGISTRY_RUNBOOK) => {
-                RehearsalSandbox::Registry(RegistrySandbox::resume(dir).await?)
+                RehearsalSandbox::Registry(Box::new(RegistrySandbox::resume(dir).await?))
             }
-            _ => RehearsalSandbox::Threescale(Sandbox::resume(dir).await?),
+            _ => RehearsalSandbox::Threescale(Box::new(Sandbox::resume(dir).await?)),
         })
     }
 
@@ -69,8 +69,8 @@ impl RehearsalSandbox {
 
     pub fn remove(self, why: &str) -> Vec<String> {
         match self {
-            RehearsalSandbox::Threescale(s) => s.remove(why),
-            RehearsalSandbox::Registry(s) => s.remove(why),
+            RehearsalSandbox::Threescale(s) => (*s).remove(why),
+            RehearsalSandbox::Registry(s) => (*s).remove(why),
         }
     }
 

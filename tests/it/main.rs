@@ -32,6 +32,7 @@ mod redis_copy;
 mod redis_dump;
 mod redis_versions;
 mod rehearse;
+mod rehearse_registry;
 mod rewrite;
 mod s3_client;
 mod s3_transfer;

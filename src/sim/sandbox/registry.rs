@@ -11,14 +11,13 @@
 //! `discard`. Every server here runs inside this process, so a kill -9 frees its ports at once.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
 use super::manifest::{self, Manifest, REGISTRY_RUNBOOK, SavedRegistry, State};
-use super::world::{PORT_ATTEMPTS, start_cluster};
+use super::world::{on_port, start_cluster};
 use crate::error::bad_input;
 use crate::infra::s3::S3Client;
 use crate::sim::installation::{
@@ -30,7 +29,6 @@ use crate::sim::keycloak::{
 use crate::sim::kubeconfig::write_kubeconfig;
 use crate::sim::s3::S3Server;
 use crate::sim::server::SimCluster;
-use crate::sim::servers::stable_port;
 use crate::sim::state::ClusterSpec;
 
 /// The registry a new registry sandbox moves, and its version on A (and B's Platform).
@@ -342,27 +340,4 @@ fn write_secrets(dir: &Path, access_key: &str, secret_key: &str) -> Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
-}
-
-/// Starts a server with `start(port)`: a thrown-away sandbox's on any free port (0), a kept
-/// one's on the port it had, or else on a stable port (another if a process took it meanwhile).
-async fn on_port<T, F, Fut>(kept: bool, port: Option<u16>, start: F) -> Result<T>
-where
-    F: Fn(u16) -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    if !kept {
-        return start(0).await;
-    }
-    if let Some(port) = port {
-        return start(port).await;
-    }
-    let mut last = anyhow::anyhow!("no attempt made");
-    for _ in 0..PORT_ATTEMPTS {
-        match start(stable_port()?).await {
-            Ok(server) => return Ok(server),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
 }

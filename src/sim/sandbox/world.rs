@@ -2,6 +2,7 @@
 //! the workers, put together fresh ([`Sandbox::start`], thrown away when dropped; or
 //! [`Sandbox::create`], kept in its folder) or again from its folder ([`Sandbox::resume`]).
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -56,7 +57,7 @@ pub struct Sandbox {
 }
 
 /// How many ports a kept cluster tries when the one it picked was taken meanwhile.
-pub(super) const PORT_ATTEMPTS: u32 = 5;
+const PORT_ATTEMPTS: u32 = 5;
 
 /// How [`Sandbox::build`] comes by its servers and objects.
 enum Making<'a> {
@@ -418,15 +419,28 @@ async fn start_threescale_api(
     kept: bool,
     port: Option<u16>,
 ) -> Result<ThreescaleApiServer> {
+    on_port(kept, port, |port| {
+        ThreescaleApiServer::start(database, (port != 0).then_some(port))
+    })
+    .await
+}
+
+/// Starts a server with `start(port)`: a thrown-away sandbox's on any free port (0), a kept
+/// one's on the port it had, or else on a stable port (another if a process took it meanwhile).
+pub(super) async fn on_port<T, F, Fut>(kept: bool, port: Option<u16>, start: F) -> Result<T>
+where
+    F: Fn(u16) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
     if !kept {
-        return ThreescaleApiServer::start(database, None).await;
+        return start(0).await;
     }
     if let Some(port) = port {
-        return ThreescaleApiServer::start(database, Some(port)).await;
+        return start(port).await;
     }
     let mut last = anyhow::anyhow!("no attempt made");
     for _ in 0..PORT_ATTEMPTS {
-        match ThreescaleApiServer::start(database, Some(stable_port()?)).await {
+        match start(stable_port()?).await {
             Ok(server) => return Ok(server),
             Err(e) => last = e,
         }
