@@ -272,6 +272,22 @@ impl Results {
         }
     }
 
+    /// The error and warning lines of a Velero log (logrus text: `level=error msg="…"`), each
+    /// as its message.
+    pub fn from_log(text: &str) -> Results {
+        let mut out = Results::default();
+        for line in text.lines() {
+            let level = field(line, "level");
+            let msg = field(line, "msg").unwrap_or_else(|| line.to_string());
+            match level.as_deref() {
+                Some("error") | Some("fatal") => out.errors.push(msg),
+                Some("warning") | Some("warn") => out.warnings.push(msg),
+                _ => {}
+            }
+        }
+        out
+    }
+
     fn lines(result: Option<&Value>) -> Vec<String> {
         let Some(result) = result else {
             return Vec::new();
@@ -301,6 +317,31 @@ impl Results {
             }
         }
         out
+    }
+}
+
+/// A field of a logrus text line: `key=value` or `key="quoted \"value\""`.
+fn field(line: &str, key: &str) -> Option<String> {
+    let start = line
+        .match_indices(&format!("{key}="))
+        .find(|(i, _)| *i == 0 || line.as_bytes()[i - 1] == b' ')?
+        .0
+        + key.len()
+        + 1;
+    let rest = &line[start..];
+    if let Some(quoted) = rest.strip_prefix('"') {
+        let mut value = String::new();
+        let mut chars = quoted.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => value.extend(chars.next()),
+                '"' => return Some(value),
+                c => value.push(c),
+            }
+        }
+        Some(value)
+    } else {
+        Some(rest.split(' ').next().unwrap_or("").to_string())
     }
 }
 
@@ -362,6 +403,16 @@ mod tests {
         assert!(invalid.backup_refusal().unwrap().contains("named x"));
         assert_eq!(Progress::of_backup(&json!({})).phase, "New");
         assert!(!Progress::of_backup(&json!({})).finished());
+    }
+
+    #[test]
+    fn a_logs_errors_and_warnings_are_read_with_their_messages() {
+        let log = "time=\"2026-12-07T20:00:00Z\" level=info msg=\"Backing up item\" backup=velero/b\n\
+                   time=\"2026-12-07T20:00:01Z\" level=error msg=\"Error backing up item: \\\"x\\\" failed\" backup=velero/b\n\
+                   time=\"2026-12-07T20:00:02Z\" level=warning msg=skipped backup=velero/b\n";
+        let r = Results::from_log(log);
+        assert_eq!(r.errors, ["Error backing up item: \"x\" failed"]);
+        assert_eq!(r.warnings, ["skipped"]);
     }
 
     #[test]

@@ -302,9 +302,27 @@ fn create(sim: &Shared, t: &Target, body: &Bytes) -> Result<Response, ApiError> 
             .unwrap_or(Value::Null);
         return Ok(json_response(StatusCode::CREATED, &stored));
     }
-    // A pod created directly (not by a workload) starts as the kubelet reports it: Pending
-    // until its containers are created.
-    let bare_pod = t.rt.kind == "Pod" && obj.pointer("/status/phase").is_none();
+    let stored = store_new(
+        &mut inner,
+        t.rt,
+        t.namespace.as_deref().unwrap_or(""),
+        obj,
+        sim.spec.pod_start_delay,
+    )?;
+    Ok(json_response(StatusCode::CREATED, &stored))
+}
+
+/// Stores a validated new object as a create request does. A pod created directly (not by a
+/// workload) starts as the kubelet reports it: Pending until its containers are created,
+/// `start_delay` from now.
+pub(crate) fn store_new(
+    inner: &mut super::state::Inner,
+    rt: &'static ResourceType,
+    ns: &str,
+    obj: Value,
+    start_delay: std::time::Duration,
+) -> Result<Value, ApiError> {
+    let bare_pod = rt.kind == "Pod" && obj.pointer("/status/phase").is_none();
     let obj = if bare_pod {
         let mut obj = obj;
         obj["status"] = super::controller::pending_status(&obj["spec"]);
@@ -312,9 +330,7 @@ fn create(sim: &Shared, t: &Target, body: &Bytes) -> Result<Response, ApiError> 
     } else {
         obj
     };
-    let stored = inner
-        .store
-        .create(t.rt, t.namespace.as_deref().unwrap_or(""), obj)?;
+    let stored = inner.store.create(rt, ns, obj)?;
     if bare_pod {
         let key = (
             meta_str(&stored, "namespace").unwrap_or("").to_string(),
@@ -322,14 +338,24 @@ fn create(sim: &Shared, t: &Target, body: &Bytes) -> Result<Response, ApiError> 
         );
         inner
             .pod_deadlines
-            .insert(key, std::time::Instant::now() + sim.spec.pod_start_delay);
+            .insert(key, std::time::Instant::now() + start_delay);
     }
-    Ok(json_response(StatusCode::CREATED, &stored))
+    Ok(stored)
 }
 
 /// Writes through the main resource keep the stored status, writes through `/status` keep
 /// everything but the status, as the real registries do.
-fn keep_other_half(current: &Value, mut next: Value, sub: Option<&str>) -> Value {
+fn keep_other_half(
+    rt: &ResourceType,
+    current: &Value,
+    mut next: Value,
+    sub: Option<&str>,
+) -> Value {
+    // A kind without a status subresource (Velero 1.9's CRDs) writes its status through the
+    // main resource, as its controllers do.
+    if sub.is_none() && rt.subresource("status").is_none() {
+        return next;
+    }
     if sub == Some("status") {
         let status = next.get("status").cloned();
         let mut out = current.clone();
@@ -376,7 +402,7 @@ fn update(
         .cloned()
         .ok_or_else(|| ApiError::not_found(t.rt, name))?;
     let expect_rv = meta_str(&obj, "resourceVersion").map(str::to_string);
-    let next = keep_other_half(&current, obj, sub);
+    let next = keep_other_half(t.rt, &current, obj, sub);
     let next = validate::validate(t.rt, next)?;
     let stored = inner
         .store
@@ -419,7 +445,7 @@ fn patch_object(
         }
         let mut next = patch::apply(current.clone(), &patch_body, manager, &t.rt.api_version());
         if let Some(cur) = &current {
-            next = keep_other_half(cur, next, sub);
+            next = keep_other_half(t.rt, cur, next, sub);
         }
         let m = super::store::meta_mut(&mut next);
         m.insert("name".into(), json!(name));
@@ -451,7 +477,7 @@ fn patch_object(
             "Invalid value: field is immutable",
         ));
     }
-    let next = keep_other_half(&current, next, sub);
+    let next = keep_other_half(t.rt, &current, next, sub);
     let next = validate::validate(t.rt, next)?;
     let stored = sim
         .lock()

@@ -2,7 +2,7 @@
 //! replicas (a StatefulSet's named `<name>-<ordinal>`, its template's annotations kept). New
 //! pods are Pending for the start delay, then Running and ready; surplus pods get a
 //! deletionTimestamp and vanish after the stop delay. The workload's status follows. Velero
-//! objects advance in the same loop (`velero.rs`).
+//! has a task of its own (`velero/`), since it talks to object storage.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,10 +15,8 @@ use super::status::ApiError;
 use super::store::{meta_str, now};
 
 /// The longest the controller sleeps with nothing due: a safety net, since every
-/// write kicks it and every pod or Velero deadline is known.
+/// write kicks it and every pod deadline is known.
 const IDLE_TICK: Duration = Duration::from_secs(1);
-/// How often a storage location looks for backups another cluster wrote to it.
-const SYNC_TICK: Duration = Duration::from_millis(100);
 
 pub async fn run(sim: Arc<Shared>) {
     loop {
@@ -33,7 +31,7 @@ pub async fn run(sim: Arc<Shared>) {
     }
 }
 
-/// Sleeps until the earliest pod or Velero deadline rather than polling: an idle
+/// Sleeps until the earliest pod or operator deadline rather than polling: an idle
 /// sandbox then costs next to nothing, however many objects it holds.
 fn next_wait(sim: &Shared) -> Duration {
     let inner = sim.lock();
@@ -41,15 +39,10 @@ fn next_wait(sim: &Shared) -> Duration {
     let due = inner
         .pod_deadlines
         .values()
-        .chain(inner.velero_next.values())
         .chain(inner.olm_next.values())
         .min()
         .map(|t| t.saturating_duration_since(now));
-    let mut wait = due.unwrap_or(IDLE_TICK).min(IDLE_TICK);
-    if super::velero::has_storage_locations(&inner) {
-        wait = wait.min(SYNC_TICK);
-    }
-    wait
+    due.unwrap_or(IDLE_TICK).min(IDLE_TICK)
 }
 
 /// The pod label that ties a pod to its workload.
@@ -93,7 +86,6 @@ fn reconcile(sim: &Shared) {
             update_status(&mut inner, rt, pods_rt, &workload);
         }
     }
-    super::velero::reconcile(&mut inner, &sim.spec);
 }
 
 /// A suffix in the controllers' alphabet derived from `seed` (FNV-1a), the same every time.
@@ -527,6 +519,17 @@ fn running(mut pod: Value) -> Value {
             ]),
         );
         status.insert("containerStatuses".into(), Value::Array(containers));
+        // Init containers (such as Velero's restic-wait) have run to completion.
+        if let Some(inits) = status
+            .get_mut("initContainerStatuses")
+            .and_then(Value::as_array_mut)
+        {
+            for c in inits {
+                c["ready"] = json!(true);
+                c["state"] =
+                    json!({"terminated": {"exitCode": 0, "reason": "Completed", "finishedAt": t}});
+            }
+        }
     }
     pod
 }

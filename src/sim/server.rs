@@ -14,7 +14,7 @@ use super::exec::ExecRule;
 use super::persist::{self, Persist};
 use super::portforward::PortTarget;
 use super::state::{ClusterSpec, Denial, Inner, Shared, SystemAppPre, ensure_namespace};
-use super::{api, catalog, controller, selector, store, validate};
+use super::{api, catalog, controller, selector, store, validate, velero};
 use crate::error::bad_input;
 
 /// A running simulated cluster. Dropping it stops the server, its watches and its controller.
@@ -72,7 +72,6 @@ impl SimCluster {
                 exec_rules: Vec::new(),
                 programs: Vec::new(),
                 port_targets: Vec::new(),
-                velero_next: HashMap::new(),
                 olm_next: HashMap::new(),
                 system_app_pre: None,
                 hooks_running: Default::default(),
@@ -127,7 +126,9 @@ impl SimCluster {
             }
         });
         let controller = tokio::spawn(controller::run(shared.clone()));
-        let mut tasks = vec![server, controller];
+        let velero_changes = shared.lock().store.changes.subscribe();
+        let velero = tokio::spawn(velero::run(shared.clone(), velero_changes));
+        let mut tasks = vec![server, controller, velero];
         if let Some(persist) = &shared.persist {
             save_now(&shared, persist);
             tasks.push(tokio::spawn(keep_saving(

@@ -13,7 +13,6 @@ use tokio::sync::Notify;
 
 use super::catalog;
 use super::exec::ExecRule;
-use super::object_storage::ObjectStorage;
 use super::persist::Persist;
 use super::portforward::PortTarget;
 use super::status::ApiError;
@@ -35,14 +34,23 @@ pub struct ClusterSpec {
     pub pod_stop_delay: Duration,
     /// API groups this cluster does not serve (e.g. `apps.openshift.io` on plain Kubernetes).
     pub without_groups: Vec<String>,
-    /// How long each of the five progress steps of a Velero Backup or Restore takes.
+    /// How long each of the five progress steps of a Velero Backup or Restore takes (and a
+    /// restored pod's volume restore, three of them).
     pub velero_step: Duration,
     /// How long each move of OLM and of the 3scale operator takes (`olm`, `threescale_operator`):
     /// an InstallPlan's or a CSV's next phase, the operator's next stage of an upgrade.
     pub olm_step: Duration,
-    /// Where Velero backups go; clusters given the same handle share buckets, so a backup
-    /// taken on one can be restored on another.
-    pub object_storage: ObjectStorage,
+    /// The simulated Velero's `--backup-sync-period` (Velero's default is a minute): how often
+    /// each storage location's bucket is listed for backups to sync, unless the location's
+    /// `spec.backupSyncPeriod` says otherwise (`0s`: never).
+    pub velero_sync_period: Duration,
+    /// The simulated Velero's `--store-validation-frequency` (Velero's default is a minute):
+    /// how often a location is validated again, unless its `spec.validationFrequency` says
+    /// otherwise. A new or changed location is validated at once.
+    pub velero_validation_period: Duration,
+    /// How many bytes each pod volume backed up by file-system backup holds (written to the
+    /// restic repository in the bucket).
+    pub velero_volume_bytes: usize,
     /// The loopback port to serve on (None: a free one).
     pub port: Option<u16>,
     /// Keep the objects in this file: loaded when it exists, saved after every change (see
@@ -61,7 +69,9 @@ impl ClusterSpec {
             without_groups: Vec::new(),
             velero_step: Duration::from_millis(100),
             olm_step: Duration::from_millis(100),
-            object_storage: ObjectStorage::default(),
+            velero_sync_period: Duration::from_millis(200),
+            velero_validation_period: Duration::from_secs(1),
+            velero_volume_bytes: 64 * 1024,
             port: None,
             state_file: None,
         }
@@ -88,9 +98,9 @@ impl ClusterSpec {
         self
     }
 
-    /// Shares object storage with other clusters (see [`ObjectStorage`]).
-    pub fn object_storage(mut self, storage: &ObjectStorage) -> ClusterSpec {
-        self.object_storage = storage.clone();
+    /// The simulated Velero's backup sync period (see `velero_sync_period`).
+    pub fn velero_sync_period(mut self, period: Duration) -> ClusterSpec {
+        self.velero_sync_period = period;
         self
     }
 
@@ -154,8 +164,6 @@ pub(crate) struct Inner {
     pub exec_rules: Vec<ExecRule>,
     pub programs: Vec<super::program::ProgramRule>,
     pub port_targets: Vec<PortTarget>,
-    /// Velero object (plural, namespace, name) → when its progress moves next.
-    pub velero_next: HashMap<(&'static str, String, String), Instant>,
     /// OLM or 3scale operator object (plural, namespace, name) → when it moves next.
     pub olm_next: HashMap<(&'static str, String, String), Instant>,
     /// What the 3scale operator's `system-app-pre` Job does to the system database at an

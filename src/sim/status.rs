@@ -69,6 +69,32 @@ impl ApiError {
         }
     }
 
+    /// 422 with every cause a schema check found, worded as the API server joins them
+    /// (`[a: x, b: y]` when there are several).
+    pub fn invalid_causes(
+        rt: &ResourceType,
+        name: &str,
+        causes: Vec<(String, String)>,
+    ) -> ApiError {
+        let joined: Vec<String> = causes.iter().map(|(f, c)| format!("{f}: {c}")).collect();
+        let what = match joined.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        let list: Vec<Value> = causes
+            .iter()
+            .map(|(f, c)| json!({"reason": "FieldValueInvalid", "message": c, "field": f}))
+            .collect();
+        ApiError {
+            code: 422,
+            reason: "Invalid",
+            message: format!("{} \"{name}\" is invalid: {what}", rt.group_kind()),
+            details: Some(
+                json!({"name": name, "group": rt.group, "kind": rt.kind, "causes": list}),
+            ),
+        }
+    }
+
     /// 422 with one cause; the message names `Deployment.apps`, the details the bare Kind.
     pub fn invalid(
         rt: &ResourceType,

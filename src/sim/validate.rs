@@ -1,6 +1,7 @@
 //! What a real server refuses before it stores an object: fields the kind does not have, values
 //! of the wrong type (both through the k8s-openapi types of the built-in kinds), and negative
-//! replica counts.
+//! replica counts. Custom resources with a CRD fixture are pruned and validated against its
+//! structural schema (`schema`), as apiextensions-apiserver does.
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
@@ -12,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::catalog::ResourceType;
+use super::schema;
 use super::status::ApiError;
 use super::store::meta_str;
 
@@ -39,6 +41,9 @@ pub fn validate(rt: &'static ResourceType, mut obj: Value) -> Result<Value, ApiE
     }
     if rt.is_workload() {
         replicas_not_negative(rt, rt.kind, &name, obj.pointer("/spec/replicas"))?;
+    }
+    if let Some(schema) = schema::crd_schema(rt) {
+        obj = schema::admit(rt, schema, obj)?;
     }
     Ok(obj)
 }

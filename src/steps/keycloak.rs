@@ -373,6 +373,32 @@ pub async fn import_realms(
     realms: &[String],
     report: &Report<'_>,
 ) -> Result<Vec<RealmImported>> {
+    let files = verified_files(folder, registry, realms).await?;
+    admin.login().await?;
+    (report.log)(format!(
+        "logged in to Keycloak at {} as {}",
+        admin.url(),
+        admin.username()
+    ));
+    // A realm B lists is not posted again: Keycloak would refuse it (409) and log an error.
+    let on_b = admin.realms().await?;
+    let mut done = Vec::new();
+    for realm in realms {
+        let paths = files.get(realm).map(Vec::as_slice).unwrap_or_default();
+        let imported = import_realm(admin, realm, paths, on_b.contains(realm)).await?;
+        (report.log)(imported.line());
+        done.push(imported);
+    }
+    Ok(done)
+}
+
+/// Each realm's files in the export (realm file first, then its users files in order), each
+/// checked against the manifest: listed, there, and of the recorded size and SHA-256.
+pub async fn verified_files(
+    folder: &Path,
+    registry: &str,
+    realms: &[String],
+) -> Result<BTreeMap<String, Vec<PathBuf>>> {
     let dir = folder.join(export_dir(registry));
     let files = realm_files(&dir, realms)?;
     let manifest = Manifest::load(folder)?;
@@ -388,20 +414,23 @@ pub async fn import_realms(
             artifacts::verify_artifact(folder, artifact, &artifacts::QUIET).await?;
         }
     }
-    admin.login().await?;
-    (report.log)(format!(
-        "logged in to Keycloak at {} as {}",
-        admin.url(),
-        admin.username()
-    ));
-    let mut done = Vec::new();
-    for realm in realms {
-        let paths = files.get(realm).map(Vec::as_slice).unwrap_or_default();
-        let imported = import_realm(admin, realm, paths).await?;
-        (report.log)(imported.line());
-        done.push(imported);
-    }
-    Ok(done)
+    Ok(files)
+}
+
+/// The users the export holds for `realm`, as the manifest counts them.
+pub fn exported_users(folder: &Path, registry: &str, realm: &str) -> Result<u64> {
+    let manifest = Manifest::load(folder)?;
+    let prefix = format!("{}/", export_dir(registry));
+    Ok(manifest
+        .artifacts
+        .iter()
+        .filter(|a| {
+            a.file.strip_prefix(&prefix).is_some_and(
+                |name| matches!(ExportFile::of(name), ExportFile::Users(r, _) if r == realm),
+            )
+        })
+        .map(|a| a.counts.get("users").copied().unwrap_or(0))
+        .sum())
 }
 
 /// Each realm's files in `dir`: its realm file first, then its users files in order. A realm
@@ -455,11 +484,12 @@ async fn read_json(path: &Path) -> Result<Value> {
         .map_err(|e| anyhow::anyhow!("{} is not JSON ({e})", path.display()))
 }
 
-/// One realm: create, then partial imports with SKIP.
+/// One realm: created unless B has it (`on_b`), then partial imports with SKIP.
 async fn import_realm(
     admin: &KeycloakAdmin,
     realm: &str,
     paths: &[PathBuf],
+    on_b: bool,
 ) -> Result<RealmImported> {
     let mut done = RealmImported {
         realm: realm.to_string(),
@@ -475,7 +505,12 @@ async fn import_realm(
         .and_then(|m| m.remove("users"))
         .and_then(|u| u.as_array().cloned())
         .unwrap_or_default();
-    match admin.create_realm(&rep).await? {
+    let created = if on_b {
+        RealmCreated::Existed
+    } else {
+        admin.create_realm(&rep).await?
+    };
+    match created {
         RealmCreated::Created => done.created = true,
         RealmCreated::Existed => {
             let parts = json!({

@@ -222,7 +222,7 @@ async fn run(ctx: &StepContext) -> Result<StepResult> {
             ctx,
             &kube,
             &p.velero_namespace,
-            DownloadTarget::BackupResults,
+            DownloadTarget::BackupLog,
             &name,
             &what,
         )

@@ -14,6 +14,20 @@ use crate::runbook::ClusterRole;
 /// The prefix of Velero's storage location in the bucket (the BSL's `objectStorage.prefix`).
 pub const VELERO_PREFIX: &str = "openshift-backups";
 
+/// Velero's files of one backup.
+pub fn backup_prefix(backup: &str) -> String {
+    format!("{VELERO_PREFIX}/backups/{backup}/")
+}
+
+/// The three prefixes a backup reaches cluster B by.
+pub fn transfer_prefixes(backup: &str, registry: &str) -> Vec<String> {
+    vec![
+        backup_prefix(backup),
+        format!("{VELERO_PREFIX}/restic/{registry}/"),
+        format!("obc-backups/{registry}/"),
+    ]
+}
+
 /// The YAML `backup-registry` saves beside Velero's files.
 pub fn resources_prefix(backup: &str) -> String {
     format!("{VELERO_PREFIX}/backups/{backup}/openshift-resources/")

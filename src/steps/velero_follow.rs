@@ -95,9 +95,7 @@ pub async fn show_results(
     what: &str,
 ) {
     let (role, verb) = match target {
-        DownloadTarget::BackupResults | DownloadTarget::BackupLog => {
-            (ClusterRole::Source, "backup")
-        }
+        DownloadTarget::BackupLog => (ClusterRole::Source, "backup"),
         _ => (ClusterRole::Destination, "restore"),
     };
     let ca = ctx

@@ -287,6 +287,11 @@ async fn keycloak_import_into_a_realm_b_has_adds_only_what_is_missing() {
         admin.create_realm(&rep).await.unwrap(),
         cutover::infra::keycloak::RealmCreated::Created
     );
+    // A second create is Keycloak's 409, read as "existed".
+    assert_eq!(
+        admin.create_realm(&rep).await.unwrap(),
+        cutover::infra::keycloak::RealmCreated::Existed
+    );
     let done = w
         .import(&admin, std::slice::from_ref(&officer))
         .await
@@ -421,4 +426,94 @@ async fn keycloak_tokens_are_refreshed_and_b_keeps_its_realms_across_a_restart()
     let again = KeycloakServer::start(spec).await.unwrap();
     assert_eq!(again.store().realm_names(), names);
     assert!(!std::fs::read_to_string(&file).unwrap().is_empty());
+}
+
+/// B's Keycloak behind a TLS router whose certificate a private CA signed: refused with the
+/// advice to give the CA file, then moved through it with the CA file.
+#[tokio::test]
+async fn keycloak_behind_a_private_ca_needs_the_ca_file() {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+    let w = World::default().await;
+    let realms = w.realms().await;
+    w.export(&realms).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let [ca, cert, key] = crate::threescale_checks::private_ca(dir.path());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(&key).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let backend = w.b.port();
+    // The router: TLS on its port, plain HTTP to Keycloak.
+    let router = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", backend)).await
+                else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+            });
+        }
+    });
+    let url = format!("https://127.0.0.1:{port}");
+    let untrusted = KeycloakAdmin::new(&url, "admin", Password::new(ADMIN_PASSWORD), None).unwrap();
+    let e = w.import(&untrusted, &realms).await.unwrap_err();
+    let text = format!("{e:#}");
+    assert!(text.contains("not trusted"), "{text}");
+    assert!(text.contains("CA file"), "{text}");
+    w.assert_no_secret(&text);
+    let trusted =
+        KeycloakAdmin::new(&url, "admin", Password::new(ADMIN_PASSWORD), Some(&ca)).unwrap();
+    let done = w.import(&trusted, &realms).await.unwrap();
+    assert!(done.iter().all(|r| r.created), "{done:?}");
+    router.abort();
+}
+
+/// An import that stopped after some realms is finished by running it again: what B got is
+/// skipped, the rest is added; an export run again leaves no file of the earlier one behind.
+#[tokio::test]
+async fn keycloak_steps_run_again_finish_what_an_interrupted_run_left() {
+    let w = World::default().await;
+    let realms = w.realms().await;
+    w.export(&realms).await.unwrap();
+    let dir = w.folder.path().join(export_dir(REGISTRY));
+    let stale = dir.join(format!("{REGISTRY}-admin-users-7.json"));
+    std::fs::write(&stale, "{}").unwrap();
+    w.export(&realms).await.unwrap();
+    assert!(!stale.exists(), "a file of an earlier export stayed");
+
+    let admin = w.admin(ADMIN_PASSWORD);
+    let half = w.import(&admin, &realms[..2]).await.unwrap();
+    assert!(half.iter().all(|r| r.created));
+    let all = w.import(&admin, &realms).await.unwrap();
+    for r in &all {
+        let before = realms[..2].contains(&r.realm);
+        assert_eq!(r.created, !before, "{r:?}");
+        if before {
+            assert_eq!(r.users_added, 0, "{r:?}");
+        }
+        let on_a = w.store.usernames(&r.realm).unwrap().len() as u64;
+        assert_eq!(r.users_on_destination, on_a, "{r:?}");
+    }
+    assert!(!import_summary(&all).starts_with("nothing changed"));
 }

@@ -517,7 +517,7 @@ fn the_simulated_api_refuses_as_porta_does() {
 
 /// A private CA and a router certificate it signed for 127.0.0.1, made by `openssl`, in `dir`:
 /// (the CA's PEM, the certificate's PEM, its key's PEM).
-fn private_ca(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
+pub(crate) fn private_ca(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
     let openssl = |args: &[&str]| {
         let out = std::process::Command::new("openssl")
             .args(args)

@@ -75,10 +75,13 @@ async fn cluster(name: &str, dir: &std::path::Path, objects: Vec<Value>) -> SimC
 }
 
 /// A's Platform with the registry at `VERSION`; B's Platform as `b` says, plus `b_extra`.
-async fn scene_with(a: Platform, b: Platform, b_extra: Vec<Value>) -> Scene {
+async fn scene_with(mut a: Platform, mut b: Platform, b_extra: Vec<Value>) -> Scene {
     let dir = tempfile::tempdir().unwrap();
     let storage_a = storage(dir.path(), "s3-a").await;
     let storage_b = storage(dir.path(), "s3-b").await;
+    // Each cluster's Velero reaches its own object storage.
+    a.storage_endpoint = storage_a.endpoint();
+    b.storage_endpoint = storage_b.endpoint();
     let keycloak = KeycloakServer::start(KeycloakSpec::new("admin", "keycloak-admin"))
         .await
         .expect("Keycloak starts");
@@ -138,7 +141,6 @@ admin_password = "file:kc-password"
         b_endpoint = storage_b.endpoint(),
         keycloak_url = keycloak.url(),
     );
-    let _ = (&a.storage_endpoint, &b.storage_endpoint);
     let path = dir.path().join("cutover.toml");
     std::fs::write(&path, toml).unwrap();
     let config = Arc::new(Config::load(&path).expect("the scene's config loads"));

@@ -17,7 +17,6 @@ const DOWNLOAD_URL_WAIT: Duration = Duration::from_secs(30);
 /// A DownloadRequest's kinds cutover asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DownloadTarget {
-    BackupResults,
     BackupLog,
     RestoreResults,
     RestoreLog,
@@ -26,7 +25,6 @@ pub enum DownloadTarget {
 impl DownloadTarget {
     fn kind(self) -> &'static str {
         match self {
-            DownloadTarget::BackupResults => "BackupResults",
             DownloadTarget::BackupLog => "BackupLog",
             DownloadTarget::RestoreResults => "RestoreResults",
             DownloadTarget::RestoreLog => "RestoreLog",
@@ -119,7 +117,8 @@ const MAX_RESULTS: usize = 16 * 1024 * 1024;
 
 impl KubeCluster {
     /// The warnings and errors of a finished Backup or Restore, as `velero … describe` shows
-    /// them: its `-results.gz` fetched through a DownloadRequest. `ca_file` is trusted for the
+    /// them: a Restore's `-results.gz`, or the error and warning lines of a log (Velero 1.9
+    /// keeps a backup's only there), fetched through a DownloadRequest. `ca_file` is trusted for the
     /// object storage's certificate.
     pub async fn velero_results(
         &self,
@@ -163,6 +162,12 @@ impl KubeCluster {
             );
         }
         let text = gunzip(&body)?;
+        if matches!(
+            target,
+            DownloadTarget::BackupLog | DownloadTarget::RestoreLog
+        ) {
+            return Ok(crate::infra::velero::Results::from_log(&text));
+        }
         let json: Value = serde_json::from_str(&text)
             .map_err(|e| anyhow!("the {} of {name} is not JSON: {e}", target.kind()))?;
         Ok(crate::infra::velero::Results::parse(&json))

@@ -191,26 +191,38 @@ async fn copy_all(
     concurrency: usize,
     tracker: &Tracker<'_>,
 ) -> Vec<Result<Copied, FailedObject>> {
-    stream::iter(objects)
-        .map(|object| async move {
-            let mut progress = tracker.object(&object.key, object.size);
-            match copy_one(source, destination, object, &mut progress).await {
-                Ok(copied) => {
-                    progress.finish(copied.skipped);
-                    Ok(copied)
-                }
-                Err(reason) => {
-                    progress.fail();
-                    Err(FailedObject {
-                        key: object.key.clone(),
-                        reason,
-                    })
-                }
-            }
-        })
+    stream::iter(objects.to_vec())
+        .map(|object| copy_task(source, destination, object, tracker))
         .buffer_unordered(concurrency)
         .collect()
         .await
+}
+
+/// One object's copy as a boxed future: naming its lifetime lets the caller's future be `Send`
+/// for the engine's tasks (a closure's `async move` over borrowed items is not, for every
+/// lifetime the compiler must consider).
+fn copy_task<'a>(
+    source: &'a S3Client,
+    destination: &'a S3Client,
+    object: ObjectInfo,
+    tracker: &'a Tracker<'_>,
+) -> futures::future::BoxFuture<'a, Result<Copied, FailedObject>> {
+    Box::pin(async move {
+        let mut progress = tracker.object(&object.key, object.size);
+        match copy_one(source, destination, &object, &mut progress).await {
+            Ok(copied) => {
+                progress.finish(copied.skipped);
+                Ok(copied)
+            }
+            Err(reason) => {
+                progress.fail();
+                Err(FailedObject {
+                    key: object.key.clone(),
+                    reason,
+                })
+            }
+        }
+    })
 }
 
 fn take_failures(done: &mut Vec<Result<Copied, FailedObject>>) -> Vec<FailedObject> {
