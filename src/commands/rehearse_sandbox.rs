@@ -13,6 +13,7 @@ use crate::engine::StandIn;
 use crate::error::bad_input;
 use crate::outln;
 use crate::runbook::{StepId, ids};
+use crate::sim::SimCluster;
 use crate::sim::sandbox::{
     self, REGISTRY_RUNBOOK, RegistrySandbox, Sandbox, SandboxOptions, THREESCALE_RUNBOOK,
 };
@@ -97,7 +98,10 @@ impl RehearsalSandbox {
             RehearsalSandbox::Threescale(s) => Arc::new(SandboxHands {
                 destination_database: s.stores.destination.system_database.clone(),
             }),
-            RehearsalSandbox::Registry(_) => Arc::new(RegistryHands),
+            RehearsalSandbox::Registry(s) => Arc::new(RegistryHands {
+                b: s.b.clone(),
+                registry: s.registry.clone(),
+            }),
         }
     }
 
@@ -204,16 +208,28 @@ impl StandIn for SandboxHands {
     }
 }
 
-/// The registry sandbox's hands. None of `velero-registry`'s manual steps leaves anything a
-/// later automated step reads: blocking user access and disabling Jenkins' pipelines act on
-/// A's users and jobs; creating the registry in B's console and copying its values act on B's
-/// console, Jenkins and Gerrit, none of which restore-registry or verify-registry asks (the
-/// restore applies A's saved objects itself); the regulations' DNS is outside both clusters.
-/// So nothing is done for them.
-struct RegistryHands;
+/// The registry sandbox's hands. Of `velero-registry`'s manual steps, only creating the
+/// registry in B's console leaves something a later step needs: restore-registry applies A's
+/// saved objects into the registry's namespace on B, which the console's Codebase makes the
+/// Platform's operators create. The others act on what no automated step reads (A's users and
+/// Jenkins jobs, B's Gerrit values, the regulations' DNS), so nothing is done for them.
+struct RegistryHands {
+    b: Arc<SimCluster>,
+    registry: String,
+}
 
 impl StandIn for RegistryHands {
-    fn done(&self, _step: StepId) -> BoxFuture<'_, anyhow::Result<Option<String>>> {
-        Box::pin(async { Ok(None) })
+    fn done(&self, step: StepId) -> BoxFuture<'_, anyhow::Result<Option<String>>> {
+        Box::pin(async move {
+            if step != ids::CREATE_REGISTRY_IN_CONSOLE {
+                return Ok(None);
+            }
+            sandbox::create_in_console(&self.b, &self.registry)?;
+            Ok(Some(format!(
+                "the console's registry {}: the Platform's operators created its namespace on \
+                 cluster B",
+                self.registry
+            )))
+        })
     }
 }

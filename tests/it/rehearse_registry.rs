@@ -1,6 +1,7 @@
 //! `cutover rehearse --runbook velero-registry`: the registry sandbox (clusters A and B with the
 //! Platform, each with its own real S3 object storage, the Keycloaks) passes the runbook's
-//! prerequisite checks and takes the backup on A; a kept sandbox stopped and started again on
+//! prerequisite checks, takes the backup on A, copies it to B's bucket where B's Velero syncs it,
+//! moves the Keycloak realms and stands in for the console's registry on B; a kept sandbox stopped and started again on
 //! the same ports keeps its buckets' objects and its Keycloaks' realms; `--serve` prints both
 //! object storages; `--discard` removes it.
 
@@ -29,7 +30,7 @@ fn finished(entries: &[Value], outcome: &str) -> Vec<String> {
 }
 
 #[test]
-fn a_registry_rehearsal_passes_the_platform_checks_and_backs_up_on_a() {
+fn a_registry_rehearsal_runs_from_the_platform_checks_to_the_console_s_registry_on_b() {
     let state = StateDir::new();
     let (stdout, _) = rehearse_expecting(
         state.path(),
@@ -38,16 +39,30 @@ fn a_registry_rehearsal_passes_the_platform_checks_and_backs_up_on_a() {
             "velero-registry",
             "--headless",
             "--until",
-            "backup-registry",
+            "copy-registry-values",
         ],
         0,
     );
-    assert!(stdout.contains("stopped after backup-registry"), "{stdout}");
+    assert!(
+        stdout.contains("stopped after copy-registry-values"),
+        "{stdout}"
+    );
     let all = rehearsals(state.path());
     let [(name, sandbox)] = &all[..] else {
         panic!("one rehearsal expected: {all:?}");
     };
-    let passed = finished(&journal(state.path(), name), "passed");
+    let entries = journal(state.path(), name);
+    let passed = finished(&entries, "passed");
+    let console = entries
+        .iter()
+        .find(|e| e["event"] == "step-finished" && e["step"] == "create-registry-in-console")
+        .expect("create-registry-in-console finished");
+    assert!(
+        console
+            .to_string()
+            .contains("created its namespace on cluster B"),
+        "{console}"
+    );
     for step in [
         "check-kubeconfigs",
         "check-cluster-access",
@@ -57,6 +72,11 @@ fn a_registry_rehearsal_passes_the_platform_checks_and_backs_up_on_a() {
         "check-velero",
         "check-target-clean",
         "backup-registry",
+        "transfer-backup",
+        "wait-backup-synced",
+        "export-keycloak",
+        "import-keycloak",
+        "create-registry-in-console",
     ] {
         assert!(
             passed.iter().any(|s| s == step),
@@ -150,7 +170,7 @@ async fn a_kept_registry_sandbox_resumes_on_its_ports_with_its_objects_and_realm
         .unwrap();
     let realms_a = sandbox.keycloak_a.realm_names();
     assert!(realms_a.len() > 1, "A's Keycloak has the registry's realms");
-    drop(sandbox);
+    sandbox.stop().await;
 
     let again = RegistrySandbox::resume(&folder).await.expect("it resumes");
     assert_eq!(

@@ -27,6 +27,6 @@ pub use options::{
 };
 pub use registry::{
     A_DOMAIN, B_DOMAIN, PLATFORM_NAMESPACE, REGISTRY_CLUSTERS, RegistrySandbox, SANDBOX_REGISTRY,
-    SANDBOX_REGISTRY_VERSION,
+    SANDBOX_REGISTRY_VERSION, create_in_console,
 };
 pub use world::{Sandbox, discard, removal};

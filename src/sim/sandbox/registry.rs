@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -53,7 +54,7 @@ const KEYCLOAK_POD_PREFIX: &str = "keycloak-";
 pub struct RegistrySandbox {
     // The clusters go first, then the servers they name.
     pub a: SimCluster,
-    pub b: SimCluster,
+    pub b: Arc<SimCluster>,
     pub kubeconfig: PathBuf,
     pub registry: String,
     pub version: String,
@@ -156,6 +157,23 @@ impl RegistrySandbox {
         }
     }
 
+    /// Stops the sandbox and waits until its object storages' ports are free again (a drop
+    /// frees them a moment later, when their tasks are cancelled): for a restart in the same
+    /// process.
+    pub async fn stop(self) {
+        let RegistrySandbox {
+            a,
+            b,
+            storage_a,
+            storage_b,
+            keycloak,
+            ..
+        } = self;
+        drop((a, b, keycloak));
+        storage_a.stop().await;
+        storage_b.stop().await;
+    }
+
     /// The sandbox's folder.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -251,7 +269,7 @@ impl RegistrySandbox {
             start_cluster(spec, kept.then_some((dir, port)))
         };
         let a = cluster("a").await?;
-        let b = cluster("b").await?;
+        let b = Arc::new(cluster("b").await?);
         if fresh {
             let mut a_objects =
                 platform_objects(&Platform::new(&registry, &version, &storage_a.endpoint()));
@@ -269,10 +287,10 @@ impl RegistrySandbox {
             &keycloak_a,
         );
         let kubeconfig = dir.join("kubeconfig");
-        write_kubeconfig(&kubeconfig, &[("a", &a), ("b", &b)])?;
+        write_kubeconfig(&kubeconfig, &[("a", &a), ("b", &*b)])?;
         write_secrets(dir, &access_key, &secret_key)?;
         if kept {
-            manifest.clusters = [("a", &a), ("b", &b)]
+            manifest.clusters = [("a", &a), ("b", &*b)]
                 .iter()
                 .map(|(name, c)| (name.to_string(), c.addr().port()))
                 .collect();
@@ -293,6 +311,18 @@ impl RegistrySandbox {
             kept,
         })
     }
+}
+
+/// What creating the registry in B's control-plane-console leaves that restore-registry needs:
+/// the registry's namespace on B, which the Platform's operators create for the console's new
+/// Codebase (the restore applies A's saved Codebase, Gerrit and Jenkins objects into it).
+/// Confirmed again, it changes nothing.
+pub fn create_in_console(b: &SimCluster, registry: &str) -> Result<()> {
+    let namespace = registry_namespace(registry, B_DOMAIN)
+        .into_iter()
+        .filter(|o| o["kind"] == "Namespace")
+        .collect();
+    install(b, namespace).context("cannot create the registry's namespace on cluster B")
 }
 
 /// The folder of cluster `name`'s object storage.
