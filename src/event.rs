@@ -62,6 +62,40 @@ pub struct WorkloadSample {
     pub original: Option<u32>,
 }
 
+/// Which of Velero's objects a [`VeleroSample`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VeleroKind {
+    Backup,
+    Restore,
+}
+
+impl VeleroKind {
+    /// `backup` / `restore`, as `velero` names them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VeleroKind::Backup => "backup",
+            VeleroKind::Restore => "restore",
+        }
+    }
+}
+
+/// One Velero Backup or Restore at one moment, from the Velero monitor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VeleroSample {
+    pub kind: VeleroKind,
+    pub name: String,
+    /// `New` (not taken by the server yet), `InProgress`, `Completed`, `PartiallyFailed`...
+    pub phase: String,
+    /// Items backed up or restored so far (`status.progress`).
+    pub items_done: u64,
+    pub total_items: u64,
+    pub warnings: u64,
+    pub errors: u64,
+    /// `status.startTimestamp`; None while the server has not started it.
+    pub started: Option<DateTime<Utc>>,
+}
+
 /// Why the engine holds between steps, waiting for `Run` or `Quit` (only when the
 /// front end asked it to hold: the full-screen wizard does, headless does not).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -169,6 +203,12 @@ pub enum Event {
     Workloads {
         scope: String,
         workloads: Vec<WorkloadSample>,
+    },
+    /// Velero's Backups and Restores on the cluster acted on, newest first and bounded, from
+    /// the Velero monitor (`scope`: `destination / velero`).
+    VeleroObjects {
+        scope: String,
+        objects: Vec<VeleroSample>,
     },
     /// A monitor could not read its figures; the panel keeps its last ones.
     MonitorProblem {

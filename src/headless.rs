@@ -421,6 +421,7 @@ fn print_line(ev: &Event) {
         | Event::Holding(_)
         | Event::QueueDepths { .. }
         | Event::Workloads { .. }
+        | Event::VeleroObjects { .. }
         | Event::MonitorProblem { .. } => {}
     }
 }

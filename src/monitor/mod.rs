@@ -1,5 +1,7 @@
 //! Background pollers for the live panels: queue depths of the source's Redis servers
-//! ([`queues`]) and the scaling state of the source namespace's workloads ([`pods`]).
+//! ([`queues`]), the scaling state of a namespace's workloads ([`pods`]) and, for a registry
+//! migration, Velero's Backups and Restores ([`velero`]), on the cluster the run acts on
+//! ([`follow`]).
 //!
 //! Each monitor is one tokio task that sends Events: figures when a reading works,
 //! `Event::MonitorProblem` when it does not (the panel then keeps its last figures). A monitor
@@ -7,9 +9,11 @@
 //! back to its interval once a reading works again. Connections are kept between readings, and
 //! the tasks sleep between ticks, so an idle wizard costs next to nothing.
 
+pub mod follow;
 mod options;
 pub mod pods;
 pub mod queues;
+pub mod velero;
 
 use std::sync::Arc;
 
@@ -18,8 +22,9 @@ use tokio::task::JoinHandle;
 
 use tokio::sync::watch;
 
-use crate::config::{Cluster, Config};
+use crate::config::Config;
 use crate::event::Event;
+use crate::infra::kube::ClusterTarget;
 use crate::journal::JournalState;
 use crate::runbook::{ClusterRole, StepId};
 
@@ -32,15 +37,18 @@ pub use pods::{PodCounts, workload_phase};
 pub struct Monitors {
     tasks: Vec<(&'static str, JoinHandle<()>)>,
     config: Arc<Config>,
-    /// The cluster the pod monitor watches.
-    pods_follow: Option<watch::Sender<Cluster>>,
+    /// The cluster (and namespace) the pod monitor watches.
+    pods_follow: Option<watch::Sender<ClusterTarget>>,
+    /// The cluster (and Velero's namespace) the Velero monitor watches.
+    velero_follow: Option<watch::Sender<ClusterTarget>>,
 }
 
 impl Monitors {
     /// Starts the monitors the config has something for, on the current tokio runtime:
     /// the queue monitor when the source names its backend queues Redis or its system Redis,
-    /// the pod monitor when there is a source cluster. Called outside a runtime, it starts
-    /// nothing and says so with an `Event::MonitorProblem`.
+    /// the pod monitor when there is a source cluster, the Velero monitor for a registry
+    /// migration. Called outside a runtime, it starts nothing and says so with an
+    /// `Event::MonitorProblem`.
     pub fn start(
         config: Arc<Config>,
         events: UnboundedSender<Event>,
@@ -48,6 +56,7 @@ impl Monitors {
     ) -> Monitors {
         let mut tasks = Vec::new();
         let mut pods_follow = None;
+        let mut velero_follow = None;
         let runtime = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime,
             Err(_) => {
@@ -61,6 +70,7 @@ impl Monitors {
                     tasks,
                     config,
                     pods_follow,
+                    velero_follow,
                 };
             }
         };
@@ -71,9 +81,15 @@ impl Monitors {
             let task = queues::run(stores, source, events.clone(), options.clone());
             tasks.push((queues::MONITOR, runtime.spawn(task)));
         }
-        if let Some(cluster) = pods::watched_cluster(&config) {
-            let (follow, watched) = watch::channel(cluster);
-            let task = pods::run(watched, events, options);
+        if let Some(target) = velero::watched_cluster(&config) {
+            let (follow, watched) = watch::channel(target);
+            let task = velero::run(watched, events.clone(), options.clone());
+            tasks.push((velero::MONITOR, runtime.spawn(task)));
+            velero_follow = Some(follow);
+        }
+        if let Some(target) = pods::watched_cluster(&config) {
+            let (follow, watched) = watch::channel(target);
+            let task = pods::run(watched, pods::more_kinds(&config), events, options);
             tasks.push((pods::MONITOR, runtime.spawn(task)));
             pods_follow = Some(follow);
         }
@@ -81,11 +97,12 @@ impl Monitors {
             tasks,
             config,
             pods_follow,
+            velero_follow,
         }
     }
 
-    /// On opening a migration with history: the pod monitor looks where the last step that
-    /// scaled workloads acted, as if the run had gone on.
+    /// On opening a migration with history: the pod and Velero monitors look where the last
+    /// step that acted on a cluster acted, as if the run had gone on.
     pub fn follow_journal(&self, state: &JournalState) {
         let book = self.config.runbook();
         let mut started: Vec<_> = state
@@ -99,31 +116,42 @@ impl Monitors {
         }
     }
 
-    /// A step started: the pod monitor follows the cluster whose workloads it scales (the
-    /// destination's during the seed), and stays there until a step acts on another one.
+    /// A step started: the pod and Velero monitors follow the cluster it acts on
+    /// (`follow::acted_on`: whose workloads it scales, the destination's during the seed; a
+    /// registry's cluster B once the backup is made), and stay there until a step acts on
+    /// another one.
     pub fn step_started(&self, step: StepId) {
-        let Some(follow) = &self.pods_follow else {
+        let Some(role) = follow::acted_on(&self.config, step) else {
             return;
         };
-        let role = self
-            .config
-            .runbook()
-            .step(step.0)
-            .and_then(|s| s.action)
-            .and_then(crate::steps::access::scaled_cluster);
-        let Some(cluster) = role.and_then(|r| self.config.cluster(r)) else {
+        let Some(cluster) = self.config.cluster(role) else {
             return;
         };
-        follow.send_if_modified(|watched| {
-            let changed = watched.role != cluster.role;
-            if changed {
-                *watched = cluster.clone();
+        let targets = [
+            (
+                &self.pods_follow,
+                Some(pods::watched_in(&self.config, cluster)),
+            ),
+            (
+                &self.velero_follow,
+                velero::watched_in(&self.config, cluster),
+            ),
+        ];
+        for (follow, target) in targets {
+            if let (Some(follow), Some(target)) = (follow, target) {
+                follow.send_if_modified(|watched| {
+                    let changed = *watched != target;
+                    if changed {
+                        *watched = target;
+                    }
+                    changed
+                });
             }
-            changed
-        });
+        }
     }
 
-    /// The monitors that were started, by the name their problems carry (`queue`, `pod`).
+    /// The monitors that were started, by the name their problems carry (`queue`, `pod`,
+    /// `velero`).
     pub fn running(&self) -> Vec<&'static str> {
         self.tasks
             .iter()

@@ -1,8 +1,9 @@
-//! The pod monitor: every Deployment and DeploymentConfig of a cluster's namespace with its
-//! desired, ready and existing pods, worded as an operator reads a scale-down. One list of
-//! workloads per kind and one list of the namespace's pods per reading, however many workloads
-//! there are. It watches the source until it is told to follow another cluster (the one whose
-//! workloads the running step scales: the destination during the seed).
+//! The pod monitor: every Deployment and DeploymentConfig (and, for a registry, StatefulSet) of
+//! a cluster's namespace with its desired, ready and existing pods, worded as an operator reads
+//! a scale-down. One list of workloads per kind and one list of the namespace's pods per
+//! reading, however many workloads there are. It watches the source until it is told to follow
+//! another cluster (`follow::acted_on`: the one whose workloads the running step scales, the
+//! destination during the seed; cluster B once a registry's backup is made).
 
 use std::collections::HashMap;
 
@@ -16,12 +17,10 @@ use tokio::sync::watch;
 use super::options::MonitorOptions;
 use crate::config::{Cluster, Config};
 use crate::event::{Event, WorkloadSample};
-use crate::infra::backoff::Pacer;
 use crate::infra::kube::{
-    KubeCluster, ORIGINAL_REPLICAS_ANNOTATION, PodInfo, WorkloadInfo, WorkloadKind,
+    ClusterTarget, KubeCluster, ORIGINAL_REPLICAS_ANNOTATION, PodInfo, WorkloadInfo, WorkloadKind,
 };
-use crate::infra::url::scrub;
-use crate::runbook::ClusterRole;
+use crate::runbook::RunbookId;
 
 /// The name its problems carry.
 pub const MONITOR: &str = "pod";
@@ -36,9 +35,36 @@ const STUCK_REASONS: [&str; 6] = [
     "InvalidImageName",
 ];
 
-/// The cluster watched first: the source, whose namespace the drain and the scale-down act on.
-pub fn watched_cluster(config: &Config) -> Option<Cluster> {
-    config.cluster(ClusterRole::Source).cloned()
+/// The cluster and namespace watched first: the source's (whose namespace the drain and the
+/// scale-down act on; the registry's namespace on cluster A for a registry migration).
+pub fn watched_cluster(config: &Config) -> Option<ClusterTarget> {
+    super::follow::first_cluster(config).map(|c| watched_in(config, c))
+}
+
+/// `cluster` with the namespace the pods panel shows there: the config's namespace of the
+/// cluster, or for a registry migration the registry's namespace (the first of
+/// `[velero] registry_namespaces`, the same name on both clusters).
+pub fn watched_in(config: &Config, cluster: &Cluster) -> ClusterTarget {
+    let registry = match config.runbook {
+        RunbookId::VeleroRegistry => registry_namespace(config),
+        _ => None,
+    };
+    super::follow::in_namespace(cluster, registry.unwrap_or(&cluster.namespace))
+}
+
+/// The registry's namespace of a registry migration's config: the one place that reads it.
+fn registry_namespace(config: &Config) -> Option<&str> {
+    config.velero.as_ref().map(|v| v.registry.as_str())
+}
+
+/// The workload kinds the panel lists besides Deployments and DeploymentConfigs: a registry
+/// runs its databases and tools in StatefulSets; 3scale has none (and its access path may not
+/// allow listing them).
+pub fn more_kinds(config: &Config) -> &'static [WorkloadKind] {
+    match config.runbook {
+        RunbookId::VeleroRegistry => &[WorkloadKind::StatefulSet],
+        _ => &[],
+    }
 }
 
 /// The pods of one workload, by state.
@@ -130,19 +156,20 @@ fn sample(workload: &WorkloadInfo, pods: PodCounts) -> WorkloadSample {
 /// The rows of the panel: every workload with the pods its label selects. Pods that have ended
 /// (Succeeded, Failed) are no replicas and not counted.
 pub fn samples(workloads: &[WorkloadInfo], pods: &[Pod]) -> Vec<WorkloadSample> {
-    let kinds = [WorkloadKind::Deployment, WorkloadKind::DeploymentConfig];
+    let kinds = [
+        WorkloadKind::Deployment,
+        WorkloadKind::DeploymentConfig,
+        WorkloadKind::StatefulSet,
+    ];
     let mut counts: HashMap<(WorkloadKind, &str), PodCounts> = HashMap::new();
     for pod in pods {
         let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
         if matches!(phase, Some("Succeeded" | "Failed")) {
             continue;
         }
-        let Some(labels) = pod.metadata.labels.as_ref() else {
-            continue;
-        };
         for kind in kinds {
-            if let Some(owner) = labels.get(kind.pod_label()) {
-                counts.entry((kind, owner.as_str())).or_default().add(pod);
+            if let Some(owner) = kind.owner_of(pod) {
+                counts.entry((kind, owner)).or_default().add(pod);
             }
         }
     }
@@ -159,73 +186,31 @@ pub fn samples(workloads: &[WorkloadInfo], pods: &[Pod]) -> Vec<WorkloadSample> 
 }
 
 /// Reads until aborted or until nobody listens to the events any more. `follow` says which
-/// cluster to watch; when it changes, the next reading is of the new one.
+/// cluster and namespace to watch; when it changes, the next reading is of the new one. `more`:
+/// the workload kinds listed besides Deployments and DeploymentConfigs (StatefulSets).
 pub(super) async fn run(
-    mut follow: watch::Receiver<Cluster>,
+    follow: watch::Receiver<ClusterTarget>,
+    more: &'static [WorkloadKind],
     events: UnboundedSender<Event>,
     options: MonitorOptions,
 ) {
-    let mut pacer = Pacer::new(options.pod_interval);
-    let mut cluster = follow.borrow_and_update().clone();
-    let mut scope = format!("{} / {}", cluster.role, cluster.namespace);
-    let mut kube: Option<KubeCluster> = None;
-    loop {
-        tokio::select! {
-            _ = pacer.tick() => {}
-            changed = follow.changed() => {
-                if changed.is_ok() {
-                    cluster = follow.borrow_and_update().clone();
-                    scope = format!("{} / {}", cluster.role, cluster.namespace);
-                    kube = None;
-                    pacer.succeeded();
-                }
-            }
+    let interval = options.pod_interval;
+    super::follow::run(MONITOR, follow, interval, events, |kube, scope| {
+        let options = options.clone();
+        async move {
+            let workloads = read(&kube, more, &options).await?;
+            Ok(Event::Workloads { scope, workloads })
         }
-        if events.is_closed() {
-            return;
-        }
-        let reading = match &kube {
-            Some(k) => read(k, &options).await,
-            None => match KubeCluster::connect(&cluster.target()).await {
-                Ok(k) => {
-                    let reading = read(&k, &options).await;
-                    kube = Some(k);
-                    reading
-                }
-                Err(e) => Err(e),
-            },
-        };
-        let event = match reading {
-            Ok(workloads) => {
-                pacer.succeeded();
-                Event::Workloads {
-                    scope: scope.clone(),
-                    workloads,
-                }
-            }
-            Err(e) => {
-                let mut text = format!("{e:#}");
-                if let Some(k) = &kube {
-                    text = scrub(&text, k.server());
-                }
-                Event::MonitorProblem {
-                    monitor: MONITOR,
-                    text,
-                }
-            }
-        };
-        let failed = matches!(event, Event::MonitorProblem { .. });
-        if events.send(event).is_err() {
-            return;
-        }
-        if failed {
-            pacer.failed().await;
-        }
-    }
+    })
+    .await
 }
 
 /// One reading: the workloads and the namespace's pods, asked at the same time.
-async fn read(kube: &KubeCluster, options: &MonitorOptions) -> anyhow::Result<Vec<WorkloadSample>> {
+async fn read(
+    kube: &KubeCluster,
+    more: &[WorkloadKind],
+    options: &MonitorOptions,
+) -> anyhow::Result<Vec<WorkloadSample>> {
     let timeout = options.timeout;
     let no_answer = |what: &str| {
         anyhow!(
@@ -240,7 +225,7 @@ async fn read(kube: &KubeCluster, options: &MonitorOptions) -> anyhow::Result<Ve
     let pods_api: Api<Pod> = Api::namespaced(kube.client().clone(), kube.namespace());
     let params = ListParams::default();
     let (workloads, pods) = tokio::join!(
-        tokio::time::timeout(timeout, kube.list_workloads()),
+        tokio::time::timeout(timeout, kube.list_workloads_with(more)),
         tokio::time::timeout(timeout, pods_api.list(&params)),
     );
     let workloads = workloads.map_err(|_| no_answer("workloads"))??;

@@ -1,5 +1,6 @@
 //! The pod controller: keeps each Deployment's, StatefulSet's and DeploymentConfig's pods at its
-//! replicas (a StatefulSet's named `<name>-<ordinal>`, its template's annotations kept). New
+//! replicas (a StatefulSet's named `<name>-<ordinal>`, made in order once the one below is ready
+//! and ended from the highest, its template's annotations kept). New
 //! pods are Pending for the start delay, then Running and ready; surplus pods get a
 //! deletionTimestamp and vanish after the stop delay. The workload's status follows. Velero
 //! has a task of its own (`velero/`), since it talks to object storage.
@@ -168,6 +169,10 @@ fn follow_replicas(
         .unwrap_or(1)
         .max(0) as usize;
     let mut live: Vec<&Value> = pods.iter().filter(|p| !is_terminating(p)).collect();
+    if rt.kind == "StatefulSet" {
+        ordered_ready(inner, spec, rt, pods_rt, workload, pods, want);
+        return;
+    }
     if live.len() < want {
         for _ in live.len()..want {
             let pod = new_pod(inner, rt, pods_rt, workload);
@@ -195,6 +200,49 @@ fn follow_replicas(
         for pod in surplus {
             let _ = mark_terminating(inner, spec, pods_rt, pod);
         }
+    }
+}
+
+/// A StatefulSet's pods under its default `OrderedReady` policy: one pod at a time, the next
+/// ordinal only once every pod below is Running and ready, and none while one is ending; the
+/// surplus ended from the highest ordinal, one at a time.
+fn ordered_ready(
+    inner: &mut Inner,
+    spec: &ClusterSpec,
+    rt: &'static ResourceType,
+    pods_rt: &'static ResourceType,
+    workload: &Value,
+    pods: &[Value],
+    want: usize,
+) {
+    if pods.iter().any(is_terminating) {
+        return;
+    }
+    let set = meta_str(workload, "name").unwrap_or("");
+    let ordinal = |p: &Value| {
+        meta_str(p, "name")
+            .and_then(|n| n.strip_prefix(set))
+            .and_then(|n| n.strip_prefix('-'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(usize::MAX)
+    };
+    let mut live: Vec<&Value> = pods.iter().collect();
+    live.sort_by_key(|p| ordinal(p));
+    if live.len() < want {
+        if live.iter().all(|p| is_ready(p)) {
+            let pod = new_pod(inner, rt, pods_rt, workload);
+            let ns = meta_str(&pod, "namespace").unwrap_or("").to_string();
+            if let Ok(stored) = inner.store.create(pods_rt, &ns, pod) {
+                let name = meta_str(&stored, "name").unwrap_or("").to_string();
+                inner
+                    .pod_deadlines
+                    .insert((ns, name), Instant::now() + spec.pod_start_delay);
+            }
+        }
+    } else if live.len() > want
+        && let Some(highest) = live.last()
+    {
+        let _ = mark_terminating(inner, spec, pods_rt, (*highest).clone());
     }
 }
 

@@ -307,7 +307,7 @@ async fn wait_ready(
                 .collect();
             return Err(format!(
                 "scaled to {replicas} but {ready} pods were ready after {}s ({}); check `kubectl \
-                 --context {} get pods -l {}={name} -n {}` and the pods' events",
+                 --context {} get pods -n {} {}` and the pods' events",
                 READY_TIMEOUT.as_secs(),
                 if seen.is_empty() {
                     "no pods".to_string()
@@ -315,8 +315,8 @@ async fn wait_ready(
                     seen.join(", ")
                 },
                 kube.context(),
-                w.kind.pod_label(),
-                kube.namespace()
+                kube.namespace(),
+                w.kind.kubectl_pods(name),
             ));
         }
         tokio::time::sleep(POLL).await;

@@ -419,6 +419,7 @@ fn permission(kind: WorkloadKind, subresource: Option<&str>) -> String {
     let (group, plural) = match kind {
         WorkloadKind::Deployment => ("apps", "deployments"),
         WorkloadKind::DeploymentConfig => ("apps.openshift.io", "deploymentconfigs"),
+        WorkloadKind::StatefulSet => ("apps", "statefulsets"),
     };
     match subresource {
         Some(sub) => format!("`patch` on {plural}.{group}/{sub}"),
@@ -677,7 +678,7 @@ async fn wait_gone(
             let states: Vec<String> = pods.iter().map(describe_pod).collect();
             return Err(format!(
                 "{} {name} is at 0 replicas but {} of its pods did not end within {}s: {}. Check \
-                 `kubectl --context {} get pods -l {}={name} -n {}` and the pods' events (a \
+                 `kubectl --context {} get pods -n {} {}` and the pods' events (a \
                  finalizer, or a node that does not answer, keeps a pod); when they are gone, run \
                  the step again",
                 w.kind,
@@ -685,8 +686,8 @@ async fn wait_gone(
                 timeout.as_secs(),
                 states.join("; "),
                 kube.context(),
-                w.kind.pod_label(),
-                kube.namespace()
+                kube.namespace(),
+                w.kind.kubectl_pods(name),
             ));
         }
         tokio::time::sleep(POLL).await;

@@ -8,7 +8,7 @@ use super::step_view::{LastResult, Progress};
 use super::view::{DialogMode, RunMarker, ViewState, figures};
 use crate::event::{Event, Hold, Level, RunEnd};
 use crate::infra::url::redact_text;
-use crate::runbook::Outcome;
+use crate::runbook::{Outcome, ids};
 
 impl ViewState {
     /// Takes one Event from the engine, at time `now`.
@@ -128,6 +128,9 @@ impl ViewState {
                     self.selected = i;
                     self.detail_scroll = 0;
                 }
+                if *step == ids::TRANSFER_BACKUP {
+                    self.velero.transfer_started();
+                }
                 self.running = Some(*step);
                 if self.marker != RunMarker::Pausing {
                     self.marker = RunMarker::Running;
@@ -141,6 +144,9 @@ impl ViewState {
                 total,
                 unit,
             } => {
+                if *step == ids::TRANSFER_BACKUP {
+                    self.velero.transfer_progress(now, *done, *total, unit);
+                }
                 if let Some(s) = self.step_mut(*step) {
                     // A gauge that goes back, or counts something else, is a new stage: its
                     // rate is its own (a total may grow: an estimate the transfer passed).
@@ -172,6 +178,9 @@ impl ViewState {
                 summary,
                 figures: figs,
             } => {
+                if *step == ids::TRANSFER_BACKUP {
+                    self.velero.transfer_ended();
+                }
                 if let Some(s) = self.step_mut(*step) {
                     s.deadline = None;
                     s.state = match outcome {
@@ -208,6 +217,9 @@ impl ViewState {
                 }
                 if let Some(s) = self.step_mut(*step) {
                     s.state = StepState::Running;
+                }
+                if *step == ids::TRANSFER_BACKUP {
+                    self.velero.transfer_started();
                 }
                 self.running = Some(*step);
                 if self.marker != RunMarker::Pausing {
@@ -302,12 +314,18 @@ impl ViewState {
             Event::Workloads { scope, workloads } => {
                 self.pods.apply_pods(now, scope, workloads);
             }
+            Event::VeleroObjects { scope, objects } => {
+                self.velero.apply_objects(now, scope, objects);
+            }
             Event::MonitorProblem { monitor, text } => {
                 // The panel keeps its last figures, greyed, and says since when.
                 match *monitor {
                     crate::monitor::queues::MONITOR => self.queues.stale(now),
                     crate::monitor::pods::MONITOR => {
                         self.pods.stale_since.get_or_insert(now);
+                    }
+                    crate::monitor::velero::MONITOR => {
+                        self.velero.stale_since.get_or_insert(now);
                     }
                     _ => {}
                 }

@@ -43,7 +43,7 @@ pub fn context(view: &ViewState) -> Context {
         Context::Dialog
     } else if view.focus == Panel::Log {
         Context::Log
-    } else if matches!(view.focus, Panel::Queues | Panel::Pods) {
+    } else if matches!(view.focus, Panel::Queues | Panel::Pods | Panel::Velero) {
         Context::Live
     } else {
         Context::Steps
@@ -329,6 +329,9 @@ impl ViewState {
             }
             Panel::Queues => self.queue_scroll = self.queue_scroll.saturating_add_signed(delta),
             Panel::Pods => self.pod_scroll = self.pod_scroll.saturating_add_signed(delta),
+            Panel::Velero => {
+                self.velero_scroll = self.velero_scroll.saturating_add_signed(delta);
+            }
             // Up goes back in time: further from the newest line.
             Panel::Log => {
                 self.log_scroll = if delta < 0 {
@@ -347,6 +350,9 @@ impl ViewState {
                 self.queue_scroll = self.queue_scroll.saturating_add_signed(10 * direction);
             }
             Panel::Pods => self.pod_scroll = self.pod_scroll.saturating_add_signed(10 * direction),
+            Panel::Velero => {
+                self.velero_scroll = self.velero_scroll.saturating_add_signed(10 * direction);
+            }
             // Up goes back in time: further from the newest line.
             _ => self.log_scroll = self.log_scroll.saturating_add_signed(-10 * direction),
         }

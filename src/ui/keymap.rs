@@ -67,7 +67,7 @@ impl Context {
             Context::Global => "Everywhere",
             Context::Steps => "Steps and detail",
             Context::Log => "Log",
-            Context::Live => "Queues and pods",
+            Context::Live => "Live panels",
             Context::Dialog => "In a dialog",
             Context::Search => "Typing a search",
             Context::Ask => "Asked whether to quit",

@@ -1,5 +1,5 @@
 //! Puts the widgets on the screen. From 80x24 up the step list, the detail, the live panels
-//! (queues and pods, once they have figures) and the log are all on screen, the live panels in
+//! (queues, Velero and pods, once they have figures) and the log are all on screen, the live panels in
 //! a compact form when room is short; `z` gives the focused panel the whole body. Under 80x24
 //! it shows only a "too small" screen.
 
@@ -11,7 +11,9 @@ use super::input::context;
 use super::keymap::{KeyAction, READ_ONLY_HIDES, key_bar};
 use super::theme::Theme;
 use super::view::{Panel, ViewState};
-use super::widgets::{detail, dialog, header, help, log, pods, prompt, queues, steps, too_small};
+use super::widgets::{
+    detail, dialog, header, help, log, pods, prompt, queues, steps, too_small, velero,
+};
 use crate::event::Hold;
 
 pub const MIN_WIDTH: u16 = 80;
@@ -112,7 +114,8 @@ fn bar_state(view: &ViewState) -> (Vec<KeyAction>, Option<&'static str>) {
 const DETAIL_MIN: u16 = 5;
 const LIVE_MIN: u16 = 3;
 const LOG_MIN: u16 = 4;
-/// From this width of the right column, the queue and pods panels stand side by side.
+/// From this width of the right column, two live panels (queues or Velero, and pods) stand side
+/// by side.
 const SIDE_BY_SIDE: u16 = 110;
 
 type Render = fn(&mut Frame, Rect, &ViewState, &Theme);
@@ -124,12 +127,13 @@ fn draw_zoomed(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
         Panel::Detail => detail::render,
         Panel::Queues if !view.queues.is_empty() => queues::render,
         Panel::Pods if !view.pods.is_empty() => pods::render,
+        Panel::Velero if !view.velero.is_empty() => velero::render,
         _ => log::render,
     };
     render(frame, area, view, theme);
 }
 
-/// Detail on top, the live panels (queues, pods) in the middle, the log below. Each gets at
+/// Detail on top, the live panels (queues, Velero, pods) in the middle, the log below. Each gets at
 /// least its minimum; the detail and the log get about a third and a quarter of the height
 /// (the detail over half without live panels), the live panels what they want of the rest,
 /// and the log whatever is left over.
@@ -137,6 +141,9 @@ fn draw_right(frame: &mut Frame, area: Rect, view: &ViewState, theme: &Theme) {
     let mut live: Vec<(u16, Render)> = Vec::new();
     if !view.queues.is_empty() {
         live.push((queues::height(view), queues::render));
+    }
+    if !view.velero.is_empty() {
+        live.push((velero::height(view), velero::render));
     }
     if !view.pods.is_empty() {
         live.push((pods::height(view), pods::render));

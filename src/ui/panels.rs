@@ -1,12 +1,12 @@
-//! The live panels' data: queue depths and workload pods, as samples arrive from
-//! the monitors. Pure: the time of each sample is given, so the
-//! history and rates are the same on every run of a test.
+//! The live panels' data: queue depths, workload pods, and Velero's Backups and Restores with a
+//! running transfer's bytes, as samples arrive from the monitors and the steps. Pure: the time of
+//! each sample is given, so the history and rates are the same on every run of a test.
 
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 
-pub use crate::event::{QueueSample, WorkloadSample};
+pub use crate::event::{QueueSample, VeleroKind, VeleroSample, WorkloadSample};
 use crate::infra::url::redact_text;
 
 /// How many samples of history each row keeps: a few minutes at one a second.
@@ -200,6 +200,185 @@ impl PodsPanel {
     }
 }
 
+/// How far back the transfer's rate looks: long enough to smooth the bursts of a copy that
+/// goes object by object, short enough to follow a change of speed.
+pub const RATE_WINDOW_SECS: i64 = 10;
+
+/// A running transfer of a backup between the object storages, from its step's progress.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Transfer {
+    pub bytes_done: u64,
+    pub bytes_total: Option<u64>,
+    /// Objects copied and to copy, when the step reports them (`progress(_, _, "objects")`).
+    pub objects: Option<(u64, Option<u64>)>,
+    /// Bytes done over the last [`RATE_WINDOW_SECS`], oldest first.
+    window: VecDeque<(DateTime<Utc>, u64)>,
+}
+
+impl Transfer {
+    /// 0..=1 of the bytes, clamped (a total may be an estimate the copy passes).
+    pub fn ratio(&self) -> Option<f64> {
+        let total = self.bytes_total.filter(|t| *t > 0)?;
+        Some((self.bytes_done as f64 / total as f64).clamp(0.0, 1.0))
+    }
+
+    /// Bytes per second over the window; None until two readings some time apart.
+    pub fn rate(&self) -> Option<f64> {
+        let (t0, d0) = *self.window.front()?;
+        let (t1, d1) = *self.window.back()?;
+        let secs = (t1 - t0).num_milliseconds() as f64 / 1000.0;
+        (secs > 0.0).then(|| d1.saturating_sub(d0) as f64 / secs)
+    }
+
+    /// Seconds left at the current rate.
+    pub fn eta_secs(&self) -> Option<u64> {
+        let left = self.bytes_total?.saturating_sub(self.bytes_done);
+        let rate = self.rate().filter(|r| *r > 0.0)?;
+        Some((left as f64 / rate).ceil() as u64)
+    }
+
+    fn bytes(&mut self, at: DateTime<Utc>, done: u64, total: Option<u64>) {
+        // Fewer bytes than before: a new attempt or stage, whose rate is its own.
+        if done < self.bytes_done {
+            self.window.clear();
+        }
+        self.bytes_done = done;
+        self.bytes_total = total;
+        self.window.push_back((at, done));
+        // Keep one reading at or before the window's start, so the rate spans all of it.
+        while self.window.len() > 2
+            && self
+                .window
+                .get(1)
+                .is_some_and(|(t, _)| (at - *t).num_seconds() >= RATE_WINDOW_SECS)
+        {
+            self.window.pop_front();
+        }
+    }
+}
+
+/// Velero's Backups and Restores on the cluster acted on, and the transfer of the backup
+/// between the clusters' object storages while it runs.
+#[derive(Clone, Debug, Default)]
+pub struct VeleroPanel {
+    /// e.g. `destination / velero`.
+    pub scope: String,
+    /// Newest first, as the monitor sends them.
+    pub rows: Vec<VeleroSample>,
+    pub updated: Option<DateTime<Utc>>,
+    /// Since when the cluster stopped answering: the rows are its last listing.
+    pub stale_since: Option<DateTime<Utc>>,
+    /// While the transfer step runs.
+    pub transfer: Option<Transfer>,
+}
+
+impl VeleroPanel {
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.transfer.is_none()
+    }
+
+    /// Takes one listing: rows follow it (a deleted object goes).
+    pub fn apply_objects(&mut self, at: DateTime<Utc>, scope: &str, objects: &[VeleroSample]) {
+        self.scope = redact_text(scope);
+        self.updated = Some(at);
+        self.stale_since = None;
+        self.rows = objects
+            .iter()
+            .map(|o| VeleroSample {
+                name: redact_text(&o.name),
+                phase: redact_text(&o.phase),
+                ..o.clone()
+            })
+            .collect();
+    }
+
+    /// The transfer step started: an empty transfer until its first progress.
+    pub fn transfer_started(&mut self) {
+        self.transfer = Some(Transfer::default());
+    }
+
+    /// The transfer step reported progress in `unit` (`bytes`, `objects`).
+    pub fn transfer_progress(
+        &mut self,
+        at: DateTime<Utc>,
+        done: u64,
+        total: Option<u64>,
+        unit: &str,
+    ) {
+        let transfer = self.transfer.get_or_insert_with(Transfer::default);
+        match unit {
+            "bytes" => transfer.bytes(at, done, total),
+            "objects" => transfer.objects = Some((done, total)),
+            _ => {}
+        }
+    }
+
+    /// The transfer step ended (however): its line goes.
+    pub fn transfer_ended(&mut self) {
+        self.transfer = None;
+    }
+
+    /// `Completed`, `PartiallyFailed`... counted over the rows, for the title: the rows not done
+    /// yet (`New`, `InProgress`).
+    pub fn running(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|r| matches!(r.phase.as_str(), "New" | "InProgress"))
+            .count()
+    }
+
+    /// The prefix the restores share, `<backup>-<time>-`, dropped from their names on screen:
+    /// the name of a listed Backup and the next part, or with no Backup listed (not synced
+    /// yet), what two or more restores have in common up to a `-`.
+    pub fn restore_prefix(&self) -> Option<String> {
+        let restores: Vec<&str> = self
+            .rows
+            .iter()
+            .filter(|r| r.kind == VeleroKind::Restore)
+            .map(|r| r.name.as_str())
+            .collect();
+        let first = *restores.first()?;
+        let from_backup = self
+            .rows
+            .iter()
+            .filter(|r| r.kind == VeleroKind::Backup)
+            .filter_map(|b| {
+                let rest = first.strip_prefix(b.name.as_str())?.strip_prefix('-')?;
+                let (time, stage) = rest.split_once('-')?;
+                (!stage.is_empty()).then(|| format!("{}-{time}-", b.name))
+            })
+            .max_by_key(String::len);
+        let prefix = match from_backup {
+            Some(p) => p,
+            None if restores.len() >= 2 => {
+                let common = restores.iter().skip(1).fold(first.len(), |n, r| {
+                    first
+                        .bytes()
+                        .zip(r.bytes())
+                        .take(n)
+                        .take_while(|(a, b)| a == b)
+                        .count()
+                });
+                let cut = first[..common].rfind('-')? + 1;
+                first[..cut].to_string()
+            }
+            None => return None,
+        };
+        restores
+            .iter()
+            .all(|r| r.starts_with(&prefix) && r.len() > prefix.len())
+            .then_some(prefix)
+    }
+
+    /// How a row's name shows: a restore without the shared prefix.
+    pub fn short_name<'a>(&self, row: &'a VeleroSample, prefix: Option<&str>) -> &'a str {
+        match (row.kind, prefix) {
+            (VeleroKind::Restore, Some(p)) => row.name.strip_prefix(p).unwrap_or(&row.name),
+            _ => &row.name,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,5 +518,105 @@ mod tests {
         p.apply_pods(at(1), "source / 3scale", &[w("a", 1)]);
         assert_eq!(p.rows.len(), 1);
         assert_eq!(p.rows[0].history, [2, 1]);
+    }
+
+    fn velero(kind: VeleroKind, name: &str, phase: &str) -> VeleroSample {
+        VeleroSample {
+            kind,
+            name: name.into(),
+            phase: phase.into(),
+            items_done: 0,
+            total_items: 0,
+            warnings: 0,
+            errors: 0,
+            started: None,
+        }
+    }
+
+    #[test]
+    fn restores_lose_their_backup_and_time_prefix() {
+        let mut p = VeleroPanel::default();
+        let b = "registry-acme-20261207";
+        p.apply_objects(
+            at(0),
+            "destination / velero",
+            &[
+                velero(
+                    VeleroKind::Restore,
+                    &format!("{b}-20261207120000-vault"),
+                    "InProgress",
+                ),
+                velero(
+                    VeleroKind::Restore,
+                    &format!("{b}-20261207120000-init"),
+                    "Completed",
+                ),
+                velero(VeleroKind::Backup, b, "Completed"),
+            ],
+        );
+        let prefix = p.restore_prefix();
+        assert_eq!(
+            prefix.as_deref(),
+            Some("registry-acme-20261207-20261207120000-")
+        );
+        let names: Vec<&str> = p
+            .rows
+            .iter()
+            .map(|r| p.short_name(r, prefix.as_deref()))
+            .collect();
+        assert_eq!(names, ["vault", "init", b]);
+        assert_eq!(p.running(), 1);
+
+        // Before the Backup is listed, what the restores share.
+        p.apply_objects(
+            at(1),
+            "destination / velero",
+            &[
+                velero(VeleroKind::Restore, "b-1-20261207120000-redis-admin", "New"),
+                velero(VeleroKind::Restore, "b-1-20261207120000-redis", "Completed"),
+            ],
+        );
+        assert_eq!(p.restore_prefix().as_deref(), Some("b-1-20261207120000-"));
+        // One restore alone, no Backup: its name stays whole.
+        p.apply_objects(
+            at(2),
+            "s",
+            &[velero(VeleroKind::Restore, "b-1-t-init", "New")],
+        );
+        assert_eq!(p.restore_prefix(), None);
+    }
+
+    #[test]
+    fn the_transfer_rate_is_smoothed_over_a_window_and_restarts_with_an_attempt() {
+        let mut p = VeleroPanel::default();
+        assert!(p.is_empty());
+        p.transfer_started();
+        assert!(!p.is_empty(), "the line shows from the start");
+        // A burst, then a steady 1 MB/s.
+        p.transfer_progress(at(0), 0, Some(100_000_000), "bytes");
+        p.transfer_progress(at(1), 20_000_000, Some(100_000_000), "bytes");
+        for s in 2..=20 {
+            p.transfer_progress(
+                at(s),
+                20_000_000 + (s as u64 - 1) * 1_000_000,
+                Some(100_000_000),
+                "bytes",
+            );
+        }
+        p.transfer_progress(at(20), 39, Some(120), "objects");
+        let t = p.transfer.as_ref().expect("a transfer");
+        let rate = t.rate().expect("a rate");
+        assert!(
+            (rate - 1_000_000.0).abs() < 1.0,
+            "{rate}: the burst is out of the window"
+        );
+        assert_eq!(t.objects, Some((39, Some(120))));
+        assert_eq!(t.ratio(), Some(0.39));
+        assert_eq!(t.eta_secs(), Some(61));
+        // A new attempt counts from 0 again.
+        p.transfer_progress(at(21), 1_000, Some(100_000_000), "bytes");
+        assert_eq!(p.transfer.as_ref().and_then(Transfer::rate), None);
+        p.transfer_ended();
+        assert!(p.is_empty());
     }
 }

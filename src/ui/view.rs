@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::logbuf::{LogBuffer, LogLine};
-use super::panels::{PodsPanel, QueuePanel};
+use super::panels::{PodsPanel, QueuePanel, VeleroPanel};
 use super::resume::ResumePrompt;
 use super::status::StepState;
 use super::step_view::{LastResult, StepView};
@@ -58,6 +58,8 @@ pub enum Panel {
     Queues,
     /// The live workloads and their pods.
     Pods,
+    /// Velero's Backups and Restores, and the backup's transfer.
+    Velero,
     Log,
 }
 
@@ -102,6 +104,8 @@ pub struct ViewState {
     /// Rows the queue panel and the pods panel are scrolled down, when they have the keyboard.
     pub queue_scroll: usize,
     pub pod_scroll: usize,
+    /// Rows the Velero panel is scrolled down.
+    pub velero_scroll: usize,
     /// The focused panel fills the screen below the header.
     pub zoomed: bool,
     /// The `/` search text, when one is set.
@@ -153,6 +157,7 @@ pub struct ViewState {
     pub notice_at: DateTime<Utc>,
     pub queues: QueuePanel,
     pub pods: PodsPanel,
+    pub velero: VeleroPanel,
     /// When the migration started (first journal entry), or this session did.
     pub started: DateTime<Utc>,
     pub now: DateTime<Utc>,
@@ -275,6 +280,7 @@ impl ViewState {
             log_wrap: false,
             queue_scroll: 0,
             pod_scroll: 0,
+            velero_scroll: 0,
             zoomed: false,
             search: None,
             waiting: None,
@@ -301,6 +307,7 @@ impl ViewState {
             notice: None,
             notice_at: now,
             pods: PodsPanel::default(),
+            velero: VeleroPanel::default(),
             started: journal.started_at.unwrap_or(now),
             now,
             read_only: false,
@@ -395,6 +402,9 @@ impl ViewState {
         let mut out = vec![Panel::Steps, Panel::Detail];
         if !self.queues.is_empty() {
             out.push(Panel::Queues);
+        }
+        if !self.velero.is_empty() {
+            out.push(Panel::Velero);
         }
         if !self.pods.is_empty() {
             out.push(Panel::Pods);

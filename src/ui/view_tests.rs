@@ -124,3 +124,83 @@ fn log_lines_are_redacted() {
             .all(|l| !l.text.contains("sekrit"))
     );
 }
+
+#[test]
+fn velero_objects_and_the_transfer_fill_the_velero_panel_and_a_problem_greys_it() {
+    use super::view::Panel;
+    use crate::event::{VeleroKind, VeleroSample};
+    use crate::runbook::ids::TRANSFER_BACKUP;
+    let mut v = view();
+    assert!(
+        !v.panels().contains(&Panel::Velero),
+        "no panel without figures"
+    );
+    v.apply(
+        &Event::StepStarted {
+            step: TRANSFER_BACKUP,
+            attempt: 1,
+            runs_as: StepKind::Automated,
+        },
+        t(1),
+    );
+    assert!(
+        v.panels().contains(&Panel::Velero),
+        "the transfer shows at once"
+    );
+    for (s, done) in [(2, 0), (4, 2_000_000), (6, 4_000_000)] {
+        v.apply(
+            &Event::StepProgress {
+                step: TRANSFER_BACKUP,
+                done,
+                total: Some(10_000_000),
+                unit: "bytes",
+            },
+            t(s),
+        );
+    }
+    let transfer = v.velero.transfer.clone().expect("a transfer");
+    assert_eq!(transfer.bytes_done, 4_000_000);
+    assert_eq!(transfer.rate(), Some(1_000_000.0));
+    v.apply(
+        &Event::VeleroObjects {
+            scope: "source / velero".into(),
+            objects: vec![VeleroSample {
+                kind: VeleroKind::Backup,
+                name: "registry-1".into(),
+                phase: "Completed".into(),
+                items_done: 9,
+                total_items: 9,
+                warnings: 0,
+                errors: 0,
+                started: Some(t(0)),
+            }],
+        },
+        t(7),
+    );
+    assert_eq!(v.velero.rows.len(), 1);
+    v.apply(
+        &Event::MonitorProblem {
+            monitor: crate::monitor::velero::MONITOR,
+            text: "no answer".into(),
+        },
+        t(8),
+    );
+    assert_eq!(v.velero.stale_since, Some(t(8)));
+    assert_eq!(v.velero.rows.len(), 1, "the last listing stays");
+    v.apply(
+        &Event::StepFinished {
+            step: TRANSFER_BACKUP,
+            outcome: Outcome::Passed,
+            summary: "copied".into(),
+            figures: Map::new(),
+        },
+        t(9),
+    );
+    assert!(
+        v.velero.transfer.is_none(),
+        "the transfer's line goes with its step"
+    );
+    v.focus = Panel::Velero;
+    v.cycle_focus(true);
+    assert_eq!(v.focus, Panel::Log, "Tab goes on from the Velero panel");
+}

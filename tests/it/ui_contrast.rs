@@ -224,6 +224,8 @@ fn views() -> Vec<(&'static str, ViewState)> {
         t(at + 1),
     );
     views.push(("progress", progress));
+    views.push(("velero restore", crate::ui_velero::restoring()));
+    views.push(("velero transfer", crate::ui_velero::transferring()));
     views
 }
 

@@ -104,7 +104,11 @@ pub(crate) fn pass_until(view: &mut ViewState, until: &str, at: &mut i64) {
 /// A fresh view of `party` with every step before `step` passed, and `step` started (an
 /// automated attempt) `delay` seconds after: the view, the step and the time it ran until.
 pub(crate) fn running(party: &str, step: &str, delay: i64) -> (ViewState, StepId, i64) {
-    let mut view = fresh(party);
+    running_in(fresh(party), step, delay)
+}
+
+/// `view` with every step before `step` passed and `step` started `delay` seconds after.
+pub(crate) fn running_in(mut view: ViewState, step: &str, delay: i64) -> (ViewState, StepId, i64) {
     let mut at = 0;
     pass_until(&mut view, step, &mut at);
     let id = id(&view, step);
@@ -492,6 +496,16 @@ fn mono_draws_no_colour_at_all() {
     }
 }
 
+/// Screen sizes from the minimum up, around the layout's thresholds.
+pub(crate) const SIZES: [(u16, u16); 6] = [
+    (80, 24),
+    (81, 25),
+    (100, 30),
+    (119, 35),
+    (160, 50),
+    (300, 90),
+];
+
 #[test]
 fn every_size_from_the_minimum_up_draws_without_breaking() {
     let mut busy = fresh("customer");
@@ -525,16 +539,7 @@ fn every_size_from_the_minimum_up_draws_without_breaking() {
     help.show_help = true;
     for theme in [Theme::default(), Theme::contrast(), Theme::mono()] {
         for view in [&busy, &help, &failed_step()] {
-            for (w, h) in [
-                (80, 24),
-                (81, 25),
-                (100, 30),
-                (119, 35),
-                (160, 50),
-                (300, 90),
-                (20, 5),
-                (1, 1),
-            ] {
+            for (w, h) in SIZES.into_iter().chain([(20, 5), (1, 1)]) {
                 let shown = text(&screen(view, &theme, w, h));
                 if w >= 80 && h >= 24 {
                     assert!(
@@ -933,18 +938,26 @@ fn the_three_live_panels_show_at_every_size() {
     insta::assert_snapshot!(screen(&view, &Theme::default(), 80, 24));
 }
 
-#[test]
-fn a_zoomed_pods_panel_shows_every_workload_at_80x24() {
-    let mut view = busy_view();
-    view.focus = cutover::ui::view::Panel::Pods;
+/// `panel` zoomed at 80x24 shows every one of `names`, and the step list gives way.
+pub(crate) fn zoomed_shows(mut view: ViewState, panel: cutover::ui::view::Panel, names: &[&str]) {
+    view.focus = panel;
     view.zoomed = true;
     let shown = text(&screen(&view, &Theme::default(), 80, 24));
-    for name in ["apicast-production", "zync-database", "system-memcache"] {
+    for name in names {
         assert!(shown.contains(name), "{name}\n{shown}");
     }
     assert!(
         !shown.contains("Steps "),
         "the step list gives way\n{shown}"
+    );
+}
+
+#[test]
+fn a_zoomed_pods_panel_shows_every_workload_at_80x24() {
+    zoomed_shows(
+        busy_view(),
+        cutover::ui::view::Panel::Pods,
+        &["apicast-production", "zync-database", "system-memcache"],
     );
 }
 

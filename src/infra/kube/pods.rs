@@ -53,6 +53,14 @@ impl PodInfo {
     }
 }
 
+/// The label selector that narrows the pods of a workload on the server: its naming label,
+/// or none for a StatefulSet (whose pods are then picked by their owner).
+fn pod_selector(kind: WorkloadKind, name: &str) -> String {
+    kind.pod_label()
+        .map(|label| format!("{label}={name}"))
+        .unwrap_or_default()
+}
+
 impl KubeCluster {
     pub(super) fn pods_api(&self) -> Api<Pod> {
         Api::namespaced(self.client.clone(), &self.namespace)
@@ -60,8 +68,8 @@ impl KubeCluster {
 
     /// The raw pods of a workload, for callers that need more than [`PodInfo`].
     pub async fn workload_pods(&self, kind: WorkloadKind, name: &str) -> anyhow::Result<Vec<Pod>> {
-        let selector = format!("{}={name}", kind.pod_label());
-        let what = format!("the pods of {kind} {name} ({selector})");
+        let selector = pod_selector(kind, name);
+        let what = format!("the pods of {kind} {name} ({})", kind.kubectl_pods(name));
         let list = self
             .call(
                 Some(&self.namespace),
@@ -70,7 +78,11 @@ impl KubeCluster {
                     .list(&ListParams::default().labels(&selector)),
             )
             .await?;
-        Ok(list.items)
+        Ok(list
+            .items
+            .into_iter()
+            .filter(|p| kind.owns(name, p))
+            .collect())
     }
 
     /// The pods of a workload, sorted by name.
@@ -94,10 +106,14 @@ impl KubeCluster {
         name: &str,
     ) -> impl Stream<Item = anyhow::Result<Vec<PodInfo>>> + Send + 'static {
         use kube::runtime::WatchStreamExt;
-        let selector = format!("{}={name}", kind.pod_label());
+        let selector = pod_selector(kind, name);
         let config = watcher::Config::default().labels(&selector);
         let cluster = self.clone();
-        let what = format!("watching the pods of {kind} {name} ({selector})");
+        let what = format!(
+            "watching the pods of {kind} {name} ({})",
+            kind.kubectl_pods(name)
+        );
+        let owner = name.to_string();
         let events = watcher(self.pods_api(), config).default_backoff();
         let state = (
             std::collections::BTreeMap::<String, PodInfo>::new(),
@@ -106,6 +122,12 @@ impl KubeCluster {
         events
             .scan(state, move |(pods, pending), event| {
                 let item = match event {
+                    // A StatefulSet's pods carry no label naming it: the others are left out here.
+                    Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p))
+                        if !kind.owns(&owner, &p) =>
+                    {
+                        None
+                    }
                     Ok(watcher::Event::Apply(p)) => {
                         let info = PodInfo::from_pod(&p);
                         pods.insert(info.name.clone(), info);
@@ -169,7 +191,7 @@ impl KubeCluster {
                     .collect();
                 anyhow::bail!(
                     "{} cluster (context {}), namespace {}: {kind} {name} did not reach {replicas} ready \
-                     pods within {}s (now: {}); check `kubectl --context {} get pods -l {}={name} -n {}` \
+                     pods within {}s (now: {}); check `kubectl --context {} get pods -n {} {}` \
                      and the pods' events",
                     self.name,
                     self.context,
@@ -181,8 +203,8 @@ impl KubeCluster {
                         seen.join(", ")
                     },
                     self.context,
-                    kind.pod_label(),
-                    self.namespace
+                    self.namespace,
+                    kind.kubectl_pods(name),
                 );
             }
             tokio::time::sleep(POLL).await;

@@ -1,6 +1,8 @@
 //! Workloads by name: `apps/v1` Deployments and `apps.openshift.io/v1` DeploymentConfigs (3scale
-//! up to 2.14 uses DeploymentConfigs, 2.15 and later Deployments). Replicas are read from the
-//! object and written through the `scale` subresource, as `kubectl scale` does.
+//! up to 2.14 uses DeploymentConfigs, 2.15 and later Deployments), and `apps/v1` StatefulSets
+//! (the Platform's registries run their databases and Gerrit, Nexus, Vault... in them). Replicas
+//! are read from the object and written through the `scale` subresource, as `kubectl scale`
+//! does.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +17,7 @@ use super::cluster::KubeCluster;
 pub enum WorkloadKind {
     Deployment,
     DeploymentConfig,
+    StatefulSet,
 }
 
 impl WorkloadKind {
@@ -28,22 +31,59 @@ impl WorkloadKind {
                 &GroupVersionKind::gvk("apps.openshift.io", "v1", "DeploymentConfig"),
                 "deploymentconfigs",
             ),
+            WorkloadKind::StatefulSet => ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("apps", "v1", "StatefulSet"),
+                "statefulsets",
+            ),
         }
     }
 
-    /// The pod label that names the workload (set by the 3scale operator's templates).
-    pub fn pod_label(self) -> &'static str {
+    /// The pod label that names the workload (set by the 3scale operator's templates). A
+    /// StatefulSet's pods carry none: the StatefulSet controller names them `<set>-<ordinal>`
+    /// and makes the set their controlling owner, which [`WorkloadKind::owns`] reads.
+    pub fn pod_label(self) -> Option<&'static str> {
         match self {
-            WorkloadKind::Deployment => "deployment",
-            WorkloadKind::DeploymentConfig => "deploymentConfig",
+            WorkloadKind::Deployment => Some("deployment"),
+            WorkloadKind::DeploymentConfig => Some("deploymentConfig"),
+            WorkloadKind::StatefulSet => None,
         }
     }
 
-    /// `deployment` / `deploymentconfig`, as kubectl names them.
+    /// The name of the workload of this kind `pod` belongs to: the label that names it, or for
+    /// a StatefulSet its controlling owner reference.
+    pub fn owner_of(self, pod: &k8s_openapi::api::core::v1::Pod) -> Option<&str> {
+        match self.pod_label() {
+            Some(label) => pod.metadata.labels.as_ref()?.get(label).map(String::as_str),
+            None => pod
+                .metadata
+                .owner_references
+                .as_ref()?
+                .iter()
+                .find(|r| r.controller == Some(true) && r.kind == "StatefulSet")
+                .map(|r| r.name.as_str()),
+        }
+    }
+
+    /// Whether `pod` is one of the pods of the workload `name` of this kind.
+    pub fn owns(self, name: &str, pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+        self.owner_of(pod) == Some(name)
+    }
+
+    /// How a `kubectl get pods` command line picks the pods of workload `name` (after the
+    /// namespace), for messages: `-l deployment=<name>`, or the StatefulSet's pods by name.
+    pub fn kubectl_pods(self, name: &str) -> String {
+        match self.pod_label() {
+            Some(label) => format!("-l {label}={name}"),
+            None => format!("| grep '^{name}-[0-9]'"),
+        }
+    }
+
+    /// `deployment` / `deploymentconfig` / `statefulset`, as kubectl names them.
     pub fn as_str(self) -> &'static str {
         match self {
             WorkloadKind::Deployment => "deployment",
             WorkloadKind::DeploymentConfig => "deploymentconfig",
+            WorkloadKind::StatefulSet => "statefulset",
         }
     }
 }
@@ -207,8 +247,23 @@ impl KubeCluster {
 
     /// Every Deployment and DeploymentConfig of the namespace, sorted by name.
     pub async fn list_workloads(&self) -> anyhow::Result<Vec<WorkloadInfo>> {
+        self.list_workloads_with(&[]).await
+    }
+
+    /// Every Deployment and DeploymentConfig of the namespace and every workload of the `more`
+    /// kinds (StatefulSets, which 3scale's steps never list), sorted by name.
+    pub async fn list_workloads_with(
+        &self,
+        more: &[WorkloadKind],
+    ) -> anyhow::Result<Vec<WorkloadInfo>> {
         let mut out = Vec::new();
-        for kind in self.workload_kinds().await? {
+        let mut kinds = self.workload_kinds().await?;
+        for kind in more {
+            if !kinds.contains(kind) {
+                kinds.push(*kind);
+            }
+        }
+        for kind in kinds {
             let what = format!("the {kind}s");
             let list = self
                 .call(

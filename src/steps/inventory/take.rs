@@ -289,6 +289,7 @@ fn kind_name(kind: WorkloadKind) -> &'static str {
     match kind {
         WorkloadKind::Deployment => "Deployment",
         WorkloadKind::DeploymentConfig => "DeploymentConfig",
+        WorkloadKind::StatefulSet => "StatefulSet",
     }
 }
 

@@ -11,6 +11,7 @@ pub mod prompt;
 pub mod queues;
 pub mod steps;
 pub mod too_small;
+pub mod velero;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
