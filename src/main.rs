@@ -135,6 +135,11 @@ enum Cmd {
         /// Stop after this step is done.
         #[arg(long, value_name = "STEP")]
         until: Option<String>,
+        /// The runbook of a new rehearsal: threescale-rhoam (3scale to RHOAM) or
+        /// velero-registry (a registry of the Platform from cluster A to B); a resumed one
+        /// keeps its own.
+        #[arg(long, default_value = "threescale-rhoam")]
+        runbook: String,
         /// The access path of a new rehearsal (a resumed one keeps its own).
         #[arg(long, default_value = "limited")]
         access_path: String,
@@ -326,6 +331,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             new,
             discard,
             until,
+            runbook,
             access_path,
             party,
             services,
@@ -346,6 +352,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 serve: *serve,
                 theme: theme.map(ThemeName::from),
                 until: until.clone(),
+                runbook: runbook.clone(),
                 access_path: access_path.clone(),
                 party: party.clone(),
                 state_dir: cli

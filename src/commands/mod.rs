@@ -7,6 +7,7 @@ pub mod plan;
 pub mod redis;
 pub mod rehearsals;
 pub mod rehearse;
+pub mod rehearse_sandbox;
 pub mod rollback;
 pub mod status;
 

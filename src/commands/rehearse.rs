@@ -10,17 +10,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use futures::future::BoxFuture;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::rehearsals::{self, Rehearsal};
+use super::rehearse_sandbox::{RehearsalSandbox, known_runbook};
 use crate::config::Config;
-use crate::engine::StandIn;
 use crate::error::{ExitCode, bad_input, exit_code_of};
 use crate::headless::{self, HeadlessOptions};
 use crate::journal::{Identity, Lock};
-use crate::runbook::{StepId, ids};
-use crate::sim::sandbox::{self, Sandbox, SandboxOptions};
+use crate::sim::sandbox::{self, SandboxOptions};
 use crate::tui::TuiOptions;
 use crate::{errln, outln};
 use std::io::IsTerminal;
@@ -34,6 +32,9 @@ pub struct RehearseOptions {
     /// The wizard's theme, when neither `headless` nor `serve`.
     pub theme: Option<crate::ui::ThemeName>,
     pub until: Option<String>,
+    /// The runbook of a new rehearsal (`threescale-rhoam`, `velero-registry`); a resumed one
+    /// keeps its own.
+    pub runbook: String,
     pub access_path: String,
     pub party: String,
     pub state_dir: PathBuf,
@@ -53,6 +54,7 @@ pub async fn run(options: RehearseOptions) -> Result<ExitCode> {
              without one, or `cutover rehearse --serve` to start the sandbox and look around",
         ));
     }
+    let runbook = known_runbook(&options.runbook)?;
     let state_dir = absolute(&options.state_dir)?;
     let me = Identity::of_this_process(REHEARSAL_OPERATOR);
     let again = again_command(&options);
@@ -88,9 +90,16 @@ pub async fn run(options: RehearseOptions) -> Result<ExitCode> {
                 rehearsal.name,
                 rehearsal.sandbox.display()
             );
-            let sandbox = Sandbox::resume(&rehearsal.sandbox)
+            let sandbox = RehearsalSandbox::resume(&rehearsal.sandbox)
                 .await
                 .map_err(|e| unusable(&rehearsal, e, &options))?;
+            if sandbox.runbook() != runbook {
+                outln!(
+                    "cutover rehearse: {} rehearses {}, and goes on with it",
+                    rehearsal.name,
+                    sandbox.runbook()
+                );
+            }
             (rehearsal, sandbox, lock)
         }
         None => {
@@ -100,7 +109,9 @@ pub async fn run(options: RehearseOptions) -> Result<ExitCode> {
                 "cutover rehearse: starting the sandbox in {}",
                 rehearsal.sandbox.display()
             );
-            let sandbox = Sandbox::create(&rehearsal.sandbox, options.sandbox.clone()).await?;
+            let sandbox =
+                RehearsalSandbox::create(runbook, &rehearsal.sandbox, options.sandbox.clone())
+                    .await?;
             (rehearsal, sandbox, lock)
         }
     };
@@ -113,7 +124,7 @@ pub async fn run(options: RehearseOptions) -> Result<ExitCode> {
             theme: options.theme,
             read_only: false,
             rehearsal: Some(again.clone()),
-            stand_in: Some(stand_in(&sandbox)),
+            stand_in: Some(sandbox.stand_in()),
         };
         crate::tui::run(config, tui).await?
     } else {
@@ -123,7 +134,7 @@ pub async fn run(options: RehearseOptions) -> Result<ExitCode> {
             confirms: Vec::new(),
             skips: Vec::new(),
             auto_confirm_as: Some(REHEARSAL_OPERATOR.to_string()),
-            stand_in: Some(stand_in(&sandbox)),
+            stand_in: Some(sandbox.stand_in()),
         };
         headless::run(config, run).await?
     };
@@ -239,7 +250,7 @@ fn unusable(rehearsal: &Rehearsal, e: anyhow::Error, options: &RehearseOptions) 
 /// `Sandbox::resume`), but the paths follow the state folder.
 fn write_config(
     rehearsal: &Rehearsal,
-    sandbox: &Sandbox,
+    sandbox: &RehearsalSandbox,
     options: &RehearseOptions,
     state_dir: &Path,
     resumed: bool,
@@ -311,33 +322,8 @@ fn warn_left(left: &[String]) {
     }
 }
 
-async fn serve(sandbox: &Sandbox, config: &Path) -> Result<ExitCode> {
-    let s = &sandbox.stores;
-    outln!(
-        "kubeconfig: {} (contexts source, migration, destination)",
-        sandbox.kubeconfig.display()
-    );
-    outln!("config:     {}", config.display());
-    outln!("source backend Redis:    {}", s.source_backend_redis);
-    outln!("source system Redis:     {}", s.source_system_redis);
-    outln!("source system database:  {}", s.source_system_database);
-    outln!("source zync database:    {}", s.source_zync_database);
-    outln!("migration database:      {}", s.migration_system_database);
-    outln!("destination database:    {}", s.destination.system_database);
-    outln!(
-        "destination Redis:       {}",
-        s.destination.backend_redis_storage
-    );
-    outln!(
-        "destination 3scale API:  {} (Host master.{} or 3scale-admin.{})",
-        sandbox.threescale_api.url(),
-        crate::sim::sandbox::DESTINATION_DOMAIN,
-        crate::sim::sandbox::DESTINATION_DOMAIN
-    );
-    outln!(
-        "try: kubectl --kubeconfig {} --context source get dc,pods",
-        sandbox.kubeconfig.display()
-    );
+async fn serve(sandbox: &RehearsalSandbox, config: &Path) -> Result<ExitCode> {
+    sandbox.print_endpoints(config);
     outln!("serving until Ctrl-C");
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
@@ -359,47 +345,6 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     })?;
     p.canonicalize()
         .with_context(|| format!("cannot resolve the state folder {}", p.display()))
-}
-
-/// What the people who do the manual steps would have done to the sandbox, done when the step
-/// is confirmed, where later steps check it: at the configuration of RHOAM's 3scale, what
-/// RHOAM's reconciler has done by then (its `rhsso` SSO integration, which
-/// check-sso-integrations reads).
-struct SandboxHands {
-    destination_database: String,
-}
-
-fn stand_in(sandbox: &Sandbox) -> std::sync::Arc<dyn StandIn> {
-    std::sync::Arc::new(SandboxHands {
-        destination_database: sandbox.stores.destination.system_database.clone(),
-    })
-}
-
-impl StandIn for SandboxHands {
-    fn done(&self, step: StepId) -> BoxFuture<'_, anyhow::Result<Option<String>>> {
-        Box::pin(async move {
-            if step == ids::CONFIGURE_DESTINATION_3SCALE {
-                // By now RHOAM's operator runs again (restore-destination-3scale) and has
-                // reconciled 3scale: it creates its Admin Portal SSO `rhsso` on the seeded
-                // tenant when the migrated data has none, which check-sso-integrations reads.
-                let created = crate::sim::seed::rhoam_sso::create_rhsso(
-                    &self.destination_database,
-                    crate::sim::sandbox::DESTINATION_DOMAIN,
-                )
-                .await?;
-                return Ok(Some(if created {
-                    "RHOAM's reconciler created its Admin Portal SSO `rhsso` on the migrated \
-                     3scale tenant"
-                        .to_string()
-                } else {
-                    "the migrated 3scale tenant already has an SSO integration `rhsso`; \
-                     RHOAM's reconciler leaves it"
-                        .to_string()
-                }));
-            }
-            Ok(None)
-        })
-    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ mod redis_dump;
 mod redis_versions;
 mod registry_post;
 mod rehearse;
+mod rehearse_registry;
 mod rewrite;
 mod s3_client;
 mod s3_transfer;

@@ -15,7 +15,7 @@ use crate::support::cutover_bin;
 /// Long enough for a rehearsal's step on a loaded machine.
 const PATIENCE: Duration = Duration::from_secs(120);
 
-fn command(state: &Path, args: &[&str]) -> Command {
+pub(crate) fn command(state: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(cutover_bin());
     cmd.arg("rehearse")
         .arg("--state-dir")
@@ -31,7 +31,7 @@ fn rehearse(state: &Path, args: &[&str]) -> std::process::Output {
 }
 
 /// `cutover rehearse` with `args`, which must exit with `code`; its stdout and stderr.
-fn rehearse_expecting(state: &Path, args: &[&str], code: i32) -> (String, String) {
+pub(crate) fn rehearse_expecting(state: &Path, args: &[&str], code: i32) -> (String, String) {
     let out = rehearse(state, args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -69,7 +69,7 @@ impl Drop for StateDir {
 }
 
 /// A child process killed when the test ends, however it ends.
-struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -110,7 +110,7 @@ fn starts(entries: &[Value]) -> std::collections::BTreeMap<String, usize> {
     count
 }
 
-fn manifest(sandbox: &Path) -> Value {
+pub(crate) fn manifest(sandbox: &Path) -> Value {
     let text = std::fs::read_to_string(sandbox.join("sandbox.json")).expect("sandbox.json");
     serde_json::from_str(&text).expect("sandbox.json is JSON")
 }
@@ -556,7 +556,7 @@ fn rehearse_without_a_mode_says_what_to_run() {
 
 /// Reads `child`'s stdout lines on a thread of its own, so the test can wait for one with a
 /// bound.
-fn lines_of(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+pub(crate) fn lines_of(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     use std::io::BufRead;
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
@@ -574,7 +574,7 @@ fn lines_of(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
 }
 
 /// The lines up to (and with) the first that contains `text`.
-fn wait_line(lines: &std::sync::mpsc::Receiver<String>, text: &str) -> Vec<String> {
+pub(crate) fn wait_line(lines: &std::sync::mpsc::Receiver<String>, text: &str) -> Vec<String> {
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + PATIENCE;
     while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {

@@ -173,7 +173,7 @@ fn sandbox_age_identity(dir: &Path) -> Result<(PathBuf, String)> {
     Ok((path, public))
 }
 
-fn toml_str(s: &str) -> String {
+pub(super) fn toml_str(s: &str) -> String {
     // A TOML basic string is a JSON string for everything these values hold.
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
 }

@@ -11,6 +11,10 @@
 //! | `redis/<role>/` | each Redis server's data: its append-only file, the RDB file the dump step reads |
 //! | `postgres/` | a PostgreSQL cluster of its own, when none answered at the admin URL |
 //! | `kubeconfig`, `age-identity.txt` | the contexts of the three clusters; the age key of the secrets dump |
+//!
+//! A registry sandbox (`runbook` `velero-registry`, see `registry`) keeps `clusters/a.json` and
+//! `clusters/b.json`, each cluster's object storage in `s3/<a|b>/`, the Keycloaks' realms in
+//! `keycloak/<a|b>.json`, the keys its config names in `secrets/` and the kubeconfig.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -87,13 +91,16 @@ pub fn mariadb_dir(dir: &Path) -> PathBuf {
 /// The PostgreSQL schema a MySQL source's conversion loads (see `config`).
 pub const PORTA_SCHEMA_FILE: &str = "porta-postgres-schema.sql";
 
-pub const STATE: [&str; 6] = [
+pub const STATE: [&str; 9] = [
     "clusters",
     "redis",
     "postgres",
     "mariadb",
     "kubeconfig",
     PORTA_SCHEMA_FILE,
+    "s3",
+    "keycloak",
+    "secrets",
 ];
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +150,26 @@ pub struct Manifest {
     /// existed has none and takes a new one (the rehearsal's config is rewritten on resume).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threescale_api: Option<u16>,
+    /// The runbook the sandbox is for; none: `threescale-rhoam` (a sandbox saved before
+    /// registry rehearsals existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
+    /// A registry sandbox's registry and the ports of its servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<SavedRegistry>,
+}
+
+/// A registry sandbox's registry, and where its object storages and Keycloak listen.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SavedRegistry {
+    pub name: String,
+    pub version: String,
+    /// Cluster (`a`, `b`) → its object storage's port.
+    #[serde(default)]
+    pub object_storage: BTreeMap<String, u16>,
+    /// Cluster B's Keycloak's port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keycloak: Option<u16>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -234,6 +261,14 @@ impl Manifest {
         if let Some(port) = self.mariadb.as_ref().and_then(|m| m.kept_server_port) {
             ports.push((port, "the sandbox's MariaDB".to_string()));
         }
+        if let Some(r) = &self.registry {
+            for (name, port) in &r.object_storage {
+                ports.push((*port, format!("the object storage of cluster {name}")));
+            }
+            if let Some(port) = r.keycloak {
+                ports.push((port, "cluster B's Keycloak".to_string()));
+            }
+        }
         ports
     }
 }
@@ -266,6 +301,25 @@ pub fn read(dir: &Path) -> anyhow::Result<Manifest> {
     }
     serde_json::from_value(value).with_context(|| format!("{} is not readable", path.display()))
 }
+
+/// The runbook of the sandbox in `dir`, as its manifest says (none: `threescale-rhoam`); None
+/// when the manifest cannot be read.
+pub fn runbook(dir: &Path) -> Option<String> {
+    let text = std::fs::read(dir.join(MANIFEST_FILE)).ok()?;
+    let value: Value = serde_json::from_slice(&text).ok()?;
+    Some(
+        value
+            .get("runbook")
+            .and_then(Value::as_str)
+            .unwrap_or(THREESCALE_RUNBOOK)
+            .to_string(),
+    )
+}
+
+/// The runbook of a sandbox whose manifest names none.
+pub const THREESCALE_RUNBOOK: &str = "threescale-rhoam";
+/// The runbook of a registry sandbox.
+pub const REGISTRY_RUNBOOK: &str = "velero-registry";
 
 /// The manifest's removal, when the sandbox in `dir` was removed by cutover.
 pub fn removal(dir: &Path) -> Option<Removal> {

@@ -2,6 +2,7 @@
 //! the workers, put together fresh ([`Sandbox::start`], thrown away when dropped; or
 //! [`Sandbox::create`], kept in its folder) or again from its folder ([`Sandbox::resume`]).
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -418,15 +419,28 @@ async fn start_threescale_api(
     kept: bool,
     port: Option<u16>,
 ) -> Result<ThreescaleApiServer> {
+    on_port(kept, port, |port| {
+        ThreescaleApiServer::start(database, (port != 0).then_some(port))
+    })
+    .await
+}
+
+/// Starts a server with `start(port)`: a thrown-away sandbox's on any free port (0), a kept
+/// one's on the port it had, or else on a stable port (another if a process took it meanwhile).
+pub(super) async fn on_port<T, F, Fut>(kept: bool, port: Option<u16>, start: F) -> Result<T>
+where
+    F: Fn(u16) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
     if !kept {
-        return ThreescaleApiServer::start(database, None).await;
+        return start(0).await;
     }
     if let Some(port) = port {
-        return ThreescaleApiServer::start(database, Some(port)).await;
+        return start(port).await;
     }
     let mut last = anyhow::anyhow!("no attempt made");
     for _ in 0..PORT_ATTEMPTS {
-        match ThreescaleApiServer::start(database, Some(stable_port()?)).await {
+        match start(stable_port()?).await {
             Ok(server) => return Ok(server),
             Err(e) => last = e,
         }
@@ -436,7 +450,7 @@ async fn start_threescale_api(
 
 /// A simulated cluster; kept ones (`kept`: the sandbox folder and the port to take again)
 /// save their objects in the folder, on a port outside the kernel's ephemeral range.
-async fn start_cluster(
+pub(super) async fn start_cluster(
     spec: ClusterSpec,
     kept: Option<(&Path, Option<u16>)>,
 ) -> Result<SimCluster> {

@@ -1,0 +1,248 @@
+//! `cutover rehearse --runbook velero-registry`: the registry sandbox (clusters A and B with the
+//! Platform, each with its own real S3 object storage, the Keycloaks) passes the runbook's
+//! prerequisite checks, takes the backup on A, copies it to B's bucket where B's Velero syncs it,
+//! moves the Keycloak realms and stands in for the console's registry on B; a kept sandbox stopped and started again on
+//! the same ports keeps its buckets' objects and its Keycloaks' realms; `--serve` prints both
+//! object storages; `--discard` removes it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use cutover::infra::s3::S3Client;
+use cutover::sim::keycloak::RegistryRealms;
+use cutover::sim::sandbox::{RegistrySandbox, SANDBOX_REGISTRY};
+
+use crate::rehearse::{
+    Running, StateDir, command, journal, lines_of, manifest, rehearsals, rehearse_expecting,
+    wait_line,
+};
+
+/// The steps the journal shows finished with `outcome`.
+fn finished(entries: &[Value], outcome: &str) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| e["event"] == "step-finished" && e["outcome"] == outcome)
+        .filter_map(|e| e["step"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_registry_rehearsal_runs_from_the_platform_checks_to_the_console_s_registry_on_b() {
+    let state = StateDir::new();
+    let (stdout, _) = rehearse_expecting(
+        state.path(),
+        &[
+            "--runbook",
+            "velero-registry",
+            "--headless",
+            "--until",
+            "copy-registry-values",
+        ],
+        0,
+    );
+    assert!(
+        stdout.contains("stopped after copy-registry-values"),
+        "{stdout}"
+    );
+    let all = rehearsals(state.path());
+    let [(name, sandbox)] = &all[..] else {
+        panic!("one rehearsal expected: {all:?}");
+    };
+    let entries = journal(state.path(), name);
+    let passed = finished(&entries, "passed");
+    let console = entries
+        .iter()
+        .find(|e| e["event"] == "step-finished" && e["step"] == "create-registry-in-console")
+        .expect("create-registry-in-console finished");
+    assert!(
+        console
+            .to_string()
+            .contains("created its namespace on cluster B"),
+        "{console}"
+    );
+    for step in [
+        "check-kubeconfigs",
+        "check-cluster-access",
+        "check-platform-installed",
+        "check-versions-match",
+        "check-keycloak",
+        "check-velero",
+        "check-target-clean",
+        "backup-registry",
+        "transfer-backup",
+        "wait-backup-synced",
+        "export-keycloak",
+        "import-keycloak",
+        "create-registry-in-console",
+    ] {
+        assert!(
+            passed.iter().any(|s| s == step),
+            "{step} did not pass: {passed:?}"
+        );
+    }
+    // The config is of the registry's runbook and names its keys by reference, in files only
+    // their owner reads.
+    let config = std::fs::read_to_string(state.path().join(format!("{name}.toml"))).unwrap();
+    assert!(config.contains("runbook = \"velero-registry\""), "{config}");
+    assert!(
+        config.contains("access_path = \"cluster-admin\""),
+        "{config}"
+    );
+    assert!(!config.contains("minio-secret"), "a key in the config");
+    assert!(
+        !config.contains("keycloak-admin\""),
+        "a password in the config"
+    );
+    for file in ["a-secret-key", "b-secret-key", "keycloak-admin-password"] {
+        let mode = std::fs::metadata(sandbox.join("secrets").join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+    // The backup reached A's bucket through its location: the manifest names A's storage.
+    let m = manifest(sandbox);
+    assert_eq!(m["runbook"], "velero-registry");
+    assert_eq!(m["state"], "ready");
+    assert!(
+        m["registry"]["object_storage"]["a"].as_u64().is_some(),
+        "{m}"
+    );
+    assert!(m["registry"]["keycloak"].as_u64().is_some(), "{m}");
+    let objects = walk(
+        &sandbox
+            .join("s3")
+            .join("a")
+            .join(format!("{SANDBOX_REGISTRY}-backups")),
+    );
+    assert!(
+        objects.iter().any(|o| o.contains("openshift-backups/")),
+        "nothing saved in A's bucket: {objects:?}"
+    );
+}
+
+/// Every file under `dir`, as paths relative to it.
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dir) {
+                out.push(rel.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_registry_sandbox_resumes_on_its_ports_with_its_objects_and_realms() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("sandbox");
+    let sandbox = RegistrySandbox::create(&folder).await.expect("it starts");
+    let ports = (
+        sandbox.a.addr().port(),
+        sandbox.b.addr().port(),
+        sandbox.storage_a.port(),
+        sandbox.storage_b.port(),
+        sandbox.keycloak.port(),
+    );
+    let bucket = sandbox.bucket();
+    let b_storage = S3Client::new(&sandbox.storage_b.client_endpoint(), &bucket).unwrap();
+    b_storage
+        .put(
+            "openshift-backups/backups/x/velero-backup.json",
+            Bytes::from_static(b"{}"),
+            &[],
+        )
+        .await
+        .expect("B's bucket takes an object");
+    sandbox
+        .keycloak
+        .store()
+        .seed_registry(&RegistryRealms::new(SANDBOX_REGISTRY))
+        .unwrap();
+    let realms_a = sandbox.keycloak_a.realm_names();
+    assert!(realms_a.len() > 1, "A's Keycloak has the registry's realms");
+    sandbox.stop().await;
+
+    let again = RegistrySandbox::resume(&folder).await.expect("it resumes");
+    assert_eq!(
+        (
+            again.a.addr().port(),
+            again.b.addr().port(),
+            again.storage_a.port(),
+            again.storage_b.port(),
+            again.keycloak.port(),
+        ),
+        ports
+    );
+    let b_storage = S3Client::new(&again.storage_b.client_endpoint(), &bucket).unwrap();
+    assert_eq!(
+        b_storage
+            .get("openshift-backups/backups/x/velero-backup.json")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"{}"[..])
+    );
+    let realms_b = again.keycloak.store().realm_names();
+    assert!(
+        realms_b.contains(&format!("{SANDBOX_REGISTRY}-officer-portal")),
+        "{realms_b:?}"
+    );
+    assert_eq!(again.keycloak_a.realm_names(), realms_a);
+    let left = again.remove("the test ended");
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!folder.join("s3").exists());
+    assert!(!folder.join("keycloak").exists());
+    assert!(RegistrySandbox::resume(&folder).await.is_err());
+}
+
+#[test]
+fn serve_prints_both_object_storages_and_discard_removes_the_registry_sandbox() {
+    let state = StateDir::new();
+    let mut child = command(state.path(), &["--runbook", "velero-registry", "--serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cutover rehearse --serve");
+    let lines = lines_of(&mut child);
+    let child = Running(child);
+    let seen = wait_line(&lines, "serving until Ctrl-C");
+    let bucket = format!("{SANDBOX_REGISTRY}-backups");
+    for side in ["A", "B"] {
+        let prefix = format!("object storage {side}: http://127.0.0.1:");
+        let line = seen
+            .iter()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line: {seen:?}"));
+        let rest = &line[prefix.len()..];
+        let (port, b) = rest.split_once(' ').expect("endpoint and bucket");
+        assert!(port.parse::<u16>().is_ok(), "{line}");
+        assert_eq!(b, bucket, "{line}");
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("Keycloak B: http://127.0.0.1:")),
+        "{seen:?}"
+    );
+    drop(child);
+
+    let all = rehearsals(state.path());
+    let [(_, sandbox)] = &all[..] else {
+        panic!("one rehearsal expected: {all:?}");
+    };
+    let (stdout, _) = rehearse_expecting(state.path(), &["--discard"], 0);
+    assert!(stdout.contains("removed the sandbox"), "{stdout}");
+    let m = manifest(sandbox);
+    assert_eq!(m["state"], "removed");
+    assert!(!sandbox.join("s3").exists());
+    assert!(!sandbox.join("clusters").exists());
+}
