@@ -29,7 +29,11 @@ const COMPARED: &[(&str, &str, &str)] = &[
     ("", "v1", "serviceaccounts"),
     ("apps", "v1", "deployments"),
     ("apps", "v1", "statefulsets"),
-    ("postgres-operator.crunchydata.com", "v1beta1", "postgresclusters"),
+    (
+        "postgres-operator.crunchydata.com",
+        "v1beta1",
+        "postgresclusters",
+    ),
     ("databases.spotahome.com", "v1", "redisfailovers"),
     ("kafka.strimzi.io", "v1beta2", "kafkas"),
     ("v1.edp.epam.com", "v1", "keycloakrealms"),
@@ -80,7 +84,12 @@ pub async fn check(ctx: &StepContext) -> Result<StepResult> {
     let not_ready: Vec<String> = workloads
         .iter()
         .filter(|w| w.ready_replicas < w.replicas)
-        .map(|w| format!("{} {} ({}/{})", w.kind, w.name, w.ready_replicas, w.replicas))
+        .map(|w| {
+            format!(
+                "{} {} ({}/{})",
+                w.kind, w.name, w.ready_replicas, w.replicas
+            )
+        })
         .collect();
     f.figure("workloads", workloads.len() as u64);
     if !not_ready.is_empty() {
@@ -116,7 +125,10 @@ pub async fn check(ctx: &StepContext) -> Result<StepResult> {
 
     let realms = crate::steps::keycloak::registry_realms(&a, &registry).await?;
     if !realms.is_empty() {
-        let user = v.keycloak.admin_user.resolve("velero.keycloak.admin_user")?;
+        let user = v
+            .keycloak
+            .admin_user
+            .resolve("velero.keycloak.admin_user")?;
         let password = v
             .keycloak
             .admin_password
@@ -149,8 +161,7 @@ pub async fn check(ctx: &StepContext) -> Result<StepResult> {
     match crate::steps::backup_name::recorded(ctx) {
         Some(backup) => match crate::steps::registry_transfer::load_records(ctx, &backup)? {
             Some(records) => {
-                let bucket =
-                    crate::steps::registry_storage::client(ctx, ClusterRole::Destination)?;
+                let bucket = crate::steps::registry_storage::client(ctx, ClusterRole::Destination)?;
                 let mismatches = verify_objects(&bucket, &records)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
