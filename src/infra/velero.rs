@@ -83,6 +83,42 @@ pub fn go_duration(d: Duration) -> String {
     }
 }
 
+/// A Go duration as Velero's objects and flags carry it (`1m0s`, `30s`, `1h30m`, `500ms`, `0`);
+/// None when it is not one.
+pub fn parse_go_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if text == "0" {
+        return Some(Duration::ZERO);
+    }
+    if text.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..end].parse().ok()?;
+        rest = &rest[end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_end] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += number * seconds;
+        rest = &rest[unit_end..];
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
 /// `velero backup create <name> --include-namespaces <ns,…> --storage-location <location>
 /// --ttl <ttl>` as Velero 1.9's CLI creates it (no `--default-volumes-to-restic`: file-system
 /// backup is what each pod opts into with `backup.velero.io/backup-volumes`).
@@ -363,6 +399,13 @@ mod tests {
         let newer = VeleroVersion::from_image("velero/velero:v1.14.0").unwrap();
         assert!(newer.check_supported().unwrap_err().contains("1.14.0"));
         assert!(VeleroVersion::from_image("velero/velero@sha256:abc").is_none());
+        assert_eq!(
+            VeleroVersion::from_image("registry.example:5000/velero/velero:v1.12.0@sha256:abc")
+                .unwrap()
+                .to_string(),
+            "1.12.0"
+        );
+        assert!(VeleroVersion::from_image("registry.example:5000/velero/velero").is_none());
         assert!(VeleroVersion::from_image("velero/velero:latest").is_none());
         assert!(VeleroVersion::from_image("velero").is_none());
     }
@@ -373,6 +416,19 @@ mod tests {
         assert_eq!(go_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(go_duration(Duration::from_secs(3601)), "1h0m1s");
         assert_eq!(go_duration(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn go_durations_are_read_as_velero_writes_them() {
+        assert_eq!(parse_go_duration("1m0s"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_go_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(parse_go_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        for bad in ["1x", "10", "", "soon"] {
+            assert_eq!(parse_go_duration(bad), None, "{bad}");
+        }
     }
 
     #[test]

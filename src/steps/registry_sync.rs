@@ -25,36 +25,6 @@ pub(super) static WAIT_SYNCED: &dyn StepAction = &WaitSynced;
 const DEFAULT_SYNC_PERIOD: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_secs(2);
 
-/// A Go duration (`1m0s`, `30s`, `1h`) as far as sync periods are written.
-pub fn parse_go_duration(text: &str) -> Option<Duration> {
-    let mut total = 0f64;
-    let mut number = String::new();
-    let mut chars = text.chars().peekable();
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            number.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push('s');
-            chars.next();
-        }
-        let n: f64 = number.parse().ok()?;
-        number.clear();
-        total += n * match unit.as_str() {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return None,
-        };
-        any = true;
-    }
-    (any && number.is_empty()).then(|| Duration::from_secs_f64(total))
-}
-
 /// B's sync period for its storage location: the location's `backupSyncPeriod`, else the
 /// default. Zero means B never syncs.
 async fn sync_period(kube: &KubeCluster, velero_ns: &str, location: &str) -> Result<Duration> {
@@ -71,7 +41,7 @@ async fn sync_period(kube: &KubeCluster, velero_ns: &str, location: &str) -> Res
         .data
         .pointer("/spec/backupSyncPeriod")
         .and_then(Value::as_str)
-        .and_then(parse_go_duration)
+        .and_then(crate::infra::velero::parse_go_duration)
         .unwrap_or(DEFAULT_SYNC_PERIOD))
 }
 
@@ -200,23 +170,5 @@ impl StepAction for WaitSynced {
 
     fn check<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, Recheck> {
         Box::pin(check(ctx))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_go_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn sync_periods_read_as_go_writes_them() {
-        assert_eq!(parse_go_duration("1m0s"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_go_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_go_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_go_duration("0s"), Some(Duration::ZERO));
-        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_go_duration("1x"), None);
-        assert_eq!(parse_go_duration("10"), None);
-        assert_eq!(parse_go_duration(""), None);
     }
 }

@@ -10,6 +10,8 @@ use anyhow::Result;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::infra::velero::{VeleroVersion, parse_go_duration};
+
 use super::findings::{Findings, cluster_name, get, list, velero};
 use super::storage;
 use crate::infra::kube::CustomKind;
@@ -19,55 +21,6 @@ use crate::steps::{StepContext, StepResult};
 /// The secret the Platform's Velero keeps its restic repository password in, and its key.
 const RESTIC_SECRET: &str = "velero-restic-credentials";
 const RESTIC_KEY: &str = "repository-password";
-
-/// The oldest Velero the runbook builds objects for.
-const OLDEST: (u64, u64) = (1, 9);
-
-/// `velero/velero:v1.9.2` → (1, 9, 2); None for a tag that is no version (`latest`, a digest).
-pub fn image_version(image: &str) -> Option<(u64, u64, u64)> {
-    let name = image.split('@').next()?;
-    let last = name.rsplit('/').next()?;
-    let (_, tag) = last.split_once(':')?;
-    let tag = tag.strip_prefix('v').unwrap_or(tag);
-    let mut parts = tag.split(['.', '-', '+']);
-    let mut next = || parts.next().and_then(|p| p.parse::<u64>().ok());
-    Some((next()?, next()?, next().unwrap_or(0)))
-}
-
-/// A Go duration (`1m0s`, `0s`, `30s`, `1h`, `0`) in nanoseconds; None when it is not one.
-pub fn go_duration_nanos(text: &str) -> Option<u128> {
-    let text = text.trim();
-    if text == "0" {
-        return Some(0);
-    }
-    let mut total: f64 = 0.0;
-    let mut rest = text;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..end].parse().ok()?;
-        rest = &rest[end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "h" => 3.6e12,
-            "m" => 6e10,
-            "s" => 1e9,
-            "ms" => 1e6,
-            "us" | "µs" => 1e3,
-            "ns" => 1.0,
-            _ => return None,
-        };
-        total += number * scale;
-        rest = &rest[unit_end..];
-    }
-    Some(total as u128)
-}
 
 /// The server's `--backup-sync-period` among a container's args, if given.
 fn sync_flag(args: &[Value]) -> Option<String> {
@@ -122,23 +75,19 @@ pub async fn check(ctx: &StepContext) -> Result<StepResult> {
             .pointer("/spec/template/spec/containers/0/image")
             .and_then(Value::as_str)
             .unwrap_or("");
-        match image_version(image) {
+        match VeleroVersion::from_image(image) {
             None => f.problem(format!(
                 "{name} runs Velero image `{image}`, whose version cutover cannot read from its \
-                 tag; the Platform runs velero/velero:v1.9.2: deploy a tagged release of 1.9 or \
-                 later"
+                 tag; the Platform runs velero/velero:v1.9.2: deploy a tagged 1.9 release"
             )),
-            Some((major, minor, patch)) => {
-                let version = format!("{major}.{minor}.{patch}");
-                f.figure(format!("velero_version_{role}"), version.clone());
-                if (major, minor) < OLDEST {
-                    f.problem(format!(
-                        "{name} runs Velero {version}, older than 1.9: the backup and restore \
-                         objects are built for 1.9 and later; upgrade Velero there with the \
-                         Platform's chart (v1.9.2)"
-                    ));
-                } else {
-                    ctx.sink.info(format!("{name}: Velero {version} ({image})"));
+            Some(version) => {
+                f.figure(format!("velero_version_{role}"), version.to_string());
+                match version.check_supported() {
+                    Err(why) => f.problem(format!(
+                        "{name} runs Velero {version}: {why}; install the Platform's chart \
+                         (v1.9.2) there"
+                    )),
+                    Ok(()) => ctx.sink.info(format!("{name}: Velero {version} ({image})")),
                 }
             }
         }
@@ -225,8 +174,8 @@ fn sync_period(f: &mut Findings, bsl: &Value, deployment: &Value, location: &str
         .or(from_flag)
         .unwrap_or_else(|| ("1m0s".to_string(), "Velero's default"));
     f.figure("backup_sync_period_destination", period.clone());
-    match go_duration_nanos(&period) {
-        Some(0) => f.problem(format!(
+    match parse_go_duration(&period) {
+        Some(d) if d.is_zero() => f.problem(format!(
             "cluster B's Velero never syncs backups from its bucket: backupSyncPeriod is \
              {period} ({source}), so the copied backup would never appear there; set it on the \
              location (`oc patch backupstoragelocation {location} -n <velero namespace> --type \
@@ -245,26 +194,11 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn versions_come_from_the_image_tag() {
-        assert_eq!(image_version("velero/velero:v1.9.2"), Some((1, 9, 2)));
-        assert_eq!(
-            image_version("registry.example:5000/velero/velero:v1.12.0@sha256:abc"),
-            Some((1, 12, 0))
-        );
-        assert_eq!(image_version("velero/velero:latest"), None);
-        assert_eq!(image_version("registry.example:5000/velero/velero"), None);
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(go_duration_nanos("0s"), Some(0));
-        assert_eq!(go_duration_nanos("0"), Some(0));
-        assert_eq!(go_duration_nanos("1m0s"), Some(60_000_000_000));
-        assert_eq!(go_duration_nanos("1h30m"), Some(5_400_000_000_000));
-        assert_eq!(go_duration_nanos("soon"), None);
+    fn the_sync_flag_is_read_from_the_servers_args() {
         assert_eq!(
             sync_flag(&[json!("server"), json!("--backup-sync-period=0s")]).as_deref(),
             Some("0s")
         );
+        assert_eq!(sync_flag(&[json!("server")]), None);
     }
 }
