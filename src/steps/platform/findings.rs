@@ -16,6 +16,25 @@ pub fn velero(ctx: &StepContext) -> Result<&Velero> {
         .context("the config has no [velero] table; runbook velero-registry needs it")
 }
 
+/// A client of cluster B's Keycloak admin API as `[velero.keycloak]` names it, its admin's
+/// credentials read from their references.
+pub fn keycloak_admin(v: &Velero) -> Result<crate::infra::keycloak::KeycloakAdmin> {
+    let user = v
+        .keycloak
+        .admin_user
+        .resolve("velero.keycloak.admin_user")?;
+    let password = v
+        .keycloak
+        .admin_password
+        .resolve("velero.keycloak.admin_password")?;
+    crate::infra::keycloak::KeycloakAdmin::new(
+        &v.keycloak.url,
+        &user,
+        crate::infra::keycloak::Password::new(password),
+        v.keycloak.ca_file.as_deref(),
+    )
+}
+
 /// Problems and figures, in the order they were found.
 #[derive(Default)]
 pub struct Findings {

@@ -56,20 +56,7 @@ pub async fn check(ctx: &StepContext) -> Result<StepResult> {
             }
         }
     }
-    let user = v
-        .keycloak
-        .admin_user
-        .resolve("velero.keycloak.admin_user")?;
-    let password = v
-        .keycloak
-        .admin_password
-        .resolve("velero.keycloak.admin_password")?;
-    let admin = crate::infra::keycloak::KeycloakAdmin::new(
-        &v.keycloak.url,
-        &user,
-        crate::infra::keycloak::Password::new(password),
-        v.keycloak.ca_file.as_deref(),
-    )?;
+    let admin = super::findings::keycloak_admin(v)?;
     match admin.realms().await {
         Ok(realms) => {
             ctx.sink.info(format!(

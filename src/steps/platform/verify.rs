@@ -125,20 +125,7 @@ pub async fn check(ctx: &StepContext) -> Result<StepResult> {
 
     let realms = crate::steps::keycloak::registry_realms(&a, &registry).await?;
     if !realms.is_empty() {
-        let user = v
-            .keycloak
-            .admin_user
-            .resolve("velero.keycloak.admin_user")?;
-        let password = v
-            .keycloak
-            .admin_password
-            .resolve("velero.keycloak.admin_password")?;
-        let admin = crate::infra::keycloak::KeycloakAdmin::new(
-            &v.keycloak.url,
-            &user,
-            crate::infra::keycloak::Password::new(password),
-            v.keycloak.ca_file.as_deref(),
-        )?;
+        let admin = super::findings::keycloak_admin(v)?;
         match admin.realms().await {
             Ok(on_b) => {
                 let missing: Vec<&String> = realms.iter().filter(|r| !on_b.contains(r)).collect();
