@@ -1,7 +1,7 @@
 //! S3 transfer figures: `infra::s3_transfer::transfer` (hash while reading the source, copy,
 //! read back and hash again; big objects hashed first) against a plain copy of the same objects
 //! with the same client (GET streamed into PUT or a multipart upload, nothing hashed or read
-//! back), between two S3 servers (`sim::s3`, s3s-fs) each in a process of its own, in the same
+//! back), between two S3 servers (`sim::s3`) each in a process of its own, in the same
 //! run. Then a second transfer (everything already there: the source read to hash, nothing
 //! written) and a verification (the destination read back).
 //!

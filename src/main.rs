@@ -390,7 +390,7 @@ fn main() -> ProcessExit {
         tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG")
             // The simulated object storage (s3s) logs every error answer it gives (a HEAD of a
             // missing object, a refused key) at ERROR: its clients report what matters.
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,s3s=off,s3s_fs=off"))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,s3s=off"))
     };
     // Diagnostics go to stderr, except under the wizard, where they would draw over
     // the screen: there they go to CUTOVER_LOG_FILE when it is set, else nowhere.

@@ -37,6 +37,7 @@ mod rehearse;
 mod rehearse_registry;
 mod rewrite;
 mod s3_client;
+mod s3_server;
 mod s3_transfer;
 mod sandbox;
 mod scale;

@@ -367,13 +367,7 @@ async fn only_whole_objects_on_b(w: &World) -> usize {
 /// No multipart upload of a stopped run lingers on B (aborted when dropped, which happens
 /// in a task of its own: waited for, bounded).
 async fn no_upload_lingers(w: &World) {
-    let uploads = || {
-        std::fs::read_dir(w.b_server.root())
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.starts_with(".upload_id-"))
-            .count()
-    };
+    let uploads = || w.b_server.uploads_in_progress().0;
     for _ in 0..100 {
         if uploads() == 0 {
             break;
@@ -389,14 +383,9 @@ async fn s3_transfer_dropped_mid_way_leaves_only_whole_objects_and_resumes() {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let done_tx = Mutex::new(Some(done_tx));
     // Dropped while the big object's multipart upload is mid-way: a part of it is on B.
-    let b_root = w.b_server.root().to_path_buf();
+    let b_server = &w.b_server;
     let watcher = |_: &TransferProgress| {
-        let parts = std::fs::read_dir(&b_root)
-            .map(|d| {
-                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                    .any(|n| n.starts_with(".upload_id-") && n.contains(".part-"))
-            })
-            .unwrap_or(false);
+        let parts = b_server.uploads_in_progress().1 > 0;
         if parts && let Some(tx) = done_tx.lock().unwrap().take() {
             let _ = tx.send(());
         }

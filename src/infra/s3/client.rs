@@ -154,7 +154,8 @@ impl S3Client {
         {
             Ok(_) => Ok(()),
             Err(S3Error::Service(e)) if e.code == "BucketAlreadyOwnedByYou" => Ok(()),
-            // AWS says this of a bucket someone else owns; s3s-fs of any existing bucket.
+            // AWS says this of a bucket someone else owns, some storages of any existing
+            // bucket.
             // Whether it is ours is whether we may use it.
             Err(S3Error::Service(e)) if e.code == "BucketAlreadyExists" => {
                 if self.bucket_exists().await? {

@@ -24,7 +24,7 @@ pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 pub struct ObjectInfo {
     pub key: String,
     pub size: u64,
-    /// Without quotes; some storages (s3s-fs) list none.
+    /// Without quotes; some storages list none.
     pub etag: Option<String>,
     /// As the storage wrote it (ISO 8601).
     pub last_modified: Option<String>,

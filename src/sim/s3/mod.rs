@@ -1,16 +1,12 @@
-//! A real S3 server for the tests and the sandbox: s3s-fs (the s3s project's file-system
-//! backend) serving a folder on 127.0.0.1, with SigV4 authentication of one access key (s3s's
-//! `SimpleAuth`): a wrong key or signature is refused 403, a missing bucket 404 NoSuchBucket,
-//! as MinIO does. Buckets are the folder's subfolders and objects its files, so the data stays
-//! when the server stops and a server started again on the folder (and the same port) serves
-//! it again.
-//!
-//! s3s-fs's ways, which the clients meet: its listings give no ETag (and, asked for
-//! `encoding-type=url`, keys as they are, which this server encodes as S3 and MinIO do, so a
-//! client decoding them is not led astray by a `+`); a GET of an object in a
-//! bucket that does not exist answers NoSuchKey; creating a bucket that exists answers
-//! BucketAlreadyExists whoever owns it; a PUT renames the new file into place before it writes
-//! the object's metadata; multipart parts wait in the folder's root as `.upload_id-*` files.
+//! A real S3 server for the tests and the sandbox: the s3s project's S3 protocol (requests,
+//! SigV4 authentication of one access key, presigned URLs, errors as XML) over a folder
+//! (`store`), on 127.0.0.1. A wrong key or signature is refused 403, a missing bucket 404
+//! NoSuchBucket, a missing key NoSuchKey, creating an existing bucket BucketAlreadyOwnedByYou,
+//! as MinIO answers. Buckets are the folder's subfolders and objects its files, so the data
+//! stays when the server stops and a server started again on the folder (and the same port)
+//! serves it again. Keys are taken up to S3's 1,024 bytes, listings carry ETags, and a listing
+//! asked for `encoding-type=url` gets its keys encoded as S3 and MinIO encode them, so a client
+//! decoding them is not led astray by a `+`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +21,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::infra::s3::{DEFAULT_REGION, S3Endpoint};
+
+mod store;
 
 /// One S3 server on loopback; stops when dropped (its data stays in its folder).
 pub struct S3Server {
@@ -61,10 +59,9 @@ impl S3Server {
         std::fs::create_dir_all(root).with_context(|| {
             format!("cannot create the object storage folder {}", root.display())
         })?;
-        let fs = s3s_fs::FileSystem::new(root).map_err(|e| {
-            anyhow::anyhow!("cannot serve {} as object storage: {e:?}", root.display())
-        })?;
-        let mut builder = S3ServiceBuilder::new(fs);
+        let folder = store::Folder::new(root)
+            .with_context(|| format!("cannot serve {} as object storage", root.display()))?;
+        let mut builder = S3ServiceBuilder::new(folder);
         builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
         let service = builder.build();
         let listener = TcpListener::bind(("127.0.0.1", port))
@@ -116,6 +113,11 @@ impl S3Server {
     /// The folder it serves.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The multipart uploads in progress, and the parts they hold.
+    pub fn uploads_in_progress(&self) -> (usize, usize) {
+        store::multipart::uploads(&self.root)
     }
 
     /// What a client needs to reach it with its key.
