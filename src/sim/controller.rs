@@ -24,6 +24,7 @@ pub async fn run(sim: Arc<Shared>) {
         reconcile(&sim);
         super::olm::reconcile(&sim);
         super::threescale_operator::reconcile(&sim);
+        super::crunchy::reconcile(&sim);
         let wait = next_wait(&sim);
         tokio::select! {
             _ = sim.kick.notified() => {}

@@ -9,6 +9,7 @@
 mod api;
 pub mod catalog;
 mod controller;
+mod crunchy;
 mod discovery;
 mod exec;
 mod http;

@@ -22,22 +22,65 @@ use crate::infra::pg_role::{ADMIN_PSQL, LOGIN_CHECK};
 use crate::sim::program::{Program, ProgramOutput};
 use crate::sim::server::SimCluster;
 
-/// The `postgres` role's password of each simulated instance, by its cluster's name.
+/// The `postgres` role's password of each simulated instance, by its cluster's name; kept in a
+/// file when opened on one (a kept sandbox's instances keep their passwords across a restart).
 #[derive(Clone, Default)]
-pub struct PgRoles(Arc<Mutex<BTreeMap<String, String>>>);
+pub struct PgRoles(Arc<Mutex<Roles>>);
+
+#[derive(Default)]
+struct Roles {
+    passwords: BTreeMap<String, String>,
+    file: Option<std::path::PathBuf>,
+}
 
 impl PgRoles {
-    /// The password the role has now in instance `cluster`.
-    pub fn password(&self, cluster: &str) -> Option<String> {
-        self.0.lock().ok()?.get(cluster).cloned()
+    /// Roles kept in `file`: what it holds, or none when it does not exist yet.
+    pub fn open(file: &std::path::Path) -> anyhow::Result<PgRoles> {
+        use anyhow::Context;
+        let passwords = match std::fs::read(file) {
+            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+                format!("{} is not the sandbox's PostgreSQL roles", file.display())
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+        };
+        Ok(PgRoles(Arc::new(Mutex::new(Roles {
+            passwords,
+            file: Some(file.to_path_buf()),
+        }))))
     }
 
-    /// Sets it (the scene's starting password, as restored from A).
+    /// The password the role has now in instance `cluster`.
+    pub fn password(&self, cluster: &str) -> Option<String> {
+        self.0.lock().ok()?.passwords.get(cluster).cloned()
+    }
+
+    /// Sets it (the scene's starting password, as restored from A), in the file too.
     pub fn set(&self, cluster: &str, password: &str) {
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(cluster.to_string(), password.to_string());
+        if let Ok(mut roles) = self.0.lock() {
+            roles
+                .passwords
+                .insert(cluster.to_string(), password.to_string());
+            if let Some(file) = &roles.file
+                && let Ok(text) = serde_json::to_vec(&roles.passwords)
+            {
+                let _ = write_private(file, &text);
+            }
         }
     }
+}
+
+/// Writes `file` readable by its owner only (it holds passwords).
+fn write_private(file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(file)?
+        .write_all(bytes)
 }
 
 struct Admin {

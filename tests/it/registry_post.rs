@@ -382,7 +382,14 @@ async fn a_restart_owed_by_a_killed_run_is_finished_and_bad_secrets_are_named() 
     );
     assert_eq!(facts.get("bpms_restart"), Some(&json!("done")));
 
-    // A secret the restore did not bring back is named, with what to do.
+    // A secret the restore did not bring back is named, with what to do. (Its PostgresCluster
+    // goes first: the Crunchy operator would make the secret again for its `postgres` user.)
+    scene.b.delete_object(
+        "postgres-operator.crunchydata.com/v1beta1",
+        "PostgresCluster",
+        REGISTRY,
+        "analytical",
+    );
     scene
         .b
         .delete_object("v1", "Secret", REGISTRY, "analytical-pguser-postgres");

@@ -68,6 +68,18 @@ impl Drop for StateDir {
     }
 }
 
+/// Resumes the killed rehearsal `name` with `--headless` to its end: its stdout.
+pub(crate) fn resumed_to_the_end(state: &Path, name: &str) -> String {
+    let (stdout, stderr) = rehearse_expecting(state, &["--headless"], 0);
+    assert!(stdout.contains(&format!("resuming {name}")), "{stdout}");
+    assert!(stderr.contains("took over the lock"), "{stderr}");
+    assert!(
+        stdout.contains("done: every step of this migration is done"),
+        "{stdout}"
+    );
+    stdout
+}
+
 /// A child process killed when the test ends, however it ends.
 pub(crate) struct Running(pub(crate) Child);
 
@@ -721,13 +733,7 @@ fn a_killed_headless_rehearsal_is_resumed_by_the_same_command() {
         .filter_map(|e| e["step"].as_str().map(str::to_string))
         .collect();
 
-    let (stdout, stderr) = rehearse_expecting(state.path(), &["--headless"], 0);
-    assert!(stdout.contains(&format!("resuming {name}")), "{stdout}");
-    assert!(stderr.contains("took over the lock"), "{stderr}");
-    assert!(
-        stdout.contains("done: every step of this migration is done"),
-        "{stdout}"
-    );
+    resumed_to_the_end(state.path(), &name);
     let entries = journal(state.path(), &name);
     let started = starts(&entries);
     for step in &finished_before {

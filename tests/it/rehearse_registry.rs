@@ -1,9 +1,11 @@
 //! `cutover rehearse --runbook velero-registry`: the registry sandbox (clusters A and B with the
 //! Platform, each with its own real S3 object storage, the Keycloaks) passes the runbook's
 //! prerequisite checks, takes the backup on A, copies it to B's bucket where B's Velero syncs it,
-//! moves the Keycloak realms and stands in for the console's registry on B; a kept sandbox stopped and started again on
-//! the same ports keeps its buckets' objects and its Keycloaks' realms; `--serve` prints both
-//! object storages; `--discard` removes it.
+//! moves the Keycloak realms and stands in for the console's registry on B; a whole rehearsal
+//! killed -9 in the middle of the staged restore is resumed by the same command to the end,
+//! with no stage's Restore made twice; a kept sandbox stopped and started again on the same
+//! ports keeps its buckets' objects and its Keycloaks' realms; `--serve` prints both object
+//! storages; `--discard` removes it.
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
@@ -17,7 +19,7 @@ use cutover::sim::sandbox::{RegistrySandbox, SANDBOX_REGISTRY};
 
 use crate::rehearse::{
     Running, StateDir, command, journal, lines_of, manifest, rehearsals, rehearse_expecting,
-    wait_line,
+    resumed_to_the_end, wait_line,
 };
 
 /// The steps the journal shows finished with `outcome`.
@@ -122,6 +124,111 @@ fn a_registry_rehearsal_runs_from_the_platform_checks_to_the_console_s_registry_
         objects.iter().any(|o| o.contains("openshift-backups/")),
         "nothing saved in A's bucket: {objects:?}"
     );
+}
+
+/// The stages the journal shows done (`stage-<id>` facts of restore-registry), in order.
+fn stages_done(entries: &[Value]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| e["event"] == "step-fact" && e["step"] == "restore-registry")
+        .filter_map(|e| {
+            e["key"]
+                .as_str()?
+                .strip_prefix("stage-")
+                .map(str::to_string)
+        })
+        .filter(|k| !k.ends_with("-attempt"))
+        .collect()
+}
+
+#[test]
+fn a_registry_rehearsal_killed_in_the_staged_restore_is_resumed_to_the_end() {
+    let state = StateDir::new();
+    let mut run = Running(
+        command(
+            state.path(),
+            &["--runbook", "velero-registry", "--headless"],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rehearse --headless"),
+    );
+    // Killed once the restore has done three stages (while it follows the fourth's Restore,
+    // or its pods).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let name = loop {
+        let found = rehearsals(state.path()).into_iter().find_map(|(name, _)| {
+            (stages_done(&journal(state.path(), &name)).len() >= 3).then_some(name)
+        });
+        if let Some(name) = found {
+            break name;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore never got three stages done"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    run.0.kill().expect("kill -9");
+    run.0.wait().expect("wait");
+    let before = journal(state.path(), &name);
+    let done_before = stages_done(&before);
+    let finished_before: Vec<String> = before
+        .iter()
+        .filter(|e| e["event"] == "step-finished")
+        .filter_map(|e| e["step"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        !finished_before.iter().any(|s| s == "restore-registry"),
+        "{finished_before:?}"
+    );
+
+    let stdout = resumed_to_the_end(state.path(), &name);
+    let entries = journal(state.path(), &name);
+    for step in [
+        "restore-registry",
+        "registry-post-fixes",
+        "switch-regulations-dns",
+        "verify-registry",
+    ] {
+        assert!(
+            finished(&entries, "passed").iter().any(|s| s == step),
+            "{step} did not pass: {stdout}"
+        );
+    }
+    // Every step done before the kill ran once; only the restore ran again.
+    let mut started = std::collections::BTreeMap::<String, usize>::new();
+    for e in entries.iter().filter(|e| e["event"] == "step-started") {
+        *started
+            .entry(e["step"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    for step in &finished_before {
+        assert_eq!(started[step], 1, "{step}: {started:?}");
+    }
+    assert_eq!(started["restore-registry"], 2, "{started:?}");
+    // The stages done before the kill were not done again, and each stage is done once.
+    let done = stages_done(&entries);
+    assert_eq!(&done[..done_before.len()], &done_before[..]);
+    let unique: std::collections::BTreeSet<&String> = done.iter().collect();
+    assert_eq!(unique.len(), done.len(), "a stage done twice: {done:?}");
+    // No stage's Restore was created twice: the resumed run followed the one it found.
+    let log = std::fs::read_to_string(
+        state
+            .path()
+            .join(&name)
+            .join("logs")
+            .join("restore-registry.log"),
+    )
+    .expect("the restore's log");
+    let created: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split("created the Restore ").nth(1))
+        .collect();
+    let unique: std::collections::BTreeSet<&&str> = created.iter().collect();
+    assert_eq!(unique.len(), created.len(), "{created:?}");
+    assert_eq!(created.len(), 16, "{created:?}");
 }
 
 /// Every file under `dir`, as paths relative to it.

@@ -2,7 +2,7 @@
 //! `OrderedReady` policy: pods `<set>-<ordinal>` made one at a time, each once the one before is
 //! Running and ready, owned by the set and carrying its revision and their own name as labels;
 //! scaled down from the highest ordinal, one at a time. Read through the Kubernetes layer, the
-//! way the pods panel and the steps read them.
+//! way the pods panel and the steps read them. Beside them, the Crunchy operator's user secrets.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -168,4 +168,56 @@ async fn a_stateful_set_with_a_field_the_kind_does_not_have_is_refused() {
     bad["spec"]["defaultVolumesToFsBackup"] = json!(true);
     let refused = sb.sim.apply_object(bad);
     assert!(refused.is_err(), "an unknown field was accepted");
+}
+
+/// Crunchy PGO's part: a PostgresCluster's users get their `<cluster>-pguser-<user>` secrets
+/// when they have none, with a password of the operator's; a secret that exists is left alone.
+#[tokio::test]
+async fn a_postgres_cluster_gets_the_user_secrets_it_lacks_and_keeps_those_it_has() {
+    let sb = Sandbox::start("cluster-b", "abc-02").await;
+    sb.sim
+        .apply_object(json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "analytical-pguser-postgres", "namespace": "abc-02"},
+            "data": {"user": "cG9zdGdyZXM=", "password": "YS1zLXBhc3N3b3Jk"},
+        }))
+        .expect("the restored secret");
+    for cluster in ["operational", "analytical"] {
+        sb.sim
+            .apply_object(json!({
+                "apiVersion": "postgres-operator.crunchydata.com/v1beta1",
+                "kind": "PostgresCluster",
+                "metadata": {"name": cluster, "namespace": "abc-02"},
+                "spec": {"postgresVersion": 14, "users": [{"name": "postgres"}],
+                         "instances": [{"name": "instance1", "replicas": 1}]},
+            }))
+            .expect("the PostgresCluster");
+    }
+    let kube = sb.connect(ClusterRole::Destination, "abc-02").await;
+    eventually("the operator makes the missing secret", || async {
+        kube.get_secret(Some("abc-02"), "operational-pguser-postgres")
+            .await
+            .is_ok_and(|s| s.is_some())
+    })
+    .await;
+    let made = kube
+        .get_secret(Some("abc-02"), "operational-pguser-postgres")
+        .await
+        .unwrap()
+        .unwrap();
+    let data = made.data.expect("data");
+    assert_eq!(data["user"].0, b"postgres");
+    let password = String::from_utf8(data["password"].0.clone()).unwrap();
+    assert!(password.len() >= 20, "{password}");
+    assert_eq!(
+        made.metadata.labels.unwrap()["postgres-operator.crunchydata.com/cluster"],
+        "operational"
+    );
+    let kept = kube
+        .get_secret(Some("abc-02"), "analytical-pguser-postgres")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.data.unwrap()["password"].0, b"a-s-password");
 }

@@ -566,14 +566,11 @@ pub fn registry_namespace(registry: &str, wildcard: &str) -> Vec<Value> {
             json!({}),
         ));
     }
-    for c in ["operational", "analytical"] {
+    for c in POSTGRES_CLUSTERS {
         out.push(secret(
             ns,
             &format!("{c}-pguser-postgres"),
-            &[
-                ("password", &format!("{c}-pg-passw0rd")),
-                ("user", "postgres"),
-            ],
+            &[("password", &postgres_password(c)), ("user", "postgres")],
         ));
         out.push(custom(
             "postgres-operator.crunchydata.com/v1beta1",
@@ -581,6 +578,7 @@ pub fn registry_namespace(registry: &str, wildcard: &str) -> Vec<Value> {
             ns,
             c,
             json!({"postgresVersion": 14,
+                   "users": [{"name": "postgres"}],
                    "instances": [{"name": "instance1", "replicas": 1,
                                   "dataVolumeClaimSpec": {"accessModes": ["ReadWriteOnce"],
                                       "resources": {"requests": {"storage": "5Gi"}}}}],
@@ -675,4 +673,13 @@ pub fn registry_namespace(registry: &str, wildcard: &str) -> Vec<Value> {
         json!({"codebaseName": "registry-regulations", "branchName": "master"}),
     ));
     out
+}
+
+/// The registry's Crunchy PostgresClusters.
+pub const POSTGRES_CLUSTERS: [&str; 2] = ["operational", "analytical"];
+
+/// The `postgres` role's password of the registry's PostgresCluster `cluster` on A: its
+/// `<cluster>-pguser-postgres` secret's, which A's volumes carry to B.
+pub fn postgres_password(cluster: &str) -> String {
+    format!("{cluster}-pg-passw0rd")
 }

@@ -87,11 +87,14 @@ pub fn mariadb_dir(dir: &Path) -> PathBuf {
     dir.join("mariadb")
 }
 
-/// What the folder holds besides the manifest, removed with the sandbox's state.
 /// The PostgreSQL schema a MySQL source's conversion loads (see `config`).
 pub const PORTA_SCHEMA_FILE: &str = "porta-postgres-schema.sql";
 
-pub const STATE: [&str; 9] = [
+/// The `postgres` role passwords of a registry sandbox's instances on B (`sim::postgres_pod`).
+pub const POSTGRES_ROLES_FILE: &str = "postgres-roles.json";
+
+/// What the folder holds besides the manifest, removed with the sandbox's state.
+pub const STATE: [&str; 10] = [
     "clusters",
     "redis",
     "postgres",
@@ -101,6 +104,7 @@ pub const STATE: [&str; 9] = [
     "s3",
     "keycloak",
     "secrets",
+    POSTGRES_ROLES_FILE,
 ];
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,12 +22,14 @@ use super::world::{on_port, start_cluster};
 use crate::error::bad_input;
 use crate::infra::s3::S3Client;
 use crate::sim::installation::{
-    Platform, install, platform_objects, registry_codebase, registry_namespace,
+    POSTGRES_CLUSTERS, Platform, install, platform_objects, postgres_password, registry_codebase,
+    registry_namespace,
 };
 use crate::sim::keycloak::{
     KeycloakServer, KeycloakSpec, KeycloakStore, RegistryRealms, allow_export,
 };
 use crate::sim::kubeconfig::write_kubeconfig;
+use crate::sim::postgres_pod::{PgRoles, allow_psql};
 use crate::sim::s3::S3Server;
 use crate::sim::server::SimCluster;
 use crate::sim::state::ClusterSpec;
@@ -279,6 +281,20 @@ impl RegistrySandbox {
             let b_objects =
                 platform_objects(&Platform::new(&registry, &version, &storage_b.endpoint()));
             install(&b, b_objects).context("cannot install the Platform on cluster B")?;
+        }
+        // B's PostgreSQL instances, restored from A's volumes, start with A's role passwords.
+        let roles = PgRoles::open(&dir.join(manifest::POSTGRES_ROLES_FILE))?;
+        for cluster in POSTGRES_CLUSTERS {
+            if roles.password(cluster).is_none() {
+                roles.set(cluster, &postgres_password(cluster));
+            }
+            allow_psql(
+                &b,
+                &registry,
+                &format!("{cluster}-instance1"),
+                cluster,
+                &roles,
+            );
         }
         allow_export(
             &a,

@@ -42,6 +42,9 @@ wildcard_domain = "{B_DOMAIN}"
 
 [velero]
 registry = {registry}
+# Cluster B's egress (NAT) address, which the registry's Nexus route must admit (an address
+# for documentation: the sandbox's clusters have no network of their own).
+destination_egress_ip = "203.0.113.10"
 
 # Each cluster's object storage: a real S3 server, its data in the sandbox's folder.
 [velero.storage.source]
