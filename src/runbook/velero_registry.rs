@@ -636,21 +636,30 @@ done",
               services, gerrits, jenkins); restores `<backup>-<time>-init` without pods, \
               replica sets, deployments, statefulsets, object bucket claims, deployment \
               configs, autoscalers, daemon sets, redisfailovers, kafkas, kafkaconnects and \
-              postgresclusters; then one restore per stateful component by its label (vault, \
-              nexus, gerrit, jenkins, the operational and analytical PostgreSQL clusters, \
-              kafka, zookeeper, redis with its redisfailovers, redis-admin, redis-viewer, \
-              geo-server), seeing each pod's restic restore initialised; then \
-              `<backup>-<time>-resources` without pods, routes and object bucket claims; then \
-              the secrets. A PartiallyFailed restore shows its warnings and errors and stops \
-              the step; run again, it goes on with the stage that did not finish.",
+              postgresclusters; grows Kafka's claims by 40Gi (once, from their size before); \
+              then one restore per stateful component by its label (vault, nexus, gerrit, \
+              jenkins, the operational and analytical PostgreSQL clusters, kafka, zookeeper, \
+              redis with its redisfailovers, redis-admin, redis-viewer, geo-server), seeing \
+              each pod's restic restore initialised, then replacing its pods; after each \
+              PostgreSQL cluster, applies its saved PostgresCluster again and gives it its \
+              instance and pgBackRest accounts; then `<backup>-<time>-resources` without pods, \
+              routes and object bucket claims; replaces the registry's Jenkins role mappings \
+              by the saved ones and makes the Platform's again; restarts the keycloak-operator; \
+              deletes the registry's Keycloak client secret and restores the secrets; restarts \
+              the registry's keycloak-operator and digital-signature-ops. A PartiallyFailed \
+              restore shows its warnings and errors and asks; run again, the step goes on with \
+              the stage that did not finish.",
         changes: Some(
             "Create the namespace {velero.registry} on cluster B ({destination.context}) and \
              every object of the backup in it, in stages (init, one per stateful component, \
              resources, secrets), each Restore named <backup>-<time>-<stage> in \
              {velero.namespace}, with the volume data written back by restic; re-apply the \
-             saved services, gerrits, jenkins and the codebase operator's webhook; delete and \
-             re-create pods of the restored components as the Platform's script does. \
-             Existing objects are left as they are. Nothing changes on cluster A \
+             saved services, gerrits, jenkins, PostgresClusters and Jenkins role mappings and \
+             the codebase operator's webhook; grow Kafka's volume claims by 40Gi; delete the \
+             pods of the restored components, of the keycloak-operators and of \
+             digital-signature-ops (their workloads make them again), and the secret \
+             keycloak-client.{velero.registry}-admin.secret before the secrets' restore brings \
+             A's. Existing objects are left as they are. Nothing changes on cluster A \
              ({source.context}).",
         ),
         procedure: "\
@@ -662,7 +671,13 @@ T=$(date -u +%H%M%S)
   --exclude-resources pods,replicasets,deployments,objectbucketclaims,deploymentconfigs,\\
 statefulsets,horizontalpodautoscalers,daemonsets,redisfailovers,kafkas,kafkaconnects,postgrescluster \\
   --wait
-# 2. Each stateful component by its label, in this order, its pods' restic init seen Initialized
+# Kafka's claims: 40Gi more than they have now (once)
+{oc.destination} get pvc -n {velero.registry} -l strimzi.io/name=kafka-cluster-kafka \\
+  -o custom-columns=NAME:.metadata.name,SIZE:.spec.resources.requests.storage
+{oc.destination} patch pvc <claim> -n {velero.registry} --type=merge \\
+  -p '{\"spec\":{\"resources\":{\"requests\":{\"storage\":\"<size + 40>Gi\"}}}}'
+# 2. Each stateful component by its label, in this order, its pods' restic init seen
+#    Initialized, then its pods deleted (their workloads make them again)
 for sel in app.kubernetes.io/name=vault app=nexus app=gerrit app=jenkins \\
     postgres-operator.crunchydata.com/cluster=operational \\
     postgres-operator.crunchydata.com/cluster=analytical strimzi.io/name=kafka-cluster-kafka \\
@@ -672,14 +687,24 @@ for sel in app.kubernetes.io/name=vault app=nexus app=gerrit app=jenkins \\
   {velero.destination} restore create \"${BACKUP_NAME}-$T-$name\" --from-backup \"${BACKUP_NAME}\" \\
     --selector \"$sel\" --wait
   {oc.destination} wait pod -l \"$sel\" -n {velero.registry} --for=condition=Initialized --timeout=30m
+  {oc.destination} delete pod -l \"$sel\" -n {velero.registry} --wait=true
 done
 {velero.destination} restore create \"${BACKUP_NAME}-$T-redisfailovers\" \\
   --from-backup \"${BACKUP_NAME}\" --include-resources redisfailovers --wait
-# 3. The rest, then the secrets
+# After each PostgreSQL cluster: its saved PostgresCluster (openshift-resources/postgrescluster/)
+# applied again, and <cluster>-instance, <cluster>-pgbackrest (role, rolebinding,
+# serviceaccount) given ownerReferences to it (its uid on B)
+# 3. The rest, the role mappings, the Keycloak operator, then the secrets
 {velero.destination} restore create \"${BACKUP_NAME}-$T-resources\" --from-backup \"${BACKUP_NAME}\" \\
   --exclude-resources pods,routes,objectbucketclaims --wait
+{oc.destination} delete jenkinsauthorizationrolemapping -n {velero.registry} --all
+#   then oc apply -f each saved openshift-resources/jenkinsauthorizationrolemapping/*.yaml
+{oc.destination} delete pods -n {velero.keycloak_namespace} -l name=keycloak-operator
+{oc.destination} delete secret -n {velero.registry} keycloak-client.{velero.registry}-admin.secret
 {velero.destination} restore create \"${BACKUP_NAME}-$T-secrets\" --from-backup \"${BACKUP_NAME}\" \\
   --include-resources secrets --wait
+{oc.destination} delete pods -n {velero.registry} -l name=keycloak-operator
+{oc.destination} delete pods -n {velero.registry} -l app=digital-signature-ops
 # Each: Phase Completed; otherwise its warnings and errors
 {velero.destination} restore describe \"${BACKUP_NAME}-$T-init\" --details",
         action: Some(Action::VeleroRestore),

@@ -404,6 +404,7 @@ fn update(
     let expect_rv = meta_str(&obj, "resourceVersion").map(str::to_string);
     let next = keep_other_half(t.rt, &current, obj, sub);
     let next = validate::validate(t.rt, next)?;
+    let next = validate::transition(t.rt, &current, next)?;
     let stored = inner
         .store
         .replace(t.rt, ns, name, next, expect_rv.as_deref())?;
@@ -449,7 +450,10 @@ fn patch_object(
         }
         let m = super::store::meta_mut(&mut next);
         m.insert("name".into(), json!(name));
-        let next = validate::validate(t.rt, next)?;
+        let mut next = validate::validate(t.rt, next)?;
+        if let Some(cur) = &current {
+            next = validate::transition(t.rt, cur, next)?;
+        }
         let mut inner = sim.lock();
         let (code, stored) = match current {
             None => (StatusCode::CREATED, inner.store.create(t.rt, ns, next)?),
@@ -479,6 +483,7 @@ fn patch_object(
     }
     let next = keep_other_half(t.rt, &current, next, sub);
     let next = validate::validate(t.rt, next)?;
+    let next = validate::transition(t.rt, &current, next)?;
     let stored = sim
         .lock()
         .store

@@ -25,6 +25,7 @@ pub async fn run(sim: Arc<Shared>) {
         super::olm::reconcile(&sim);
         super::threescale_operator::reconcile(&sim);
         super::crunchy::reconcile(&sim);
+        super::volumes::reconcile(&sim);
         let wait = next_wait(&sim);
         tokio::select! {
             _ = sim.kick.notified() => {}

@@ -43,6 +43,7 @@ pub mod threescale_api;
 pub mod threescale_operator;
 mod validate;
 pub mod velero;
+mod volumes;
 mod watch;
 
 pub use exec::{ExecRule, client_pod_rules};

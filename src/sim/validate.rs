@@ -6,8 +6,9 @@
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service,
+    ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -34,6 +35,9 @@ pub fn validate(rt: &'static ResourceType, mut obj: Value) -> Result<Value, ApiE
         "Namespace" => typed::<Namespace>(rt, &name, &obj)?,
         "Service" => typed::<Service>(rt, &name, &obj)?,
         "PersistentVolumeClaim" => typed::<PersistentVolumeClaim>(rt, &name, &obj)?,
+        "ServiceAccount" => typed::<ServiceAccount>(rt, &name, &obj)?,
+        "Role" => typed::<Role>(rt, &name, &obj)?,
+        "RoleBinding" => typed::<RoleBinding>(rt, &name, &obj)?,
         _ => {}
     }
     if rt.group == "operators.coreos.com" {
@@ -46,6 +50,69 @@ pub fn validate(rt: &'static ResourceType, mut obj: Value) -> Result<Value, ApiE
         obj = schema::admit(rt, schema, obj)?;
     }
     Ok(obj)
+}
+
+/// What a real server refuses of a change to a stored object, and what it does at once: a
+/// PersistentVolumeClaim's spec is immutable but for its storage request, which may only grow;
+/// a bound claim's growth is carried out (its `status.capacity` follows, as the volume's
+/// resizer does once the storage class allows expansion, which the Platform's does).
+pub fn transition(
+    rt: &'static ResourceType,
+    current: &Value,
+    mut next: Value,
+) -> Result<Value, ApiError> {
+    if rt.kind != "PersistentVolumeClaim" {
+        return Ok(next);
+    }
+    let name = meta_str(&next, "name").unwrap_or("").to_string();
+    let request = |v: &Value| {
+        v.pointer("/spec/resources/requests/storage")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let (before, after) = (request(current), request(&next));
+    let bytes = |q: &Option<String>| q.as_deref().and_then(crate::infra::kube::quantity::bytes);
+    let without_request = |v: &Value| {
+        let mut spec = v.get("spec").cloned().unwrap_or(Value::Null);
+        if let Some(requests) = spec
+            .pointer_mut("/resources/requests")
+            .and_then(Value::as_object_mut)
+        {
+            requests.shift_remove("storage");
+        }
+        spec
+    };
+    if without_request(current) != without_request(&next) {
+        return Err(ApiError::invalid(
+            rt,
+            rt.kind,
+            &name,
+            "spec",
+            "Forbidden: spec is immutable after creation except resources.requests and \
+             volumeAttributesClassName for bound claims",
+        ));
+    }
+    match (bytes(&before), bytes(&after)) {
+        (Some(b), Some(a)) if a < b => Err(ApiError::invalid(
+            rt,
+            rt.kind,
+            &name,
+            "spec.resources.requests.storage",
+            "Forbidden: field can not be less than status.capacity",
+        )),
+        (Some(b), Some(a)) if a > b => {
+            if next.pointer("/status/phase").and_then(Value::as_str) == Some("Bound")
+                && let Some(status) = next.get_mut("status").and_then(Value::as_object_mut)
+            {
+                status.insert(
+                    "capacity".into(),
+                    serde_json::json!({"storage": after.unwrap_or_default()}),
+                );
+            }
+            Ok(next)
+        }
+        _ => Ok(next),
+    }
 }
 
 pub fn replicas_not_negative(

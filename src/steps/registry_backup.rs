@@ -38,6 +38,10 @@ pub struct Params {
     pub registry: String,
     pub velero_namespace: String,
     pub ttl: std::time::Duration,
+    /// The Platform's namespace (`control-plane`).
+    pub edp_namespace: String,
+    /// Keycloak's namespace (`user-management`).
+    pub keycloak_namespace: String,
 }
 
 pub fn params(ctx: &StepContext) -> Result<Params> {
@@ -50,6 +54,8 @@ pub fn params(ctx: &StepContext) -> Result<Params> {
         registry: velero.registry.clone(),
         velero_namespace: velero.namespace.clone(),
         ttl: velero.backup_ttl,
+        edp_namespace: velero.edp_namespace.clone(),
+        keycloak_namespace: velero.keycloak_namespace.clone(),
     })
 }
 

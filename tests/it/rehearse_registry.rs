@@ -14,12 +14,13 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use cutover::infra::s3::S3Client;
+use cutover::sim::installation::crunchy_uid_on_a;
 use cutover::sim::keycloak::RegistryRealms;
 use cutover::sim::sandbox::{RegistrySandbox, SANDBOX_REGISTRY};
 
 use crate::rehearse::{
     Running, StateDir, command, journal, lines_of, manifest, rehearsals, rehearse_expecting,
-    resumed_to_the_end, wait_line,
+    wait_line,
 };
 
 /// The steps the journal shows finished with `outcome`.
@@ -126,6 +127,8 @@ fn a_registry_rehearsal_runs_from_the_platform_checks_to_the_console_s_registry_
     );
 }
 
+const PGO: &str = "postgres-operator.crunchydata.com/v1beta1";
+
 /// The stages the journal shows done (`stage-<id>` facts of restore-registry), in order.
 fn stages_done(entries: &[Value]) -> Vec<String> {
     entries
@@ -139,6 +142,57 @@ fn stages_done(entries: &[Value]) -> Vec<String> {
         })
         .filter(|k| !k.ends_with("-attempt"))
         .collect()
+}
+
+/// What restore-registry.sh's work between the restores leaves on B: Kafka's claim grown by
+/// 40Gi once, the Crunchy accounts owned by B's PostgresCluster, A's Keycloak client secret.
+async fn restored_on_b(sandbox: &std::path::Path) {
+    let sb = RegistrySandbox::resume(sandbox)
+        .await
+        .expect("the sandbox starts");
+    let ns = SANDBOX_REGISTRY;
+    let claim =
+        sb.b.get_object(
+            "v1",
+            "PersistentVolumeClaim",
+            ns,
+            "data-0-kafka-cluster-kafka-0",
+        )
+        .expect("Kafka's claim");
+    assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "60Gi");
+    assert_eq!(claim["status"]["capacity"]["storage"], "60Gi");
+    for cluster in ["operational", "analytical"] {
+        let pg =
+            sb.b.get_object(PGO, "PostgresCluster", ns, cluster)
+                .expect("the PostgresCluster");
+        let uid = pg["metadata"]["uid"].as_str().unwrap().to_string();
+        assert_ne!(uid, crunchy_uid_on_a(cluster));
+        for (api_version, kind) in [
+            ("rbac.authorization.k8s.io/v1", "Role"),
+            ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+            ("v1", "ServiceAccount"),
+        ] {
+            for postfix in ["instance", "pgbackrest"] {
+                let name = format!("{cluster}-{postfix}");
+                let object =
+                    sb.b.get_object(api_version, kind, ns, &name)
+                        .unwrap_or_else(|| panic!("{kind} {name}"));
+                let owners = object["metadata"]["ownerReferences"].as_array().unwrap();
+                assert_eq!(owners.len(), 1, "{kind} {name}: {owners:?}");
+                assert_eq!(owners[0]["uid"], uid.as_str(), "{kind} {name}");
+            }
+        }
+    }
+    let secret =
+        sb.b.get_object(
+            "v1",
+            "Secret",
+            ns,
+            &format!("keycloak-client.{ns}-admin.secret"),
+        )
+        .expect("A's Keycloak client secret, restored");
+    assert!(secret["data"]["clientSecret"].is_string(), "{secret}");
+    sb.stop().await;
 }
 
 #[test]
@@ -184,7 +238,32 @@ fn a_registry_rehearsal_killed_in_the_staged_restore_is_resumed_to_the_end() {
         "{finished_before:?}"
     );
 
-    let stdout = resumed_to_the_end(state.path(), &name);
+    // Resumed up to the end of the restore: B as the restore left it.
+    let (stdout, stderr) = rehearse_expecting(
+        state.path(),
+        &["--headless", "--until", "restore-registry"],
+        0,
+    );
+    assert!(stdout.contains(&format!("resuming {name}")), "{stdout}");
+    assert!(stderr.contains("took over the lock"), "{stderr}");
+    assert!(
+        stdout.contains("stopped after restore-registry"),
+        "{stdout}"
+    );
+    let sandbox = rehearsals(state.path())
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, dir)| dir)
+        .expect("the rehearsal's sandbox");
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(restored_on_b(&sandbox));
+
+    let (stdout, _) = rehearse_expecting(state.path(), &["--headless"], 0);
+    assert!(
+        stdout.contains("done: every step of this migration is done"),
+        "{stdout}"
+    );
     let entries = journal(state.path(), &name);
     for step in [
         "restore-registry",

@@ -294,3 +294,66 @@ async fn lists_and_objects_carry_kind_and_api_version() {
         assert!(!obj[field].is_null(), "{field} missing: {obj}");
     }
 }
+
+/// A claim is bound at the size it requests; its spec is immutable but for that request, which
+/// may only grow, and a bound claim's growth shows in its capacity.
+#[tokio::test]
+async fn a_claim_grows_but_never_shrinks_and_keeps_its_spec() {
+    const PVC: &str = "/api/v1/namespaces/3scale/persistentvolumeclaims";
+    let sb = Sandbox::start("source", "3scale").await;
+    let client = sb.client().await;
+    let body = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data-0-kafka-cluster-kafka-0"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "ocs-storagecluster-ceph-rbd",
+                 "resources": {"requests": {"storage": "20Gi"}}}});
+    let (code, created) = raw(
+        &client,
+        "POST",
+        PVC,
+        Some("application/json"),
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    let url = format!("{PVC}/data-0-kafka-cluster-kafka-0");
+    let mut bound = json!(null);
+    for _ in 0..100 {
+        let (_, now) = raw(&client, "GET", &url, None, "").await;
+        if now["status"]["phase"] == "Bound" {
+            bound = now;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(bound["status"]["capacity"]["storage"], "20Gi", "{bound}");
+
+    let merge = Some("application/merge-patch+json");
+    let grow = json!({"spec": {"resources": {"requests": {"storage": "60Gi"}}}});
+    let (code, grown) = raw(&client, "PATCH", &url, merge, &grow.to_string()).await;
+    assert_eq!(code, 200, "{grown}");
+    assert_eq!(grown["status"]["capacity"]["storage"], "60Gi", "{grown}");
+
+    let shrink = json!({"spec": {"resources": {"requests": {"storage": "61439Mi"}}}});
+    let (code, refused) = raw(&client, "PATCH", &url, merge, &shrink.to_string()).await;
+    assert_status(&refused, 422, "Invalid");
+    assert_eq!(code, 422);
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("can not be less than"),
+        "{refused}"
+    );
+    let class = json!({"spec": {"storageClassName": "gp3"}});
+    let (code, refused) = raw(&client, "PATCH", &url, merge, &class.to_string()).await;
+    assert_eq!(code, 422, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec is immutable"),
+        "{refused}"
+    );
+    let (_, now) = raw(&client, "GET", &url, None, "").await;
+    assert_eq!(now["spec"]["resources"]["requests"]["storage"], "60Gi");
+}

@@ -104,6 +104,62 @@ impl KubeCluster {
         Ok(())
     }
 
+    fn dynamic_api(&self, ar: &ApiResource, namespaced: bool, ns: &str) -> Api<DynamicObject> {
+        if namespaced {
+            Api::namespaced_with(self.client().clone(), ns, ar)
+        } else {
+            Api::all_with(self.client().clone(), ar)
+        }
+    }
+
+    /// An object of any kind; None when there is none.
+    pub async fn get_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<Value>> {
+        let (ar, namespaced) = self.resolve_kind(api_version, kind).await?;
+        let api = self.dynamic_api(&ar, namespaced, ns);
+        let what = format!("reading {kind} {name}");
+        match self.call(Some(ns), &what, api.get_opt(name)).await? {
+            Some(o) => Ok(Some(serde_json::to_value(o)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A JSON merge patch (RFC 7386) of an object of any kind: lists in the patch replace the
+    /// object's. None when there is no such object.
+    pub async fn merge_patch_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: &str,
+        name: &str,
+        patch: &Value,
+    ) -> Result<Option<Value>> {
+        let (ar, namespaced) = self.resolve_kind(api_version, kind).await?;
+        let api = self.dynamic_api(&ar, namespaced, ns);
+        match api
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Ok(o) => Ok(Some(serde_json::to_value(o)?)),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
+            Err(kube::Error::Api(e)) => Err(anyhow!(
+                "cluster {} refused the change to {kind} {name} in {ns}: {} ({})",
+                self.name(),
+                e.message,
+                e.reason
+            )),
+            Err(e) => Err(anyhow!(
+                "changing {kind} {name} in {ns} on cluster {}: {e}",
+                self.name()
+            )),
+        }
+    }
+
     /// Deletes an object of any kind; one that is not there is fine.
     pub async fn delete_object(
         &self,

@@ -20,6 +20,7 @@ mod dynamic;
 mod exec;
 mod pods;
 mod portforward;
+pub mod quantity;
 mod threescale;
 mod velero;
 mod workloads;

@@ -15,8 +15,8 @@ use super::SimCluster;
 use crate::infra::kube::RHOAM_OPERATORS as DESTINATION_OPERATORS;
 
 pub use platform::{
-    PLATFORM_COMPONENTS, PLATFORM_VELERO_IMAGE, POSTGRES_CLUSTERS, Platform, platform_objects,
-    postgres_password, registry_codebase, registry_namespace, version_update,
+    PLATFORM_COMPONENTS, PLATFORM_VELERO_IMAGE, POSTGRES_CLUSTERS, Platform, crunchy_uid_on_a,
+    platform_objects, postgres_password, registry_codebase, registry_namespace, version_update,
 };
 
 use objects::{

@@ -139,6 +139,16 @@ impl Workload<'_> {
         }
     }
 
+    /// The claim of volume `v`: a StatefulSet's pod `<set>-0` has `<volume>-<set>-0`, as its
+    /// volume claim template makes it; a Deployment's is `<volume>-<name>`.
+    fn claim_name(&self, v: &str) -> String {
+        if self.kind == "StatefulSet" {
+            format!("{v}-{}-0", self.name)
+        } else {
+            format!("{v}-{}", self.name)
+        }
+    }
+
     fn object(&self, ns: &str) -> Value {
         let mut annotations = json!({});
         if !self.volumes.is_empty() {
@@ -147,7 +157,7 @@ impl Workload<'_> {
         let volumes: Vec<Value> = self
             .volumes
             .iter()
-            .map(|v| json!({"name": v, "persistentVolumeClaim": {"claimName": format!("{v}-{}", self.name)}}))
+            .map(|v| json!({"name": v, "persistentVolumeClaim": {"claimName": self.claim_name(v)}}))
             .collect();
         let mounts: Vec<Value> = self
             .volumes
@@ -172,6 +182,19 @@ impl Workload<'_> {
                "metadata": {"name": self.name, "namespace": ns, "labels": self.labels},
                "spec": spec})
     }
+}
+
+/// EPAM's keycloak-operator, its pods labelled `name=keycloak-operator` (restore-registry.sh
+/// deletes them by that label): in Keycloak's namespace, and in each registry's.
+fn keycloak_operator(ns: &str) -> Value {
+    Workload {
+        kind: "Deployment",
+        name: "keycloak-operator",
+        labels: json!({"name": "keycloak-operator"}),
+        volumes: &[],
+        image: "epamedp/keycloak-operator:1.9",
+    }
+    .object(ns)
 }
 
 fn deployment(ns: &str, name: &str, image: &str) -> Value {
@@ -245,11 +268,7 @@ pub fn platform_objects(p: &Platform) -> Vec<Value> {
             }
             .object(kc),
         );
-        out.push(deployment(
-            kc,
-            "keycloak-operator",
-            "epamedp/keycloak-operator:1.9",
-        ));
+        out.push(keycloak_operator(kc));
         out.push(secret(
             kc,
             "keycloak",
@@ -541,7 +560,7 @@ pub fn registry_namespace(registry: &str, wildcard: &str) -> Vec<Value> {
             } else {
                 json!({"app": w.name})
             };
-            out.push(pvc(ns, &format!("{v}-{}", w.name), size, labels));
+            out.push(pvc(ns, &w.claim_name(v), size, labels));
         }
     }
     for name in STATELESS {
@@ -584,6 +603,11 @@ pub fn registry_namespace(registry: &str, wildcard: &str) -> Vec<Value> {
                                       "resources": {"requests": {"storage": "5Gi"}}}}],
                    "backups": {"pgbackrest": {"repos": [{"name": "repo1"}]}}}),
         ));
+        // PGO's accounts of the instance and of pgBackRest, owned by the PostgresCluster (on
+        // A, A's; restored onto B they still name A's uid until restore-registry re-points them).
+        for postfix in ["instance", "pgbackrest"] {
+            out.extend(crunchy_account(ns, c, postfix));
+        }
     }
     out.push(secret(
         ns,
@@ -593,6 +617,7 @@ pub fn registry_namespace(registry: &str, wildcard: &str) -> Vec<Value> {
             "-----BEGIN OPENSSH PRIVATE KEY-----\nsim\n-----END OPENSSH PRIVATE KEY-----\n",
         )],
     ));
+    out.push(keycloak_operator(ns));
     out.push(secret(
         ns,
         &format!("keycloak-client.{registry}-admin.secret"),
@@ -673,6 +698,41 @@ pub fn registry_namespace(registry: &str, wildcard: &str) -> Vec<Value> {
         json!({"codebaseName": "registry-regulations", "branchName": "master"}),
     ));
     out
+}
+
+/// The uid of A's PostgresCluster `cluster`, which its accounts' ownerReferences name.
+pub fn crunchy_uid_on_a(cluster: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("a:{cluster}").as_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("a0a0a0a0-0000-4000-8000-{hex}")
+}
+
+/// The ServiceAccount, Role and RoleBinding `<cluster>-<postfix>` PGO makes for a cluster.
+fn crunchy_account(ns: &str, cluster: &str, postfix: &str) -> Vec<Value> {
+    let name = format!("{cluster}-{postfix}");
+    let meta = json!({
+        "name": name,
+        "namespace": ns,
+        "labels": {"postgres-operator.crunchydata.com/cluster": cluster},
+        "ownerReferences": [{
+            "apiVersion": "postgres-operator.crunchydata.com/v1beta1",
+            "kind": "PostgresCluster",
+            "name": cluster,
+            "uid": crunchy_uid_on_a(cluster),
+            "controller": true,
+            "blockOwnerDeletion": true,
+        }],
+    });
+    vec![
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
+               "rules": [{"apiGroups": [""], "resources": ["endpoints", "configmaps"],
+                          "verbs": ["get", "list", "watch", "create", "patch"]}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+               "subjects": [{"kind": "ServiceAccount", "name": name}]}),
+    ]
 }
 
 /// The registry's Crunchy PostgresClusters.

@@ -25,6 +25,8 @@ use crate::steps::StepContext;
 pub const WHITELIST: &str = "haproxy.router.openshift.io/ip_whitelist";
 const MEMBERS_FACT: &str = "gerrit_members";
 const KAFKA_SELECTOR: &str = "strimzi.io/name=kafka-cluster-kafka";
+/// The claim of Kafka's first broker, whose capacity the procedure reads.
+const KAFKA_FIRST_CLAIM: &str = "data-0-kafka-cluster-kafka-0";
 
 /// Whether a whitelist entry (`a.b.c.d` or `a.b.c.d/n`) admits `ip`.
 fn admits(entry: &str, ip: Ipv4Addr) -> bool {
@@ -210,12 +212,17 @@ async fn kafka_claims(kube: &KubeCluster, ns: &str) -> Result<BTreeMap<String, S
         .collect())
 }
 
-/// The Kafka volumes on B against A's: lines to report, and by-hand items.
+/// The Kafka volumes on B against A's: lines to report, and by-hand items. restore-registry
+/// grows B's claims beyond A's (by 40Gi), so B's are at least A's, and values.gotmpl's
+/// `storage.kafka.size` takes B's capacity of `data-0-kafka-cluster-kafka-0`, as the
+/// procedure says ("the current disk size"): a smaller size there would have the Strimzi
+/// operator try to shrink the volume.
 pub async fn kafka(
     a: &KubeCluster,
     b: &KubeCluster,
     ns: &str,
 ) -> Result<(Vec<String>, Vec<String>)> {
+    use crate::infra::kube::quantity::bytes;
     let (on_a, on_b) = (kafka_claims(a, ns).await?, kafka_claims(b, ns).await?);
     let mut report = Vec::new();
     let mut by_hand = Vec::new();
@@ -225,21 +232,20 @@ pub async fn kafka(
                 "Kafka claim {name} ({size_a} on cluster A) is not on cluster B: the kafka stage \
                  of restore-registry restores it"
             )),
-            Some(size_b) if size_b != size_a => report.push(format!(
-                "Kafka claim {name} differs: {size_b} on cluster B, {size_a} on cluster A; set \
-                 storage.kafka.size in values.gotmpl to {size_a} (what A's volume has) and \
-                 resize the claim on B to match"
+            Some(size_b) if bytes(size_b) < bytes(size_a) => report.push(format!(
+                "Kafka claim {name} is smaller on cluster B ({size_b}) than on cluster A \
+                 ({size_a}): A's data may not fit; grow it on B (restore-registry's kafka-claims \
+                 stage grows it by 40Gi) before Kafka starts"
             )),
-            Some(size_b) => report.push(format!("Kafka claim {name}: {size_b} on both clusters")),
+            Some(size_b) => report.push(format!(
+                "Kafka claim {name}: {size_b} on cluster B, {size_a} on cluster A"
+            )),
         }
     }
-    if let Some(size) = on_a
-        .get("data-0-kafka-cluster-kafka-0")
-        .or(on_a.values().next())
-    {
+    if let Some(size) = on_b.get(KAFKA_FIRST_CLAIM).or(on_b.values().next()) {
         by_hand.push(format!(
-            "values.gotmpl: storage.kafka.size: {size} (the capacity of \
-             data-0-kafka-cluster-kafka-0 on cluster A)"
+            "values.gotmpl: storage.kafka.size: {size} (the capacity of {KAFKA_FIRST_CLAIM} on \
+             cluster B)"
         ));
     }
     Ok((report, by_hand))

@@ -1,5 +1,6 @@
 //! `restore-registry`: the registry restored on cluster B from the backup, stage by stage.
 
+mod actions;
 mod run;
 mod saved;
 pub mod stages;

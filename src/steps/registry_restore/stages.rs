@@ -9,7 +9,24 @@
 //! - `daemonsets` is excluded from the init restore as intended (the script spells it
 //!   `deamonsets`, which Velero ignores, so its init restore also restores DaemonSets);
 //! - the secrets' restore is named `<backup>-<time>-secrets` (the script lets the CLI name it
-//!   `<backup>-<now>`, a name a resumed run could not find again).
+//!   `<backup>-<now>`, a name a resumed run could not find again);
+//! - Kafka's claims grow by 40Gi from the size journaled before the first growth (the script
+//!   adds 40 to the size it reads, so running it again grows them again, and it reads `20Gi`
+//!   and `20480Mi` alike as a number of Gi);
+//! - a Crunchy cluster's accounts get their ownerReferences replaced by one naming B's
+//!   PostgresCluster (a JSON merge patch; the script's strategic merge would add it beside the
+//!   reference to A's, and the API server refuses two controller references);
+//! - the script's `oc adm policy add-role-to-user view` and `add-scc-to-user anyuid|privileged`
+//!   for `system:serviceaccount:jenkins` are not made: that name is no service account's (a
+//!   service account's user is `system:serviceaccount:<namespace>:<name>`), so the lines grant
+//!   nothing to any pod, and granting the privileged SCC to the registry's Jenkins is no change
+//!   the procedure ever made;
+//! - the deployments' scale-down dance before their restore's pods (the script scales a
+//!   deployment to 0 when the pod running is not the one Velero restored, to let the restored
+//!   pod's restore finish) is replaced by waiting for every pod of the component to show its
+//!   restore init container done; the pods are then replaced as the script replaces them, and
+//!   Jenkins' URL (`change_url.groovy`, which the script copies into the Jenkins pod) is left
+//!   to Jenkins' own `JENKINS_UI_URL` on B.
 
 use crate::infra::velero::RestoreRequest;
 
@@ -98,11 +115,42 @@ pub const COMPONENTS: &[Component] = &[
     deploy("app.kubernetes.io/instance", "geo-server", "geo-server"),
 ];
 
+/// Kubernetes work between the restores (carried out by `actions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    ExpandKafkaClaims,
+    ReplacePods(Component),
+    CrunchyOwners(&'static str),
+    RoleMappings,
+    /// keycloak-operator's pods in Keycloak's namespace.
+    RestartKeycloakOperator,
+    DeleteKeycloakClientSecret,
+    /// keycloak-operator's and digital-signature-ops' pods in the registry's namespace.
+    RestartRegistryOperators,
+}
+
+impl Action {
+    /// The stage's name in the journal and on screen.
+    pub fn id(&self) -> String {
+        match self {
+            Action::ExpandKafkaClaims => "kafka-claims".into(),
+            Action::ReplacePods(c) => format!("{}-pods", c.name),
+            Action::CrunchyOwners(cluster) => format!("{cluster}-postgrescluster"),
+            Action::RoleMappings => "role-mappings".into(),
+            Action::RestartKeycloakOperator => "keycloak-operator".into(),
+            Action::DeleteKeycloakClientSecret => "keycloak-client-secret".into(),
+            Action::RestartRegistryOperators => "registry-operators".into(),
+        }
+    }
+}
+
 /// One stage of the restore.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Stage {
     /// The objects `backup-registry` saved as YAML beside the backup, applied again.
     SavedResources,
+    /// Kubernetes work between Velero's restores (`actions`).
+    Action(Action),
     /// A Velero restore, awaited; `pods_of` names the label whose pods must then show their
     /// restore init container done (`Initialized`).
     Restore {
@@ -117,6 +165,7 @@ impl Stage {
     pub fn id(&self, backup: &str, time: &str) -> String {
         match self {
             Stage::SavedResources => "saved-resources".into(),
+            Stage::Action(action) => action.id(),
             Stage::Restore { request, .. } => request
                 .name
                 .strip_prefix(&format!("{backup}-{time}-"))
@@ -149,6 +198,7 @@ pub fn stages(backup: &str, time: &str) -> Vec<Stage> {
         },
         pods_of: None,
     });
+    out.push(Stage::Action(Action::ExpandKafkaClaims));
     for component in COMPONENTS {
         out.push(Stage::Restore {
             request: RestoreRequest {
@@ -157,6 +207,10 @@ pub fn stages(backup: &str, time: &str) -> Vec<Stage> {
             },
             pods_of: Some(*component),
         });
+        out.push(Stage::Action(Action::ReplacePods(*component)));
+        if component.label.0 == "postgres-operator.crunchydata.com/cluster" {
+            out.push(Stage::Action(Action::CrunchyOwners(component.label.1)));
+        }
         if component.name == "redis" {
             out.push(Stage::Restore {
                 request: RestoreRequest {
@@ -174,6 +228,9 @@ pub fn stages(backup: &str, time: &str) -> Vec<Stage> {
         },
         pods_of: None,
     });
+    out.push(Stage::Action(Action::RoleMappings));
+    out.push(Stage::Action(Action::RestartKeycloakOperator));
+    out.push(Stage::Action(Action::DeleteKeycloakClientSecret));
     out.push(Stage::Restore {
         request: RestoreRequest {
             include_resources: strings(&["secrets"]),
@@ -181,6 +238,7 @@ pub fn stages(backup: &str, time: &str) -> Vec<Stage> {
         },
         pods_of: None,
     });
+    out.push(Stage::Action(Action::RestartRegistryOperators));
     out
 }
 
@@ -197,11 +255,28 @@ mod tests {
             .collect();
         assert_eq!(ids.first().map(String::as_str), Some("saved-resources"));
         assert_eq!(ids[1], "init");
-        assert_eq!(ids[2], "vault");
+        assert_eq!(ids[2], "kafka-claims");
+        assert_eq!(&ids[3..5], ["vault", "vault-pods"]);
         let redis = ids.iter().position(|i| i == "redis").unwrap();
-        assert_eq!(ids[redis + 1], "redisfailovers");
-        assert_eq!(&ids[ids.len() - 2..], ["resources", "secrets"]);
-        assert_eq!(all.len(), 1 + 1 + COMPONENTS.len() + 1 + 2);
+        assert_eq!(&ids[redis + 1..redis + 3], ["redis-pods", "redisfailovers"]);
+        let crunchy = ids.iter().position(|i| i == "crunchy-operational").unwrap();
+        assert_eq!(
+            &ids[crunchy + 1..crunchy + 3],
+            ["crunchy-operational-pods", "operational-postgrescluster"]
+        );
+        assert_eq!(
+            &ids[ids.len() - 6..],
+            [
+                "resources",
+                "role-mappings",
+                "keycloak-operator",
+                "keycloak-client-secret",
+                "secrets",
+                "registry-operators"
+            ]
+        );
+        // Each component's restore, then its pods replaced; two Crunchy clusters re-owned.
+        assert_eq!(all.len(), 1 + 1 + 1 + 2 * COMPONENTS.len() + 2 + 1 + 6);
         let mut unique = ids.clone();
         unique.sort();
         unique.dedup();

@@ -43,6 +43,7 @@ async fn run(ctx: &StepContext) -> Result<StepResult> {
     for (id, stage) in todo {
         let end = match stage {
             Stage::SavedResources => super::saved::apply(ctx, &kube, &p, &backup).await?,
+            Stage::Action(action) => super::actions::run(ctx, &kube, &p, &backup, *action).await?,
             Stage::Restore { request, pods_of } => {
                 restore_stage(
                     ctx,
