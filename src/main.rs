@@ -157,6 +157,11 @@ enum Cmd {
         /// Usage statistics keys per service in the backend Redis.
         #[arg(long, default_value_t = 200)]
         stats_keys: u32,
+        /// The registry sandbox (of a new rehearsal): KiB of data in each of the registry's
+        /// volumes on cluster A that Velero backs up by file system, which the backup, the
+        /// transfer and the restore carry.
+        #[arg(long, default_value_t = 64)]
+        volume_kib: usize,
         /// The source's system database (of a new rehearsal): MySQL, 3scale's default (on
         /// MariaDB, converted to PostgreSQL by the rehearsal), or PostgreSQL.
         #[arg(long, value_enum, default_value = "mysql")]
@@ -337,6 +342,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             services,
             applications,
             stats_keys,
+            volume_kib,
             source_database,
         } => {
             let mut sandbox = cutover::sim::sandbox::SandboxOptions::default();
@@ -347,6 +353,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             sandbox.sizes.services = *services;
             sandbox.sizes.applications_per_service = *applications;
             sandbox.sizes.stats_keys_per_service = *stats_keys;
+            sandbox.registry_volume_bytes = volume_kib.saturating_mul(1024);
             let options = cutover::commands::rehearse::RehearseOptions {
                 headless: *headless,
                 serve: *serve,

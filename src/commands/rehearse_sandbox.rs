@@ -45,7 +45,9 @@ impl RehearsalSandbox {
     /// A new kept sandbox in `dir` for `runbook`.
     pub async fn create(runbook: &str, dir: &Path, options: SandboxOptions) -> Result<Self> {
         Ok(if runbook == REGISTRY_RUNBOOK {
-            RehearsalSandbox::Registry(Box::new(RegistrySandbox::create(dir).await?))
+            RehearsalSandbox::Registry(Box::new(
+                RegistrySandbox::create_with(dir, options.registry_volume_bytes).await?,
+            ))
         } else {
             RehearsalSandbox::Threescale(Box::new(Sandbox::create(dir, options).await?))
         })

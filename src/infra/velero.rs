@@ -314,7 +314,22 @@ impl Results {
         let mut out = Results::default();
         for line in text.lines() {
             let level = field(line, "level");
-            let msg = field(line, "msg").unwrap_or_else(|| line.to_string());
+            let mut msg = field(line, "msg").unwrap_or_else(|| line.to_string());
+            // What the line is about and why, as Velero's logger adds them as fields.
+            let item = match (field(line, "namespace"), field(line, "name")) {
+                (Some(ns), Some(name)) if !ns.is_empty() => Some(format!("{ns}/{name}")),
+                (_, Some(name)) => Some(name),
+                _ => None,
+            };
+            if let Some(item) = item {
+                match field(line, "resource") {
+                    Some(resource) => msg.push_str(&format!(" ({resource} {item})")),
+                    None => msg.push_str(&format!(" ({item})")),
+                }
+            }
+            if let Some(error) = field(line, "error") {
+                msg.push_str(&format!(": {error}"));
+            }
             match level.as_deref() {
                 Some("error") | Some("fatal") => out.errors.push(msg),
                 Some("warning") | Some("warn") => out.warnings.push(msg),
@@ -469,6 +484,14 @@ mod tests {
         let r = Results::from_log(log);
         assert_eq!(r.errors, ["Error backing up item: \"x\" failed"]);
         assert_eq!(r.warnings, ["skipped"]);
+        // The item and the error, from the fields Velero's logger adds.
+        let log = "time=\"2026-12-07T20:00:01Z\" level=error msg=\"Error backing up item\" backup=velero/b \
+                   error=\"timed out\" logSource=\"pkg/backup/backup.go:435\" name=settings \
+                   namespace=reg resource=configmaps\n";
+        assert_eq!(
+            Results::from_log(log).errors,
+            ["Error backing up item (configmaps reg/settings): timed out"]
+        );
     }
 
     #[test]

@@ -32,9 +32,9 @@ fn finished(entries: &[Value], outcome: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_registry_rehearsal_runs_from_the_platform_checks_to_the_console_s_registry_on_b() {
-    let state = StateDir::new();
+/// A new registry rehearsal run to the end of `copy-registry-values` (the restore is next):
+/// its stdout.
+fn up_to_the_restore(state: &StateDir) -> String {
     let (stdout, _) = rehearse_expecting(
         state.path(),
         &[
@@ -50,6 +50,29 @@ fn a_registry_rehearsal_runs_from_the_platform_checks_to_the_console_s_registry_
         stdout.contains("stopped after copy-registry-values"),
         "{stdout}"
     );
+    stdout
+}
+
+/// The Restores restore-registry created, from its log (every session's), in order.
+fn restores_created(state: &StateDir, name: &str) -> Vec<String> {
+    let log = std::fs::read_to_string(
+        state
+            .path()
+            .join(name)
+            .join("logs")
+            .join("restore-registry.log"),
+    )
+    .expect("the restore's log");
+    log.lines()
+        .filter_map(|l| l.split("created the Restore ").nth(1))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_registry_rehearsal_runs_from_the_platform_checks_to_the_console_s_registry_on_b() {
+    let state = StateDir::new();
+    up_to_the_restore(&state);
     let all = rehearsals(state.path());
     let [(name, sandbox)] = &all[..] else {
         panic!("one rehearsal expected: {all:?}");
@@ -293,19 +316,8 @@ fn a_registry_rehearsal_killed_in_the_staged_restore_is_resumed_to_the_end() {
     let unique: std::collections::BTreeSet<&String> = done.iter().collect();
     assert_eq!(unique.len(), done.len(), "a stage done twice: {done:?}");
     // No stage's Restore was created twice: the resumed run followed the one it found.
-    let log = std::fs::read_to_string(
-        state
-            .path()
-            .join(&name)
-            .join("logs")
-            .join("restore-registry.log"),
-    )
-    .expect("the restore's log");
-    let created: Vec<&str> = log
-        .lines()
-        .filter_map(|l| l.split("created the Restore ").nth(1))
-        .collect();
-    let unique: std::collections::BTreeSet<&&str> = created.iter().collect();
+    let created = restores_created(&state, &name);
+    let unique: std::collections::BTreeSet<&String> = created.iter().collect();
     assert_eq!(unique.len(), created.len(), "{created:?}");
     assert_eq!(created.len(), 16, "{created:?}");
 }
@@ -431,4 +443,162 @@ fn serve_prints_both_object_storages_and_discard_removes_the_registry_sandbox() 
     assert_eq!(m["state"], "removed");
     assert!(!sandbox.join("s3").exists());
     assert!(!sandbox.join("clusters").exists());
+}
+
+/// A restore that fails half-way: B's copy of the backup's tarball goes missing after the
+/// transfer, so the init Restore ends Failed and the step fails naming it; with the tarball
+/// back, the next run goes on with that stage as `…-init-2`, and no Restore is made twice.
+#[test]
+fn a_restore_failed_half_way_is_continued_by_the_next_run_without_a_second_restore() {
+    let state = StateDir::new();
+    up_to_the_restore(&state);
+    let [(name, sandbox)] = &rehearsals(state.path())[..] else {
+        panic!("one rehearsal expected");
+    };
+    let backup = journal(state.path(), name)
+        .iter()
+        .find(|e| e["event"] == "step-fact" && e["key"] == "backup_name")
+        .and_then(|e| e["value"].as_str().map(str::to_string))
+        .expect("the backup's name");
+    let tarball = sandbox
+        .join("s3")
+        .join("b")
+        .join(format!("{SANDBOX_REGISTRY}-backups"))
+        .join("openshift-backups")
+        .join("backups")
+        .join(&backup)
+        .join(format!("{backup}.tar.gz"));
+    let aside = tarball.with_extension("aside");
+    std::fs::rename(&tarball, &aside).expect("the tarball is in B's bucket");
+
+    let (stdout, _) = rehearse_expecting(
+        state.path(),
+        &["--headless", "--until", "restore-registry"],
+        1,
+    );
+    assert!(stdout.contains("restore-registry FAILED"), "{stdout}");
+    assert!(stdout.contains("init"), "{stdout}");
+    let done = stages_done(&journal(state.path(), name));
+    assert_eq!(done, ["saved-resources"], "{stdout}");
+
+    std::fs::rename(&aside, &tarball).unwrap();
+    let (stdout, _) = rehearse_expecting(state.path(), &["--headless"], 0);
+    assert!(
+        stdout.contains("done: every step of this migration is done"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("trying again as"), "{stdout}");
+    let done = stages_done(&journal(state.path(), name));
+    let unique: std::collections::BTreeSet<&String> = done.iter().collect();
+    assert_eq!(unique.len(), done.len(), "a stage done twice: {done:?}");
+    let created = restores_created(&state, name);
+    let unique: std::collections::BTreeSet<&String> = created.iter().collect();
+    assert_eq!(unique.len(), created.len(), "{created:?}");
+    assert_eq!(
+        created.len(),
+        17,
+        "16 stages and init's second attempt: {created:?}"
+    );
+    assert!(
+        created.iter().any(|c| c.ends_with("-init-2")),
+        "{created:?}"
+    );
+}
+
+/// Every whole object in B's bucket folder (the storage renames an object into place whole).
+fn objects_on_b(sandbox: &std::path::Path) -> Vec<String> {
+    walk(
+        &sandbox
+            .join("s3")
+            .join("b")
+            .join(format!("{SANDBOX_REGISTRY}-backups")),
+    )
+}
+
+/// A rehearsal killed -9 while the backup is being copied to B's storage: the resumed transfer
+/// copies only what is not on B whole, and B's Velero finds the backup.
+#[test]
+fn a_registry_rehearsal_killed_in_the_transfer_copies_only_the_rest() {
+    let state = StateDir::new();
+    let mut run = Running(
+        command(
+            state.path(),
+            &[
+                "--runbook",
+                "velero-registry",
+                "--headless",
+                "--volume-kib",
+                "4096",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rehearse --headless"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let (name, sandbox) = loop {
+        let found = rehearsals(state.path())
+            .into_iter()
+            .find(|(name, sandbox)| {
+                journal(state.path(), name)
+                    .iter()
+                    .any(|e| e["event"] == "step-started" && e["step"] == "transfer-backup")
+                    && objects_on_b(sandbox)
+                        .iter()
+                        .any(|o| o.starts_with("openshift-backups/restic/"))
+            });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the transfer never started copying"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    run.0.kill().expect("kill -9");
+    run.0.wait().expect("wait");
+    let before = objects_on_b(&sandbox);
+    let entries = journal(state.path(), &name);
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e["event"] == "step-finished" && e["step"] == "transfer-backup"),
+        "killed after the transfer ended; make the volumes bigger"
+    );
+    assert!(
+        !before.iter().any(|o| o.ends_with("velero-backup.json")),
+        "velero-backup.json goes last: {before:?}"
+    );
+
+    let (stdout, stderr) = rehearse_expecting(
+        state.path(),
+        &["--headless", "--until", "wait-backup-synced"],
+        0,
+    );
+    assert!(stdout.contains(&format!("resuming {name}")), "{stdout}");
+    assert!(stderr.contains("took over the lock"), "{stderr}");
+    let entries = journal(state.path(), &name);
+    let transfer = entries
+        .iter()
+        .find(|e| e["event"] == "step-finished" && e["step"] == "transfer-backup")
+        .expect("the transfer finished");
+    assert_eq!(transfer["outcome"], "passed", "{transfer}");
+    let figures = &transfer["figures"];
+    let (objects, copied, skipped) = (
+        figures["objects"].as_u64().unwrap(),
+        figures["copied"].as_u64().unwrap(),
+        figures["skipped"].as_u64().unwrap(),
+    );
+    // What the killed run left whole on B is not copied again.
+    assert!(skipped >= before.len() as u64, "{transfer}");
+    assert!(skipped > 0 && copied > 0, "{transfer}");
+    assert_eq!(copied + skipped, objects, "{transfer}");
+    assert!(
+        finished(&entries, "passed")
+            .iter()
+            .any(|s| s == "wait-backup-synced"),
+        "B's Velero finds the backup: {stdout}"
+    );
 }

@@ -3,7 +3,10 @@
 //! passes on a good scene and refuses, saying what to do, a scene broken the way the Platform's
 //! procedure warns about: versions that differ, no Keycloak or no Platform on B, a location
 //! Unavailable, `backupSyncPeriod` 0, restic passwords that differ, Velero older than 1.9, a
-//! registry already on B. Each check runs as the engine runs it (`steps::implementation`).
+//! registry already on B. Then `backup-registry` on A: a Completed backup with the objects
+//! saved beside it, a pod volume not opted into file-system backup refused before anything is
+//! made, a backup with item errors failed with the errors from its log. Each step runs as the
+//! engine runs it (`steps::implementation`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -522,4 +525,139 @@ async fn the_backup_name_is_chosen_once_and_recorded() {
     );
     let recorded = facts.lock().unwrap().clone();
     assert_eq!(recorded, vec![("backup_name".to_string(), json!(name))]);
+}
+
+/// A's bucket, as the scene's Velero writes it.
+fn bucket_a(scene: &Scene) -> S3Client {
+    S3Client::new(
+        &scene._storage.0.client_endpoint(),
+        &format!("{REGISTRY}-backups"),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn backup_registry_takes_a_completed_backup_and_saves_the_objects_beside_it() {
+    let s = scene().await;
+    ready(&s).await;
+    let (result, lines) = run(&s, Action::VeleroBackup).await;
+    passed(Action::VeleroBackup, &result);
+    let name = result.figures["backup"].as_str().unwrap().to_string();
+    assert!(name.starts_with("abc-02-"), "{name}");
+    // The Backup as backup-registry.sh's command makes it, Completed.
+    let backup =
+        s.a.get_object("velero.io/v1", "Backup", "velero", &name)
+            .expect("the Backup on A");
+    assert_eq!(backup["spec"]["includedNamespaces"], json!([REGISTRY]));
+    assert_eq!(backup["spec"]["storageLocation"], REGISTRY);
+    assert_eq!(backup["status"]["phase"], "Completed");
+    assert!(
+        lines.iter().any(|l| l.contains("created the Backup")),
+        "{lines:#?}"
+    );
+    // Velero's files and the saved objects in A's bucket, under the backup's folder.
+    let keys: Vec<String> = bucket_a(&s)
+        .list(&format!("openshift-backups/backups/{name}/"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    for want in [
+        "velero-backup.json".to_string(),
+        format!("{name}.tar.gz"),
+        "openshift-resources/postgrescluster/operational.yaml".to_string(),
+        "openshift-resources/jenkinsauthorizationrolemapping/administrators.yaml".to_string(),
+    ] {
+        assert!(
+            keys.iter().any(|k| k.ends_with(&want)),
+            "{want} not in {keys:#?}"
+        );
+    }
+    assert!(result.figures["saved_objects"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn a_pod_volume_not_opted_into_file_system_backup_stops_the_backup_before_it_is_made() {
+    let s = scene().await;
+    // A workload of the registry whose claim no backup-volumes annotation names.
+    install(
+        &s.a,
+        vec![
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                   "metadata": {"name": "uploads", "namespace": REGISTRY},
+                   "spec": {"accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "1Gi"}}}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": "excerpt-worker", "namespace": REGISTRY},
+                   "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "excerpt-worker"}},
+                            "template": {"metadata": {"labels": {"app": "excerpt-worker"}},
+                                         "spec": {"containers": [{"name": "w", "image": "w:1",
+                                                    "volumeMounts": [{"name": "uploads", "mountPath": "/u"}]}],
+                                                  "volumes": [{"name": "uploads",
+                                                    "persistentVolumeClaim": {"claimName": "uploads"}}]}}}}),
+        ],
+    )
+    .unwrap();
+    // Its pod is there.
+    for _ in 0..200 {
+        let pods =
+            s.a.list_objects("v1", "Pod", Some(REGISTRY), Some("app=excerpt-worker"));
+        if !pods.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (result, _) = run(&s, Action::VeleroBackup).await;
+    refused(
+        &result,
+        &[
+            "excerpt-worker",
+            "uploads",
+            "backup.velero.io/backup-volumes",
+            "nothing was created",
+        ],
+    );
+    assert!(
+        s.a.list_objects("velero.io/v1", "Backup", Some("velero"), None)
+            .is_empty(),
+        "no Backup was made"
+    );
+}
+
+#[tokio::test]
+async fn a_backup_with_item_errors_fails_and_lists_them_from_its_log() {
+    let s = scene().await;
+    install(
+        &s.a,
+        vec![json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "registry-settings", "namespace": REGISTRY,
+                         "annotations": {"sim.cutover.io/backup-error":
+                             "error executing custom action: timed out talking to the plugin"}},
+            "data": {"a": "1"}})],
+    )
+    .unwrap();
+    ready(&s).await;
+    let (result, lines) = run(&s, Action::VeleroBackup).await;
+    refused(&result, &["PartiallyFailed", "velero backup logs"]);
+    assert_eq!(result.figures["phase"], "PartiallyFailed");
+    assert!(result.figures["errors"].as_u64().unwrap() >= 1);
+    // The error itself, from the backup's log fetched through a DownloadRequest.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("timed out talking to the plugin")),
+        "{lines:#?}"
+    );
+    // Nothing saved beside a backup that cannot be migrated.
+    let name = result.figures["backup"].as_str().unwrap();
+    assert!(
+        bucket_a(&s)
+            .list(&format!(
+                "openshift-backups/backups/{name}/openshift-resources/"
+            ))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -174,6 +174,9 @@ pub struct SavedRegistry {
     /// Cluster B's Keycloak's port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keycloak: Option<u16>,
+    /// The data of each file-system-backed volume on A (None: the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_bytes: Option<usize>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -230,6 +233,7 @@ impl SavedOptions {
             mariadb_admin_url: mariadb
                 .map(|m| m.admin_url.clone())
                 .unwrap_or(defaults.mariadb_admin_url),
+            registry_volume_bytes: defaults.registry_volume_bytes,
         }
     }
 }

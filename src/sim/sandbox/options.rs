@@ -58,7 +58,13 @@ pub struct SandboxOptions {
     /// The MySQL/MariaDB server a MySQL source's database is created on, as a user allowed to
     /// create them. When none answers there: one of its own (in the folder of a kept sandbox).
     pub mariadb_admin_url: String,
+    /// The registry sandbox: the data each volume of cluster A's registry that Velero backs up
+    /// by file system holds (written to the restic repository in A's bucket).
+    pub registry_volume_bytes: usize,
 }
+
+/// The registry sandbox's volume data by default: small, for a quick rehearsal.
+pub const REGISTRY_VOLUME_BYTES: usize = 64 * 1024;
 
 impl Default for SandboxOptions {
     fn default() -> Self {
@@ -70,6 +76,7 @@ impl Default for SandboxOptions {
             postgres_admin_url: PgServer::DEFAULT_ADMIN_URL.to_string(),
             source_database: SourceDatabase::default(),
             mariadb_admin_url: MariaServer::DEFAULT_ADMIN_URL.to_string(),
+            registry_volume_bytes: REGISTRY_VOLUME_BYTES,
         }
     }
 }

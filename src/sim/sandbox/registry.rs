@@ -74,7 +74,8 @@ pub struct RegistrySandbox {
 /// How [`RegistrySandbox::build`] comes by its servers and objects.
 enum Making<'a> {
     Throwaway,
-    Kept,
+    /// Kept, its volumes holding this many bytes each.
+    Kept(usize),
     Again(&'a Manifest),
 }
 
@@ -88,7 +89,13 @@ impl RegistrySandbox {
     /// As [`RegistrySandbox::start`], kept in `dir` for [`RegistrySandbox::resume`]; a start
     /// that fails removes what it made.
     pub async fn create(dir: &Path) -> Result<RegistrySandbox> {
-        match Self::build(dir, Making::Kept).await {
+        Self::create_with(dir, super::options::REGISTRY_VOLUME_BYTES).await
+    }
+
+    /// As [`RegistrySandbox::create`], each volume Velero backs up by file system on A holding
+    /// `volume_bytes` (kept for a resume).
+    pub async fn create_with(dir: &Path, volume_bytes: usize) -> Result<RegistrySandbox> {
+        match Self::build(dir, Making::Kept(volume_bytes)).await {
             Ok(sandbox) => Ok(sandbox),
             Err(e) => {
                 for left in super::world::discard(dir, "its start failed") {
@@ -201,6 +208,10 @@ impl RegistrySandbox {
                 registry: Some(SavedRegistry {
                     name: SANDBOX_REGISTRY.to_string(),
                     version: SANDBOX_REGISTRY_VERSION.to_string(),
+                    volume_bytes: match making {
+                        Making::Kept(bytes) => Some(bytes),
+                        _ => None,
+                    },
                     ..SavedRegistry::default()
                 }),
                 ..Manifest::default()
@@ -263,10 +274,14 @@ impl RegistrySandbox {
             keycloak_a.seed_registry(&RegistryRealms::new(&registry))?;
         }
 
+        let volume_bytes = saved
+            .volume_bytes
+            .unwrap_or(super::options::REGISTRY_VOLUME_BYTES);
         let cluster = |name: &'static str| {
-            let spec = ClusterSpec::new(name)
+            let mut spec = ClusterSpec::new(name)
                 .namespace(PLATFORM_NAMESPACE)
                 .pod_delays(Duration::from_millis(200), Duration::from_millis(200));
+            spec.velero_volume_bytes = volume_bytes;
             let port = manifest.clusters.get(name).copied();
             start_cluster(spec, kept.then_some((dir, port)))
         };
