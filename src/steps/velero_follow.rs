@@ -12,7 +12,7 @@ use crate::infra::velero::Progress;
 use crate::runbook::ClusterRole;
 
 /// Between two readings of the object.
-const POLL: Duration = Duration::from_secs(2);
+const POLL: Duration = Duration::from_secs(1);
 /// No phase or item change for this long gives a warning (repeated as long as it lasts).
 const STALLED: Duration = Duration::from_secs(300);
 

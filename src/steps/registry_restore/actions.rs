@@ -39,7 +39,7 @@ pub const KAFKA_CLAIMS: &str = "strimzi.io/name=kafka-cluster-kafka";
 /// The journal fact of the Kafka claims' sizes before their growth.
 const KAFKA_BEFORE_FACT: &str = "kafka-claims-before";
 const PODS_GONE_WAIT: Duration = Duration::from_secs(10 * 60);
-const POLL: Duration = Duration::from_secs(1);
+const POLL: Duration = Duration::from_millis(500);
 const PGO: &str = "postgres-operator.crunchydata.com/v1beta1";
 /// The journal fact of the Platform's role mappings of the registry, as they were before they
 /// were made again.

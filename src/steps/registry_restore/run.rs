@@ -19,7 +19,7 @@ use crate::steps::{Question, StepContext};
 
 /// How long a component's pods get to show their restore init container done.
 const PODS_INITIALIZED_WAIT: Duration = Duration::from_secs(30 * 60);
-const POD_POLL: Duration = Duration::from_secs(2);
+const POD_POLL: Duration = Duration::from_secs(1);
 
 /// The journal fact of a stage done.
 pub fn stage_fact(id: &str) -> String {
