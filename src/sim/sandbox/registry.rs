@@ -110,19 +110,8 @@ impl RegistrySandbox {
     /// objects and the Keycloaks' realms as they were left, every server on the port it had.
     /// What cannot start again is bad input naming it.
     pub async fn resume(dir: &Path) -> Result<RegistrySandbox> {
-        let manifest = manifest::read(dir).map_err(|e| bad_input(format!("{e:#}")))?;
-        match manifest.state {
-            State::Ready => {}
-            State::Starting => {
-                return Err(bad_input(
-                    "its start was cut short before it was ready".to_string(),
-                ));
-            }
-            State::Removed => {
-                let why = manifest.removed.as_ref().map_or("", |r| r.why.as_str());
-                return Err(bad_input(format!("its state was removed ({why})")));
-            }
-        }
+        let manifest =
+            super::world::ready_manifest(dir, "its start was cut short before it was ready")?;
         let Some(saved) = &manifest.registry else {
             return Err(bad_input(
                 "its manifest names no registry (not a registry sandbox)".to_string(),

@@ -104,19 +104,7 @@ impl Sandbox {
     /// ports lie below the kernel's ephemeral range, where no outgoing connection takes them
     /// while the sandbox is stopped; one another server took is an error naming it.
     pub async fn resume(dir: &Path) -> Result<Sandbox> {
-        let manifest = manifest::read(dir).map_err(|e| bad_input(format!("{e:#}")))?;
-        match manifest.state {
-            State::Ready => {}
-            State::Starting => {
-                return Err(bad_input(
-                    "its start was cut short before it was seeded".to_string(),
-                ));
-            }
-            State::Removed => {
-                let why = manifest.removed.as_ref().map_or("", |r| r.why.as_str());
-                return Err(bad_input(format!("its state was removed ({why})")));
-            }
-        }
+        let manifest = ready_manifest(dir, "its start was cut short before it was seeded")?;
         for name in CLUSTERS {
             if !manifest.clusters.contains_key(name) {
                 return Err(bad_input(format!(
@@ -482,6 +470,20 @@ pub(super) async fn start_cluster(
 /// folder and its kubeconfig. The manifest stays, marked removed with `why`, with the age
 /// identity (it decrypts the secrets dump the rehearsal made). Returns what could not be
 /// removed. A sandbox removed already is left as it is.
+/// The manifest of a kept sandbox that may start again; bad input saying why not (`cut_short`
+/// for a start that never finished).
+pub(super) fn ready_manifest(dir: &Path, cut_short: &str) -> Result<Manifest> {
+    let manifest = manifest::read(dir).map_err(|e| bad_input(format!("{e:#}")))?;
+    match manifest.state {
+        State::Ready => Ok(manifest),
+        State::Starting => Err(bad_input(cut_short.to_string())),
+        State::Removed => {
+            let why = manifest.removed.as_ref().map_or("", |r| r.why.as_str());
+            Err(bad_input(format!("its state was removed ({why})")))
+        }
+    }
+}
+
 pub fn discard(dir: &Path, why: &str) -> Vec<String> {
     if manifest::removal(dir).is_some() {
         return Vec::new();

@@ -145,40 +145,6 @@ fn aws_credentials(file: &str) -> Result<(String, String), String> {
     }
 }
 
-/// A Go duration (`1m0s`, `30s`, `1h`, `500ms`) as metav1.Duration serializes one.
-pub fn go_duration(s: &str) -> Option<std::time::Duration> {
-    let s = s.trim();
-    let (negative, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s),
-    };
-    if rest == "0" {
-        return Some(std::time::Duration::ZERO);
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let value: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let factor = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return None,
-        };
-        total += value * factor;
-        rest = &rest[unit_len..];
-    }
-    if negative {
-        return None;
-    }
-    Some(std::time::Duration::from_secs_f64(total))
-}
+/// A Go duration (`1m0s`, `30s`, `1h`, `500ms`) as metav1.Duration serializes one; None when it
+/// is not one (a negative one included).
+pub use crate::infra::velero::parse_go_duration as go_duration;
